@@ -1,0 +1,5 @@
+"""Run the secperf CLI with ``python -m secperf``."""
+
+from secperf.cli import main
+
+main()

@@ -1,0 +1,206 @@
+"""Typed events: what travels on the bus, to NATS and to the browser.
+
+Every event has an id (time-ordered, unique) and a timestamp, a dotted topic
+(NATS subject style) and a JSON form that round-trips exactly:
+``decode_event(encode_event(e)) == e``. Imports only ``model``.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any, ClassVar
+
+from pydantic import TypeAdapter, ValidationError
+
+from secperf.model import Alert, AlertState, Finding, GateResult, Sample, SecurityMetrics
+
+
+def now_ms() -> int:
+    """The current UTC time in integer milliseconds."""
+    return time.time_ns() // 1_000_000
+
+
+def new_event_id() -> str:
+    """A unique id that sorts by creation time (ms timestamp + 48 random bits)."""
+    return f"{now_ms():012x}{os.urandom(6).hex()}"
+
+
+@cache
+def local_host() -> str:
+    """This machine's host name, the default ``host`` of every event."""
+    return socket.gethostname()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Event:
+    """Base of every event. ``droppable`` events may be shed under overload."""
+
+    topic: ClassVar[str] = "event"
+    droppable: ClassVar[bool] = False
+
+    id: str = field(default_factory=new_event_id)
+    ts_ms: int = field(default_factory=now_ms)
+    host: str = field(default_factory=local_host)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ScanStarted(Event):
+    """A security scan began."""
+
+    topic: ClassVar[str] = "security.scan.started"
+
+    scan_id: str
+    target: str
+    scanners: tuple[str, ...] = ()
+    files_total: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ScanCompleted(Event):
+    """A security scan ended; ``status`` is ``ok``, ``partial`` or ``failed``."""
+
+    topic: ClassVar[str] = "security.scan.completed"
+
+    metrics: SecurityMetrics
+    status: str = "ok"
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ViolationDetected(Event):
+    """A scan found something; ``is_new`` is False when the baseline already holds it."""
+
+    topic: ClassVar[str] = "security.violation"
+
+    scan_id: str
+    finding: Finding
+    is_new: bool = True
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BaselineUpdated(Event):
+    """The accepted set of findings changed."""
+
+    topic: ClassVar[str] = "security.baseline.updated"
+
+    baseline: str
+    fingerprints: int
+    added: int = 0
+    removed: int = 0
+    author: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MetricsRecorded(Event):
+    """A batch of samples; the only kind the bus may drop under overload."""
+
+    topic: ClassVar[str] = "metrics.recorded"
+    droppable: ClassVar[bool] = True
+
+    samples: tuple[Sample, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AlertChanged(Event):
+    """An alert moved from one lifecycle state to another."""
+
+    topic: ClassVar[str] = "alerts.changed"
+
+    alert: Alert
+    previous_state: AlertState
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GateEvaluated(Event):
+    """The quality gate gave a verdict."""
+
+    topic: ClassVar[str] = "gate.evaluated"
+
+    result: GateResult
+
+
+EVENT_TYPES: dict[str, type[Event]] = {
+    cls.__name__: cls
+    for cls in (
+        ScanStarted,
+        ScanCompleted,
+        ViolationDetected,
+        BaselineUpdated,
+        MetricsRecorded,
+        AlertChanged,
+        GateEvaluated,
+    )
+}
+
+TOPICS: tuple[str, ...] = tuple(cls.topic for cls in EVENT_TYPES.values())
+
+
+class EventDecodeError(ValueError):
+    """Raised when bytes do not hold a valid secperf event."""
+
+
+@cache
+def _adapter(cls: type[Event]) -> TypeAdapter[Any]:
+    return TypeAdapter(cls)
+
+
+def event_to_dict(event: Event) -> dict[str, Any]:
+    """The JSON-ready form: ``{"type": ..., "topic": ..., "event": {...}}``."""
+    cls = type(event)
+    return {
+        "type": cls.__name__,
+        "topic": cls.topic,
+        "event": _adapter(cls).dump_python(event, mode="json"),
+    }
+
+
+def encode_event(event: Event) -> bytes:
+    """Serialise an event to compact JSON bytes."""
+    cls = type(event)
+    body = _adapter(cls).dump_json(event)
+    return b'{"type":"%s","topic":"%s","event":%s}' % (
+        cls.__name__.encode(),
+        cls.topic.encode(),
+        body,
+    )
+
+
+def event_from_dict(data: Any) -> Event:
+    """Rebuild an event from its JSON-ready form; raises EventDecodeError."""
+    if not isinstance(data, dict):
+        raise EventDecodeError(f"an event must be a JSON object, got {type(data).__name__}")
+    type_name = data.get("type")
+    cls = EVENT_TYPES.get(type_name) if isinstance(type_name, str) else None
+    if cls is None:
+        known = ", ".join(EVENT_TYPES)
+        raise EventDecodeError(f"unknown event type {type_name!r}; expected one of {known}")
+    try:
+        event: Event = _adapter(cls).validate_python(data.get("event"))
+    except ValidationError as exc:
+        raise EventDecodeError(f"invalid {type_name}: {_first_error(exc)}") from None
+    return event
+
+
+def decode_event(raw: bytes | str) -> Event:
+    """Parse JSON bytes produced by ``encode_event``; raises EventDecodeError."""
+    import json
+
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise EventDecodeError(f"event is not valid JSON: {exc}") from None
+    return event_from_dict(data)
+
+
+def _first_error(exc: ValidationError) -> str:
+    errors = exc.errors()
+    if not errors:
+        return str(exc)
+    first = errors[0]
+    where = ".".join(str(part) for part in first.get("loc", ()))
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    return f"{where or 'event'}: {first.get('msg', 'invalid')}{more}"

@@ -1,0 +1,367 @@
+"""The vocabulary shared by every part of secperf.
+
+Pure data: enums and frozen dataclasses, plus a few pure helpers. Nothing here
+does I/O or imports another secperf module, so every layer can depend on it.
+Time is UTC in integer milliseconds; durations are float milliseconds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+# --------------------------------------------------------------------------- metrics
+
+
+class MetricKind(str, Enum):
+    """Which side of secperf a metric belongs to."""
+
+    PERFORMANCE = "performance"
+    SECURITY = "security"
+
+
+class MetricType(str, Enum):
+    """The metrics secperf knows by name; each carries its unit and kind.
+
+    Metrics outside this enum (scraped from Prometheus targets, ingested from
+    applications) are accepted by name; ``MetricType.lookup`` returns None for them.
+    """
+
+    # performance
+    CPU_PERCENT = "cpu_percent"
+    MEMORY_PERCENT = "memory_percent"
+    MEMORY_RSS_BYTES = "memory_rss_bytes"
+    SWAP_PERCENT = "swap_percent"
+    DISK_READ_BYTES = "disk_read_bytes"
+    DISK_WRITE_BYTES = "disk_write_bytes"
+    NET_SENT_BYTES = "net_sent_bytes"
+    NET_RECV_BYTES = "net_recv_bytes"
+    LOAD_1M = "load_1m"
+    PROCESS_CPU_PERCENT = "process_cpu_percent"
+    RESPONSE_TIME_MS = "response_time_ms"
+    THROUGHPUT = "throughput"
+    ERROR_RATE = "error_rate"
+    BENCHMARK_TIME = "benchmark_time"
+    # security
+    SECURITY_SCAN_TIME = "security_scan_time"
+    SECURITY_VIOLATIONS = "security_violations"
+    SECURITY_FALSE_POSITIVES = "security_false_positives"
+    VULNERABILITY_COUNT = "vulnerability_count"
+    SECURITY_SCAN_COVERAGE = "security_scan_coverage"
+
+    @property
+    def unit(self) -> str:
+        """The unit of the metric's values (Prometheus-style base unit names)."""
+        return _METRIC_UNITS[self]
+
+    @property
+    def kind(self) -> MetricKind:
+        """Security or performance."""
+        return MetricKind.SECURITY if self in _SECURITY_METRICS else MetricKind.PERFORMANCE
+
+    @property
+    def is_security(self) -> bool:
+        return self.kind is MetricKind.SECURITY
+
+    @classmethod
+    def lookup(cls, name: str) -> MetricType | None:
+        """The member named ``name``, or None for a metric outside the enum."""
+        try:
+            return cls(name)
+        except ValueError:
+            return None
+
+
+_METRIC_UNITS: dict[MetricType, str] = {
+    MetricType.CPU_PERCENT: "percent",
+    MetricType.MEMORY_PERCENT: "percent",
+    MetricType.MEMORY_RSS_BYTES: "bytes",
+    MetricType.SWAP_PERCENT: "percent",
+    # Counters are published as rates by the collectors.
+    MetricType.DISK_READ_BYTES: "bytes_per_second",
+    MetricType.DISK_WRITE_BYTES: "bytes_per_second",
+    MetricType.NET_SENT_BYTES: "bytes_per_second",
+    MetricType.NET_RECV_BYTES: "bytes_per_second",
+    MetricType.LOAD_1M: "load",
+    MetricType.PROCESS_CPU_PERCENT: "percent",
+    MetricType.RESPONSE_TIME_MS: "milliseconds",
+    MetricType.THROUGHPUT: "requests_per_second",
+    MetricType.ERROR_RATE: "ratio",
+    MetricType.BENCHMARK_TIME: "milliseconds",
+    MetricType.SECURITY_SCAN_TIME: "milliseconds",
+    MetricType.SECURITY_VIOLATIONS: "count",
+    MetricType.SECURITY_FALSE_POSITIVES: "ratio",
+    MetricType.VULNERABILITY_COUNT: "count",
+    MetricType.SECURITY_SCAN_COVERAGE: "percent",
+}
+
+_SECURITY_METRICS = frozenset(
+    {
+        MetricType.SECURITY_SCAN_TIME,
+        MetricType.SECURITY_VIOLATIONS,
+        MetricType.SECURITY_FALSE_POSITIVES,
+        MetricType.VULNERABILITY_COUNT,
+        MetricType.SECURITY_SCAN_COVERAGE,
+    }
+)
+
+#: Metric names follow Prometheus' rule so that every series can be exported.
+METRIC_NAME_RE = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
+LABEL_NAME_RE = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+
+#: Samples stamped further ahead than this are refused (clock skew allowance).
+MAX_FUTURE_SKEW_MS = 10 * 60 * 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """One value of one series at one instant (UTC milliseconds)."""
+
+    name: str
+    labels: dict[str, str]
+    timestamp_ms: int
+    value: float
+
+
+def sample_problem(sample: Any, now_ms: int) -> str | None:
+    """Why ``sample`` cannot be stored, or None when it is valid.
+
+    Kept apart from ``Sample`` so that building samples on the hot path costs
+    nothing; the store and the ingest API call it on everything they accept.
+    """
+    if not isinstance(sample, Sample):
+        return f"expected a Sample, got {type(sample).__name__}"
+    if not isinstance(sample.name, str) or not METRIC_NAME_RE.match(sample.name):
+        return f"metric name {sample.name!r} must match {METRIC_NAME_RE.pattern}"
+    if not isinstance(sample.labels, dict):
+        return f"{sample.name}: labels must be a mapping of strings, got {type(sample.labels).__name__}"
+    for key, val in sample.labels.items():
+        if not isinstance(key, str) or not LABEL_NAME_RE.match(key):
+            return f"{sample.name}: label name {key!r} must match {LABEL_NAME_RE.pattern}"
+        if not isinstance(val, str):
+            return f"{sample.name}: label {key!r} must be a string, got {type(val).__name__}"
+    ts = sample.timestamp_ms
+    if isinstance(ts, bool) or not isinstance(ts, int):
+        return f"{sample.name}: timestamp_ms must be an integer, got {type(ts).__name__}"
+    if ts < 0:
+        return f"{sample.name}: timestamp_ms {ts} is before 1970"
+    if ts > now_ms + MAX_FUTURE_SKEW_MS:
+        return f"{sample.name}: timestamp_ms {ts} is more than 10 minutes in the future"
+    value = sample.value
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return f"{sample.name}: value must be a number, got {type(value).__name__}"
+    if not math.isfinite(value):
+        return f"{sample.name}: value {value!r} is not finite"
+    return None
+
+
+# --------------------------------------------------------------------------- security
+
+_SEVERITY_RANK = {"info": 0, "low": 1, "medium": 2, "high": 3, "critical": 4}
+
+
+class Severity(str, Enum):
+    """One severity scale for every scanner and alert, ordered info < ... < critical."""
+
+    CRITICAL = "critical"
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+    INFO = "info"
+
+    @property
+    def rank(self) -> int:
+        return _SEVERITY_RANK[self.value]
+
+    def __lt__(self, other: object) -> bool:
+        if not isinstance(other, Severity):
+            return NotImplemented
+        return self.rank < other.rank
+
+    def __le__(self, other: object) -> bool:
+        if not isinstance(other, Severity):
+            return NotImplemented
+        return self.rank <= other.rank
+
+    def __gt__(self, other: object) -> bool:
+        if not isinstance(other, Severity):
+            return NotImplemented
+        return self.rank > other.rank
+
+    def __ge__(self, other: object) -> bool:
+        if not isinstance(other, Severity):
+            return NotImplemented
+        return self.rank >= other.rank
+
+    @classmethod
+    def parse(cls, text: str) -> Severity:
+        """Parse a severity name case-insensitively; raises ValueError naming the choices."""
+        try:
+            return cls(text.strip().lower())
+        except ValueError:
+            allowed = ", ".join(s.value for s in cls)
+            raise ValueError(f"unknown severity {text!r}; expected one of {allowed}") from None
+
+
+def normalise_code(code: str) -> str:
+    """Collapse white space so that re-indenting code keeps its fingerprint."""
+    return " ".join(code.split())
+
+
+def make_fingerprint(rule_id: str, path: str, code: str, occurrence: int = 0) -> str:
+    """Line-independent finding identity: rule + path + normalised code + occurrence.
+
+    ``occurrence`` tells apart identical matches in one file (0 for the first).
+    """
+    digest = hashlib.sha256()
+    for part in (rule_id, path, normalise_code(code), str(occurrence)):
+        digest.update(part.encode("utf-8", "surrogatepass"))
+        digest.update(b"\x00")
+    return digest.hexdigest()[:32]
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One security finding from any scanner.
+
+    ``snippet`` is the matched code for code findings and a redacted preview for
+    secrets; a secret's value is never held here (``secret_hash`` is salted).
+    """
+
+    fingerprint: str
+    rule_id: str
+    scanner: str
+    severity: Severity
+    message: str
+    path: str
+    line: int = 0
+    end_line: int | None = None
+    column: int | None = None
+    category: str = "sast"  # sast | secret | dependency | custom | imported
+    confidence: str | None = None  # high | medium | low
+    cwe: int | None = None
+    snippet: str | None = None
+    secret_hash: str | None = None
+    help_url: str | None = None
+    properties: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class SecurityMetrics:
+    """What one scan measured: its cost, its coverage and what it found."""
+
+    scan_id: str
+    target: str
+    started_ms: int
+    finished_ms: int
+    scan_duration_ms: float
+    violations_found: int
+    false_positive_rate: float
+    vulnerability_severity_counts: dict[str, int]
+    scan_coverage_percent: float
+    files_scanned: int = 0
+    files_skipped: int = 0
+    lines_scanned: int = 0
+    new_findings: int = 0
+    scanner_durations_ms: dict[str, float] = field(default_factory=dict)
+    skip_reasons: dict[str, int] = field(default_factory=dict)
+    cache_hit_rate: float = 0.0
+
+
+# --------------------------------------------------------------------------- alerts
+
+
+class AlertState(str, Enum):
+    """Where an alert is in its lifecycle."""
+
+    INACTIVE = "inactive"
+    PENDING = "pending"
+    FIRING = "firing"
+    RESOLVED = "resolved"
+    NODATA = "nodata"
+    ERROR = "error"
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """One alert instance: a rule applied to one label set."""
+
+    fingerprint: str
+    rule: str
+    state: AlertState
+    severity: Severity
+    kind: MetricKind
+    labels: dict[str, str] = field(default_factory=dict)
+    annotations: dict[str, str] = field(default_factory=dict)
+    value: float | None = None
+    active_since_ms: int | None = None
+    fired_at_ms: int | None = None
+    resolved_at_ms: int | None = None
+    updated_ms: int = 0
+    acknowledged_by: str | None = None
+    acknowledgement_note: str | None = None
+
+
+def labels_fingerprint(labels: dict[str, str]) -> str:
+    """A stable identity for a label set (order-independent)."""
+    digest = hashlib.sha256()
+    for key in sorted(labels):
+        digest.update(key.encode())
+        digest.update(b"\x00")
+        digest.update(labels[key].encode())
+        digest.update(b"\x00")
+    return digest.hexdigest()[:16]
+
+
+# --------------------------------------------------------------------------- gate
+
+
+class GateVerdict(str, Enum):
+    """The gate's answer; each maps to the CLI's exit code."""
+
+    PASS = "pass"
+    BLOCK = "block"
+    CANNOT_EVALUATE = "cannot_evaluate"
+
+    @property
+    def exit_code(self) -> int:
+        return {"pass": 0, "block": 1, "cannot_evaluate": 3}[self.value]
+
+
+class ConditionStatus(str, Enum):
+    """The outcome of one gate condition."""
+
+    PASS = "pass"
+    BLOCK = "block"
+    CANNOT_EVALUATE = "cannot_evaluate"
+    WAIVED = "waived"
+
+
+@dataclass(frozen=True, slots=True)
+class GateCondition:
+    """One condition of the gate with what was measured and why it decided so."""
+
+    name: str
+    category: str  # security | performance | cost
+    status: ConditionStatus
+    measured: float | str | None
+    threshold: float | str | None
+    evidence: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class GateResult:
+    """The gate's verdict over all its conditions."""
+
+    run_id: str
+    target: str
+    started_ms: int
+    finished_ms: int
+    verdict: GateVerdict
+    conditions: tuple[GateCondition, ...] = ()
+    commit: str | None = None
+    summary: str = ""
