@@ -1,0 +1,1 @@
+"""secperf's performance figures, each measured beside its anchor in one run."""

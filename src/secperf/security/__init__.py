@@ -1,0 +1,1 @@
+"""Security validation: scanners, the validator that runs them, baselines and triage."""

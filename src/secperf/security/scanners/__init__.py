@@ -1,0 +1,1 @@
+"""Scanners, one module each, behind ``interface.Scanner``."""
