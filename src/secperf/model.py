@@ -365,3 +365,44 @@ class GateResult:
     conditions: tuple[GateCondition, ...] = ()
     commit: str | None = None
     summary: str = ""
+
+
+# --------------------------------------------------------------------------- benchmarks
+
+
+@dataclass(frozen=True, slots=True)
+class BenchmarkResult:
+    """One benchmark's measurement on one commit and machine.
+
+    ``stats`` holds the tool's summary statistics in seconds (min, max, mean,
+    median, stddev, iqr, ops, rounds ...); ``data`` the per-round times in
+    seconds when the tool recorded them. ``status`` is ok, skipped or failed.
+    """
+
+    name: str
+    source: str  # pytest-benchmark | asv | command
+    timestamp_ms: int
+    machine: str  # a fingerprint of the machine the figures come from
+    commit: str | None = None
+    status: str = "ok"
+    stats: dict[str, float] = field(default_factory=dict)
+    data: tuple[float, ...] = ()
+    params: dict[str, str] = field(default_factory=dict)
+    machine_info: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ScanCost:
+    """What one scan cost the machine: its own processes and the host around it."""
+
+    scan_id: str
+    started_ms: int
+    finished_ms: int
+    cpu_seconds: float
+    peak_rss_bytes: int
+    read_bytes: int
+    write_bytes: int
+    host_cpu_percent_avg: float | None = None
+    host_cpu_percent_max: float | None = None
+    samples: int = 0
