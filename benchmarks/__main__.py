@@ -8,8 +8,8 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
-import platform
 import pkgutil
+import platform
 import sys
 import time
 from pathlib import Path
@@ -33,7 +33,10 @@ def _machine() -> str:
     if meminfo.exists():
         first = meminfo.read_text().splitlines()[0].split()
         mem = f", {int(first[1]) / 1024 / 1024:.0f} GiB RAM"
-    return f"{platform.system()} {platform.machine()}, {cpus} CPUs ({model or 'unknown CPU'}){mem}, Python {platform.python_version()}"
+    return (
+        f"{platform.system()} {platform.machine()}, {cpus} CPUs ({model or 'unknown CPU'}){mem},"
+        f" Python {platform.python_version()}"
+    )
 
 
 def _fmt(value: float | None) -> str:
@@ -57,8 +60,10 @@ def _render(figures: list[Figure], quick: bool, command: str, elapsed: float) ->
     ]
     if quick:
         lines.append("")
-        lines.append("**Quick run** (`--quick`): short runs to keep the benchmarks working; "
-                     "the figures are indicative only.")
+        lines.append(
+            "**Quick run** (`--quick`): short runs to keep the benchmarks working; "
+            "the figures are indicative only."
+        )
     lines += [
         "",
         "| area | figure | value | target | met | anchor | anchor value | ratio | note |",
@@ -82,7 +87,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     names = sorted(
-        m.name for m in pkgutil.iter_modules([str(Path(__file__).parent)])
+        m.name
+        for m in pkgutil.iter_modules([str(Path(__file__).parent)])
         if m.name.startswith("bench_")
     )
     if args.only:
@@ -94,8 +100,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"running {name} ...", file=sys.stderr, flush=True)
         results: list[Figure] = module.run(args.quick)
         for fig in results:
-            print(f"  {fig.name}: {_fmt(fig.value)} {fig.unit} (target {fig.target})",
-                  file=sys.stderr, flush=True)
+            print(
+                f"  {fig.name}: {_fmt(fig.value)} {fig.unit} (target {fig.target})",
+                file=sys.stderr,
+                flush=True,
+            )
         figures.extend(results)
     elapsed = time.perf_counter() - started
     command = "python -m benchmarks" + (" --quick" if args.quick else "")

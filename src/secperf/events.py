@@ -143,9 +143,14 @@ class EventDecodeError(ValueError):
     """Raised when bytes do not hold a valid secperf event."""
 
 
-@cache
+_ADAPTERS: dict[type[Event], TypeAdapter[Any]] = {}
+
+
 def _adapter(cls: type[Event]) -> TypeAdapter[Any]:
-    return TypeAdapter(cls)
+    adapter = _ADAPTERS.get(cls)
+    if adapter is None:
+        adapter = _ADAPTERS[cls] = TypeAdapter(cls)
+    return adapter
 
 
 def event_to_dict(event: Event) -> dict[str, Any]:

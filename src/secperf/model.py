@@ -11,20 +11,20 @@ import hashlib
 import math
 import re
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 # --------------------------------------------------------------------------- metrics
 
 
-class MetricKind(str, Enum):
+class MetricKind(StrEnum):
     """Which side of secperf a metric belongs to."""
 
     PERFORMANCE = "performance"
     SECURITY = "security"
 
 
-class MetricType(str, Enum):
+class MetricType(StrEnum):
     """The metrics secperf knows by name; each carries its unit and kind.
 
     Metrics outside this enum (scraped from Prometheus targets, ingested from
@@ -135,27 +135,30 @@ def sample_problem(sample: Any, now_ms: int) -> str | None:
     """
     if not isinstance(sample, Sample):
         return f"expected a Sample, got {type(sample).__name__}"
-    if not isinstance(sample.name, str) or not METRIC_NAME_RE.match(sample.name):
-        return f"metric name {sample.name!r} must match {METRIC_NAME_RE.pattern}"
-    if not isinstance(sample.labels, dict):
-        return f"{sample.name}: labels must be a mapping of strings, got {type(sample.labels).__name__}"
-    for key, val in sample.labels.items():
+    # Typed as Any: the point is to catch values that break the declared types.
+    name: Any = sample.name
+    labels: Any = sample.labels
+    ts: Any = sample.timestamp_ms
+    value: Any = sample.value
+    if not isinstance(name, str) or not METRIC_NAME_RE.match(name):
+        return f"metric name {name!r} must match {METRIC_NAME_RE.pattern}"
+    if not isinstance(labels, dict):
+        return f"{name}: labels must be a mapping of strings, got {type(labels).__name__}"
+    for key, val in labels.items():
         if not isinstance(key, str) or not LABEL_NAME_RE.match(key):
-            return f"{sample.name}: label name {key!r} must match {LABEL_NAME_RE.pattern}"
+            return f"{name}: label name {key!r} must match {LABEL_NAME_RE.pattern}"
         if not isinstance(val, str):
-            return f"{sample.name}: label {key!r} must be a string, got {type(val).__name__}"
-    ts = sample.timestamp_ms
+            return f"{name}: label {key!r} must be a string, got {type(val).__name__}"
     if isinstance(ts, bool) or not isinstance(ts, int):
-        return f"{sample.name}: timestamp_ms must be an integer, got {type(ts).__name__}"
+        return f"{name}: timestamp_ms must be an integer, got {type(ts).__name__}"
     if ts < 0:
-        return f"{sample.name}: timestamp_ms {ts} is before 1970"
+        return f"{name}: timestamp_ms {ts} is before 1970"
     if ts > now_ms + MAX_FUTURE_SKEW_MS:
-        return f"{sample.name}: timestamp_ms {ts} is more than 10 minutes in the future"
-    value = sample.value
+        return f"{name}: timestamp_ms {ts} is more than 10 minutes in the future"
     if isinstance(value, bool) or not isinstance(value, int | float):
-        return f"{sample.name}: value must be a number, got {type(value).__name__}"
+        return f"{name}: value must be a number, got {type(value).__name__}"
     if not math.isfinite(value):
-        return f"{sample.name}: value {value!r} is not finite"
+        return f"{name}: value {value!r} is not finite"
     return None
 
 
@@ -164,7 +167,7 @@ def sample_problem(sample: Any, now_ms: int) -> str | None:
 _SEVERITY_RANK = {"info": 0, "low": 1, "medium": 2, "high": 3, "critical": 4}
 
 
-class Severity(str, Enum):
+class Severity(StrEnum):
     """One severity scale for every scanner and alert, ordered info < ... < critical."""
 
     CRITICAL = "critical"
@@ -267,15 +270,24 @@ class SecurityMetrics:
     files_skipped: int = 0
     lines_scanned: int = 0
     new_findings: int = 0
+    existing_findings: int = 0
+    fixed_findings: int = 0
+    eligible_files: int = 0
+    bytes_scanned: int = 0
     scanner_durations_ms: dict[str, float] = field(default_factory=dict)
+    slowest_files_ms: dict[str, float] = field(default_factory=dict)
     skip_reasons: dict[str, int] = field(default_factory=dict)
+    cache_hits: int = 0
+    cache_misses: int = 0
     cache_hit_rate: float = 0.0
+    cpu_seconds: float = 0.0
+    peak_rss_bytes: int = 0
 
 
 # --------------------------------------------------------------------------- alerts
 
 
-class AlertState(str, Enum):
+class AlertState(StrEnum):
     """Where an alert is in its lifecycle."""
 
     INACTIVE = "inactive"
@@ -320,7 +332,7 @@ def labels_fingerprint(labels: dict[str, str]) -> str:
 # --------------------------------------------------------------------------- gate
 
 
-class GateVerdict(str, Enum):
+class GateVerdict(StrEnum):
     """The gate's answer; each maps to the CLI's exit code."""
 
     PASS = "pass"
@@ -332,7 +344,7 @@ class GateVerdict(str, Enum):
         return {"pass": 0, "block": 1, "cannot_evaluate": 3}[self.value]
 
 
-class ConditionStatus(str, Enum):
+class ConditionStatus(StrEnum):
     """The outcome of one gate condition."""
 
     PASS = "pass"

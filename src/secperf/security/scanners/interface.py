@@ -34,6 +34,7 @@ class FileResult:
     findings: list[Finding] = field(default_factory=list)
     skipped: str | None = None  # reason when the file could not be scanned
     duration_ms: float = 0.0
+    suppressed: int = 0  # findings dropped by inline suppressions
 
 
 class Scanner(abc.ABC):

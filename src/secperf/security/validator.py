@@ -1,0 +1,498 @@
+"""SecurityValidator: runs every scanner over a codebase, fast, and measures it.
+
+One scan: discover files; for each (file, scanner) look the result up in the
+content cache (unchanged files are neither rescanned nor, when their stat has
+not changed, even read); scan the rest in a process pool in batches; apply
+inline suppressions; compare with the baseline; build ``SecurityMetrics``; and
+publish ``ScanStarted``, ``ViolationDetected`` and ``ScanCompleted`` events.
+Persisting is the store's job: it subscribes to those events.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import resource
+import time
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from secperf.events import (
+    Event,
+    ScanCompleted,
+    ScanStarted,
+    ViolationDetected,
+    new_event_id,
+    now_ms,
+)
+from secperf.model import Finding, SecurityMetrics
+from secperf.security.baseline import Baseline, Comparison, compare
+from secperf.security.cache import ScanCache, cache_key, content_hash
+from secperf.security.discovery import CandidateFile, FileDiscovery
+from secperf.security.scanners.interface import FileResult, Scanner, SourceFile
+from secperf.security.suppression import apply_inline_suppressions
+from secperf.security.triage import (
+    TriageDecision,
+    TriageState,
+    effective_state,
+    false_positive_rate,
+)
+
+log = logging.getLogger(__name__)
+
+Publish = Callable[[Event], None]
+#: progress(phase, done, total): phases are "discover", "scan"
+Progress = Callable[[str, int, int], None]
+
+_BINARY_PROBE = 8192
+_SLOWEST_KEPT = 10
+# Below this many (file, scanner) jobs a pool costs more than it saves.
+_INLINE_LIMIT = 24
+# Batches this large amortise pickling without starving the other workers.
+_BATCH_BYTES = 256 * 1024
+_BATCH_FILES = 64
+
+
+@dataclass(slots=True)
+class ScanReport:
+    """Everything one scan produced."""
+
+    scan_id: str
+    target: str
+    metrics: SecurityMetrics
+    findings: list[Finding]
+    comparison: Comparison
+    skipped: list[tuple[str, str, str]] = field(default_factory=list)  # (path, scanner, reason)
+    unavailable: dict[str, str] = field(default_factory=dict)  # scanner -> reason
+    suppressed: int = 0
+    status: str = "ok"
+
+
+# ----------------------------------------------------------------- worker side
+
+_worker_scanners: Sequence[Scanner] = ()
+
+
+def _init_worker(scanners: Sequence[Scanner]) -> None:
+    global _worker_scanners
+    _worker_scanners = scanners
+
+
+def _scan_batch_in_worker(index: int, root: str, files: list[SourceFile]) -> list[FileResult]:
+    return run_scanner_batch(_worker_scanners[index], Path(root), files)
+
+
+def run_scanner_batch(scanner: Scanner, root: Path, files: list[SourceFile]) -> list[FileResult]:
+    """Run one scanner over files, timing each and containing any crash.
+
+    A scanner that raises on a file yields a skip for that file only; inline
+    suppressions are applied here, where the content is at hand.
+    """
+    results: list[FileResult]
+    if type(scanner).scan_batch is not Scanner.scan_batch:
+        start = time.perf_counter()
+        try:
+            results = scanner.scan_batch(root, files)
+        except Exception:  # one bad batch must not end the scan: go file by file
+            log.exception("%s failed on a batch; retrying file by file", scanner.id)
+            return [_scan_one(scanner, root, source) for source in files]
+        share = (time.perf_counter() - start) * 1000 / max(1, len(files))
+        for result in results:
+            result.duration_ms = result.duration_ms or share
+    else:
+        results = [_scan_one(scanner, root, source) for source in files]
+    by_path = {source.relpath: source for source in files}
+    for result in results:
+        source = by_path.get(result.relpath)
+        if source is not None and result.findings:
+            result.findings, dropped = apply_inline_suppressions(source.content, result.findings)
+            result.suppressed += dropped
+    return results
+
+
+def _scan_one(scanner: Scanner, root: Path, source: SourceFile) -> FileResult:
+    start = time.perf_counter()
+    try:
+        result = scanner.scan_file(root, source)
+    except Exception as exc:  # a crash on one file is a skip, not the end of the scan
+        log.warning("%s crashed on %s: %s", scanner.id, source.relpath, exc)
+        result = FileResult(source.relpath, skipped=f"error: {type(exc).__name__}: {exc}")
+    result.duration_ms = (time.perf_counter() - start) * 1000
+    return result
+
+
+# ----------------------------------------------------------------- main side
+
+
+@dataclass(slots=True)
+class _Job:
+    scanner_index: int
+    candidate: CandidateFile
+    key: str
+
+
+class SecurityValidator:
+    """Scans a codebase with several scanners, cached, parallel and timed."""
+
+    def __init__(
+        self,
+        scanners: Sequence[Scanner],
+        *,
+        discovery: FileDiscovery | None = None,
+        cache: ScanCache | None = None,
+        jobs: int = 0,
+        baseline: Baseline | None = None,
+        triage: Mapping[str, TriageDecision] | None = None,
+        publish: Publish | None = None,
+        progress: Progress | None = None,
+    ) -> None:
+        self.scanners = list(scanners)
+        self.discovery = discovery or FileDiscovery()
+        self.cache = cache
+        self.jobs = jobs if jobs > 0 else (os.cpu_count() or 1)
+        self.baseline = baseline
+        self.triage = dict(triage or {})
+        self.publish = publish
+        self.progress = progress
+        self._pool: ProcessPoolExecutor | None = None
+
+    def close(self) -> None:
+        """Stop the worker pool (kept between scans for incremental rescans)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    def _emit(self, event: Event) -> None:
+        if self.publish is not None:
+            self.publish(event)
+
+    def scan(self, root: Path, paths: Sequence[str] = (".",)) -> ScanReport:
+        """Scan ``paths`` under ``root`` and return the report (events published on the way)."""
+        root = root.resolve()
+        scan_id = new_event_id()
+        started_ms = now_ms()
+        wall_start = time.perf_counter()
+        usage_start = _cpu_seconds()
+
+        available: list[tuple[int, Scanner]] = []
+        unavailable: dict[str, str] = {}
+        for index, scanner in enumerate(self.scanners):
+            reason = scanner.unavailable_reason()
+            if reason is None:
+                available.append((index, scanner))
+            else:
+                unavailable[scanner.id] = reason
+
+        discovered = self.discovery.discover(root, paths)
+        if self.progress:
+            self.progress("discover", len(discovered.files), len(discovered.files))
+
+        # Which scanners want which file decides eligibility (coverage's denominator).
+        wanted: dict[str, list[int]] = {}
+        for candidate in discovered.files:
+            indexes = [i for i, s in available if s.applies_to(candidate.relpath)]
+            if indexes:
+                wanted[candidate.relpath] = indexes
+        skipped: list[tuple[str, str, str]] = []
+        failed_files: set[str] = set()
+        for relpath, reason in discovered.skipped:
+            if any(s.applies_to(relpath) for _, s in available):
+                skipped.append((relpath, "*", reason))
+                failed_files.add(relpath)
+        candidates = [c for c in discovered.files if c.relpath in wanted]
+
+        self._emit(
+            ScanStarted(
+                scan_id=scan_id,
+                target=str(root),
+                scanners=tuple(s.id for _, s in available),
+                files_total=len(candidates) + len(failed_files),
+            )
+        )
+
+        versions = {i: (s.version(), s.config_hash()) for i, s in available}
+        contents: dict[str, bytes] = {}
+        digests = self._digests(candidates, contents, skipped, failed_files)
+
+        jobs: list[_Job] = []
+        for candidate in candidates:
+            digest = digests.get(candidate.relpath)
+            if digest is None:
+                continue
+            for index in wanted[candidate.relpath]:
+                version, config_hash = versions[index]
+                key = cache_key(
+                    self.scanners[index].id, version, config_hash, candidate.relpath, digest
+                )
+                jobs.append(_Job(index, candidate, key))
+
+        cached = self.cache.get_many([j.key for j in jobs]) if self.cache else {}
+        misses = [j for j in jobs if j.key not in cached]
+        results: dict[str, FileResult] = {}
+        for job in jobs:
+            hit = cached.get(job.key)
+            if hit is not None:
+                results[job.key] = FileResult(
+                    job.candidate.relpath, list(hit.findings), hit.skipped, 0.0
+                )
+        fresh = self._run(root, misses, contents, skipped, failed_files)
+        results.update(fresh)
+        if self.cache is not None and fresh:
+            self.cache.put_many(
+                (key, r.findings, r.skipped)
+                for key, r in fresh.items()
+                # Crashes may be transient: scan such files again next time.
+                if not (r.skipped or "").startswith("error:")
+            )
+
+        findings: list[Finding] = []
+        scanner_ms: dict[str, float] = defaultdict(float)
+        file_ms: dict[str, float] = defaultdict(float)
+        suppressed = 0
+        skip_reasons: dict[str, int] = defaultdict(int)
+        for job in jobs:
+            result = results.get(job.key)
+            if result is None:
+                continue
+            scanner_id = self.scanners[job.scanner_index].id
+            scanner_ms[scanner_id] += result.duration_ms
+            file_ms[job.candidate.relpath] += result.duration_ms
+            suppressed += result.suppressed
+            if result.skipped:
+                skipped.append((job.candidate.relpath, scanner_id, result.skipped))
+                failed_files.add(job.candidate.relpath)
+            findings.extend(result.findings)
+        for _, _, reason in skipped:
+            skip_reasons[_reason_class(reason)] += 1
+        for scanner_id in unavailable:
+            skip_reasons[f"{scanner_id}: unavailable"] += 1
+
+        findings.sort(key=lambda f: (f.path, f.line, f.rule_id, f.fingerprint))
+        comparison = compare(findings, self.baseline)
+        finished_ms = now_ms()
+        eligible = len(candidates) + len([p for p in failed_files if p not in wanted])
+        scanned_ok = len(candidates) - len([c for c in candidates if c.relpath in failed_files])
+        hits = len(jobs) - len(misses)
+        bytes_scanned = sum(c.size for c in candidates if c.relpath not in failed_files)
+        lines = sum(content.count(b"\n") for content in contents.values())
+        metrics = SecurityMetrics(
+            scan_id=scan_id,
+            target=str(root),
+            started_ms=started_ms,
+            finished_ms=finished_ms,
+            scan_duration_ms=(time.perf_counter() - wall_start) * 1000,
+            violations_found=sum(
+                1
+                for f in findings
+                if effective_state(self.triage.get(f.fingerprint), finished_ms)
+                is not TriageState.FALSE_POSITIVE
+            ),
+            false_positive_rate=false_positive_rate(findings, self.triage, finished_ms),
+            vulnerability_severity_counts=_severity_counts(findings),
+            scan_coverage_percent=100.0 * scanned_ok / eligible if eligible else 100.0,
+            files_scanned=scanned_ok,
+            files_skipped=eligible - scanned_ok,
+            eligible_files=eligible,
+            lines_scanned=lines,
+            bytes_scanned=bytes_scanned,
+            new_findings=len(comparison.new),
+            existing_findings=len(comparison.existing),
+            fixed_findings=len(comparison.fixed),
+            scanner_durations_ms=dict(scanner_ms),
+            slowest_files_ms=dict(
+                sorted(file_ms.items(), key=lambda kv: kv[1], reverse=True)[:_SLOWEST_KEPT]
+            ),
+            skip_reasons=dict(skip_reasons),
+            cache_hits=hits,
+            cache_misses=len(misses),
+            cache_hit_rate=hits / len(jobs) if jobs else 0.0,
+            cpu_seconds=_cpu_seconds() - usage_start,
+            peak_rss_bytes=_peak_rss_bytes(),
+        )
+        status = "partial" if unavailable or skipped else "ok"
+        new_fingerprints = {f.fingerprint for f in comparison.new}
+        for finding in findings:
+            self._emit(
+                ViolationDetected(
+                    scan_id=scan_id,
+                    finding=finding,
+                    is_new=finding.fingerprint in new_fingerprints,
+                )
+            )
+        error = "; ".join(f"{k}: {v}" for k, v in unavailable.items()) or None
+        self._emit(ScanCompleted(metrics=metrics, status=status, error=error))
+        return ScanReport(
+            scan_id=scan_id,
+            target=str(root),
+            metrics=metrics,
+            findings=findings,
+            comparison=comparison,
+            skipped=skipped,
+            unavailable=unavailable,
+            suppressed=suppressed,
+            status=status,
+        )
+
+    def _digests(
+        self,
+        candidates: list[CandidateFile],
+        contents: dict[str, bytes],
+        skipped: list[tuple[str, str, str]],
+        failed_files: set[str],
+    ) -> dict[str, str]:
+        """Content hashes, reading only files whose size or mtime changed."""
+        known = self.cache.known_hashes() if self.cache else {}
+        digests: dict[str, str] = {}
+        changed: list[tuple[str, int, int, str]] = []
+        for candidate in candidates:
+            seen = known.get(candidate.relpath)
+            if seen is not None and seen[0] == candidate.size and seen[1] == candidate.mtime_ns:
+                digests[candidate.relpath] = seen[2]
+                continue
+            content = _read(candidate, skipped, failed_files)
+            if content is None:
+                continue
+            contents[candidate.relpath] = content
+            digest = content_hash(content)
+            digests[candidate.relpath] = digest
+            changed.append((candidate.relpath, candidate.size, candidate.mtime_ns, digest))
+        if self.cache is not None and changed:
+            self.cache.remember_hashes(changed)
+        return digests
+
+    def _run(
+        self,
+        root: Path,
+        jobs: list[_Job],
+        contents: dict[str, bytes],
+        skipped: list[tuple[str, str, str]],
+        failed_files: set[str],
+    ) -> dict[str, FileResult]:
+        """Scan the cache misses, in the pool unless there are only a few."""
+        results: dict[str, FileResult] = {}
+        batches: dict[int, list[list[_Job]]] = defaultdict(list)
+        sizes: dict[int, int] = defaultdict(int)
+        binary: set[str] = set()
+        for job in jobs:
+            relpath = job.candidate.relpath
+            content = contents.get(relpath)
+            if content is None:
+                content = _read(job.candidate, skipped, failed_files)
+                if content is None:
+                    continue
+                contents[relpath] = content
+            if b"\x00" in content[:_BINARY_PROBE]:
+                binary.add(relpath)
+                results[job.key] = FileResult(relpath, skipped="binary file")
+                continue
+            open_batches = batches[job.scanner_index]
+            if (
+                not open_batches
+                or len(open_batches[-1]) >= _BATCH_FILES
+                or sizes[job.scanner_index] >= _BATCH_BYTES
+            ):
+                open_batches.append([])
+                sizes[job.scanner_index] = 0
+            open_batches[-1].append(job)
+            sizes[job.scanner_index] += len(content)
+
+        work = [(index, batch) for index, group in batches.items() for batch in group]
+        total = sum(len(batch) for _, batch in work)
+        done = 0
+        if self.progress:
+            self.progress("scan", done, total)
+        inline = total <= _INLINE_LIMIT or self.jobs == 1
+        if inline:
+            for index, batch in work:
+                sources = [
+                    SourceFile(j.candidate.relpath, contents[j.candidate.relpath]) for j in batch
+                ]
+                out = run_scanner_batch(self.scanners[index], root, sources)
+                done += len(batch)
+                self._collect(batch, out, results)
+                if self.progress:
+                    self.progress("scan", done, total)
+            return results
+
+        pool = self._ensure_pool()
+        futures: dict[Future[list[FileResult]], list[_Job]] = {}
+        # Largest batches first keeps both workers busy until the end.
+        work.sort(key=lambda item: -sum(j.candidate.size for j in item[1]))
+        for index, batch in work:
+            sources = [
+                SourceFile(j.candidate.relpath, contents[j.candidate.relpath]) for j in batch
+            ]
+            futures[pool.submit(_scan_batch_in_worker, index, str(root), sources)] = batch
+        for future in as_completed(futures):
+            batch = futures[future]
+            try:
+                out = future.result()
+            except Exception as exc:  # a dead worker: report its files, keep the rest
+                log.error("a scan worker failed: %s", exc)
+                out = [
+                    FileResult(j.candidate.relpath, skipped=f"error: worker failed: {exc}")
+                    for j in batch
+                ]
+            done += len(batch)
+            self._collect(batch, out, results)
+            if self.progress:
+                self.progress("scan", done, total)
+        return results
+
+    def _collect(
+        self, batch: list[_Job], out: list[FileResult], results: dict[str, FileResult]
+    ) -> None:
+        by_path = {r.relpath: r for r in out}
+        for job in batch:
+            result = by_path.get(job.candidate.relpath)
+            if result is None:
+                result = FileResult(job.candidate.relpath, skipped="error: scanner gave no result")
+            results[job.key] = result
+
+    def _ensure_pool(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(
+                max_workers=self.jobs,
+                initializer=_init_worker,
+                initargs=(tuple(self.scanners),),
+            )
+        return self._pool
+
+
+def _read(
+    candidate: CandidateFile, skipped: list[tuple[str, str, str]], failed_files: set[str]
+) -> bytes | None:
+    try:
+        return candidate.path.read_bytes()
+    except OSError as exc:
+        skipped.append((candidate.relpath, "*", f"unreadable: {exc.strerror or exc}"))
+        failed_files.add(candidate.relpath)
+        return None
+
+
+def _reason_class(reason: str) -> str:
+    """A short class of a skip reason, for counting (``too large``, ``binary file`` ...)."""
+    return reason.split(":", 1)[0].strip() or "other"
+
+
+def _severity_counts(findings: list[Finding]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for finding in findings:
+        counts[finding.severity.value] = counts.get(finding.severity.value, 0) + 1
+    return counts
+
+
+def _cpu_seconds() -> float:
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def _peak_rss_bytes() -> int:
+    # ru_maxrss is in KiB on Linux; this is the largest single process.
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return int(max(own, children) * 1024)
