@@ -23,6 +23,10 @@ from secperf.events import Event
 Handler = Callable[[Event], Awaitable[None]]
 
 
+class BusClosedError(RuntimeError):
+    """Raised when an event is published to, or a subscriber added on, a closed bus."""
+
+
 def validate_pattern(pattern: str) -> None:
     """Raise ValueError when ``pattern`` is not a valid topic pattern."""
     tokens = pattern.split(".")

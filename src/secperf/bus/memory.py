@@ -17,11 +17,13 @@ and per-event allocations beyond the handler's own coroutine.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 from collections import deque
 
 from secperf.bus.interface import (
+    BusClosedError,
     BusStats,
     EventBus,
     Handler,
@@ -38,14 +40,14 @@ logger = logging.getLogger(__name__)
 DEFAULT_MAXSIZE = 10_000
 
 
-class BusClosedError(RuntimeError):
-    """Raised when an event is published to, or a subscriber added on, a closed bus."""
-
-
 def _check_maxsize(maxsize: int, what: str) -> int:
     if isinstance(maxsize, bool) or not isinstance(maxsize, int) or maxsize < 1:
         raise ValueError(f"{what} must be an integer >= 1, got {maxsize!r}")
     return maxsize
+
+
+def _remaining(loop: asyncio.AbstractEventLoop, deadline: float | None) -> float | None:
+    return None if deadline is None else max(0.0, deadline - loop.time())
 
 
 class _Subscriber(Subscription):
@@ -54,6 +56,7 @@ class _Subscriber(Subscription):
     __slots__ = (
         "_bus",
         "delivered",
+        "discarding",
         "dropped",
         "failed",
         "handler",
@@ -65,7 +68,6 @@ class _Subscriber(Subscription):
         "reserved",
         "retired",
         "stopping",
-        "discarding",
         "task",
         "waiter",
     )
@@ -99,6 +101,14 @@ class _Subscriber(Subscription):
     def append(self, event: Event) -> None:
         """Enqueue ``event`` (room already checked) and wake the worker if it sleeps."""
         self.queue.append(event)
+        self.wake()
+
+    def has_room(self) -> bool:
+        """True when an event can be queued now without jumping waiting publishers."""
+        return len(self.queue) + self.reserved < self.maxsize and not self.putters
+
+    def wake(self) -> None:
+        """Wake the worker if it sleeps."""
         waiter = self.waiter
         if waiter is not None:
             self.waiter = None
@@ -117,14 +127,15 @@ class _Subscriber(Subscription):
                 self.reserved -= 1
                 self._hand_slot()
             else:
-                try:
+                with contextlib.suppress(ValueError):
                     self.putters.remove(slot)
-                except ValueError:
-                    pass
+            # A stopping worker waits for the publishers it knows of: tell it.
+            self.wake()
             raise
         self.reserved -= 1
         if self.discarding:
             self.dropped += 1
+            self.wake()
             raise BusClosedError(
                 f"bus closed without draining: {type(event).__name__} {event.id} "
                 f"was not delivered to subscriber {self.name!r}"
@@ -188,11 +199,7 @@ class _Subscriber(Subscription):
     def stop(self) -> None:
         """Ask the worker to finish once its queue and waiting publishers are served."""
         self.stopping = True
-        waiter = self.waiter
-        if waiter is not None:
-            self.waiter = None
-            if not waiter.done():
-                waiter.set_result(None)
+        self.wake()
 
     def discard(self) -> None:
         """Drop everything queued (counted) and fail the publishers still waiting."""
@@ -254,6 +261,9 @@ class AsyncEventBus(EventBus):
         self._retired_failed = 0
         # Droppable events handed over from a thread that arrived after close.
         self._dropped_after_close = 0
+        # Publishes suspended waiting for room; close(drain=True) lets them finish.
+        self._inflight = 0
+        self._idle: asyncio.Event | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -288,9 +298,18 @@ class AsyncEventBus(EventBus):
             return
         self._closed = True
         self._publish_loop = None
+        if self._loop is None:
+            return
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        members = list(self._members)
+        if drain and self._inflight:
+            # Publishes already under way still reach every subscriber they matched.
+            self._idle = asyncio.Event()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._idle.wait(), _remaining(loop, deadline))
         self._subscribers = []
         self._routes.clear()
-        members = list(self._members)
         for sub in members:
             if not drain:
                 sub.discard()
@@ -298,7 +317,7 @@ class AsyncEventBus(EventBus):
         tasks = {sub.task for sub in members if sub.task is not None and not sub.task.done()}
         if not tasks:
             return
-        _, pending = await asyncio.wait(tasks, timeout=timeout)
+        _, pending = await asyncio.wait(tasks, timeout=_remaining(loop, deadline))
         if not pending:
             return
         for task in pending:
@@ -336,9 +355,7 @@ class AsyncEventBus(EventBus):
         validate_pattern(pattern)
         if not callable(handler):
             raise TypeError(f"handler for {pattern!r} must be an async callable, got {handler!r}")
-        size = (
-            self._default_maxsize if maxsize is None else _check_maxsize(maxsize, "maxsize")
-        )
+        size = self._default_maxsize if maxsize is None else _check_maxsize(maxsize, "maxsize")
         loop = self._bind()
         self._sequence += 1
         if name is None:
@@ -361,9 +378,13 @@ class AsyncEventBus(EventBus):
             self._routes.clear()
         sub.stop()
         task = sub.task
-        if task is None or task is asyncio.current_task():
+        if task is None:
+            return
+        current = asyncio.current_task()
+        if current is task:
             # Unsubscribing from inside its own handler: the worker ends by itself
             # after the queue is drained; waiting here would deadlock.
+            current.add_done_callback(lambda _: self._retire(sub))
             return
         # asyncio.wait, unlike awaiting the task, does not cancel the worker
         # when the caller is cancelled.
@@ -412,7 +433,28 @@ class AsyncEventBus(EventBus):
             elif event.droppable:
                 sub.dropped += 1
             else:
-                await sub.put_waiting(event, asyncio.get_running_loop())
+                await self._publish_waiting(event, subscribers, subscribers.index(sub))
+                return
+
+    async def _publish_waiting(
+        self, event: Event, subscribers: tuple[_Subscriber, ...], start: int
+    ) -> None:
+        """The slow path: wait for room at ``subscribers[start]``, then serve the rest."""
+        loop = asyncio.get_running_loop()
+        self._inflight += 1
+        try:
+            await subscribers[start].put_waiting(event, loop)
+            for sub in subscribers[start + 1 :]:
+                if sub.task is None or sub.task.done():
+                    continue  # unsubscribed and finished while this publish waited
+                if sub.has_room():
+                    sub.append(event)
+                else:
+                    await sub.put_waiting(event, loop)
+        finally:
+            self._inflight -= 1
+            if not self._inflight and self._idle is not None:
+                self._idle.set()
 
     def _refuse_or_bind(self) -> None:
         if self._closed:
@@ -436,7 +478,7 @@ class AsyncEventBus(EventBus):
         if subscribers is None:
             subscribers = self._route(topic)
         for sub in subscribers:
-            if len(sub.queue) + sub.reserved < sub.maxsize and not sub.putters:
+            if sub.has_room():
                 sub.append(event)
             else:
                 sub.dropped += 1
