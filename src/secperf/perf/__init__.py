@@ -1,0 +1,1 @@
+"""Performance monitoring: collectors, benchmark imports and scan impact."""
