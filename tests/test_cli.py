@@ -1,0 +1,189 @@
+"""The command line: the real console script in a subprocess, and CliRunner for the rest."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from secperf import __version__
+from secperf.cli import app
+
+TOKEN = "tok-0123456789abcdef-SECRET"
+
+
+def run_secperf(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SECPERF_")}
+    return subprocess.run(
+        [sys.executable, "-m", "secperf", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.fixture
+def runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("SECPERF_TOKEN", raising=False)
+    monkeypatch.delenv("SECPERF_CONFIG", raising=False)
+    return CliRunner()
+
+
+# --------------------------------------------------------------------------- subprocess
+
+
+def test_version(tmp_path: Path) -> None:
+    result = run_secperf("--version", cwd=tmp_path)
+    assert result.returncode == 0
+    assert result.stdout.strip() == f"secperf {__version__}"
+
+
+def test_help_lists_the_command_groups(tmp_path: Path) -> None:
+    result = run_secperf("--help", cwd=tmp_path)
+    assert result.returncode == 0
+    assert "Usage: secperf" in result.stdout
+    for command in (
+        "scan",
+        "monitor",
+        "alerts",
+        "gate",
+        "serve",
+        "up",
+        "agent",
+        "bench",
+        "correlate",
+        "config",
+    ):
+        assert f"  {command} " in result.stdout
+
+
+def test_config_check_good_file(tmp_path: Path) -> None:
+    (tmp_path / "secperf.toml").write_text(
+        '[bus]\nurl = "nats://127.0.0.1:4222"\n[scan]\nscanners = ["bandit", "secrets"]\n'
+        "[server]\nport = 9000\n"
+    )
+    result = run_secperf("config", "check", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "configuration is valid" in result.stdout
+    assert "secperf.toml" in result.stdout
+    assert "nats://127.0.0.1:4222" in result.stdout
+    assert "bandit, secrets" in result.stdout
+    assert "127.0.0.1:9000" in result.stdout
+    assert result.stderr == ""
+
+
+def test_config_check_bad_file(tmp_path: Path) -> None:
+    (tmp_path / "bad.toml").write_text('[scan]\njobs = "many"\n[server]\nport = 70000\n')
+    result = run_secperf("config", "check", "bad.toml", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert lines == [
+        "bad.toml: scan.jobs: expected an integer >= 0, got 'many'",
+        "bad.toml: server.port: expected an integer from 0 to 65535, got 70000",
+    ]
+
+
+def test_not_built_command(tmp_path: Path) -> None:
+    result = run_secperf("gate", "--report-dir", "out", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.strip() == "secperf gate is not built yet"
+
+
+# --------------------------------------------------------------------------- CliRunner
+
+
+@pytest.mark.parametrize(
+    ("args", "name"),
+    [
+        (["scan", "src", "--jobs", "2"], "scan"),
+        (["monitor"], "monitor"),
+        (["serve"], "serve"),
+        (["up"], "up"),
+        (["agent", "--bus", "nats://127.0.0.1:4222"], "agent"),
+        (["bench", "-n", "3", "--", "true"], "bench"),
+        (["correlate", "--since", "24h"], "correlate"),
+        (["alerts", "list"], "alerts list"),
+        (["alerts", "ack", "abc"], "alerts ack"),
+        (["alerts", "silence", 'job="api"'], "alerts silence"),
+        (["alerts", "unsilence", "x"], "alerts unsilence"),
+    ],
+)
+def test_every_unbuilt_command_says_so(runner: CliRunner, args: list[str], name: str) -> None:
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert result.stderr.strip() == f"secperf {name} is not built yet"
+
+
+def test_unknown_command_is_a_usage_error(runner: CliRunner) -> None:
+    result = runner.invoke(app, ["frobnicate"])
+    assert result.exit_code == 2
+    assert "No such command" in result.stderr
+
+
+def test_config_check_defaults(runner: CliRunner, tmp_path: Path) -> None:
+    result = runner.invoke(app, ["config", "check"])
+    assert result.exit_code == 0, result.stderr
+    assert "defaults (no config file)" in result.stdout
+    assert "memory://" in result.stdout
+    assert ".secperf/secperf.db" in result.stdout
+
+
+def test_config_check_pyproject_error_uses_prefix(runner: CliRunner, tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text('[tool.secperf.alerts]\ngroup_wait = "soon"\n')
+    result = runner.invoke(app, ["config", "check"])
+    assert result.exit_code == 2
+    assert result.stderr.startswith("pyproject.toml: tool.secperf.alerts.group_wait: expected")
+
+
+def test_config_check_toml_syntax_error(runner: CliRunner, tmp_path: Path) -> None:
+    (tmp_path / "secperf.toml").write_text("[scan\n")
+    result = runner.invoke(app, ["config", "check"])
+    assert result.exit_code == 2
+    assert result.stderr.startswith("secperf.toml: invalid TOML: line 1, column")
+
+
+def test_global_config_option(runner: CliRunner, tmp_path: Path) -> None:
+    (tmp_path / "other.toml").write_text("[server]\nport = 9100\n")
+    result = runner.invoke(app, ["--config", "other.toml", "config", "check"])
+    assert result.exit_code == 0, result.stderr
+    assert "127.0.0.1:9100" in result.stdout
+
+
+def test_config_show_toml_reloads(runner: CliRunner, tmp_path: Path) -> None:
+    (tmp_path / "secperf.toml").write_text('[alerts]\ngroup_wait = "10s"\n')
+    result = runner.invoke(app, ["config", "show"])
+    assert result.exit_code == 0, result.stderr
+    data = tomllib.loads(result.stdout)
+    assert data["alerts"]["group_wait"] == "10s"
+    assert data["server"]["port"] == 8765
+    (tmp_path / "shown.toml").write_text(result.stdout)
+    again = runner.invoke(app, ["config", "check", "shown.toml"])
+    assert again.exit_code == 0, again.stderr
+
+
+def test_config_show_json_masks_token(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SECPERF_TOKEN", TOKEN)
+    (tmp_path / "secperf.toml").write_text('[server]\nhost = "0.0.0.0"\n')
+    result = runner.invoke(app, ["config", "show", "--format", "json"])
+    assert result.exit_code == 0, result.stderr
+    assert TOKEN not in result.stdout
+    assert json.loads(result.stdout)["server"]["token"] == "********"
+    check = runner.invoke(app, ["config", "check"])
+    assert check.exit_code == 0, check.stderr
+    assert "token from env:SECPERF_TOKEN" in check.stdout
+    assert TOKEN not in check.stdout
