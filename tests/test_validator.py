@@ -145,6 +145,7 @@ def test_warm_rescan_hits_the_cache_without_reading(
     assert reads == []
     assert second.metrics.cache_hits == 3 and second.metrics.cache_misses == 0
     assert second.findings == first.findings
+    assert second.metrics.lines_scanned == first.metrics.lines_scanned == 7
 
 
 def test_cache_invalidation_by_edit_config_and_version(project: Path) -> None:

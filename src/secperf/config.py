@@ -593,7 +593,7 @@ class DepsConfig(_Section):
 
     osv_db: ResolvedPath | None = None
     network: Bool = False
-    osv_api_url: HttpUrl = "https://api.osv.dev/v1/querybatch"
+    osv_api_url: HttpUrl = "https://api.osv.dev"
     manifests: list[Glob] = []
 
 

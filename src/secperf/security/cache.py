@@ -6,8 +6,8 @@ two files with the same bytes (empty ``__init__.py`` files) must not share
 findings. A changed rule or tool version changes the key, so it invalidates
 exactly the entries it must.
 
-A second table remembers (path, size, mtime) -> content hash, so a warm rescan
-need not read files whose stat has not changed.
+A second table remembers (path, size, mtime) -> content hash and line count, so
+a warm rescan need not read files whose stat has not changed.
 """
 
 from __future__ import annotations
@@ -30,11 +30,12 @@ CREATE TABLE IF NOT EXISTS results (
     findings BLOB NOT NULL,
     created_ms INTEGER NOT NULL
 );
-CREATE TABLE IF NOT EXISTS file_hashes (
+CREATE TABLE IF NOT EXISTS file_state (
     relpath TEXT PRIMARY KEY,
     size INTEGER NOT NULL,
     mtime_ns INTEGER NOT NULL,
-    sha256 TEXT NOT NULL
+    sha256 TEXT NOT NULL,
+    lines INTEGER NOT NULL
 );
 """
 # Keeps IN (...) lists under SQLite's bound-parameter limit.
@@ -76,17 +77,17 @@ class ScanCache:
     def close(self) -> None:
         self._db.close()
 
-    def known_hashes(self) -> dict[str, tuple[int, int, str]]:
-        """relpath -> (size, mtime_ns, sha256) as last seen."""
-        rows = self._db.execute("SELECT relpath, size, mtime_ns, sha256 FROM file_hashes")
-        return {r[0]: (r[1], r[2], r[3]) for r in rows}
+    def known_files(self) -> dict[str, tuple[int, int, str, int]]:
+        """relpath -> (size, mtime_ns, sha256, lines) as last seen."""
+        rows = self._db.execute("SELECT relpath, size, mtime_ns, sha256, lines FROM file_state")
+        return {r[0]: (r[1], r[2], r[3], r[4]) for r in rows}
 
-    def remember_hashes(self, entries: Iterable[tuple[str, int, int, str]]) -> None:
-        """Store (relpath, size, mtime_ns, sha256) for the next scan."""
+    def remember_files(self, entries: Iterable[tuple[str, int, int, str, int]]) -> None:
+        """Store (relpath, size, mtime_ns, sha256, lines) for the next scan."""
         with self._db:
             self._db.executemany(
-                "INSERT OR REPLACE INTO file_hashes (relpath, size, mtime_ns, sha256) "
-                "VALUES (?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO file_state (relpath, size, mtime_ns, sha256, lines) "
+                "VALUES (?, ?, ?, ?, ?)",
                 list(entries),
             )
 
@@ -120,4 +121,4 @@ class ScanCache:
     def clear(self) -> None:
         with self._db:
             self._db.execute("DELETE FROM results")
-            self._db.execute("DELETE FROM file_hashes")
+            self._db.execute("DELETE FROM file_state")

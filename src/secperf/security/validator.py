@@ -215,7 +215,7 @@ class SecurityValidator:
 
         versions = {i: (s.version(), s.config_hash()) for i, s in available}
         contents: dict[str, bytes] = {}
-        digests = self._digests(candidates, contents, skipped, failed_files)
+        digests, line_counts = self._digests(candidates, contents, skipped, failed_files)
 
         jobs: list[_Job] = []
         for candidate in candidates:
@@ -277,7 +277,7 @@ class SecurityValidator:
         scanned_ok = len(candidates) - len([c for c in candidates if c.relpath in failed_files])
         hits = len(jobs) - len(misses)
         bytes_scanned = sum(c.size for c in candidates if c.relpath not in failed_files)
-        lines = sum(content.count(b"\n") for content in contents.values())
+        lines = sum(n for path, n in line_counts.items() if path not in failed_files)
         metrics = SecurityMetrics(
             scan_id=scan_id,
             target=str(root),
@@ -312,7 +312,9 @@ class SecurityValidator:
             cpu_seconds=_cpu_seconds() - usage_start,
             peak_rss_bytes=_peak_rss_bytes(),
         )
-        status = "partial" if unavailable or skipped else "ok"
+        # Unavailable optional scanners are reported, not a partial scan; files
+        # that could not be scanned are.
+        status = "partial" if failed_files else "ok"
         new_fingerprints = {f.fingerprint for f in comparison.new}
         for finding in findings:
             self._emit(
@@ -342,15 +344,17 @@ class SecurityValidator:
         contents: dict[str, bytes],
         skipped: list[tuple[str, str, str]],
         failed_files: set[str],
-    ) -> dict[str, str]:
-        """Content hashes, reading only files whose size or mtime changed."""
-        known = self.cache.known_hashes() if self.cache else {}
+    ) -> tuple[dict[str, str], dict[str, int]]:
+        """Content hashes and line counts, reading only files whose size or mtime changed."""
+        known = self.cache.known_files() if self.cache else {}
         digests: dict[str, str] = {}
-        changed: list[tuple[str, int, int, str]] = []
+        lines: dict[str, int] = {}
+        changed: list[tuple[str, int, int, str, int]] = []
         for candidate in candidates:
             seen = known.get(candidate.relpath)
             if seen is not None and seen[0] == candidate.size and seen[1] == candidate.mtime_ns:
                 digests[candidate.relpath] = seen[2]
+                lines[candidate.relpath] = seen[3]
                 continue
             content = _read(candidate, skipped, failed_files)
             if content is None:
@@ -358,10 +362,12 @@ class SecurityValidator:
             contents[candidate.relpath] = content
             digest = content_hash(content)
             digests[candidate.relpath] = digest
-            changed.append((candidate.relpath, candidate.size, candidate.mtime_ns, digest))
+            count = content.count(b"\n")
+            lines[candidate.relpath] = count
+            changed.append((candidate.relpath, candidate.size, candidate.mtime_ns, digest, count))
         if self.cache is not None and changed:
-            self.cache.remember_hashes(changed)
-        return digests
+            self.cache.remember_files(changed)
+        return digests, lines
 
     def _run(
         self,

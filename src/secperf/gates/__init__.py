@@ -1,0 +1,1 @@
+"""The unified quality gate and its reports."""

@@ -1,0 +1,183 @@
+"""SARIF 2.1.0 output: secperf's findings in the format every code host reads.
+
+Each finding becomes a result with its rule, location, ``partialFingerprints``
+(secperf's line-independent fingerprint, so GitHub code scanning tracks it
+across moves) and a ``security-severity`` score on GitHub's scale. Triaged
+findings carry a ``suppressions`` entry (external, with the justification).
+Secrets never appear: their snippet is already a redacted preview, and no
+snippet is written for them anyway.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from secperf import __version__
+from secperf.model import Finding, Severity
+from secperf.security.triage import TriageDecision, TriageState
+
+SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
+FINGERPRINT_KEY = "secperfFingerprint/v1"
+
+#: GitHub reads ``security-severity`` as: >= 9 critical, >= 7 high, >= 4 medium, else low.
+SECURITY_SEVERITY = {
+    Severity.CRITICAL: "9.5",
+    Severity.HIGH: "8.0",
+    Severity.MEDIUM: "5.5",
+    Severity.LOW: "2.0",
+    Severity.INFO: "0.0",
+}
+LEVEL = {
+    Severity.CRITICAL: "error",
+    Severity.HIGH: "error",
+    Severity.MEDIUM: "warning",
+    Severity.LOW: "note",
+    Severity.INFO: "note",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ExtraResult:
+    """A non-finding result (e.g. a performance regression from the gate)."""
+
+    rule_id: str
+    rule_name: str
+    description: str
+    severity: Severity
+    message: str
+    properties: Mapping[str, Any]
+
+
+def _rule(finding: Finding) -> dict[str, Any]:
+    tags = ["security", finding.category]
+    if finding.cwe is not None:
+        tags.append(f"external/cwe/cwe-{finding.cwe}")
+    rule: dict[str, Any] = {
+        "id": finding.rule_id,
+        "name": finding.rule_id.replace("/", "_"),
+        "shortDescription": {"text": finding.message.split("\n", 1)[0][:200]},
+        "defaultConfiguration": {"level": LEVEL[finding.severity]},
+        "properties": {
+            "security-severity": SECURITY_SEVERITY[finding.severity],
+            "tags": tags,
+            "scanner": finding.scanner,
+        },
+    }
+    if finding.help_url:
+        rule["helpUri"] = finding.help_url
+    return rule
+
+
+def _location(finding: Finding) -> dict[str, Any]:
+    physical: dict[str, Any] = {"artifactLocation": {"uri": finding.path, "uriBaseId": "%SRCROOT%"}}
+    if finding.line >= 1:
+        region: dict[str, Any] = {"startLine": finding.line}
+        if finding.column is not None and finding.column >= 1:
+            region["startColumn"] = finding.column
+        if finding.end_line is not None and finding.end_line >= finding.line:
+            region["endLine"] = finding.end_line
+        if finding.snippet and finding.category != "secret":
+            region["snippet"] = {"text": finding.snippet}
+        physical["region"] = region
+    return {"physicalLocation": physical}
+
+
+def _suppression(decision: TriageDecision | None, now_ms: int) -> list[dict[str, Any]] | None:
+    if decision is None or decision.expired(now_ms):
+        return None
+    if decision.state not in (TriageState.FALSE_POSITIVE, TriageState.ACCEPTED_RISK):
+        return None
+    kind = "false positive" if decision.state is TriageState.FALSE_POSITIVE else "accepted risk"
+    return [
+        {
+            "kind": "external",
+            "status": "accepted",
+            "justification": f"{kind} ({decision.author}): {decision.reason}",
+        }
+    ]
+
+
+def to_sarif(
+    findings: Iterable[Finding],
+    *,
+    root_uri: str | None = None,
+    triage: Mapping[str, TriageDecision] | None = None,
+    now_ms: int = 0,
+    new_fingerprints: set[str] | None = None,
+    extra: Iterable[ExtraResult] = (),
+) -> dict[str, Any]:
+    """A SARIF 2.1.0 log with one run of secperf holding ``findings`` (and ``extra``)."""
+    triage = triage or {}
+    rules: list[dict[str, Any]] = []
+    rule_index: dict[str, int] = {}
+    results: list[dict[str, Any]] = []
+    for finding in findings:
+        if finding.rule_id not in rule_index:
+            rule_index[finding.rule_id] = len(rules)
+            rules.append(_rule(finding))
+        result: dict[str, Any] = {
+            "ruleId": finding.rule_id,
+            "ruleIndex": rule_index[finding.rule_id],
+            "level": LEVEL[finding.severity],
+            "message": {"text": finding.message or finding.rule_id},
+            "locations": [_location(finding)],
+            "partialFingerprints": {FINGERPRINT_KEY: finding.fingerprint},
+            "properties": {
+                "security-severity": SECURITY_SEVERITY[finding.severity],
+                "severity": finding.severity.value,
+                "scanner": finding.scanner,
+                "category": finding.category,
+            },
+        }
+        if finding.confidence:
+            result["properties"]["confidence"] = finding.confidence
+        if finding.cwe is not None:
+            result["properties"]["cwe"] = f"CWE-{finding.cwe}"
+        if new_fingerprints is not None:
+            is_new = finding.fingerprint in new_fingerprints
+            result["baselineState"] = "new" if is_new else "unchanged"
+        suppressions = _suppression(triage.get(finding.fingerprint), now_ms)
+        if suppressions:
+            result["suppressions"] = suppressions
+        results.append(result)
+    for item in extra:
+        if item.rule_id not in rule_index:
+            rule_index[item.rule_id] = len(rules)
+            rules.append(
+                {
+                    "id": item.rule_id,
+                    "name": item.rule_name,
+                    "shortDescription": {"text": item.description},
+                    "defaultConfiguration": {"level": LEVEL[item.severity]},
+                    "properties": {"security-severity": SECURITY_SEVERITY[item.severity]},
+                }
+            )
+        results.append(
+            {
+                "ruleId": item.rule_id,
+                "ruleIndex": rule_index[item.rule_id],
+                "level": LEVEL[item.severity],
+                "message": {"text": item.message},
+                "properties": {
+                    "security-severity": SECURITY_SEVERITY[item.severity],
+                    **dict(item.properties),
+                },
+            }
+        )
+    run: dict[str, Any] = {
+        "tool": {
+            "driver": {
+                "name": "secperf",
+                "version": __version__,
+                "informationUri": "https://github.com/secperf/secperf",
+                "rules": rules,
+            }
+        },
+        "results": results,
+        "columnKind": "unicodeCodePoints",
+    }
+    if root_uri:
+        run["originalUriBaseIds"] = {"%SRCROOT%": {"uri": root_uri.rstrip("/") + "/"}}
+    return {"$schema": SARIF_SCHEMA, "version": "2.1.0", "runs": [run]}
