@@ -53,7 +53,7 @@ class EncodedChunk:
     mode: int
 
 
-def sort_dedupe(timestamps: I64Array, values: F64Array) -> tuple[I64Array, F64Array]:
+def sort_dedupe(timestamps: npt.ArrayLike, values: npt.ArrayLike) -> tuple[I64Array, F64Array]:
     """Sort by timestamp; of equal timestamps keep the one given last (last write wins)."""
     ts = np.asarray(timestamps, dtype=np.int64)
     vals = np.asarray(values, dtype=np.float64)
@@ -105,7 +105,7 @@ def _decimal_mode(values: F64Array) -> tuple[int, I64Array] | None:
     return None
 
 
-def encode_chunk(timestamps: I64Array, values: F64Array) -> EncodedChunk:
+def encode_chunk(timestamps: npt.ArrayLike, values: npt.ArrayLike) -> EncodedChunk:
     """Encode samples (any order; duplicates resolved last-wins) into one chunk.
 
     Values must be finite: the store rejects NaN and infinities before this.
@@ -150,7 +150,9 @@ def decode_chunk(data: bytes | memoryview) -> tuple[I64Array, F64Array]:
         raise ChunkDecodeError(f"chunk payload is corrupt: {exc}") from None
     ts_len = (count - 1) * 8
     if len(body) != ts_len + count * 8:
-        raise ChunkDecodeError(f"chunk payload has {len(body)} bytes, expected {ts_len + count * 8}")
+        raise ChunkDecodeError(
+            f"chunk payload has {len(body)} bytes, expected {ts_len + count * 8}"
+        )
     ts = np.empty(count, dtype=np.uint64)
     ts[0] = np.uint64(first & 0xFFFFFFFFFFFFFFFF)
     if count > 1:

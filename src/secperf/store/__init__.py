@@ -1,0 +1,49 @@
+"""The store: series and compressed sample chunks plus every record secperf keeps.
+
+One code path over SQLAlchemy Core for SQLite (the embedded default) and
+PostgreSQL. ``Store.open(path_or_url)`` is the entry point; ``StoreWriter``
+feeds it from the bus.
+"""
+
+from secperf.store.engine import StoreTargetError
+from secperf.store.migrations import LATEST_VERSION, SchemaVersionError
+from secperf.store.records import (
+    TRIAGE_STATES,
+    AlertTransition,
+    RecordRetention,
+    ScanRecord,
+    Silence,
+    StoredFinding,
+    TriageEntry,
+)
+from secperf.store.samples import (
+    ChunkRetention,
+    LatestSample,
+    SeriesInfo,
+    SeriesPoints,
+    WriteResult,
+)
+from secperf.store.store import RetentionResult, Store
+from secperf.store.writer import StoreWriter, WriterStats
+
+__all__ = [
+    "LATEST_VERSION",
+    "TRIAGE_STATES",
+    "AlertTransition",
+    "ChunkRetention",
+    "LatestSample",
+    "RecordRetention",
+    "RetentionResult",
+    "ScanRecord",
+    "SchemaVersionError",
+    "SeriesInfo",
+    "SeriesPoints",
+    "Silence",
+    "Store",
+    "StoreTargetError",
+    "StoreWriter",
+    "StoredFinding",
+    "TriageEntry",
+    "WriteResult",
+    "WriterStats",
+]

@@ -1,0 +1,224 @@
+"""The store's tables, in portable SQLAlchemy Core (SQLite and PostgreSQL).
+
+Only portable types: BigInteger, Integer, Float, Text, Boolean, LargeBinary;
+JSON documents are kept as Text through ``JSONText``. Times are UTC integer
+milliseconds. Which migration creates which table lives in ``migrations.py``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    SmallInteger,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+
+metadata = MetaData()
+
+# SQLite only auto-increments an ``INTEGER PRIMARY KEY``; PostgreSQL gets BIGINT.
+IdType = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def dumps_json(value: Any) -> str:
+    """Canonical compact JSON (sorted keys, ASCII so no surrogate can break a row)."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+
+
+class JSONText(TypeDecorator[Any]):
+    """A JSON document stored as Text, so both engines run the same SQL."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> str | None:
+        return None if value is None else dumps_json(value)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Any:
+        return None if value is None else json.loads(value)
+
+
+schema_version = Table(
+    "schema_version",
+    metadata,
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("description", Text, nullable=False),
+    Column("applied_ms", BigInteger, nullable=False),
+)
+
+series = Table(
+    "series",
+    metadata,
+    Column("id", IdType, primary_key=True, autoincrement=True),
+    Column("name", Text, nullable=False),
+    Column("labels", Text, nullable=False),  # canonical JSON, sorted keys
+    Column("key_hash", Text, nullable=False, unique=True),  # sha256 of name + labels
+    Index("ix_series_name", "name"),
+)
+
+chunks = Table(
+    "chunks",
+    metadata,
+    Column("id", IdType, primary_key=True, autoincrement=True),
+    Column("series_id", IdType, ForeignKey("series.id", ondelete="CASCADE"), nullable=False),
+    Column("block_ms", BigInteger, nullable=False),  # start of the aligned time block
+    Column("start_ms", BigInteger, nullable=False),
+    Column("end_ms", BigInteger, nullable=False),
+    Column("count", Integer, nullable=False),
+    Column("encoding", SmallInteger, nullable=False),  # codec format version
+    Column("data", LargeBinary, nullable=False),
+    Index("ix_chunks_series_start", "series_id", "start_ms"),
+)
+
+scans = Table(
+    "scans",
+    metadata,
+    Column("scan_id", Text, primary_key=True),
+    Column("target", Text, nullable=False),
+    Column("started_ms", BigInteger, nullable=False),
+    Column("finished_ms", BigInteger),
+    Column("status", Text, nullable=False),  # running | ok | partial | failed
+    Column("error", Text),
+    Column("scanners", JSONText, nullable=False),
+    Column("metrics", Text),  # SecurityMetrics as JSON
+    Column("cost", Text),  # ScanCost as JSON
+    Index("ix_scans_target_started", "target", "started_ms"),
+    Index("ix_scans_started", "started_ms"),
+)
+
+findings = Table(
+    "findings",
+    metadata,
+    Column("id", IdType, primary_key=True, autoincrement=True),
+    Column("scan_id", Text, nullable=False),
+    Column("fingerprint", Text, nullable=False),
+    Column("rule_id", Text, nullable=False),
+    Column("scanner", Text, nullable=False),
+    Column("severity", Text, nullable=False),
+    Column("severity_rank", SmallInteger, nullable=False),
+    Column("path", Text, nullable=False),
+    Column("line", Integer, nullable=False),
+    Column("is_new", Boolean, nullable=False),
+    Column("payload", Text, nullable=False),  # Finding as JSON
+    UniqueConstraint("scan_id", "fingerprint", name="uq_findings_scan_fingerprint"),
+    Index("ix_findings_fingerprint", "fingerprint"),
+    Index("ix_findings_severity", "severity_rank"),
+    Index("ix_findings_scanner", "scanner"),
+    Index("ix_findings_path", "path"),
+)
+
+triage_history = Table(
+    "triage_history",
+    metadata,
+    Column("id", IdType, primary_key=True, autoincrement=True),
+    Column("fingerprint", Text, nullable=False),
+    Column("state", Text, nullable=False),
+    Column("author", Text, nullable=False),
+    Column("note", Text),
+    Column("expires_ms", BigInteger),
+    Column("created_ms", BigInteger, nullable=False),
+    Index("ix_triage_history_fingerprint", "fingerprint", "id"),
+)
+
+triage_current = Table(
+    "triage_current",
+    metadata,
+    Column("fingerprint", Text, primary_key=True),
+    Column("state", Text, nullable=False),
+    Column("author", Text, nullable=False),
+    Column("note", Text),
+    Column("expires_ms", BigInteger),
+    Column("updated_ms", BigInteger, nullable=False),
+)
+
+baselines = Table(
+    "baselines",
+    metadata,
+    Column("name", Text, primary_key=True),
+    Column("fingerprint", Text, primary_key=True),
+    Column("created_ms", BigInteger, nullable=False),
+)
+
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("fingerprint", Text, primary_key=True),
+    Column("rule", Text, nullable=False),
+    Column("state", Text, nullable=False),
+    Column("severity", Text, nullable=False),
+    Column("updated_ms", BigInteger, nullable=False),
+    Column("payload", Text, nullable=False),  # Alert as JSON
+    Index("ix_alerts_state", "state"),
+)
+
+alert_transitions = Table(
+    "alert_transitions",
+    metadata,
+    Column("id", IdType, primary_key=True, autoincrement=True),
+    Column("event_id", Text, nullable=False),
+    Column("fingerprint", Text, nullable=False),
+    Column("from_state", Text, nullable=False),
+    Column("to_state", Text, nullable=False),
+    Column("ts_ms", BigInteger, nullable=False),
+    Column("payload", Text, nullable=False),  # Alert as JSON, after the change
+    Index("ix_alert_transitions_fingerprint", "fingerprint", "ts_ms"),
+    Index("ix_alert_transitions_ts", "ts_ms"),
+)
+
+silences = Table(
+    "silences",
+    metadata,
+    Column("id", IdType, primary_key=True, autoincrement=True),
+    Column("matchers", JSONText, nullable=False),
+    Column("starts_ms", BigInteger, nullable=False),
+    Column("ends_ms", BigInteger, nullable=False),
+    Column("author", Text, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    Index("ix_silences_ends", "ends_ms"),
+)
+
+gate_runs = Table(
+    "gate_runs",
+    metadata,
+    Column("run_id", Text, primary_key=True),
+    Column("target", Text, nullable=False),
+    Column("started_ms", BigInteger, nullable=False),
+    Column("finished_ms", BigInteger, nullable=False),
+    Column("verdict", Text, nullable=False),
+    Column("commit", Text),
+    Column("payload", Text, nullable=False),  # GateResult as JSON
+    Index("ix_gate_runs_started", "started_ms"),
+)
+
+benchmark_results = Table(
+    "benchmark_results",
+    metadata,
+    Column("id", IdType, primary_key=True, autoincrement=True),
+    Column("name", Text, nullable=False),
+    Column("source", Text, nullable=False),
+    Column("timestamp_ms", BigInteger, nullable=False),
+    Column("machine", Text, nullable=False),
+    Column("commit", Text, nullable=False),  # "" when unknown: NULLs never collide
+    Column("status", Text, nullable=False),
+    Column("median_s", Float),
+    Column("payload", Text, nullable=False),  # BenchmarkResult as JSON
+    UniqueConstraint(
+        "name", "commit", "machine", "timestamp_ms", name="uq_benchmark_results_identity"
+    ),
+    Index("ix_benchmark_results_name_ts", "name", "timestamp_ms"),
+)

@@ -1,0 +1,190 @@
+"""``StoreWriter``: the bus subscriber that persists every event.
+
+Metric batches are buffered and written in large transactions, when the buffer
+reaches ``max_batch`` samples or every ``flush_interval_s``; every other event
+is written as it arrives. Store calls are synchronous, so they run in a worker
+thread (``asyncio.to_thread``), one at a time behind one lock, and the event
+loop never blocks on the database. While one flush is being written the next
+batch fills, so decoding events and writing to disk overlap.
+
+A bad sample is counted and logged, never fatal; a failing write is logged and
+counted, and the writer keeps going.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+
+from secperf.bus.interface import EventBus, Subscription
+from secperf.events import (
+    AlertChanged,
+    BaselineUpdated,
+    Event,
+    GateEvaluated,
+    MetricsRecorded,
+    ScanCompleted,
+    ScanStarted,
+    ViolationDetected,
+)
+from secperf.model import Sample
+from secperf.store.store import Store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class WriterStats:
+    """Counters of one StoreWriter."""
+
+    samples_written: int
+    samples_rejected: int
+    samples_failed: int
+    events_written: int
+    events_failed: int
+    flushes: int
+    buffered: int
+
+
+class StoreWriter:
+    """Subscribe to every topic and write what arrives into ``store``."""
+
+    def __init__(
+        self, store: Store, flush_interval_s: float = 1.0, max_batch: int = 50_000
+    ) -> None:
+        if flush_interval_s <= 0:
+            raise ValueError(f"flush_interval_s must be positive, got {flush_interval_s}")
+        if max_batch < 1:
+            raise ValueError(f"max_batch must be at least 1, got {max_batch}")
+        self.store = store
+        self.flush_interval_s = flush_interval_s
+        self.max_batch = max_batch
+        self.samples_written = 0
+        self.samples_rejected = 0
+        self.samples_failed = 0  # valid samples lost to a failed write
+        self.events_written = 0
+        self.events_failed = 0
+        self.flushes = 0
+        self._buffer: list[Sample] = []
+        self._lock = asyncio.Lock()
+        self._inflight: asyncio.Task[None] | None = None
+        self._timer: asyncio.Task[None] | None = None
+        self._subscription: Subscription | None = None
+        self._closed = False
+
+    async def attach(self, bus: EventBus) -> None:
+        """Subscribe to every topic (``>``) and start the periodic flush."""
+        if self._subscription is not None:
+            raise RuntimeError("StoreWriter is already attached to a bus")
+        self._subscription = await bus.subscribe(">", self.handle, name="store-writer")
+        self._timer = asyncio.create_task(self._flush_periodically(), name="store-writer-flush")
+
+    def stats(self) -> WriterStats:
+        """A snapshot of the counters."""
+        return WriterStats(
+            self.samples_written,
+            self.samples_rejected,
+            self.samples_failed,
+            self.events_written,
+            self.events_failed,
+            self.flushes,
+            len(self._buffer),
+        )
+
+    async def handle(self, event: Event) -> None:
+        """The bus handler: buffer samples, write anything else at once."""
+        if isinstance(event, MetricsRecorded):
+            self._buffer.extend(event.samples)
+            if len(self._buffer) >= self.max_batch:
+                inflight = self._inflight
+                if inflight is None or inflight.done():
+                    self._inflight = asyncio.create_task(self.flush())
+                elif len(self._buffer) >= 2 * self.max_batch:
+                    # The disk is behind: hold this handler (the bus queues or
+                    # drops metric batches) instead of growing without bound.
+                    await asyncio.shield(inflight)
+            return
+        async with self._lock:
+            await asyncio.to_thread(self._write_event, event)
+
+    async def flush(self) -> None:
+        """Write every buffered sample now (one transaction)."""
+        async with self._lock:
+            while self._buffer:
+                batch, self._buffer = self._buffer, []
+                try:
+                    result = await asyncio.to_thread(self.store.write_samples, batch)
+                except Exception:
+                    self.samples_failed += len(batch)
+                    log.exception("store writer: writing %d samples failed", len(batch))
+                    continue
+                self.flushes += 1
+                self.samples_written += result.accepted
+                if result.rejected:
+                    self.samples_rejected += result.rejected
+                    log.warning(
+                        "store writer: rejected %d invalid samples; first: %s",
+                        result.rejected,
+                        "; ".join(result.errors[:3]),
+                    )
+
+    def _write_event(self, event: Event) -> None:
+        store = self.store
+        try:
+            if isinstance(event, ScanStarted):
+                store.record_scan_started(event.scan_id, event.target, event.ts_ms, event.scanners)
+            elif isinstance(event, ScanCompleted):
+                store.record_scan_completed(event.metrics, event.status, event.error)
+            elif isinstance(event, ViolationDetected):
+                new = {event.finding.fingerprint} if event.is_new else set()
+                store.add_findings(event.scan_id, [event.finding], new)
+            elif isinstance(event, AlertChanged):
+                store.record_alert_transition(event)
+            elif isinstance(event, GateEvaluated):
+                store.add_gate_run(event.result)
+            elif isinstance(event, BaselineUpdated):
+                # The baseline itself is saved by whoever changed it; this is the notice.
+                log.info(
+                    "baseline %s updated: %d fingerprints (+%d, -%d)",
+                    event.baseline,
+                    event.fingerprints,
+                    event.added,
+                    event.removed,
+                )
+                return
+            else:
+                return
+        except Exception:
+            self.events_failed += 1
+            log.exception("store writer: writing %s %s failed", type(event).__name__, event.id)
+            return
+        self.events_written += 1
+
+    async def _flush_periodically(self) -> None:
+        while True:
+            await asyncio.sleep(self.flush_interval_s)
+            if self._buffer:
+                try:
+                    await self.flush()
+                except Exception:  # flush logs its own failures; keep the timer alive
+                    log.exception("store writer: periodic flush failed")
+
+    async def close(self) -> None:
+        """Stop receiving (delivering what the bus queued), then flush what remains."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._subscription is not None:
+            try:
+                await self._subscription.unsubscribe()
+            except Exception:
+                log.exception("store writer: unsubscribing failed")
+        if self._timer is not None:
+            self._timer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._timer
+        if self._inflight is not None:
+            await self._inflight
+        await self.flush()

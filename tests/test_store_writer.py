@@ -1,0 +1,151 @@
+"""StoreWriter on the real in-process bus: every event kind lands in the store."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from secperf.bus.memory import AsyncEventBus
+from secperf.events import (
+    AlertChanged,
+    BaselineUpdated,
+    GateEvaluated,
+    MetricsRecorded,
+    ScanCompleted,
+    ScanStarted,
+    ViolationDetected,
+    now_ms,
+)
+from secperf.model import (
+    Alert,
+    AlertState,
+    Finding,
+    GateResult,
+    GateVerdict,
+    MetricKind,
+    Sample,
+    SecurityMetrics,
+    Severity,
+)
+from secperf.store import Store, StoreWriter
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    s = Store.open(tmp_path / "secperf.db")
+    yield s
+    s.close()
+
+
+async def wait_for(condition: Callable[[], bool], limit_s: float = 10.0) -> None:
+    """Poll until ``condition`` holds (bounded, so a bug fails instead of hanging)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limit_s
+    while not condition():
+        if loop.time() > deadline:
+            raise AssertionError("condition not reached")
+        await asyncio.sleep(0.01)
+
+
+def samples(n: int, start: int, host: str = "a") -> tuple[Sample, ...]:
+    return tuple(Sample("cpu_percent", {"host": host}, start + i, float(i % 100)) for i in range(n))
+
+
+def test_every_event_kind_is_written(store: Store) -> None:
+    t = now_ms() - 60_000
+    finding = Finding("fp1", "B602", "bandit", Severity.HIGH, "shell", "src/a.py", line=4)
+    metrics = SecurityMetrics("s1", "/repo", t, t + 900, 900.0, 1, 0.0, {"high": 1}, 100.0)
+    alert = Alert("al1", "HighCPU", AlertState.FIRING, Severity.HIGH, MetricKind.PERFORMANCE)
+    gate = GateResult("g1", "/repo", t, t + 5, GateVerdict.BLOCK)
+    bad = Sample("cpu_percent", {"host": "a"}, t, float("nan"))
+
+    async def scenario() -> StoreWriter:
+        bus = AsyncEventBus()
+        writer = StoreWriter(store, flush_interval_s=30.0)
+        await writer.attach(bus)
+        await bus.publish(ScanStarted(scan_id="s1", target="/repo", scanners=("bandit",)))
+        await bus.publish(ViolationDetected(scan_id="s1", finding=finding, is_new=True))
+        await bus.publish(ScanCompleted(metrics=metrics))
+        await bus.publish(BaselineUpdated(baseline="main", fingerprints=1, added=1))
+        await bus.publish(AlertChanged(alert=alert, previous_state=AlertState.PENDING))
+        await bus.publish(GateEvaluated(result=gate))
+        await bus.publish(MetricsRecorded(samples=(*samples(500, t), bad)))
+        await writer.close()
+        await bus.close()
+        return writer
+
+    writer = asyncio.run(scenario())
+    stats = writer.stats()
+    assert (stats.samples_written, stats.samples_rejected, stats.flushes) == (500, 1, 1)
+    assert (stats.events_written, stats.events_failed, stats.buffered) == (5, 0, 0)
+    scan = store.scan("s1")
+    assert scan is not None and scan.status == "ok" and scan.metrics == metrics
+    stored = store.findings(scan_id="s1")
+    assert [(f.finding, f.is_new) for f in stored] == [(finding, True)]
+    assert store.alerts() == [alert]
+    assert [h.to_state for h in store.alert_history("al1")] == [AlertState.FIRING]
+    assert store.gate_runs(5) == [gate]
+    assert store.query("cpu_percent", None, t, t + 1000)[0].timestamps.size == 500
+
+
+def test_flushes_by_size_and_by_time(store: Store) -> None:
+    t = now_ms() - 60_000
+
+    async def scenario() -> None:
+        bus = AsyncEventBus()
+        by_size = StoreWriter(store, flush_interval_s=3600.0, max_batch=100)
+        await by_size.attach(bus)
+        for k in range(3):
+            await bus.publish(MetricsRecorded(samples=samples(100, t + k * 100)))
+        await wait_for(lambda: by_size.samples_written == 300)
+        assert by_size.flushes >= 1
+        await by_size.close()
+
+        by_time = StoreWriter(store, flush_interval_s=0.05, max_batch=10_000)
+        await by_time.attach(bus)
+        await bus.publish(MetricsRecorded(samples=samples(10, t, host="b")))
+        await wait_for(lambda: by_time.samples_written == 10)
+        await by_time.close()
+        await bus.close()
+
+    asyncio.run(scenario())
+    assert store.query("cpu_percent", {"host": "a"}, t, t + 1000)[0].timestamps.size == 300
+    assert store.query("cpu_percent", {"host": "b"}, t, t + 1000)[0].timestamps.size == 10
+
+
+def test_a_failing_write_is_counted_and_the_writer_goes_on(store: Store, tmp_path: Path) -> None:
+    t = now_ms() - 60_000
+
+    async def scenario() -> StoreWriter:
+        bus = AsyncEventBus()
+        writer = StoreWriter(store, flush_interval_s=3600.0)
+        await writer.attach(bus)
+        with sqlite3.connect(tmp_path / "secperf.db") as conn:
+            conn.execute("ALTER TABLE chunks RENAME TO chunks_away")
+        await bus.publish(MetricsRecorded(samples=samples(20, t)))
+        await wait_for(lambda: writer.stats().buffered == 20)
+        await writer.flush()
+        with sqlite3.connect(tmp_path / "secperf.db") as conn:
+            conn.execute("ALTER TABLE chunks_away RENAME TO chunks")
+        await bus.publish(MetricsRecorded(samples=samples(5, t + 1000)))
+        await bus.publish(ScanStarted(scan_id="s9", target="/repo"))
+        await writer.close()
+        await bus.close()
+        return writer
+
+    writer = asyncio.run(scenario())
+    assert writer.samples_failed == 20
+    assert writer.samples_written == 5
+    assert writer.events_written == 1
+    assert store.scan("s9") is not None
+
+
+def test_bad_settings_are_refused(store: Store) -> None:
+    with pytest.raises(ValueError, match="flush_interval_s"):
+        StoreWriter(store, flush_interval_s=0)
+    with pytest.raises(ValueError, match="max_batch"):
+        StoreWriter(store, max_batch=0)
