@@ -157,7 +157,11 @@ def sample_problem(sample: Any, now_ms: int) -> str | None:
         return f"{name}: timestamp_ms {ts} is more than 10 minutes in the future"
     if isinstance(value, bool) or not isinstance(value, int | float):
         return f"{name}: value must be a number, got {type(value).__name__}"
-    if not math.isfinite(value):
+    try:
+        finite = math.isfinite(value)
+    except OverflowError:  # an int too large for a float
+        finite = False
+    if not finite:
         return f"{name}: value {value!r} is not finite"
     return None
 
@@ -360,8 +364,8 @@ class GateCondition:
     name: str
     category: str  # security | performance | cost
     status: ConditionStatus
-    measured: float | str | None
-    threshold: float | str | None
+    measured: int | float | str | None
+    threshold: int | float | str | None
     evidence: str = ""
 
 
