@@ -108,7 +108,11 @@ def run_scanner_batch(scanner: Scanner, root: Path, files: list[SourceFile]) -> 
     for result in results:
         source = by_path.get(result.relpath)
         if source is not None and result.findings:
-            result.findings, dropped = apply_inline_suppressions(source.content, result.findings)
+            # Imported findings (SARIF) point into other files: their lines are not ours.
+            own = [f for f in result.findings if f.path == result.relpath]
+            others = [f for f in result.findings if f.path != result.relpath]
+            kept, dropped = apply_inline_suppressions(source.content, own)
+            result.findings = kept + others
             result.suppressed += dropped
     return results
 

@@ -1,0 +1,257 @@
+"""Dependency vulnerabilities: pinned and locked PyPI versions matched against OSV.
+
+Each manifest (requirements*.txt, requirements/*.txt, pyproject.toml,
+poetry.lock, uv.lock, Pipfile.lock) is one file result. Only exact versions
+(``==``, Poetry's bare version, lock files) are matched; an unpinned
+requirement such as ``requests>=2`` yields nothing, since the version that
+gets installed is unknown; lock the project to have it checked.
+
+The advisories come from a local OSV database (a directory of JSON records or
+an ``all.zip``) when one is given, else from the OSV API when network access is
+allowed. Severity follows ``secperf.security.osv``.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import time
+import zipfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import packaging
+from packaging.version import InvalidVersion, Version
+
+from secperf.model import Finding
+from secperf.security.manifests import (
+    Dependency,
+    ManifestError,
+    ManifestParse,
+    manifest_kind,
+    parse_manifest,
+)
+from secperf.security.osv import (
+    DEFAULT_API_URL,
+    OsvApiError,
+    OsvClient,
+    OsvDatabase,
+    OsvRecordError,
+    Vulnerability,
+    database_fingerprint,
+    deduplicate,
+    fixed_versions,
+    is_affected,
+    parse_record,
+)
+from secperf.security.scanners.interface import (
+    FileResult,
+    FingerprintCounter,
+    Scanner,
+    SourceFile,
+    stable_hash,
+)
+
+log = logging.getLogger(__name__)
+
+ADAPTER_VERSION = "1"
+
+# Loaded once per process, keyed by (path, fingerprint): workers receive the
+# scanner pickled and must not ship the database with it.
+_DATABASES: dict[tuple[str, str], OsvDatabase] = {}
+
+
+def _load_database(path: str) -> OsvDatabase:
+    key = (path, database_fingerprint(path))
+    database = _DATABASES.get(key)
+    if database is None:
+        database = OsvDatabase.load(path)
+        _DATABASES.clear()  # one database per process is plenty
+        _DATABASES[key] = database
+    return database
+
+
+class DepsScanner(Scanner):
+    """Known vulnerabilities of pinned PyPI dependencies, from OSV records."""
+
+    id = "deps"
+
+    def __init__(
+        self,
+        osv_db: str | None = None,
+        network: bool = False,
+        timeout: float = 30.0,
+        api_url: str = DEFAULT_API_URL,
+    ) -> None:
+        self.osv_db = osv_db
+        self.network = network
+        self.timeout = timeout
+        self.api_url = api_url
+
+    def version(self) -> str:
+        return f"{ADAPTER_VERSION}+packaging{packaging.__version__}"
+
+    def config_hash(self) -> str:
+        if self.osv_db:
+            source = f"db:{database_fingerprint(self.osv_db)}"
+        elif self.network:
+            # The online database changes all the time: cached answers last one UTC day.
+            day = datetime.datetime.now(datetime.UTC).date().isoformat()
+            source = f"api:{self.api_url}:{day}"
+        else:
+            source = "none"
+        return stable_hash(self.id, source)
+
+    def unavailable_reason(self) -> str | None:
+        if self.osv_db:
+            path = Path(self.osv_db)
+            if not path.exists():
+                return f"OSV database {self.osv_db} does not exist"
+            return None
+        if self.network:
+            return None
+        return (
+            "no OSV database: pass --osv-db PATH (a directory of OSV JSON records, or the "
+            "PyPI export https://osv-vulnerabilities.storage.googleapis.com/PyPI/all.zip) "
+            "or allow network access to query https://api.osv.dev"
+        )
+
+    def applies_to(self, relpath: str) -> bool:
+        return manifest_kind(relpath) is not None
+
+    def scan_file(self, root: Path, source: SourceFile) -> FileResult:
+        return self.scan_batch(root, [source])[0]
+
+    def scan_batch(self, root: Path, files: Sequence[SourceFile]) -> list[FileResult]:
+        """Parse every manifest, look all pinned versions up at once, build findings."""
+        started = time.perf_counter()
+        parsed: list[tuple[SourceFile, ManifestParse | None, str | None]] = []
+        for source in files:
+            try:
+                text = source.content.decode("utf-8-sig")
+            except UnicodeDecodeError as exc:
+                parsed.append((source, None, f"{source.relpath}: not UTF-8: {exc.reason}"))
+                continue
+            try:
+                parsed.append((source, parse_manifest(source.relpath, text), None))
+            except ManifestError as exc:
+                parsed.append((source, None, str(exc)))
+
+        pinned = sorted(
+            {
+                (dep.name, dep.version)
+                for _, manifest, _ in parsed
+                if manifest is not None
+                for dep in manifest.dependencies
+                if dep.version is not None
+            }
+        )
+        lookup_error: str | None = None
+        matches: dict[tuple[str, str], list[Vulnerability]] = {}
+        if pinned:
+            try:
+                matches = self._lookup(pinned)
+            except (OsvApiError, OSError, ValueError, zipfile.BadZipFile) as exc:
+                lookup_error = f"OSV lookup failed: {exc}"
+
+        results: list[FileResult] = []
+        for source, manifest, error in parsed:
+            if manifest is None:
+                results.append(FileResult(source.relpath, skipped=error))
+                continue
+            has_pins = any(dep.version is not None for dep in manifest.dependencies)
+            if lookup_error and has_pins:
+                results.append(FileResult(source.relpath, skipped=lookup_error))
+                continue
+            findings = self._findings(source.relpath, manifest.dependencies, matches)
+            # Findings from the good lines are kept; the skip says the file was only partly read.
+            skipped = "; ".join(manifest.problems[:5]) if manifest.problems else None
+            if skipped and len(manifest.problems) > 5:
+                skipped += f"; and {len(manifest.problems) - 5} more problems"
+            results.append(FileResult(source.relpath, findings=findings, skipped=skipped))
+        share = (time.perf_counter() - started) * 1000 / max(1, len(files))
+        for result in results:
+            result.duration_ms = share
+        return results
+
+    def _lookup(self, pinned: list[tuple[str, str]]) -> dict[tuple[str, str], list[Vulnerability]]:
+        if self.osv_db:
+            database = _load_database(self.osv_db)
+            return {key: database.query(*key) for key in pinned}
+        if not self.network:
+            raise OSError(self.unavailable_reason())
+        client = OsvClient(self.api_url, self.timeout)
+        ids = client.query_batch(pinned)
+        records: dict[str, Vulnerability | None] = {}
+        for vuln_id in sorted({i for group in ids for i in group}):
+            try:
+                records[vuln_id] = parse_record(client.get(vuln_id), f"OSV API {vuln_id}")
+            except OsvRecordError as exc:
+                log.warning("skipped OSV record: %s", exc)
+                records[vuln_id] = None
+        found: dict[tuple[str, str], list[Vulnerability]] = {}
+        for key, group in zip(pinned, ids, strict=True):
+            # The API already matched; checking again keeps both paths' semantics equal.
+            found[key] = [
+                v for i in group if (v := records.get(i)) is not None and is_affected(v, *key)
+            ]
+        return found
+
+    def _findings(
+        self,
+        relpath: str,
+        dependencies: list[Dependency],
+        matches: dict[tuple[str, str], list[Vulnerability]],
+    ) -> list[Finding]:
+        counter = FingerprintCounter()
+        findings: list[Finding] = []
+        for dep in sorted(dependencies, key=lambda d: (d.line, d.name)):
+            if dep.version is None:
+                continue
+            for vuln, aliases in deduplicate(matches.get((dep.name, dep.version), [])):
+                fixes = fixed_versions(vuln, dep.name, dep.version)
+                upgrade = _first_above(fixes, dep.version)
+                fix_text = f"; fixed in {upgrade}" if upgrade else "; no fixed version above it"
+                summary = vuln.summary or "known vulnerability"
+                findings.append(
+                    Finding(
+                        fingerprint=counter.fingerprint(
+                            vuln.id, relpath, f"{dep.name}=={dep.version}"
+                        ),
+                        rule_id=vuln.id,
+                        scanner=self.id,
+                        severity=vuln.severity,
+                        message=f"{dep.name} {dep.version}: {vuln.id}: {summary}{fix_text}",
+                        path=relpath,
+                        line=dep.line,
+                        category="dependency",
+                        confidence="high",
+                        cwe=vuln.cwe,
+                        snippet=f"{dep.name}=={dep.version}",
+                        help_url=vuln.help_url,
+                        properties={
+                            "package": dep.name,
+                            "installed_version": dep.version,
+                            "specifier": dep.specifier,
+                            "aliases": list(aliases),
+                            "cves": [a for a in aliases if a.startswith("CVE-")],
+                            "fixed_versions": fixes,
+                            "manifest_line": dep.line,
+                            "cvss_vector": vuln.cvss_vector,
+                            "cvss_score": vuln.cvss_score,
+                            "severity_source": vuln.severity_source,
+                            "osv_modified": vuln.modified,
+                        },
+                    )
+                )
+        return findings
+
+
+def _first_above(fixes: list[str], installed: str) -> str | None:
+    """The smallest fixed version above ``installed`` (``fixes`` lists those first)."""
+    if not fixes:
+        return None
+    try:
+        return fixes[0] if Version(fixes[0]) > Version(installed) else None
+    except InvalidVersion:
+        return fixes[0]

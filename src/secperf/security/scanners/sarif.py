@@ -1,0 +1,60 @@
+"""Import SARIF 2.1.0 reports of other tools found in the tree as findings.
+
+Each SARIF file is one file result; its findings point at the paths the report
+names. How severities are read is documented in ``secperf.security.sarif_import``.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Sequence
+from pathlib import Path, PurePosixPath
+
+from secperf.security.sarif_import import SarifError, load_sarif
+from secperf.security.scanners.interface import FileResult, Scanner, SourceFile, stable_hash
+
+ADAPTER_VERSION = "1"
+DEFAULT_GLOBS = ("*.sarif", "*.sarif.json")
+
+
+class SarifScanner(Scanner):
+    """Findings read from SARIF files whose paths match the configured globs.
+
+    A glob without ``/`` matches the file name anywhere in the tree; one with
+    ``/`` matches the whole path relative to the scan root.
+    """
+
+    id = "sarif"
+
+    def __init__(self, files: Sequence[str] = DEFAULT_GLOBS) -> None:
+        self.files = list(files)
+
+    def version(self) -> str:
+        return ADAPTER_VERSION
+
+    def config_hash(self) -> str:
+        return stable_hash(self.id, *self.files)
+
+    def unavailable_reason(self) -> str | None:
+        if not self.files:
+            return "no SARIF file globs configured"
+        return None
+
+    def applies_to(self, relpath: str) -> bool:
+        name = PurePosixPath(relpath).name
+        for pattern in self.files:
+            target = relpath if "/" in pattern else name
+            if fnmatch.fnmatchcase(target, pattern):
+                return True
+        return False
+
+    def scan_file(self, root: Path, source: SourceFile) -> FileResult:
+        try:
+            findings = load_sarif(source.content, root, source.relpath)
+        except SarifError as exc:
+            return FileResult(source.relpath, skipped=f"malformed SARIF in {source.relpath}: {exc}")
+        except RecursionError:
+            return FileResult(
+                source.relpath, skipped=f"malformed SARIF in {source.relpath}: nested too deeply"
+            )
+        return FileResult(source.relpath, findings=findings)

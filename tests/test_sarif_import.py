@@ -1,0 +1,319 @@
+"""SARIF 2.1.0 import: gitleaks, Trivy, CodeQL and Semgrep logs, and malformed ones."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from secperf.model import Severity
+from secperf.security.sarif_import import (
+    SarifError,
+    load_sarif,
+    parse_sarif,
+    redact_message,
+)
+from secperf.security.scanners.interface import SourceFile
+from secperf.security.scanners.sarif import SarifScanner
+
+FIXTURES = Path(__file__).parent / "fixtures" / "sarif"
+SCHEMA = Path(__file__).resolve().parents[2] / "shared" / "schemas" / "sarif-schema-2.1.0.json"
+PLANTED_SECRETS = (
+    "AKIAQX3EXAMPLE7TOKEN",
+    "sk_live_4eC39HqLyjWDarjtT1zdp7dc",
+    "tok_9fQ2xL7vB3nM8kR1",
+)
+
+
+def fixture(name: str) -> dict[str, Any]:
+    return json.loads((FIXTURES / name).read_text())
+
+
+def scan(name: str, root: Path | None = None) -> list[Any]:
+    return parse_sarif(fixture(name), root or Path("/nonexistent-root"), f"reports/{name}")
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in FIXTURES.glob("*.sarif")))
+def test_fixtures_are_valid_sarif(name: str) -> None:
+    if not SCHEMA.is_file():
+        pytest.skip(f"the official SARIF schema is not at {SCHEMA}")
+    jsonschema = pytest.importorskip("jsonschema")
+    schema = json.loads(SCHEMA.read_text())
+    errors = sorted(
+        jsonschema.Draft7Validator(schema).iter_errors(fixture(name)), key=lambda e: list(e.path)
+    )
+    assert [f"{list(e.absolute_path)}: {e.message}" for e in errors] == []
+
+
+def test_gitleaks_results_are_secrets_without_their_values() -> None:
+    findings = scan("gitleaks.sarif")
+    assert [(f.rule_id, f.path, f.line) for f in findings] == [
+        ("gitleaks/generic-api-key", "app/client.py", 3),
+        ("gitleaks/aws-access-token", "config/settings.py", 12),
+    ]
+    for finding in findings:
+        assert finding.category == "secret" and finding.scanner == "sarif"
+        assert finding.snippet is None
+        assert finding.severity is Severity.MEDIUM  # level defaults to warning
+        assert finding.properties["tool"] == "gitleaks"
+        assert finding.properties["tool_version"] == "v8.18.2"
+        assert finding.properties["sarif_file"] == "reports/gitleaks.sarif"
+    assert (
+        findings[0].message == "generic-api-key has detected secret '****' for file app/client.py."
+    )
+    assert findings[1].properties["partial_fingerprints"]["commitSha"].startswith("9f1c0b6d")
+    text = repr(findings)
+    for secret in PLANTED_SECRETS:
+        assert secret not in text
+
+
+def test_trivy_vulnerabilities_and_secrets() -> None:
+    findings = scan("trivy.sarif")
+    by_rule = {f.rule_id: f for f in findings}
+    assert sorted(by_rule) == [
+        "trivy/CVE-2020-14343",
+        "trivy/CVE-2023-32681",
+        "trivy/aws-access-key-id",
+    ]
+    requests = by_rule["trivy/CVE-2023-32681"]
+    # ROOTPATH is file:/// so the path stays the one Trivy reports relative to its target
+    assert (requests.path, requests.line) == ("requirements.txt", 1)
+    assert requests.severity is Severity.MEDIUM and requests.properties["security_severity"] == 6.1
+    assert requests.confidence == "high"
+    assert requests.help_url == "https://avd.aquasec.com/nvd/cve-2023-32681"
+    assert requests.category == "imported"
+    assert by_rule["trivy/CVE-2020-14343"].severity is Severity.CRITICAL
+    secret = by_rule["trivy/aws-access-key-id"]
+    assert secret.category == "secret" and secret.snippet is None
+    assert secret.severity is Severity.CRITICAL  # security-severity 9.5 outranks the level
+    assert "AKIAQX3EXAMPLE7TOKEN" not in repr(findings)
+    assert 'AWS_ACCESS_KEY_ID = "****"' in secret.message
+
+
+def test_codeql_extensions_rule_index_message_strings_and_suppressions() -> None:
+    findings = scan("codeql.sarif")
+    assert [(f.rule_id, f.line) for f in findings] == [
+        ("codeql/py/unused-import", 1),
+        ("codeql/py/sql-injection", 42),
+        ("codeql/py/reflective-xss", 58),
+    ]  # the suppressed unused import on line 2 is not a finding
+    unused, sql, xss = findings
+    assert unused.message == "Import of 'os' is not used."
+    assert unused.path == "app/views.py"  # from artifacts[0] through the location's index
+    assert unused.severity is Severity.LOW and unused.cwe is None
+    assert sql.severity is Severity.HIGH and sql.cwe == 89
+    assert sql.confidence == "high"
+    assert sql.help_url == "https://codeql.github.com/codeql-query-help/python/py-sql-injection/"
+    assert sql.properties["partial_fingerprints"]["primaryLocationLineHash"] == "e5b1c4b4d5e2a6f1:1"
+    assert sql.properties["tags"] == ["security", "external/cwe/cwe-089"]
+    assert (sql.column, sql.end_line) == (24, None)
+    assert xss.severity is Severity.MEDIUM and xss.cwe == 79
+    assert xss.snippet == "return make_response(name)"
+
+
+def test_file_uris_under_the_root_become_relative(tmp_path: Path) -> None:
+    data = fixture("codeql.sarif")
+    data["runs"][0]["originalUriBaseIds"]["%SRCROOT%"]["uri"] = tmp_path.as_uri() + "/"
+    assert {f.path for f in parse_sarif(data, tmp_path)} == {"app/views.py"}
+    location = data["runs"][0]["results"][0]["locations"][0]["physicalLocation"]["artifactLocation"]
+    location.pop("uriBaseId")
+
+    def sql_path() -> str:
+        [sql] = [f for f in parse_sarif(data, tmp_path) if f.rule_id == "codeql/py/sql-injection"]
+        return sql.path
+
+    location["uri"] = (tmp_path / "app" / "db.py").as_uri()
+    assert sql_path() == "app/db.py"
+    location["uri"] = "file:///elsewhere/app/db.py"
+    assert sql_path() == "/elsewhere/app/db.py"
+    location["uri"] = "./src/my%20file.py"
+    assert sql_path() == "src/my file.py"
+
+
+def test_semgrep_sarif_from_a_real_run() -> None:
+    findings = scan("semgrep.sarif")
+    rules = [(f.rule_id, f.path, f.line, f.severity) for f in findings]
+    assert rules == [
+        ("semgrep-oss/hardcoded-api-token", "app.py", 3, Severity.LOW),
+        ("semgrep-oss/python-eval-use", "app.py", 7, Severity.HIGH),
+        ("semgrep-oss/subprocess-shell-true", "app.py", 8, Severity.MEDIUM),
+        ("semgrep-oss/python-eval-use", "app.py", 9, Severity.HIGH),
+        ("semgrep-oss/python-eval-use", "broken.py", 2, Severity.HIGH),
+    ]
+    by_line = {(f.path, f.line): f for f in findings}
+    assert by_line[("app.py", 7)].cwe == 95
+    assert by_line[("app.py", 7)].snippet == "    value = eval(user_input)"
+    # a rule about tokens keeps no snippet: its matched text may be the secret
+    assert by_line[("app.py", 3)].snippet is None
+    assert "tok_9fQ2xL7vB3nM8kR1" not in repr(findings)
+
+
+def test_fingerprints_survive_line_moves_and_tell_duplicates_apart() -> None:
+    data = fixture("codeql.sarif")
+    moved = copy.deepcopy(data)
+    for result in moved["runs"][0]["results"]:
+        result["locations"][0]["physicalLocation"]["region"]["startLine"] += 30
+    before = {f.rule_id: f.fingerprint for f in parse_sarif(data)}
+    after = {f.rule_id: f.fingerprint for f in parse_sarif(moved)}
+    assert before == after
+    twice = copy.deepcopy(data)
+    twice["runs"][0]["results"].append(copy.deepcopy(twice["runs"][0]["results"][1]))
+    twice["runs"][0]["results"][-1]["locations"][0]["physicalLocation"]["region"]["startLine"] = 90
+    prints = [f.fingerprint for f in parse_sarif(twice) if f.rule_id == "codeql/py/reflective-xss"]
+    assert len(prints) == 2 and len(set(prints)) == 2
+
+
+def test_results_without_rule_metadata_use_the_level_and_the_sarif_path() -> None:
+    data = {
+        "version": "2.1.0",
+        "runs": [
+            {
+                "tool": {"driver": {"name": "Bandit", "version": "1.7.8"}},
+                "results": [
+                    {"ruleId": "B602", "level": "error", "message": {"text": "shell=True"}},
+                    {"ruleId": "B101", "level": "none", "message": {"text": "assert used"}},
+                    {"ruleId": "B999", "kind": "pass", "message": {"text": "fine"}},
+                ],
+            }
+        ],
+    }
+    findings = parse_sarif(data, None, "out/bandit.sarif")
+    assert [(f.rule_id, f.severity, f.path) for f in findings] == [
+        ("bandit/B101", Severity.INFO, "out/bandit.sarif"),
+        ("bandit/B602", Severity.HIGH, "out/bandit.sarif"),
+    ]
+
+
+def test_redact_message_masks_token_like_words_only() -> None:
+    assert redact_message('found "hunter2hunter2" in src/app/settings.py') == (
+        'found "****" in src/app/settings.py'
+    )
+    assert redact_message("key AKIAIOSFODNN7EXAMPLE leaked") == "key **** leaked"
+    assert redact_message("generic-api-key has detected secret for file a/b.py.") == (
+        "generic-api-key has detected secret for file a/b.py."
+    )
+
+
+MALFORMED: list[tuple[Any, str]] = [
+    ([], "$: expected an object"),
+    ({"version": "2.0.0", "runs": []}, "version: expected SARIF version '2.1.0'"),
+    ({"version": "2.1.0"}, "runs: expected an array, got null"),
+    ({"version": "2.1.0", "runs": [{}]}, "runs[0].tool: expected an object"),
+    ({"version": "2.1.0", "runs": [{"tool": {"driver": {}}}]}, "runs[0].tool.driver.name"),
+    (
+        {"version": "2.1.0", "runs": [{"tool": {"driver": {"name": "x"}}, "results": {}}]},
+        "runs[0].results: expected an array, got an object",
+    ),
+    (
+        {
+            "version": "2.1.0",
+            "runs": [
+                {
+                    "tool": {"driver": {"name": "x"}},
+                    "results": [
+                        {"ruleId": "a", "message": {"text": "ok"}},
+                        {"ruleId": "a", "message": {"text": "ok"}},
+                        {"ruleId": "a", "message": {"text": "ok"}},
+                        {"ruleId": "a", "message": {"text": "m"}, "locations": {"uri": "a.py"}},
+                    ],
+                }
+            ],
+        },
+        "runs[0].results[3].locations: expected an array",
+    ),
+    (
+        {
+            "version": "2.1.0",
+            "runs": [
+                {"tool": {"driver": {"name": "x"}}, "results": [{"ruleId": "a", "message": {}}]}
+            ],
+        },
+        "runs[0].results[0].message: a result message needs 'text'",
+    ),
+    (
+        {
+            "version": "2.1.0",
+            "runs": [
+                {
+                    "tool": {"driver": {"name": "x", "rules": [{"id": "r"}]}},
+                    "results": [{"ruleIndex": 4, "message": {"text": "m"}}],
+                }
+            ],
+        },
+        "runs[0].results[0].ruleIndex: rule index 4 is out of range",
+    ),
+    (
+        {
+            "version": "2.1.0",
+            "runs": [
+                {
+                    "tool": {"driver": {"name": "x"}},
+                    "results": [
+                        {
+                            "message": {"text": "m"},
+                            "locations": [{"physicalLocation": {"region": {"startLine": "12"}}}],
+                        }
+                    ],
+                }
+            ],
+        },
+        "runs[0].results[0].locations[0].physicalLocation.region.startLine: expected an integer",
+    ),
+    (
+        {
+            "version": "2.1.0",
+            "runs": [
+                {
+                    "tool": {"driver": {"name": "x"}},
+                    "results": [{"level": "fatal", "message": {"text": "m"}}],
+                }
+            ],
+        },
+        "runs[0].results[0].level: unknown level 'fatal'",
+    ),
+]
+
+
+@pytest.mark.parametrize(("data", "problem"), MALFORMED)
+def test_malformed_sarif_names_the_json_path(data: Any, problem: str) -> None:
+    with pytest.raises(SarifError) as info:
+        parse_sarif(data)
+    assert problem in str(info.value)
+
+
+def test_scanner_globs_and_skips(tmp_path: Path) -> None:
+    scanner = SarifScanner()
+    assert scanner.applies_to("reports/trivy.sarif")
+    assert scanner.applies_to("codeql-results.sarif.json")
+    assert not scanner.applies_to("data.json")
+    custom = SarifScanner(["reports/*.json"])
+    assert custom.applies_to("reports/scan.json") and not custom.applies_to("other/scan.json")
+    assert custom.config_hash() != scanner.config_hash()
+    assert SarifScanner([]).unavailable_reason() == "no SARIF file globs configured"
+
+    good = SourceFile("reports/codeql.sarif", (FIXTURES / "codeql.sarif").read_bytes())
+    result = scanner.scan_file(tmp_path, good)
+    assert result.skipped is None and len(result.findings) == 3
+    broken = scanner.scan_file(
+        tmp_path, SourceFile("reports/x.sarif", b'{"version": "2.1.0", "runs": [')
+    )
+    assert broken.skipped == (
+        "malformed SARIF in reports/x.sarif: invalid JSON at line 1 column 31: Expecting value"
+    )
+    binary = scanner.scan_file(tmp_path, SourceFile("reports/y.sarif", b"\xff\xfe\x00"))
+    assert binary.skipped and "reports/y.sarif: not UTF-8" in binary.skipped
+    shape = scanner.scan_file(
+        tmp_path, SourceFile("r.sarif", b'{"version": "2.1.0", "runs": [{"tool": 1}]}')
+    )
+    assert (
+        shape.skipped
+        == "malformed SARIF in r.sarif: runs[0].tool: expected an object, got a number"
+    )
+
+
+def test_load_sarif_accepts_a_byte_order_mark() -> None:
+    content = b"\xef\xbb\xbf" + (FIXTURES / "gitleaks.sarif").read_bytes()
+    assert len(load_sarif(content)) == 2

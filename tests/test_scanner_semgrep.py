@@ -1,0 +1,231 @@
+"""The semgrep scanner: availability, rule files, output parsing and the subprocess."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from secperf.model import Severity
+from secperf.security.scanners.interface import SourceFile
+from secperf.security.scanners.semgrep import SemgrepScanner
+
+FIXTURES = Path(__file__).parent / "fixtures" / "semgrep"
+RULES = FIXTURES / "rules.yml"
+RULE_TEMPLATE = """\
+rules:
+  - id: {id}
+    pattern: {pattern}
+    message: found {pattern}
+    languages: [{language}]
+    severity: INFO
+"""
+
+
+def installed_semgrep() -> str | None:
+    found = shutil.which("semgrep")
+    beside = Path(sys.executable).parent / "semgrep"
+    return found or (str(beside) if beside.is_file() else None)
+
+
+def project(tmp_path: Path) -> tuple[Path, list[SourceFile]]:
+    root = tmp_path / "project"
+    shutil.copytree(FIXTURES / "project", root)
+    files = [SourceFile(name, (root / name).read_bytes()) for name in ("app.py", "broken.py")]
+    return root, files
+
+
+def fake_semgrep(tmp_path: Path, body: str) -> str:
+    """An executable standing in for semgrep, so the subprocess handling runs for real."""
+    script = tmp_path / "fake-semgrep"
+    script.write_text(f"#!{sys.executable}\nimport sys, time\n{body}\n")
+    script.chmod(0o755)
+    return str(script)
+
+
+def test_not_installed_is_a_clear_unavailability(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "python"))
+    scanner = SemgrepScanner(rules=[str(RULES)])
+    assert scanner.unavailable_reason() == "semgrep is not installed (pip install semgrep)"
+    missing = SemgrepScanner(rules=[str(RULES)], executable=str(tmp_path / "nope"))
+    assert missing.unavailable_reason() == f"semgrep executable {tmp_path / 'nope'} not found"
+    by_name = SemgrepScanner(rules=[str(RULES)], executable="semgrep-not-here")
+    assert by_name.unavailable_reason() == "semgrep executable semgrep-not-here not found"
+    # a scan anyway gives skips, never an exception
+    root, files = project(tmp_path)
+    results = scanner.scan_batch(root, files)
+    assert [r.skipped for r in results] == ["semgrep is not installed (pip install semgrep)"] * 2
+
+
+def test_rule_file_problems_make_it_unavailable(tmp_path: Path) -> None:
+    executable = fake_semgrep(tmp_path, "")
+    assert (
+        SemgrepScanner(executable=executable).unavailable_reason()
+        == "no semgrep rule files configured"
+    )
+    missing = tmp_path / "missing.yml"
+    reason = SemgrepScanner([str(missing)], executable=executable).unavailable_reason()
+    assert reason == f"semgrep rule file {missing} does not exist"
+    bad = tmp_path / "bad.yml"
+    bad.write_text("rules: [oops\n")
+    assert "bad.yml is unreadable" in (
+        SemgrepScanner([str(bad)], executable=executable).unavailable_reason() or ""
+    )
+    shapeless = tmp_path / "shapeless.yml"
+    shapeless.write_text("id: x\n")
+    assert "expected a top-level 'rules' list" in (
+        SemgrepScanner([str(shapeless)], executable=executable).unavailable_reason() or ""
+    )
+
+
+def test_applies_to_follows_the_rule_languages(tmp_path: Path) -> None:
+    scanner = SemgrepScanner([str(RULES)])
+    assert scanner.applies_to("src/app.py") and scanner.applies_to("typing/stub.pyi")
+    assert not scanner.applies_to("web/app.js") and not scanner.applies_to("README.md")
+    generic = tmp_path / "generic.yml"
+    generic.write_text(RULE_TEMPLATE.format(id="todo", pattern="TODO", language="generic"))
+    docker = tmp_path / "docker.yml"
+    docker.write_text(RULE_TEMPLATE.format(id="root", pattern="USER root", language="dockerfile"))
+    assert SemgrepScanner([str(generic)]).applies_to("README.md")
+    assert SemgrepScanner([str(docker)]).applies_to("deploy/Dockerfile")
+    assert not SemgrepScanner([str(docker)]).applies_to("deploy/app.py")
+
+
+def test_config_hash_follows_rule_content(tmp_path: Path) -> None:
+    rules = tmp_path / "rules.yml"
+    rules.write_text(RULES.read_text())
+    scanner = SemgrepScanner([str(rules)])
+    before = scanner.config_hash()
+    rules.write_text(RULES.read_text().replace("severity: INFO", "severity: WARNING"))
+    assert scanner.config_hash() != before
+
+
+def test_parse_output_captured_from_a_real_run(tmp_path: Path) -> None:
+    _root, files = project(tmp_path)
+    output = json.loads((FIXTURES / "output.json").read_text())
+    app, broken = SemgrepScanner([str(RULES)]).parse_output(output, files)
+    assert [(f.rule_id, f.line, f.severity) for f in app.findings] == [
+        ("hardcoded-api-token", 3, Severity.LOW),
+        ("python-eval-use", 7, Severity.HIGH),
+        ("subprocess-shell-true", 8, Severity.MEDIUM),
+        ("python-eval-use", 9, Severity.HIGH),
+    ]
+    token, first_eval, shell, second_eval = app.findings
+    assert first_eval.cwe == 95 and first_eval.confidence == "high"
+    assert first_eval.snippet == "value = eval(user_input)"  # from the file: semgrep hides lines
+    assert first_eval.help_url == "https://docs.python.org/3/library/ast.html#ast.literal_eval"
+    assert first_eval.category == "custom" and first_eval.scanner == "semgrep"
+    assert (first_eval.column, first_eval.end_line) == (13, 7)
+    assert shell.cwe == 78 and shell.confidence == "medium"
+    assert first_eval.fingerprint != second_eval.fingerprint
+    # a rule about tokens may match a secret: no snippet, no hash of the matched text
+    assert token.snippet is None and "tok_9fQ2xL7vB3nM8kR1" not in repr(app.findings)
+    # a syntax warning: semgrep still scanned the rest of the file
+    assert broken.skipped is None
+    assert [(f.rule_id, f.line) for f in broken.findings] == [("python-eval-use", 2)]
+
+
+def test_fingerprints_survive_moving_code(tmp_path: Path) -> None:
+    _root, files = project(tmp_path)
+    output = json.loads((FIXTURES / "output.json").read_text())
+    scanner = SemgrepScanner([str(RULES)])
+    before = {
+        f.rule_id + str(i): f.fingerprint
+        for i, f in enumerate(scanner.parse_output(output, files)[0].findings)
+    }
+    shifted_content = b"\n\n\n" + files[0].content
+    for match in output["results"]:
+        if match["path"] == "app.py":
+            for end in ("start", "end"):
+                match[end]["line"] += 3
+                match[end]["offset"] += 3
+    moved = scanner.parse_output(output, [SourceFile("app.py", shifted_content), files[1]])[0]
+    after = {f.rule_id + str(i): f.fingerprint for i, f in enumerate(moved.findings)}
+    assert before == after
+    assert moved.findings[1].line == 10
+
+
+def test_error_level_problems_skip_their_file_or_the_batch(tmp_path: Path) -> None:
+    _root, files = project(tmp_path)
+    scanner = SemgrepScanner([str(RULES)])
+    per_file = {
+        "results": [],
+        "errors": [
+            {
+                "level": "error",
+                "type": "Timeout",
+                "path": "broken.py",
+                "message": "Timeout when running rules",
+            }
+        ],
+    }
+    app, broken = scanner.parse_output(per_file, files)
+    assert app.skipped is None and broken.skipped == "semgrep: Timeout when running rules"
+    fatal = {
+        "results": [],
+        "errors": [{"level": "error", "type": "SemgrepError", "message": "invalid configuration"}],
+    }
+    results = scanner.parse_output(fatal, files, returncode=7)
+    assert [r.skipped for r in results] == ["semgrep failed (exit 7): invalid configuration"] * 2
+
+
+def test_subprocess_failures_are_skips(tmp_path: Path) -> None:
+    root, files = project(tmp_path)
+    crashing = fake_semgrep(tmp_path, "print('Traceback: boom', file=sys.stderr)\nsys.exit(2)")
+    results = SemgrepScanner([str(RULES)], executable=crashing).scan_batch(root, files)
+    assert [r.skipped for r in results] == ["semgrep failed (exit 2): Traceback: boom"] * 2
+    slow = fake_semgrep(tmp_path, "time.sleep(30)")
+    results = SemgrepScanner([str(RULES)], executable=slow, timeout=0.5).scan_batch(root, files)
+    assert [r.skipped for r in results] == ["semgrep timed out after 0.5 s"] * 2
+
+
+def test_command_line_and_missing_files(tmp_path: Path) -> None:
+    root, files = project(tmp_path)
+    record = tmp_path / "argv.json"
+    echo = fake_semgrep(
+        tmp_path,
+        f"import json, os\njson.dump({{'argv': sys.argv[1:], 'cwd': os.getcwd(), "
+        f"'metrics': os.environ.get('SEMGREP_SEND_METRICS')}}, open({str(record)!r}, 'w'))\n"
+        "print(json.dumps({'results': [], 'errors': []}))",
+    )
+    gone = SourceFile("gone.py", b"eval(x)\n")
+    results = SemgrepScanner([str(RULES)], executable=echo).scan_batch(root, [files[0], gone])
+    assert results[0].skipped is None and results[0].findings == []
+    assert results[1].skipped == "file vanished before semgrep ran"
+    seen = json.loads(record.read_text())
+    assert seen["argv"] == [
+        "scan",
+        "--metrics=off",
+        "--json",
+        "--config",
+        str(RULES.resolve()),
+        "--disable-version-check",
+        "--quiet",
+        "--",
+        "app.py",
+    ]
+    assert seen["cwd"] == str(root) and seen["metrics"] == "off"
+
+
+@pytest.mark.skipif(
+    installed_semgrep() is None, reason="semgrep is not installed (pip install semgrep)"
+)
+def test_real_semgrep_run_matches_the_captured_output(tmp_path: Path) -> None:
+    root, files = project(tmp_path)
+    scanner = SemgrepScanner([str(RULES)], executable=installed_semgrep())
+    assert scanner.unavailable_reason() is None
+    assert scanner.version().startswith("1+semgrep1.")
+    copy = pickle.loads(pickle.dumps(scanner))
+    results = copy.scan_batch(root, files)
+    captured = copy.parse_output(json.loads((FIXTURES / "output.json").read_text()), files)
+    assert [r.skipped for r in results] == [None, None]
+    assert [[(f.rule_id, f.line, f.fingerprint) for f in r.findings] for r in results] == [
+        [(f.rule_id, f.line, f.fingerprint) for f in r.findings] for r in captured
+    ]
