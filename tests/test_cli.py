@@ -107,7 +107,6 @@ def test_not_built_command(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "name"),
     [
-        (["scan", "src", "--jobs", "2"], "scan"),
         (["monitor"], "monitor"),
         (["serve"], "serve"),
         (["up"], "up"),

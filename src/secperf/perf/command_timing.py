@@ -1,19 +1,22 @@
 """Time a command over several runs: wall time, exit code and peak memory of each run.
 
-Each run is started with ``subprocess.Popen`` (never through a shell) and reaped
-with ``os.wait4``, whose resource usage belongs to that one child, so every run
-gets its own maximum RSS rather than a high-water mark shared by all children.
+Each run is started by a small launcher process (never through a shell) that
+forks the command and reaps it with ``os.wait4``, whose resource usage belongs
+to that one child, so every run gets its own maximum RSS rather than a
+high-water mark shared by all children or inherited from a large parent.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
+import shutil
 import signal
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -127,6 +130,31 @@ class _Run:
     timed_out: bool
 
 
+# Linux folds the high-water RSS of the process that forks into the child's
+# ru_maxrss (it survives exec), so a command forked from a large process would
+# report that process's memory. A small launcher forks the command instead,
+# times it and reports its own wait4 usage on stdout.
+_LAUNCHER = """
+import json, os, sys, time
+argv = sys.argv[1:]
+null = os.open(os.devnull, os.O_RDWR)
+start = time.perf_counter()
+pid = os.fork()
+if pid == 0:
+    os.dup2(null, 0)
+    os.dup2(null, 1)
+    try:
+        os.execvp(argv[0], argv)
+    except OSError as exc:
+        os.write(2, (argv[0] + ": " + (exc.strerror or str(exc)) + "\\n").encode())
+        os._exit(127)
+_, status, ru = os.wait4(pid, 0)
+wall = time.perf_counter() - start
+code = os.waitstatus_to_exitcode(status)
+sys.stdout.write(json.dumps([wall, code, ru.ru_maxrss, ru.ru_utime, ru.ru_stime]))
+"""
+
+
 def _run_once(
     argv: Sequence[str],
     timeout_s: float | None,
@@ -136,61 +164,42 @@ def _run_once(
 ) -> _Run:
     stderr.seek(0)
     stderr.truncate()
-    lock = threading.Lock()
-    state = {"exited": False, "timed_out": False}
-    start = time.perf_counter()
+    search_path = (env or os.environ).get("PATH", os.defpath)
+    if os.sep not in argv[0] and shutil.which(argv[0], path=search_path) is None:
+        raise CommandTimingError(f"{argv[0]}: command not found")
+    # The launcher leads its own session so that a timeout kills the command too.
+    proc = subprocess.Popen(
+        [sys.executable, "-S", "-c", _LAUNCHER, *argv],
+        cwd=cwd,
+        env=dict(env) if env is not None else None,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=stderr,
+        start_new_session=True,
+    )
+    timed_out = False
     try:
-        proc = subprocess.Popen(
-            list(argv),
-            cwd=cwd,
-            env=dict(env) if env is not None else None,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=stderr,
-        )
-    except FileNotFoundError:
-        raise CommandTimingError(f"{argv[0]}: command not found") from None
-    except PermissionError:
-        raise CommandTimingError(f"{argv[0]}: permission denied") from None
-    except NotADirectoryError:
-        raise CommandTimingError(f"{cwd}: not a directory") from None
-
-    def kill() -> None:
-        # The child stays a zombie until ``exited`` is set, so its pid cannot be reused here.
-        with lock:
-            if not state["exited"]:
-                state["timed_out"] = True
-                os.kill(proc.pid, signal.SIGKILL)
-
-    timer = threading.Timer(timeout_s, kill) if timeout_s is not None else None
-    if timer is not None:
-        timer.daemon = True
-        timer.start()
+        report, _ = proc.communicate(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        timed_out = True
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        report, _ = proc.communicate()
     try:
-        if hasattr(os, "waitid"):
-            # Wait for the exit without reaping, so the timer can never signal a reused pid.
-            os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOWAIT)
-            end = time.perf_counter()
-            with lock:
-                state["exited"] = True
-            _, status, usage = os.wait4(proc.pid, 0)
-        else:
-            _, status, usage = os.wait4(proc.pid, 0)
-            end = time.perf_counter()
-            with lock:
-                state["exited"] = True
-    finally:
-        if timer is not None:
-            timer.cancel()
-    exit_code = os.waitstatus_to_exitcode(status)
-    proc.returncode = exit_code  # reaped here: stop Popen from waiting for it again
+        wall, exit_code, maxrss, user, system = json.loads(report)
+    except ValueError:
+        if not timed_out and proc.returncode not in (0, None):
+            raise CommandTimingError(
+                f"{_show_argv(argv)}: could not be started: {_tail(stderr) or proc.returncode}"
+            ) from None
+        wall, exit_code, maxrss, user, system = float(timeout_s or 0.0), -9, 0, 0.0, 0.0
     return _Run(
-        wall_s=end - start,
-        exit_code=exit_code,
-        max_rss_bytes=_rss_bytes(usage.ru_maxrss),
-        user_s=usage.ru_utime,
-        system_s=usage.ru_stime,
-        timed_out=state["timed_out"],
+        wall_s=float(wall),
+        exit_code=int(exit_code),
+        max_rss_bytes=_rss_bytes(int(maxrss)),
+        user_s=float(user),
+        system_s=float(system),
+        timed_out=timed_out,
     )
 
 
