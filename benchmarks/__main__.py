@@ -71,7 +71,7 @@ def _render(figures: list[Figure], quick: bool, command: str, elapsed: float) ->
     ]
     for f in figures:
         met = {True: "yes", False: "**no**", None: ""}[f.met]
-        ratio = f"{f.ratio:.2f}x" if f.ratio is not None else ""
+        ratio = f"{f.ratio:.3g}x" if f.ratio is not None else ""
         lines.append(
             f"| {f.area} | {f.name} | {_fmt(f.value)} {f.unit} | {f.target} | {met} | "
             f"{f.anchor_name or ''} | {_fmt(f.anchor_value)} | {ratio} | {f.note} |"
