@@ -1,0 +1,233 @@
+// Shapes of the secperf HTTP API (v1). Times are UTC milliseconds.
+
+export type Severity = "critical" | "high" | "medium" | "low" | "info";
+export const SEVERITIES: readonly Severity[] = ["critical", "high", "medium", "low", "info"];
+
+export interface SecurityMetrics {
+  scan_id: string;
+  target: string;
+  started_ms: number;
+  finished_ms: number;
+  scan_duration_ms: number;
+  violations_found: number;
+  false_positive_rate: number;
+  vulnerability_severity_counts: Record<string, number>;
+  scan_coverage_percent: number;
+  files_scanned?: number;
+  files_skipped?: number;
+  new_findings?: number;
+  existing_findings?: number;
+  fixed_findings?: number;
+  [key: string]: unknown;
+}
+
+export interface ScanJson {
+  scan_id: string;
+  target: string;
+  status: string;
+  started_ms: number;
+  finished_ms: number | null;
+  metrics: SecurityMetrics | null;
+  cost: Record<string, unknown> | null;
+}
+
+export interface TrendPoint {
+  ts_ms: number;
+  violations: number;
+  new: number;
+  scan_duration_ms: number;
+}
+
+export interface AlertJson {
+  fingerprint: string;
+  rule: string;
+  state: string;
+  severity: Severity;
+  kind: "security" | "performance";
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+  value: number | null;
+  active_since_ms: number | null;
+  fired_at_ms: number | null;
+  resolved_at_ms: number | null;
+  updated_ms: number;
+  acknowledged_by: string | null;
+  acknowledgement_note: string | null;
+  silenced?: boolean;
+  context?: Record<string, unknown> | null;
+}
+
+export interface Overview {
+  security: {
+    last_scan: ScanJson | null;
+    severity_counts: Record<string, number>;
+    new_findings: number;
+    false_positive_rate: number;
+    coverage_percent: number;
+    scan_duration_ms: number;
+    trend: TrendPoint[];
+  };
+  performance: {
+    latest: { cpu_percent: number | null; memory_percent: number | null; load_1m: number | null };
+    hosts: string[];
+  };
+  alerts: { firing: AlertJson[]; pending: number };
+  scan_running: ScanJson | null;
+}
+
+export interface QuerySeries {
+  name: string;
+  labels: Record<string, string>;
+  timestamps_ms: number[];
+  avg: number[];
+  min: number[];
+  max: number[];
+}
+
+export interface ScanWindow {
+  scan_id: string;
+  start_ms: number;
+  end_ms: number | null;
+  violations: number;
+  new_findings: number;
+}
+
+export interface FindingMark {
+  ts_ms: number;
+  fingerprint: string;
+  severity: Severity;
+  rule_id: string;
+  path: string;
+}
+
+export interface AlertMark {
+  ts_ms: number;
+  fingerprint: string;
+  rule: string;
+  state: string;
+  severity: Severity;
+}
+
+export interface Annotations {
+  scans: ScanWindow[];
+  findings: FindingMark[];
+  alerts: AlertMark[];
+}
+
+export interface Triage {
+  author: string | null;
+  reason: string;
+  decided_ms: number;
+  expires_ms: number | null;
+}
+
+export interface FindingJson {
+  fingerprint: string;
+  rule_id: string;
+  scanner: string;
+  severity: Severity;
+  message: string;
+  path: string;
+  line: number;
+  end_line: number | null;
+  column: number | null;
+  category: string;
+  confidence: string | null;
+  cwe: number | null;
+  snippet: string | null;
+  help_url: string | null;
+  properties: Record<string, unknown>;
+  state: "open" | "false_positive" | "accepted_risk" | "fixed";
+  is_new: boolean;
+  scan_id: string;
+  triage: Triage | null;
+}
+
+export interface Matcher {
+  name: string;
+  value: string;
+  op: "=" | "!=" | "=~" | "!~";
+}
+
+export interface Silence {
+  id: string;
+  matchers: Matcher[];
+  starts_ms: number;
+  ends_ms: number;
+  author: string;
+  reason: string;
+  active: boolean;
+}
+
+export interface Correlation {
+  name: string;
+  labels: Record<string, string>;
+  effect_pct: number;
+  q_value: number;
+  ks_p: number;
+  mw_p: number;
+  volume_score: number;
+  onset_lag_ms: number | null;
+  direction: string;
+  significant: boolean;
+  n_inside: number;
+  n_quiet: number;
+  inside_median: number;
+  quiet_median: number;
+  inside_quantiles: number[];
+  quiet_quantiles: number[];
+}
+
+export interface Advice {
+  id: string;
+  title: string;
+  severity: Severity;
+  kind: "security" | "performance" | "both";
+  detail: string;
+  evidence: { label: string; value: string | number | null }[];
+  action: string;
+}
+
+export interface GateCondition {
+  name: string;
+  category: string;
+  status: string;
+  measured: number | string | null;
+  threshold: number | string | null;
+  evidence: string;
+}
+
+export interface GateRun {
+  run_id: string;
+  target: string;
+  started_ms: number;
+  finished_ms: number;
+  verdict: "pass" | "block" | "cannot_evaluate";
+  conditions: GateCondition[];
+  commit: string | null;
+  summary: string;
+}
+
+export interface BenchmarkResult {
+  name: string;
+  source: string;
+  timestamp_ms: number;
+  machine: string;
+  commit: string | null;
+  status: string;
+  stats: Record<string, number>;
+}
+
+export interface Sample {
+  name: string;
+  labels: Record<string, string>;
+  timestamp_ms: number;
+  value: number;
+}
+
+/** The JSON form of a bus event as the stream sends it. */
+export interface StreamEvent {
+  type: string;
+  topic: string;
+  event: Record<string, unknown> & { id: string; ts_ms: number; host: string };
+}
