@@ -185,3 +185,17 @@ def test_results_equal_the_cli_on_stdlib_files() -> None:
     assert len(files) >= 20
     mine = _mine(_scan(BanditScanner(), stdlib, files))
     assert mine == _cli_set(_cli(stdlib, files))
+
+
+def test_hardcoded_password_findings_hold_no_password(tmp_path: Path) -> None:
+    from secperf.security.scanners.bandit import BanditScanner
+    from secperf.security.scanners.interface import SourceFile
+
+    secret = "correct-horse-battery-staple-42"
+    code = f'password = "{secret}"\n\ndef connect(pw="{secret}"):\n    return pw\n'
+    result = BanditScanner().scan_file(tmp_path, SourceFile("app/db.py", code.encode()))
+    rules = {f.rule_id for f in result.findings}
+    assert {"B105", "B107"} <= rules
+    for finding in result.findings:
+        assert secret not in repr(finding)
+        assert secret[4:-4] not in (finding.message + (finding.snippet or ""))

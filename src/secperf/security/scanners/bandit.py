@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 import sys
 import time
 from collections.abc import Iterable, Sequence
@@ -29,6 +30,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from secperf.model import Finding, Severity
+from secperf.security.redaction import redact
 from secperf.security.scanners.interface import (
     FileResult,
     FingerprintCounter,
@@ -42,6 +44,10 @@ ADAPTER_VERSION = "1"
 
 #: Suffixes bandit treats as Python when it walks a directory, plus stub files.
 PYTHON_SUFFIXES = frozenset({".py", ".pyi", ".pyw"})
+
+#: bandit's hardcoded-password tests, whose message and code hold the password.
+_PASSWORD_TESTS = frozenset({"B105", "B106", "B107"})
+_QUOTED = re.compile(r"""(['"])((?:\\.|(?!\1).)*)\1""")
 
 #: Lines of a flagged statement kept as its snippet (and hashed into its fingerprint).
 MAX_SNIPPET_LINES = 10
@@ -186,6 +192,11 @@ class BanditScanner(Scanner):
             start, end = min(span), max(span)
             shown = lines[max(start, 1) - 1 : min(end, start + MAX_SNIPPET_LINES - 1)]
             code = "\n".join(shown)
+            message = issue.text
+            if issue.test_id in _PASSWORD_TESTS:
+                # These tests quote the password they found: keep neither it nor the code.
+                message = _QUOTED.sub(lambda m: repr(redact(m.group(2))), message)
+                code = _QUOTED.sub('"<redacted>"', code)
             cwe = int(getattr(issue.cwe, "id", 0) or 0)
             findings.append(
                 Finding(
@@ -193,7 +204,7 @@ class BanditScanner(Scanner):
                     rule_id=issue.test_id,
                     scanner=self.id,
                     severity=_SEVERITY.get(issue.severity, Severity.INFO),
-                    message=issue.text,
+                    message=message,
                     path=source.relpath,
                     line=first,
                     end_line=end,
