@@ -192,7 +192,7 @@ def test_hardcoded_password_findings_hold_no_password(tmp_path: Path) -> None:
     from secperf.security.scanners.interface import SourceFile
 
     secret = "correct-horse-battery-staple-42"
-    code = f'password = "{secret}"\n\ndef connect(pw="{secret}"):\n    return pw\n'
+    code = f'password = "{secret}"\n\ndef connect(password="{secret}"):\n    return password\n'
     result = BanditScanner().scan_file(tmp_path, SourceFile("app/db.py", code.encode()))
     rules = {f.rule_id for f in result.findings}
     assert {"B105", "B107"} <= rules
