@@ -1,0 +1,51 @@
+"""Unified alerting for security and performance: rules, lifecycle, noise control, notifiers.
+
+``AlertEngine`` (engine.py) evaluates ``Rule`` objects (rules.py) over the store,
+runs each alert's lifecycle, groups, inhibits and silences notifications
+(grouping.py, silences.py), attaches security and performance context
+(context.py) and hands notifications to notifiers (notifiers/).
+"""
+
+from __future__ import annotations
+
+from secperf.alerts.engine import AlertEngine, AlertNotFoundError, EngineStats
+from secperf.alerts.grouping import (
+    DEFAULT_INHIBIT_RULES,
+    GroupSettings,
+    InhibitRule,
+    Notification,
+)
+from secperf.alerts.rules import (
+    LoadedRules,
+    Rule,
+    RuleError,
+    default_rules,
+    load_rule_dicts,
+    load_rules_file,
+    rule_from_config,
+    rule_from_dict,
+    rules_from_config,
+)
+from secperf.alerts.security_metrics import security_samples
+from secperf.alerts.silences import MatcherError
+
+__all__ = [
+    "DEFAULT_INHIBIT_RULES",
+    "AlertEngine",
+    "AlertNotFoundError",
+    "EngineStats",
+    "GroupSettings",
+    "InhibitRule",
+    "LoadedRules",
+    "MatcherError",
+    "Notification",
+    "Rule",
+    "RuleError",
+    "default_rules",
+    "load_rule_dicts",
+    "load_rules_file",
+    "rule_from_config",
+    "rule_from_dict",
+    "rules_from_config",
+    "security_samples",
+]

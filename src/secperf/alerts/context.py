@@ -1,0 +1,279 @@
+"""Context on both sides: what security was doing and how the machine fared around an alert.
+
+``ScanTracker`` keeps the recent scans, the running ones and the new findings
+of each scan in memory, fed by bus events (and seeded from the store at
+start), so context costs no query for the security side. ``ContextBuilder``
+adds the performance side (the alert's series and the host's CPU, load and
+memory around the alert) with a few bounded store reads, and writes the one
+sentence that speaks of both.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+
+from secperf.alerts.evaluate import ScanSpan
+from secperf.alerts.rules import Rule, format_value
+from secperf.alerts.security_metrics import FindingTally
+from secperf.events import ScanCompleted, ScanStarted, ViolationDetected
+from secperf.model import Alert, Finding, MetricKind
+from secperf.store import ScanRecord, Store
+
+log = logging.getLogger(__name__)
+
+RECENT_SCANS = 500
+TALLIES_KEPT = 20
+NEW_FINDINGS_SHOWN = 10
+PERF_BEFORE_MS = 10 * 60_000
+LOAD_AROUND_MS = 5 * 60_000
+MAX_POINTS = 60
+
+
+def clock_text(ms: int) -> str:
+    """``12:01:05`` (UTC) for a timestamp."""
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%H:%M:%S")
+
+
+@dataclass
+class ScanInfo:
+    """What the engine knows of one scan."""
+
+    scan_id: str
+    target: str
+    started_ms: int
+    finished_ms: int | None = None
+    status: str = "running"
+    scanners: tuple[str, ...] = ()
+    violations: int | None = None
+    new_findings: int | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "scan_id": self.scan_id,
+            "target": self.target,
+            "started_ms": self.started_ms,
+            "finished_ms": self.finished_ms,
+            "status": self.status,
+            "scanners": list(self.scanners),
+            "violations": self.violations,
+            "new_findings": self.new_findings,
+        }
+
+
+def _finding_json(finding: Finding) -> dict[str, Any]:
+    # Never the snippet: for secrets it is only a preview, but context needs none.
+    return {
+        "fingerprint": finding.fingerprint,
+        "rule_id": finding.rule_id,
+        "scanner": finding.scanner,
+        "severity": finding.severity.value,
+        "category": finding.category,
+        "path": finding.path,
+        "line": finding.line,
+    }
+
+
+@dataclass
+class ScanTracker:
+    """Recent and running scans and their finding tallies, from bus events."""
+
+    scans: OrderedDict[str, ScanInfo] = field(default_factory=OrderedDict)
+    tallies: OrderedDict[str, FindingTally] = field(default_factory=OrderedDict)
+    version: int = 0  # bumped whenever a scan completes
+
+    def seed(self, records: list[ScanRecord]) -> None:
+        """Start from the store's newest scans (given newest first)."""
+        for record in reversed(records):
+            metrics = record.metrics
+            self.scans[record.scan_id] = ScanInfo(
+                record.scan_id,
+                record.target,
+                record.started_ms,
+                record.finished_ms,
+                record.status,
+                tuple(record.scanners),
+                metrics.violations_found if metrics else None,
+                metrics.new_findings if metrics else None,
+            )
+        self._trim()
+
+    def started(self, event: ScanStarted) -> None:
+        self.scans[event.scan_id] = ScanInfo(
+            event.scan_id, event.target, event.ts_ms, scanners=tuple(event.scanners)
+        )
+        self._trim()
+
+    def violation(self, event: ViolationDetected) -> None:
+        self.tally(event.scan_id).add(event.finding, event.is_new)
+
+    def tally(self, scan_id: str) -> FindingTally:
+        tally = self.tallies.get(scan_id)
+        if tally is None:
+            tally = self.tallies[scan_id] = FindingTally(scan_id)
+            while len(self.tallies) > TALLIES_KEPT:
+                self.tallies.popitem(last=False)
+        return tally
+
+    def completed(self, event: ScanCompleted) -> ScanInfo:
+        m = event.metrics
+        info = self.scans.get(m.scan_id)
+        if info is None:
+            info = ScanInfo(m.scan_id, m.target, m.started_ms)
+            self.scans[m.scan_id] = info
+        info.started_ms = m.started_ms
+        info.finished_ms = m.finished_ms
+        info.status = event.status
+        info.violations = m.violations_found
+        info.new_findings = m.new_findings
+        if not info.scanners:
+            info.scanners = tuple(sorted(m.scanner_durations_ms))
+        self.version += 1
+        self._trim()
+        return info
+
+    def _trim(self) -> None:
+        while len(self.scans) > RECENT_SCANS:
+            self.scans.popitem(last=False)
+
+    def latest_finished(self) -> ScanInfo | None:
+        finished = [s for s in self.scans.values() if s.finished_ms is not None]
+        return max(finished, key=lambda s: s.finished_ms or 0, default=None)
+
+    def running_at(self, at_ms: int) -> ScanInfo | None:
+        """A scan that was running at ``at_ms``, if any (the latest started)."""
+        found: ScanInfo | None = None
+        for scan in self.scans.values():
+            end = scan.finished_ms
+            inside = scan.started_ms <= at_ms and (end is None or at_ms < end)
+            if inside and (found is None or scan.started_ms > found.started_ms):
+                found = scan
+        return found
+
+    def spans(self) -> list[ScanSpan]:
+        """Every known scan as a window (running ones open-ended)."""
+        out: list[ScanSpan] = []
+        for s in self.scans.values():
+            if s.status == "running" or (s.finished_ms is not None and s.status != "failed"):
+                out.append(ScanSpan(s.scan_id, s.started_ms, s.finished_ms, s.scanners))
+        return out
+
+    def new_findings_of(self, scan_id: str) -> list[Finding]:
+        tally = self.tallies.get(scan_id)
+        return list(tally.new_findings) if tally else []
+
+
+class ContextBuilder:
+    """Builds the security + performance context of an alert."""
+
+    def __init__(self, store: Store, tracker: ScanTracker) -> None:
+        self.store = store
+        self.tracker = tracker
+
+    def security(self, at_ms: int) -> dict[str, Any]:
+        latest = self.tracker.latest_finished()
+        running = self.tracker.running_at(at_ms)
+        new = self.tracker.new_findings_of(latest.scan_id) if latest else []
+        return {
+            "latest_scan": latest.as_json() if latest else None,
+            "new_findings": [_finding_json(f) for f in new[:NEW_FINDINGS_SHOWN]],
+            "scan_running": running.as_json() if running else None,
+        }
+
+    def performance(
+        self, metric: str, series_labels: Mapping[str, str], at_ms: int, now_ms: int
+    ) -> dict[str, Any]:
+        recent: dict[str, Any] | None = None
+        equal = dict(series_labels)
+        if not metric.startswith("security_"):
+            start = at_ms - PERF_BEFORE_MS
+            found = self.store.query(metric, equal, start, now_ms, max_points=MAX_POINTS)
+            exact = [p for p in found if p.labels == dict(series_labels)] or found
+            if exact:
+                p = exact[0]
+                recent = {
+                    "name": metric,
+                    "labels": p.labels,
+                    "timestamps_ms": p.timestamps.tolist(),
+                    "values": [round(v, 4) for v in p.values.tolist()],
+                }
+        host = series_labels.get("host")
+        return {"recent": recent, "host": host, "load": self._load(host, at_ms, now_ms)}
+
+    def _load(self, host: str | None, at_ms: int, now_ms: int) -> dict[str, float | None]:
+        start = at_ms - LOAD_AROUND_MS
+        end = min(now_ms, at_ms + LOAD_AROUND_MS)
+        out: dict[str, float | None] = {}
+        for name in ("cpu_percent", "load_1m", "memory_percent"):
+            equal = {"host": host} if host else None
+            series = [
+                p
+                for p in self.store.query(name, equal, start, max(end, start))
+                if "cpu" not in p.labels
+            ]
+            values = [p.values for p in series if p.values.size]
+            out[name] = float(np.mean(np.concatenate(values))) if values else None
+        return out
+
+    def build(
+        self, alert: Alert, rule: Rule | None, series_labels: Mapping[str, str], now_ms: int
+    ) -> dict[str, Any]:
+        """The full context (the API's ``context`` object)."""
+        at = alert.active_since_ms or alert.updated_ms or now_ms
+        security = self.security(at)
+        try:
+            performance = self.performance(rule.metric if rule else "", series_labels, at, now_ms)
+        except Exception as exc:  # context is a help, never a reason to fail
+            log.warning("alert context: performance side failed: %s", exc)
+            performance = {"recent": None, "host": series_labels.get("host"), "load": {}}
+        text = self.sentence(alert, rule, security, performance)
+        return {"security": security, "performance": performance, "text": text}
+
+    @staticmethod
+    def sentence(
+        alert: Alert,
+        rule: Rule | None,
+        security: Mapping[str, Any],
+        performance: Mapping[str, Any],
+    ) -> str:
+        """One sentence on both sides, for the summary."""
+        running = security.get("scan_running")
+        latest = security.get("latest_scan")
+        if running:
+            scanners = ", ".join(running.get("scanners") or ()) or "all scanners"
+            sec = (
+                f"a security scan ({scanners}) was running since "
+                f"{clock_text(running['started_ms'])}"
+            )
+            if latest and latest.get("new_findings") is not None:
+                sec += f"; {latest['new_findings']} new findings in the last completed scan"
+        elif latest:
+            sec = "no security scan was running"
+            if latest.get("new_findings") is not None:
+                sec += (
+                    f"; the last scan ({clock_text(latest['finished_ms'] or 0)}) found "
+                    f"{latest['new_findings']} new findings"
+                )
+        else:
+            sec = "no security scan on record"
+        parts = [sec]
+        if alert.kind is MetricKind.SECURITY or (rule is not None and rule.is_security):
+            load = performance.get("load") or {}
+            perf = []
+            if load.get("cpu_percent") is not None:
+                perf.append(f"CPU {format_value(load['cpu_percent'])} %")
+            if load.get("load_1m") is not None:
+                perf.append(f"load {format_value(load['load_1m'])}")
+            if load.get("memory_percent") is not None:
+                perf.append(f"memory {format_value(load['memory_percent'])} %")
+            if perf:
+                host = performance.get("host")
+                where = f" on {host}" if host else ""
+                parts.append("machine" + where + ": " + ", ".join(perf))
+        return "; ".join(parts)

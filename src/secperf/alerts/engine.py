@@ -1,0 +1,861 @@
+"""The alert engine: evaluates rules, runs each alert's lifecycle, notifies.
+
+Lifecycle of one alert (a rule applied to one series' label set)::
+
+    inactive -> pending (condition true, waiting ``for``) -> firing -> resolved
+    pending -> inactive (condition false before ``for`` elapsed)
+
+plus two rule-level states: ``nodata`` (no series matched in the window, for
+rules with ``no_data = "nodata"``) and ``error`` (the evaluation raised). A
+firing alert stays firing while ``holds`` (the resolve threshold, when set),
+and for ``keep_firing_for`` after that.
+
+Flapping is damped two ways: a firing alert stays firing at least
+``min_firing_ms``; and an alert that fired ``flap_threshold`` times within
+``flap_window_ms`` is *flapping*: it resolves only after its condition has
+been false for ``flap_hold_ms`` (annotation ``flapping="true"`` meanwhile).
+
+Every transition is published as ``AlertChanged``. The ``StoreWriter`` on the
+bus stores those events (``record_alert_transition``); pass
+``persist_transitions=True`` when no writer runs, and the engine stores them.
+
+Evaluation runs every ``evaluation_interval_s`` and at once when a scan
+completes (security rules only). The engine turns each ``ScanCompleted`` into
+security samples (``security_metrics``), publishes them as ``MetricsRecorded``
+and keeps them in memory until the store surely holds them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from secperf.alerts.context import ContextBuilder, ScanTracker
+from secperf.alerts.evaluate import (
+    Observation,
+    RecentSamples,
+    SeriesReader,
+    evaluate_scan_impact,
+    evaluate_threshold,
+    evaluate_unexplained_anomaly,
+)
+from secperf.alerts.grouping import (
+    DEFAULT_INHIBIT_RULES,
+    Grouper,
+    GroupSettings,
+    Inhibitor,
+    InhibitRule,
+    Notification,
+)
+from secperf.alerts.notifiers import notifier_from_config
+from secperf.alerts.notifiers.interface import Notifier, NotifierRunner, NotifierStats
+from secperf.alerts.rules import Rule, render_template, rules_from_config
+from secperf.alerts.security_metrics import security_samples
+from secperf.alerts.silences import (
+    MatcherError,
+    SilenceSet,
+    check_silence_matchers,
+    matcher_to_object,
+    matchers_from_objects,
+)
+from secperf.bus.interface import EventBus, Subscription
+from secperf.config import AlertsConfig
+from secperf.events import (
+    AlertChanged,
+    Event,
+    MetricsRecorded,
+    ScanCompleted,
+    ScanStarted,
+    ViolationDetected,
+    local_host,
+    now_ms,
+)
+from secperf.model import Alert, AlertState, labels_fingerprint
+from secperf.store import Silence, Store
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], int]
+
+ACTIVE_STATES = frozenset(
+    {AlertState.PENDING, AlertState.FIRING, AlertState.NODATA, AlertState.ERROR}
+)
+RESOLVED_KEPT_MS = 3_600_000  # resolved alerts stay visible in memory this long
+RAW_RESOLVED_RESEND_MS = 15 * 60_000  # Prometheus resends resolved alerts for 15 minutes
+
+
+class AlertNotFoundError(KeyError):
+    """No alert has this fingerprint."""
+
+
+@dataclass
+class _Slot:
+    """The engine's state for one alert."""
+
+    alert: Alert
+    rule: Rule
+    series_labels: dict[str, str]
+    last_true_ms: int | None = None
+    fire_times: deque[int] = field(default_factory=deque)
+    context_text: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _RuleResult:
+    rule: Rule
+    observations: list[Observation]
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EngineStats:
+    """Counters of the engine."""
+
+    evaluations: int
+    rule_errors: int
+    transitions: int
+    last_evaluation_ms: float
+    notifiers: tuple[NotifierStats, ...]
+
+
+class AlertEngine:
+    """Evaluates rules over the store and runs the alerts' lifecycle (see module doc)."""
+
+    def __init__(
+        self,
+        store: Store,
+        bus: EventBus,
+        rules: Sequence[Rule],
+        *,
+        evaluation_interval_s: float = 15.0,
+        notifiers: Iterable[Notifier] = (),
+        group_settings: GroupSettings | None = None,
+        inhibit_rules: Iterable[InhibitRule] = DEFAULT_INHIBIT_RULES,
+        clock: Clock = now_ms,
+        host: str | None = None,
+        persist_transitions: bool = False,
+        min_firing_ms: int = 60_000,
+        flap_threshold: int = 3,
+        flap_window_ms: int = 30 * 60_000,
+        flap_hold_ms: int = 5 * 60_000,
+        resend_interval_ms: int = 60_000,
+        notifier_backoff_s: float = 0.5,
+        notifier_attempts: int = 4,
+    ) -> None:
+        if evaluation_interval_s <= 0:
+            raise ValueError(f"evaluation_interval_s must be positive, got {evaluation_interval_s}")
+        names = [r.name for r in rules]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"rule names must be unique; used twice: {', '.join(dupes)}")
+        self.store = store
+        self.bus = bus
+        self.rules = {r.name: r for r in rules}
+        self.evaluation_interval_s = evaluation_interval_s
+        self.clock = clock
+        self.host = host or local_host()
+        self.persist_transitions = persist_transitions
+        self.min_firing_ms = min_firing_ms
+        self.flap_threshold = flap_threshold
+        self.flap_window_ms = flap_window_ms
+        self.flap_hold_ms = flap_hold_ms
+        self.resend_interval_ms = resend_interval_ms
+        self.grouper = Grouper(group_settings or GroupSettings())
+        self.inhibitor = Inhibitor(inhibit_rules)
+        self.tracker = ScanTracker()
+        self.recent = RecentSamples()
+        self.contexts = ContextBuilder(store, self.tracker)
+        self.runners = [
+            NotifierRunner(n, max_attempts=notifier_attempts, backoff_s=notifier_backoff_s)
+            for n in notifiers
+        ]
+        self._slots: dict[str, _Slot] = {}
+        self._silences = SilenceSet()
+        self._impact_cache: dict[str, tuple[int, int, list[Observation]]] = {}
+        self._lock = asyncio.Lock()
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._subscription: Subscription | None = None
+        self._raw_last_push_ms: int | None = None
+        self._raw_dirty = False
+        self._context_cache: dict[str, tuple[int, dict[str, Any]]] = {}
+        self.evaluations = 0
+        self.rule_errors = 0
+        self.transitions = 0
+        self.last_evaluation_ms = 0.0
+
+    @classmethod
+    def from_config(
+        cls,
+        store: Store,
+        bus: EventBus,
+        config: AlertsConfig,
+        *,
+        extra_rules: Iterable[Rule] = (),
+        external_url: str = "http://127.0.0.1:8765",
+        **options: Any,
+    ) -> AlertEngine:
+        """An engine as ``[alerts]`` describes it (default inhibition kept, rules added)."""
+        rules = rules_from_config(config.rules, defaults=config.default_rules)
+        rules += list(extra_rules)
+        return cls(
+            store,
+            bus,
+            rules,
+            evaluation_interval_s=config.evaluation_interval / 1000,
+            notifiers=[notifier_from_config(n, external_url) for n in config.notifiers],
+            group_settings=GroupSettings(
+                tuple(config.group_by),
+                config.group_wait,
+                config.group_interval,
+                config.repeat_interval,
+            ),
+            inhibit_rules=[
+                *DEFAULT_INHIBIT_RULES,
+                *(InhibitRule.from_config(r) for r in config.inhibit_rules),
+            ],
+            **options,
+        )
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self, *, run_loop: bool = True) -> None:
+        """Load state from the store, subscribe to security events, start evaluating.
+
+        ``run_loop=False`` leaves evaluation to explicit ``evaluate()`` calls
+        (tests with an injected clock do so).
+        """
+        scans = await asyncio.to_thread(self.store.scans, 500)
+        self.tracker.seed(scans)
+        stored = await asyncio.to_thread(self.store.alerts, list(ACTIVE_STATES))
+        for alert in stored:
+            rule = self.rules.get(alert.rule)
+            if rule is None:
+                continue
+            series = {
+                k: v
+                for k, v in alert.labels.items()
+                if k not in rule.labels and k not in ("alertname", "severity", "scope")
+            }
+            self._slots[alert.fingerprint] = _Slot(alert, rule, series, alert.updated_ms)
+        await self._refresh_silences()
+        self._subscription = await self.bus.subscribe(
+            "security.>", self._on_event, name="alert-engine"
+        )
+        for runner in self.runners:
+            runner.start()
+        if run_loop:
+            self._task = asyncio.create_task(self._run(), name="alert-engine")
+
+    async def stop(self) -> None:
+        """Stop evaluating, then send what the notifiers have queued."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        if self._subscription is not None:
+            with contextlib.suppress(Exception):
+                await self._subscription.unsubscribe()
+            self._subscription = None
+        for runner in self.runners:
+            await runner.close()
+
+    async def _run(self) -> None:
+        interval_ms = round(self.evaluation_interval_s * 1000)
+        next_eval = self.clock()
+        while True:
+            now = self.clock()
+            if now >= next_eval:
+                try:
+                    await self.evaluate()
+                except Exception:  # the loop must survive anything
+                    log.exception("alert evaluation failed")
+                next_eval = now + interval_ms
+            else:
+                await self.flush_notifications()
+            wake_at = next_eval
+            due = self.grouper.next_due_ms()
+            if due is not None:
+                wake_at = min(wake_at, due)
+            delay = max(0.0, (wake_at - self.clock()) / 1000)
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=max(delay, 0.01))
+
+    # ------------------------------------------------------------------ events
+
+    async def _on_event(self, event: Event) -> None:
+        if isinstance(event, ScanStarted):
+            self.tracker.started(event)
+        elif isinstance(event, ViolationDetected):
+            self.tracker.violation(event)
+        elif isinstance(event, ScanCompleted):
+            await self.handle_scan_completed(event)
+
+    async def handle_scan_completed(self, event: ScanCompleted) -> None:
+        """Record the scan, publish its security samples, evaluate security rules."""
+        info = self.tracker.completed(event)
+        m = event.metrics
+        samples = security_samples(m, event.host)
+        samples += self.tracker.tally(m.scan_id).samples(event.host, m.target, m.finished_ms)
+        self.recent.add(samples)
+        await self.bus.publish(MetricsRecorded(samples=tuple(samples), host=event.host))
+        log.debug("scan %s completed: %s new findings", info.scan_id, info.new_findings)
+        await self.evaluate(security_only=True)
+
+    # ------------------------------------------------------------------ evaluation
+
+    async def evaluate(self, *, security_only: bool = False) -> list[AlertChanged]:
+        """One evaluation tick; returns the transitions it published."""
+        async with self._lock:
+            now = self.clock()
+            rules = [r for r in self.rules.values() if r.is_security or not security_only]
+            started = time.perf_counter()
+            results = await asyncio.to_thread(self._observe, rules, now)
+            self.last_evaluation_ms = (time.perf_counter() - started) * 1000
+            self.evaluations += 1
+            events = self._apply(results, now)
+            await self._attach_context(events, now)
+            for event in events:
+                await self._publish(event)
+            await self._refresh_silences()
+            self._feed_grouper(now, [e.alert.fingerprint for e in events])
+            self._prune(now)
+            await self.flush_notifications()
+            return events
+
+    def observe(self, rules: Sequence[Rule] | None = None) -> list[_RuleResult]:
+        """Evaluate rules without changing any state (benchmarks, ``rules check``)."""
+        return self._observe(list(rules or self.rules.values()), self.clock())
+
+    def _observe(self, rules: Sequence[Rule], now: int) -> list[_RuleResult]:
+        self.recent.prune(now)
+        reader = SeriesReader(self.store, self.recent)
+        # One read per metric, as wide as the widest window of this tick's rules.
+        widest: dict[str, int] = {}
+        for rule in rules:
+            if rule.kind != "scan_impact":
+                widest[rule.metric] = max(widest.get(rule.metric, 0), rule.window_ms)
+        for name, window in widest.items():
+            try:
+                reader.prefetch(name, now - window, now)
+            except Exception:  # the rules reading it will report the error
+                log.exception("reading %s failed", name)
+        spans = self.tracker.spans()
+        results: list[_RuleResult] = []
+        for rule in rules:
+            try:
+                if rule.kind == "threshold":
+                    obs = evaluate_threshold(rule, reader, now)
+                elif rule.kind == "unexplained_anomaly":
+                    obs = evaluate_unexplained_anomaly(rule, reader, now, spans)
+                else:
+                    obs = self._scan_impact(rule, reader, now, spans)
+            except Exception as exc:
+                self.rule_errors += 1
+                log.warning("alert rule %s failed: %s: %s", rule.name, type(exc).__name__, exc)
+                results.append(_RuleResult(rule, [], f"{type(exc).__name__}: {exc}"))
+                continue
+            results.append(_RuleResult(rule, obs))
+        return results
+
+    def _scan_impact(
+        self, rule: Rule, reader: SeriesReader, now: int, spans: list[Any]
+    ) -> list[Observation]:
+        # Correlating a day of data is costly: recompute when a scan completed or
+        # the result is older than ``recompute_every``.
+        cached = self._impact_cache.get(rule.name)
+        every = int(rule.params.get("recompute_every", 600_000))
+        if cached is not None and cached[1] == self.tracker.version and now - cached[0] < every:
+            return cached[2]
+        obs = evaluate_scan_impact(rule, reader, now, spans)
+        self._impact_cache[rule.name] = (now, self.tracker.version, obs)
+        return obs
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @staticmethod
+    def alert_labels(rule: Rule, series_labels: dict[str, str]) -> dict[str, str]:
+        """Series labels + rule labels + ``alertname`` and ``severity``."""
+        labels = {**series_labels, **rule.labels}
+        labels["alertname"] = rule.alertname
+        labels["severity"] = rule.severity.value
+        return labels
+
+    def _apply(self, results: list[_RuleResult], now: int) -> list[AlertChanged]:
+        events: list[AlertChanged] = []
+        for result in results:
+            rule = result.rule
+            rule_fp = labels_fingerprint(self.alert_labels(rule, {"scope": "rule"}))
+            if result.error is not None:
+                self._rule_state(rule, rule_fp, AlertState.ERROR, now, result.error, events)
+                continue
+            seen: set[str] = set()
+            for obs in result.observations:
+                labels = self.alert_labels(rule, obs.labels)
+                fp = labels_fingerprint(labels)
+                seen.add(fp)
+                slot = self._slots.get(fp)
+                if slot is None:
+                    if not obs.fires:
+                        continue
+                    alert = Alert(
+                        fingerprint=fp,
+                        rule=rule.name,
+                        state=AlertState.INACTIVE,
+                        severity=rule.severity,
+                        kind=rule.metric_kind,
+                        labels=labels,
+                        updated_ms=now,
+                    )
+                    slot = self._slots[fp] = _Slot(alert, rule, dict(obs.labels))
+                slot.rule = rule
+                self._step(slot, obs, now, events)
+            for fp, slot in list(self._slots.items()):
+                if slot.rule.name != rule.name or fp in seen or fp == rule_fp:
+                    continue
+                # A series gone from the window: its condition no longer holds.
+                self._step(slot, None, now, events)
+            if not result.observations and rule.no_data == "nodata":
+                self._rule_state(rule, rule_fp, AlertState.NODATA, now, None, events)
+            else:
+                slot = self._slots.get(rule_fp)
+                if slot is not None and slot.alert.state in (AlertState.NODATA, AlertState.ERROR):
+                    self._transition(slot, AlertState.INACTIVE, now, None, events)
+        return events
+
+    def _rule_state(
+        self,
+        rule: Rule,
+        fp: str,
+        state: AlertState,
+        now: int,
+        error: str | None,
+        events: list[AlertChanged],
+    ) -> None:
+        slot = self._slots.get(fp)
+        if slot is None:
+            alert = Alert(
+                fingerprint=fp,
+                rule=rule.name,
+                state=AlertState.INACTIVE,
+                severity=rule.severity,
+                kind=rule.metric_kind,
+                labels=self.alert_labels(rule, {"scope": "rule"}),
+                updated_ms=now,
+            )
+            slot = self._slots[fp] = _Slot(alert, rule, {})
+        if slot.alert.state is state:
+            return
+        annotations = dict(slot.alert.annotations)
+        if error is not None:
+            annotations["error"] = error[:500]
+        else:
+            annotations.pop("error", None)
+        annotations["summary"] = (
+            f"{rule.name}: evaluation failed: {error}"
+            if state is AlertState.ERROR
+            else f"{rule.name}: no series of {rule.metric} matched in the last window"
+        )
+        slot.alert = replace(slot.alert, annotations=annotations)
+        self._transition(slot, state, now, None, events)
+
+    def _step(
+        self, slot: _Slot, obs: Observation | None, now: int, events: list[AlertChanged]
+    ) -> None:
+        rule = slot.rule
+        state = slot.alert.state
+        value = obs.value if obs is not None else None
+        fires = obs is not None and obs.fires
+        holds = obs is not None and obs.holds
+        if obs is not None:
+            slot.alert = replace(slot.alert, value=value)
+            if obs.extra:
+                slot.alert = replace(
+                    slot.alert, annotations={**slot.alert.annotations, **obs.extra}
+                )
+        if state in (AlertState.INACTIVE, AlertState.RESOLVED):
+            if fires:
+                slot.last_true_ms = now
+                if rule.for_ms <= 0:
+                    self._transition(slot, AlertState.FIRING, now, value, events)
+                else:
+                    self._transition(slot, AlertState.PENDING, now, value, events)
+        elif state is AlertState.PENDING:
+            if not fires:
+                self._transition(slot, AlertState.INACTIVE, now, value, events)
+                return
+            slot.last_true_ms = now
+            since = slot.alert.active_since_ms or now
+            if now - since >= rule.for_ms:
+                self._transition(slot, AlertState.FIRING, now, value, events)
+        elif state is AlertState.FIRING:
+            if holds:
+                slot.last_true_ms = now
+                return
+            keep = rule.keep_firing_for_ms
+            flapping = self._flapping(slot, now)
+            if flapping:
+                keep = max(keep, self.flap_hold_ms)
+            last_true = slot.last_true_ms or slot.alert.fired_at_ms or now
+            fired_at = slot.alert.fired_at_ms or now
+            if now - last_true < keep or now - fired_at < self.min_firing_ms:
+                if flapping and slot.alert.annotations.get("flapping") != "true":
+                    slot.alert = replace(
+                        slot.alert, annotations={**slot.alert.annotations, "flapping": "true"}
+                    )
+                return
+            self._transition(slot, AlertState.RESOLVED, now, value, events)
+
+    def _flapping(self, slot: _Slot, now: int) -> bool:
+        while slot.fire_times and slot.fire_times[0] < now - self.flap_window_ms:
+            slot.fire_times.popleft()
+        return len(slot.fire_times) >= self.flap_threshold
+
+    def _transition(
+        self,
+        slot: _Slot,
+        new: AlertState,
+        now: int,
+        value: float | None,
+        events: list[AlertChanged],
+    ) -> None:
+        old = slot.alert
+        rule = slot.rule
+        changes: dict[str, Any] = {"state": new, "updated_ms": now}
+        if value is not None:
+            changes["value"] = value
+        if new in (AlertState.PENDING, AlertState.NODATA, AlertState.ERROR):
+            changes["active_since_ms"] = now
+            changes["fired_at_ms"] = None
+            changes["resolved_at_ms"] = None
+        if new is AlertState.FIRING:
+            if old.state is not AlertState.PENDING:
+                changes["active_since_ms"] = now
+            changes["fired_at_ms"] = now
+            changes["resolved_at_ms"] = None
+            # A new incident: an earlier acknowledgement does not carry over.
+            changes["acknowledged_by"] = None
+            changes["acknowledgement_note"] = None
+            slot.fire_times.append(now)
+        if new is AlertState.RESOLVED:
+            changes["resolved_at_ms"] = now
+        if new in (AlertState.PENDING, AlertState.FIRING):
+            annotations = {
+                k: v
+                for k, v in old.annotations.items()
+                if k not in ("flapping", "summary", "context", "error")
+            }
+            shown = value if value is not None else old.value
+            for key, text in rule.annotations.items():
+                annotations[key] = render_template(text, shown, old.labels)
+            annotations.setdefault(
+                "summary",
+                render_template(
+                    f"{rule.name}: {rule.metric} {rule.aggregation} {{{{ $value }}}} "
+                    f"{rule.op} {rule.threshold:g}",
+                    shown,
+                    old.labels,
+                ),
+            )
+            changes["annotations"] = annotations
+        slot.alert = replace(old, **changes)
+        self.transitions += 1
+        events.append(
+            AlertChanged(alert=slot.alert, previous_state=old.state, ts_ms=now, host=self.host)
+        )
+
+    async def _attach_context(self, events: list[AlertChanged], now: int) -> None:
+        """Add the both-sides sentence to the summary of alerts that start or fire."""
+        wanted = [e for e in events if e.alert.state in (AlertState.PENDING, AlertState.FIRING)]
+        if not wanted:
+            return
+
+        def build() -> dict[str, str]:
+            texts: dict[str, str] = {}
+            for event in wanted:
+                slot = self._slots.get(event.alert.fingerprint)
+                if slot is None:
+                    continue
+                try:
+                    ctx = self.contexts.build(slot.alert, slot.rule, slot.series_labels, now)
+                except Exception as exc:  # context must never stop a transition
+                    log.warning("alert context failed: %s", exc)
+                    continue
+                self._context_cache[slot.alert.fingerprint] = (now, ctx)
+                texts[slot.alert.fingerprint] = ctx["text"]
+            return texts
+
+        texts = await asyncio.to_thread(build)
+        for index, event in enumerate(events):
+            text = texts.get(event.alert.fingerprint)
+            slot = self._slots.get(event.alert.fingerprint)
+            if (
+                text is None
+                or slot is None
+                or event.alert.state
+                not in (
+                    AlertState.PENDING,
+                    AlertState.FIRING,
+                )
+            ):
+                continue
+            base = event.alert.annotations.get("summary", "")
+            annotations = {**event.alert.annotations, "summary": f"{base} — {text}"}
+            annotations["context"] = text
+            alert = replace(event.alert, annotations=annotations)
+            if slot.alert.state is alert.state:
+                slot.alert = replace(slot.alert, annotations=annotations)
+            events[index] = replace(event, alert=alert)
+
+    async def _publish(self, event: AlertChanged) -> None:
+        try:
+            await self.bus.publish(event)
+        except Exception:
+            log.exception("publishing %s failed", type(event).__name__)
+        if self.persist_transitions:
+            try:
+                await asyncio.to_thread(self.store.record_alert_transition, event)
+            except Exception:
+                log.exception("storing the transition of alert %s failed", event.alert.fingerprint)
+
+    def _prune(self, now: int) -> None:
+        for fp, slot in list(self._slots.items()):
+            state = slot.alert.state
+            if state is AlertState.INACTIVE or (
+                state is AlertState.RESOLVED and now - slot.alert.updated_ms > RESOLVED_KEPT_MS
+            ):
+                del self._slots[fp]
+                self._context_cache.pop(fp, None)
+
+    # ------------------------------------------------------------------ notifications
+
+    def _muted(self, alert: Alert, now: int) -> bool:
+        return (
+            self._silences.is_silenced(alert.labels, now)
+            or self.inhibitor.inhibited_by(alert) is not None
+        )
+
+    def _feed_grouper(self, now: int, changed: Sequence[str]) -> None:
+        self.inhibitor.set_firing(s.alert for s in self._slots.values())
+        changed_set = set(changed)
+        for fp, slot in self._slots.items():
+            alert = slot.alert
+            if alert.state in (AlertState.FIRING, AlertState.ERROR) or fp in changed_set:
+                self.grouper.update(alert, now, muted=self._muted(alert, now))
+        if changed_set:
+            self._raw_dirty = True
+
+    async def flush_notifications(self) -> list[Notification]:
+        """Send every notification that is due now; returns what was queued."""
+        now = self.clock()
+        sent = self.grouper.due(now)
+        grouped = [r for r in self.runners if not r.notifier.raw]
+        for notification in sent:
+            for runner in grouped:
+                runner.submit(notification)
+        raw = [r for r in self.runners if r.notifier.raw]
+        if raw and (
+            self._raw_dirty
+            or self._raw_last_push_ms is None
+            or now - self._raw_last_push_ms >= self.resend_interval_ms
+        ):
+            alerts = tuple(
+                s.alert
+                for s in self._slots.values()
+                if (
+                    s.alert.state in (AlertState.FIRING, AlertState.ERROR)
+                    or (
+                        s.alert.state is AlertState.RESOLVED
+                        and now - (s.alert.resolved_at_ms or 0) <= RAW_RESOLVED_RESEND_MS
+                    )
+                )
+                and not self._muted(s.alert, now)
+            )
+            self._raw_dirty = False
+            self._raw_last_push_ms = now
+            if alerts:
+                push = Notification("secperf", "{}:{}", {}, alerts, now)
+                for runner in raw:
+                    runner.submit(push)
+        return sent
+
+    async def wait_notifications(self) -> None:
+        """Wait until every notifier has sent (or given up on) what it was given."""
+        for runner in self.runners:
+            await runner.wait_idle()
+
+    # ------------------------------------------------------------------ API
+
+    def alerts(self, states: Iterable[AlertState | str] | None = None) -> list[Alert]:
+        """The alerts the engine holds (active and recently resolved), newest change first."""
+        wanted = None if states is None else {AlertState(s) for s in states}
+        found = [
+            s.alert
+            for s in self._slots.values()
+            if s.alert.state is not AlertState.INACTIVE
+            and (wanted is None or s.alert.state in wanted)
+        ]
+        return sorted(found, key=lambda a: a.updated_ms, reverse=True)
+
+    def get(self, fingerprint: str) -> Alert:
+        """One alert by fingerprint, from memory or the store; AlertNotFoundError."""
+        slot = self._slots.get(fingerprint)
+        if slot is not None:
+            return slot.alert
+        for alert in self.store.alerts():
+            if alert.fingerprint == fingerprint:
+                return alert
+        raise AlertNotFoundError(f"no alert with fingerprint {fingerprint!r}")
+
+    def acknowledge(self, fingerprint: str, author: str, note: str) -> Alert:
+        """Record who acknowledged an alert and why; stored at once."""
+        if not isinstance(author, str) or not author.strip():
+            raise ValueError("author must be a non-empty string")
+        if not isinstance(note, str):
+            raise ValueError("note must be a string")
+        alert = replace(
+            self.get(fingerprint),
+            acknowledged_by=author.strip(),
+            acknowledgement_note=note[:2000],
+            updated_ms=self.clock(),
+        )
+        slot = self._slots.get(fingerprint)
+        if slot is not None:
+            slot.alert = alert
+        self.store.upsert_alert(alert)
+        return alert
+
+    def add_silence(
+        self,
+        matchers: Any,
+        starts_ms: int | None,
+        ends_ms: int,
+        author: str,
+        reason: str,
+    ) -> Silence:
+        """Mute matching alerts from ``starts_ms`` (None: now) to ``ends_ms``.
+
+        Raises ValueError (MatcherError for matchers) naming the field at fault.
+        """
+        parsed = matchers_from_objects(matchers, where="matchers")
+        check_silence_matchers(parsed)
+        now = self.clock()
+        start = now if starts_ms is None else starts_ms
+        for what, value in (("starts_ms", start), ("ends_ms", ends_ms)):
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ValueError(f"{what} must be an integer (UTC milliseconds), got {value!r}")
+        if ends_ms <= start:
+            raise ValueError(f"ends_ms ({ends_ms}) must be after starts_ms ({start})")
+        if ends_ms <= now:
+            raise ValueError(f"ends_ms ({ends_ms}) is in the past")
+        if not isinstance(author, str) or not author.strip():
+            raise ValueError("author must be a non-empty string")
+        if not isinstance(reason, str) or not reason.strip():
+            raise ValueError("reason must be a non-empty string")
+        objects = [matcher_to_object(m) for m in parsed]
+        silence_id = self.store.add_silence(
+            objects, start, ends_ms, author.strip(), reason.strip(), created_ms=now
+        )
+        silence = Silence(silence_id, objects, start, ends_ms, author.strip(), reason.strip(), now)
+        self._silences = SilenceSet(self.store.silences(active_at_ms=None))
+        self._resync_muting(now)
+        return silence
+
+    def expire_silence(self, silence_id: int) -> bool:
+        """End a silence now; False when it does not exist or has already ended."""
+        now = self.clock()
+        ended = self.store.expire_silence(silence_id, now)
+        self._silences = SilenceSet(self.store.silences(active_at_ms=now))
+        self._resync_muting(now)
+        return ended
+
+    def silences(self, active_only: bool = False) -> list[Silence]:
+        """Stored silences (only those active now with ``active_only``)."""
+        return self.store.silences(active_at_ms=self.clock() if active_only else None)
+
+    def _resync_muting(self, now: int) -> None:
+        for fp, slot in self._slots.items():
+            self.grouper.set_muted(fp, self._muted(slot.alert, now))
+        self._raw_dirty = True
+
+    async def _refresh_silences(self) -> None:
+        # Silences may be added by other processes (the CLI): read them each tick.
+        try:
+            silences = await asyncio.to_thread(self.store.silences, None)
+        except Exception:
+            log.exception("reading silences failed")
+            return
+        now = self.clock()
+        self._silences = SilenceSet(s for s in silences if s.ends_ms > now)
+
+    def is_silenced(self, alert: Alert) -> bool:
+        """Whether an active silence mutes ``alert``."""
+        return self._silences.is_silenced(alert.labels, self.clock())
+
+    def inhibited_by(self, alert: Alert) -> Alert | None:
+        """The firing alert that inhibits ``alert``, or None."""
+        return self.inhibitor.inhibited_by(alert)
+
+    def context(self, fingerprint: str) -> dict[str, Any]:
+        """The security and performance context of one alert (cached for 10 s)."""
+        now = self.clock()
+        cached = self._context_cache.get(fingerprint)
+        if cached is not None and now - cached[0] < 10_000:
+            return cached[1]
+        slot = self._slots.get(fingerprint)
+        alert = slot.alert if slot is not None else self.get(fingerprint)
+        rule = slot.rule if slot is not None else self.rules.get(alert.rule)
+        series = slot.series_labels if slot is not None else dict(alert.labels)
+        ctx = self.contexts.build(alert, rule, series, now)
+        self._context_cache[fingerprint] = (now, ctx)
+        return ctx
+
+    def describe(self, alert: Alert, *, with_context: bool = True) -> dict[str, Any]:
+        """The API's AlertJson: the alert's fields, ``silenced`` and ``context``."""
+        ctx: dict[str, Any] | None = None
+        if with_context:
+            try:
+                ctx = self.context(alert.fingerprint)
+            except Exception as exc:
+                log.warning("context of alert %s failed: %s", alert.fingerprint, exc)
+        inhibitor = self.inhibited_by(alert)
+        return {
+            "fingerprint": alert.fingerprint,
+            "rule": alert.rule,
+            "state": alert.state.value,
+            "severity": alert.severity.value,
+            "kind": alert.kind.value,
+            "labels": dict(alert.labels),
+            "annotations": dict(alert.annotations),
+            "value": alert.value,
+            "active_since_ms": alert.active_since_ms,
+            "fired_at_ms": alert.fired_at_ms,
+            "resolved_at_ms": alert.resolved_at_ms,
+            "updated_ms": alert.updated_ms,
+            "acknowledged_by": alert.acknowledged_by,
+            "acknowledgement_note": alert.acknowledgement_note,
+            "silenced": self.is_silenced(alert),
+            "inhibited_by": inhibitor.fingerprint if inhibitor else None,
+            "context": ctx,
+        }
+
+    def stats(self) -> EngineStats:
+        """Counters of the engine and its notifiers."""
+        return EngineStats(
+            self.evaluations,
+            self.rule_errors,
+            self.transitions,
+            self.last_evaluation_ms,
+            tuple(r.stats() for r in self.runners),
+        )
+
+
+__all__ = ["AlertEngine", "AlertNotFoundError", "EngineStats", "MatcherError"]

@@ -1,0 +1,561 @@
+"""Alert rules: one model for security and performance, built from config or dicts.
+
+A rule watches one metric (name + label matchers), aggregates each matching
+series over a window and compares the result with a threshold. Three kinds:
+
+- ``threshold`` (the default): ``aggregation(metric{matchers}[window]) op threshold``.
+- ``scan_impact``: fires when scans significantly move a metric (see
+  ``secperf.analysis.correlation``): effect >= ``min_effect_pct`` at q < ``max_q``.
+- ``unexplained_anomaly``: the metric leaves ``median +- k * MAD`` of its recent
+  history while no scan (or other known cause) ran; raised for a security look.
+
+``[[alerts.rules]]`` in the config gives threshold rules (``AlertRuleConfig``);
+``rule_from_dict`` reads the same keys plus ``kind`` and the kinds' parameters,
+and ``load_rules_file`` reads a TOML file of ``[[rules]]`` tables, rejecting a
+malformed rule by name and reason while keeping the others.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from secperf.alerts.silences import MatcherError, parse_matcher
+from secperf.config import AGGREGATIONS, COMPARISONS, AlertRuleConfig, Matcher, parse_duration_ms
+from secperf.model import LABEL_NAME_RE, METRIC_NAME_RE, MetricKind, MetricType, Severity
+
+KINDS = ("threshold", "scan_impact", "unexplained_anomaly")
+NO_DATA_MODES = ("nodata", "ok")
+
+#: Metrics derived from ViolationDetected events (see ``security_metrics``).
+SECURITY_NEW_FINDINGS = "security_new_findings"
+SECURITY_FINDINGS = "security_findings"
+
+_TEMPLATE_RE = re.compile(r"\{\{\s*\$(value|labels\.([a-zA-Z_][a-zA-Z0-9_]*))\s*\}\}")
+
+# Keys of the dict form, per kind, beyond the common ones.
+_COMMON_KEYS = frozenset(
+    {
+        "name",
+        "kind",
+        "metric",
+        "matchers",
+        "aggregation",
+        "window",
+        "op",
+        "threshold",
+        "resolve_threshold",
+        "for",
+        "keep_firing_for",
+        "severity",
+        "labels",
+        "annotations",
+        "no_data",
+        "side",
+    }
+)
+_KIND_PARAMS: dict[str, dict[str, float | str]] = {
+    "threshold": {},
+    # Parameters with their defaults; durations as strings.
+    "scan_impact": {
+        "min_effect_pct": 20.0,
+        "max_q": 0.01,
+        "direction": "up",
+        "lookback": "24h",
+        "recompute_every": "10m",
+        "lag": "0s",
+    },
+    "unexplained_anomaly": {
+        "k": 5.0,
+        "recent": "1m",
+        "scan_margin": "1m",
+        "min_points": 30.0,
+        "explained_by": "",
+    },
+}
+_DURATION_PARAMS = frozenset({"lookback", "recompute_every", "lag", "recent", "scan_margin"})
+
+
+class RuleError(ValueError):
+    """A rule that cannot be loaded; the message names where, the rule and why."""
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """One alert rule (see the module doc for the kinds)."""
+
+    name: str
+    metric: str
+    threshold: float
+    kind: str = "threshold"
+    matchers: tuple[Matcher, ...] = ()
+    aggregation: str = "last"
+    window_ms: int = 300_000
+    op: str = ">"
+    resolve_threshold: float | None = None
+    for_ms: int = 0
+    keep_firing_for_ms: int = 0
+    severity: Severity = Severity.MEDIUM
+    labels: dict[str, str] = field(default_factory=dict)
+    annotations: dict[str, str] = field(default_factory=dict)
+    no_data: str = "nodata"  # nodata: raise a NODATA alert; ok: no series is fine
+    side: MetricKind | None = None  # None: inferred from the metric
+    params: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def metric_kind(self) -> MetricKind:
+        """Security or performance: explicit ``side``, else the metric's own kind."""
+        if self.side is not None:
+            return self.side
+        if self.kind == "unexplained_anomaly":
+            return MetricKind.SECURITY  # raised for a security look
+        known = MetricType.lookup(self.metric)
+        if known is not None:
+            return known.kind
+        return (
+            MetricKind.SECURITY if self.metric.startswith("security_") else MetricKind.PERFORMANCE
+        )
+
+    @property
+    def is_security(self) -> bool:
+        """Rules evaluated at once when a scan completes."""
+        return self.metric_kind is MetricKind.SECURITY or self.kind == "scan_impact"
+
+    @property
+    def alertname(self) -> str:
+        """The ``alertname`` label: ``labels.alertname`` when set, else the rule name."""
+        return self.labels.get("alertname", self.name)
+
+    def fires(self, value: float) -> bool:
+        """The firing condition: ``value op threshold``."""
+        return compare(self.op, value, self.threshold)
+
+    def holds(self, value: float) -> bool:
+        """Whether a firing alert stays firing (the resolve threshold, when set)."""
+        if self.resolve_threshold is None:
+            return self.fires(value)
+        return compare(self.op, value, self.resolve_threshold)
+
+
+def compare(op: str, value: float, threshold: float) -> bool:
+    """``value op threshold`` for the six comparison operators."""
+    if op == ">":
+        return value > threshold
+    if op == ">=":
+        return value >= threshold
+    if op == "<":
+        return value < threshold
+    if op == "<=":
+        return value <= threshold
+    if op == "==":
+        return value == threshold
+    if op == "!=":
+        return value != threshold
+    raise ValueError(f"unknown comparison {op!r}")
+
+
+def format_value(value: float | None) -> str:
+    """A short human form of a value: ``94.2``, ``3``, ``0.0012``."""
+    if value is None or not math.isfinite(value):
+        return "n/a"
+    if value == int(value) and abs(value) < 1e15:
+        return str(int(value))
+    return f"{value:.3g}" if abs(value) < 1 else f"{value:.1f}"
+
+
+def render_template(text: str, value: float | None, labels: Mapping[str, str]) -> str:
+    """Substitute ``{{ $value }}`` and ``{{ $labels.x }}`` (plain substitution, no code)."""
+
+    def replace(match: re.Match[str]) -> str:
+        if match.group(1) == "value":
+            return format_value(value)
+        return labels.get(match.group(2) or "", "")
+
+    return _TEMPLATE_RE.sub(replace, text)
+
+
+# --------------------------------------------------------------------------- building
+
+
+def rule_from_config(cfg: AlertRuleConfig) -> Rule:
+    """A threshold rule from an already validated ``[[alerts.rules]]`` entry."""
+    return Rule(
+        name=cfg.name,
+        metric=cfg.metric,
+        threshold=cfg.threshold,
+        matchers=tuple(cfg.matchers),
+        aggregation=cfg.aggregation,
+        window_ms=cfg.window,
+        op=cfg.op,
+        resolve_threshold=cfg.resolve_threshold,
+        for_ms=cfg.for_,
+        keep_firing_for_ms=cfg.keep_firing_for,
+        severity=cfg.severity,
+        labels=dict(cfg.labels),
+        annotations=dict(cfg.annotations),
+    )
+
+
+def _duration(value: Any, key: str, problem: list[str], *, positive: bool = False) -> int:
+    try:
+        if isinstance(value, bool) or not isinstance(value, str):
+            raise ValueError(f"expected a duration string such as '15s' or '5m', got {value!r}")
+        ms = parse_duration_ms(value)
+    except ValueError as exc:
+        problem.append(f"{key}: {exc}")
+        return 0
+    if positive and ms <= 0:
+        problem.append(f"{key}: must be longer than 0")
+    return ms
+
+
+def _number(value: Any, key: str, problem: list[str]) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        problem.append(f"{key}: expected a finite number, got {value!r}")
+        return 0.0
+    return float(value)
+
+
+def _str_map(value: Any, key: str, problem: list[str], *, label_keys: bool) -> dict[str, str]:
+    if not isinstance(value, Mapping):
+        problem.append(f"{key}: expected a table of strings")
+        return {}
+    out: dict[str, str] = {}
+    for k, v in value.items():
+        if not isinstance(k, str) or (label_keys and not LABEL_NAME_RE.match(k)) or not k:
+            problem.append(f"{key}: invalid key {k!r}")
+        elif not isinstance(v, str):
+            problem.append(f"{key}.{k}: expected a string, got {type(v).__name__}")
+        else:
+            out[k] = v
+    return out
+
+
+def rule_from_dict(data: Any, *, where: str = "rule") -> Rule:
+    """A rule from its dict form (the config keys plus ``kind`` and its parameters).
+
+    Raises RuleError naming ``where``, the rule's name and every problem found.
+    """
+    if not isinstance(data, Mapping):
+        raise RuleError(f"{where}: expected a table, got {type(data).__name__}")
+    name = data.get("name")
+    label = f"{where} ({name!r})" if isinstance(name, str) else where
+    problems: list[str] = []
+    kind = data.get("kind", "threshold")
+    if kind not in KINDS:
+        problems.append(f"kind: unknown kind {kind!r}; expected one of {', '.join(KINDS)}")
+        kind = "threshold"
+    param_defaults = _KIND_PARAMS[kind]
+    unknown = set(data) - _COMMON_KEYS - set(param_defaults)
+    if unknown:
+        problems.append(
+            f"unknown field(s) {', '.join(sorted(map(str, unknown)))} for kind {kind!r}"
+        )
+    if not isinstance(name, str) or not name.strip():
+        problems.append("name: required, a non-empty string")
+    metric = data.get("metric")
+    if not isinstance(metric, str) or not METRIC_NAME_RE.match(metric):
+        problems.append(
+            f"metric: {metric!r} must be a metric name matching {METRIC_NAME_RE.pattern}"
+        )
+    matchers: list[Matcher] = []
+    raw_matchers = data.get("matchers", [])
+    if not isinstance(raw_matchers, list):
+        problems.append("matchers: expected a list such as ['host=\"a\"']")
+    else:
+        for index, text in enumerate(raw_matchers):
+            try:
+                matchers.append(parse_matcher(text, where=f"matchers[{index}]"))
+            except MatcherError as exc:
+                problems.append(str(exc))
+    aggregation = data.get("aggregation", "last")
+    if aggregation not in AGGREGATIONS:
+        problems.append(
+            f"aggregation: unknown aggregation {aggregation!r}; "
+            f"expected one of {', '.join(AGGREGATIONS)}"
+        )
+    op = data.get("op", ">")
+    if op not in COMPARISONS:
+        problems.append(f"op: {op!r} must be one of {', '.join(COMPARISONS)}")
+    default_threshold = 0.0 if kind != "threshold" else None
+    raw_threshold = data.get("threshold", default_threshold)
+    threshold = 0.0
+    if raw_threshold is None:
+        problems.append("threshold: required, a number")
+    else:
+        threshold = _number(raw_threshold, "threshold", problems)
+    resolve = data.get("resolve_threshold")
+    resolve_threshold = None if resolve is None else _number(resolve, "resolve_threshold", problems)
+    window = _duration(data.get("window", "5m"), "window", problems, positive=True)
+    for_ms = _duration(data.get("for", "0"), "for", problems)
+    keep = _duration(data.get("keep_firing_for", "0"), "keep_firing_for", problems)
+    severity = Severity.MEDIUM
+    try:
+        severity = Severity.parse(str(data.get("severity", "medium")))
+    except ValueError as exc:
+        problems.append(f"severity: {exc}")
+    labels = _str_map(data.get("labels", {}), "labels", problems, label_keys=True)
+    annotations = _str_map(data.get("annotations", {}), "annotations", problems, label_keys=False)
+    no_data = data.get("no_data", "nodata")
+    if no_data not in NO_DATA_MODES:
+        problems.append(f"no_data: {no_data!r} must be one of {', '.join(NO_DATA_MODES)}")
+    side: MetricKind | None = None
+    if "side" in data:
+        try:
+            side = MetricKind(data["side"])
+        except ValueError:
+            problems.append(f"side: {data['side']!r} must be 'security' or 'performance'")
+    params: dict[str, Any] = {}
+    for key, default in param_defaults.items():
+        value = data.get(key, default)
+        if key in _DURATION_PARAMS:
+            params[key] = _duration(value, key, problems)
+        elif key == "direction":
+            if value not in ("up", "down", "any"):
+                problems.append(f"direction: {value!r} must be up, down or any")
+            params[key] = value
+        elif key == "explained_by":
+            if isinstance(value, str):
+                value = [v for v in value.split(",") if v]
+            if not isinstance(value, list) or not all(
+                isinstance(v, str) and METRIC_NAME_RE.match(v) for v in value
+            ):
+                problems.append("explained_by: expected a list of metric names")
+                value = []
+            params[key] = tuple(value)
+        else:
+            params[key] = _number(value, key, problems)
+    if kind == "unexplained_anomaly" and params.get("k", 1.0) <= 0:
+        problems.append("k: must be greater than 0")
+    if kind == "scan_impact" and not 0 < params.get("max_q", 0.01) < 1:
+        problems.append("max_q: must be between 0 and 1")
+    if resolve_threshold is not None and not problems:
+        problems.extend(_hysteresis_problems(op, threshold, resolve_threshold))
+    if problems:
+        raise RuleError(f"{label}: " + "; ".join(problems))
+    assert isinstance(name, str) and isinstance(metric, str)
+    return Rule(
+        name=name,
+        metric=metric,
+        threshold=threshold,
+        kind=kind,
+        matchers=tuple(matchers),
+        aggregation=str(aggregation),
+        window_ms=window,
+        op=str(op),
+        resolve_threshold=resolve_threshold,
+        for_ms=for_ms,
+        keep_firing_for_ms=keep,
+        severity=severity,
+        labels=labels,
+        annotations=annotations,
+        no_data=str(no_data),
+        side=side,
+        params=params,
+    )
+
+
+def _hysteresis_problems(op: str, threshold: float, resolve: float) -> list[str]:
+    # The resolve threshold lies on the healthy side of the firing one, or the
+    # alert would resolve while it still meets its firing condition.
+    if op in ("==", "!="):
+        return [f"resolve_threshold: only allowed with op >, >=, < or <=, not {op!r}"]
+    if op in (">", ">=") and resolve > threshold:
+        return [f"resolve_threshold: must be <= threshold ({threshold:g}) when op is {op!r}"]
+    if op in ("<", "<=") and resolve < threshold:
+        return [f"resolve_threshold: must be >= threshold ({threshold:g}) when op is {op!r}"]
+    return []
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedRules:
+    """Rules that loaded, and one message per rule that did not."""
+
+    rules: list[Rule]
+    errors: list[str]
+
+
+def load_rule_dicts(items: Iterable[Any], *, source: str) -> LoadedRules:
+    """Build every rule it can; each bad one is reported naming ``source`` and the rule."""
+    rules: list[Rule] = []
+    errors: list[str] = []
+    seen: set[str] = set()
+    for index, item in enumerate(items):
+        try:
+            rule = rule_from_dict(item, where=f"{source}: rules[{index}]")
+        except RuleError as exc:
+            errors.append(str(exc))
+            continue
+        if rule.name in seen:
+            errors.append(f"{source}: rules[{index}] ({rule.name!r}): the name is used twice")
+            continue
+        seen.add(rule.name)
+        rules.append(rule)
+    return LoadedRules(rules, errors)
+
+
+def load_rules_file(path: Path) -> LoadedRules:
+    """Read ``[[rules]]`` tables from a TOML file (``rules check FILE``)."""
+    shown = str(path)
+    try:
+        document = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        return LoadedRules([], [f"{shown}: cannot read: {exc.strerror or exc}"])
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        return LoadedRules([], [f"{shown}: invalid TOML: {exc}"])
+    items = document.get("rules", [])
+    if not isinstance(items, list):
+        return LoadedRules([], [f"{shown}: 'rules' must be an array of tables ([[rules]])"])
+    extra = set(document) - {"rules"}
+    loaded = load_rule_dicts(items, source=shown)
+    if extra:
+        loaded.errors.append(f"{shown}: unknown top-level key(s) {', '.join(sorted(extra))}")
+    return loaded
+
+
+# --------------------------------------------------------------------------- defaults
+
+
+def default_rules(cpu_count: int | None = None) -> list[Rule]:
+    """The rule set shipped with secperf (documented in docs/alerts.md)."""
+    cores = cpu_count or os.cpu_count() or 1
+    host_only = (parse_matcher('cpu=""'),)
+    return [
+        Rule(
+            name="HostHighCpu",
+            metric="cpu_percent",
+            matchers=host_only,
+            aggregation="avg",
+            window_ms=60_000,
+            op=">",
+            threshold=90.0,
+            resolve_threshold=80.0,
+            for_ms=300_000,
+            severity=Severity.HIGH,
+            no_data="ok",
+            annotations={
+                "summary": "CPU {{ $value }} % on host {{ $labels.host }} for 5m",
+                "description": "Average CPU use over the last minute has stayed above 90 %.",
+            },
+        ),
+        Rule(
+            name="HostHighMemory",
+            metric="memory_percent",
+            aggregation="avg",
+            window_ms=60_000,
+            threshold=90.0,
+            resolve_threshold=85.0,
+            for_ms=300_000,
+            severity=Severity.HIGH,
+            no_data="ok",
+            annotations={"summary": "memory {{ $value }} % used on host {{ $labels.host }}"},
+        ),
+        Rule(
+            name="HostSwapping",
+            metric="swap_percent",
+            aggregation="avg",
+            window_ms=300_000,
+            threshold=50.0,
+            resolve_threshold=40.0,
+            for_ms=600_000,
+            severity=Severity.MEDIUM,
+            no_data="ok",
+            annotations={"summary": "swap {{ $value }} % used on host {{ $labels.host }}"},
+        ),
+        Rule(
+            name="HostHighLoad",
+            metric="load_1m",
+            aggregation="avg",
+            window_ms=300_000,
+            threshold=2.0 * cores,
+            resolve_threshold=1.5 * cores,
+            for_ms=600_000,
+            severity=Severity.MEDIUM,
+            no_data="ok",
+            annotations={
+                "summary": f"load {{{{ $value }}}} on host {{{{ $labels.host }}}} ({cores} cores)"
+            },
+        ),
+        Rule(
+            name="NewCriticalFinding",
+            metric=SECURITY_NEW_FINDINGS,
+            matchers=(parse_matcher('severity="critical"'),),
+            aggregation="last",
+            window_ms=86_400_000,
+            threshold=0.0,
+            severity=Severity.CRITICAL,
+            no_data="ok",
+            annotations={
+                "summary": "{{ $value }} new critical finding(s) in the latest scan of "
+                "{{ $labels.target }}",
+            },
+        ),
+        Rule(
+            name="SecretFound",
+            metric=SECURITY_FINDINGS,
+            matchers=(parse_matcher('category="secret"'),),
+            aggregation="last",
+            window_ms=86_400_000,
+            threshold=0.0,
+            severity=Severity.CRITICAL,
+            no_data="ok",
+            annotations={
+                "summary": "{{ $value }} secret(s) found in {{ $labels.target }}",
+                "description": "Rotate the secret, then remove it from the code and history.",
+            },
+        ),
+        Rule(
+            name="ScanCoverageLow",
+            metric="security_scan_coverage",
+            aggregation="last",
+            window_ms=86_400_000,
+            op="<",
+            threshold=80.0,
+            severity=Severity.MEDIUM,
+            no_data="ok",
+            annotations={"summary": "only {{ $value }} % of {{ $labels.target }} was scanned"},
+        ),
+        Rule(
+            name="ScanTimeHigh",
+            metric="security_scan_time",
+            aggregation="p95",
+            window_ms=86_400_000,
+            threshold=60_000.0,
+            resolve_threshold=45_000.0,
+            severity=Severity.MEDIUM,
+            no_data="ok",
+            annotations={
+                "summary": "scan time p95 {{ $value }} ms over 24h for {{ $labels.target }}"
+            },
+        ),
+        Rule(
+            name="FalsePositiveRateHigh",
+            metric="security_false_positives",
+            aggregation="last",
+            window_ms=86_400_000,
+            threshold=0.5,
+            severity=Severity.LOW,
+            no_data="ok",
+            annotations={
+                "summary": "{{ $value }} of the findings in {{ $labels.target }} are triaged "
+                "as false positives: tune the rules",
+            },
+        ),
+    ]
+
+
+def rules_from_config(rule_configs: Iterable[AlertRuleConfig], *, defaults: bool) -> list[Rule]:
+    """The default rules (when ``defaults``) followed by the configured ones.
+
+    A configured rule with a default rule's name replaces it.
+    """
+    configured = [rule_from_config(c) for c in rule_configs]
+    names = {r.name for r in configured}
+    base = [r for r in default_rules() if r.name not in names] if defaults else []
+    return base + configured
