@@ -768,6 +768,9 @@ class AlertsConfig(_Section):
     repeat_interval: PositiveDurationMs = parse_duration_ms("4h")
     default_rules: Bool = True
     rules: list[AlertRuleConfig] = []
+    # TOML files of [[rules]] in the rule-file form, which also holds the
+    # correlation kinds (scan_impact, unexplained_anomaly): see docs/alerts.md.
+    rule_files: list[ResolvedPath] = []
     inhibit_rules: list[InhibitRuleConfig] = []
     notifiers: list[NotifierConfig] = []
 

@@ -34,6 +34,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 from secperf.alerts.context import ContextBuilder, ScanTracker
@@ -55,7 +56,7 @@ from secperf.alerts.grouping import (
 )
 from secperf.alerts.notifiers import notifier_from_config
 from secperf.alerts.notifiers.interface import Notifier, NotifierRunner, NotifierStats
-from secperf.alerts.rules import Rule, render_template, rules_from_config
+from secperf.alerts.rules import Rule, load_rules_file, render_template, rules_from_config
 from secperf.alerts.security_metrics import security_samples
 from secperf.alerts.silences import (
     MatcherError,
@@ -203,6 +204,13 @@ class AlertEngine:
     ) -> AlertEngine:
         """An engine as ``[alerts]`` describes it (default inhibition kept, rules added)."""
         rules = rules_from_config(config.rules, defaults=config.default_rules)
+        problems: list[str] = []
+        for path in config.rule_files:
+            loaded = load_rules_file(Path(path))
+            rules += loaded.rules
+            problems += loaded.errors
+        if problems:
+            raise ValueError("alert rule files:\n" + "\n".join(problems))
         rules += list(extra_rules)
         return cls(
             store,
