@@ -64,7 +64,9 @@ def all_text_under(root: Path) -> bytes:
     return b"\n".join(blobs)
 
 
-def test_scan_reports_in_every_format_without_leaking_secrets(project: Path, tmp_path: Path) -> None:
+def test_scan_reports_in_every_format_without_leaking_secrets(
+    project: Path, tmp_path: Path
+) -> None:
     table = secperf(project, "scan", check=1)  # B602 and the AWS key are high
     as_json = secperf(project, "scan", "--format", "json", check=1)
     sarif_out = tmp_path / "out" / "report.sarif"
@@ -133,8 +135,15 @@ def test_triage_sets_findings_aside(project: Path) -> None:
     high = [f for f in report["findings"] if f["severity"] in ("high", "critical")]
     for finding in high:
         secperf(
-            project, "triage", finding["fingerprint"][:12], "--accept-risk",
-            "--reason", "internal tool", "--until", "2999-01-01", check=0,
+            project,
+            "triage",
+            finding["fingerprint"][:12],
+            "--accept-risk",
+            "--reason",
+            "internal tool",
+            "--until",
+            "2999-01-01",
+            check=0,
         )
     again = json.loads(secperf(project, "scan", "--format", "json", check=0).stdout)
     states = {f["fingerprint"]: f["state"] for f in again["findings"]}
