@@ -108,7 +108,6 @@ def test_not_built_command(tmp_path: Path) -> None:
     ("args", "name"),
     [
         (["monitor"], "monitor"),
-        (["serve"], "serve"),
         (["up"], "up"),
         (["agent", "--bus", "nats://127.0.0.1:4222"], "agent"),
         (["bench", "-n", "3", "--", "true"], "bench"),

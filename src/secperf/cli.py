@@ -75,8 +75,18 @@ config_app = typer.Typer(
 alerts_app = typer.Typer(
     help="List, acknowledge and silence alerts.", no_args_is_help=True, rich_markup_mode=None
 )
+findings_app = typer.Typer(
+    help="List and show stored findings.", no_args_is_help=True, rich_markup_mode=None
+)
+baseline_app = typer.Typer(
+    help="Accept the current findings, or show the baseline.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
 app.add_typer(config_app, name="config")
 app.add_typer(alerts_app, name="alerts")
+app.add_typer(findings_app, name="findings")
+app.add_typer(baseline_app, name="baseline")
 
 
 class State:
@@ -327,31 +337,525 @@ def scan(
         raise typer.Exit(int(ExitCode.BLOCKED))
 
 
-@app.command("gate", context_settings=_PASSTHROUGH)
-def gate() -> None:
-    """Run the CI quality gate: exit 0 pass, 1 blocked, 3 cannot evaluate."""
-    not_built("gate")
+def _author(author: str | None) -> str:
+    import getpass
+
+    if author:
+        return author
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def _iso(ms: int) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _parse_until(until: str | None) -> int | None:
+    """``--until`` as UTC milliseconds: a date (end of that day) or an ISO date-time."""
+    if until is None:
+        return None
+    from datetime import UTC, datetime, timedelta
+
+    try:
+        if len(until) == 10:
+            day = datetime.fromisoformat(until).replace(tzinfo=UTC)
+            return int((day + timedelta(days=1)).timestamp() * 1000)
+        moment = datetime.fromisoformat(until)
+    except ValueError:
+        raise typer.BadParameter(
+            f"{until!r} is not a date (YYYY-MM-DD) or ISO date-time", param_hint="--until"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp() * 1000)
+
+
+@findings_app.command("list")
+def findings_list(
+    severity: Annotated[
+        str | None, typer.Option("--severity", "-s", help="At least this severity.")
+    ] = None,
+    scanner: Annotated[str | None, typer.Option("--scanner", help="Only this scanner.")] = None,
+    path_glob: Annotated[str | None, typer.Option("--path", help="Path glob.")] = None,
+    state_filter: Annotated[
+        str | None,
+        typer.Option("--state", help="open, false_positive, accepted_risk or fixed."),
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1)] = 200,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """The findings of the latest scan of the project, filtered."""
+    from secperf.commands import scan_view
+    from secperf.commands.scanning import decisions_from_store, open_store
+    from secperf.events import now_ms
+
+    loaded = load_or_exit()
+    floor = _severity_option(severity)
+    with open_store(loaded) as store:
+        scans = store.scans(limit=1, target=str(loaded.root.resolve()))
+        if not scans:
+            fail("no scan of this project yet: run `secperf scan`")
+        try:
+            rows = store.findings(
+                scan_id=scans[0].scan_id,
+                severity_at_least=floor,
+                scanner=scanner,
+                path_glob=path_glob,
+                state=state_filter,
+                limit=limit,
+            )
+        except ValueError as exc:
+            fail(str(exc))
+        triage = decisions_from_store(store.triage_all())
+    if as_json:
+        from pydantic import TypeAdapter
+
+        from secperf.model import Finding
+
+        adapter = TypeAdapter(Finding)
+        out = [
+            {
+                **adapter.dump_python(r.finding, mode="json"),
+                "is_new": r.is_new,
+                "state": r.triage_state,
+            }
+            for r in rows
+        ]
+        typer.echo(json.dumps(out, indent=2))
+        return
+    new = {r.finding.fingerprint for r in rows if r.is_new}
+    console.print(
+        scan_view.findings_table([r.finding for r in rows], new=new, triage=triage, now_ms=now_ms())
+    )
+
+
+@findings_app.command("show")
+def findings_show(
+    fingerprint: Annotated[str, typer.Argument(help="Fingerprint or a unique prefix.")],
+) -> None:
+    """One finding with all its details and its triage history."""
+    from secperf.commands.scanning import open_store, resolve_fingerprint
+
+    loaded = load_or_exit()
+    with open_store(loaded) as store:
+        try:
+            finding = resolve_fingerprint(store, fingerprint)
+        except ValueError as exc:
+            fail(str(exc))
+        history = store.triage_history(finding.fingerprint)
+    rows = {
+        "fingerprint": finding.fingerprint,
+        "rule": f"{finding.rule_id} ({finding.scanner}, {finding.category})",
+        "severity": finding.severity.value
+        + (f", confidence {finding.confidence}" if finding.confidence else ""),
+        "location": f"{finding.path}:{finding.line}",
+        "message": finding.message,
+        "cwe": f"CWE-{finding.cwe}" if finding.cwe else "-",
+        "code": finding.snippet or "-",
+        "help": finding.help_url or "-",
+    }
+    for key, value in finding.properties.items():
+        rows[key] = value if isinstance(value, str) else json.dumps(value)
+    for label, value in rows.items():
+        console.print(f"[bold]{label:<12}[/bold]{escape(str(value))}", soft_wrap=True)
+    for entry in history:
+        until = f" until {_iso(entry.expires_ms)}" if entry.expires_ms else ""
+        console.print(
+            f"[bold]{'triage':<12}[/bold]{entry.state} by {escape(entry.author)}{until}:"
+            f" {escape(entry.note or '')}",
+            soft_wrap=True,
+        )
+
+
+@app.command("triage")
+def triage(
+    fingerprint: Annotated[str, typer.Argument(help="Fingerprint or a unique prefix.")],
+    false_positive: Annotated[
+        bool, typer.Option("--false-positive", help="Mark as a false positive.")
+    ] = False,
+    accept_risk: Annotated[bool, typer.Option("--accept-risk", help="Accept the risk.")] = False,
+    reopen: Annotated[bool, typer.Option("--reopen", help="Undo an earlier decision.")] = False,
+    reason: Annotated[str, typer.Option("--reason", help="Why (required).")] = "",
+    until: Annotated[
+        str | None, typer.Option("--until", help="Expiry: YYYY-MM-DD or an ISO date-time.")
+    ] = None,
+    author: Annotated[str | None, typer.Option("--author", help="Default: your user name.")] = None,
+) -> None:
+    """Mark a finding a false positive or accept its risk (optionally until a date)."""
+    from secperf.commands.scanning import open_store, resolve_fingerprint
+    from secperf.events import now_ms
+
+    chosen = [
+        name
+        for name, on in (
+            ("false_positive", false_positive),
+            ("accepted_risk", accept_risk),
+            ("open", reopen),
+        )
+        if on
+    ]
+    if len(chosen) != 1:
+        fail("give exactly one of --false-positive, --accept-risk or --reopen")
+    if not reason.strip():
+        fail("--reason is required: say why, for whoever reads this later")
+    expires = _parse_until(until)
+    if expires is not None and expires <= now_ms():
+        fail(f"--until {until}: the date is already past")
+    loaded = load_or_exit()
+    with open_store(loaded) as store:
+        try:
+            finding = resolve_fingerprint(store, fingerprint)
+        except ValueError as exc:
+            fail(str(exc))
+        entry = store.set_triage(finding.fingerprint, chosen[0], _author(author), reason, expires)
+    console.print(
+        f"{escape(finding.rule_id)} at {escape(finding.path)}:{finding.line} is now"
+        f" [bold]{entry.state}[/bold]" + (f" until {until}" if until else "")
+    )
+
+
+@baseline_app.command("update")
+def baseline_update(
+    path: Annotated[Path | None, typer.Argument(help="Project directory.")] = None,
+    author: Annotated[str | None, typer.Option("--author")] = None,
+) -> None:
+    """Scan and accept every current finding: later scans report only what is new."""
+    from secperf.commands.scanning import ScanOptions, update_baseline
+    from secperf.security.baseline import BaselineError
+
+    loaded = load_or_exit()
+    root = _project_root(path, loaded)
+    try:
+        change = asyncio.run(update_baseline(loaded, ScanOptions(root=root), _author(author)))
+    except (BaselineError, ValueError) as exc:
+        fail(str(exc))
+    console.print(
+        f"baseline {escape(str(change.path))}: {change.fingerprints} findings accepted"
+        f" ({change.added} added, {change.removed} removed). Commit it with your code."
+    )
+
+
+@baseline_app.command("show")
+def baseline_show(
+    path: Annotated[Path | None, typer.Argument(help="Project directory.")] = None,
+) -> None:
+    """What the repository's baseline accepts, by scanner and severity."""
+    from collections import Counter
+
+    from secperf.commands.scanning import baseline_path, load_project_baseline
+    from secperf.security.baseline import BaselineError
+
+    loaded = load_or_exit()
+    root = _project_root(path, loaded)
+    try:
+        baseline = load_project_baseline(root)
+    except BaselineError as exc:
+        fail(str(exc))
+    if baseline is None:
+        fail(f"no baseline at {baseline_path(root)}: run `secperf baseline update`", ExitCode.OK)
+    counts = Counter(
+        (str(v.get("scanner", "?")), str(v.get("severity", "?")))
+        for v in baseline.fingerprints.values()
+    )
+    console.print(f"{baseline_path(root)}: {len(baseline.fingerprints)} accepted findings")
+    for (scanner_id, sev), count in sorted(counts.items()):
+        console.print(f"  {scanner_id:<10}{sev:<10}{count}")
+
+
+class GateFormat(StrEnum):
+    """Formats of ``secperf gate`` on the terminal."""
+
+    TABLE = "table"
+    JSON = "json"
+
+
+@app.command("gate")
+def gate(
+    path: Annotated[
+        Path | None, typer.Argument(help="Directory to scan (default: the project root).")
+    ] = None,
+    benchmarks: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--benchmarks", help="pytest-benchmark JSON file (repeat for several); stored."
+        ),
+    ] = None,
+    asv: Annotated[
+        Path | None, typer.Option("--asv", help="asv results directory (or one results file).")
+    ] = None,
+    report_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--report-dir", help="Write gate.md, gate.junit.xml, gate.sarif and gate.json here."
+        ),
+    ] = None,
+    scan_id: Annotated[
+        str | None, typer.Option("--scan-id", help="Judge this stored scan instead of scanning.")
+    ] = None,
+    fail_on: Annotated[
+        str | None,
+        typer.Option("--fail-on", help="Block on new findings at or above this severity."),
+    ] = None,
+    output_format: Annotated[
+        GateFormat, typer.Option("--format", "-f", help="Output format.")
+    ] = GateFormat.TABLE,
+    osv_db: Annotated[
+        Path | None,
+        typer.Option("--osv-db", help="OSV database: a directory of JSON files or all.zip."),
+    ] = None,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Rescan every file.")] = False,
+) -> None:
+    """Run the CI quality gate: exit 0 pass, 1 blocked, 3 cannot evaluate, 2 bad input."""
+    from secperf.commands.gate import (
+        GateOptions,
+        GateUsageError,
+        conditions_table,
+        run_gate,
+        write_reports,
+    )
+    from secperf.commands.scanning import dumps
+    from secperf.gates.reports.json_report import to_dict
+
+    loaded = load_or_exit()
+    root = _project_root(path, loaded)
+    if osv_db is not None and not osv_db.exists():
+        fail(f"--osv-db: {osv_db} does not exist")
+    options = GateOptions(
+        root=root,
+        benchmark_files=tuple(benchmarks or ()),
+        asv_dir=asv,
+        scan_id=scan_id,
+        fail_on=_severity_option(fail_on),
+        osv_db=osv_db,
+        use_cache=not no_cache,
+        paths=["."] if path is not None else None,
+    )
+    try:
+        outcome = asyncio.run(run_gate(loaded, options))
+    except GateUsageError as exc:
+        fail(str(exc))
+    if report_dir is not None:
+        write_reports(outcome, report_dir, root)
+    if output_format is GateFormat.JSON:
+        typer.echo(dumps(to_dict(outcome)), nl=False)
+    else:
+        console.print(conditions_table(outcome))
+        for note in outcome.notes:
+            console.print(f"[dim]{escape(note)}[/dim]")
+        console.print(escape(outcome.result.summary.split(". ", 1)[0]))
+    raise typer.Exit(outcome.result.verdict.exit_code)
 
 
 # --------------------------------------------------------------------------- performance
 
 
-@app.command("monitor", context_settings=_PASSTHROUGH)
-def monitor() -> None:
-    """Collect system, process and Prometheus metrics into the store."""
-    not_built("monitor")
+def _duration_option(value: str | None, option: str) -> float | None:
+    """A duration option such as ``30s`` or ``500ms`` in seconds (None when not given)."""
+    if value is None:
+        return None
+    from secperf.config import parse_duration_s
+
+    try:
+        seconds = parse_duration_s(value)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint=option) from None
+    if seconds <= 0:
+        raise typer.BadParameter("must be longer than 0", param_hint=option)
+    return seconds
 
 
-@app.command("bench", context_settings=_PASSTHROUGH)
-def bench() -> None:
-    """Time a command over several runs and store the result."""
-    not_built("bench")
+@app.command("monitor")
+def monitor(
+    duration: Annotated[
+        str | None,
+        typer.Option("--duration", "-d", help="Stop after this long, e.g. 30s (default: Ctrl-C)."),
+    ] = None,
+    interval: Annotated[
+        str | None,
+        typer.Option("--interval", "-i", help="System and process interval, e.g. 1s or 500ms."),
+    ] = None,
+    no_system: Annotated[
+        bool, typer.Option("--no-system", help="Do not collect host metrics.")
+    ] = False,
+    no_process: Annotated[
+        bool, typer.Option("--no-process", help="Do not collect process metrics.")
+    ] = False,
+    no_prometheus: Annotated[
+        bool, typer.Option("--no-prometheus", help="Do not scrape Prometheus targets.")
+    ] = False,
+) -> None:
+    """Collect system, process and Prometheus metrics into the store, with a live view."""
+    from secperf.commands.monitor import MonitorOptions, build_plan, render_summary, run_monitor
+    from secperf.store import SchemaVersionError, StoreTargetError
+
+    options = MonitorOptions(
+        duration_s=_duration_option(duration, "--duration"),
+        interval_s=_duration_option(interval, "--interval"),
+        system=not no_system,
+        process=not no_process,
+        prometheus=not no_prometheus,
+    )
+    loaded = load_or_exit()
+    try:
+        plan = build_plan(loaded, options)
+    except ValueError as exc:
+        fail(str(exc))
+    if not plan.collectors:
+        off = "; ".join(f"{name}: {why}" for name, why in plan.switched_off.items())
+        fail(f"nothing to collect: every collector is switched off ({off or 'none configured'})")
+    live = console.is_terminal
+    try:
+        summary = asyncio.run(run_monitor(loaded, plan, options, console=console, live=live))
+    except (StoreTargetError, SchemaVersionError) as exc:
+        fail(f"store {mask_url(loaded.config.store.url)}: {exc}")
+    console.print(render_summary(summary, plan, final_view=not live))
 
 
-@app.command("correlate", context_settings=_PASSTHROUGH)
-def correlate() -> None:
-    """Rank the metrics that scans affect, with the evidence."""
-    not_built("correlate")
+def _bench_group() -> type[typer.core.TyperGroup]:
+    # The group class lives with the bench command's code.
+    from secperf.commands.bench import DefaultRunGroup
+
+    return DefaultRunGroup
+
+
+bench_app = typer.Typer(
+    cls=_bench_group(),
+    help="Time a command (bench run, or just bench -- CMD), import and list benchmark results.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+app.add_typer(bench_app, name="bench")
+
+
+@bench_app.command(
+    "run", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False}
+)
+def bench_run(
+    command: Annotated[list[str], typer.Argument(help="The command and its arguments (after --).")],
+    runs: Annotated[int, typer.Option("--runs", "-n", min=1, help="Measured runs.")] = 10,
+    warmup: Annotated[
+        int, typer.Option("--warmup", "-w", min=0, help="Unmeasured runs first.")
+    ] = 1,
+    name: Annotated[
+        str | None, typer.Option("--name", help="Benchmark name (default: the command line).")
+    ] = None,
+    timeout: Annotated[
+        str | None, typer.Option("--timeout", help="Kill a run that takes longer, e.g. 60s.")
+    ] = None,
+) -> None:
+    """Time CMD over N runs after a warm-up; store median, MAD, min, max and max RSS."""
+    from secperf.commands.bench import run_benchmark, store_results, timing_table
+    from secperf.commands.scanning import open_store
+    from secperf.perf.command_timing import CommandTimingError
+    from secperf.store import SchemaVersionError, StoreTargetError
+
+    timeout_s = _duration_option(timeout, "--timeout")
+    loaded = load_or_exit()
+    try:
+        timing, result = run_benchmark(
+            command, runs=runs, warmup=warmup, name=name, root=loaded.root, timeout_s=timeout_s
+        )
+    except (CommandTimingError, ValueError) as exc:
+        fail(f"secperf bench: {exc}")
+    try:
+        with open_store(loaded) as store:
+            store_results(store, [result])
+    except (StoreTargetError, SchemaVersionError) as exc:
+        fail(f"store {mask_url(loaded.config.store.url)}: {exc}")
+    console.print(timing_table(result.name, timing))
+    commit = (result.commit or "no commit")[:12]
+    console.print(f"stored as {escape(result.name)!r} ({commit}, machine {result.machine})")
+
+
+@bench_app.command("import")
+def bench_import(
+    files: Annotated[
+        list[Path],
+        typer.Argument(help="pytest-benchmark JSON files, asv results files or directories."),
+    ],
+) -> None:
+    """Store pytest-benchmark or asv results (detected by content); all or nothing."""
+    from secperf.commands.bench import load_benchmark_files, status_counts, store_results
+    from secperf.commands.scanning import open_store
+    from secperf.perf.benchmarks import BenchmarkImportError
+    from secperf.store import SchemaVersionError, StoreTargetError
+
+    loaded = load_or_exit()
+    try:
+        imported = load_benchmark_files(files)
+    except BenchmarkImportError as exc:
+        fail(f"cannot import: {exc}; nothing was stored")
+    every = [r for item in imported for r in item.results]
+    try:
+        with open_store(loaded) as store:
+            added = store_results(store, every)
+    except (StoreTargetError, SchemaVersionError) as exc:
+        fail(f"store {mask_url(loaded.config.store.url)}: {exc}")
+    for item in imported:
+        console.print(
+            f"{escape(str(item.path))}: {item.kind}, {status_counts(item.results)}", soft_wrap=True
+        )
+    console.print(f"{added} new results stored ({len(every) - added} already stored)")
+
+
+@bench_app.command("list")
+def bench_list(
+    name: Annotated[str | None, typer.Option("--name", help="Only this benchmark.")] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many.")] = 100,
+) -> None:
+    """Stored benchmark results, oldest first: name, commit, machine, median, rounds."""
+    from secperf.commands.bench import results_table
+    from secperf.commands.scanning import open_store
+    from secperf.store import SchemaVersionError, StoreTargetError
+
+    loaded = load_or_exit()
+    try:
+        with open_store(loaded) as store:
+            results = store.benchmark_results(name=name, limit=limit)
+    except (StoreTargetError, SchemaVersionError) as exc:
+        fail(f"store {mask_url(loaded.config.store.url)}: {exc}")
+    if not results:
+        fail(
+            f"no stored results{f' named {name!r}' if name else ''}: "
+            "run `secperf bench run -- CMD` or `secperf bench import FILE`",
+            ExitCode.OK,
+        )
+    console.print(results_table(results))
+
+
+@app.command("correlate")
+def correlate(
+    since: Annotated[
+        str, typer.Option("--since", help="How far back to look: 24h, 7d, 90m.")
+    ] = "24h",
+    metric: Annotated[
+        list[str] | None,
+        typer.Option("--metric", "-m", help="Only this metric (repeat for more)."),
+    ] = None,
+    alpha: Annotated[
+        float, typer.Option("--alpha", help="False discovery rate for significance.")
+    ] = 0.01,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Rank the metrics that scans affect, with the evidence; exit 3 without scans or data."""
+    from secperf.commands.correlate import correlate_command
+
+    loaded = load_or_exit()
+    code = correlate_command(
+        loaded,
+        since=since,
+        metrics=metric,
+        alpha=alpha,
+        as_json=as_json,
+        console=console,
+        err_console=err_console,
+    )
+    if code:
+        raise typer.Exit(code)
 
 
 # --------------------------------------------------------------------------- alerts
@@ -384,10 +888,90 @@ def alerts_unsilence() -> None:
 # --------------------------------------------------------------------------- running
 
 
-@app.command("serve", context_settings=_PASSTHROUGH)
-def serve() -> None:
+@app.command("serve")
+def serve(
+    host: Annotated[
+        str | None, typer.Option("--host", help="Address to listen on (default: server.host).")
+    ] = None,
+    port: Annotated[
+        int | None,
+        typer.Option("--port", min=0, max=65535, help="Port (default: server.port; 0: any)."),
+    ] = None,
+    store_url: Annotated[
+        str | None, typer.Option("--store", help="Store path or URL (default: store.url).")
+    ] = None,
+    bus_url: Annotated[
+        str | None, typer.Option("--bus", help="Bus URL (default: bus.url; memory://).")
+    ] = None,
+) -> None:
     """Serve the API and dashboard (consumes the bus, stores, alerts)."""
-    not_built("serve")
+    from pydantic import ValidationError
+
+    from secperf.bus.factory import make_bus
+    from secperf.config import BusConfig, ServerConfig
+    from secperf.store import Store, StoreWriter
+    from secperf.web import UnsafeBindError, check_bind
+    from secperf.web import serve as run_server
+
+    loaded = load_or_exit()
+    cfg = loaded.config
+    overrides: dict[str, object] = {}
+    if host is not None:
+        overrides["host"] = host
+    if port is not None:
+        overrides["port"] = port
+    try:
+        server_cfg = ServerConfig.model_validate({**cfg.server.model_dump(), **overrides})
+    except ValidationError:
+        fail(f"--host {host!r} is not an IP address or a host name")
+    token = server_cfg.token.get_secret_value() if server_cfg.token is not None else None
+    try:
+        check_bind(server_cfg.host, token)
+    except UnsafeBindError as exc:
+        fail(str(exc))
+    bus_cfg = cfg.bus
+    if bus_url is not None:
+        try:
+            bus_cfg = BusConfig.model_validate({**cfg.bus.model_dump(), "url": bus_url})
+        except ValidationError:
+            fail(f"--bus {mask_url(bus_url)}: expected memory:// or nats://host:port")
+    target = store_url or cfg.store.url
+    try:
+        store = Store.open(target)
+    except Exception as exc:  # any failure to open is a configuration problem here
+        fail(f"cannot open the store {mask_url(str(target))}: {exc}")
+    bus = make_bus(bus_cfg)
+    writer = StoreWriter(store)
+    writes = (
+        f"writes need the token from {loaded.token_source}"
+        if token and loaded.token_source
+        else "writes need the token"
+        if token
+        else "no token: writes are disabled (set SECPERF_TOKEN)"
+    )
+
+    def started(url: str) -> None:
+        console.print(
+            f"secperf serving on {url} ({writes}); Ctrl-C stops", markup=False, soft_wrap=True
+        )
+
+    try:
+        run_server(
+            server_cfg,
+            store,
+            bus,
+            token=token,
+            on_started=started,
+            writer=writer,
+            manage_writer=True,
+            bus_kind="nats" if bus_cfg.is_nats else "memory",
+        )
+    except KeyboardInterrupt:
+        pass
+    except OSError as exc:
+        fail(f"cannot listen on {server_cfg.bind}: {exc.strerror or exc}")
+    finally:
+        store.close()
 
 
 @app.command("up", context_settings=_PASSTHROUGH)
@@ -396,10 +980,73 @@ def up() -> None:
     not_built("up")
 
 
-@app.command("agent", context_settings=_PASSTHROUGH)
-def agent() -> None:
+@app.command("agent")
+def agent(
+    bus_url: Annotated[
+        str | None,
+        typer.Option("--bus", help="NATS URL of the central bus (default: [bus] url)."),
+    ] = None,
+    host: Annotated[
+        str | None,
+        typer.Option("--host", help="Host label of everything published (default: [agent])."),
+    ] = None,
+    scan_root: Annotated[
+        Path | None,
+        typer.Option("--scan-root", help="Directory to scan (default: the project root)."),
+    ] = None,
+    no_scan: Annotated[bool, typer.Option("--no-scan", help="Collect metrics only.")] = False,
+    scan_interval: Annotated[
+        str | None,
+        typer.Option("--scan-interval", help="Time between scans, e.g. 30m (default: [agent])."),
+    ] = None,
+    duration: Annotated[
+        str | None, typer.Option("--duration", help="Stop after this long, e.g. 10m.")
+    ] = None,
+) -> None:
     """Collect and scan on this host and publish to a central bus."""
-    not_built("agent")
+    import logging
+
+    from secperf.commands.agent import AgentOptions, run_agent
+    from secperf.config import parse_duration_s
+
+    def seconds(option: str, text: str | None) -> float | None:
+        if text is None:
+            return None
+        try:
+            value = parse_duration_s(text)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint=option) from None
+        if value <= 0:
+            raise typer.BadParameter("must be longer than 0", param_hint=option)
+        return value
+
+    options = AgentOptions(
+        bus_url=bus_url,
+        host=host,
+        scan_root=scan_root,
+        scan=not no_scan,
+        scan_interval_s=seconds("--scan-interval", scan_interval),
+        duration_s=seconds("--duration", duration),
+    )
+    if scan_root is not None and not scan_root.is_dir():
+        fail(f"--scan-root: {scan_root} is not a directory")
+    loaded = load_or_exit()
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    from secperf.bus.nats import BusConnectError
+
+    try:
+        run = asyncio.run(run_agent(loaded, options))
+    except ValueError as exc:
+        fail(str(exc))
+    except BusConnectError as exc:
+        fail(str(exc), ExitCode.CANNOT_EVALUATE)
+    err_console.print(
+        f"agent {run.host} stopped: {run.published} events published to"
+        f" {mask_url(run.bus_url)}, {run.dropped} dropped",
+        markup=False,
+    )
 
 
 def main() -> None:

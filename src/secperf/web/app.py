@@ -1,0 +1,309 @@
+"""``create_app``: the secperf HTTP server as one FastAPI application.
+
+The app serves the REST API under ``/api/v1`` (OpenAPI at ``/openapi.json``),
+the live stream, ``/metrics`` for Prometheus, ``/healthz`` and the dashboard's
+static build. Its own security: a request body limit enforced before any
+parsing (413), bearer tokens on writes (see ``auth.py``), no CORS (the
+dashboard is served from the same origin), strict security headers on every
+answer, and no version banner in any header.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import Depends, FastAPI
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy import text
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from secperf import __version__
+from secperf.bus.interface import EventBus
+from secperf.config import ServerConfig
+from secperf.store import Store, StoreWriter
+from secperf.web import (
+    routes_alerts,
+    routes_analysis,
+    routes_ingest,
+    routes_metrics,
+    routes_overview,
+    routes_security,
+    routes_stream,
+)
+from secperf.web.auth import TokenPolicy, require_read
+from secperf.web.context import AdviceProvider, AlertEngine, AppContext, CorrelationsProvider
+from secperf.web.errors import error_body, install_error_handlers
+from secperf.web.exposition import CONTENT_TYPE, build_registry, render
+from secperf.web.sse import SseHub
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+
+#: Suits a static Svelte build served from this origin; nothing from elsewhere.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; connect-src 'self'; img-src 'self' data:; "
+    "style-src 'self' 'unsafe-inline'; script-src 'self'; object-src 'none'; "
+    "base-uri 'self'; frame-ancestors 'none'; form-action 'self'"
+)
+SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+    (b"cross-origin-resource-policy", b"same-origin"),
+)
+_ROOT_FILE = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9_.-]*\.[A-Za-z0-9]+$")
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+NOT_BUILT_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>secperf</title></head>
+<body><h1>secperf</h1>
+<p>The dashboard is not built. The API is available under <code>/api/v1</code>
+(see <a href="/openapi.json">/openapi.json</a>) and metrics at <a href="/metrics">/metrics</a>.</p>
+<p>Build it with <code>npm ci &amp;&amp; npm run build</code> in <code>dashboard/</code>.</p>
+</body></html>
+"""
+
+
+class SecurityHeadersMiddleware:
+    """Adds the security headers to every HTTP answer and drops any server banner."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        is_api = str(scope.get("path", "")).startswith("/api/")
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"server"]
+                present = {k.lower() for k, _ in headers}
+                headers.extend(h for h in SECURITY_HEADERS if h[0] not in present)
+                if is_api and b"cache-control" not in present:
+                    headers.append((b"cache-control", b"no-store"))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+class BodyLimitMiddleware:
+    """Refuses request bodies over ``max_bytes`` with 413 before anything parses them.
+
+    A declared ``Content-Length`` over the limit is refused at once; a body
+    without one (chunked) is counted as it arrives and cut at the limit.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("method") not in _BODY_METHODS:
+            await self.app(scope, receive, send)
+            return
+        limit = self.max_bytes
+        declared = None
+        for key, value in scope.get("headers", []):
+            if key.lower() == b"content-length":
+                declared = value
+                break
+        if declared is not None:
+            try:
+                size = int(declared)
+            except ValueError:
+                await _send_json(send, 400, "bad_request", "Content-Length is not a number")
+                return
+            if size > limit:
+                await _send_json(send, 413, "too_large", _too_large(limit))
+                return
+        received = 0
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    # An HTTPException passes FastAPI's body parsing unchanged.
+                    raise StarletteHTTPException(413, _too_large(limit))
+            return message
+
+        await self.app(scope, counting_receive, send)
+
+
+def _too_large(limit: int) -> str:
+    return f"the request body is larger than the server's limit of {limit} bytes"
+
+
+async def _send_json(send: Send, status: int, code: str, message: str) -> None:
+    response = JSONResponse(error_body(code, message), status_code=status)
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": response.raw_headers,
+        }
+    )
+    await send({"type": "http.response.body", "body": response.body})
+
+
+def create_app(
+    store: Store,
+    bus: EventBus,
+    *,
+    config: ServerConfig | None = None,
+    token: str | None = None,
+    writer: StoreWriter | None = None,
+    manage_writer: bool = False,
+    alert_engine: AlertEngine | None = None,
+    correlations: CorrelationsProvider | None = None,
+    advice: AdviceProvider | None = None,
+    static_dir: Path | None = None,
+    bus_kind: str = "memory",
+    heartbeat_s: float = 15.0,
+    stream_metrics_per_second: float = 10.0,
+    stream_buffer: int = 10_000,
+    stream_client_queue: int = 5_000,
+) -> FastAPI:
+    """Build the app over ``store`` and ``bus``.
+
+    ``token`` overrides the config's token (``secperf up`` may generate one per
+    run). ``writer`` feeds the exposition's counters; with ``manage_writer``
+    the app also attaches it to the bus at startup and closes it at shutdown.
+    The bus is started at startup but never closed here: its owner closes it.
+    """
+    server = config or ServerConfig()
+    if token is None and server.token is not None:
+        token = server.token.get_secret_value()
+    policy = TokenPolicy(
+        token=token or None, reads_require_token=bool(token) and not server.is_loopback
+    )
+    context = AppContext(
+        store=store,
+        bus=bus,
+        bus_kind=bus_kind,
+        writer=writer,
+        alert_engine=alert_engine,
+        correlations=correlations,
+        advice=advice,
+    )
+    hub = SseHub(
+        bus,
+        buffer_size=stream_buffer,
+        client_queue=stream_client_queue,
+        heartbeat_s=heartbeat_s,
+        metrics_per_second=stream_metrics_per_second,
+    )
+    registry = build_registry(store, bus, writer, stream_clients=lambda: hub.clients)
+    static_root = (static_dir or STATIC_DIR).resolve()
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await bus.start()
+        if writer is not None and manage_writer:
+            await writer.attach(bus)
+        await hub.start()
+        try:
+            yield
+        finally:
+            await hub.stop()
+            if writer is not None and manage_writer:
+                await writer.close()
+
+    app = FastAPI(
+        title="secperf",
+        version=__version__,
+        summary="Security validation and performance monitoring: one API.",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url="/openapi.json",
+        lifespan=lifespan,
+    )
+    app.state.context = context
+    app.state.token_policy = policy
+    app.state.sse_hub = hub
+    app.state.registry = registry
+    install_error_handlers(app)
+    # Outermost first: headers wrap everything, including the 413 answers.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=server.max_request_bytes)
+    app.add_middleware(SecurityHeadersMiddleware)
+
+    for module in (
+        routes_overview,
+        routes_metrics,
+        routes_security,
+        routes_alerts,
+        routes_analysis,
+        routes_ingest,
+        routes_stream,
+    ):
+        app.include_router(module.router)
+
+    @app.get("/healthz", tags=["server"])
+    def healthz() -> JSONResponse:
+        """Liveness and what the server runs on."""
+        try:
+            with store.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except Exception:
+            return JSONResponse(
+                error_body("unavailable", "the store cannot be reached"), status_code=503
+            )
+        return JSONResponse(
+            {"status": "ok", "version": __version__, "store": store.dialect, "bus": bus_kind}
+        )
+
+    @app.get(
+        "/metrics",
+        tags=["server"],
+        dependencies=[Depends(require_read)],
+        response_class=Response,
+        responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text"}},
+    )
+    async def metrics() -> Response:
+        """Everything secperf holds, in the Prometheus text exposition format."""
+        body = await run_in_threadpool(render, registry)
+        return Response(body, media_type=CONTENT_TYPE)
+
+    _mount_dashboard(app, static_root)
+    return app
+
+
+class _OptionalStaticFiles(StaticFiles):
+    """Static files whose directory may not exist yet (the dashboard is not built): 404s."""
+
+    async def check_config(self) -> None:
+        if self.directory is not None and not Path(self.directory).is_dir():
+            return
+        await super().check_config()
+
+
+def _mount_dashboard(app: FastAPI, root: Path) -> None:
+    """``/`` and ``/assets/*`` from the dashboard build; a small page when it is absent."""
+    app.mount("/assets", _OptionalStaticFiles(directory=root / "assets", check_dir=False))
+
+    @app.get("/", include_in_schema=False)
+    def index() -> Response:
+        page = root / "index.html"
+        if page.is_file():
+            return FileResponse(page, media_type="text/html", headers={"Cache-Control": "no-cache"})
+        return HTMLResponse(NOT_BUILT_PAGE)
+
+    @app.get("/{name}", include_in_schema=False)
+    def root_file(name: str) -> Response:
+        # Files at the build's top level (favicon, manifest): no sub-paths, no dot-files.
+        if _ROOT_FILE.match(name) and name != "index.html":
+            candidate = root / name
+            if candidate.is_file():
+                return FileResponse(candidate)
+        raise StarletteHTTPException(404, "no such resource")

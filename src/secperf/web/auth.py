@@ -1,0 +1,107 @@
+"""Bearer-token checks for the API.
+
+Writes always need the token; reads need it only when the server is reachable
+beyond this machine (a token configured and a non-loopback bind). Tokens are
+compared in constant time, and no answer ever repeats the token sent.
+"""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from secperf.web.errors import ApiError
+
+#: The environment variable ``secperf serve`` reads the token from by default.
+TOKEN_ENV = "SECPERF_TOKEN"
+
+_bearer = HTTPBearer(auto_error=False, description="The server token (SECPERF_TOKEN).")
+
+
+@dataclass(frozen=True, slots=True)
+class TokenPolicy:
+    """The server's token (None: none configured) and whether reads need it too."""
+
+    token: str | None
+    reads_require_token: bool = False
+
+    def __repr__(self) -> str:
+        # Never show the token, even in a debug repr.
+        shown = "set" if self.token else "none"
+        return f"TokenPolicy(token={shown}, reads_require_token={self.reads_require_token})"
+
+    def matches(self, presented: str) -> bool:
+        """Whether ``presented`` is the token (constant time in the token's content)."""
+        if self.token is None:
+            return False
+        return hmac.compare_digest(presented.encode("utf-8"), self.token.encode("utf-8"))
+
+
+def _policy(request: Request) -> TokenPolicy:
+    policy = request.app.state.token_policy
+    assert isinstance(policy, TokenPolicy)
+    return policy
+
+
+def _check(policy: TokenPolicy, presented: str | None, action: str) -> None:
+    if policy.token is None:
+        raise ApiError(
+            403,
+            f"{action} is disabled: this server has no token configured; "
+            f"set {TOKEN_ENV} (at least 16 characters) before starting secperf",
+            code="no_token_configured",
+        )
+    if not presented:
+        raise ApiError(
+            401,
+            f"{action} requires 'Authorization: Bearer <token>'",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    if not policy.matches(presented):
+        raise ApiError(403, "the bearer token is not valid", code="invalid_token")
+
+
+def require_write(
+    request: Request,
+    credentials: HTTPAuthorizationCredentials | None = Depends(_bearer),
+) -> None:
+    """Dependency of every write endpoint: the bearer token must be valid."""
+    presented = credentials.credentials if credentials is not None else None
+    if credentials is None and request.headers.get("authorization"):
+        # A header that is not "Bearer <token>": say what is expected.
+        raise ApiError(
+            401,
+            "the Authorization header must be 'Bearer <token>'",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    _check(_policy(request), presented, "this write")
+
+
+def require_read(
+    request: Request,
+    credentials: HTTPAuthorizationCredentials | None = Depends(_bearer),
+) -> None:
+    """Dependency of every read endpoint: the token only when the policy says so."""
+    policy = _policy(request)
+    if not policy.reads_require_token:
+        return
+    presented = credentials.credentials if credentials is not None else None
+    _check(policy, presented, "reading")
+
+
+def require_stream(request: Request) -> None:
+    """The stream's check: like reads, but the token may come as ``?token=``.
+
+    EventSource in browsers cannot set headers, hence the query parameter.
+    """
+    policy = _policy(request)
+    if not policy.reads_require_token:
+        return
+    presented = request.query_params.get("token")
+    header = request.headers.get("authorization", "")
+    if not presented and header[:7].lower() == "bearer ":
+        presented = header[7:].strip()
+    _check(policy, presented, "reading")

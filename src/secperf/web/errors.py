@@ -1,0 +1,133 @@
+"""The API's one error shape: ``{"error": {"code", "message", "where"}}``.
+
+Every failure the server answers (validation, authentication, not found, too
+large, an internal fault) goes through here, so clients parse one shape. An
+internal fault never carries its exception text: it could hold data the
+client should not see.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger(__name__)
+
+_STATUS_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "too_large",
+    415: "unsupported_media_type",
+    422: "invalid",
+    501: "not_implemented",
+    503: "unavailable",
+}
+
+
+class ApiError(Exception):
+    """An answer other than success: HTTP status, a short code, a message and where."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        code: str | None = None,
+        where: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code or _STATUS_CODES.get(status, "error")
+        self.message = message
+        self.where = where
+        self.headers = headers
+
+
+def error_body(code: str, message: str, where: str | None = None) -> dict[str, Any]:
+    """The JSON body of an error."""
+    return {"error": {"code": code, "message": message, "where": where}}
+
+
+def error_response(
+    status: int,
+    message: str,
+    *,
+    code: str | None = None,
+    where: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    """A ready error response."""
+    body = error_body(code or _STATUS_CODES.get(status, "error"), message, where)
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def location(loc: Sequence[Any]) -> str:
+    """``("body", "samples", 3, "value")`` -> ``"body.samples[3].value"``."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def describe_validation(errors: Sequence[Any]) -> tuple[str, str | None]:
+    """One message naming every wrong field (first few), and the first field's location."""
+    parts: list[str] = []
+    first_where: str | None = None
+    for error in errors[:5]:
+        loc = error.get("loc", ()) if isinstance(error, dict) else ()
+        where = location(loc)
+        if first_where is None:
+            first_where = where or None
+        msg = error.get("msg", "invalid") if isinstance(error, dict) else str(error)
+        parts.append(f"{where}: {msg}" if where else str(msg))
+    if len(errors) > 5:
+        parts.append(f"and {len(errors) - 5} more problem(s)")
+    return "; ".join(parts) or "invalid request", first_where
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Route every error the app can raise to the one error shape."""
+
+    async def api_error(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, ApiError)
+        return error_response(
+            exc.status, exc.message, code=exc.code, where=exc.where, headers=exc.headers
+        )
+
+    async def validation_error(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        message, where = describe_validation(list(exc.errors()))
+        return error_response(422, message, where=where)
+
+    async def http_error(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        status = exc.status_code
+        detail = exc.detail if isinstance(exc.detail, str) else "request failed"
+        if status == 404 and detail == "Not Found":
+            detail = "no such resource"
+        headers = dict(exc.headers) if exc.headers else None
+        return error_response(status, detail, headers=headers)
+
+    async def internal_error(request: Request, exc: Exception) -> JSONResponse:
+        # Logged with the path only; the exception's text stays in the server log.
+        log.exception("internal error answering %s %s", request.method, request.url.path)
+        return error_response(500, "internal server error", code="internal")
+
+    app.add_exception_handler(ApiError, api_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(Exception, internal_error)

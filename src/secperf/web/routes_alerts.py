@@ -1,0 +1,265 @@
+"""Alerts: list, history, acknowledge; silences: list, add, expire.
+
+With an alert engine the writes go through it (it owns the lifecycle and
+notifications); without one they go to the store's records directly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import re
+import time
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Path, Query
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
+
+from secperf.config import Matcher
+from secperf.model import LABEL_NAME_RE, Alert, AlertState
+from secperf.store import Silence, Store
+from secperf.web.auth import require_read, require_write
+from secperf.web.context import AlertEngine, AppContext, get_context
+from secperf.web.errors import ApiError
+from secperf.web.serialize import alert_json, ok, silence_json
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(prefix="/api/v1", tags=["alerts"])
+
+Ctx = Annotated[AppContext, Depends(get_context)]
+AlertFingerprint = Annotated[
+    str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:\-]+$")
+]
+#: The longest silence accepted: a year.
+MAX_SILENCE_MS = 366 * 86_400_000
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class AckRequest(BaseModel):
+    """Who acknowledges an alert, and why."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    author: str = Field(min_length=1, max_length=200, pattern=r"\S")
+    note: str = Field(default="", max_length=2000)
+
+
+class MatcherModel(BaseModel):
+    """One label matcher of a silence."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200, pattern=LABEL_NAME_RE.pattern)
+    value: str = Field(max_length=1000)
+    op: Literal["=", "!=", "=~", "!~"] = "="
+
+    @model_validator(mode="after")
+    def _regex_compiles(self) -> MatcherModel:
+        if self.op in ("=~", "!~"):
+            try:
+                re.compile(self.value)
+            except re.error as exc:
+                raise ValueError(f"value is not a valid regular expression: {exc}") from None
+        return self
+
+
+class SilenceRequest(BaseModel):
+    """A silence to add: matchers and a time window."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    matchers: list[MatcherModel] = Field(min_length=1, max_length=50)
+    starts_ms: StrictInt | None = Field(default=None, ge=0, le=2**53)
+    ends_ms: StrictInt = Field(ge=0, le=2**53)
+    author: str = Field(min_length=1, max_length=200, pattern=r"\S")
+    reason: str = Field(min_length=1, max_length=2000, pattern=r"\S")
+
+    @model_validator(mode="after")
+    def _not_everything(self) -> SilenceRequest:
+        as_config = [Matcher(name=m.name, op=m.op, value=m.value) for m in self.matchers]
+        if all(m.matches({}) for m in as_config):
+            raise ValueError(
+                "at least one matcher must not match the empty string, "
+                "or the silence would mute every alert"
+            )
+        return self
+
+
+def _labels_for_matching(alert: Alert) -> dict[str, str]:
+    return {"alertname": alert.rule, **alert.labels}
+
+
+def is_silenced(alert: Alert, active: list[Silence]) -> bool:
+    """Whether any active silence's matchers all hold for the alert."""
+    labels = _labels_for_matching(alert)
+    for silence in active:
+        try:
+            matchers = [Matcher.model_validate(m) for m in silence.matchers]
+        except ValueError:
+            continue  # a malformed stored silence mutes nothing
+        if matchers and all(m.matches(labels) for m in matchers):
+            return True
+    return False
+
+
+def _engine_alert_json(engine: AlertEngine, alert: Alert, active: list[Silence]) -> dict[str, Any]:
+    describe = getattr(engine, "describe", None)
+    if callable(describe):
+        described = describe(alert)
+        if isinstance(described, dict):
+            return described
+    try:
+        context = engine.context(alert.fingerprint)
+    except Exception:  # context is a nicety; the alert itself must still show
+        log.warning("context of alert %s failed", alert.fingerprint, exc_info=True)
+        context = None
+    return alert_json(alert, silenced=is_silenced(alert, active), context=context)
+
+
+async def alerts_json(ctx: AppContext, states: list[AlertState] | None) -> list[dict[str, Any]]:
+    """AlertJson for every alert in ``states`` (all when None).
+
+    The engine lives on the event loop, so it is called here on the loop; the
+    store is read in a worker thread.
+    """
+    store = ctx.store
+    active = await run_in_threadpool(store.silences, _now_ms())
+    engine = ctx.alert_engine
+    if engine is not None:
+        return [_engine_alert_json(engine, a, active) for a in engine.alerts(states)]
+    found = await run_in_threadpool(store.alerts, states)
+    return [alert_json(a, silenced=is_silenced(a, active)) for a in found]
+
+
+@router.get("/alerts", dependencies=[Depends(require_read)])
+async def list_alerts(
+    ctx: Ctx,
+    state: Annotated[list[AlertState] | None, Query(max_length=10)] = None,
+) -> JSONResponse:
+    """Current alerts, optionally only in the given states (repeat ``state``)."""
+    return ok({"alerts": await alerts_json(ctx, state or None)})
+
+
+@router.get("/alerts/{fingerprint}/history", dependencies=[Depends(require_read)])
+def alert_history(ctx: Ctx, fingerprint: AlertFingerprint) -> JSONResponse:
+    """Every recorded state change of one alert, oldest first."""
+    return ok(
+        {
+            "transitions": [
+                {
+                    "ts_ms": t.ts_ms,
+                    "from": t.from_state.value,
+                    "to": t.to_state.value,
+                    "value": t.alert.value,
+                }
+                for t in ctx.store.alert_history(fingerprint)
+            ]
+        }
+    )
+
+
+def _ack_in_store(store: Store, fingerprint: str, author: str, note: str) -> Alert | None:
+    current = next((a for a in store.alerts() if a.fingerprint == fingerprint), None)
+    if current is None:
+        return None
+    updated = dataclasses.replace(
+        current,
+        acknowledged_by=author,
+        acknowledgement_note=note,
+        updated_ms=max(current.updated_ms, _now_ms()),
+    )
+    store.upsert_alert(updated)
+    return updated
+
+
+@router.post("/alerts/{fingerprint}/ack", dependencies=[Depends(require_write)])
+async def acknowledge(ctx: Ctx, fingerprint: AlertFingerprint, body: AckRequest) -> JSONResponse:
+    """Acknowledge an alert (it keeps firing, but people know someone is on it)."""
+    author = body.author.strip()
+    engine = ctx.alert_engine
+    active = await run_in_threadpool(ctx.store.silences, _now_ms())
+    if engine is not None:
+        try:
+            updated = engine.acknowledge(fingerprint, author, body.note)
+        except KeyError:
+            updated = None
+        except ValueError as exc:
+            raise ApiError(422, str(exc), where="body") from None
+        if updated is not None:
+            return ok(_engine_alert_json(engine, updated, active))
+    else:
+        updated = await run_in_threadpool(_ack_in_store, ctx.store, fingerprint, author, body.note)
+        if updated is not None:
+            return ok(alert_json(updated, silenced=is_silenced(updated, active)))
+    raise ApiError(404, f"no alert with fingerprint {fingerprint!r}", where="path.fingerprint")
+
+
+# --------------------------------------------------------------------------- silences
+
+
+@router.get("/silences", dependencies=[Depends(require_read)])
+def list_silences(
+    ctx: Ctx,
+    active: Annotated[bool | None, Query(description="Only silences in force now.")] = None,
+) -> JSONResponse:
+    """Silences, all or only those in force now (``active=false``: the others)."""
+    now = _now_ms()
+    found = ctx.store.silences(active_at_ms=now if active else None)
+    if active is False:
+        found = [s for s in found if not s.active(now)]
+    return ok({"silences": [silence_json(s, now) for s in found]})
+
+
+@router.post("/silences", dependencies=[Depends(require_write)])
+async def add_silence(ctx: Ctx, body: SilenceRequest) -> JSONResponse:
+    """Mute alerts matching every matcher between starts_ms (default now) and ends_ms."""
+    now = _now_ms()
+    starts = body.starts_ms if body.starts_ms is not None else now
+    if body.ends_ms <= starts:
+        raise ApiError(422, "ends_ms must be after starts_ms", where="body.ends_ms")
+    if body.ends_ms <= now:
+        raise ApiError(
+            422, "ends_ms is in the past: the silence would never apply", where="body.ends_ms"
+        )
+    if body.ends_ms - starts > MAX_SILENCE_MS:
+        raise ApiError(422, "a silence may last at most 366 days", where="body.ends_ms")
+    matchers = [m.model_dump() for m in body.matchers]
+    author = body.author.strip()
+    engine = ctx.alert_engine
+    created: Silence | None = None
+    if engine is not None:
+        try:
+            result: Any = engine.add_silence(matchers, starts, body.ends_ms, author, body.reason)
+        except ValueError as exc:
+            raise ApiError(422, str(exc), where="body") from None
+        if isinstance(result, Silence):
+            created = result
+        else:
+            silence_id = int(result)
+            created = Silence(silence_id, matchers, starts, body.ends_ms, author, body.reason, now)
+    else:
+        silence_id = await run_in_threadpool(
+            ctx.store.add_silence, matchers, starts, body.ends_ms, author, body.reason
+        )
+        created = Silence(silence_id, matchers, starts, body.ends_ms, author, body.reason, now)
+    return ok(silence_json(created, now))
+
+
+@router.delete("/silences/{silence_id}", dependencies=[Depends(require_write)])
+async def expire_silence(
+    ctx: Ctx, silence_id: Annotated[int, Path(ge=1, le=2**62)]
+) -> JSONResponse:
+    """End a silence now."""
+    if ctx.alert_engine is not None:
+        done = ctx.alert_engine.expire_silence(silence_id)
+    else:
+        done = await run_in_threadpool(ctx.store.expire_silence, silence_id, _now_ms())
+    if not done:
+        raise ApiError(404, f"no active silence with id {silence_id}", where="path.silence_id")
+    return ok({"id": silence_id, "expired": True})

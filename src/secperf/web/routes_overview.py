@@ -1,0 +1,197 @@
+"""The overview (security and performance side by side) and chart annotations."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+
+from secperf.events import local_host
+from secperf.model import AlertState, MetricType
+from secperf.store import ScanRecord, Store
+from secperf.web.auth import require_read
+from secperf.web.context import AppContext, get_context
+from secperf.web.errors import ApiError
+from secperf.web.routes_alerts import alerts_json
+from secperf.web.serialize import ok, scan_json, severity_counts
+
+router = APIRouter(prefix="/api/v1", tags=["overview"], dependencies=[Depends(require_read)])
+
+Ctx = Annotated[AppContext, Depends(get_context)]
+TREND_SCANS = 30
+#: Scans read to find those inside an annotation window.
+SCANS_READ = 1000
+MAX_ANNOTATION_FINDINGS = 1000
+MAX_ANNOTATION_ALERTS = 1000
+DEFAULT_WINDOW_MS = 24 * 3_600_000
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def _security(scans: list[ScanRecord]) -> dict[str, Any]:
+    finished = [s for s in scans if s.metrics is not None and s.finished_ms is not None]
+    last = finished[0] if finished else None
+    metrics = last.metrics if last is not None else None
+    trend = [
+        {
+            "ts_ms": s.finished_ms,
+            "scan_id": s.scan_id,
+            "violations": s.metrics.violations_found,
+            "new": s.metrics.new_findings,
+            "scan_duration_ms": s.metrics.scan_duration_ms,
+        }
+        for s in reversed(finished[:TREND_SCANS])
+        if s.metrics is not None
+    ]
+    return {
+        "last_scan": scan_json(last) if last is not None else None,
+        "severity_counts": severity_counts(
+            metrics.vulnerability_severity_counts if metrics else None
+        ),
+        "violations": metrics.violations_found if metrics else 0,
+        "new_findings": metrics.new_findings if metrics else 0,
+        "false_positive_rate": metrics.false_positive_rate if metrics else 0.0,
+        "coverage_percent": metrics.scan_coverage_percent if metrics else 0.0,
+        "scan_duration_ms": metrics.scan_duration_ms if metrics else 0.0,
+        "trend": trend,
+    }
+
+
+def _latest_value(store: Store, name: str, host: str | None) -> float | None:
+    """The newest host-wide value of ``name`` (series without a per-core/-device label)."""
+    candidates = [
+        s for s in store.latest(name, {"host": host} if host else None) if set(s.labels) <= {"host"}
+    ]
+    if not candidates:
+        return None
+    if host is None:
+        local = [s for s in candidates if s.labels.get("host") == local_host()]
+        candidates = local or candidates
+    return max(candidates, key=lambda s: s.timestamp_ms).value
+
+
+def _performance(store: Store, host: str | None) -> dict[str, Any]:
+    hosts = sorted({s.labels["host"] for s in store.series() if "host" in s.labels})
+    return {
+        "host": host,
+        "latest": {
+            name.value: _latest_value(store, name.value, host)
+            for name in (MetricType.CPU_PERCENT, MetricType.MEMORY_PERCENT, MetricType.LOAD_1M)
+        },
+        "hosts": hosts,
+    }
+
+
+@router.get("/overview")
+async def overview(
+    ctx: Ctx,
+    host: Annotated[str | None, Query(min_length=1, max_length=255)] = None,
+) -> JSONResponse:
+    """Security status, performance status, firing alerts and a running scan, at once."""
+    store = ctx.store
+
+    def read_store() -> dict[str, Any]:
+        scans = store.scans(limit=100)
+        running = next((s for s in scans if s.finished_ms is None and s.status == "running"), None)
+        return {
+            "security": _security(scans),
+            "performance": _performance(store, host),
+            "scan_running": scan_json(running) if running is not None else None,
+        }
+
+    data = await run_in_threadpool(read_store)
+    firing = await alerts_json(ctx, [AlertState.FIRING])
+    if ctx.alert_engine is not None:
+        pending = len(ctx.alert_engine.alerts([AlertState.PENDING]))
+    else:
+        pending = len(await run_in_threadpool(store.alerts, [AlertState.PENDING]))
+    data["alerts"] = {"firing": firing, "pending": pending}
+    return ok(data)
+
+
+@router.get("/annotations")
+def chart_annotations(
+    ctx: Ctx,
+    start_ms: Annotated[int | None, Query(ge=0, le=2**53)] = None,
+    end_ms: Annotated[int | None, Query(ge=0, le=2**53)] = None,
+) -> JSONResponse:
+    """Scan windows, new findings and alert changes in [start_ms, end_ms], for chart overlays."""
+    end = end_ms if end_ms is not None else _now_ms()
+    start = start_ms if start_ms is not None else max(0, end - DEFAULT_WINDOW_MS)
+    if end < start:
+        raise ApiError(422, f"end_ms {end} is before start_ms {start}", where="end_ms")
+    store = ctx.store
+    scans_out: list[dict[str, Any]] = []
+    findings_out: list[dict[str, Any]] = []
+    # The store lists scans newest first without a time filter; keep the overlapping ones.
+    for record in store.scans(limit=SCANS_READ):
+        scan_end = record.finished_ms if record.finished_ms is not None else _now_ms()
+        if scan_end < start or record.started_ms > end:
+            continue
+        metrics = record.metrics
+        scans_out.append(
+            {
+                "scan_id": record.scan_id,
+                "target": record.target,
+                "status": record.status,
+                "start_ms": record.started_ms,
+                "end_ms": record.finished_ms,
+                "violations": metrics.violations_found if metrics else None,
+                "new_findings": metrics.new_findings if metrics else None,
+            }
+        )
+        if metrics is None or not metrics.new_findings:
+            continue
+        room = MAX_ANNOTATION_FINDINGS - len(findings_out)
+        if room <= 0:
+            continue
+        stamp = record.finished_ms if record.finished_ms is not None else record.started_ms
+        for stored in store.findings(scan_id=record.scan_id, limit=None):
+            if not stored.is_new:
+                continue
+            f = stored.finding
+            findings_out.append(
+                {
+                    "ts_ms": stamp,
+                    "scan_id": record.scan_id,
+                    "fingerprint": f.fingerprint,
+                    "severity": f.severity.value,
+                    "rule_id": f.rule_id,
+                    "path": f.path,
+                }
+            )
+            room -= 1
+            if room <= 0:
+                break
+    scans_out.reverse()
+    alerts_out: list[dict[str, Any]] = []
+    # Transitions are recorded per alert; read those of alerts changed since ``start``.
+    for alert in store.alerts():
+        if alert.updated_ms < start or len(alerts_out) >= MAX_ANNOTATION_ALERTS:
+            continue
+        for t in store.alert_history(alert.fingerprint):
+            if start <= t.ts_ms <= end:
+                alerts_out.append(
+                    {
+                        "ts_ms": t.ts_ms,
+                        "fingerprint": t.fingerprint,
+                        "rule": t.alert.rule,
+                        "state": t.to_state.value,
+                        "from": t.from_state.value,
+                        "severity": t.alert.severity.value,
+                        "kind": t.alert.kind.value,
+                    }
+                )
+    alerts_out.sort(key=lambda a: a["ts_ms"])
+    return ok(
+        {
+            "scans": scans_out,
+            "findings": findings_out,
+            "alerts": alerts_out[:MAX_ANNOTATION_ALERTS],
+        }
+    )

@@ -1,0 +1,214 @@
+"""Security reads and writes: scans, findings, triage and baselines."""
+
+from __future__ import annotations
+
+import time
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Body, Depends, Path, Query
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from sqlalchemy import select
+
+from secperf.events import BaselineUpdated
+from secperf.model import Severity
+from secperf.store import Store
+from secperf.store.schema import findings as findings_table
+from secperf.web.auth import require_read, require_write
+from secperf.web.context import AppContext, get_context
+from secperf.web.errors import ApiError
+from secperf.web.serialize import finding_json, ok, scan_json
+
+router = APIRouter(prefix="/api/v1", tags=["security"])
+
+Ctx = Annotated[AppContext, Depends(get_context)]
+ScanId = Annotated[str, Path(min_length=1, max_length=200)]
+Fingerprint = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:\-]+$")]
+BaselineName = Annotated[str, Path(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.\-]+$")]
+MAX_FINDINGS = 5000
+
+
+class TriageStateFilter(StrEnum):
+    """Effective triage states a finding can be in."""
+
+    OPEN = "open"
+    FALSE_POSITIVE = "false_positive"
+    ACCEPTED_RISK = "accepted_risk"
+    FIXED = "fixed"
+
+
+class TriageRequest(BaseModel):
+    """A triage decision on one finding."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    state: Literal["false_positive", "accepted_risk", "open"]
+    reason: str = Field(min_length=1, max_length=2000)
+    author: str = Field(min_length=1, max_length=200, pattern=r"\S")
+    expires_ms: StrictInt | None = Field(default=None, ge=0, le=2**53)
+
+
+class BaselineRequest(BaseModel):
+    """Accept the findings of one scan (default: the newest) as the baseline."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    scan_id: str | None = Field(default=None, min_length=1, max_length=200)
+    author: str | None = Field(default=None, min_length=1, max_length=200)
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def latest_scan_id(store: Store) -> str | None:
+    """The newest finished scan, else the newest scan at all, else None."""
+    recent = store.scans(limit=50)
+    for record in recent:
+        if record.finished_ms is not None:
+            return record.scan_id
+    return recent[0].scan_id if recent else None
+
+
+def _finding_known(store: Store, fingerprint: str) -> bool:
+    # The store has no lookup by fingerprint alone; one indexed read does it.
+    stmt = (
+        select(findings_table.c.fingerprint)
+        .where(findings_table.c.fingerprint == fingerprint)
+        .limit(1)
+    )
+    with store.engine.connect() as conn:
+        return conn.execute(stmt).first() is not None
+
+
+# --------------------------------------------------------------------------- scans
+
+
+@router.get("/scans", dependencies=[Depends(require_read)])
+def list_scans(ctx: Ctx, limit: Annotated[int, Query(ge=1, le=1000)] = 50) -> JSONResponse:
+    """The newest scans first."""
+    return ok({"scans": [scan_json(r) for r in ctx.store.scans(limit=limit)]})
+
+
+@router.get("/scans/{scan_id}", dependencies=[Depends(require_read)])
+def get_scan(ctx: Ctx, scan_id: ScanId) -> JSONResponse:
+    """One scan."""
+    record = ctx.store.scan(scan_id)
+    if record is None:
+        raise ApiError(404, f"no scan with id {scan_id!r}", where="path.scan_id")
+    return ok(scan_json(record))
+
+
+# --------------------------------------------------------------------------- findings
+
+
+@router.get("/findings", dependencies=[Depends(require_read)])
+def list_findings(
+    ctx: Ctx,
+    severity: Annotated[Severity | None, Query(description="At least this severity.")] = None,
+    scanner: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
+    path: Annotated[
+        str | None, Query(min_length=1, max_length=500, description="Glob, e.g. src/*.")
+    ] = None,
+    state: Annotated[TriageStateFilter | None, Query()] = None,
+    scan_id: Annotated[
+        str | None,
+        Query(min_length=1, max_length=200, description="Default: the newest finished scan."),
+    ] = None,
+    new: Annotated[bool | None, Query(description="Only new (true) or known (false).")] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_FINDINGS)] = 500,
+) -> JSONResponse:
+    """Findings of one scan with their triage state, filtered."""
+    store = ctx.store
+    chosen = scan_id if scan_id is not None else latest_scan_id(store)
+    if chosen is None:
+        return ok({"scan_id": None, "findings": []})
+    rows = store.findings(
+        scan_id=chosen,
+        severity_at_least=severity,
+        scanner=scanner,
+        path_glob=path,
+        state=state.value if state is not None else None,
+        limit=None if new is not None else limit,
+    )
+    if new is not None:
+        rows = [r for r in rows if r.is_new == new][:limit]
+    return ok({"scan_id": chosen, "findings": [finding_json(r) for r in rows]})
+
+
+@router.post("/findings/{fingerprint}/triage", dependencies=[Depends(require_write)])
+def triage(ctx: Ctx, fingerprint: Fingerprint, body: TriageRequest) -> JSONResponse:
+    """Mark a finding false positive, accept its risk (optionally until a time), or reopen it."""
+    now = _now_ms()
+    if body.expires_ms is not None and body.expires_ms <= now:
+        raise ApiError(422, "expires_ms must be in the future", where="body.expires_ms")
+    if body.state == "open" and body.expires_ms is not None:
+        raise ApiError(422, "reopening takes no expires_ms", where="body.expires_ms")
+    if not _finding_known(ctx.store, fingerprint):
+        raise ApiError(404, f"no finding with fingerprint {fingerprint!r}", where="path")
+    entry = ctx.store.set_triage(
+        fingerprint, body.state, body.author.strip(), body.reason, body.expires_ms, now_ms=now
+    )
+    return ok(
+        {
+            "fingerprint": entry.fingerprint,
+            "state": entry.state,
+            "author": entry.author,
+            "reason": entry.note,
+            "decided_ms": entry.updated_ms,
+            "expires_ms": entry.expires_ms,
+        }
+    )
+
+
+# --------------------------------------------------------------------------- baselines
+
+
+@router.get("/baselines", dependencies=[Depends(require_read)])
+def list_baselines(ctx: Ctx) -> JSONResponse:
+    """Every baseline with its size."""
+    store = ctx.store
+    return ok(
+        {
+            "baselines": [
+                {"name": name, "fingerprints": len(store.baseline(name))}
+                for name in store.baseline_names()
+            ]
+        }
+    )
+
+
+@router.post("/baselines/{name}", dependencies=[Depends(require_write)])
+async def save_baseline(
+    ctx: Ctx,
+    name: BaselineName,
+    body: Annotated[BaselineRequest | None, Body()] = None,
+) -> JSONResponse:
+    """Accept every finding of a scan (default: the newest) as baseline ``name``."""
+    request = body or BaselineRequest()
+    store = ctx.store
+
+    def work() -> tuple[int, int, int]:
+        scan_id = request.scan_id if request.scan_id is not None else latest_scan_id(store)
+        if scan_id is None:
+            raise ApiError(404, "there is no scan to take a baseline from", where="body.scan_id")
+        if store.scan(scan_id) is None:
+            raise ApiError(404, f"no scan with id {scan_id!r}", where="body.scan_id")
+        fingerprints = {f.finding.fingerprint for f in store.findings(scan_id=scan_id, limit=None)}
+        before = store.baseline(name)
+        size = store.save_baseline(name, fingerprints, _now_ms())
+        return size, len(fingerprints - before), len(before - fingerprints)
+
+    size, added, removed = await run_in_threadpool(work)
+    await ctx.bus.publish(
+        BaselineUpdated(
+            baseline=name,
+            fingerprints=size,
+            added=added,
+            removed=removed,
+            author=request.author,
+        )
+    )
+    return ok({"name": name, "fingerprints": size, "added": added, "removed": removed})

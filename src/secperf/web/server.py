@@ -1,0 +1,175 @@
+"""Running the app under uvicorn, programmatically.
+
+``serve`` is what ``secperf serve`` calls: it checks the bind address against
+the token (any non-loopback address needs one), binds the socket itself (so
+the URL is known even for port 0), runs uvicorn until Ctrl-C or SIGTERM, ends
+open live streams promptly at shutdown and finally closes the bus.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI
+
+from secperf.bus.interface import EventBus
+from secperf.config import MIN_TOKEN_LENGTH, ServerConfig, is_loopback_host
+from secperf.store import Store
+from secperf.web.auth import TOKEN_ENV
+from secperf.web.sse import SseHub
+
+log = logging.getLogger(__name__)
+
+#: Seconds open requests get to finish at shutdown before they are cancelled.
+GRACEFUL_SHUTDOWN_S = 3
+
+
+class UnsafeBindError(ValueError):
+    """The server would be reachable beyond this machine without a token."""
+
+
+def check_bind(host: str, token: str | None) -> None:
+    """Refuse a non-loopback bind address without a token (raises UnsafeBindError)."""
+    if is_loopback_host(host):
+        return
+    if not token:
+        raise UnsafeBindError(
+            f"refusing to listen on {host!r} without a token: that address exposes secperf "
+            f"beyond this machine; set {TOKEN_ENV} (at least {MIN_TOKEN_LENGTH} characters) "
+            "or bind 127.0.0.1"
+        )
+    if len(token) < MIN_TOKEN_LENGTH:
+        raise UnsafeBindError(
+            f"the token must be at least {MIN_TOKEN_LENGTH} characters long to listen on {host!r}"
+        )
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on ``host:port`` (port 0: any free port)."""
+    family = socket.AF_INET6 if ":" in host.strip("[]") else socket.AF_INET
+    # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY on accepted connections
+    # only for sockets that say so; without it keep-alive answers wait ~40 ms
+    # on Nagle's algorithm and delayed ACKs.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host.strip("[]"), port))
+        sock.listen(2048)
+        sock.setblocking(False)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def socket_url(sock: socket.socket) -> str:
+    """``http://host:port`` of a bound socket."""
+    host, port = sock.getsockname()[:2]
+    shown = f"[{host}]" if ":" in host else host
+    return f"http://{shown}:{port}"
+
+
+class SecperfServer(uvicorn.Server):
+    """uvicorn's server, ending the app's live streams as soon as shutdown begins.
+
+    Without this an open stream would hold shutdown for the whole graceful
+    timeout: streams never finish on their own.
+    """
+
+    def __init__(self, config: uvicorn.Config, hub: SseHub | None = None) -> None:
+        super().__init__(config)
+        self.hub = hub
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        if self.hub is not None:
+            self.hub.close_clients()
+        await super().shutdown(sockets)
+
+
+def make_server(app: FastAPI, *, log_level: str = "warning") -> SecperfServer:
+    """A uvicorn server for ``app`` without version banners or proxy-header trust."""
+    config = uvicorn.Config(
+        app,
+        log_level=log_level,
+        server_header=False,
+        proxy_headers=False,
+        forwarded_allow_ips="",
+        access_log=False,
+        lifespan="on",
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+        ws="none",
+    )
+    hub = getattr(app.state, "sse_hub", None)
+    return SecperfServer(config, hub if isinstance(hub, SseHub) else None)
+
+
+async def run_app(
+    app: FastAPI,
+    sockets: Sequence[socket.socket],
+    *,
+    log_level: str = "warning",
+    on_started: Callable[[], None] | None = None,
+) -> None:
+    """Serve ``app`` on ``sockets`` in the running loop until the server is told to exit."""
+    server = make_server(app, log_level=log_level)
+    if on_started is None:
+        await server.serve(sockets=list(sockets))
+        return
+    task = asyncio.create_task(server.serve(sockets=list(sockets)))
+    while not server.started and not task.done():
+        await asyncio.sleep(0.02)
+    if server.started:
+        on_started()
+    await task
+
+
+def serve(
+    config: ServerConfig,
+    store: Store,
+    bus: EventBus,
+    *,
+    token: str | None = None,
+    on_started: Callable[[str], None] | None = None,
+    log_level: str = "warning",
+    **app_options: Any,
+) -> None:
+    """Serve the API and dashboard until interrupted, then close the bus.
+
+    ``token`` overrides the config's; ``app_options`` go to ``create_app``.
+    Raises UnsafeBindError for a non-loopback address without a token and
+    OSError when the address cannot be bound.
+    """
+    from secperf.web.app import create_app
+
+    effective = (
+        token
+        if token is not None
+        else (config.token.get_secret_value() if config.token is not None else None)
+    )
+    check_bind(config.host, effective)
+    sock = bind_socket(config.host, config.port)
+    url = socket_url(sock)
+    app = create_app(store, bus, config=config, token=effective, **app_options)
+
+    async def main() -> None:
+        try:
+            await run_app(
+                app,
+                [sock],
+                log_level=log_level,
+                on_started=(lambda: on_started(url)) if on_started is not None else None,
+            )
+        finally:
+            with contextlib.suppress(Exception):
+                await bus.close()
+
+    try:
+        asyncio.run(main())
+    finally:
+        sock.close()
