@@ -1,0 +1,279 @@
+"""``secperf bench``: time a command, import pytest-benchmark and asv results, list them.
+
+Every result is stored as a ``BenchmarkResult`` keyed by name, commit and
+machine fingerprint, so that the gate and the regression analysis compare a
+measurement only with earlier ones from a comparable machine.
+
+An import reads and checks every given file before it stores anything: a
+malformed file stops the whole import with an error naming the file and the
+JSON path of the bad value, and nothing of it (nor of the other files) is
+stored.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rich.table import Table
+from rich.text import Text
+from typer.core import TyperGroup
+
+from secperf.model import BenchmarkResult
+from secperf.perf.benchmarks import (
+    BenchmarkImportError,
+    load_asv_results,
+    load_pytest_benchmark,
+)
+from secperf.perf.command_timing import CommandTiming, time_command, to_benchmark_result
+
+if TYPE_CHECKING:  # the store is heavy to import; cli.py imports this module at start
+    from secperf.store import Store
+
+__all__ = [
+    "DefaultRunGroup",
+    "ImportedFile",
+    "git_commit",
+    "load_benchmark_file",
+    "load_benchmark_files",
+    "results_table",
+    "run_benchmark",
+    "timing_table",
+]
+
+#: The longest benchmark name made from a command line.
+_MAX_NAME = 200
+_ASV_SIDE_FILES = {
+    "machine.json": "asv's machine.json",
+    "benchmarks.json": "asv's benchmarks.json",
+}
+
+
+class DefaultRunGroup(TyperGroup):
+    """A command group whose first argument, when not a subcommand, means ``run``.
+
+    So ``secperf bench -n 5 -- CMD`` is ``secperf bench run -n 5 -- CMD``, while
+    ``secperf bench import FILE`` and ``secperf bench list`` stay subcommands.
+    """
+
+    default_command = "run"
+
+    # ctx is Typer's own click Context (a vendored copy), typed loosely on purpose.
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        """Insert the default command when the first argument names no subcommand."""
+        if args and args[0] not in self.commands and args[0] not in ctx.help_option_names:
+            args = [self.default_command, *args]
+        return super().parse_args(ctx, args)
+
+
+def git_commit(root: Path) -> str | None:
+    """The commit checked out in ``root`` (``git rev-parse HEAD``), or None.
+
+    None when git is missing, ``root`` is not in a repository, or the
+    repository has no commit yet. Runs git directly, never through a shell.
+    """
+    try:
+        done = subprocess.run(
+            ["git", "rev-parse", "--verify", "--quiet", "HEAD"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    commit = done.stdout.strip()
+    if done.returncode != 0 or len(commit) not in (40, 64):
+        return None
+    return commit
+
+
+def default_name(argv: Sequence[str]) -> str:
+    """A benchmark name from a command line (shortened when very long)."""
+    text = " ".join(argv)
+    return text if len(text) <= _MAX_NAME else text[: _MAX_NAME - 3] + "..."
+
+
+def run_benchmark(
+    argv: Sequence[str],
+    *,
+    runs: int,
+    warmup: int,
+    name: str | None,
+    root: Path,
+    timeout_s: float | None = None,
+) -> tuple[CommandTiming, BenchmarkResult]:
+    """Time ``argv`` (in ``root``) and describe it as a result of this machine and commit.
+
+    Raises ``CommandTimingError`` when the command cannot run, fails or times
+    out, and ValueError for invalid counts.
+    """
+    if name is not None and not name.strip():
+        raise ValueError("--name must not be empty")
+    timing = time_command(argv, runs=runs, warmup=warmup, timeout_s=timeout_s, cwd=root)
+    result = to_benchmark_result(timing, name or default_name(timing.argv), git_commit(root))
+    return timing, result
+
+
+# --------------------------------------------------------------------------- import
+
+
+@dataclass(frozen=True, slots=True)
+class ImportedFile:
+    """One file (or asv directory) read for import, and what it held."""
+
+    path: Path
+    kind: str  # pytest-benchmark | asv
+    results: list[BenchmarkResult]
+
+
+def _detect(path: Path) -> str:
+    """``pytest-benchmark`` or ``asv``, from the content; raises BenchmarkImportError."""
+    if path.is_dir():
+        return "asv"
+    if not path.exists():
+        raise BenchmarkImportError(path, "", "no such file or directory")
+    if path.name in _ASV_SIDE_FILES:
+        raise BenchmarkImportError(
+            path,
+            "",
+            f"this is {_ASV_SIDE_FILES[path.name]}, not a results file; "
+            "give the results directory or a results file",
+        )
+    try:
+        doc: Any = json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise BenchmarkImportError(path, "", f"not UTF-8 text ({exc.reason})") from None
+    except OSError as exc:
+        raise BenchmarkImportError(path, "", f"cannot read: {exc.strerror or exc}") from None
+    except json.JSONDecodeError as exc:
+        raise BenchmarkImportError(
+            path, "", f"malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
+        ) from None
+    if isinstance(doc, dict):
+        if "benchmarks" in doc:
+            return "pytest-benchmark"
+        if "results" in doc:
+            return "asv"
+    raise BenchmarkImportError(
+        path,
+        "",
+        "neither a pytest-benchmark file (no 'benchmarks' key) "
+        "nor an asv results file (no 'results' key)",
+    )
+
+
+def load_benchmark_file(path: Path) -> ImportedFile:
+    """Read one pytest-benchmark JSON file, asv results file or asv results directory.
+
+    Every entry must be valid: the first bad one raises ``BenchmarkImportError``
+    naming the file and the JSON path of the bad value.
+    """
+    kind = _detect(path)
+    if kind == "pytest-benchmark":
+        results = load_pytest_benchmark(path, strict=True)
+    else:
+        results = load_asv_results(path, strict=True)
+    return ImportedFile(path, kind, results)
+
+
+def load_benchmark_files(paths: Sequence[Path]) -> list[ImportedFile]:
+    """Read every file first, so that one bad file means nothing is stored."""
+    return [load_benchmark_file(path) for path in paths]
+
+
+def status_counts(results: Sequence[BenchmarkResult]) -> str:
+    """``"12 ok, 2 skipped, 1 failed"``: how many results have each status."""
+    counts: dict[str, int] = {}
+    for r in results:
+        counts[r.status] = counts.get(r.status, 0) + 1
+    return ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "no results"
+
+
+def store_results(store: Store, results: Sequence[BenchmarkResult]) -> int:
+    """Store results in one transaction; returns how many were new."""
+    return store.add_benchmark_results(results)
+
+
+# --------------------------------------------------------------------------- display
+
+
+def seconds(value: float | None) -> str:
+    """A duration in seconds shown with a readable unit."""
+    if value is None:
+        return "-"
+    size = abs(value)
+    if size >= 1:
+        return f"{value:.3f} s"
+    if size >= 1e-3:
+        return f"{value * 1e3:.3f} ms"
+    if size >= 1e-6:
+        return f"{value * 1e6:.3f} µs"
+    return f"{value * 1e9:.1f} ns"
+
+
+def _size(value: float) -> str:
+    for unit in ("B", "KiB"):
+        if abs(value) < 1024:
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} MiB"
+
+
+def timing_table(name: str, timing: CommandTiming) -> Table:
+    """The measured runs of one command: median, MAD, min, max, max RSS."""
+    # Text, not markup: a command line may hold square brackets.
+    table = Table(title=Text(f"{name} ({timing.runs} runs after {timing.warmup} warm-up)"))
+    for column in ("median", "MAD", "min", "max", "mean", "max RSS"):
+        table.add_column(column, justify="right")
+    table.add_row(
+        seconds(timing.median_s),
+        seconds(timing.mad_s),
+        seconds(timing.min_s),
+        seconds(timing.max_s),
+        seconds(timing.mean_s),
+        _size(timing.peak_rss_bytes),
+    )
+    return table
+
+
+def _value(value: float | None, unit: Any) -> str:
+    if value is None:
+        return "-"
+    if unit in (None, "seconds"):
+        return seconds(value)
+    if unit == "bytes":
+        return _size(value)
+    return f"{value:g} {unit}" if isinstance(unit, str) else f"{value:g}"
+
+
+def results_table(results: Sequence[BenchmarkResult], title: str = "benchmark results") -> Table:
+    """Stored results: name, commit, machine, median, rounds and status."""
+    table = Table(title=Text(title))
+    # Only the name may wrap: the other columns are short and read best whole.
+    table.add_column("name", overflow="fold", ratio=1, min_width=16)
+    table.add_column("commit", no_wrap=True)
+    table.add_column("machine", no_wrap=True)
+    table.add_column("median", justify="right", no_wrap=True)
+    table.add_column("rounds", justify="right", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    for r in results:
+        params = ", ".join(f"{k}={v}" for k, v in r.params.items())
+        rounds = r.stats.get("rounds")
+        unit = r.extra.get("unit")
+        median = r.stats.get("median", r.stats.get("result"))
+        table.add_row(
+            # Text, not markup: pytest's parametrised names hold square brackets.
+            Text(f"{r.name} [{params}]" if params else r.name),
+            (r.commit or "-")[:8],
+            r.machine[:8],
+            _value(median, unit),
+            "-" if rounds is None else f"{rounds:g}",
+            Text(r.status),
+        )
+    return table
