@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -30,8 +29,8 @@ T0 = 1_700_000_000_000
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    s = Store.open(tmp_path / "secperf.db")
+def store(store_url: str) -> Iterator[Store]:
+    s = Store.open(store_url)
     yield s
     s.close()
 

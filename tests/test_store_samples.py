@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,10 +10,12 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy import func, select
 
 from secperf.model import Sample, sample_problem
 from secperf.store import Store, StoreTargetError
 from secperf.store.samples import downsample
+from secperf.store.schema import chunks
 
 HOUR = 3_600_000
 T0 = 1_700_000_000_000 - 1_700_000_000_000 % (2 * HOUR)  # start of a block
@@ -26,13 +27,13 @@ def cpu(ts: int, value: float, host: str = "a") -> Sample:
 
 
 def chunk_rows(store: Store) -> int:
-    with sqlite3.connect(store.engine.url.database) as conn:  # type: ignore[arg-type]
-        return int(conn.execute("select count(*) from chunks").fetchone()[0])
+    with store.engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(chunks)).scalar_one())
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    s = Store.open(tmp_path / "nested" / "dir" / "secperf.db", compact_after=4)
+def store(store_url: str) -> Iterator[Store]:
+    s = Store.open(store_url, compact_after=4)
     yield s
     s.close()
 
@@ -83,10 +84,10 @@ def test_round_trip_of_several_series(store: Store) -> None:
     assert all(p.timestamps.size == 11 for p in both)  # range ends are inclusive
 
 
-def test_label_order_does_not_create_a_new_series(store: Store) -> None:
+def test_label_order_does_not_create_a_new_series(store: Store, store_url: str) -> None:
     store.write_samples([Sample("m", {"a": "1", "b": "2"}, T0, 1.0)], now_ms=NOW)
     store.write_samples([Sample("m", {"b": "2", "a": "1"}, T0 + 1, 2.0)], now_ms=NOW)
-    reopened = Store.open(store.engine.url)
+    reopened = Store.open(store_url)
     reopened.write_samples([Sample("m", {"b": "2", "a": "1"}, T0 + 2, 3.0)], now_ms=NOW)
     assert len(store.series("m")) == 1
     assert store.query("m", None, T0, T0 + 2)[0].values.tolist() == [1.0, 2.0, 3.0]

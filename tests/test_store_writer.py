@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 
@@ -35,8 +33,8 @@ from secperf.store import Store, StoreWriter
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    s = Store.open(tmp_path / "secperf.db")
+def store(store_url: str) -> Iterator[Store]:
+    s = Store.open(store_url)
     yield s
     s.close()
 
@@ -117,20 +115,24 @@ def test_flushes_by_size_and_by_time(store: Store) -> None:
     assert store.query("cpu_percent", {"host": "b"}, t, t + 1000)[0].timestamps.size == 10
 
 
-def test_a_failing_write_is_counted_and_the_writer_goes_on(store: Store, tmp_path: Path) -> None:
+def rename_table(store: Store, old: str, new: str) -> None:
+    with store.engine.begin() as conn:
+        conn.exec_driver_sql(f"ALTER TABLE {old} RENAME TO {new}")
+    store.engine.dispose()  # no pooled connection keeps a plan of the old name
+
+
+def test_a_failing_write_is_counted_and_the_writer_goes_on(store: Store) -> None:
     t = now_ms() - 60_000
 
     async def scenario() -> StoreWriter:
         bus = AsyncEventBus()
         writer = StoreWriter(store, flush_interval_s=3600.0)
         await writer.attach(bus)
-        with sqlite3.connect(tmp_path / "secperf.db") as conn:
-            conn.execute("ALTER TABLE chunks RENAME TO chunks_away")
+        rename_table(store, "chunks", "chunks_away")
         await bus.publish(MetricsRecorded(samples=samples(20, t)))
         await wait_for(lambda: writer.stats().buffered == 20)
         await writer.flush()
-        with sqlite3.connect(tmp_path / "secperf.db") as conn:
-            conn.execute("ALTER TABLE chunks_away RENAME TO chunks")
+        rename_table(store, "chunks_away", "chunks")
         await bus.publish(MetricsRecorded(samples=samples(5, t + 1000)))
         await bus.publish(ScanStarted(scan_id="s9", target="/repo"))
         await writer.close()

@@ -830,11 +830,12 @@ def bench_list(
 @app.command("correlate")
 def correlate(
     since: Annotated[
-        str, typer.Option("--since", help="How far back to look: 24h, 7d, 90m.")
+        str,
+        typer.Option("--since", metavar="DURATION", help="How far back to look: 24h, 7d, 90m."),
     ] = "24h",
     metric: Annotated[
         list[str] | None,
-        typer.Option("--metric", "-m", help="Only this metric (repeat for more)."),
+        typer.Option("--metric", "-m", metavar="NAME", help="Only this metric (repeat for more)."),
     ] = None,
     alpha: Annotated[
         float, typer.Option("--alpha", help="False discovery rate for significance.")
@@ -974,10 +975,66 @@ def serve(
         store.close()
 
 
-@app.command("up", context_settings=_PASSTHROUGH)
-def up() -> None:
+@app.command("up")
+def up(
+    path: Annotated[
+        Path | None, typer.Argument(help="Project directory (default: the project root).")
+    ] = None,
+    host: Annotated[
+        str | None, typer.Option("--host", help="Address (default: server.host).")
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option("--port", min=0, max=65535, help="Port (default: server.port).")
+    ] = None,
+    no_scan: Annotated[bool, typer.Option("--no-scan", help="Do not scan the project.")] = False,
+    no_watch: Annotated[
+        bool, typer.Option("--no-watch", help="Scan once; do not rescan edits.")
+    ] = False,
+    no_monitor: Annotated[
+        bool, typer.Option("--no-monitor", help="Do not collect system metrics.")
+    ] = False,
+) -> None:
     """Scan, watch, monitor, alert and serve the dashboard for this project."""
-    not_built("up")
+    from pydantic import ValidationError
+
+    from secperf.commands.up import UpOptions, run_up
+    from secperf.security.baseline import BaselineError
+    from secperf.security.validator import ScanReport
+    from secperf.web import UnsafeBindError
+
+    loaded = load_or_exit()
+    root = _project_root(path, loaded)
+    options = UpOptions(
+        root=root,
+        host=host,
+        port=port,
+        scan=not no_scan,
+        monitor=not no_monitor,
+        watch=not no_watch,
+    )
+
+    def say(line: str) -> None:
+        console.print(line, markup=False, soft_wrap=True)
+
+    def on_report(report: ScanReport) -> None:
+        m = report.metrics
+        counts = ", ".join(f"{k} {v}" for k, v in sorted(m.vulnerability_severity_counts.items()))
+        say(
+            f"scan: {m.violations_found} findings ({counts or 'none'}), {m.new_findings} new,"
+            f" {m.files_scanned} files in {m.scan_duration_ms / 1000:.2f} s"
+            f" ({m.cache_hits} cached)"
+        )
+
+    try:
+        asyncio.run(run_up(loaded, options, say=say, on_report=on_report))
+    except (UnsafeBindError, BaselineError) as exc:
+        fail(str(exc))
+    except ValidationError:
+        fail(f"--host {host!r} is not an IP address or a host name")
+    except OSError as exc:
+        fail(f"cannot serve: {exc.strerror or exc}")
+    except KeyboardInterrupt:
+        pass
 
 
 @app.command("agent")

@@ -1,37 +1,73 @@
-"""The embedded runtime: one bus with the store subscribed to it.
+"""The runtime: one bus with the store subscribed to it.
 
 Commands that produce events (scan, gate, up, serve) open a ``Runtime``,
 publish on its bus, and the ``StoreWriter`` persists what flows; closing the
 runtime drains the bus and flushes the writer, so nothing published is lost.
+
+The bus is the one ``[bus]`` asks for (``make_bus``): in-process by default,
+NATS JetStream for a ``nats://`` URL. On NATS the store writer is a durable
+consumer shared by every process that attaches it, so only the process that
+owns the central store should consume: ``consume`` defaults to True on the
+in-process bus and to False on NATS (``secperf serve`` passes True; a scan on
+an agent host publishes and leaves storing to the server).
 """
 
 from __future__ import annotations
 
 from types import TracebackType
 
+from pydantic import ValidationError
+
+from secperf.bus.factory import make_bus
 from secperf.bus.interface import EventBus
-from secperf.bus.memory import AsyncEventBus
-from secperf.config import Config
+from secperf.config import BusConfig, Config, mask_url
 from secperf.store import Store, StoreWriter
+
+
+def bus_config(config: Config, bus_url: str | None) -> BusConfig:
+    """``[bus]`` with its URL replaced by ``bus_url`` (validated) when one is given."""
+    if bus_url is None:
+        return config.bus
+    try:
+        return BusConfig.model_validate({**config.bus.model_dump(), "url": bus_url})
+    except ValidationError:
+        raise ValueError(
+            f"bus URL {mask_url(bus_url)!r} is not valid: use 'memory://' or a NATS URL"
+            " such as 'nats://127.0.0.1:4222'"
+        ) from None
 
 
 class Runtime:
     """An async context manager holding the store, the bus and the writer between them."""
 
-    def __init__(self, config: Config, *, store_url: str | None = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        store_url: str | None = None,
+        bus_url: str | None = None,
+        consume: bool | None = None,
+    ) -> None:
         self.config = config
         self.store_url = store_url or config.store.url
+        self.bus_config = bus_config(config, bus_url)
+        self.consume = (not self.bus_config.is_nats) if consume is None else consume
         self.store: Store | None = None
         self.bus: EventBus | None = None
         self.writer: StoreWriter | None = None
 
     async def __aenter__(self) -> Runtime:
         self.store = Store.open(self.store_url)
-        bus = AsyncEventBus(default_maxsize=self.config.bus.queue_size)
-        await bus.start()
-        self.bus = bus
-        self.writer = StoreWriter(self.store)
-        await self.writer.attach(bus)
+        try:
+            bus = make_bus(self.bus_config)
+            await bus.start()
+            self.bus = bus
+            if self.consume:
+                self.writer = StoreWriter(self.store)
+                await self.writer.attach(bus)
+        except BaseException:
+            await self.__aexit__(None, None, None)
+            raise
         return self
 
     async def __aexit__(
@@ -40,9 +76,11 @@ class Runtime:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self.bus is not None:
-            await self.bus.close(drain=True)
-        if self.writer is not None:
-            await self.writer.close()
-        if self.store is not None:
-            self.store.close()
+        try:
+            if self.bus is not None:
+                await self.bus.close(drain=True)
+            if self.writer is not None:
+                await self.writer.close()
+        finally:
+            if self.store is not None:
+                self.store.close()

@@ -7,7 +7,10 @@ the scan, its findings and its metrics are persisted like any other event.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import logging
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,9 +18,11 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
-from secperf.config import LoadedConfig
-from secperf.events import Event, now_ms
-from secperf.model import Finding, SecurityMetrics, Severity
+from secperf.bus.interface import EventBus
+from secperf.config import Config, LoadedConfig
+from secperf.events import Event, MetricsRecorded, local_host, now_ms
+from secperf.model import Finding, Sample, ScanCost, SecurityMetrics, Severity
+from secperf.perf.impact import ScanImpactError, ScanImpactSampler
 from secperf.runtime import Runtime
 from secperf.security.baseline import BASELINE_FILE, Baseline, load_baseline, project_salt
 from secperf.security.cache import ScanCache
@@ -25,6 +30,8 @@ from secperf.security.factory import CACHE_FILE, build_discovery, build_scanners
 from secperf.security.triage import TriageDecision, TriageState, effective_state
 from secperf.security.validator import Progress, ScanReport, SecurityValidator
 from secperf.store import Store, TriageEntry
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +96,86 @@ def make_validator(
     )
 
 
+class ScanCostRecorder:
+    """Measures each scan with a ``ScanImpactSampler`` and hands the results on.
+
+    ``probe`` is the validator's cost probe (so ``SecurityMetrics.cpu_seconds``
+    and ``peak_rss_bytes`` come from the sampler); ``pump`` publishes the
+    sampled series on the bus while the scan runs, for live charts; ``finish``
+    publishes the rest and stores each scan's ``ScanCost`` with its scan.
+    Series: ``scan_process_cpu_percent``, ``scan_process_rss_bytes`` and
+    ``host_cpu_percent``, labelled ``scan_id`` and ``host``.
+    """
+
+    def __init__(self, interval_s: float, host: str | None = None) -> None:
+        self.interval_s = interval_s
+        self.host = host or local_host()
+        self._samplers: list[ScanImpactSampler] = []
+        self._published: dict[int, int] = {}  # id(sampler) -> samples published
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_config(cls, config: Config) -> ScanCostRecorder | None:
+        """A recorder at ``monitor.impact.interval``; None when monitoring or impact is off."""
+        monitor = config.monitor
+        if not (monitor.enabled and monitor.impact.enabled):
+            return None
+        return cls(monitor.impact.interval / 1000)
+
+    def probe(self, scan_id: str) -> Callable[[], tuple[float, int]]:
+        """Start sampling scan ``scan_id`` (this process and its workers)."""
+        sampler = ScanImpactSampler(scan_id, interval_s=self.interval_s).start()
+        with self._lock:
+            self._samplers.append(sampler)
+
+        def stop() -> tuple[float, int]:
+            cost = sampler.stop()
+            return cost.cpu_seconds, cost.peak_rss_bytes
+
+        return stop
+
+    async def publish_new(self, bus: EventBus) -> None:
+        """Publish the samples taken since the last call, one batch per scan."""
+        with self._lock:
+            samplers = list(self._samplers)
+        for sampler in samplers:
+            samples = sampler.samples
+            done = self._published.get(id(sampler), 0)
+            if len(samples) <= done:
+                continue
+            self._published[id(sampler)] = len(samples)
+            batch = tuple(
+                Sample(s.name, {**s.labels, "host": self.host}, s.timestamp_ms, s.value)
+                for s in samples[done:]
+            )
+            await bus.publish(MetricsRecorded(samples=batch, host=self.host))
+
+    async def pump(self, bus: EventBus, every_s: float = 1.0) -> None:
+        """Publish new samples every ``every_s`` until cancelled."""
+        while True:
+            await asyncio.sleep(every_s)
+            await self.publish_new(bus)
+
+    async def finish(self, store: Store, bus: EventBus, *, record: bool = True) -> list[ScanCost]:
+        """Stop every sampler, publish what is left and (``record``) store each cost."""
+        with self._lock:
+            samplers = list(self._samplers)
+        costs: list[ScanCost] = []
+        for sampler in samplers:
+            try:
+                costs.append(sampler.stop())
+            except ScanImpactError as exc:  # the scan's result stands without its cost
+                log.warning("%s", exc)
+        await self.publish_new(bus)
+        if record:
+            for cost in costs:
+                await asyncio.to_thread(store.record_scan_cost, cost)
+        with self._lock:
+            self._samplers.clear()
+            self._published.clear()
+        return costs
+
+
 async def run_scan(
     loaded: LoadedConfig,
     options: ScanOptions,
@@ -96,8 +183,13 @@ async def run_scan(
     progress: Progress | None = None,
     store_url: str | None = None,
 ) -> tuple[ScanReport, dict[str, TriageDecision]]:
-    """Scan once; events go through the bus into the store. Returns the report and triage."""
+    """Scan once; events go through the bus into the store. Returns the report and triage.
+
+    Unless ``[monitor.impact]`` is switched off, the scan's cost is sampled
+    while it runs (see ``ScanCostRecorder``) and stored with the scan.
+    """
     baseline = load_project_baseline(options.root)
+    recorder = ScanCostRecorder.from_config(loaded.config)
     async with Runtime(loaded.config, store_url=store_url) as runtime:
         assert runtime.store is not None and runtime.bus is not None
         triage = decisions_from_store(runtime.store.triage_all())
@@ -108,12 +200,25 @@ async def run_scan(
         paths = (
             list(options.paths) if options.paths else scan_paths(loaded.config.scan, options.root)
         )
+        pump: asyncio.Task[None] | None = None
+        if recorder is not None:
+            validator.cost_probe = recorder.probe
+            pump = asyncio.create_task(recorder.pump(bus), name="scan-impact-publisher")
+        completed = False
         try:
             report = await asyncio.to_thread(validator.scan, options.root, paths)
+            completed = True
         finally:
+            if pump is not None:
+                pump.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await pump
             validator.close()
             if validator.cache is not None:
                 validator.cache.close()
+            if recorder is not None:
+                # A scan that raised has no scan record to attach a cost to.
+                await recorder.finish(runtime.store, bus, record=completed)
     return report, triage
 
 
@@ -166,3 +271,60 @@ def dumps(data: Any) -> str:
 def open_store(loaded: LoadedConfig) -> Store:
     """The configured store, for commands that only read or triage."""
     return Store.open(loaded.config.store.url)
+
+
+@dataclass(frozen=True, slots=True)
+class BaselineChange:
+    """What ``baseline update`` did."""
+
+    path: Path
+    fingerprints: int
+    added: int
+    removed: int
+
+
+async def update_baseline(
+    loaded: LoadedConfig, options: ScanOptions, author: str | None, *, store_url: str | None = None
+) -> BaselineChange:
+    """Scan, then accept every current finding into the repository's baseline."""
+    from secperf.events import BaselineUpdated
+    from secperf.security.baseline import baseline_from_findings, save_baseline
+
+    old = load_project_baseline(options.root)
+    salt = project_salt(options.root, old).hex()
+    report, _ = await run_scan(loaded, options, store_url=store_url)
+    created = now_ms()
+    new = baseline_from_findings(report.findings, salt, created)
+    path = baseline_path(options.root)
+    save_baseline(path, new)
+    before = set(old.fingerprints) if old else set()
+    after = set(new.fingerprints)
+    change = BaselineChange(path, len(after), len(after - before), len(before - after))
+    async with Runtime(loaded.config, store_url=store_url) as runtime:
+        assert runtime.store is not None and runtime.bus is not None
+        runtime.store.save_baseline(str(options.root), after, created)
+        await runtime.bus.publish(
+            BaselineUpdated(
+                baseline=str(path),
+                fingerprints=change.fingerprints,
+                added=change.added,
+                removed=change.removed,
+                author=author,
+            )
+        )
+    return change
+
+
+def resolve_fingerprint(store: Store, prefix: str) -> Finding:
+    """The stored finding whose fingerprint starts with ``prefix`` (unique, >= 6 chars)."""
+    if len(prefix) < 6:
+        raise ValueError(f"fingerprint {prefix!r}: give at least 6 characters")
+    matches: dict[str, Finding] = {}
+    for stored in store.findings(limit=None):
+        if stored.finding.fingerprint.startswith(prefix):
+            matches[stored.finding.fingerprint] = stored.finding
+    if not matches:
+        raise ValueError(f"no finding with a fingerprint starting {prefix!r}; run `secperf scan`")
+    if len(matches) > 1:
+        raise ValueError(f"fingerprint {prefix!r} is ambiguous: {len(matches)} findings match")
+    return next(iter(matches.values()))

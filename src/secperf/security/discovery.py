@@ -16,8 +16,10 @@ from pathlib import Path
 
 import pathspec
 
-#: Directories nobody wants scanned; config can add more.
-ALWAYS_PRUNED = frozenset({".git", ".hg", ".svn"})
+#: Directories nobody wants scanned (and secperf's own state); config can add more.
+ALWAYS_PRUNED = frozenset({".git", ".hg", ".svn", ".secperf"})
+#: secperf's own files: its baseline is full of hashes that look like secrets.
+ALWAYS_SKIPPED_FILES = frozenset({".secperf-baseline.json", "secperf-waivers.toml"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,7 +155,7 @@ class FileDiscovery:
                         child_specs = [*specs, (relpath, spec)]
                 self._walk_dir(root, path, result, seen, child_specs)
                 continue
-            if self._excluded(relpath):
+            if entry.name in ALWAYS_SKIPPED_FILES or self._excluded(relpath):
                 continue
             if self.respect_gitignore and self._ignored_by_git(specs, relpath, False):
                 continue

@@ -46,6 +46,10 @@ log = logging.getLogger(__name__)
 Publish = Callable[[Event], None]
 #: progress(phase, done, total): phases are "discover", "scan"
 Progress = Callable[[str, int, int], None]
+#: cost_probe(scan_id) starts measuring a scan's resource use and returns the
+#: function that stops it and gives (cpu_seconds, peak_rss_bytes). If the scan
+#: raises, the probe is not stopped here: its owner stops it.
+CostProbe = Callable[[str], Callable[[], tuple[float, int]]]
 
 _BINARY_PROBE = 8192
 _SLOWEST_KEPT = 10
@@ -152,6 +156,7 @@ class SecurityValidator:
         triage: Mapping[str, TriageDecision] | None = None,
         publish: Publish | None = None,
         progress: Progress | None = None,
+        cost_probe: CostProbe | None = None,
     ) -> None:
         self.scanners = list(scanners)
         self.discovery = discovery or FileDiscovery()
@@ -161,6 +166,7 @@ class SecurityValidator:
         self.triage = dict(triage or {})
         self.publish = publish
         self.progress = progress
+        self.cost_probe = cost_probe
         self._pool: ProcessPoolExecutor | None = None
 
     def close(self) -> None:
@@ -180,6 +186,7 @@ class SecurityValidator:
         started_ms = now_ms()
         wall_start = time.perf_counter()
         usage_start = _cpu_seconds()
+        stop_probe = self._start_probe(scan_id)
 
         available: list[tuple[int, Scanner]] = []
         unavailable: dict[str, str] = {}
@@ -282,6 +289,7 @@ class SecurityValidator:
         hits = len(jobs) - len(misses)
         bytes_scanned = sum(c.size for c in candidates if c.relpath not in failed_files)
         lines = sum(n for path, n in line_counts.items() if path not in failed_files)
+        cpu_seconds, peak_rss_bytes = _stop_probe(stop_probe, usage_start)
         metrics = SecurityMetrics(
             scan_id=scan_id,
             target=str(root),
@@ -313,8 +321,8 @@ class SecurityValidator:
             cache_hits=hits,
             cache_misses=len(misses),
             cache_hit_rate=hits / len(jobs) if jobs else 0.0,
-            cpu_seconds=_cpu_seconds() - usage_start,
-            peak_rss_bytes=_peak_rss_bytes(),
+            cpu_seconds=cpu_seconds,
+            peak_rss_bytes=peak_rss_bytes,
         )
         # Unavailable optional scanners are reported, not a partial scan; files
         # that could not be scanned are.
@@ -341,6 +349,15 @@ class SecurityValidator:
             suppressed=suppressed,
             status=status,
         )
+
+    def _start_probe(self, scan_id: str) -> Callable[[], tuple[float, int]] | None:
+        if self.cost_probe is None:
+            return None
+        try:
+            return self.cost_probe(scan_id)
+        except Exception:  # measuring must never fail the scan; rusage stands in
+            log.exception("scan %s: starting the cost probe failed", scan_id)
+            return None
 
     def _digests(
         self,
@@ -493,6 +510,18 @@ def _severity_counts(findings: list[Finding]) -> dict[str, int]:
     for finding in findings:
         counts[finding.severity.value] = counts.get(finding.severity.value, 0) + 1
     return counts
+
+
+def _stop_probe(
+    stop: Callable[[], tuple[float, int]] | None, usage_start: float
+) -> tuple[float, int]:
+    """The probe's (cpu_seconds, peak_rss_bytes), or this process's rusage without one."""
+    if stop is not None:
+        try:
+            return stop()
+        except Exception:  # measuring must never fail the scan
+            log.exception("the scan's cost probe failed; using resource usage instead")
+    return _cpu_seconds() - usage_start, _peak_rss_bytes()
 
 
 def _cpu_seconds() -> float:

@@ -5,10 +5,19 @@ killed process; only a power cut may lose the last ones), foreign keys and a
 busy timeout, all set per connection. Python's sqlite3 module is put in
 autocommit mode and SQLAlchemy emits BEGIN itself, so DDL is transactional and
 migrations are all-or-nothing (the recipe from SQLAlchemy's SQLite notes).
+
+PostgreSQL goes through psycopg 3 (``postgresql://`` URLs are given that
+driver). A ``schema=NAME`` query parameter puts the store in that schema
+(created when missing) by setting ``search_path`` on every new connection, so
+several stores can share one database. The pool is kept small and its
+connections are checked before use, so a restarted database server costs one
+failed ping, not a failed write.
 """
 
 from __future__ import annotations
 
+import contextlib
+import re
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +26,10 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
 BUSY_TIMEOUT_MS = 10_000
+POOL_SIZE = 5
+POOL_OVERFLOW = 10
+POOL_RECYCLE_S = 1800
+_SCHEMA_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 
 
 class StoreTargetError(ValueError):
@@ -25,14 +38,12 @@ class StoreTargetError(ValueError):
 
 def resolve_url(target: str | Path | URL) -> URL:
     """A filesystem path becomes an SQLite URL (parent directories created)."""
-    if isinstance(target, URL):
-        return target
-    text = str(target)
-    if not text:
+    text = "" if isinstance(target, URL) else str(target)
+    if not isinstance(target, URL) and not text:
         raise StoreTargetError("store target is empty; give a file path or a database URL")
-    if "://" in text:
+    if isinstance(target, URL) or "://" in text:
         try:
-            url = make_url(text)
+            url = target if isinstance(target, URL) else make_url(text)
         except ArgumentError as exc:
             raise StoreTargetError(f"store URL {text!r} is not valid: {exc}") from None
         backend = url.get_backend_name()
@@ -41,6 +52,18 @@ def resolve_url(target: str | Path | URL) -> URL:
                 f"store URL {url.render_as_string(hide_password=True)!r}: backend"
                 f" {backend!r} is not supported; use sqlite:/// or postgresql+psycopg://"
             )
+        if backend == "postgresql" and (
+            url.drivername == "postgresql" or url.get_driver_name() == "psycopg2"
+        ):
+            # psycopg 3 is the driver secperf ships; SQLAlchemy's default is psycopg2.
+            url = url.set(drivername="postgresql+psycopg")
+        if backend == "postgresql":
+            schema = url.query.get("schema")
+            if schema is not None and (not isinstance(schema, str) or not _SCHEMA_RE.match(schema)):
+                raise StoreTargetError(
+                    f"store URL {url.render_as_string(hide_password=True)!r}: schema"
+                    f" {schema!r} must be one name of letters, digits and '_'"
+                )
         if backend == "sqlite" and url.database not in (None, "", ":memory:"):
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
         return url
@@ -75,4 +98,36 @@ def create_store_engine(target: str | Path | URL) -> Engine:
         event.listen(engine, "connect", _sqlite_connect)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    schema = url.query.get("schema")
+    if isinstance(schema, str):
+        url = url.difference_update_query(["schema"])
+    engine = create_engine(
+        url,
+        pool_pre_ping=True,
+        pool_size=POOL_SIZE,
+        max_overflow=POOL_OVERFLOW,
+        pool_recycle=POOL_RECYCLE_S,
+    )
+    if isinstance(schema, str):
+        event.listen(engine, "connect", _search_path(schema))
+    return engine
+
+
+def _search_path(schema: str) -> Any:
+    """A connect listener putting new PostgreSQL connections in ``schema``."""
+
+    def on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Outside a transaction, so the setting is the session's, not rolled back.
+        autocommit = dbapi_conn.autocommit
+        dbapi_conn.autocommit = True
+        cursor = dbapi_conn.cursor()
+        # Created concurrently, or no right to create: the SET below decides.
+        with contextlib.suppress(Exception):
+            cursor.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+        try:
+            cursor.execute(f'SET search_path TO "{schema}"')
+        finally:
+            cursor.close()
+            dbapi_conn.autocommit = autocommit
+
+    return on_connect

@@ -59,6 +59,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         ),
     ),
     Migration(2, "benchmark results", _create(schema.benchmark_results)),
+    Migration(3, "correlation runs", _create(schema.correlation_runs)),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -48,6 +48,17 @@ _NUMBER = frozenset({int, float})
 _NEW_SERIES = -2  # placeholder ids of new series count down from here (-1 means unknown)
 
 
+def _insert_ignoring_duplicates(conn: Connection) -> Any:
+    """``INSERT INTO series ... ON CONFLICT DO NOTHING`` in the connection's dialect."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(series).on_conflict_do_nothing(index_elements=["key_hash"])
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(series).on_conflict_do_nothing(index_elements=["key_hash"])
+
+
 def _series_key(sample: Sample) -> SeriesKey:
     """The cache key of a sample's series, in the caller's label order."""
     return (sample.name, tuple(sample.labels.items()))
@@ -343,6 +354,12 @@ class SampleStoreMixin:
         open_updates: dict[int, int] = {}
         with self._engine.begin() as conn:
             sids, tss, vals, pos = checked.sids, checked.ts, checked.vals, checked.pos
+            if checked.new_series or checked.unresolved:
+                self._prefetch_series(
+                    conn,
+                    [*checked.new_series, *(sample for _, sample in checked.unresolved)],
+                    new_canon,
+                )
             if checked.new_series:
                 created = np.array(
                     [
@@ -384,6 +401,46 @@ class SampleStoreMixin:
         self._block_chunks.update(block_updates)
         self._open_block.update(open_updates)
 
+    def _prefetch_series(
+        self, conn: Connection, samples: list[Sample], new_canon: dict[tuple[str, str], int]
+    ) -> None:
+        """Find or create the series of ``samples`` in a few set-wise statements.
+
+        One round trip per series would dominate a batch that brings many new
+        series (a new host's first collection); this reads the known ones with
+        IN lists and inserts the rest in one statement, ignoring rows a
+        concurrent writer created first.
+        """
+        wanted: dict[str, tuple[str, str]] = {}
+        for sample in samples:
+            canonical = dumps_json(sample.labels)
+            key = (sample.name, canonical)
+            if key in self._series_canon or key in new_canon:
+                continue
+            wanted.setdefault(series_key_hash(sample.name, canonical), key)
+        if len(wanted) < 2:
+            return  # _resolve_series handles one series as cheaply
+
+        def read(hashes: list[str]) -> None:
+            for i in range(0, len(hashes), _IN_BATCH):
+                stmt = select(series.c.id, series.c.key_hash).where(
+                    series.c.key_hash.in_(hashes[i : i + _IN_BATCH])
+                )
+                for sid, key_hash in conn.execute(stmt):
+                    new_canon[wanted[key_hash]] = int(sid)
+
+        read(list(wanted))
+        missing = [h for h, key in wanted.items() if key not in new_canon]
+        if not missing:
+            return
+        # Sorted, so concurrent writers take the unique-index locks in one order.
+        missing.sort()
+        conn.execute(
+            _insert_ignoring_duplicates(conn),
+            [{"name": wanted[h][0], "labels": wanted[h][1], "key_hash": h} for h in missing],
+        )
+        read(missing)
+
     def _resolve_series(
         self,
         conn: Connection,
@@ -400,14 +457,17 @@ class SampleStoreMixin:
         sid = self._series_canon.get(canon_key) or new_canon.get(canon_key)
         if sid is None:
             key_hash = series_key_hash(sample.name, canonical)
-            found = conn.execute(select(series.c.id).where(series.c.key_hash == key_hash)).scalar()
+            by_hash = select(series.c.id).where(series.c.key_hash == key_hash)
+            found = conn.execute(by_hash).scalar()
             if found is None:
-                result = conn.execute(
-                    series.insert().values(name=sample.name, labels=canonical, key_hash=key_hash)
+                # Another writer (process or server) may create the same series at
+                # the same moment: insert-if-absent, then read whichever row won.
+                conn.execute(
+                    _insert_ignoring_duplicates(conn).values(
+                        name=sample.name, labels=canonical, key_hash=key_hash
+                    )
                 )
-                key = result.inserted_primary_key
-                assert key is not None
-                found = key[0]
+                found = conn.execute(by_hash).scalar_one()
             sid = int(found)
             new_canon[canon_key] = sid
         new_fast[fast_key] = sid

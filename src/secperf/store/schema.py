@@ -222,3 +222,14 @@ benchmark_results = Table(
     ),
     Index("ix_benchmark_results_name_ts", "name", "timestamp_ms"),
 )
+
+correlation_runs = Table(
+    "correlation_runs",
+    metadata,
+    Column("id", IdType, primary_key=True, autoincrement=True),
+    Column("computed_ms", BigInteger, nullable=False),
+    Column("since_ms", BigInteger, nullable=False),
+    Column("until_ms", BigInteger, nullable=False),
+    Column("results", JSONText, nullable=False),  # the run's document (analysis.correlate_store)
+    Index("ix_correlation_runs_computed", "computed_ms"),
+)

@@ -16,6 +16,7 @@ from types import TracebackType
 from sqlalchemy import Engine
 from sqlalchemy.engine import URL
 
+from secperf.store.analysis_records import AnalysisRecordMixin
 from secperf.store.engine import create_store_engine
 from secperf.store.migrations import migrate
 from secperf.store.records import RecordRetention, RecordStoreMixin
@@ -36,7 +37,7 @@ class RetentionResult:
     records: RecordRetention
 
 
-class Store(SampleStoreMixin, RecordStoreMixin):
+class Store(SampleStoreMixin, RecordStoreMixin, AnalysisRecordMixin):
     """Series and compressed samples plus scans, findings, triage, alerts and more."""
 
     def __init__(

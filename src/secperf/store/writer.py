@@ -9,6 +9,12 @@ batch fills, so decoding events and writing to disk overlap.
 
 A bad sample is counted and logged, never fatal; a failing write is logged and
 counted, and the writer keeps going.
+
+On a bus with durable delivery (NATS JetStream: the bus offers
+``subscribe_durable``) the writer is a durable subscriber whose ``commit``
+flushes the buffer: messages are acknowledged only once their samples are
+committed, so a killed server loses nothing and a failed write is delivered
+again instead of being lost.
 """
 
 from __future__ import annotations
@@ -78,7 +84,13 @@ class StoreWriter:
         """Subscribe to every topic (``>``) and start the periodic flush."""
         if self._subscription is not None:
             raise RuntimeError("StoreWriter is already attached to a bus")
-        self._subscription = await bus.subscribe(">", self.handle, name="store-writer")
+        durable = getattr(bus, "subscribe_durable", None)
+        if durable is not None:
+            self._subscription = await durable(
+                ">", self.handle, name="store-writer", commit=self.commit
+            )
+        else:
+            self._subscription = await bus.subscribe(">", self.handle, name="store-writer")
         self._timer = asyncio.create_task(self._flush_periodically(), name="store-writer-flush")
 
     def stats(self) -> WriterStats:
@@ -108,6 +120,20 @@ class StoreWriter:
             return
         async with self._lock:
             await asyncio.to_thread(self._write_event, event)
+
+    async def commit(self) -> None:
+        """Make everything handled so far durable; raise when any of it failed.
+
+        The durable bus calls this before acknowledging a batch, so a raise
+        makes it deliver the batch again.
+        """
+        samples_failed, events_failed = self.samples_failed, self.events_failed
+        await self.flush()
+        if self.samples_failed > samples_failed or self.events_failed > events_failed:
+            raise RuntimeError(
+                f"store writer: {self.samples_failed - samples_failed} sample(s) and"
+                f" {self.events_failed - events_failed} event(s) were not written"
+            )
 
     async def flush(self) -> None:
         """Write every buffered sample now (one transaction)."""

@@ -1,0 +1,205 @@
+"""``secperf up``: the main job on one machine.
+
+Scans the project, watches it and rescans what changes (the content cache
+makes a rescan cost only the changed files), collects system and process
+metrics, evaluates alerts and serves the dashboard — all on one in-process bus
+into one store. Ctrl-C stops everything cleanly: the bus drains and the writer
+flushes before the store closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from secperf.alerts.engine import AlertEngine
+from secperf.analysis.advice import advice_json, build_advice
+from secperf.analysis.correlate_store import correlations_json, latest_run
+from secperf.bus.factory import make_bus
+from secperf.bus.interface import EventBus
+from secperf.commands.scanning import (
+    ScanOptions,
+    decisions_from_store,
+    load_project_baseline,
+    make_validator,
+)
+from secperf.config import LoadedConfig, ServerConfig
+from secperf.events import now_ms
+from secperf.perf.collectors.factory import build_collectors
+from secperf.perf.collectors.runner import CollectorRunner
+from secperf.security.factory import scan_paths
+from secperf.security.validator import ScanReport, SecurityValidator
+from secperf.store import Store, StoreWriter
+from secperf.web.app import create_app
+from secperf.web.server import bind_socket, check_bind, run_app, socket_url
+
+log = logging.getLogger(__name__)
+
+#: How often the tree is checked for edits; a change is rescanned within a second.
+WATCH_INTERVAL_S = 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class UpOptions:
+    """What the command line may change of the configuration."""
+
+    root: Path
+    host: str | None = None
+    port: int | None = None
+    scan: bool = True
+    monitor: bool = True
+    watch: bool = True
+
+
+Snapshot = dict[str, tuple[int, int]]
+
+
+class ScanWatcher:
+    """Scans once, then rescans whenever a file's size or mtime changes."""
+
+    def __init__(
+        self,
+        validator: SecurityValidator,
+        root: Path,
+        paths: list[str],
+        *,
+        on_report: Callable[[ScanReport], None],
+        interval_s: float = WATCH_INTERVAL_S,
+    ) -> None:
+        self.validator = validator
+        self.root = root
+        self.paths = paths
+        self.on_report = on_report
+        self.interval_s = interval_s
+        self.scans = 0
+
+    def _snapshot(self) -> Snapshot:
+        found = self.validator.discovery.discover(self.root, self.paths)
+        return {f.relpath: (f.size, f.mtime_ns) for f in found.files}
+
+    async def scan(self) -> ScanReport:
+        report = await asyncio.to_thread(self.validator.scan, self.root, self.paths)
+        self.scans += 1
+        self.on_report(report)
+        return report
+
+    async def run(self, *, watch: bool) -> None:
+        previous = await asyncio.to_thread(self._snapshot)
+        await self.scan()
+        while watch:
+            await asyncio.sleep(self.interval_s)
+            current = await asyncio.to_thread(self._snapshot)
+            if current != previous:
+                previous = current
+                try:
+                    await self.scan()
+                except Exception:  # a failed rescan must not stop the watch
+                    log.exception("rescan of %s failed", self.root)
+
+
+def _server_config(loaded: LoadedConfig, options: UpOptions) -> ServerConfig:
+    overrides: dict[str, Any] = {}
+    if options.host is not None:
+        overrides["host"] = options.host
+    if options.port is not None:
+        overrides["port"] = options.port
+    return ServerConfig.model_validate({**loaded.config.server.model_dump(), **overrides})
+
+
+def _providers(store: Store) -> dict[str, Any]:
+    """The API's correlation and advice providers, read from the store on request."""
+
+    def correlations() -> dict[str, Any]:
+        return correlations_json(latest_run(store))
+
+    def advice() -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = advice_json(build_advice(store, now_ms()))["advice"]
+        return items
+
+    return {"correlations": correlations, "advice": advice}
+
+
+async def run_up(
+    loaded: LoadedConfig,
+    options: UpOptions,
+    *,
+    say: Callable[[str], None],
+    on_report: Callable[[ScanReport], None],
+) -> None:
+    """Run everything until the server is told to stop (Ctrl-C or SIGTERM)."""
+    cfg = loaded.config
+    server_cfg = _server_config(loaded, options)
+    configured = server_cfg.token.get_secret_value() if server_cfg.token is not None else None
+    # Without a configured token, this run makes one so the dashboard can write.
+    token = configured or secrets.token_urlsafe(24)
+    check_bind(server_cfg.host, token if configured else None)
+
+    store = Store.open(cfg.store.url)
+    bus: EventBus = make_bus(cfg.bus)
+    await bus.start()
+    writer = StoreWriter(store)
+    await writer.attach(bus)
+    sock = bind_socket(server_cfg.host, server_cfg.port)
+    url = socket_url(sock)
+
+    engine = AlertEngine.from_config(store, bus, cfg.alerts, external_url=url)
+    await engine.start()
+    runner: CollectorRunner | None = None
+    if options.monitor:
+        plan = build_collectors(cfg.monitor)
+        runner = CollectorRunner(bus, plan.collectors)
+        await runner.start()
+
+    validator: SecurityValidator | None = None
+    watch_task: asyncio.Task[None] | None = None
+    if options.scan:
+        baseline = load_project_baseline(options.root)
+        triage = await asyncio.to_thread(lambda: decisions_from_store(store.triage_all()))
+        validator = make_validator(
+            loaded, ScanOptions(root=options.root), baseline, triage, bus.publish_threadsafe, None
+        )
+        watcher = ScanWatcher(
+            validator, options.root, scan_paths(cfg.scan, options.root), on_report=on_report
+        )
+        watch_task = asyncio.create_task(watcher.run(watch=options.watch))
+
+    app = create_app(
+        store,
+        bus,
+        config=server_cfg,
+        token=token,
+        writer=writer,
+        alert_engine=engine,
+        **_providers(store),
+    )
+
+    def started() -> None:
+        how = "from your configuration" if configured else f"for this run: {token}"
+        say(f"secperf is up: dashboard {url}/")
+        say(f"write token {how}")
+        say("Ctrl-C stops")
+
+    try:
+        await run_app(app, [sock], on_started=started)
+    finally:
+        if watch_task is not None:
+            watch_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await watch_task
+        if runner is not None:
+            await runner.stop()
+        await engine.stop()
+        await bus.close(drain=True)
+        await writer.close()
+        if validator is not None:
+            validator.close()
+            if validator.cache is not None:
+                validator.cache.close()
+        store.close()
+        sock.close()

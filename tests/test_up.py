@@ -1,0 +1,116 @@
+"""`secperf up` end to end: a real process scans, watches, monitors and serves."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+
+def get(url: str) -> dict[str, object]:
+    with urllib.request.urlopen(url, timeout=10) as answer:
+        data: dict[str, object] = json.loads(answer.read())
+        return data
+
+
+def wait_for(predicate, timeout: float = 30.0):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError("condition not reached in time")
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    root = tmp_path / "proj"
+    root.mkdir()
+    (root / "run.py").write_text("import subprocess\nsubprocess.call('ls', shell=True)\n")
+    (root / "secperf.toml").write_text(
+        '[scan]\nscanners = ["bandit", "secrets"]\n[monitor.system]\ninterval = "500ms"\n'
+    )
+    return root
+
+
+def test_up_scans_watches_monitors_and_serves(project: Path, tmp_path: Path) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "secperf", "up", "--port", "0"],
+        cwd=project,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+    )
+    try:
+        assert proc.stdout is not None
+        url = None
+        lines: list[str] = []
+        deadline = time.monotonic() + 60
+        while url is None and time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            lines.append(line)
+            match = re.search(r"dashboard (http://127\.0\.0\.1:\d+)/", line)
+            if match:
+                url = match.group(1)
+        assert url is not None, "".join(lines)
+        assert get(f"{url}/healthz")["status"] == "ok"
+
+        def first_scan() -> object:
+            scans = get(f"{url}/api/v1/scans")["scans"]
+            done = [s for s in scans if s["metrics"]]  # type: ignore[union-attr,index]
+            return done or None
+
+        scans = wait_for(first_scan)
+        assert scans[0]["metrics"]["violations_found"] >= 1  # type: ignore[index]
+
+        findings = get(f"{url}/api/v1/findings")["findings"]
+        assert any(f["rule_id"] == "B602" for f in findings)  # type: ignore[union-attr,index]
+
+        # An edit is rescanned: a new finding appears without restarting.
+        (project / "more.py").write_text("import os\nos.system(input())\n")
+
+        def rescanned() -> bool:
+            found = get(f"{url}/api/v1/findings")["findings"]
+            return any(f["path"] == "more.py" for f in found)  # type: ignore[union-attr,index]
+
+        wait_for(rescanned, timeout=20)
+
+        # System metrics flow into the store and out through the API.
+        def cpu() -> bool:
+            names = get(f"{url}/api/v1/metrics/names")["names"]
+            return "cpu_percent" in names  # type: ignore[operator]
+
+        wait_for(cpu)
+        assert (project / ".secperf" / "secperf.db").exists()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise
+    assert proc.returncode == 0
+
+
+def test_up_refuses_a_public_bind_without_a_token(project: Path, tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "secperf", "up", "--host", "0.0.0.0", "--port", "0"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+    )
+    assert result.returncode == 2
+    assert "token" in result.stderr
