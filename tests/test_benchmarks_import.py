@@ -246,7 +246,8 @@ def test_bad_datetime(tmp_path: Path) -> None:
 
 def _by_key(results: list[BenchmarkResult]) -> dict[tuple[str, str, str], BenchmarkResult]:
     return {
-        ((r.commit or "")[:8], r.name, json.dumps(r.params, sort_keys=True)): r for r in results
+        ((r.commit or "")[:8], r.extra["benchmark"], json.dumps(r.params, sort_keys=True)): r
+        for r in results
     }
 
 
@@ -295,7 +296,7 @@ def test_asv_v2_layout_values() -> None:
 
 def test_asv_parameterised_benchmarks_expand_per_combination() -> None:
     results = load_asv_results(ASV_V2)
-    sort = [r for r in results if r.name == "benchmarks.TimeSuite.time_sort"]
+    sort = [r for r in results if r.extra["benchmark"] == "benchmarks.TimeSuite.time_sort"]
     # Cartesian-product order, the last parameter varying fastest; names from benchmarks.json.
     assert [r.params for r in sort] == [
         {"n": "10", "container": "'list'"},
@@ -348,9 +349,9 @@ def test_asv_single_file_without_catalogue(tmp_path: Path) -> None:
     target = tmp_path / "4f1b2a3c-virtualenv-py3.11-numpy.json"
     shutil.copy(ASV_V2, target)
     results = load_asv_results(target)
-    sort = [r for r in results if r.name == "benchmarks.TimeSuite.time_sort"]
+    sort = [r for r in results if r.extra["benchmark"] == "benchmarks.TimeSuite.time_sort"]
     assert sort[0].params == {"param1": "10", "param2": "'list'"}
-    types = {r.name: r.extra["type"] for r in results}
+    types = {r.extra["benchmark"]: r.extra["type"] for r in results}
     assert types["benchmarks.MemSuite.mem_list"] == "memory"  # from the mem_ prefix
     assert types["benchmarks.track_value"] == "track"
 
@@ -435,3 +436,12 @@ def test_comparability_fields_across_layouts() -> None:
     }
     pypy = comparability_fields({"python": "pypy3.10"})
     assert pypy["python"] == "pypy 3.10"
+
+
+def test_asv_parameter_combinations_have_their_own_names() -> None:
+    results = load_asv_results(ASV_RESULTS)
+    sort_names = sorted(
+        r.name for r in results if r.extra["benchmark"] == "benchmarks.TimeSuite.time_sort"
+    )
+    assert len(sort_names) == len(set(sort_names)) >= 4
+    assert any("n=10" in n and "container='list'" in n for n in sort_names)

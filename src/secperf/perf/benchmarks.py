@@ -670,6 +670,7 @@ def _asv_expand(
             "benchmark_version": fields.get("version"),
             "duration_s": fields.get("duration"),
             "param_names": list(param_names),
+            "benchmark": name,
         }
     )
 
@@ -699,9 +700,13 @@ def _asv_expand(
                 items = _list(file, sample_where, samples)
                 data = tuple(_number(file, _join(sample_where, i), v) for i, v in enumerate(items))
                 stats["rounds"] = float(len(data))
+        params = {str(n): _param_text(v) for n, v in zip(param_names, combo, strict=True)}
+        # One name per parameter combination, as pytest-benchmark names test_x[10]:
+        # history, comparisons and the store's identity all go by name.
+        shown = f"{name}({', '.join(f'{k}={v}' for k, v in params.items())})" if params else name
         out.append(
             BenchmarkResult(
-                name=name,
+                name=shown,
                 source="asv",
                 timestamp_ms=timestamp_ms,
                 machine=machine,
@@ -709,7 +714,7 @@ def _asv_expand(
                 status=status,
                 stats=stats,
                 data=data,
-                params={str(n): _param_text(v) for n, v in zip(param_names, combo, strict=True)},
+                params=params,
                 machine_info=machine_info,
                 extra=dict(base_extra),
             )

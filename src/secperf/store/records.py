@@ -207,8 +207,11 @@ class RecordStoreMixin:
         }
         with self._lock, self._engine.begin() as conn:
             if self._scan_exists(conn, metrics.scan_id):
+                # ScanStarted is published after discovery; the metrics hold the true start.
                 conn.execute(
-                    update(scans).where(scans.c.scan_id == metrics.scan_id).values(**values)
+                    update(scans)
+                    .where(scans.c.scan_id == metrics.scan_id)
+                    .values(started_ms=metrics.started_ms, **values)
                 )
             else:
                 conn.execute(
