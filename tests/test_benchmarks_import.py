@@ -439,7 +439,7 @@ def test_comparability_fields_across_layouts() -> None:
 
 
 def test_asv_parameter_combinations_have_their_own_names() -> None:
-    results = load_asv_results(ASV_RESULTS)
+    results = load_asv_results(ASV_V1)
     sort_names = sorted(
         r.name for r in results if r.extra["benchmark"] == "benchmarks.TimeSuite.time_sort"
     )
