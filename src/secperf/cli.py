@@ -573,6 +573,113 @@ class GateFormat(StrEnum):
     JSON = "json"
 
 
+metrics_app = typer.Typer(
+    help="List stored metrics and query their series.", no_args_is_help=True, rich_markup_mode=None
+)
+import_app = typer.Typer(
+    help="Import benchmark results: pytest-benchmark JSON or asv results.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+app.add_typer(metrics_app, name="metrics")
+app.add_typer(import_app, name="import")
+
+
+@metrics_app.command("list")
+def metrics_list(
+    host: Annotated[str | None, typer.Option("--host", help="Only series of this host.")] = None,
+) -> None:
+    """Every stored metric with its unit, kind and number of series."""
+    from secperf.commands.metrics import metric_table
+    from secperf.commands.scanning import open_store
+
+    loaded = load_or_exit()
+    with open_store(loaded) as store:
+        console.print(metric_table(store, host))
+
+
+@metrics_app.command("query")
+def metrics_query(
+    name: Annotated[str, typer.Argument(help="Metric name, e.g. cpu_percent.")],
+    labels: Annotated[
+        list[str] | None, typer.Option("--labels", "-l", help="Label matcher NAME=VALUE (repeat).")
+    ] = None,
+    since: Annotated[str, typer.Option("--since", help="How far back, e.g. 15m, 1h, 24h.")] = "1h",
+    step: Annotated[
+        str | None, typer.Option("--step", help="Downsample to this step, e.g. 10s.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """A metric's series over a time range, downsampled, with a trend line."""
+    from secperf.commands.metrics import parse_labels, points_json, query_table
+    from secperf.commands.scanning import open_store
+    from secperf.config import parse_duration_ms
+    from secperf.events import now_ms
+    from secperf.model import MetricType
+
+    try:
+        matchers = parse_labels(labels or [])
+        since_ms = parse_duration_ms(since)
+        step_ms = parse_duration_ms(step) if step else None
+    except ValueError as exc:
+        fail(str(exc))
+    loaded = load_or_exit()
+    end = now_ms()
+    with open_store(loaded) as store:
+        points = store.query(
+            name,
+            matchers or None,
+            end - since_ms,
+            end,
+            step_ms=step_ms,
+            max_points=None if step_ms else 500,
+        )
+    if as_json:
+        typer.echo(json.dumps(points_json(points)))
+        return
+    if not points:
+        fail(f"no samples of {name} in the last {since}", ExitCode.CANNOT_EVALUATE)
+    known = MetricType.lookup(name)
+    console.print(query_table(points, known.unit if known else ""))
+
+
+def _import_kind(files: list[Path], kind: str) -> None:
+    from secperf.commands.bench import load_benchmark_files, status_counts, store_results
+    from secperf.commands.scanning import open_store
+    from secperf.perf.benchmarks import BenchmarkImportError
+
+    loaded = load_or_exit()
+    try:
+        imported = load_benchmark_files(files)
+    except BenchmarkImportError as exc:
+        fail(f"cannot import: {exc}; nothing was stored")
+    for item in imported:
+        if item.kind != kind:
+            fail(f"{item.path}: this is {item.kind} data, not {kind}; nothing was stored")
+    every = [r for item in imported for r in item.results]
+    with open_store(loaded) as store:
+        added = store_results(store, every)
+    for item in imported:
+        console.print(f"{escape(str(item.path))}: {status_counts(item.results)}", soft_wrap=True)
+    console.print(f"{added} new results stored ({len(every) - added} already stored)")
+
+
+@import_app.command("pytest-benchmark")
+def import_pytest_benchmark(
+    files: Annotated[list[Path], typer.Argument(help="pytest-benchmark JSON files.")],
+) -> None:
+    """Store pytest-benchmark results (all or nothing)."""
+    _import_kind(files, "pytest-benchmark")
+
+
+@import_app.command("asv")
+def import_asv(
+    paths: Annotated[list[Path], typer.Argument(help="asv results directories or files.")],
+) -> None:
+    """Store asv results (all or nothing)."""
+    _import_kind(paths, "asv")
+
+
 @app.command("gate")
 def gate(
     path: Annotated[
