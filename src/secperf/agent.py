@@ -1,0 +1,210 @@
+"""The agent: one host's collectors and scheduled scans, published to a central bus.
+
+``secperf agent`` runs this on every host of a fleet. It owns no store: what
+it collects and finds goes onto the bus (NATS JetStream in practice) and the
+central ``secperf serve`` stores it. Every event leaves with the agent's
+``host`` and every sample with a ``host`` label of the same value, so the
+server, its API and its dashboard can tell hosts apart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from secperf.bus.interface import BusStats, EventBus, Handler, Subscription
+from secperf.config import LoadedConfig
+from secperf.events import Event, MetricsRecorded
+from secperf.model import Sample
+from secperf.perf.collectors.interface import Collector
+from secperf.perf.collectors.runner import CollectorRunner
+
+log = logging.getLogger(__name__)
+
+
+def stamp_host(event: Event, host: str) -> Event:
+    """``event`` with ``host`` as its host and, for metric batches, every sample's host label."""
+    if isinstance(event, MetricsRecorded):
+        samples = event.samples
+        if any(s.labels.get("host") != host for s in samples):
+            samples = tuple(
+                s
+                if s.labels.get("host") == host
+                else Sample(s.name, {**s.labels, "host": host}, s.timestamp_ms, s.value)
+                for s in samples
+            )
+            return dataclasses.replace(event, samples=samples, host=host)
+    if event.host == host:
+        return event
+    return dataclasses.replace(event, host=host)
+
+
+class HostBus(EventBus):
+    """A view of a bus that stamps this host on everything published through it."""
+
+    def __init__(self, inner: EventBus, host: str) -> None:
+        if not host:
+            raise ValueError("the agent's host label must not be empty")
+        self.inner = inner
+        self.host = host
+
+    async def start(self) -> None:
+        await self.inner.start()
+
+    async def subscribe(
+        self,
+        pattern: str,
+        handler: Handler,
+        *,
+        name: str | None = None,
+        maxsize: int | None = None,
+    ) -> Subscription:
+        return await self.inner.subscribe(pattern, handler, name=name, maxsize=maxsize)
+
+    async def publish(self, event: Event) -> None:
+        await self.inner.publish(stamp_host(event, self.host))
+
+    def publish_threadsafe(self, event: Event, timeout: float | None = None) -> None:
+        self.inner.publish_threadsafe(stamp_host(event, self.host), timeout)
+
+    async def close(self, *, drain: bool = True, timeout: float | None = 10.0) -> None:
+        await self.inner.close(drain=drain, timeout=timeout)
+
+    def stats(self) -> BusStats:
+        return self.inner.stats()
+
+
+@dataclass
+class AgentStats:
+    """What an agent has done so far."""
+
+    scans_started: int = 0
+    scans_failed: int = 0
+    last_scan_error: str | None = None
+    collectors: dict[str, int] = field(default_factory=dict)  # samples per collector
+
+
+def build_collectors(loaded: LoadedConfig, host: str) -> list[Collector]:
+    """The collectors ``[monitor]`` enables, labelled with ``host``."""
+    from secperf.perf.collectors.process import ProcessCollector
+    from secperf.perf.collectors.prometheus import PrometheusCollector, ScrapeTarget
+    from secperf.perf.collectors.system import SystemCollector
+
+    monitor = loaded.config.monitor
+    found: list[Collector] = []
+    if not monitor.enabled:
+        return found
+    if monitor.system.enabled:
+        found.append(
+            SystemCollector(
+                interval_s=monitor.system.interval / 1000,
+                per_cpu=monitor.system.per_cpu,
+                host=host,
+            )
+        )
+    if monitor.process.enabled:
+        process = monitor.process
+        found.append(
+            ProcessCollector(
+                pids=process.pids,
+                names=process.names,
+                cmdline_patterns=process.cmdline_patterns,
+                include_self=process.include_self,
+                interval_s=process.interval / 1000,
+                host=host,
+            )
+        )
+    if monitor.prometheus.enabled:
+        # One collector per target, so each keeps its own interval.
+        for target in monitor.prometheus.targets:
+            found.append(
+                PrometheusCollector(
+                    [ScrapeTarget(target.url, job=target.name, labels=dict(target.labels))],
+                    interval_s=target.interval / 1000,
+                    timeout_s=target.timeout / 1000,
+                    host=host,
+                    name=f"prometheus-{target.name}",
+                )
+            )
+    return found
+
+
+class Agent:
+    """Runs collectors and, every ``scan_interval_s``, a scan of ``scan_root``; publishes both."""
+
+    def __init__(
+        self,
+        loaded: LoadedConfig,
+        bus: EventBus,
+        *,
+        host: str,
+        collectors: Sequence[Collector] | None = None,
+        scan_root: Path | None = None,
+        scan_interval_s: float | None = None,
+    ) -> None:
+        if scan_interval_s is not None and scan_interval_s <= 0:
+            raise ValueError(f"scan interval must be positive, got {scan_interval_s} s")
+        self.loaded = loaded
+        self.host = host
+        self.bus = HostBus(bus, host)
+        self.collectors = list(build_collectors(loaded, host) if collectors is None else collectors)
+        self.scan_root = scan_root
+        self.scan_interval_s = scan_interval_s
+        self.stats = AgentStats()
+        self._runner = CollectorRunner(self.bus, self.collectors)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Collect (and scan on schedule) until ``stop`` is set; then stop the collectors."""
+        await self.bus.start()
+        await self._runner.start()
+        scans: asyncio.Task[None] | None = None
+        if self.scan_root is not None and self.scan_interval_s is not None:
+            scans = asyncio.create_task(self._scan_periodically(stop), name="agent-scans")
+        try:
+            await stop.wait()
+        finally:
+            await self._runner.stop()
+            if scans is not None:
+                scans.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await scans
+            self.stats.collectors = {n: s.samples for n, s in self._runner.stats().items()}
+
+    async def _scan_periodically(self, stop: asyncio.Event) -> None:
+        assert self.scan_interval_s is not None
+        while not stop.is_set():
+            await self.scan_once()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.scan_interval_s)
+
+    async def scan_once(self) -> None:
+        """Scan ``scan_root`` once, publishing the scan's events; failures are logged."""
+        from secperf.commands.scanning import ScanOptions, load_project_baseline, make_validator
+        from secperf.security.factory import scan_paths
+
+        assert self.scan_root is not None
+        self.stats.scans_started += 1
+        try:
+            root = self.scan_root.resolve()
+            options = ScanOptions(root=root)
+            baseline = load_project_baseline(root)
+            # Triage lives on the server; the agent reports everything it finds.
+            validator = make_validator(
+                self.loaded, options, baseline, {}, self.bus.publish_threadsafe, None
+            )
+            try:
+                paths = scan_paths(self.loaded.config.scan, root)
+                await asyncio.to_thread(validator.scan, root, paths)
+            finally:
+                validator.close()
+                if validator.cache is not None:
+                    validator.cache.close()
+        except Exception as exc:
+            self.stats.scans_failed += 1
+            self.stats.last_scan_error = f"{type(exc).__name__}: {exc}"
+            log.exception("agent scan of %s failed", self.scan_root)

@@ -1,0 +1,62 @@
+"""Store engines for the store tests: every store test runs on SQLite and on PostgreSQL.
+
+PostgreSQL is the server on this machine (``SECPERF_TEST_POSTGRES``, default
+``postgresql+psycopg://root@127.0.0.1:5432/test``); each test gets its own
+schema, dropped afterwards. When the server cannot be reached those cases skip
+and say why.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+POSTGRES_URL = os.environ.get(
+    "SECPERF_TEST_POSTGRES", "postgresql+psycopg://root@127.0.0.1:5432/test"
+)
+
+
+def _postgres_unreachable() -> str | None:
+    try:
+        import psycopg
+    except ImportError:
+        return "psycopg is not installed"
+    dsn = POSTGRES_URL.replace("postgresql+psycopg://", "postgresql://", 1)
+    try:
+        psycopg.connect(dsn, connect_timeout=3).close()
+    except Exception as exc:
+        return f"PostgreSQL at {POSTGRES_URL} is unreachable: {exc}"
+    return None
+
+
+def _drop_schema(schema: str) -> None:
+    import psycopg
+
+    dsn = POSTGRES_URL.replace("postgresql+psycopg://", "postgresql://", 1)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A PostgreSQL store URL in a fresh schema of its own (dropped afterwards)."""
+    reason = _postgres_unreachable()
+    if reason is not None:
+        pytest.skip(reason)
+    schema = f"secperf_t_{uuid.uuid4().hex[:16]}"
+    sep = "&" if "?" in POSTGRES_URL else "?"
+    yield f"{POSTGRES_URL}{sep}schema={schema}"
+    _drop_schema(schema)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty store's URL on each engine."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'nested' / 'dir' / 'secperf.db'}"
+        return
+    yield request.getfixturevalue("postgres_url")
