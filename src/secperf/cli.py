@@ -969,28 +969,186 @@ def correlate(
 # --------------------------------------------------------------------------- alerts
 
 
-@alerts_app.command("list", context_settings=_PASSTHROUGH)
-def alerts_list() -> None:
-    """List firing, pending and resolved alerts."""
-    not_built("alerts list")
+@alerts_app.command("list")
+def alerts_list(
+    state_filter: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--state",
+            "-s",
+            help="Only alerts in this state (repeat, or comma-separate): firing, pending, "
+            "resolved, nodata, error, inactive. Default: all but inactive.",
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Stored alerts, newest change first: state, severity, rule, labels, value, ack, silenced."""
+    from secperf.commands.alerts import (
+        AlertsCommandError,
+        alerts_json,
+        alerts_table,
+        parse_states,
+        stored_alerts,
+    )
+    from secperf.commands.scanning import open_store
+    from secperf.events import now_ms
+    from secperf.store import SchemaVersionError, StoreTargetError
+
+    try:
+        states = parse_states(state_filter)
+    except AlertsCommandError as exc:
+        fail(str(exc))
+    loaded = load_or_exit()
+    now = now_ms()
+    try:
+        with open_store(loaded) as store:
+            rows = stored_alerts(store, states, now)
+    except (StoreTargetError, SchemaVersionError) as exc:
+        fail(f"store {mask_url(loaded.config.store.url)}: {exc}")
+    if as_json:
+        typer.echo(json.dumps(alerts_json(rows), indent=2))
+        return
+    if not rows:
+        shown = ", ".join(s.value for s in states)
+        console.print(f"no alerts ({shown})", markup=False)
+        return
+    console.print(alerts_table(rows, now))
 
 
-@alerts_app.command("ack", context_settings=_PASSTHROUGH)
-def alerts_ack() -> None:
-    """Acknowledge an alert with an author and a note."""
-    not_built("alerts ack")
+@alerts_app.command("ack")
+def alerts_ack(
+    fingerprint: Annotated[
+        str, typer.Argument(help="The alert's fingerprint, or a unique prefix of 6+ characters.")
+    ],
+    author: Annotated[
+        str | None, typer.Option("--author", "-a", help="Who acknowledges (default: you).")
+    ] = None,
+    note: Annotated[str, typer.Option("--note", "-n", help="Why, or what is being done.")] = "",
+) -> None:
+    """Acknowledge an alert with an author and a note (cleared when it fires again)."""
+    from secperf.commands.alerts import AlertsCommandError, acknowledge
+    from secperf.commands.scanning import open_store
+    from secperf.events import now_ms
+    from secperf.store import SchemaVersionError, StoreTargetError
+
+    loaded = load_or_exit()
+    try:
+        with open_store(loaded) as store:
+            alert = acknowledge(store, fingerprint, _author(author), note, now_ms())
+    except AlertsCommandError as exc:
+        fail(str(exc))
+    except (StoreTargetError, SchemaVersionError) as exc:
+        fail(f"store {mask_url(loaded.config.store.url)}: {exc}")
+    console.print(
+        f"acknowledged {alert.fingerprint} ({alert.rule}, {alert.state.value})"
+        f" by {alert.acknowledged_by}" + (f": {note}" if note else ""),
+        markup=False,
+        soft_wrap=True,
+    )
 
 
-@alerts_app.command("silence", context_settings=_PASSTHROUGH)
-def alerts_silence() -> None:
-    """Silence alerts that match label matchers for a while."""
-    not_built("alerts silence")
+@alerts_app.command("silence")
+def alerts_silence(
+    matchers: Annotated[
+        list[str],
+        typer.Argument(
+            help='Label matchers in PromQL form: job="api", env!="dev", severity=~"high|critical".'
+        ),
+    ],
+    duration: Annotated[
+        str, typer.Option("--duration", "-d", help="How long, e.g. 30m, 2h, 1d.")
+    ] = "2h",
+    starts: Annotated[
+        str | None,
+        typer.Option(
+            "--starts",
+            help="When it starts: now (default), a duration from now (30m) or an ISO date-time.",
+        ),
+    ] = None,
+    author: Annotated[
+        str | None, typer.Option("--author", "-a", help="Who silences (default: you).")
+    ] = None,
+    reason: Annotated[str, typer.Option("--reason", "-r", help="Why (required).")] = "",
+) -> None:
+    """Mute alerts matching every matcher for a while; prints the silence id."""
+    from secperf.commands.alerts import AlertsCommandError, add_silence, silence_line
+    from secperf.commands.scanning import open_store
+    from secperf.events import now_ms
+    from secperf.store import SchemaVersionError, StoreTargetError
+
+    if not reason.strip():
+        fail("--reason: required: say why these alerts are silenced")
+    loaded = load_or_exit()
+    now = now_ms()
+    try:
+        with open_store(loaded) as store:
+            silence = add_silence(
+                store,
+                matchers,
+                duration=duration,
+                starts=starts,
+                author=_author(author),
+                reason=reason,
+                now_ms=now,
+            )
+    except AlertsCommandError as exc:
+        fail(str(exc))
+    except (StoreTargetError, SchemaVersionError) as exc:
+        fail(f"store {mask_url(loaded.config.store.url)}: {exc}")
+    console.print(silence_line(silence, now), markup=False, soft_wrap=True)
 
 
-@alerts_app.command("unsilence", context_settings=_PASSTHROUGH)
-def alerts_unsilence() -> None:
-    """Remove a silence."""
-    not_built("alerts unsilence")
+@alerts_app.command("unsilence")
+def alerts_unsilence(
+    silence_id: Annotated[int, typer.Argument(help="The silence id (printed by `silence`).")],
+) -> None:
+    """End a silence now."""
+    from secperf.commands.alerts import AlertsCommandError, expire_silence
+    from secperf.commands.scanning import open_store
+    from secperf.events import now_ms
+    from secperf.store import SchemaVersionError, StoreTargetError
+
+    loaded = load_or_exit()
+    try:
+        with open_store(loaded) as store:
+            done = expire_silence(store, silence_id, now_ms())
+    except AlertsCommandError as exc:
+        fail(str(exc))
+    except (StoreTargetError, SchemaVersionError) as exc:
+        fail(f"store {mask_url(loaded.config.store.url)}: {exc}")
+    if done.ended:
+        console.print(f"silence {silence_id} ended", markup=False)
+    else:
+        console.print(f"silence {silence_id} had already ended; nothing to do", markup=False)
+
+
+rules_app = typer.Typer(help="Check alert rule files.", no_args_is_help=True, rich_markup_mode=None)
+app.add_typer(rules_app, name="rules")
+alerts_app.add_typer(rules_app, name="rules")
+
+
+@rules_app.command("check")
+def rules_check(
+    file: Annotated[
+        Path,
+        typer.Argument(
+            help="A rule file ([[rules]]), or secperf.toml / pyproject.toml with [alerts] rules."
+        ),
+    ],
+) -> None:
+    """Load every rule and print it OK or its problem; exit 2 when any is invalid."""
+    from secperf.commands.alerts import check_rules, rules_report_lines
+
+    report = check_rules(file)
+    for is_problem, line in rules_report_lines(report):
+        console.print(line, markup=False, soft_wrap=True, style="red" if is_problem else None)
+    bad = sum(1 for c in report.checks if c.problem is not None) + len(report.file_problems)
+    good = sum(1 for c in report.checks if c.problem is None)
+    defaults = f" (+ {report.default_rules} default rules)" if report.default_rules else ""
+    if bad:
+        err_console.print(f"{bad} problem(s); {good} rule(s) valid{defaults}", markup=False)
+        raise typer.Exit(int(ExitCode.USAGE))
+    console.print(f"{good} rule(s) valid{defaults}", markup=False)
 
 
 # --------------------------------------------------------------------------- running

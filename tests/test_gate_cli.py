@@ -1,0 +1,291 @@
+"""`secperf gate` end to end: the real CLI in a subprocess on small real projects.
+
+Each test writes a project with a ``secperf.toml`` (bandit and secrets), scans
+it with the real scanners, and checks the exit code (0 pass, 1 block,
+3 cannot evaluate, 2 bad input), the reports and the stored gate runs.
+Benchmark files are derived from a real pytest-benchmark JSON file by scaling
+its per-round data and statistics.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+FIXTURE = Path(__file__).parent / "fixtures" / "benchmarks" / "pytest_benchmark_tiny.json"
+SCHEMA = Path(__file__).resolve().parents[2] / "shared" / "schemas" / "sarif-schema-2.1.0.json"
+TIME_STATS = (
+    "min", "max", "mean", "stddev", "median", "iqr", "q1", "q3", "ld15iqr", "hd15iqr", "total",
+)  # fmt: skip
+
+CLEAN = "def add(a, b):\n    return a + b\n"
+RISKY = "import subprocess\n\n\ndef run(cmd):\n    return subprocess.call(cmd, shell=True)\n"
+
+
+def secperf(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    home = cwd.parent / "home"
+    home.mkdir(exist_ok=True)
+    return subprocess.run(
+        [sys.executable, "-m", "secperf", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(home), "COLUMNS": "200"},
+    )
+
+
+def expect(result: subprocess.CompletedProcess[str], code: int) -> str:
+    output = result.stdout + result.stderr
+    assert result.returncode == code, output
+    return output
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A clean project with an accepted (empty) baseline."""
+    root = tmp_path / "svc"
+    (root / "app").mkdir(parents=True)
+    (root / "app" / "__init__.py").write_text("")
+    (root / "app" / "calc.py").write_text(CLEAN)
+    (root / "secperf.toml").write_text('[scan]\nscanners = ["bandit", "secrets"]\n')
+    expect(secperf(root, "baseline", "update"), 0)
+    return root
+
+
+def bench_file(
+    where: Path,
+    name: str,
+    *,
+    scale: float = 1.0,
+    days: int = 0,
+    cpu: str | None = None,
+    per_round: bool = True,
+) -> Path:
+    """The fixture's run, ``scale`` times slower, ``days`` later, optionally elsewhere."""
+    doc: dict[str, Any] = json.loads(FIXTURE.read_text())
+    stamp = datetime.fromisoformat(doc["datetime"]) + timedelta(days=days)
+    doc["datetime"] = stamp.isoformat()
+    doc["commit_info"]["id"] = f"{days:040x}"
+    if cpu is not None:
+        doc["machine_info"]["cpu"]["brand_raw"] = cpu
+    for bench in doc["benchmarks"]:
+        stats = bench["stats"]
+        for key in TIME_STATS:
+            stats[key] *= scale
+        stats["ops"] /= scale
+        if per_round:
+            stats["data"] = [value * scale for value in stats["data"]]
+        else:
+            stats.pop("data")
+    path = where / name
+    path.write_text(json.dumps(doc))
+    return path
+
+
+def gate_runs(root: Path) -> list[str]:
+    with sqlite3.connect(root / ".secperf" / "secperf.db") as db:
+        return [row[0] for row in db.execute("select verdict from gate_runs order by started_ms")]
+
+
+def test_clean_project_with_baseline_passes_and_is_stored(project: Path) -> None:
+    out = expect(secperf(project, "gate"), 0)
+    assert "PASS" in out
+    assert "benchmarks: not checked" in out  # says what it did not check
+    assert gate_runs(project) == ["pass"]
+
+
+def test_new_high_finding_blocks(project: Path) -> None:
+    (project / "app" / "shell.py").write_text(RISKY)
+    result = secperf(project, "gate", "--format", "json")
+    expect(result, 1)
+    report = json.loads(result.stdout)
+    assert report["result"]["verdict"] == "block"
+    assert report["result"]["exit_code"] == 1
+    rules = {(f["rule_id"], f["path"], f["state"]) for f in report["findings"]}
+    assert ("B602", "app/shell.py", "open") in rules
+    blocking = [c for c in report["result"]["conditions"] if c["status"] == "block"]
+    assert [c["name"] for c in blocking] == ["new findings >= high"]
+    assert "B602 at app/shell.py:5" in blocking[0]["evidence"]
+    # --fail-on critical: a high finding no longer blocks.
+    expect(secperf(project, "gate", "--fail-on", "critical"), 0)
+    assert gate_runs(project) == ["block", "pass"]
+
+
+def _fingerprint(project: Path) -> str:
+    result = secperf(project, "gate", "--format", "json")
+    report = json.loads(result.stdout)
+    return str(next(f["fingerprint"] for f in report["findings"] if f["rule_id"] == "B602"))
+
+
+def _waivers(project: Path, body: str) -> None:
+    (project / "secperf-waivers.toml").write_text(body)
+
+
+def test_waiver_by_fingerprint_and_by_rule_glob(project: Path) -> None:
+    (project / "app" / "shell.py").write_text(RISKY)
+    fingerprint = _fingerprint(project)
+    future = (date.today() + timedelta(days=30)).isoformat()
+    _waivers(
+        project,
+        f'[[finding]]\nfingerprint = "{fingerprint}"\nowner = "alice"\n'
+        f'reason = "input is a constant"\nexpires = {future}\n',
+    )
+    result = secperf(project, "gate", "--format", "json")
+    expect(result, 0)
+    condition = next(
+        c
+        for c in json.loads(result.stdout)["result"]["conditions"]
+        if c["name"] == "new findings >= high"
+    )
+    assert condition["status"] == "waived"
+    assert "WAIVED" in condition["evidence"] and "owner: alice" in condition["evidence"]
+
+    _waivers(
+        project,
+        f'[[finding]]\nrule = "B602"\npath = "app/*.py"\nowner = "bob"\n'
+        f'reason = "reviewed"\nexpires = "{future}"\n',
+    )
+    expect(secperf(project, "gate"), 0)
+    # The glob must match: another directory is not covered.
+    _waivers(
+        project,
+        f'[[finding]]\nrule = "B602"\npath = "tests/**"\nowner = "bob"\n'
+        f'reason = "reviewed"\nexpires = "{future}"\n',
+    )
+    expect(secperf(project, "gate"), 1)
+
+
+def test_expired_waiver_blocks_and_says_so(project: Path) -> None:
+    (project / "app" / "shell.py").write_text(RISKY)
+    _waivers(
+        project,
+        '[[finding]]\nrule = "B602"\npath = "app/**"\nowner = "carol"\n'
+        'reason = "until the rewrite"\nexpires = 2020-10-01\n',
+    )
+    out = expect(secperf(project, "gate"), 1)
+    assert "waiver expired on 2020-10-01 (owner: carol)" in " ".join(out.split())
+
+
+def test_malformed_waiver_file_is_a_usage_error(project: Path) -> None:
+    _waivers(
+        project,
+        '[[finding]]\nrule = "B602"\npath = "*"\nowner = "x"\nreason = "y"\nexpires = 2030-01-01\n'
+        '[[finding]]\nrule = "B101"\nowner = "x"\nreason = "y"\nexpires = 2030-01-01\n',
+    )
+    out = expect(secperf(project, "gate"), 2)
+    assert "secperf-waivers.toml: finding[1].path: required with rule" in out
+    _waivers(project, "[[finding]\n")
+    out = expect(secperf(project, "gate"), 2)
+    assert "secperf-waivers.toml: not valid TOML" in out
+
+
+def test_benchmark_regressions_with_per_round_data(project: Path, tmp_path: Path) -> None:
+    first = bench_file(tmp_path, "base.json")
+    out = expect(secperf(project, "gate", "--benchmarks", str(first)), 3)
+    assert "no earlier successful run" in out  # the first run has nothing to compare with
+
+    slower = bench_file(tmp_path, "slower.json", scale=1.20, days=1)
+    result = secperf(project, "gate", "--benchmarks", str(slower), "--format", "json")
+    expect(result, 1)
+    report = json.loads(result.stdout)
+    assert {b["method"] for b in report["benchmarks"]} == {"mann-whitney-u"}
+    assert all(b["gate_status"] == "block" for b in report["benchmarks"])
+    assert all(19 < b["effect_pct"] < 21 for b in report["benchmarks"])
+
+    # One per cent slower than the (now stored) 20 % run: below the 5 % minimum effect.
+    barely = bench_file(tmp_path, "barely.json", scale=1.20 * 1.01, days=2)
+    out = expect(secperf(project, "gate", "--benchmarks", str(barely)), 0)
+    assert "PASS" in out
+
+    # A waiver allows a 15 % regression of one benchmark, not 20 %.
+    future = (date.today() + timedelta(days=30)).isoformat()
+    _waivers(
+        project,
+        f'[[benchmark]]\nname = "test_tinybench.py::test_sum"\nmax_regression = "25%"\n'
+        f'owner = "dan"\nreason = "new check"\nexpires = {future}\n'
+        f'[[benchmark]]\nname = "test_tinybench.py::test_sorted*"\nmax_regression = "15%"\n'
+        f'owner = "dan"\nreason = "new check"\nexpires = {future}\n',
+    )
+    much = bench_file(tmp_path, "much.json", scale=1.20 * 1.01 * 1.20, days=3)
+    result = secperf(project, "gate", "--benchmarks", str(much), "--format", "json")
+    expect(result, 1)
+    statuses = {b["name"]: b["gate_status"] for b in json.loads(result.stdout)["benchmarks"]}
+    assert statuses == {
+        "test_tinybench.py::test_sum": "waived",
+        "test_tinybench.py::test_sorted[10]": "block",
+        "test_tinybench.py::test_sorted[100]": "block",
+    }
+
+
+def test_other_machine_and_too_few_samples_cannot_evaluate(project: Path, tmp_path: Path) -> None:
+    expect(secperf(project, "gate", "--benchmarks", str(bench_file(tmp_path, "a.json"))), 3)
+    elsewhere = bench_file(tmp_path, "b.json", days=1, cpu="Some Other CPU")
+    out = expect(secperf(project, "gate", "--benchmarks", str(elsewhere)), 3)
+    assert "not comparable" in " ".join(out.split())
+
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    no_rounds = bench_file(bare, "c.json", days=2, per_round=False)
+    result = secperf(project, "gate", "--benchmarks", str(no_rounds), "--format", "json")
+    expect(result, 3)
+    reasons = [b["reason"] for b in json.loads(result.stdout)["benchmarks"]]
+    assert reasons and all(r.startswith("too few samples") for r in reasons)
+
+
+def test_bad_benchmark_file_is_a_usage_error(project: Path, tmp_path: Path) -> None:
+    out = expect(secperf(project, "gate", "--benchmarks", str(tmp_path / "missing.json")), 2)
+    assert "missing.json: no such file" in out
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"benchmarks": [')
+    out = expect(secperf(project, "gate", "--benchmarks", str(broken)), 2)
+    assert "broken.json: malformed JSON" in out
+    expect(secperf(project, "gate", "--scan-id", "nope"), 2)
+
+
+def test_reports_are_written_and_valid(project: Path, tmp_path: Path) -> None:
+    (project / "app" / "shell.py").write_text(RISKY)
+    expect(secperf(project, "gate", "--benchmarks", str(bench_file(tmp_path, "a.json"))), 1)
+    slower = bench_file(tmp_path, "s.json", scale=1.3, days=1)
+    reports = tmp_path / "reports"
+    expect(secperf(project, "gate", "--benchmarks", str(slower), "--report-dir", str(reports)), 1)
+
+    summary = json.loads((reports / "gate.json").read_text())
+    conditions = summary["result"]["conditions"]
+    suite = ET.parse(reports / "gate.junit.xml").getroot()
+    cases = suite.findall(".//testcase")
+    assert [c.get("name") for c in cases] == [c["name"] for c in conditions]
+    failed = {c.get("name") for c in cases if c.find("failure") is not None}
+    assert "new findings >= high" in failed
+    assert "benchmark test_tinybench.py::test_sum" in failed
+
+    markdown = (reports / "gate.md").read_text()
+    assert markdown.startswith("## secperf gate: ❌ **BLOCK**")
+    assert "| new findings &gt;= high | security | 1 |" in markdown
+    assert "### Performance" in markdown and "app/shell.py:5" in markdown
+
+    sarif = json.loads((reports / "gate.sarif").read_text())
+    rules = [r["ruleId"] for r in sarif["runs"][0]["results"]]
+    assert "B602" in rules and "secperf/performance/benchmark-regression" in rules
+    if not SCHEMA.exists():
+        pytest.skip(f"SARIF schema not found at {SCHEMA}; cannot validate gate.sarif")
+    jsonschema = pytest.importorskip("jsonschema")
+    jsonschema.validate(sarif, json.loads(SCHEMA.read_text()))
+
+
+def test_stored_scan_by_id(project: Path) -> None:
+    (project / "app" / "shell.py").write_text(RISKY)
+    scanned = secperf(project, "scan", "--format", "json")
+    scan_id = json.loads(scanned.stdout)["scan_id"]
+    (project / "app" / "shell.py").unlink()  # the stored scan is judged, not the tree
+    out = expect(secperf(project, "gate", "--scan-id", scan_id), 1)
+    assert "B602" in out
+    expect(secperf(project, "gate"), 0)

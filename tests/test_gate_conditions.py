@@ -1,0 +1,365 @@
+"""The gate's conditions and verdict, evaluated on real data structures.
+
+Benchmark results come from the real pytest-benchmark fixture (read by the
+real importer) and are scaled to make runs slower; scan metrics are built as
+the validator builds them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from secperf.config import GateConfig, MaxNewConfig, OverheadBudgetConfig
+from secperf.gates.gate import GateInputs, ScanEvidence, combine, evaluate
+from secperf.gates.waivers import BenchmarkWaiver, FindingWaiver, Waivers
+from secperf.model import (
+    BenchmarkResult,
+    ConditionStatus,
+    Finding,
+    GateCondition,
+    GateVerdict,
+    ScanCost,
+    SecurityMetrics,
+    Severity,
+)
+from secperf.perf.benchmarks import load_pytest_benchmark
+from secperf.security.triage import TriageDecision, TriageState
+
+FIXTURE = Path(__file__).parent / "fixtures" / "benchmarks" / "pytest_benchmark_tiny.json"
+NOW = 1_790_000_000_000  # 2026-09-21 UTC
+DAY = 86_400_000
+CONFIG = GateConfig()
+
+
+def metrics(scan_id: str = "s1", **changes: object) -> SecurityMetrics:
+    base = SecurityMetrics(
+        scan_id=scan_id,
+        target="/repo",
+        started_ms=NOW,
+        finished_ms=NOW + 1000,
+        scan_duration_ms=1000.0,
+        violations_found=0,
+        false_positive_rate=0.0,
+        vulnerability_severity_counts={},
+        scan_coverage_percent=100.0,
+        files_scanned=10,
+        eligible_files=10,
+        lines_scanned=5000,
+        scanner_durations_ms={"bandit": 500.0, "secrets": 400.0},
+        cache_hit_rate=1.0,
+    )
+    return replace(base, **changes)  # type: ignore[arg-type]
+
+
+def finding(
+    rule: str, severity: Severity, path: str = "app/x.py", category: str = "sast", **kw: object
+) -> Finding:
+    return Finding(
+        fingerprint=f"{rule}-{path}".ljust(32, "0"),
+        rule_id=rule,
+        scanner="bandit",
+        severity=severity,
+        message=f"{rule} here",
+        path=path,
+        line=4,
+        category=category,
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+def scan(*found: Finding, new: tuple[Finding, ...] | None = None, **kw: object) -> ScanEvidence:
+    fresh = found if new is None else new
+    return ScanEvidence(
+        scan_id="s1",
+        target="/repo",
+        metrics=metrics(),
+        findings=tuple(found),
+        new_fingerprints=frozenset(f.fingerprint for f in fresh),
+        has_baseline=True,
+        scanners=("bandit", "secrets"),
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+def conditions(inputs: GateInputs, config: GateConfig = CONFIG, waivers: Waivers = Waivers()):
+    outcome = evaluate(inputs, config, waivers, at_ms=NOW)
+    return outcome, {c.name: c for c in outcome.result.conditions}
+
+
+def test_combine_block_beats_cannot_evaluate_beats_pass() -> None:
+    def c(status: ConditionStatus) -> GateCondition:
+        return GateCondition("c", "security", status, 0, 0)
+
+    assert combine([c(ConditionStatus.PASS), c(ConditionStatus.WAIVED)]) is GateVerdict.PASS
+    assert combine([c(ConditionStatus.PASS), c(ConditionStatus.CANNOT_EVALUATE)]) is (
+        GateVerdict.CANNOT_EVALUATE
+    )
+    assert combine([c(ConditionStatus.CANNOT_EVALUATE), c(ConditionStatus.BLOCK)]) is (
+        GateVerdict.BLOCK
+    )
+    assert combine([]) is GateVerdict.CANNOT_EVALUATE
+
+
+def test_nothing_to_evaluate_explains_itself() -> None:
+    outcome = evaluate(
+        GateInputs(target="/repo", scan_problem="the scan failed: boom"),
+        CONFIG,
+        Waivers(),
+        at_ms=NOW,
+    )
+    assert outcome.result.verdict is GateVerdict.CANNOT_EVALUATE
+    (only,) = outcome.result.conditions
+    assert "the scan failed: boom" in only.evidence
+
+
+def test_only_new_findings_at_or_above_the_threshold_block() -> None:
+    old_high = finding("B602", Severity.HIGH, "app/old.py")
+    new_medium = finding("B108", Severity.MEDIUM)
+    outcome, by_name = conditions(
+        GateInputs("/repo", scan(old_high, new_medium, new=(new_medium,)))
+    )
+    assert outcome.result.verdict is GateVerdict.PASS
+    assert by_name["new findings >= high"].measured == 0
+
+    new_high = finding("B602", Severity.HIGH)
+    outcome, by_name = conditions(GateInputs("/repo", scan(old_high, new_high, new=(new_high,))))
+    assert outcome.result.verdict is GateVerdict.BLOCK
+    assert by_name["new findings >= high"].measured == 1
+    assert "B602 at app/x.py:4" in by_name["new findings >= high"].evidence
+    # The command line's --fail-on overrides the config.
+    outcome, _ = conditions(GateInputs("/repo", scan(new_high), fail_on=Severity.CRITICAL))
+    assert outcome.result.verdict is GateVerdict.PASS
+
+
+def test_no_baseline_counts_everything_and_says_so() -> None:
+    evidence = replace(scan(finding("B602", Severity.HIGH)), has_baseline=False)
+    _, by_name = conditions(GateInputs("/repo", evidence))
+    assert "no baseline" in by_name["new findings >= high"].evidence
+
+
+def test_triage_sets_findings_aside_until_it_expires() -> None:
+    high = finding("B602", Severity.HIGH)
+    accepted = TriageDecision(
+        high.fingerprint, TriageState.ACCEPTED_RISK, "eve", "ok", 0, NOW + DAY
+    )
+    outcome, by_name = conditions(
+        GateInputs("/repo", scan(high), triage={high.fingerprint: accepted})
+    )
+    assert outcome.result.verdict is GateVerdict.PASS
+    assert by_name["expired risk acceptances"].status is ConditionStatus.PASS
+
+    lapsed = replace(accepted, expires_ms=NOW - DAY)
+    outcome, by_name = conditions(
+        GateInputs("/repo", scan(high), triage={high.fingerprint: lapsed})
+    )
+    expired = by_name["expired risk acceptances"]
+    assert expired.status is ConditionStatus.BLOCK
+    assert "risk accepted by eve expired on 2026-09-20" in expired.evidence
+
+
+def test_counts_per_severity_secrets_and_fixable_dependencies() -> None:
+    config = GateConfig(max_new=MaxNewConfig(medium=1), fail_on=Severity.CRITICAL)
+    mediums = [finding(f"B{i}", Severity.MEDIUM, f"app/{i}.py") for i in range(2)]
+    secret = finding("aws-access-key", Severity.LOW, category="secret")
+    outcome, by_name = conditions(GateInputs("/repo", scan(*mediums, secret)), config)
+    assert by_name["new medium findings"].status is ConditionStatus.BLOCK
+    assert by_name["new medium findings"].measured == 2
+    assert by_name["new secrets"].status is ConditionStatus.BLOCK
+    assert "fixable vulnerable dependencies" not in by_name  # deps not enabled: a note
+    assert any("deps scanner is not enabled" in n for n in outcome.notes)
+
+    fixable = finding(
+        "PYSEC-1",
+        Severity.LOW,
+        "requirements.txt",
+        "dependency",
+        properties={"fixed_versions": ["2.0"]},
+    )
+    unfixable = finding(
+        "PYSEC-2", Severity.LOW, "requirements.txt", "dependency", properties={"fixed_versions": []}
+    )
+    evidence = replace(scan(fixable, unfixable), scanners=("bandit", "deps"))
+    _, by_name = conditions(GateInputs("/repo", evidence))
+    assert by_name["fixable vulnerable dependencies"].measured == 1
+    # Requested but unable to run: cannot evaluate, with why.
+    evidence = replace(evidence, unavailable={"deps": "no OSV database"})
+    _, by_name = conditions(GateInputs("/repo", evidence))
+    deps = by_name["fixable vulnerable dependencies"]
+    assert deps.status is ConditionStatus.CANNOT_EVALUATE and "no OSV database" in deps.evidence
+
+
+def test_scanner_errors_and_coverage() -> None:
+    evidence = scan(errors=("app/x.py (bandit): error: RecursionError: deep",))
+    outcome, by_name = conditions(GateInputs("/repo", evidence))
+    assert outcome.result.verdict is GateVerdict.CANNOT_EVALUATE
+    assert "RecursionError" in by_name["scanners ran"].evidence
+
+    low = replace(scan(), metrics=metrics(scan_coverage_percent=80.0, files_scanned=8))
+    _, by_name = conditions(GateInputs("/repo", low), GateConfig(min_coverage=90))
+    coverage = by_name["scan coverage"]
+    assert coverage.status is ConditionStatus.BLOCK
+    assert (coverage.measured, coverage.threshold) == (80.0, 90.0)
+
+
+def test_finding_waivers_active_and_expired() -> None:
+    high = finding("B602", Severity.HIGH)
+    active = FindingWaiver(
+        0, "alice", "constant input", date(2026, 12, 1), rule="B602", path="app/*"
+    )
+    outcome, by_name = conditions(GateInputs("/repo", scan(high)), waivers=Waivers((active,)))
+    condition = by_name["new findings >= high"]
+    assert outcome.result.verdict is GateVerdict.PASS
+    assert condition.status is ConditionStatus.WAIVED
+    assert "WAIVED, waived until 2026-12-01 (owner: alice" in condition.evidence
+
+    expired = replace(active, expires=date(2026, 9, 1))
+    outcome, by_name = conditions(GateInputs("/repo", scan(high)), waivers=Waivers((expired,)))
+    assert outcome.result.verdict is GateVerdict.BLOCK
+    assert "waiver expired on 2026-09-01 (owner: alice)" in by_name["new findings >= high"].evidence
+
+
+# ------------------------------------------------------------------ performance
+
+
+def runs() -> list[BenchmarkResult]:
+    return load_pytest_benchmark(FIXTURE)
+
+
+def scaled(result: BenchmarkResult, factor: float, days: int = 1, **kw: object) -> BenchmarkResult:
+    stats = {
+        k: (v * factor if k not in ("rounds", "iterations", "ops") else v)
+        for k, v in result.stats.items()
+    }
+    return replace(
+        result,
+        timestamp_ms=result.timestamp_ms + days * DAY,
+        stats=stats,
+        data=tuple(x * factor for x in result.data),
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+def bench_inputs(current: list[BenchmarkResult], history: list[BenchmarkResult]) -> GateInputs:
+    by_name = {r.name: [h for h in history if h.name == r.name] for r in current}
+    return GateInputs("/repo", scan(), benchmarks=current, benchmark_history=by_name)
+
+
+def test_twenty_percent_slower_blocks_one_percent_passes() -> None:
+    base = runs()
+    outcome, by_name = conditions(bench_inputs([scaled(r, 1.20) for r in base], base))
+    assert outcome.result.verdict is GateVerdict.BLOCK
+    for row in outcome.benchmarks:
+        assert row.verdict.method == "mann-whitney-u"
+        assert row.status is ConditionStatus.BLOCK
+    assert by_name["benchmark test_tinybench.py::test_sum"].measured == "+20.0 %"
+
+    outcome, _ = conditions(bench_inputs([scaled(r, 1.01) for r in base], base))
+    assert outcome.result.verdict is GateVerdict.PASS
+
+
+def test_benchmark_waiver_allows_up_to_its_limit() -> None:
+    base = runs()
+    waiver = BenchmarkWaiver(0, "*test_sum", 0.25, "dan", "known", date(2026, 12, 1))
+    _outcome, by_name = conditions(
+        bench_inputs([scaled(r, 1.20) for r in base], base), waivers=Waivers(benchmarks=(waiver,))
+    )
+    assert by_name["benchmark test_tinybench.py::test_sum"].status is ConditionStatus.WAIVED
+    assert by_name["benchmark test_tinybench.py::test_sorted[10]"].status is ConditionStatus.BLOCK
+    tight = replace(waiver, max_regression=0.10)
+    _, by_name = conditions(
+        bench_inputs([scaled(r, 1.20) for r in base], base), waivers=Waivers(benchmarks=(tight,))
+    )
+    sum_condition = by_name["benchmark test_tinybench.py::test_sum"]
+    assert sum_condition.status is ConditionStatus.BLOCK
+    assert "exceeds the waiver's 10 %" in sum_condition.evidence
+
+
+def test_other_machine_or_too_few_samples_cannot_evaluate() -> None:
+    base = runs()
+    elsewhere = [scaled(r, 1.0, machine="another0machine0") for r in base]
+    outcome, by_name = conditions(bench_inputs(elsewhere, base))
+    assert outcome.result.verdict is GateVerdict.CANNOT_EVALUATE
+    assert "not comparable" in by_name["benchmark test_tinybench.py::test_sum"].evidence
+
+    bare = [replace(r, data=()) for r in base]
+    outcome, by_name = conditions(bench_inputs([scaled(r, 1.5) for r in bare], bare))
+    assert outcome.result.verdict is GateVerdict.CANNOT_EVALUATE
+    assert "too few samples" in by_name["benchmark test_tinybench.py::test_sum"].evidence
+
+    outcome, _ = conditions(bench_inputs(base, []))
+    assert outcome.result.verdict is GateVerdict.CANNOT_EVALUATE
+
+
+def test_benchmark_input_problems_cannot_evaluate() -> None:
+    inputs = GateInputs(
+        "/repo", scan(), benchmark_problems=["f.json: benchmarks[1].stats: missing"]
+    )
+    outcome, by_name = conditions(inputs)
+    assert outcome.result.verdict is GateVerdict.CANNOT_EVALUATE
+    assert "benchmarks[1].stats" in by_name["benchmark input"].evidence
+
+
+def history_of_scans(n: int, ms: float = 1000.0, **kw: object) -> list[SecurityMetrics]:
+    return [
+        metrics(
+            f"h{i}",
+            started_ms=NOW - (n - i) * DAY,
+            scan_duration_ms=ms * (1 + 0.01 * (i % 3)),
+            **kw,
+        )
+        for i in range(n)
+    ]
+
+
+def test_scan_time_regression_per_kloc_against_comparable_scans() -> None:
+    earlier = history_of_scans(8)
+    slow = replace(scan(), metrics=metrics(scan_duration_ms=1600.0))
+    outcome, by_name = conditions(GateInputs("/repo", slow, scan_history=earlier))
+    condition = by_name["scan time per 1,000 lines"]
+    assert condition.status is ConditionStatus.BLOCK
+    assert outcome.scan_time is not None and outcome.scan_time.effect_pct == pytest.approx(
+        59, abs=2
+    )
+
+    # Twice as many lines in the same time is not slower per 1,000 lines.
+    bigger = replace(scan(), metrics=metrics(scan_duration_ms=2000.0, lines_scanned=10_000))
+    _, by_name = conditions(GateInputs("/repo", bigger, scan_history=earlier))
+    assert by_name["scan time per 1,000 lines"].status is ConditionStatus.PASS
+
+    # Cold scans are not compared with a warm one: history too short -> a note, no condition.
+    cold = history_of_scans(8, cache_hit_rate=0.0)
+    outcome, by_name = conditions(GateInputs("/repo", slow, scan_history=cold))
+    assert "scan time per 1,000 lines" not in by_name
+    assert any(n.startswith("scan time: not checked yet") for n in outcome.notes)
+
+
+def test_scan_overhead_budget() -> None:
+    cost = ScanCost(
+        "s1",
+        NOW,
+        NOW + 1000,
+        cpu_seconds=3.0,
+        peak_rss_bytes=300 * 2**20,
+        read_bytes=0,
+        write_bytes=0,
+        host_cpu_percent_avg=40.0,
+        samples=10,
+    )
+    outcome, by_name = conditions(GateInputs("/repo", scan(), cost=cost))
+    assert "scan overhead" not in by_name
+    assert any("scan overhead: not enforced" in n for n in outcome.notes)
+
+    budget = GateConfig(overhead_budget=OverheadBudgetConfig(cpu_seconds=2.0, peak_rss="1GiB"))
+    _, by_name = conditions(GateInputs("/repo", scan(), cost=cost), budget)
+    overhead = by_name["scan overhead"]
+    assert overhead.status is ConditionStatus.BLOCK
+    assert (
+        "CPU 3.00 s > 2 s" in overhead.evidence
+        and "peak RSS" not in overhead.evidence.split("over budget:")[1]
+    )
+    _, by_name = conditions(GateInputs("/repo", scan(), cost=None), budget)
+    assert by_name["scan overhead"].status is ConditionStatus.CANNOT_EVALUATE
