@@ -1178,6 +1178,7 @@ def serve(
     from secperf.store import Store, StoreWriter
     from secperf.web import UnsafeBindError, check_bind
     from secperf.web import serve as run_server
+    from secperf.web.server import AlertEngineStartError
 
     loaded = load_or_exit()
     cfg = loaded.config
@@ -1231,11 +1232,16 @@ def serve(
             writer=writer,
             manage_writer=True,
             bus_kind="nats" if bus_cfg.is_nats else "memory",
+            alerts=cfg.alerts,
         )
     except KeyboardInterrupt:
         pass
     except OSError as exc:
         fail(f"cannot listen on {server_cfg.bind}: {exc.strerror or exc}")
+    except ValueError as exc:  # alert rule files that do not load
+        fail(str(exc))
+    except AlertEngineStartError as exc:
+        fail(str(exc), ExitCode.CANNOT_EVALUATE)
     finally:
         store.close()
 
@@ -1298,6 +1304,88 @@ def up(
         fail(f"--host {host!r} is not an IP address or a host name")
     except OSError as exc:
         fail(f"cannot serve: {exc.strerror or exc}")
+    except KeyboardInterrupt:
+        pass
+
+
+@app.command("demo")
+def demo(
+    host: Annotated[
+        str | None, typer.Option("--host", help="Address (default: 127.0.0.1).")
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option("--port", min=0, max=65535, help="Port (default: 8765; 0: any).")
+    ] = None,
+    duration: Annotated[
+        str | None, typer.Option("--duration", help="Stop after this long, e.g. 10m.")
+    ] = None,
+    scan_every: Annotated[
+        str, typer.Option("--scan-every", help="Time between full scans of the sample project.")
+    ] = "30s",
+    correlate_every: Annotated[
+        str, typer.Option("--correlate-every", help="Time between correlation runs.")
+    ] = "60s",
+    rps: Annotated[
+        float,
+        typer.Option("--rps", min=0.1, max=10_000, help="Requests per second on the service."),
+    ] = 50.0,
+    clients: Annotated[
+        int, typer.Option("--clients", min=1, max=256, help="Concurrent clients.")
+    ] = 4,
+    modules: Annotated[
+        int,
+        typer.Option(
+            "--modules", min=0, max=2_000, help="Generated modules in the sample (scan cost)."
+        ),
+    ] = 40,
+) -> None:
+    """Run a local workload: a service under load, periodic scans, live correlations."""
+    from secperf.analysis.correlate_store import CorrelationRun, explain
+    from secperf.demo.runner import DemoError, DemoOptions, run_demo
+    from secperf.security.validator import ScanReport
+    from secperf.web import UnsafeBindError
+
+    every = _duration_option(scan_every, "--scan-every")
+    correlate = _duration_option(correlate_every, "--correlate-every")
+    assert every is not None and correlate is not None
+    options = DemoOptions(
+        root=(state.project_dir or Path.cwd()).resolve(),
+        host=host,
+        port=port,
+        duration_s=_duration_option(duration, "--duration"),
+        scan_every_s=every,
+        correlate_every_s=correlate,
+        rps=rps,
+        clients=clients,
+        modules=modules,
+    )
+
+    def say(line: str) -> None:
+        console.print(line, markup=False, soft_wrap=True)
+
+    def on_report(report: ScanReport) -> None:
+        m = report.metrics
+        by_scanner = ", ".join(f"{k} {v / 1000:.1f} s" for k, v in m.scanner_durations_ms.items())
+        say(
+            f"scan: {m.violations_found} findings, {m.files_scanned} files in"
+            f" {m.scan_duration_ms / 1000:.1f} s ({by_scanner})"
+        )
+
+    def on_correlation(run: CorrelationRun) -> None:
+        if run.id is None:
+            say(f"correlation: not yet - {'; '.join(run.problems) or 'nothing to correlate'}")
+            return
+        latency = [r for r in run.tested if r.name == "response_time_ms"]
+        top = latency[0] if latency else (run.tested[0] if run.tested else None)
+        text = explain(top, run.alpha) if top is not None else "; ".join(run.problems)
+        say(f"correlation #{run.id} over {run.n_scans} scans: {text}")
+
+    try:
+        asyncio.run(run_demo(options, say=say, on_report=on_report, on_correlation=on_correlation))
+    except (DemoError, UnsafeBindError, ConfigError, ValueError) as exc:
+        fail(str(exc))
+    except OSError as exc:
+        fail(f"cannot run the demo: {exc.strerror or exc}")
     except KeyboardInterrupt:
         pass
 

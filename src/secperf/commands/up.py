@@ -19,8 +19,6 @@ from pathlib import Path
 from typing import Any
 
 from secperf.alerts.engine import AlertEngine
-from secperf.analysis.advice import advice_json, build_advice
-from secperf.analysis.correlate_store import correlations_json, latest_run
 from secperf.bus.factory import make_bus
 from secperf.bus.interface import EventBus
 from secperf.commands.scanning import (
@@ -30,13 +28,13 @@ from secperf.commands.scanning import (
     make_validator,
 )
 from secperf.config import LoadedConfig, ServerConfig
-from secperf.events import now_ms
 from secperf.perf.collectors.factory import build_collectors
 from secperf.perf.collectors.runner import CollectorRunner
 from secperf.security.factory import scan_paths
 from secperf.security.validator import ScanReport, SecurityValidator
 from secperf.store import Store, StoreWriter
 from secperf.web.app import create_app
+from secperf.web.providers import analysis_providers
 from secperf.web.server import bind_socket, check_bind, run_app, socket_url
 
 log = logging.getLogger(__name__)
@@ -112,19 +110,6 @@ def _server_config(loaded: LoadedConfig, options: UpOptions) -> ServerConfig:
     return ServerConfig.model_validate({**loaded.config.server.model_dump(), **overrides})
 
 
-def _providers(store: Store) -> dict[str, Any]:
-    """The API's correlation and advice providers, read from the store on request."""
-
-    def correlations() -> dict[str, Any]:
-        return correlations_json(latest_run(store))
-
-    def advice() -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = advice_json(build_advice(store, now_ms()))["advice"]
-        return items
-
-    return {"correlations": correlations, "advice": advice}
-
-
 async def run_up(
     loaded: LoadedConfig,
     options: UpOptions,
@@ -176,7 +161,7 @@ async def run_up(
         token=token,
         writer=writer,
         alert_engine=engine,
-        **_providers(store),
+        **analysis_providers(store),
     )
 
     def started() -> None:

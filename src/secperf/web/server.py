@@ -3,7 +3,10 @@
 ``serve`` is what ``secperf serve`` calls: it checks the bind address against
 the token (any non-loopback address needs one), binds the socket itself (so
 the URL is known even for port 0), runs uvicorn until Ctrl-C or SIGTERM, ends
-open live streams promptly at shutdown and finally closes the bus.
+open live streams promptly at shutdown and finally closes the bus. Given an
+``[alerts]`` config it also runs the alert engine in the same event loop:
+started once the app's startup has attached the store writer (so every
+transition is stored), stopped before the writer closes.
 """
 
 from __future__ import annotations
@@ -12,14 +15,14 @@ import asyncio
 import contextlib
 import logging
 import socket
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
 
 from secperf.bus.interface import EventBus
-from secperf.config import MIN_TOKEN_LENGTH, ServerConfig, is_loopback_host
+from secperf.config import MIN_TOKEN_LENGTH, AlertsConfig, ServerConfig, is_loopback_host
 from secperf.store import Store
 from secperf.web.auth import TOKEN_ENV
 from secperf.web.sse import SseHub
@@ -32,6 +35,10 @@ GRACEFUL_SHUTDOWN_S = 3
 
 class UnsafeBindError(ValueError):
     """The server would be reachable beyond this machine without a token."""
+
+
+class AlertEngineStartError(RuntimeError):
+    """The alert engine could not start (the store or the bus refused); the server stopped."""
 
 
 def check_bind(host: str, token: str | None) -> None:
@@ -79,16 +86,23 @@ class SecperfServer(uvicorn.Server):
     """uvicorn's server, ending the app's live streams as soon as shutdown begins.
 
     Without this an open stream would hold shutdown for the whole graceful
-    timeout: streams never finish on their own.
+    timeout: streams never finish on their own. ``before_shutdown`` callbacks
+    run first, before the app's own shutdown (which closes the store writer).
     """
 
     def __init__(self, config: uvicorn.Config, hub: SseHub | None = None) -> None:
         super().__init__(config)
         self.hub = hub
+        self.before_shutdown: list[Callable[[], Awaitable[None]]] = []
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         if self.hub is not None:
             self.hub.close_clients()
+        for callback in self.before_shutdown:
+            try:
+                await callback()
+            except Exception:  # shutdown must go on whatever a callback does
+                log.exception("shutdown callback failed")
         await super().shutdown(sockets)
 
 
@@ -137,15 +151,22 @@ def serve(
     token: str | None = None,
     on_started: Callable[[str], None] | None = None,
     log_level: str = "warning",
+    alerts: AlertsConfig | None = None,
     **app_options: Any,
 ) -> None:
     """Serve the API and dashboard until interrupted, then close the bus.
 
-    ``token`` overrides the config's; ``app_options`` go to ``create_app``.
-    Raises UnsafeBindError for a non-loopback address without a token and
-    OSError when the address cannot be bound.
+    ``token`` overrides the config's; ``app_options`` go to ``create_app``
+    (the correlation and advice providers default to the store's). With
+    ``alerts`` an ``AlertEngine`` built from it evaluates rules and notifies,
+    its links pointing at the served URL. Raises UnsafeBindError for a
+    non-loopback address without a token, OSError when the address cannot be
+    bound, ValueError for alert rule files that do not load and
+    AlertEngineStartError when the engine cannot start.
     """
+    from secperf.alerts.engine import AlertEngine
     from secperf.web.app import create_app
+    from secperf.web.providers import analysis_providers
 
     effective = (
         token
@@ -155,17 +176,42 @@ def serve(
     check_bind(config.host, effective)
     sock = bind_socket(config.host, config.port)
     url = socket_url(sock)
-    app = create_app(store, bus, config=config, token=effective, **app_options)
+    engine: AlertEngine | None = None
+    try:
+        if alerts is not None:
+            engine = AlertEngine.from_config(store, bus, alerts, external_url=url)
+            app_options = {**app_options, "alert_engine": engine}
+        app_options = {**analysis_providers(store), **app_options}
+        app = create_app(store, bus, config=config, token=effective, **app_options)
+    except BaseException:
+        sock.close()
+        raise
 
     async def main() -> None:
+        server = make_server(app, log_level=log_level)
+        if engine is not None:
+            server.before_shutdown.append(engine.stop)
+        task = asyncio.create_task(server.serve(sockets=[sock]))
         try:
-            await run_app(
-                app,
-                [sock],
-                log_level=log_level,
-                on_started=(lambda: on_started(url)) if on_started is not None else None,
-            )
+            while not server.started and not task.done():
+                await asyncio.sleep(0.02)
+            if server.started:
+                if engine is not None:
+                    try:
+                        await engine.start()
+                    except Exception as exc:
+                        server.should_exit = True
+                        await task
+                        raise AlertEngineStartError(
+                            f"the alert engine could not start: {exc}"
+                        ) from exc
+                if on_started is not None:
+                    on_started(url)
+            await task
         finally:
+            if engine is not None:
+                with contextlib.suppress(Exception):
+                    await engine.stop()
             with contextlib.suppress(Exception):
                 await bus.close()
 

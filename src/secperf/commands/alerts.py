@@ -1,0 +1,586 @@
+"""``secperf alerts`` (list, ack, silence, unsilence) and ``secperf rules check``.
+
+The store is the shared truth: an alert engine may run in another process
+(``secperf serve`` or ``secperf up``), so these commands read and write the
+store's alert and silence records. The engine reads silences on every tick, so
+a silence added here takes effect at its next evaluation.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import tomllib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import TypeAdapter
+from rich.markup import escape
+from rich.table import Table
+
+from secperf.alerts.rules import RuleError, default_rules, format_value, rule_from_dict
+from secperf.alerts.silences import (
+    MatcherError,
+    SilenceSet,
+    check_silence_matchers,
+    matcher_to_object,
+    parse_matcher,
+)
+from secperf.config import (
+    PYPROJECT_FILE_NAME,
+    ConfigError,
+    Matcher,
+    format_duration_ms,
+    load_config,
+    parse_duration_ms,
+)
+from secperf.model import Alert, AlertState
+from secperf.store import Silence, Store
+
+#: The shortest fingerprint prefix ``ack`` accepts: short prefixes match by accident.
+MIN_PREFIX = 6
+#: The longest silence accepted (as the HTTP API): a year.
+MAX_SILENCE_MS = 366 * 86_400_000
+#: States ``alerts list`` shows when none is asked for.
+SHOWN_BY_DEFAULT = tuple(s for s in AlertState if s is not AlertState.INACTIVE)
+
+# Keys of an [[alerts.rules]] entry in the config; a rule file accepts more.
+_CONFIG_RULE_KEYS = frozenset(
+    {
+        "name",
+        "metric",
+        "matchers",
+        "aggregation",
+        "window",
+        "op",
+        "threshold",
+        "resolve_threshold",
+        "for",
+        "keep_firing_for",
+        "severity",
+        "labels",
+        "annotations",
+    }
+)
+_STATE_STYLE = {
+    AlertState.FIRING: "bold red",
+    AlertState.PENDING: "yellow",
+    AlertState.ERROR: "magenta",
+    AlertState.NODATA: "blue",
+    AlertState.RESOLVED: "green",
+    AlertState.INACTIVE: "dim",
+}
+_HIDDEN_LABELS = frozenset({"alertname", "severity"})
+
+
+class AlertsCommandError(ValueError):
+    """Input the alert commands refuse; the message names the argument and why."""
+
+
+# --------------------------------------------------------------------------- time
+
+
+def iso(ms: int) -> str:
+    """UTC milliseconds as ``2024-05-01 12:00:00 UTC``."""
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def ago(ms: int, now_ms: int) -> str:
+    """How long before ``now_ms`` ``ms`` was, coarsely (``5m ago``, ``in 2h``)."""
+    delta = now_ms - ms
+    future = delta < 0
+    seconds = abs(delta) // 1000
+    for unit, size in (("d", 86_400), ("h", 3_600), ("m", 60)):
+        if seconds >= size:
+            text = f"{seconds // size}{unit}"
+            break
+    else:
+        text = f"{seconds}s"
+    return f"in {text}" if future else f"{text} ago"
+
+
+def parse_starts(text: str | None, now_ms: int) -> int:
+    """``--starts``: ``now``, a duration from now (``30m``) or an ISO date-time (UTC if naive)."""
+    if text is None or text.strip().lower() == "now":
+        return now_ms
+    stripped = text.strip()
+    try:
+        return now_ms + parse_duration_ms(stripped)
+    except ValueError:
+        pass
+    try:
+        moment = datetime.fromisoformat(stripped)
+    except ValueError:
+        raise AlertsCommandError(
+            f"--starts {text!r}: expected now, a duration from now such as 30m, "
+            "or an ISO date-time such as 2024-05-01T22:00"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp() * 1000)
+
+
+# --------------------------------------------------------------------------- list
+
+
+def parse_states(values: Sequence[str] | None) -> list[AlertState]:
+    """``--state`` values (repeatable, or comma-separated) as states; all but inactive if none."""
+    if not values:
+        return list(SHOWN_BY_DEFAULT)
+    states: list[AlertState] = []
+    for value in values:
+        for part in value.split(","):
+            name = part.strip().lower()
+            if not name:
+                continue
+            try:
+                state = AlertState(name)
+            except ValueError:
+                known = ", ".join(s.value for s in AlertState)
+                raise AlertsCommandError(
+                    f"--state {part.strip()!r}: unknown state; expected one of {known}"
+                ) from None
+            if state not in states:
+                states.append(state)
+    if not states:
+        raise AlertsCommandError("--state: give at least one state")
+    return states
+
+
+def matching_labels(alert: Alert) -> dict[str, str]:
+    """The labels silences match against (``alertname`` defaults to the rule)."""
+    return {"alertname": alert.rule, **alert.labels}
+
+
+def stored_alerts(
+    store: Store, states: Sequence[AlertState], now_ms: int
+) -> list[tuple[Alert, bool]]:
+    """Stored alerts in ``states``, newest change first, each with whether a silence mutes it."""
+    active = SilenceSet(store.silences(active_at_ms=now_ms))
+    found = sorted(store.alerts(states), key=lambda a: a.updated_ms, reverse=True)
+    return [(a, active.is_silenced(matching_labels(a), now_ms)) for a in found]
+
+
+def _since(alert: Alert) -> int:
+    if alert.state is AlertState.RESOLVED and alert.resolved_at_ms is not None:
+        return alert.resolved_at_ms
+    return alert.fired_at_ms or alert.active_since_ms or alert.updated_ms
+
+
+def alerts_table(rows: Sequence[tuple[Alert, bool]], now_ms: int) -> Table:
+    """The Rich table of ``alerts list``."""
+    table = Table(title=f"{len(rows)} alert(s)", title_justify="left")
+    table.add_column("fingerprint", no_wrap=True)
+    table.add_column("state", no_wrap=True)
+    table.add_column("severity", no_wrap=True)
+    table.add_column("rule")
+    table.add_column("labels", overflow="fold")
+    table.add_column("value", justify="right")
+    table.add_column("since", no_wrap=True)
+    table.add_column("ack", overflow="fold")
+    table.add_column("silenced", no_wrap=True)
+    for alert, silenced in rows:
+        labels = ", ".join(
+            f"{k}={v}" for k, v in sorted(alert.labels.items()) if k not in _HIDDEN_LABELS
+        )
+        ack = ""
+        if alert.acknowledged_by:
+            ack = alert.acknowledged_by
+            if alert.acknowledgement_note:
+                ack += f": {alert.acknowledgement_note}"
+        since = _since(alert)
+        style = _STATE_STYLE.get(alert.state, "")
+        table.add_row(
+            alert.fingerprint,
+            f"[{style}]{alert.state.value}[/{style}]" if style else alert.state.value,
+            alert.severity.value,
+            escape(alert.rule),
+            escape(labels),
+            format_value(alert.value),
+            f"{ago(since, now_ms)} ({iso(since)[11:19]})",
+            escape(ack),
+            "yes" if silenced else "",
+        )
+    return table
+
+
+_ALERT_ADAPTER: TypeAdapter[Alert] = TypeAdapter(Alert)
+
+
+def alerts_json(rows: Sequence[tuple[Alert, bool]]) -> list[dict[str, Any]]:
+    """``alerts list --json``: each alert's fields plus ``silenced``."""
+    out: list[dict[str, Any]] = []
+    for alert, silenced in rows:
+        item: dict[str, Any] = _ALERT_ADAPTER.dump_python(alert, mode="json")
+        item["silenced"] = silenced
+        out.append(item)
+    return out
+
+
+# --------------------------------------------------------------------------- ack
+
+
+def resolve_alert(store: Store, prefix: str) -> Alert:
+    """The one stored alert whose fingerprint starts with ``prefix`` (>= 6 characters)."""
+    wanted = prefix.strip().lower()
+    if len(wanted) < MIN_PREFIX:
+        raise AlertsCommandError(
+            f"fingerprint {prefix!r}: give at least {MIN_PREFIX} characters "
+            "(`secperf alerts list` shows them)"
+        )
+    found = [a for a in store.alerts() if a.fingerprint.lower().startswith(wanted)]
+    if not found:
+        raise AlertsCommandError(
+            f"fingerprint {prefix!r}: no stored alert starts with it "
+            "(`secperf alerts list --state firing` shows the alerts)"
+        )
+    if len(found) > 1:
+        shown = ", ".join(f"{a.fingerprint} ({a.rule})" for a in found[:5])
+        raise AlertsCommandError(
+            f"fingerprint {prefix!r} matches {len(found)} alerts: {shown}; give more characters"
+        )
+    return found[0]
+
+
+def acknowledge(store: Store, prefix: str, author: str, note: str, now_ms: int) -> Alert:
+    """Record who acknowledged the alert ``prefix`` names, and why; returns it updated."""
+    who = author.strip()
+    if not who:
+        raise AlertsCommandError("--author: must not be empty")
+    if len(who) > 200:
+        raise AlertsCommandError("--author: at most 200 characters")
+    if len(note) > 2000:
+        raise AlertsCommandError("--note: at most 2000 characters")
+    alert = resolve_alert(store, prefix)
+    updated = dataclasses.replace(
+        alert,
+        acknowledged_by=who,
+        acknowledgement_note=note,
+        updated_ms=max(alert.updated_ms, now_ms),
+    )
+    store.upsert_alert(updated)
+    return updated
+
+
+# --------------------------------------------------------------------------- silences
+
+
+def parse_silence_matchers(texts: Sequence[str]) -> list[Matcher]:
+    """PromQL-form matchers (``job="api"``, ``severity=~"high|critical"``), checked."""
+    if not texts:
+        raise AlertsCommandError('give at least one matcher, e.g. alertname="HostHighCpu"')
+    matchers: list[Matcher] = []
+    for text in texts:
+        try:
+            matchers.append(parse_matcher(text, where=f"matcher {text!r}"))
+        except MatcherError as exc:
+            raise AlertsCommandError(str(exc)) from None
+    try:
+        check_silence_matchers(matchers, where="matchers " + " ".join(texts))
+    except MatcherError as exc:
+        raise AlertsCommandError(str(exc)) from None
+    return matchers
+
+
+def add_silence(
+    store: Store,
+    matcher_texts: Sequence[str],
+    *,
+    duration: str,
+    starts: str | None,
+    author: str,
+    reason: str,
+    now_ms: int,
+) -> Silence:
+    """Store a silence of ``matcher_texts`` from ``starts`` for ``duration``."""
+    matchers = parse_silence_matchers(matcher_texts)
+    try:
+        length = parse_duration_ms(duration)
+    except ValueError as exc:
+        raise AlertsCommandError(f"--duration {duration!r}: {exc}") from None
+    if length <= 0:
+        raise AlertsCommandError(f"--duration {duration!r}: must be longer than 0")
+    if length > MAX_SILENCE_MS:
+        raise AlertsCommandError(f"--duration {duration!r}: a silence may last at most 366 days")
+    start = parse_starts(starts, now_ms)
+    end = start + length
+    if end <= now_ms:
+        raise AlertsCommandError(
+            f"--starts {starts!r} with --duration {duration}: the silence would end "
+            f"at {iso(end)}, in the past"
+        )
+    who = author.strip()
+    why = reason.strip()
+    if not who:
+        raise AlertsCommandError("--author: must not be empty")
+    if not why:
+        raise AlertsCommandError("--reason: must not be empty")
+    objects: list[dict[str, Any]] = [matcher_to_object(m) for m in matchers]
+    silence_id = store.add_silence(objects, start, end, who, why, created_ms=now_ms)
+    return Silence(silence_id, objects, start, end, who, why, now_ms)
+
+
+def matchers_text(matchers: Iterable[Mapping[str, Any]]) -> str:
+    """Stored matcher objects in their PromQL form: ``job="api", env!="dev"``."""
+    parts = []
+    for m in matchers:
+        parts.append(f"{m.get('name')}{m.get('op', '=')}{json.dumps(str(m.get('value', '')))}")
+    return ", ".join(parts)
+
+
+def silence_line(silence: Silence, now_ms: int) -> str:
+    """One line describing a silence."""
+    when = (
+        f"until {iso(silence.ends_ms)} ({format_duration_ms(silence.ends_ms - silence.starts_ms)})"
+        if silence.starts_ms <= now_ms
+        else f"from {iso(silence.starts_ms)} until {iso(silence.ends_ms)}"
+    )
+    return (
+        f"silence {silence.id}: {{{matchers_text(silence.matchers)}}} {when}, "
+        f"by {silence.author}: {silence.reason}"
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Unsilenced:
+    """What ``unsilence`` did: the silence, and whether it was still in force or pending."""
+
+    silence: Silence
+    ended: bool
+
+
+def expire_silence(store: Store, silence_id: int, now_ms: int) -> Unsilenced:
+    """End a silence now; AlertsCommandError when no silence has this id."""
+    found = next((s for s in store.silences() if s.id == silence_id), None)
+    if found is None:
+        raise AlertsCommandError(f"silence {silence_id}: no silence has this id")
+    ended = store.expire_silence(silence_id, now_ms)
+    return Unsilenced(found, ended)
+
+
+# --------------------------------------------------------------------------- rules check
+
+
+@dataclass(frozen=True, slots=True)
+class RuleCheck:
+    """The verdict on one rule (``problem`` None: it loads)."""
+
+    source: str
+    where: str
+    name: str | None
+    problem: str | None = None
+    summary: str = ""
+
+
+@dataclass(slots=True)
+class RulesReport:
+    """Every rule checked, and problems of whole files."""
+
+    checks: list[RuleCheck] = dataclasses.field(default_factory=list)
+    file_problems: list[str] = dataclasses.field(default_factory=list)
+    default_rules: int = 0
+
+    @property
+    def ok(self) -> bool:
+        """True when every rule loads and no file has a problem."""
+        return not self.file_problems and all(c.problem is None for c in self.checks)
+
+
+def _describe(data: Mapping[str, Any]) -> str:
+    rule = rule_from_dict(data)
+    if rule.kind != "threshold":
+        return f"{rule.kind} on {rule.metric}, {rule.severity.value}"
+    matchers = ",".join(f"{m.name}{m.op}{json.dumps(m.value)}" for m in rule.matchers)
+    selector = f"{rule.metric}{{{matchers}}}" if matchers else rule.metric
+    window = format_duration_ms(rule.window_ms)
+    return (
+        f"{rule.aggregation}({selector}[{window}]) {rule.op} {rule.threshold:g}, "
+        f"{rule.severity.value}"
+    )
+
+
+def _check_items(
+    items: Sequence[Any],
+    source: str,
+    prefix: str,
+    used: dict[str, str],
+    *,
+    config_form: bool,
+) -> list[RuleCheck]:
+    checks: list[RuleCheck] = []
+    for index, item in enumerate(items):
+        where = f"{prefix}[{index}]"
+        name = item.get("name") if isinstance(item, Mapping) else None
+        shown_name = name if isinstance(name, str) else None
+        try:
+            rule_from_dict(item, where=f"{source}: {where}")
+        except RuleError as exc:
+            checks.append(RuleCheck(source, where, shown_name, str(exc)))
+            continue
+        assert isinstance(item, Mapping) and isinstance(name, str)
+        label = f"{source}: {where} ({name!r})"
+        if config_form:
+            extra = sorted(set(item) - _CONFIG_RULE_KEYS)
+            if extra:
+                checks.append(
+                    RuleCheck(
+                        source,
+                        where,
+                        name,
+                        f"{label}: field(s) {', '.join(extra)} are only allowed in a rule "
+                        "file ([alerts] rule_files)",
+                    )
+                )
+                continue
+        if name in used:
+            checks.append(
+                RuleCheck(source, where, name, f"{label}: the name is used twice ({used[name]})")
+            )
+            continue
+        used[name] = f"also {source}: {where}"
+        checks.append(RuleCheck(source, where, name, None, _describe(item)))
+    return checks
+
+
+def _read_document(path: Path, report: RulesReport) -> dict[str, Any] | None:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        report.file_problems.append(f"{path}: no such file")
+    except IsADirectoryError:
+        report.file_problems.append(f"{path}: is a directory, not a TOML file")
+    except OSError as exc:
+        report.file_problems.append(f"{path}: cannot read: {exc.strerror or exc}")
+    except UnicodeDecodeError as exc:
+        report.file_problems.append(f"{path}: not valid UTF-8 (byte {exc.start})")
+    except tomllib.TOMLDecodeError as exc:
+        report.file_problems.append(f"{path}: invalid TOML: {exc}")
+    return None
+
+
+def _check_rule_file(path: Path, report: RulesReport, used: dict[str, str]) -> None:
+    document = _read_document(path, report)
+    if document is None:
+        return
+    source = str(path)
+    items = document.get("rules", [])
+    if not isinstance(items, list):
+        report.file_problems.append(f"{source}: 'rules' must be an array of tables ([[rules]])")
+        return
+    extra = sorted(set(document) - {"rules"})
+    if extra:
+        report.file_problems.append(f"{source}: unknown top-level key(s) {', '.join(extra)}")
+    if not items:
+        report.file_problems.append(f"{source}: no [[rules]] tables")
+    report.checks += _check_items(items, source, "rules", used, config_form=False)
+
+
+def _check_config(
+    path: Path, alerts: Any, prefix: str, report: RulesReport, used: dict[str, str]
+) -> None:
+    source = str(path)
+    if not isinstance(alerts, Mapping):
+        report.file_problems.append(f"{source}: {prefix}alerts: expected a table")
+        return
+    items = alerts.get("rules", [])
+    if not isinstance(items, list):
+        report.file_problems.append(
+            f"{source}: {prefix}alerts.rules must be an array of tables ([[{prefix}alerts.rules]])"
+        )
+        items = []
+    defaults = alerts.get("default_rules", True)
+    if defaults is True:
+        configured = {i.get("name") for i in items if isinstance(i, Mapping)}
+        for rule in default_rules():
+            if rule.name not in configured:
+                used[rule.name] = "a default rule has this name"
+                report.default_rules += 1
+    report.checks += _check_items(items, source, f"{prefix}alerts.rules", used, config_form=True)
+    files = alerts.get("rule_files", [])
+    if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
+        report.file_problems.append(
+            f"{source}: {prefix}alerts.rule_files: expected a list of paths"
+        )
+        return
+    for name in files:
+        target = Path(name)
+        if not target.is_absolute():
+            target = path.parent / target
+        _check_rule_file(target, report, used)
+    # The rest of [alerts] must load too, or no engine starts; the rules'
+    # own problems are already reported one by one above.
+    try:
+        load_config(path)
+    except ConfigError as exc:
+        report.file_problems += [
+            p for p in exc.problems if f"{prefix}alerts." in p and f"{prefix}alerts.rules[" not in p
+        ]
+
+
+def check_rules(path: Path) -> RulesReport:
+    """Check a rule file, or the ``[alerts]`` rules (and rule files) of a config file.
+
+    A file with top-level ``[[rules]]`` is a rule file; ``secperf.toml`` (``[alerts]``)
+    and ``pyproject.toml`` (``[tool.secperf.alerts]``) are config files.
+    """
+    report = RulesReport()
+    document = _read_document(path, report)
+    if document is None:
+        return report
+    used: dict[str, str] = {}
+    if "rules" in document:
+        _check_rule_file(path, report, used)
+        return report
+    prefix = ""
+    section: Any = document
+    if path.name == PYPROJECT_FILE_NAME:
+        prefix = "tool.secperf."
+        tool = document.get("tool", {})
+        section = tool.get("secperf") if isinstance(tool, Mapping) else None
+        if not isinstance(section, Mapping):
+            report.file_problems.append(f"{path}: no [tool.secperf] table")
+            return report
+    if "alerts" not in section:
+        report.file_problems.append(
+            f"{path}: no rules here: expected [[rules]] tables (a rule file) "
+            f"or an [{prefix}alerts] table (a config file)"
+        )
+        return report
+    _check_config(path, section["alerts"], prefix, report, used)
+    return report
+
+
+def rules_report_lines(report: RulesReport) -> list[tuple[bool, str]]:
+    """The lines ``rules check`` prints, each with whether it is a problem."""
+    lines: list[tuple[bool, str]] = []
+    for check in report.checks:
+        if check.problem is None:
+            lines.append((False, f"OK    {check.source}: {check.name} ({check.summary})"))
+        else:
+            lines.append((True, f"FAIL  {check.problem}"))
+    lines += [(True, f"FAIL  {problem}") for problem in report.file_problems]
+    return lines
+
+
+__all__ = [
+    "AlertsCommandError",
+    "RuleCheck",
+    "RulesReport",
+    "Unsilenced",
+    "acknowledge",
+    "add_silence",
+    "alerts_json",
+    "alerts_table",
+    "check_rules",
+    "expire_silence",
+    "parse_silence_matchers",
+    "parse_starts",
+    "parse_states",
+    "resolve_alert",
+    "rules_report_lines",
+    "silence_line",
+    "stored_alerts",
+]
