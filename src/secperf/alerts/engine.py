@@ -334,6 +334,7 @@ class AlertEngine:
             for event in events:
                 await self._publish(event)
             await self._refresh_silences()
+            await self._refresh_acknowledgements()
             self._feed_grouper(now, [e.alert.fingerprint for e in events])
             self._prune(now)
             await self.flush_notifications()
@@ -803,6 +804,28 @@ class AlertEngine:
             return
         now = self.clock()
         self._silences = SilenceSet(s for s in silences if s.ends_ms > now)
+
+    async def _refresh_acknowledgements(self) -> None:
+        # Acks may come from other processes (the CLI) straight into the store.
+        try:
+            stored = await asyncio.to_thread(
+                self.store.alerts, [AlertState.PENDING, AlertState.FIRING]
+            )
+        except Exception:
+            log.exception("reading acknowledgements failed")
+            return
+        for alert in stored:
+            slot = self._slots.get(alert.fingerprint)
+            if slot is None or not alert.acknowledged_by:
+                continue
+            if slot.alert.acknowledged_by != alert.acknowledged_by or (
+                slot.alert.acknowledgement_note != alert.acknowledgement_note
+            ):
+                slot.alert = replace(
+                    slot.alert,
+                    acknowledged_by=alert.acknowledged_by,
+                    acknowledgement_note=alert.acknowledgement_note,
+                )
 
     def is_silenced(self, alert: Alert) -> bool:
         """Whether an active silence mutes ``alert``."""
