@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -148,6 +150,84 @@ def test_scan_time_regression_per_kloc() -> None:
     same = scan_time_regression(ms_per_kloc(1003, 50_000), history)
     assert same.status is RegressionStatus.NO_CHANGE
     assert scan_time_regression(16.0, history).status is RegressionStatus.IMPROVEMENT
+
+
+# --------------------------------------------------------------------------- run-to-run spread
+
+
+def _drifting_runs(seed: int, n: int, drift: float, noise: float = 0.01) -> list[BenchmarkResult]:
+    """``n`` runs of 30 rounds, each run shifted as a whole by a log-normal drift."""
+    rng = np.random.default_rng(seed)
+    runs = []
+    for i, shift in enumerate(rng.normal(0.0, drift, n)):
+        data = tuple(float(v) for v in BASE_S * np.exp(shift + rng.normal(0.0, noise, 30)))
+        runs.append(_run(data, ts=i, commit=f"c{i}"))
+    return runs
+
+
+def _scaled_rounds(scale: float, seed: int, noise: float = 0.005) -> tuple[float, ...]:
+    rng = np.random.default_rng(seed)
+    return tuple(float(v) for v in BASE_S * scale * np.exp(rng.normal(0.0, noise, 30)))
+
+
+def test_mann_whitney_finding_within_the_run_to_run_spread_is_no_change() -> None:
+    # Earlier runs wander by about 4 % as a whole; the latest happened to be fast.
+    scales = [1.0 + 0.04 * ((i * 7) % 5 - 2) / 2 for i in range(19)] + [0.95]
+    history = [_run(_scaled_rounds(s, i), ts=i) for i, s in enumerate(scales)]
+    current = _run(_scaled_rounds(1.02, 99), ts=100)
+    alone = compare_benchmark(current, [history[-1]])
+    assert alone.status is RegressionStatus.REGRESSION  # 7 % over the latest run's rounds
+    verdict = compare_benchmark(current, history)
+    assert verdict.status is RegressionStatus.NO_CHANGE
+    assert verdict.method == "mann-whitney-u"
+    assert "within the run-to-run spread of the last 20 runs" in verdict.reason
+    assert verdict.p_value is not None and verdict.p_value >= 0.01
+    assert verdict.effect_pct == pytest.approx(7.4, abs=1)
+
+
+def test_mann_whitney_finding_beyond_the_run_to_run_spread_still_blocks() -> None:
+    history = _drifting_runs(5, 20, drift=0.01)
+    current = _run(_scaled_rounds(1.2, 99, noise=0.01), ts=100)
+    verdict = compare_benchmark(current, history)
+    assert verdict.status is RegressionStatus.REGRESSION
+    assert verdict.method == "mann-whitney-u"
+    assert "beyond the run-to-run spread of the last 20 runs" in verdict.reason
+    assert verdict.p_value is not None and verdict.p_value < 0.01
+    assert verdict.n_current == verdict.n_baseline == 30  # rounds, as before
+
+
+def test_mann_whitney_stands_when_the_history_changed_regime_too_recently() -> None:
+    # 20 runs at 10 ms, then 3 at 12 ms (a change too recent to test against):
+    # the latest run is the only sound baseline.
+    history = [_run(_scaled_rounds(1.0, i), ts=i) for i in range(20)]
+    history += [_run(_scaled_rounds(1.2, 50 + i), ts=20 + i) for i in range(3)]
+    verdict = compare_benchmark(_run(_scaled_rounds(1.4, 99), ts=100), history)
+    assert verdict.status is RegressionStatus.REGRESSION
+    assert "run-to-run spread not tested" in verdict.reason
+    assert "changed regime at run 20" in verdict.reason
+
+
+def test_run_to_run_drift_keeps_a_a_false_positives_rare() -> None:
+    # 3 % drift between runs: the rounds alone flag about one A/A pair in eight.
+    alone = flagged = 0
+    for seed in range(60):
+        runs = _drifting_runs(seed, 21, drift=0.03)
+        current = replace(runs[-1], timestamp_ms=1000)
+        alone += compare_benchmark(current, [runs[-2]]).blocks
+        flagged += compare_benchmark(current, runs[:-1]).blocks
+    assert alone >= 4
+    assert flagged <= 1
+
+
+def test_history_path_a_a_false_positives_match_the_confidence() -> None:
+    # The prediction t-test is exact for log-normal noise: about 1 % at 99 %.
+    flagged = 0
+    for seed in range(300):
+        rng = np.random.default_rng(10_000 + seed)
+        medians = rng.lognormal(np.log(BASE_S), 0.03, 21)
+        history = [_run(median=float(m), ts=i) for i, m in enumerate(medians[:-1])]
+        flagged += compare_benchmark(_run(median=float(medians[-1]), ts=100), history).blocks
+    assert flagged <= 8  # expected 3; 8 is beyond 3 standard deviations
 
 
 # --------------------------------------------------------------------------- cannot evaluate
