@@ -1323,7 +1323,7 @@ def demo(
         str, typer.Option("--scan-every", help="Time between full scans of the sample project.")
     ] = "30s",
     correlate_every: Annotated[
-        str, typer.Option("--correlate-every", help="Time between correlation runs.")
+        str, typer.Option("--correlate-every", help="Time between correlation and gate runs.")
     ] = "60s",
     rps: Annotated[
         float,
@@ -1342,6 +1342,7 @@ def demo(
     """Run a local workload: a service under load, periodic scans, live correlations."""
     from secperf.analysis.correlate_store import CorrelationRun, explain
     from secperf.demo.runner import DemoError, DemoOptions, run_demo
+    from secperf.model import GateResult
     from secperf.security.validator import ScanReport
     from secperf.web import UnsafeBindError
 
@@ -1380,8 +1381,20 @@ def demo(
         text = explain(top, run.alpha) if top is not None else "; ".join(run.problems)
         say(f"correlation #{run.id} over {run.n_scans} scans: {text}")
 
+    def on_gate(result: GateResult) -> None:
+        # The first sentence is the verdict's reason; the rest is in the Gate view.
+        say(f"gate: {result.verdict.value} - {result.summary.split('. ')[0]}")
+
     try:
-        asyncio.run(run_demo(options, say=say, on_report=on_report, on_correlation=on_correlation))
+        asyncio.run(
+            run_demo(
+                options,
+                say=say,
+                on_report=on_report,
+                on_correlation=on_correlation,
+                on_gate=on_gate,
+            )
+        )
     except (DemoError, UnsafeBindError, ConfigError, ValueError) as exc:
         fail(str(exc))
     except OSError as exc:
