@@ -14,6 +14,7 @@ import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from fastapi import Depends, FastAPI
 from fastapi.concurrency import run_in_threadpool
@@ -276,7 +277,60 @@ def create_app(
         return Response(body, media_type=CONTENT_TYPE)
 
     _mount_dashboard(app, static_root)
+    _describe_errors_and_auth(app)
     return app
+
+
+#: The one error shape (see ``errors.py``), as the spec documents it.
+ERROR_SCHEMA: dict[str, Any] = {
+    "title": "Error",
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message", "where"],
+            "properties": {
+                "code": {"type": "string"},
+                "message": {"type": "string"},
+                "where": {"anyOf": [{"type": "string"}, {"type": "null"}]},
+            },
+        }
+    },
+}
+
+
+def _describe_errors_and_auth(app: FastAPI) -> None:
+    """Make ``/openapi.json`` say what the server does, where FastAPI's defaults differ.
+
+    * Reads need the token only on a non-loopback bind, so their bearer
+      requirement is optional (``security: [{}, {HTTPBearer: []}]``); writes
+      keep it mandatory.
+    * Invalid requests answer the one error shape, not FastAPI's
+      ``{"detail": [...]}``: the documented 422 says so.
+    """
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        spec = build()
+        spec.setdefault("components", {}).setdefault("schemas", {})["Error"] = ERROR_SCHEMA
+        error_ref = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+        for operations in spec.get("paths", {}).values():
+            for method, operation in operations.items():
+                security = operation.get("security")
+                if method == "get" and security and {} not in security:
+                    operation["security"] = [{}, *security]
+                invalid = operation.get("responses", {}).get("422")
+                if invalid is not None:
+                    invalid["content"] = error_ref
+        for unused in ("HTTPValidationError", "ValidationError"):
+            spec.get("components", {}).get("schemas", {}).pop(unused, None)
+        app.openapi_schema = spec
+        return spec
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 class _OptionalStaticFiles(StaticFiles):

@@ -8,9 +8,12 @@ compared in constant time, and no answer ever repeats the token sent.
 from __future__ import annotations
 
 import hmac
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from typing import Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Response
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from secperf.web.errors import ApiError
@@ -64,20 +67,32 @@ def _check(policy: TokenPolicy, presented: str | None, action: str) -> None:
         raise ApiError(403, "the bearer token is not valid", code="invalid_token")
 
 
+def check_write(policy: TokenPolicy, authorization: str | None) -> None:
+    """Raise the ApiError a write with this ``Authorization`` header gets, if any."""
+    presented: str | None = None
+    if authorization:
+        scheme, _, value = authorization.strip().partition(" ")
+        if scheme.lower() != "bearer" or not value.strip():
+            # A header that is not "Bearer <token>": say what is expected.
+            raise ApiError(
+                401,
+                "the Authorization header must be 'Bearer <token>'",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        presented = value.strip()
+    _check(policy, presented, "this write")
+
+
 def require_write(
     request: Request,
     credentials: HTTPAuthorizationCredentials | None = Depends(_bearer),
 ) -> None:
-    """Dependency of every write endpoint: the bearer token must be valid."""
-    presented = credentials.credentials if credentials is not None else None
-    if credentials is None and request.headers.get("authorization"):
-        # A header that is not "Bearer <token>": say what is expected.
-        raise ApiError(
-            401,
-            "the Authorization header must be 'Bearer <token>'",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
-    _check(_policy(request), presented, "this write")
+    """Dependency of every write endpoint: the bearer token must be valid.
+
+    Routes of a ``WriteCheckedRoute`` router run the same check before the
+    body is read; this dependency puts the requirement in the OpenAPI spec.
+    """
+    check_write(_policy(request), request.headers.get("authorization"))
 
 
 def require_read(
@@ -105,3 +120,23 @@ def require_stream(request: Request) -> None:
     if not presented and header[:7].lower() == "bearer ":
         presented = header[7:].strip()
     _check(policy, presented, "reading")
+
+
+class WriteCheckedRoute(APIRoute):
+    """A route whose token check, when it has ``require_write``, runs before anything else.
+
+    FastAPI reads and validates a JSON body before it runs dependencies, so a
+    write without the token but with a malformed body would otherwise get 422
+    (telling an unauthenticated client about its payload) instead of 401.
+    """
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+        if not any(dep.dependency is require_write for dep in self.dependencies):
+            return handler
+
+        async def checked(request: Request) -> Response:
+            check_write(_policy(request), request.headers.get("authorization"))
+            return await handler(request)
+
+        return checked

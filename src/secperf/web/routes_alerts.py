@@ -20,14 +20,14 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
 from secperf.config import Matcher
 from secperf.model import LABEL_NAME_RE, Alert, AlertState
 from secperf.store import Silence, Store
-from secperf.web.auth import require_read, require_write
+from secperf.web.auth import WriteCheckedRoute, require_read, require_write
 from secperf.web.context import AlertEngine, AppContext, get_context
 from secperf.web.errors import ApiError
 from secperf.web.serialize import alert_json, ok, silence_json
 
 log = logging.getLogger(__name__)
 
-router = APIRouter(prefix="/api/v1", tags=["alerts"])
+router = APIRouter(prefix="/api/v1", tags=["alerts"], route_class=WriteCheckedRoute)
 
 Ctx = Annotated[AppContext, Depends(get_context)]
 AlertFingerprint = Annotated[

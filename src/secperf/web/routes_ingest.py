@@ -35,12 +35,17 @@ from secperf.model import (
 )
 from secperf.security.sarif_import import SarifError, load_sarif
 from secperf.store import Store
-from secperf.web.auth import require_write
+from secperf.web.auth import WriteCheckedRoute, require_write
 from secperf.web.context import AppContext, get_context
 from secperf.web.errors import ApiError, describe_validation
 from secperf.web.serialize import ok, severity_counts
 
-router = APIRouter(prefix="/api/v1/ingest", tags=["ingest"], dependencies=[Depends(require_write)])
+router = APIRouter(
+    prefix="/api/v1/ingest",
+    tags=["ingest"],
+    dependencies=[Depends(require_write)],
+    route_class=WriteCheckedRoute,
+)
 
 Ctx = Annotated[AppContext, Depends(get_context)]
 MAX_SAMPLES = 10_000

@@ -16,12 +16,12 @@ from secperf.events import BaselineUpdated
 from secperf.model import Severity
 from secperf.store import Store
 from secperf.store.schema import findings as findings_table
-from secperf.web.auth import require_read, require_write
+from secperf.web.auth import WriteCheckedRoute, require_read, require_write
 from secperf.web.context import AppContext, get_context
 from secperf.web.errors import ApiError
 from secperf.web.serialize import finding_json, ok, scan_json
 
-router = APIRouter(prefix="/api/v1", tags=["security"])
+router = APIRouter(prefix="/api/v1", tags=["security"], route_class=WriteCheckedRoute)
 
 Ctx = Annotated[AppContext, Depends(get_context)]
 ScanId = Annotated[str, Path(min_length=1, max_length=200)]
