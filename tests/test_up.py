@@ -103,6 +103,34 @@ def test_up_scans_watches_monitors_and_serves(project: Path, tmp_path: Path) -> 
     assert proc.returncode == 0
 
 
+def test_sigterm_stops_up_cleanly_with_its_workers(project: Path, tmp_path: Path) -> None:
+    import psutil
+
+    for i in range(40):  # enough files for the scan to use worker processes
+        (project / f"m{i}.py").write_text(f"import os\nos.system('echo {i}')\n")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "secperf", "up", "--port", "0", "--no-monitor"],
+        cwd=project,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+    )
+    assert proc.stdout is not None
+    url = None
+    while url is None:
+        line = proc.stdout.readline()
+        assert line, "secperf up ended before serving"
+        match = re.search(r"dashboard (http://127\.0\.0\.1:\d+)/", line)
+        url = match.group(1) if match else None
+    wait_for(lambda: [s for s in get(f"{url}/api/v1/scans")["scans"] if s["metrics"]])  # type: ignore[union-attr,index]
+    children = psutil.Process(proc.pid).children(recursive=True)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == 0
+    _gone, alive = psutil.wait_procs(children, timeout=10)
+    assert alive == [], f"left running: {[p.pid for p in alive]}"
+
+
 def test_up_refuses_a_public_bind_without_a_token(project: Path, tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "secperf", "up", "--host", "0.0.0.0", "--port", "0"],

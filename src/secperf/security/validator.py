@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import resource
+import signal
 import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
@@ -83,6 +84,11 @@ _worker_scanners: Sequence[Scanner] = ()
 def _init_worker(scanners: Sequence[Scanner]) -> None:
     global _worker_scanners
     _worker_scanners = scanners
+    # Workers may be forked while a server's handlers are installed: let SIGTERM
+    # end them, and leave Ctrl-C (sent to the whole process group) to the parent,
+    # which shuts the pool down.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _scan_batch_in_worker(index: int, root: str, files: list[SourceFile]) -> list[FileResult]:

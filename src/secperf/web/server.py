@@ -14,8 +14,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 import socket
-from collections.abc import Awaitable, Callable, Sequence
+import threading
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import Any
 
 import uvicorn
@@ -94,6 +96,25 @@ class SecperfServer(uvicorn.Server):
         super().__init__(config)
         self.hub = hub
         self.before_shutdown: list[Callable[[], Awaitable[None]]] = []
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        """Stop gracefully on SIGINT and SIGTERM alike, and do not re-raise them after.
+
+        uvicorn re-raises a captured signal once the server is down; for SIGTERM
+        that kills the process before the caller's cleanup (draining the bus,
+        flushing the store writer, stopping scan workers) can run.
+        """
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        handled = (signal.SIGINT, signal.SIGTERM)
+        original = {sig: signal.signal(sig, self.handle_exit) for sig in handled}
+        try:
+            yield
+        finally:
+            for sig, handler in original.items():
+                signal.signal(sig, handler)
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         if self.hub is not None:
