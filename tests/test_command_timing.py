@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import statistics
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -122,3 +126,44 @@ def test_to_benchmark_result() -> None:
     assert result.timestamp_ms == timing.started_ms
     assert result.extra["argv"] == [PY, "-c", "pass"]
     assert to_benchmark_result(timing, "x", machine="m1").machine == "m1"
+
+
+def _gone(pid: int) -> bool:
+    """Whether ``pid`` has exited (a zombie waiting for its reaper counts as exited)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return True
+    return "\nState:\tZ" in status
+
+
+def test_interrupt_kills_the_running_command(tmp_path: Path) -> None:
+    """Ctrl-C while a command is timed ends the command too (it runs in its own session)."""
+    pid_file = tmp_path / "pid"
+    script = (
+        "import sys\n"
+        "from secperf.perf.command_timing import time_command\n"
+        "time_command(['sh', '-c', 'echo $$ > \"$1\"; exec sleep 60', 'sh', sys.argv[1]],"
+        " runs=1, warmup=0)\n"
+    )
+    parent = subprocess.Popen([PY, "-c", script, str(pid_file)], stderr=subprocess.PIPE)
+    try:
+        for _ in range(300):  # the command writes its pid once it started
+            if pid_file.exists() and pid_file.read_text().strip():
+                break
+            time.sleep(0.05)
+        pid = int(pid_file.read_text())
+        parent.send_signal(signal.SIGINT)
+        _, err = parent.communicate(timeout=30)
+        assert b"KeyboardInterrupt" in err
+        for _ in range(100):
+            if _gone(pid):
+                break
+            time.sleep(0.05)
+        assert _gone(pid), "the timed command outlived the interrupted timer"
+    finally:
+        parent.kill()
+        parent.wait()
+        if pid_file.exists() and pid_file.read_text().strip():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(pid_file.read_text()), signal.SIGKILL)

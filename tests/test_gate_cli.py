@@ -188,6 +188,16 @@ def test_malformed_waiver_file_is_a_usage_error(project: Path) -> None:
     assert "secperf-waivers.toml: not valid TOML" in out
 
 
+def test_unwritable_report_dir_is_a_usage_error_before_the_scan(
+    project: Path, tmp_path: Path
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    out = expect(secperf(project, "gate", "--report-dir", str(blocker / "reports")), 2)
+    assert f"--report-dir: cannot create {blocker / 'reports'}" in out
+    assert "Traceback" not in out
+
+
 def test_benchmark_regressions_with_per_round_data(project: Path, tmp_path: Path) -> None:
     first = bench_file(tmp_path, "base.json")
     out = expect(secperf(project, "gate", "--benchmarks", str(first)), 3)

@@ -65,12 +65,15 @@ def test_metrics_list_and_query(project: Path) -> None:
     [
         (["metrics", "query", "response_time_ms", "--since", "soon"], "soon"),
         (["metrics", "query", "response_time_ms", "-l", "job"], "expected NAME=VALUE"),
+        (["metrics", "query", "response_time_ms", "--step", "0"], "--step: must be longer"),
+        (["metrics", "query", "response_time_ms", "--since", "0"], "--since: must be longer"),
     ],
 )
 def test_bad_query_options_exit_2(project: Path, args: list[str], message: str) -> None:
     result = secperf(project, *args)
     assert result.returncode == 2
     assert message in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_query_without_data_cannot_evaluate(project: Path) -> None:

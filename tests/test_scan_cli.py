@@ -93,6 +93,15 @@ def test_scan_reports_in_every_format_without_leaking_secrets(
         assert secret[4:-4] not in text
 
 
+def test_unwritable_output_is_a_usage_error(project: Path, tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    result = secperf(project, "scan", "--format", "sarif", "-o", str(blocker / "scan.sarif"))
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert f"--output: cannot write {blocker / 'scan.sarif'}" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_sarif_output_is_valid(project: Path, tmp_path: Path) -> None:
     jsonschema = pytest.importorskip("jsonschema")
     if not SCHEMA.exists():

@@ -2,8 +2,7 @@
 
 Commands stay thin: they load the config, call the library and print with
 Rich. Each command is one small function; groups with subcommands (``config``,
-``alerts``) are Typer sub-apps. A command that does not exist yet says so on
-stderr and exits 2 instead of printing anything that could pass for a result.
+``alerts``) are Typer sub-apps.
 
 Exit codes: 0 ok, 1 blocked or findings over the threshold, 2 usage or
 configuration error, 3 cannot evaluate.
@@ -55,10 +54,6 @@ class OutputFormat(StrEnum):
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
-# Extra arguments are accepted by commands not built yet, so that any call of
-# them reaches the "not built yet" message rather than a usage error.
-_PASSTHROUGH = {"allow_extra_args": True, "ignore_unknown_options": True}
-
 app = typer.Typer(
     name="secperf",
     help="Security validation and performance monitoring on one bus, store, "
@@ -103,11 +98,6 @@ def fail(message: str, code: ExitCode = ExitCode.USAGE) -> NoReturn:
     """Print ``message`` on stderr and exit with ``code``."""
     err_console.print(message, markup=False)
     raise typer.Exit(int(code))
-
-
-def not_built(command: str) -> NoReturn:
-    """The answer of a command that does not exist yet: one line, exit 2."""
-    fail(f"secperf {command} is not built yet")
 
 
 def load_or_exit(path: Path | None = None) -> LoadedConfig:
@@ -314,8 +304,11 @@ def scan(
     if output is not None:
         if output_format is ScanFormat.TABLE:
             text = dumps(report_json(report, triage))
-        output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(text)
+        try:
+            output.parent.mkdir(parents=True, exist_ok=True)
+            output.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            fail(f"--output: cannot write {output}: {exc.strerror or exc}")
     elif text:
         typer.echo(text, nl=False)
     if output_format is ScanFormat.TABLE:
@@ -623,6 +616,10 @@ def metrics_query(
         step_ms = parse_duration_ms(step) if step else None
     except ValueError as exc:
         fail(str(exc))
+    if since_ms <= 0:
+        fail("--since: must be longer than 0")
+    if step_ms is not None and step_ms <= 0:
+        fail("--step: must be longer than 0")
     loaded = load_or_exit()
     end = now_ms()
     with open_store(loaded) as store:
@@ -731,6 +728,12 @@ def gate(
     root = _project_root(path, loaded)
     if osv_db is not None and not osv_db.exists():
         fail(f"--osv-db: {osv_db} does not exist")
+    if report_dir is not None:
+        # Before the scan, so that a typo costs no scan and stores no gate run.
+        try:
+            report_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            fail(f"--report-dir: cannot create {report_dir}: {exc.strerror or exc}")
     options = GateOptions(
         root=root,
         benchmark_files=tuple(benchmarks or ()),
@@ -746,7 +749,10 @@ def gate(
     except GateUsageError as exc:
         fail(str(exc))
     if report_dir is not None:
-        write_reports(outcome, report_dir, root)
+        try:
+            write_reports(outcome, report_dir, root)
+        except OSError as exc:
+            fail(f"--report-dir: cannot write the reports in {report_dir}: {exc.strerror or exc}")
     if output_format is GateFormat.JSON:
         typer.echo(dumps(to_dict(outcome)), nl=False)
     else:
@@ -1430,26 +1436,14 @@ def agent(
     import logging
 
     from secperf.commands.agent import AgentOptions, run_agent
-    from secperf.config import parse_duration_s
-
-    def seconds(option: str, text: str | None) -> float | None:
-        if text is None:
-            return None
-        try:
-            value = parse_duration_s(text)
-        except ValueError as exc:
-            raise typer.BadParameter(str(exc), param_hint=option) from None
-        if value <= 0:
-            raise typer.BadParameter("must be longer than 0", param_hint=option)
-        return value
 
     options = AgentOptions(
         bus_url=bus_url,
         host=host,
         scan_root=scan_root,
         scan=not no_scan,
-        scan_interval_s=seconds("--scan-interval", scan_interval),
-        duration_s=seconds("--duration", duration),
+        scan_interval_s=_duration_option(scan_interval, "--scan-interval"),
+        duration_s=_duration_option(duration, "--duration"),
     )
     if scan_root is not None and not scan_root.is_dir():
         fail(f"--scan-root: {scan_root} is not a directory")

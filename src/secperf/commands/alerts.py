@@ -31,6 +31,7 @@ from secperf.alerts.silences import (
 )
 from secperf.config import (
     PYPROJECT_FILE_NAME,
+    AlertRuleConfig,
     ConfigError,
     Matcher,
     format_duration_ms,
@@ -47,23 +48,10 @@ MAX_SILENCE_MS = 366 * 86_400_000
 #: States ``alerts list`` shows when none is asked for.
 SHOWN_BY_DEFAULT = tuple(s for s in AlertState if s is not AlertState.INACTIVE)
 
-# Keys of an [[alerts.rules]] entry in the config; a rule file accepts more.
+# Keys of an [[alerts.rules]] entry in the config (the config model's fields, by
+# their TOML names); a rule file accepts more.
 _CONFIG_RULE_KEYS = frozenset(
-    {
-        "name",
-        "metric",
-        "matchers",
-        "aggregation",
-        "window",
-        "op",
-        "threshold",
-        "resolve_threshold",
-        "for",
-        "keep_firing_for",
-        "severity",
-        "labels",
-        "annotations",
-    }
+    field.alias or name for name, field in AlertRuleConfig.model_fields.items()
 )
 _STATE_STYLE = {
     AlertState.FIRING: "bold red",

@@ -185,6 +185,13 @@ def _run_once(
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
         report, _ = proc.communicate()
+    except BaseException:
+        # Ctrl-C or SIGTERM reaches only us (the command leads its own session):
+        # without this the command would go on running after secperf stopped.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        raise
     try:
         wall, exit_code, maxrss, user, system = json.loads(report)
     except ValueError:

@@ -24,6 +24,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from secperf.model import Finding, Severity
+from secperf.security.osv import severity_from_score
 from secperf.security.scanners.interface import FingerprintCounter
 
 SCANNER_ID = "sarif"
@@ -205,19 +206,6 @@ def _number(value: Any) -> float | None:
         except ValueError:
             return None
     return None
-
-
-def severity_from_security_severity(score: float) -> Severity:
-    """GitHub's bands for the ``security-severity`` property."""
-    if score >= 9.0:
-        return Severity.CRITICAL
-    if score >= 7.0:
-        return Severity.HIGH
-    if score >= 4.0:
-        return Severity.MEDIUM
-    if score > 0.0:
-        return Severity.LOW
-    return Severity.INFO
 
 
 def _fill(template: str, arguments: list[Any]) -> str:
@@ -455,7 +443,8 @@ def _parse_result(
     if score is None and rule is not None:
         score = rule.security_severity
     severity = (
-        severity_from_security_severity(score) if score is not None else _LEVEL_SEVERITY[level]
+        # GitHub reads ``security-severity`` with the CVSS bands.
+        severity_from_score(score) if score is not None else _LEVEL_SEVERITY[level]
     )
 
     path, line, end_line, column, snippet = "", 0, None, None, None
