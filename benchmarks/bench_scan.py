@@ -22,7 +22,6 @@ from pathlib import Path
 
 from benchmarks.common import Figure
 from secperf.bus.memory import AsyncEventBus
-from secperf.perf.impact import ScanImpactSampler
 from secperf.security.cache import ScanCache
 from secperf.security.discovery import FileDiscovery
 from secperf.security.scanners.bandit import BanditScanner
@@ -95,8 +94,13 @@ def _detect_secrets_cli(root: Path) -> tuple[float, set[tuple[str, int, str]]]:
     return elapsed, found
 
 
-def _publish_cost(samples: int) -> tuple[float, float]:
-    """p99 of building metrics + publishing a scan's events, and of the store write."""
+def _publish_cost(samples: int, with_store: bool) -> tuple[float, float]:
+    """p99 of building a scan's metrics and publishing its events, and of its store write.
+
+    With ``with_store`` the store writer is subscribed in the same process and
+    writes in its thread while the scan publishes; otherwise a plain subscriber
+    drains the bus.
+    """
     from secperf.events import ScanCompleted, ScanStarted, ViolationDetected
     from secperf.model import Finding, SecurityMetrics, Severity
 
@@ -119,7 +123,14 @@ def _publish_cost(samples: int) -> tuple[float, float]:
         tmp = Path(tempfile.mkdtemp())
         store = Store.open(tmp / "s.db")
         writer = StoreWriter(store)
-        await writer.attach(bus)
+        if with_store:
+            await writer.attach(bus)
+        else:
+
+            async def sink(_: object) -> None:
+                return None
+
+            await bus.subscribe(">", sink, name="sink")
         publish_ms: list[float] = []
         store_ms: list[float] = []
         for n in range(samples):
@@ -143,9 +154,10 @@ def _publish_cost(samples: int) -> tuple[float, float]:
                 await bus.publish(ViolationDetected(scan_id=scan_id, finding=finding))
             await bus.publish(ScanCompleted(metrics=metrics))
             publish_ms.append((time.perf_counter() - t0) * 1000)
-            t1 = time.perf_counter()
-            store.record_scan_completed(metrics, "ok")
-            store_ms.append((time.perf_counter() - t1) * 1000)
+            if not with_store:
+                t1 = time.perf_counter()
+                store.record_scan_completed(metrics, "ok")
+                store_ms.append((time.perf_counter() - t1) * 1000)
             await asyncio.sleep(0)
         await bus.close()
         await writer.close()
@@ -154,7 +166,51 @@ def _publish_cost(samples: int) -> tuple[float, float]:
         return publish_ms, store_ms
 
     publish_ms, store_ms = asyncio.run(measure())
-    return _p99(publish_ms), _p99(store_ms)
+    return _p99(publish_ms), (_p99(store_ms) if store_ms else 0.0)
+
+
+def _cli_scan_memory(root: Path, home: Path) -> tuple[float, float, float]:
+    """A cold `secperf scan` in its own process: wall s, peak PSS and peak RSS (MiB).
+
+    PSS shares each page among the processes mapping it, so forked workers are
+    not counted twice for the pages they share with their parent; the RSS sum is
+    the pessimistic figure.
+    """
+    import psutil
+
+    (root / "secperf.toml").write_text(
+        '[scan]\nscanners = ["bandit", "secrets"]\nrespect_gitignore = false\n'
+        'max_file_size = "10MiB"\n'
+    )
+    start = time.perf_counter()
+    proc = subprocess.Popen(
+        [str(BIN / "secperf"), "scan", "--no-cache", "--format", "json", "-o", os.devnull],
+        cwd=root,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={"PATH": os.environ.get("PATH", ""), "HOME": str(home)},
+    )
+    peak_pss = peak_rss = 0
+    parent = psutil.Process(proc.pid)
+    while proc.poll() is None:
+        pss = rss = 0
+        try:
+            members = [parent, *parent.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            break
+        for member in members:
+            try:
+                info = member.memory_full_info()
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
+                continue
+            pss += getattr(info, "pss", info.rss)
+            rss += info.rss
+        peak_pss, peak_rss = max(peak_pss, pss), max(peak_rss, rss)
+        time.sleep(0.1)
+    wall = time.perf_counter() - start
+    (root / "secperf.toml").unlink()
+    shutil.rmtree(root / ".secperf", ignore_errors=True)
+    return wall, peak_pss / 2**20, peak_rss / 2**20
 
 
 def _p99(values: list[float]) -> float:
@@ -173,11 +229,9 @@ def run(quick: bool) -> list[Figure]:
 
         cache = ScanCache(work / "cache.db")
         validator = _validator(root, cache)
-        sampler = ScanImpactSampler("bench-cold", interval_s=0.1).start()
         t0 = time.perf_counter()
         cold = validator.scan(root)
         cold_s = time.perf_counter() - t0
-        cost = sampler.stop()
 
         ours_bandit = {(f.path, f.line, f.rule_id) for f in cold.findings if f.scanner == "bandit"}
         ours_secrets = {
@@ -212,7 +266,9 @@ def run(quick: bool) -> list[Figure]:
         validator.close()
         cache.close()
 
-        publish_p99, store_p99 = _publish_cost(300 if quick else 2000)
+        cli_wall, peak_pss, peak_rss = _cli_scan_memory(root, work)
+        publish_p99, store_p99 = _publish_cost(300 if quick else 2000, with_store=False)
+        publish_store_p99, _ = _publish_cost(300 if quick else 2000, with_store=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -266,19 +322,31 @@ def run(quick: bool) -> list[Figure]:
             publish_p99 <= 0.5,
             "store write of the scan's metrics (p99)",
             store_p99,
-            "SecurityMetrics + ScanStarted + 5 ViolationDetected + ScanCompleted on the bus,"
-            " with the store subscribed",
+            "SecurityMetrics + ScanStarted + 5 ViolationDetected + ScanCompleted on the bus;"
+            " the store writes them later, off the scan's path",
         ),
         Figure(
             AREA,
-            "peak memory of the cold scan (all processes)",
-            cost.peak_rss_bytes / 1024 / 1024,
+            "same, with the store writer writing in this process (p99)",
+            publish_store_p99,
+            "ms",
+            "<= 0.5 ms at p99",
+            publish_store_p99 <= 0.5,
+            "without the store writer (p99)",
+            publish_p99,
+            "the writer's thread holds the interpreter lock while SQLAlchemy builds"
+            " statements: the scan's thread waits for it",
+        ),
+        Figure(
+            AREA,
+            "peak memory of a cold `secperf scan` (all processes, PSS)",
+            peak_pss,
             "MiB",
             "<= 300 MB",
-            cost.peak_rss_bytes <= 300 * 1000 * 1000,
-            None,
-            None,
-            f"sum of RSS of the scanning process and its workers, sampled every 100 ms;"
-            f" CPU {cost.cpu_seconds:.1f} s",
+            peak_pss * 2**20 <= 300 * 1000 * 1000,
+            "same, RSS summed (shared pages counted twice)",
+            peak_rss,
+            f"the CLI with bandit + secrets and {os.cpu_count()} workers, sampled every 100 ms;"
+            f" took {cli_wall:.1f} s",
         ),
     ]

@@ -40,6 +40,10 @@ from secperf.store.store import Store
 
 log = logging.getLogger(__name__)
 
+#: Findings of one scan written in one transaction at the most (a very large scan
+#: is written in several before it completes).
+FINDINGS_BATCH = 1000
+
 
 @dataclass(frozen=True, slots=True)
 class WriterStats:
@@ -74,6 +78,9 @@ class StoreWriter:
         self.events_failed = 0
         self.flushes = 0
         self._buffer: list[Sample] = []
+        # A scan's findings are written together (with its completion, usually):
+        # one transaction per scan rather than one per finding.
+        self._findings: dict[str, list[ViolationDetected]] = {}
         self._lock = asyncio.Lock()
         self._inflight: asyncio.Task[None] | None = None
         self._timer: asyncio.Task[None] | None = None
@@ -118,8 +125,42 @@ class StoreWriter:
                     # drops metric batches) instead of growing without bound.
                     await asyncio.shield(inflight)
             return
+        if isinstance(event, ViolationDetected):
+            pending = self._findings.setdefault(event.scan_id, [])
+            pending.append(event)
+            if len(pending) >= FINDINGS_BATCH:
+                async with self._lock:
+                    await asyncio.to_thread(
+                        self._write_findings, self._findings.pop(event.scan_id, [])
+                    )
+            return
         async with self._lock:
-            await asyncio.to_thread(self._write_event, event)
+            if isinstance(event, ScanCompleted):
+                pending = self._findings.pop(event.metrics.scan_id, [])
+                await asyncio.to_thread(self._write_scan_end, pending, event)
+            else:
+                await asyncio.to_thread(self._write_event, event)
+
+    def _write_findings(self, pending: list[ViolationDetected]) -> None:
+        if not pending:
+            return
+        new = {e.finding.fingerprint for e in pending if e.is_new}
+        try:
+            self.store.add_findings(pending[0].scan_id, [e.finding for e in pending], new)
+        except Exception:
+            self.events_failed += len(pending)
+            log.exception("store writer: writing %d findings failed", len(pending))
+            return
+        self.events_written += len(pending)
+
+    def _write_scan_end(self, pending: list[ViolationDetected], event: ScanCompleted) -> None:
+        self._write_findings(pending)
+        self._write_event(event)
+
+    async def _flush_findings(self) -> None:
+        while self._findings:
+            _, pending = self._findings.popitem()
+            await asyncio.to_thread(self._write_findings, pending)
 
     async def commit(self) -> None:
         """Make everything handled so far durable; raise when any of it failed.
@@ -136,8 +177,9 @@ class StoreWriter:
             )
 
     async def flush(self) -> None:
-        """Write every buffered sample now (one transaction)."""
+        """Write every buffered sample (one transaction) and finding now."""
         async with self._lock:
+            await self._flush_findings()
             while self._buffer:
                 batch, self._buffer = self._buffer, []
                 try:
@@ -163,9 +205,6 @@ class StoreWriter:
                 store.record_scan_started(event.scan_id, event.target, event.ts_ms, event.scanners)
             elif isinstance(event, ScanCompleted):
                 store.record_scan_completed(event.metrics, event.status, event.error)
-            elif isinstance(event, ViolationDetected):
-                new = {event.finding.fingerprint} if event.is_new else set()
-                store.add_findings(event.scan_id, [event.finding], new)
             elif isinstance(event, AlertChanged):
                 store.record_alert_transition(event)
             elif isinstance(event, GateEvaluated):
@@ -191,7 +230,7 @@ class StoreWriter:
     async def _flush_periodically(self) -> None:
         while True:
             await asyncio.sleep(self.flush_interval_s)
-            if self._buffer:
+            if self._buffer or self._findings:
                 try:
                     await self.flush()
                 except Exception:  # flush logs its own failures; keep the timer alive
