@@ -216,3 +216,16 @@ def test_cli_serve_runs_until_interrupted(tmp_path: Path) -> None:
     # The writer flushed at shutdown: the sample is in the store.
     with Store.open(tmp_path / "served.db") as store:
         assert store.list_metric_names() == ["app_up"]
+
+
+def test_serve_with_an_unreachable_bus_is_one_clear_error(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "secperf", "serve", "--bus", "nats://127.0.0.1:1", "--port", "0"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "cannot reach the NATS server at nats://127.0.0.1:1" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -254,6 +254,7 @@ def scan(
         report_json,
         run_scan,
     )
+    from secperf.config import SCANNER_IDS
     from secperf.events import now_ms
     from secperf.gates.reports.sarif import to_sarif
     from secperf.security.baseline import BaselineError
@@ -262,7 +263,7 @@ def scan(
     root = _project_root(path, loaded)
     threshold = _severity_option(fail_on) or loaded.config.scan.fail_on
     chosen = [s.strip() for s in scanners.split(",") if s.strip()] if scanners else None
-    known = {"bandit", "secrets", "deps", "semgrep", "sarif"}
+    known = set(SCANNER_IDS)
     if chosen and (unknown := [s for s in chosen if s not in known]):
         fail(
             f"--scanners: unknown scanner {unknown[0]!r};"
@@ -1242,6 +1243,8 @@ def serve(
         )
     except KeyboardInterrupt:
         pass
+    except ConnectionError as exc:  # the bus (NATS) cannot be reached
+        fail(f"cannot start: {exc}")
     except OSError as exc:
         fail(f"cannot listen on {server_cfg.bind}: {exc.strerror or exc}")
     except ValueError as exc:  # alert rule files that do not load

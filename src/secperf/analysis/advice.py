@@ -336,7 +336,14 @@ def rule_coverage(ctx: _Context) -> list[Advice]:
     fixes = []
     for reason, _ in reasons:
         if reason.endswith(": unavailable"):
-            fixes.append(f"install {reason.split(':', 1)[0]} or remove it from [scan] scanners")
+            scanner = reason.split(":", 1)[0]
+            if scanner == "deps":
+                fixes.append(
+                    "give the deps scanner OSV data (scan.deps.osv_db or --osv-db) or allow"
+                    " scan.deps.network, or remove it from [scan] scanners"
+                )
+            else:
+                fixes.append(f"install {scanner} or remove it from [scan] scanners")
         elif reason in _SKIP_ACTIONS:
             fixes.append(_SKIP_ACTIONS[reason])
         else:

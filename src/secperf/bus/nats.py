@@ -398,7 +398,8 @@ class NatsEventBus(EventBus):
             )
         except Exception as exc:
             raise BusConnectError(
-                f"cannot reach the NATS server at {self._safe_url()}: {exc or type(exc).__name__};"
+                f"cannot reach the NATS server at {self._safe_url()}:"
+                f" {str(exc) or type(exc).__name__};"
                 " check [bus] url and that nats-server runs with JetStream (-js)"
             ) from None
         js = nc.jetstream(timeout=self.publish_timeout_s)

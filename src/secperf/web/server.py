@@ -209,6 +209,9 @@ def serve(
         raise
 
     async def main() -> None:
+        # Connect the bus before serving: an unreachable bus is a clear error,
+        # not a failed application startup (the app's own start is then a no-op).
+        await bus.start()
         server = make_server(app, log_level=log_level)
         if engine is not None:
             server.before_shutdown.append(engine.stop)
