@@ -299,3 +299,46 @@ def test_stored_scan_by_id(project: Path) -> None:
     out = expect(secperf(project, "gate", "--scan-id", scan_id), 1)
     assert "B602" in out
     expect(secperf(project, "gate"), 0)
+
+
+def test_a_change_that_slows_real_code_is_blocked(project: Path, tmp_path: Path) -> None:
+    """Real pytest-benchmark runs, before and after a change that makes a function slower."""
+    pytest.importorskip("pytest_benchmark")
+    bench_dir = project / "benchmarks"
+    bench_dir.mkdir()
+    (bench_dir / "test_speed.py").write_text(
+        "from app.work import crunch\n\n\n"
+        "def test_crunch(benchmark):\n"
+        "    benchmark.pedantic(crunch, rounds=30, iterations=1, warmup_rounds=2)\n"
+    )
+
+    def run_benchmarks(body: str, out: Path) -> Path:
+        (project / "app" / "work.py").write_text(body)
+        done = subprocess.run(
+            [
+                sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                "--benchmark-json", str(out), "--benchmark-disable-gc",
+                str(bench_dir / "test_speed.py"),
+            ],
+            cwd=project,
+            capture_output=True,
+            text=True,
+            timeout=240,
+            env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(project)},
+        )  # fmt: skip
+        assert done.returncode == 0, done.stdout + done.stderr
+        return out
+
+    fast = "def crunch():\n    return sum(i * i for i in range(20_000))\n"
+    slow = "def crunch():\n    return sum(i * i for i in range(40_000))\n"
+    before = run_benchmarks(fast, tmp_path / "before.json")
+    # The work module is clean code: the baseline still covers the scan.
+    expect(secperf(project, "baseline", "update"), 0)
+    expect(secperf(project, "gate", "--benchmarks", str(before)), 3)  # no history yet
+    after = run_benchmarks(slow, tmp_path / "after.json")
+    report_dir = tmp_path / "reports"
+    expect(secperf(project, "gate", "--benchmarks", str(after), "--report-dir", str(report_dir)), 1)
+    verdict = json.loads((report_dir / "gate.json").read_text())
+    blocking = [c for c in verdict["result"]["conditions"] if c["status"] == "block"]
+    assert [c["name"] for c in blocking] == ["benchmark benchmarks/test_speed.py::test_crunch"]
+    assert blocking[0]["measured"].startswith("+")
