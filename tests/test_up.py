@@ -74,6 +74,13 @@ def test_up_scans_watches_monitors_and_serves(project: Path, tmp_path: Path) -> 
         scans = wait_for(first_scan)
         assert scans[0]["metrics"]["violations_found"] >= 1  # type: ignore[index]
 
+        def costed() -> object:
+            found = get(f"{url}/api/v1/scans")["scans"]
+            return [s for s in found if s["cost"]] or None  # type: ignore[union-attr,index]
+
+        cost = wait_for(costed)[0]["cost"]  # type: ignore[index]
+        assert cost["cpu_seconds"] >= 0 and cost["peak_rss_bytes"] > 0
+
         findings = get(f"{url}/api/v1/findings")["findings"]
         assert any(f["rule_id"] == "B602" for f in findings)  # type: ignore[union-attr,index]
 

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,7 @@ from secperf.alerts.engine import AlertEngine
 from secperf.bus.factory import make_bus
 from secperf.bus.interface import EventBus
 from secperf.commands.scanning import (
+    ScanCostRecorder,
     ScanOptions,
     decisions_from_store,
     load_project_baseline,
@@ -68,9 +69,11 @@ class ScanWatcher:
         paths: list[str],
         *,
         on_report: Callable[[ScanReport], None],
+        after_scan: Callable[[], Awaitable[object]] | None = None,
         interval_s: float = WATCH_INTERVAL_S,
     ) -> None:
         self.validator = validator
+        self.after_scan = after_scan
         self.root = root
         self.paths = paths
         self.on_report = on_report
@@ -82,7 +85,11 @@ class ScanWatcher:
         return {f.relpath: (f.size, f.mtime_ns) for f in found.files}
 
     async def scan(self) -> ScanReport:
-        report = await asyncio.to_thread(self.validator.scan, self.root, self.paths)
+        try:
+            report = await asyncio.to_thread(self.validator.scan, self.root, self.paths)
+        finally:
+            if self.after_scan is not None:
+                await self.after_scan()
         self.scans += 1
         self.on_report(report)
         return report
@@ -143,14 +150,30 @@ async def run_up(
 
     validator: SecurityValidator | None = None
     watch_task: asyncio.Task[None] | None = None
+    cost_pump: asyncio.Task[None] | None = None
     if options.scan:
         baseline = load_project_baseline(options.root)
         triage = await asyncio.to_thread(lambda: decisions_from_store(store.triage_all()))
         validator = make_validator(
             loaded, ScanOptions(root=options.root), baseline, triage, bus.publish_threadsafe, None
         )
+        recorder = ScanCostRecorder.from_config(cfg)
+        after_scan: Callable[[], Awaitable[object]] | None = None
+        if recorder is not None:
+            # Each scan's cost is sampled, published as series and stored with it.
+            validator.cost_probe = recorder.probe
+            cost_pump = asyncio.create_task(recorder.pump(bus), name="scan-impact-publisher")
+
+            async def finish_costs() -> None:
+                await recorder.finish(store, bus)
+
+            after_scan = finish_costs
         watcher = ScanWatcher(
-            validator, options.root, scan_paths(cfg.scan, options.root), on_report=on_report
+            validator,
+            options.root,
+            scan_paths(cfg.scan, options.root),
+            on_report=on_report,
+            after_scan=after_scan,
         )
         watch_task = asyncio.create_task(watcher.run(watch=options.watch))
 
@@ -173,6 +196,10 @@ async def run_up(
     try:
         await run_app(app, [sock], on_started=started)
     finally:
+        if cost_pump is not None:
+            cost_pump.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await cost_pump
         if watch_task is not None:
             watch_task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
