@@ -171,8 +171,8 @@ def run(quick: bool) -> list[Figure]:
             name="bandit + secrets scanners, one process",
             value=both_s,
             unit="s",
-            target="<= 0.5x (bandit CLI + detect-secrets CLI)",
-            met=both_s <= 0.5 * clis_s and cli_equal and bandit_equal,
+            target="context: the 0.5x target is the parallel cold scan's (area scan)",
+            met=None,
             anchor_name="bandit CLI + detect-secrets CLI",
             anchor_value=clis_s,
             note=f"{scope}; no cache, no worker pool (the detect-secrets CLI uses every CPU); "

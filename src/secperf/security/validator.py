@@ -17,7 +17,7 @@ import signal
 import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -98,9 +98,23 @@ def _scan_batch_in_worker(index: int, root: str, files: list[SourceFile]) -> lis
 def run_scanner_batch(scanner: Scanner, root: Path, files: list[SourceFile]) -> list[FileResult]:
     """Run one scanner over files, timing each and containing any crash.
 
-    A scanner that raises on a file yields a skip for that file only; inline
-    suppressions are applied here, where the content is at hand.
+    Binary files are skipped here; a scanner that raises on a file yields a
+    skip for that file only; inline suppressions are applied here, where the
+    content is at hand.
     """
+    results: list[FileResult] = []
+    text_files: list[SourceFile] = []
+    for source in files:
+        if b"\x00" in source.content[:_BINARY_PROBE]:
+            results.append(FileResult(source.relpath, skipped="binary file"))
+        else:
+            text_files.append(source)
+    if text_files:
+        results += _scan_text_batch(scanner, root, text_files)
+    return results
+
+
+def _scan_text_batch(scanner: Scanner, root: Path, files: list[SourceFile]) -> list[FileResult]:
     results: list[FileResult]
     if type(scanner).scan_batch is not Scanner.scan_batch:
         start = time.perf_counter()
@@ -231,8 +245,7 @@ class SecurityValidator:
         )
 
         versions = {i: (s.version(), s.config_hash()) for i, s in available}
-        contents: dict[str, bytes] = {}
-        digests, line_counts = self._digests(candidates, contents, skipped, failed_files)
+        digests, line_counts = self._digests(candidates, skipped, failed_files)
 
         jobs: list[_Job] = []
         for candidate in candidates:
@@ -255,7 +268,7 @@ class SecurityValidator:
                 results[job.key] = FileResult(
                     job.candidate.relpath, list(hit.findings), hit.skipped, 0.0
                 )
-        fresh = self._run(root, misses, contents, skipped, failed_files)
+        fresh = self._run(root, misses)
         results.update(fresh)
         if self.cache is not None and fresh:
             self.cache.put_many(
@@ -368,7 +381,6 @@ class SecurityValidator:
     def _digests(
         self,
         candidates: list[CandidateFile],
-        contents: dict[str, bytes],
         skipped: list[tuple[str, str, str]],
         failed_files: set[str],
     ) -> tuple[dict[str, str], dict[str, int]]:
@@ -386,7 +398,8 @@ class SecurityValidator:
             content = _read(candidate, skipped, failed_files)
             if content is None:
                 continue
-            contents[candidate.relpath] = content
+            # Not kept: files are read again batch by batch when scanned, so a
+            # cold scan never holds the whole tree in memory.
             digest = content_hash(content)
             digests[candidate.relpath] = digest
             count = content.count(b"\n")
@@ -396,31 +409,16 @@ class SecurityValidator:
             self.cache.remember_files(changed)
         return digests, lines
 
-    def _run(
-        self,
-        root: Path,
-        jobs: list[_Job],
-        contents: dict[str, bytes],
-        skipped: list[tuple[str, str, str]],
-        failed_files: set[str],
-    ) -> dict[str, FileResult]:
-        """Scan the cache misses, in the pool unless there are only a few."""
+    def _run(self, root: Path, jobs: list[_Job]) -> dict[str, FileResult]:
+        """Scan the cache misses, in the pool unless there are only a few.
+
+        Files are read when their batch is handed out, and only a few batches
+        are in flight at once, so memory stays flat however large the tree.
+        """
         results: dict[str, FileResult] = {}
         batches: dict[int, list[list[_Job]]] = defaultdict(list)
         sizes: dict[int, int] = defaultdict(int)
-        binary: set[str] = set()
         for job in jobs:
-            relpath = job.candidate.relpath
-            content = contents.get(relpath)
-            if content is None:
-                content = _read(job.candidate, skipped, failed_files)
-                if content is None:
-                    continue
-                contents[relpath] = content
-            if b"\x00" in content[:_BINARY_PROBE]:
-                binary.add(relpath)
-                results[job.key] = FileResult(relpath, skipped="binary file")
-                continue
             open_batches = batches[job.scanner_index]
             if (
                 not open_batches
@@ -430,7 +428,7 @@ class SecurityValidator:
                 open_batches.append([])
                 sizes[job.scanner_index] = 0
             open_batches[-1].append(job)
-            sizes[job.scanner_index] += len(content)
+            sizes[job.scanner_index] += job.candidate.size
 
         work = [(index, batch) for index, group in batches.items() for batch in group]
         total = sum(len(batch) for _, batch in work)
@@ -440,9 +438,7 @@ class SecurityValidator:
         inline = total <= _INLINE_LIMIT or self.jobs == 1
         if inline:
             for index, batch in work:
-                sources = [
-                    SourceFile(j.candidate.relpath, contents[j.candidate.relpath]) for j in batch
-                ]
+                sources = _sources(batch, results)
                 out = run_scanner_batch(self.scanners[index], root, sources)
                 done += len(batch)
                 self._collect(batch, out, results)
@@ -451,28 +447,36 @@ class SecurityValidator:
             return results
 
         pool = self._ensure_pool()
-        futures: dict[Future[list[FileResult]], list[_Job]] = {}
         # Largest batches first keeps both workers busy until the end.
         work.sort(key=lambda item: -sum(j.candidate.size for j in item[1]))
-        for index, batch in work:
-            sources = [
-                SourceFile(j.candidate.relpath, contents[j.candidate.relpath]) for j in batch
-            ]
-            futures[pool.submit(_scan_batch_in_worker, index, str(root), sources)] = batch
-        for future in as_completed(futures):
-            batch = futures[future]
-            try:
-                out = future.result()
-            except Exception as exc:  # a dead worker: report its files, keep the rest
-                log.error("a scan worker failed: %s", exc)
-                out = [
-                    FileResult(j.candidate.relpath, skipped=f"error: worker failed: {exc}")
-                    for j in batch
-                ]
-            done += len(batch)
-            self._collect(batch, out, results)
-            if self.progress:
-                self.progress("scan", done, total)
+        pending = iter(work)
+        futures: dict[Future[list[FileResult]], list[_Job]] = {}
+
+        def submit_next() -> None:
+            for index, batch in pending:
+                sources = _sources(batch, results)
+                futures[pool.submit(_scan_batch_in_worker, index, str(root), sources)] = batch
+                return
+
+        for _ in range(2 * self.jobs):
+            submit_next()
+        while futures:
+            finished, _ = wait(futures, return_when=FIRST_COMPLETED)
+            for future in finished:
+                batch = futures.pop(future)
+                try:
+                    out = future.result()
+                except Exception as exc:  # a dead worker: report its files, keep the rest
+                    log.error("a scan worker failed: %s", exc)
+                    out = [
+                        FileResult(j.candidate.relpath, skipped=f"error: worker failed: {exc}")
+                        for j in batch
+                    ]
+                done += len(batch)
+                self._collect(batch, out, results)
+                if self.progress:
+                    self.progress("scan", done, total)
+                submit_next()
         return results
 
     def _collect(
@@ -480,6 +484,8 @@ class SecurityValidator:
     ) -> None:
         by_path = {r.relpath: r for r in out}
         for job in batch:
+            if job.key in results:  # unreadable when its batch was read
+                continue
             result = by_path.get(job.candidate.relpath)
             if result is None:
                 result = FileResult(job.candidate.relpath, skipped="error: scanner gave no result")
@@ -504,6 +510,21 @@ def _read(
         skipped.append((candidate.relpath, "*", f"unreadable: {exc.strerror or exc}"))
         failed_files.add(candidate.relpath)
         return None
+
+
+def _sources(batch: list[_Job], results: dict[str, FileResult]) -> list[SourceFile]:
+    """Read a batch's files; an unreadable one gets its skip result right away."""
+    sources: list[SourceFile] = []
+    for job in batch:
+        try:
+            content = job.candidate.path.read_bytes()
+        except OSError as exc:
+            results[job.key] = FileResult(
+                job.candidate.relpath, skipped=f"unreadable: {exc.strerror or exc}"
+            )
+            continue
+        sources.append(SourceFile(job.candidate.relpath, content))
+    return sources
 
 
 def _reason_class(reason: str) -> str:
