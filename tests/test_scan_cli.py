@@ -186,3 +186,16 @@ def test_malformed_baseline_is_a_clear_error(project: Path) -> None:
     (project / ".secperf-baseline.json").write_text("{not json")
     result = secperf(project, "scan", check=2)
     assert ".secperf-baseline.json: not valid JSON" in result.stderr
+
+
+def test_a_directory_given_on_the_command_line_brings_its_own_config(
+    project: Path, tmp_path: Path
+) -> None:
+    (project / "secperf.toml").write_text('[scan]\nscanners = ["bandit"]\nfail_on = "critical"\n')
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    result = secperf(elsewhere, "scan", str(project), "--format", "json", check=0)
+    report = json.loads(result.stdout)
+    assert set(report["metrics"]["scanner_durations_ms"]) == {"bandit"}
+    assert (project / ".secperf" / "secperf.db").exists()
+    assert not (elsewhere / ".secperf").exists()

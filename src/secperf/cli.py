@@ -100,10 +100,17 @@ def fail(message: str, code: ExitCode = ExitCode.USAGE) -> NoReturn:
     raise typer.Exit(int(code))
 
 
-def load_or_exit(path: Path | None = None) -> LoadedConfig:
-    """Load the config (``path`` or the global ``--config``); exit 2 on a config error."""
+def load_or_exit(path: Path | None = None, *, project: Path | None = None) -> LoadedConfig:
+    """Load the config (``path`` or the global ``--config``); exit 2 on a config error.
+
+    ``project`` is the directory a command was pointed at: its own secperf.toml
+    applies unless ``--project-dir`` says otherwise.
+    """
+    project_dir = state.project_dir
+    if project_dir is None and project is not None and project.is_dir():
+        project_dir = project
     try:
-        return load_config(path or state.config_path, state.project_dir)
+        return load_config(path or state.config_path, project_dir)
     except ConfigError as exc:
         fail(str(exc))
 
@@ -259,7 +266,7 @@ def scan(
     from secperf.gates.reports.sarif import to_sarif
     from secperf.security.baseline import BaselineError
 
-    loaded = load_or_exit()
+    loaded = load_or_exit(project=path)
     root = _project_root(path, loaded)
     threshold = _severity_option(fail_on) or loaded.config.scan.fail_on
     chosen = [s.strip() for s in scanners.split(",") if s.strip()] if scanners else None
@@ -521,7 +528,7 @@ def baseline_update(
     from secperf.commands.scanning import ScanOptions, update_baseline
     from secperf.security.baseline import BaselineError
 
-    loaded = load_or_exit()
+    loaded = load_or_exit(project=path)
     root = _project_root(path, loaded)
     try:
         change = asyncio.run(update_baseline(loaded, ScanOptions(root=root), _author(author)))
@@ -543,7 +550,7 @@ def baseline_show(
     from secperf.commands.scanning import baseline_path, load_project_baseline
     from secperf.security.baseline import BaselineError
 
-    loaded = load_or_exit()
+    loaded = load_or_exit(project=path)
     root = _project_root(path, loaded)
     try:
         baseline = load_project_baseline(root)
@@ -725,7 +732,7 @@ def gate(
     from secperf.commands.scanning import dumps
     from secperf.gates.reports.json_report import to_dict
 
-    loaded = load_or_exit()
+    loaded = load_or_exit(project=path)
     root = _project_root(path, loaded)
     if osv_db is not None and not osv_db.exists():
         fail(f"--osv-db: {osv_db} does not exist")
@@ -1282,7 +1289,7 @@ def up(
     from secperf.security.validator import ScanReport
     from secperf.web import UnsafeBindError
 
-    loaded = load_or_exit()
+    loaded = load_or_exit(project=path)
     root = _project_root(path, loaded)
     options = UpOptions(
         root=root,
