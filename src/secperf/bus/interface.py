@@ -14,9 +14,12 @@ alerts are never lost.
 from __future__ import annotations
 
 import abc
-from collections.abc import Awaitable, Callable
+import asyncio
+import threading
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from types import TracebackType
+from typing import Any
 
 from secperf.events import Event
 
@@ -25,6 +28,51 @@ Handler = Callable[[Event], Awaitable[None]]
 
 class BusClosedError(RuntimeError):
     """Raised when an event is published to, or a subscriber added on, a closed bus."""
+
+
+def publish_from_thread(
+    loop: asyncio.AbstractEventLoop | None,
+    loop_thread: int | None,
+    event: Event,
+    timeout: float | None,
+    *,
+    closed: bool,
+    publish: Callable[[Event], Coroutine[Any, Any, None]],
+    publish_dropping: Callable[[Event], None],
+    why_full: str,
+) -> None:
+    """``publish_threadsafe`` for every bus: hand ``event`` to the bus's loop.
+
+    Droppable events go without blocking (``publish_dropping`` runs on the
+    loop); any other event blocks the calling thread until ``publish`` has
+    queued it, or raises TimeoutError after ``timeout`` naming ``why_full``.
+    """
+    if not isinstance(event, Event):
+        raise TypeError(f"only secperf events can be published, got {type(event).__name__}")
+    if closed:
+        raise BusClosedError("cannot publish: the event bus is closed")
+    if loop is None:
+        raise RuntimeError(
+            "the event bus is not started: await bus.start() on its event loop first"
+        )
+    if threading.get_ident() == loop_thread:
+        raise RuntimeError(
+            "publish_threadsafe was called on the event loop's own thread, where "
+            "blocking would deadlock; use `await bus.publish(event)` there"
+        )
+    if loop.is_closed():
+        raise BusClosedError("cannot publish: the event bus's event loop is closed")
+    if event.droppable:
+        loop.call_soon_threadsafe(publish_dropping, event)
+        return
+    future = asyncio.run_coroutine_threadsafe(publish(event), loop)
+    try:
+        future.result(timeout)
+    except TimeoutError:
+        future.cancel()
+        raise TimeoutError(
+            f"{type(event).__name__} {event.id} was not queued within {timeout} s: {why_full}"
+        ) from None
 
 
 def validate_pattern(pattern: str) -> None:

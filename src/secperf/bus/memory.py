@@ -29,6 +29,7 @@ from secperf.bus.interface import (
     Handler,
     SubscriberStats,
     Subscription,
+    publish_from_thread,
     topic_matches,
     validate_pattern,
 )
@@ -491,34 +492,16 @@ class AsyncEventBus(EventBus):
         after ``timeout`` seconds it raises TimeoutError (subscribers that had
         room may already have received the event).
         """
-        if not isinstance(event, Event):
-            raise TypeError(f"only secperf events can be published, got {type(event).__name__}")
-        loop = self._loop
-        if self._closed:
-            raise BusClosedError("cannot publish: the event bus is closed")
-        if loop is None:
-            raise RuntimeError(
-                "the event bus is not started: await bus.start() on its event loop first"
-            )
-        if threading.get_ident() == self._loop_thread:
-            raise RuntimeError(
-                "publish_threadsafe was called on the event loop's own thread, where "
-                "blocking would deadlock; use `await bus.publish(event)` there"
-            )
-        if loop.is_closed():
-            raise BusClosedError("cannot publish: the event bus's event loop is closed")
-        if event.droppable:
-            loop.call_soon_threadsafe(self._publish_dropping, event)
-            return
-        future = asyncio.run_coroutine_threadsafe(self.publish(event), loop)
-        try:
-            future.result(timeout)
-        except TimeoutError:
-            future.cancel()
-            raise TimeoutError(
-                f"{type(event).__name__} {event.id} was not queued within {timeout} s: "
-                "a subscriber's queue stayed full"
-            ) from None
+        publish_from_thread(
+            self._loop,
+            self._loop_thread,
+            event,
+            timeout,
+            closed=self._closed,
+            publish=self.publish,
+            publish_dropping=self._publish_dropping,
+            why_full="a subscriber's queue stayed full",
+        )
 
     # ------------------------------------------------------------------ stats
 

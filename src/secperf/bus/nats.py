@@ -55,6 +55,7 @@ from secperf.bus.interface import (
     Handler,
     SubscriberStats,
     Subscription,
+    publish_from_thread,
     validate_pattern,
 )
 from secperf.events import Event, EventDecodeError, decode_event, encode_event
@@ -546,32 +547,16 @@ class NatsEventBus(EventBus):
 
     def publish_threadsafe(self, event: Event, timeout: float | None = None) -> None:
         """Publish from any thread other than the loop's (blocks while the outbox is full)."""
-        if not isinstance(event, Event):
-            raise TypeError(f"only secperf events can be published, got {type(event).__name__}")
-        if self._closed:
-            raise BusClosedError("cannot publish: the event bus is closed")
-        loop = self._loop
-        if loop is None:
-            raise RuntimeError(
-                "the event bus is not started: await bus.start() on its event loop first"
-            )
-        if threading.get_ident() == self._loop_thread:
-            raise RuntimeError(
-                "publish_threadsafe was called on the event loop's own thread, where "
-                "blocking would deadlock; use `await bus.publish(event)` there"
-            )
-        if event.droppable:
-            loop.call_soon_threadsafe(self._publish_nowait, event)
-            return
-        future = asyncio.run_coroutine_threadsafe(self.publish(event), loop)
-        try:
-            future.result(timeout)
-        except TimeoutError:
-            future.cancel()
-            raise TimeoutError(
-                f"{type(event).__name__} {event.id} was not queued within {timeout} s: "
-                "the outbox stayed full (is the NATS server reachable?)"
-            ) from None
+        publish_from_thread(
+            self._loop,
+            self._loop_thread,
+            event,
+            timeout,
+            closed=self._closed,
+            publish=self.publish,
+            publish_dropping=self._publish_nowait,
+            why_full="the outbox stayed full (is the NATS server reachable?)",
+        )
 
     def _hand_slots(self) -> None:
         room = self.outbox_size - len(self._outbox)
