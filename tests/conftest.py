@@ -60,3 +60,38 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         yield f"sqlite:///{tmp_path / 'nested' / 'dir' / 'secperf.db'}"
         return
     yield request.getfixturevalue("postgres_url")
+
+
+# --------------------------------------------------------------------------- CI strictness
+
+#: In CI every service and tool a test drives is supposed to be there, so a
+#: skip ("PostgreSQL is unreachable", "Chromium is not installed") is a failure.
+REQUIRE_SERVICES = os.environ.get("SECPERF_REQUIRE_SERVICES", "") not in ("", "0")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """With ``SECPERF_REQUIRE_SERVICES=1``, turn a skipped test into a failed one."""
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    if not REQUIRE_SERVICES or not report.skipped or hasattr(report, "wasxfail"):
+        return
+    reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+    report.outcome = "failed"
+    report.longrepr = (
+        f"{reason}\nSECPERF_REQUIRE_SERVICES=1: a service or tool this test needs is missing,"
+        " which fails the test in CI instead of skipping it"
+    )
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector: pytest.Collector) -> Iterator[None]:
+    """The same for a whole module skipped at import (``pytest.importorskip``)."""
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    if REQUIRE_SERVICES and report.skipped:
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        report.outcome = "failed"
+        report.longrepr = (
+            f"{reason}\nSECPERF_REQUIRE_SERVICES=1: a module this test file needs is missing"
+        )
