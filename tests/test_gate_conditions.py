@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from secperf.config import GateConfig, MaxNewConfig, OverheadBudgetConfig
-from secperf.gates.gate import GateInputs, ScanEvidence, combine, evaluate
+from secperf.gates.evidence import GateInputs, ScanEvidence
+from secperf.gates.gate import combine, evaluate
 from secperf.gates.waivers import BenchmarkWaiver, FindingWaiver, Waivers
 from secperf.model import (
     BenchmarkResult,

@@ -12,7 +12,8 @@ import pytest
 
 from secperf.commands.gate import write_reports
 from secperf.config import GateConfig
-from secperf.gates.gate import GateInputs, GateOutcome, ScanEvidence, evaluate
+from secperf.gates.evidence import GateInputs, GateOutcome, ScanEvidence
+from secperf.gates.gate import evaluate
 from secperf.gates.reports import junit, markdown
 from secperf.gates.waivers import FindingWaiver, Waivers
 from secperf.model import BenchmarkResult, ConditionStatus, Finding, SecurityMetrics, Severity

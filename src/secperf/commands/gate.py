@@ -34,7 +34,8 @@ from secperf.commands.scanning import (
 )
 from secperf.config import LoadedConfig
 from secperf.events import GateEvaluated, now_ms
-from secperf.gates.gate import GateInputs, GateOutcome, ScanEvidence, evaluate
+from secperf.gates.evidence import GateInputs, GateOutcome, ScanEvidence
+from secperf.gates.gate import evaluate
 from secperf.gates.reports import json_report, junit, markdown
 from secperf.gates.reports.sarif import FINGERPRINT_KEY, ExtraResult, to_sarif
 from secperf.gates.waivers import WAIVERS_FILE, WaiverError, Waivers, load_waivers

@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
-from secperf.gates.gate import GateOutcome
+from secperf.gates.evidence import GateOutcome
 from secperf.model import Finding, GateResult, ScanCost
 
 _RESULT = TypeAdapter(GateResult)

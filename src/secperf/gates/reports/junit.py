@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from secperf.gates.gate import GateOutcome
+from secperf.gates.evidence import GateOutcome
 from secperf.model import ConditionStatus, GateCondition
 
 SUITE_NAME = "secperf gate"

@@ -9,7 +9,7 @@ shown here anyway.
 
 from __future__ import annotations
 
-from secperf.gates.gate import GateOutcome
+from secperf.gates.evidence import GateOutcome
 from secperf.model import ConditionStatus, GateVerdict
 
 _VERDICT = {

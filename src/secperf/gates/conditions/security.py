@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from secperf.config import GateConfig
-from secperf.gates.gate import FindingRow, GateInputs, ScanEvidence
-from secperf.gates.waivers import Waivers, describe, is_expired
+from secperf.gates.evidence import FindingRow, GateInputs, ScanEvidence
+from secperf.gates.waivers import Waivers, describe, is_expired, today_utc
 from secperf.model import ConditionStatus, Finding, GateCondition, Severity
 from secperf.security.triage import TriageDecision, TriageState, effective_state
 
@@ -342,8 +342,6 @@ def _expired_acceptances(
 
 
 def _iso_day(ms: int | None) -> str:
-    from secperf.gates.waivers import today_utc
-
     return today_utc(ms).isoformat() if ms is not None else "?"
 
 

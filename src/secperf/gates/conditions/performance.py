@@ -22,7 +22,7 @@ from datetime import date
 from typing import TYPE_CHECKING
 
 from secperf.config import GateConfig
-from secperf.gates.gate import BenchmarkRow
+from secperf.gates.evidence import BenchmarkRow
 from secperf.gates.waivers import Waivers, describe, is_expired
 from secperf.model import BenchmarkResult, ConditionStatus, GateCondition, ScanCost, SecurityMetrics
 

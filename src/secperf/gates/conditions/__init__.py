@@ -1,0 +1,1 @@
+"""The gate's conditions, one module per side: security and performance."""
