@@ -613,16 +613,23 @@ class SampleStoreMixin:
         self, name: str | None = None, matchers: dict[str, str] | None = None
     ) -> list[SeriesInfo]:
         """Stored series, optionally of one metric and with labels equal to ``matchers``."""
+        with self._engine.connect() as conn:
+            return self._find_series(conn, name, matchers)
+
+    @staticmethod
+    def _find_series(
+        conn: Connection, name: str | None, matchers: dict[str, str] | None
+    ) -> list[SeriesInfo]:
+        """``series()`` on a connection the caller holds (so it never asks for a second)."""
         stmt = select(series.c.id, series.c.name, series.c.labels).order_by(series.c.id)
         if name is not None:
             stmt = stmt.where(series.c.name == name)
         wanted = dict(matchers or {})
         found: list[SeriesInfo] = []
-        with self._engine.connect() as conn:
-            for row in conn.execute(stmt):
-                labels: dict[str, str] = json.loads(row.labels)
-                if all(labels.get(k) == v for k, v in wanted.items()):
-                    found.append(SeriesInfo(int(row.id), row.name, labels))
+        for row in conn.execute(stmt):
+            labels: dict[str, str] = json.loads(row.labels)
+            if all(labels.get(k) == v for k, v in wanted.items()):
+                found.append(SeriesInfo(int(row.id), row.name, labels))
         return found
 
     def list_metric_names(self) -> list[str]:
@@ -687,10 +694,11 @@ class SampleStoreMixin:
         if max_points is not None:
             fitted = math.ceil((end_ms - start_ms + 1) / max_points)
             step = max(step or 1, fitted)
-        infos = self.series(name, matchers)
-        if not infos:
-            return []
+        # One connection for both reads: a caller never holds one while asking for another.
         with self._engine.connect() as conn:
+            infos = self._find_series(conn, name, matchers)
+            if not infos:
+                return []
             points = self._read_points(conn, [s.id for s in infos], start_ms, end_ms)
         result: list[SeriesPoints] = []
         for info in infos:
@@ -711,8 +719,11 @@ class SampleStoreMixin:
     def latest(self, name: str, matchers: dict[str, str] | None = None) -> list[LatestSample]:
         """The newest sample of every matching series."""
         found: list[LatestSample] = []
+        # The series are looked up on the same connection: asking the pool for a
+        # second one while holding this one deadlocks a busy server (every thread
+        # holds one and waits for another until the pool times out).
         with self._engine.connect() as conn:
-            for info in self.series(name, matchers):
+            for info in self._find_series(conn, name, matchers):
                 # The chunk reaching furthest holds the newest timestamp; of equal
                 # reach, the later write wins.
                 data = conn.execute(
