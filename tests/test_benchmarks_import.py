@@ -445,3 +445,126 @@ def test_asv_parameter_combinations_have_their_own_names() -> None:
     )
     assert len(sort_names) == len(set(sort_names)) >= 4
     assert any("n=10" in n and "container='list'" in n for n in sort_names)
+
+
+# --------------------------------------------------------------------------- nonsense values
+
+
+def _pb_with(tmp_path: Path, index: int, **stats: Any) -> Path:
+    doc = json.loads(PB_FIXTURE.read_text())
+    doc["benchmarks"][index]["stats"].update(stats)
+    return _write(tmp_path, "bench.json", doc)
+
+
+def test_a_negative_median_names_the_file_and_the_json_path(tmp_path: Path) -> None:
+    path = _pb_with(tmp_path, 2, median=-0.3)
+    with pytest.raises(BenchmarkImportError) as caught:
+        load_pytest_benchmark(path)
+    assert str(caught.value) == f"{path}: benchmarks[2].stats.median: -0.3 is negative"
+    assert caught.value.where == "benchmarks[2].stats.median"
+
+
+@pytest.mark.parametrize(
+    ("stats", "where", "problem"),
+    [
+        ({"min": -1e-7}, "stats.min", "-1e-07 is negative"),
+        ({"stddev": -0.1}, "stats.stddev", "-0.1 is negative"),
+        ({"ops": -5}, "stats.ops", "-5 is negative"),
+        ({"total": -1}, "stats.total", "-1 is negative"),
+        ({"rounds": 0}, "stats.rounds", "0 is less than 1"),
+        ({"rounds": -3}, "stats.rounds", "-3 is negative"),
+        ({"rounds": 2.5}, "stats.rounds", "2.5 is not a whole number"),
+        ({"iterations": 0}, "stats.iterations", "0 is less than 1"),
+        ({"iqr_outliers": 1.5}, "stats.iqr_outliers", "1.5 is not a whole number"),
+        ({"min": 1.0}, "stats.min", "1 is greater than q1"),
+        ({"max": 1e-9}, "stats.q3", "is greater than max (1e-09)"),
+        ({"mean": 1.0}, "stats.mean", "1 is greater than max"),
+    ],
+)
+def test_nonsense_stats_are_refused_naming_the_field(
+    tmp_path: Path, stats: dict[str, Any], where: str, problem: str
+) -> None:
+    path = _pb_with(tmp_path, 1, **stats)
+    with pytest.raises(BenchmarkImportError) as caught:
+        load_pytest_benchmark(path)
+    assert caught.value.where == f"benchmarks[1].{where}"
+    assert problem in caught.value.problem
+    assert str(caught.value).startswith(f"{path}: benchmarks[1].{where}: ")
+
+
+def test_round_times_must_be_non_negative_and_match_the_rounds(tmp_path: Path) -> None:
+    doc = json.loads(PB_FIXTURE.read_text())
+    doc["benchmarks"][0]["stats"]["data"][4] = -2e-7
+    doc["benchmarks"][1]["stats"]["data"].pop()
+    path = _write(tmp_path, "bench.json", doc)
+    problems: list[BenchmarkImportError] = []
+    results = load_pytest_benchmark(path, strict=False, problems=problems)
+    # The good entry is kept; each bad one is a listed skip with its reason.
+    assert [r.name for r in results] == [doc["benchmarks"][2]["fullname"]]
+    assert [p.where for p in problems] == [
+        "benchmarks[0].stats.data[4]",
+        "benchmarks[1].stats.data",
+    ]
+    assert problems[0].problem == "-2e-07 is negative"
+    rounds = doc["benchmarks"][1]["stats"]["rounds"]
+    assert problems[1].problem == f"{rounds - 1} round times for {rounds} rounds (stats.rounds)"
+
+
+def test_float_rounding_in_the_summary_is_not_a_contradiction(tmp_path: Path) -> None:
+    doc = json.loads(PB_FIXTURE.read_text())
+    stats = doc["benchmarks"][0]["stats"]
+    # A mean one ulp above the max happens when every round took the same time.
+    stats["mean"] = math.nextafter(stats["max"], math.inf)
+    # A median above the max by more than rounding is a contradiction.
+    doc["benchmarks"][2]["stats"]["median"] = doc["benchmarks"][2]["stats"]["max"] * 1.001
+    path = _write(tmp_path, "bench.json", doc)
+    problems: list[BenchmarkImportError] = []
+    results = load_pytest_benchmark(path, strict=False, problems=problems)
+    assert [r.name for r in results] == [b["fullname"] for b in doc["benchmarks"][:2]]
+    assert [p.where for p in problems] == ["benchmarks[2].stats.median"]
+
+
+def test_asv_nonsense_values_name_the_field(tmp_path: Path) -> None:
+    doc = json.loads(ASV_V2.read_text())
+    results = doc["results"]
+    results["benchmarks.TimeSuite.time_keys"][0] = [-1.2e-05]  # a negative time
+    results["benchmarks.MemSuite.mem_list"][4] = -0.2  # a negative duration
+    results["benchmarks.TimeSuite.time_sort"][9][1] = 0  # stats_number: no iterations
+    results["benchmarks.track_value"][0] = [-42.0]  # a tracked value may be negative
+    path = _write(tmp_path, "run.json", doc)
+    problems: list[BenchmarkImportError] = []
+    loaded = load_asv_results(path, strict=False, problems=problems)
+    assert sorted(str(p) for p in problems) == sorted(
+        [
+            f'{path}: results["benchmarks.TimeSuite.time_keys"].result[0]: -1.2e-05 is negative',
+            f'{path}: results["benchmarks.MemSuite.mem_list"].duration: -0.2 is negative',
+            f'{path}: results["benchmarks.TimeSuite.time_sort"].stats_number[1]: 0 is less than 1',
+        ]
+    )
+    track = [r for r in loaded if r.extra["benchmark"] == "benchmarks.track_value"]
+    assert [r.stats["result"] for r in track] == [-42.0]
+
+
+def test_asv_contradicting_intervals_and_negative_samples(tmp_path: Path) -> None:
+    doc = json.loads(ASV_V2.read_text())
+    row = doc["results"]["benchmarks.TimeSuite.time_keys"]
+    row[5], row[6] = [1.5e-05], [1.1e-05]  # ci_99_a above ci_99_b
+    path = _write(tmp_path, "run.json", doc)
+    with pytest.raises(BenchmarkImportError) as caught:
+        load_asv_results(path)
+    assert caught.value.where == 'results["benchmarks.TimeSuite.time_keys"].stats_ci_99_a[0]'
+    assert "is greater than ci_99_b" in caught.value.problem
+
+    row[5], row[6] = [1.1e-05], [1.4e-05]
+    row[11] = [[1.2e-05, -1.0]]
+    path = _write(tmp_path, "run.json", doc)
+    with pytest.raises(BenchmarkImportError, match=r"samples\[0\]\[1\]: -1 is negative"):
+        load_asv_results(path)
+
+
+def test_asv_empty_benchmark_name(tmp_path: Path) -> None:
+    doc = json.loads(ASV_V2.read_text())
+    doc["results"][" "] = doc["results"]["benchmarks.track_value"]
+    path = _write(tmp_path, "run.json", doc)
+    with pytest.raises(BenchmarkImportError, match=r'results\[" "\]: empty benchmark name'):
+        load_asv_results(path)

@@ -20,7 +20,7 @@ import math
 import os
 import platform
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -61,6 +61,26 @@ PYTEST_BENCHMARK_STATS = (
 )
 #: Without these a pytest-benchmark entry cannot be compared at all.
 _PYTEST_BENCHMARK_REQUIRED = ("min", "max", "mean", "median", "stddev", "rounds")
+#: Counts, with the least value each can take: a benchmark ran at least one
+#: round of at least one iteration.
+_PYTEST_BENCHMARK_COUNTS = {"rounds": 1, "iterations": 1, "iqr_outliers": 0, "stddev_outliers": 0}
+#: Pairs (smaller, larger) that hold in any summary computed from real rounds.
+_PYTEST_BENCHMARK_ORDER = (
+    ("min", "q1"),
+    ("q1", "median"),
+    ("median", "q3"),
+    ("q3", "max"),
+    ("min", "mean"),
+    ("mean", "max"),
+    ("min", "ld15iqr"),
+    ("ld15iqr", "hd15iqr"),
+    ("hd15iqr", "max"),
+)
+#: asv benchmark types whose values are times or sizes, so never negative.
+_ASV_NON_NEGATIVE_TYPES = frozenset({"time", "memory", "peakmemory"})
+#: asv statistics columns that are counts (at least 1), and ordered pairs.
+_ASV_COUNT_STATS = ("number", "repeat")
+_ASV_STATS_ORDER = (("ci_99_a", "ci_99_b"), ("q_25", "q_75"))
 
 #: The column layout asv (results format version 2) writes.
 ASV_RESULT_COLUMNS = (
@@ -141,6 +161,56 @@ def _number(file: Path, where: str, value: Any, *, finite: bool = True) -> float
     if finite and not math.isfinite(value):
         raise BenchmarkImportError(file, where, f"expected a finite number, got {value!r}")
     return float(value)
+
+
+def _num(value: float) -> str:
+    """A number as JSON wrote it: ``0``, not ``0.0``."""
+    return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
+
+
+def _non_negative(file: Path, where: str, value: float) -> float:
+    """Times, sizes and rates cannot be below zero."""
+    if value < 0:
+        raise BenchmarkImportError(file, where, f"{_num(value)} is negative")
+    return value
+
+
+def _count(file: Path, where: str, value: float, least: int) -> float:
+    """A whole number of at least ``least`` (rounds, iterations, outliers)."""
+    if value != int(value):
+        raise BenchmarkImportError(file, where, f"{_num(value)} is not a whole number")
+    if value < least:
+        raise BenchmarkImportError(file, where, f"{_num(value)} is less than {least}")
+    return value
+
+
+def _ordered(
+    file: Path,
+    where_of: Callable[[str], str],
+    stats: dict[str, float],
+    pairs: tuple[tuple[str, str], ...],
+) -> None:
+    """Check ``stats[a] <= stats[b]`` for each pair present, allowing float rounding.
+
+    ``where_of(a)`` gives the JSON path named in the error.
+    """
+    for smaller, larger in pairs:
+        if smaller not in stats or larger not in stats:
+            continue
+        low, high = stats[smaller], stats[larger]
+        # Quartiles and means are computed in floating point: allow their rounding.
+        if low - high > 1e-9 * max(abs(low), abs(high)):
+            raise BenchmarkImportError(
+                file,
+                where_of(smaller),
+                f"{_num(low)} is greater than {larger} ({_num(high)}); "
+                "the statistics contradict each other",
+            )
+
+
+def _keep(file: Path, where: str, value: float) -> float:
+    """Any finite number (a ``track_`` benchmark may record negative values)."""
+    return value
 
 
 def _obj(file: Path, where: str, value: Any, what: str = "an object") -> dict[str, Any]:
@@ -371,15 +441,29 @@ def _pytest_benchmark_entry(
     raw_stats = _obj(file, stats_where, entry["stats"])
     stats: dict[str, float] = {}
     for key in PYTEST_BENCHMARK_STATS:
+        key_where = _join(stats_where, key)
         if key in raw_stats:
-            stats[key] = _number(file, _join(stats_where, key), raw_stats[key])
+            value = _non_negative(file, key_where, _number(file, key_where, raw_stats[key]))
+            if key in _PYTEST_BENCHMARK_COUNTS:
+                value = _count(file, key_where, value, _PYTEST_BENCHMARK_COUNTS[key])
+            stats[key] = value
         elif key in _PYTEST_BENCHMARK_REQUIRED:
-            raise BenchmarkImportError(file, _join(stats_where, key), "missing")
+            raise BenchmarkImportError(file, key_where, "missing")
+    _ordered(file, lambda key: _join(stats_where, key), stats, _PYTEST_BENCHMARK_ORDER)
     data: tuple[float, ...] = ()
     if raw_stats.get("data") is not None:
         data_where = _join(stats_where, "data")
         rounds = _list(file, data_where, raw_stats["data"])
-        data = tuple(_number(file, _join(data_where, i), v) for i, v in enumerate(rounds))
+        data = tuple(
+            _non_negative(file, _join(data_where, i), _number(file, _join(data_where, i), v))
+            for i, v in enumerate(rounds)
+        )
+        if len(data) != stats["rounds"]:
+            raise BenchmarkImportError(
+                file,
+                data_where,
+                f"{len(data)} round times for {_num(stats['rounds'])} rounds (stats.rounds)",
+            )
     raw_params = entry.get("params") or {}
     params = {
         str(k): _param_text(v) for k, v in _obj(file, _join(where, "params"), raw_params).items()
@@ -511,7 +595,9 @@ def _asv_file(
     if commit is not None and not isinstance(commit, str):
         raise BenchmarkImportError(file, "commit_hash", f"expected a string, got {_show(commit)}")
     date = doc.get("date")
-    commit_date_ms = int(_number(file, "date", date)) if date is not None else None
+    commit_date_ms = (
+        int(_non_negative(file, "date", _number(file, "date", date))) if date is not None else None
+    )
     common = {
         "env_name": doc.get("env_name"),
         "python": doc.get("python"),
@@ -536,6 +622,8 @@ def _asv_file(
     for name, row in entries.items():
         where = _join("results", name)
         try:
+            if not name.strip():
+                raise BenchmarkImportError(file, where, "empty benchmark name")
             if new_layout:
                 fields = _asv_row_v2(file, where, columns, row)
             else:
@@ -654,13 +742,23 @@ def _asv_expand(
     }
     started = fields.get("started_at")
     if started is not None:
-        timestamp_ms = int(_number(file, _join(where, "started_at"), started))
+        started_where = _join(where, "started_at")
+        timestamp_ms = int(
+            _non_negative(file, started_where, _number(file, started_where, started))
+        )
     elif commit_date_ms is not None:
         timestamp_ms = commit_date_ms  # old files lack run times; the commit date is the best
     else:
         raise BenchmarkImportError(file, _join(where, "started_at"), "missing, and no date")
 
+    duration = fields.get("duration")
+    if duration is not None:
+        duration_where = _join(where, "duration")
+        duration = _non_negative(file, duration_where, _number(file, duration_where, duration))
+
     kind = _asv_type(name, info)
+    # Times and sizes cannot be negative; a track_ benchmark may record anything.
+    measured = _non_negative if kind in _ASV_NON_NEGATIVE_TYPES else _keep
     unit = info.get("unit") or (_ASV_DEFAULT_UNITS.get(kind) if kind else None)
     base_extra = dict(common)
     base_extra.update(
@@ -668,7 +766,7 @@ def _asv_expand(
             "type": kind,
             "unit": unit,
             "benchmark_version": fields.get("version"),
-            "duration_s": fields.get("duration"),
+            "duration_s": duration,
             "param_names": list(param_names),
             "benchmark": name,
         }
@@ -686,7 +784,7 @@ def _asv_expand(
             status = "skipped"
         else:
             status = "ok"
-            stats["result"] = _number(file, value_where, value)
+            stats["result"] = measured(file, value_where, _number(file, value_where, value))
             if kind == "time":
                 # asv reports a timing benchmark as the median of its samples.
                 stats["median"] = stats["result"]
@@ -694,11 +792,21 @@ def _asv_expand(
                 if column[index] is not None:
                     stat_where = _join(_join(where, f"stats_{key}"), index)
                     stats[key] = _number(file, stat_where, column[index])
+                    if key in _ASV_COUNT_STATS:
+                        stats[key] = _count(file, stat_where, stats[key], 1)
+
+            def stat_at(key: str, i: int = index) -> str:
+                return _join(_join(where, f"stats_{key}"), i)
+
+            _ordered(file, stat_at, stats, _ASV_STATS_ORDER)
             samples = sample_lists[index]
             if samples is not None:
                 sample_where = _join(_join(where, "samples"), index)
                 items = _list(file, sample_where, samples)
-                data = tuple(_number(file, _join(sample_where, i), v) for i, v in enumerate(items))
+                data = tuple(
+                    measured(file, _join(sample_where, i), _number(file, _join(sample_where, i), v))
+                    for i, v in enumerate(items)
+                )
                 stats["rounds"] = float(len(data))
         params = {str(n): _param_text(v) for n, v in zip(param_names, combo, strict=True)}
         # One name per parameter combination, as pytest-benchmark names test_x[10]:
