@@ -55,7 +55,8 @@ from secperf.alerts.grouping import (
     Notification,
 )
 from secperf.alerts.notifiers import notifier_from_config
-from secperf.alerts.notifiers.interface import Notifier, NotifierRunner, NotifierStats
+from secperf.alerts.notifiers.interface import Notifier
+from secperf.alerts.notifiers.runner import NotifierRunner, NotifierStats
 from secperf.alerts.rules import Rule, load_rules_file, render_template, rules_from_config
 from secperf.alerts.security_metrics import security_samples
 from secperf.alerts.silences import (

@@ -3,14 +3,9 @@
 from __future__ import annotations
 
 from secperf.alerts.notifiers.alertmanager import AlertmanagerNotifier
-from secperf.alerts.notifiers.interface import (
-    Notifier,
-    NotifierRunner,
-    NotifierStats,
-    NotifyError,
-    PermanentNotifyError,
-)
+from secperf.alerts.notifiers.interface import Notifier, NotifyError, PermanentNotifyError
 from secperf.alerts.notifiers.log import LogNotifier
+from secperf.alerts.notifiers.runner import NotifierRunner, NotifierStats
 from secperf.alerts.notifiers.webhook import WebhookNotifier, webhook_payload
 from secperf.config import NotifierConfig
 

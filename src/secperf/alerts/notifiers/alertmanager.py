@@ -13,13 +13,8 @@ from collections.abc import Callable
 from typing import Any
 
 from secperf.alerts.grouping import Notification
-from secperf.alerts.notifiers.interface import (
-    Notifier,
-    alert_status,
-    post_json,
-    rfc3339,
-    string_map,
-)
+from secperf.alerts.notifiers.delivery import alert_status, post_json, rfc3339, string_map
+from secperf.alerts.notifiers.interface import Notifier
 from secperf.alerts.notifiers.webhook import generator_url
 from secperf.events import now_ms
 from secperf.model import Alert

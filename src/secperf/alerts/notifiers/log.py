@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 
 from secperf.alerts.grouping import Notification
-from secperf.alerts.notifiers.interface import Notifier, alert_status
+from secperf.alerts.notifiers.delivery import alert_status
+from secperf.alerts.notifiers.interface import Notifier
 
 log = logging.getLogger("secperf.alerts")
 

@@ -18,14 +18,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from secperf.alerts.grouping import Notification
-from secperf.alerts.notifiers.interface import (
+from secperf.alerts.notifiers.delivery import (
     ZERO_TIME,
-    Notifier,
     alert_status,
     post_json,
     rfc3339,
     string_map,
 )
+from secperf.alerts.notifiers.interface import Notifier
 from secperf.model import Alert
 
 
