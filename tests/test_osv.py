@@ -32,7 +32,8 @@ FIXTURES = Path(__file__).parent / "fixtures" / "osv"
 
 
 def record(name: str) -> dict[str, Any]:
-    return json.loads((FIXTURES / f"{name}.json").read_text())
+    data: dict[str, Any] = json.loads((FIXTURES / f"{name}.json").read_text())
+    return data
 
 
 def osv_dir(tmp_path: Path) -> Path:
@@ -229,6 +230,31 @@ def test_malformed_records_name_the_source_and_field(data: Any, problem: str) ->
     assert "broken.json" in str(info.value)
 
 
+@pytest.mark.parametrize(
+    ("data", "problem"),
+    [
+        ({"id": " ", "affected": []}, "broken.json: id: empty"),
+        (
+            {"id": "X-4", "affected": [{"package": {"ecosystem": "PyPI", "name": ""}}]},
+            r"broken.json \(X-4\): affected\[0\]\.package\.name: empty",
+        ),
+        (
+            {
+                "id": "X-5",
+                "affected": [
+                    {"package": {"ecosystem": "PyPI", "name": "a"}, "versions": ["1.0", None]}
+                ],
+            },
+            r"broken.json \(X-5\): affected\[0\]\.versions\[1\]: expected str, got NoneType",
+        ),
+    ],
+)
+def test_records_that_would_silently_match_nothing_are_refused(data: Any, problem: str) -> None:
+    with pytest.raises(OsvRecordError, match=problem) as info:
+        parse_record(data, "broken.json")
+    assert "broken.json" in str(info.value)
+
+
 def test_deduplicate_folds_pysec_and_ghsa_twins() -> None:
     ghsa = parse_record(record("GHSA-j8r2-6x86-q33q"), "x")
     pysec = parse_record(record("PYSEC-2023-74"), "x")
@@ -261,6 +287,29 @@ def test_directory_database_skips_bad_records_and_loads_the_rest(tmp_path: Path)
     assert {v.id for v in database.query("Jinja2", "3.1.3")} == {"GHSA-h75v-3vvj-5mfj"}
     assert database.query("requests", "2.31.0") == []
     assert database.query("not-a-package", "1.0") == []
+
+
+def test_rejected_records_keep_the_packages_they_name(tmp_path: Path) -> None:
+    target = tmp_path / "osv"
+    target.mkdir()
+    (target / "A.json").write_text("{not json")
+    pypi = {"package": {"ecosystem": "PyPI", "name": "Flask_Login"}, "ranges": "x"}
+    npm = {"package": {"ecosystem": "npm", "name": "left-pad"}}
+    (target / "B.json").write_text(json.dumps({"id": "B", "affected": [pypi, npm]}))
+    (target / "C.json").write_text(json.dumps({"affected": [npm]}))  # no id, npm only
+    (target / "D.json").write_text(json.dumps({"id": "D", "affected": [{"package": "flask"}]}))
+    database = OsvDatabase.load(target)
+    assert database.count == 0
+    by_source = {r.problem.split(":", 1)[0].rsplit("/", 1)[-1]: r for r in database.rejected}
+    assert by_source["A.json"].packages is None  # unreadable: may concern anything
+    assert by_source["B.json (B)"].packages == frozenset({"flask-login"})
+    assert by_source["C.json"].packages == frozenset()
+    assert by_source["D.json (D)"].packages is None
+    assert by_source["B.json (B)"].concerns({"flask-login", "requests"})
+    assert not by_source["B.json (B)"].concerns({"requests"})
+    assert not by_source["C.json"].concerns({"left-pad"})  # not a PyPI package
+    assert by_source["A.json"].concerns({"requests"})
+    assert database.warnings == [r.problem for r in database.rejected]
 
 
 def test_zip_database_matches_the_directory(tmp_path: Path) -> None:
@@ -307,6 +356,9 @@ class FakeOsvApi:
         self.batches: list[list[dict[str, Any]]] = []
         self.fetched: list[str] = []
         self.fail_with: int | None = None
+        # Records answered by GET /v1/vulns/{id} in place of the good ones
+        # (which still decide the matches), as a broken upstream would.
+        self.served_instead: dict[str, Any] = {}
 
     def matches(self, name: str, version: str) -> list[str]:
         found = []
@@ -361,7 +413,7 @@ class FakeOsvApi:
                 vuln_id = self.path[len(prefix) :] if self.path.startswith(prefix) else ""
                 if vuln_id in api.records:
                     api.fetched.append(vuln_id)
-                    self.reply(200, api.records[vuln_id])
+                    self.reply(200, api.served_instead.get(vuln_id, api.records[vuln_id]))
                 else:
                     self.reply(404, {"code": 5, "message": "Bug not found."})
 

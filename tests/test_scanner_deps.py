@@ -171,13 +171,18 @@ def test_bad_manifests_are_skips_naming_the_file(tmp_path: Path) -> None:
     assert [f.rule_id for f in results[2].findings] == ["GHSA-j8r2-6x86-q33q"]
 
 
-def test_a_bad_osv_record_is_skipped_and_the_rest_still_match(tmp_path: Path) -> None:
+def test_a_bad_osv_record_is_a_listed_skip_and_the_rest_still_match(tmp_path: Path) -> None:
     db = osv_dir(tmp_path)
     (db / "GHSA-bad.json").write_text('{"id": "GHSA-bad", "affected": [{"package": "requests"}]}')
     source = write(tmp_path, "requirements.txt", "requests==2.25.1\n")
     [result] = DepsScanner(osv_db=str(db)).scan_batch(tmp_path, [source])
-    assert result.skipped is None
+    # The file was checked against an incomplete database: found, but not "ok".
     assert [f.rule_id for f in result.findings] == ["GHSA-j8r2-6x86-q33q"]
+    assert result.skipped is not None
+    assert result.skipped.startswith("OSV records rejected: 1 record(s) that may concern")
+    assert f"{db / 'GHSA-bad.json'} (GHSA-bad): affected[0].package: expected dict" in (
+        result.skipped
+    )
 
 
 def test_a_corrupt_database_is_a_skip_not_a_crash(tmp_path: Path) -> None:
@@ -271,3 +276,85 @@ def test_online_failure_skips_manifests_with_pins(
     results = DepsScanner(network=True, api_url=url, timeout=5).scan_batch(tmp_path, sources)
     assert results[0].skipped and "HTTP 500" in results[0].skipped
     assert results[1].skipped is None and results[1].findings == []
+
+
+# ----------------------------------------------------------------- rejected records
+
+
+def _bad_record(vuln_id: str, package: str, **affected: Any) -> str:
+    entry: dict[str, Any] = {"package": {"ecosystem": "PyPI", "name": package}}
+    entry.update(affected)
+    return json.dumps({"id": vuln_id, "affected": [entry]})
+
+
+def test_rejected_records_are_skips_only_for_the_pins_they_concern(tmp_path: Path) -> None:
+    db = osv_dir(tmp_path)
+    (db / "BAD-REQ.json").write_text(_bad_record("BAD-REQ", "Requests", versions=["2.25.1", 7]))
+    (db / "BAD-NUMPY.json").write_text(_bad_record("BAD-NUMPY", "numpy", ranges="all"))
+    sources = [
+        write(tmp_path, "requirements.txt", "requests==2.25.1\n"),
+        write(tmp_path, "requirements-docs.txt", "jinja2==3.1.2\n"),
+        write(tmp_path, "requirements-dev.txt", "pytest>=8\n"),
+    ]
+    results = DepsScanner(osv_db=str(db)).scan_batch(tmp_path, sources)
+    assert [f.rule_id for f in results[0].findings] == ["GHSA-j8r2-6x86-q33q"]
+    assert results[0].skipped == (
+        "OSV records rejected: 1 record(s) that may concern these pins could not be used, "
+        f"so vulnerabilities may be missing: {db / 'BAD-REQ.json'} (BAD-REQ): "
+        "affected[0].versions[1]: expected str, got int"
+    )
+    # jinja2 is named by neither bad record; an unpinned file is not looked up.
+    assert results[1].skipped is None and results[1].findings
+    assert results[2].skipped is None
+
+
+def test_an_unreadable_record_may_concern_any_pin(tmp_path: Path) -> None:
+    db = osv_dir(tmp_path)
+    for index in range(5):
+        (db / f"BROKEN-{index}.json").write_text("{not json")
+    source = write(tmp_path, "requirements.txt", "jinja2==3.1.2\n")
+    [result] = DepsScanner(osv_db=str(db)).scan_batch(tmp_path, [source])
+    assert result.findings
+    assert result.skipped is not None
+    assert result.skipped.startswith("OSV records rejected: 5 record(s)")
+    assert "BROKEN-0.json: invalid JSON" in result.skipped
+    assert result.skipped.endswith("; and 2 more")
+
+
+def test_the_scan_with_rejected_records_is_partial_not_ok(tmp_path: Path) -> None:
+    from secperf.security.validator import SecurityValidator
+
+    db = osv_dir(tmp_path)
+    (db / "GHSA-bad.json").write_text(_bad_record("GHSA-bad", "requests", ranges={}))
+    project = tmp_path / "project"
+    write(project, "requirements.txt", "requests==2.25.1\n")
+    validator = SecurityValidator([DepsScanner(osv_db=str(db))], jobs=1)
+    try:
+        report = validator.scan(project)
+    finally:
+        validator.close()
+    assert report.status == "partial"
+    [(path, scanner, reason)] = report.skipped
+    assert (path, scanner) == ("requirements.txt", "deps")
+    assert "(GHSA-bad): affected[0].ranges: expected list, got dict" in reason
+    assert report.metrics.skip_reasons == {"OSV records rejected": 1}
+    assert [f.rule_id for f in report.findings] == ["GHSA-j8r2-6x86-q33q"]
+
+
+def test_a_malformed_record_from_the_api_is_a_skip_of_its_pins(
+    tmp_path: Path, osv_api: tuple[FakeOsvApi, str]
+) -> None:
+    api, url = osv_api
+    bad = record("GHSA-j8r2-6x86-q33q")
+    bad["affected"][0]["versions"] = [2.25]
+    api.served_instead[bad["id"]] = bad
+    sources = [
+        write(tmp_path, "requirements.txt", "requests==2.25.1\n"),
+        write(tmp_path, "requirements-docs.txt", "jinja2==3.1.2\n"),
+    ]
+    results = DepsScanner(network=True, api_url=url, timeout=5).scan_batch(tmp_path, sources)
+    assert results[0].skipped is not None
+    assert "OSV API GHSA-j8r2-6x86-q33q (GHSA-j8r2-6x86-q33q): affected[0].versions[0]" in (
+        results[0].skipped
+    )
+    assert results[1].skipped is None

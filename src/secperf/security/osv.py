@@ -46,6 +46,51 @@ class OsvRecordError(ValueError):
     """An OSV record that cannot be used, with the source and field at fault."""
 
 
+@dataclass(frozen=True, slots=True)
+class RejectedRecord:
+    """An OSV record that was not used, why, and which PyPI packages it names.
+
+    ``problem`` names the record's source (file, archive member or API id), its
+    id when known and the field at fault. ``packages`` holds the canonical
+    names of the PyPI packages the record names, as far as they can be read;
+    None when that cannot be told (the record is not even JSON), in which case
+    it may concern any package.
+    """
+
+    problem: str
+    packages: frozenset[str] | None = None
+
+    def concerns(self, names: Iterable[str]) -> bool:
+        """Whether the record may be about one of ``names`` (canonical names)."""
+        return self.packages is None or not self.packages.isdisjoint(names)
+
+    def __str__(self) -> str:
+        return self.problem
+
+
+def packages_named(data: Any) -> frozenset[str] | None:
+    """The canonical PyPI package names a (possibly malformed) record names.
+
+    None when the record's ``affected`` list cannot be read far enough to tell;
+    an empty set when it names only other ecosystems' packages.
+    """
+    affected = data.get("affected") if isinstance(data, dict) else None
+    if not isinstance(affected, list):
+        return None
+    names: set[str] = set()
+    for entry in affected:
+        package = entry.get("package") if isinstance(entry, dict) else None
+        if not isinstance(package, dict) or not isinstance(package.get("ecosystem"), str):
+            return None
+        if package["ecosystem"] != ECOSYSTEM:
+            continue
+        name = package.get("name")
+        if not isinstance(name, str) or not name.strip():
+            return None
+        names.add(canonicalize_name(name))
+    return frozenset(names)
+
+
 # ----------------------------------------------------------------- CVSS v3
 
 
@@ -179,6 +224,8 @@ def parse_record(data: Any, source: str) -> Vulnerability | None:
     """
     _expect(data, dict, source, "record")
     vuln_id = _expect(data.get("id"), str, source, "id")
+    if not vuln_id.strip():
+        raise OsvRecordError(f"{source}: id: empty")
     where = f"{source} ({vuln_id})"
     if data.get("withdrawn"):
         return None
@@ -192,6 +239,8 @@ def parse_record(data: Any, source: str) -> Vulnerability | None:
         if package.get("ecosystem") != ECOSYSTEM:
             continue
         name = _expect(package.get("name"), str, where, f"{at}.package.name")
+        if not name.strip():
+            raise OsvRecordError(f"{where}: {at}.package.name: empty")
         ranges: list[tuple[tuple[str, str], ...]] = []
         for r_index, version_range in enumerate(
             _expect(entry.get("ranges", []), list, where, f"{at}.ranges")
@@ -211,12 +260,11 @@ def parse_record(data: Any, source: str) -> Vulnerability | None:
                         events.append((kind, value))
             ranges.append(tuple(events))
         versions = _expect(entry.get("versions", []), list, where, f"{at}.versions")
+        for v_index, listed in enumerate(versions):
+            # A dropped version would be a vulnerable release silently not matched.
+            _expect(listed, str, where, f"{at}.versions[{v_index}]")
         affected.append(
-            AffectedPackage(
-                canonicalize_name(name),
-                tuple(ranges),
-                frozenset(v for v in versions if isinstance(v, str)),
-            )
+            AffectedPackage(canonicalize_name(name), tuple(ranges), frozenset(versions))
         )
         if isinstance(entry.get("severity"), list):
             extra_severity += entry["severity"]
@@ -435,21 +483,34 @@ def _iter_sources(path: Path) -> Iterator[tuple[str, bytes | OSError]]:
 class OsvDatabase:
     """OSV records for PyPI indexed by canonical package name.
 
-    ``warnings`` lists the records that were skipped and why; one bad record
-    never stops the rest from loading.
+    ``rejected`` lists the records that were skipped, why, and which packages
+    they name (``warnings``: the same as text); one bad record never stops the
+    rest from loading, and the deps scanner reports the ones that may concern
+    a pinned dependency.
     """
 
-    def __init__(self, vulns: Iterable[Vulnerability] = (), warnings: Iterable[str] = ()) -> None:
+    def __init__(
+        self, vulns: Iterable[Vulnerability] = (), rejected: Iterable[RejectedRecord] = ()
+    ) -> None:
         self.by_package: dict[str, list[Vulnerability]] = {}
-        self.warnings: list[str] = list(warnings)
+        self.rejected: list[RejectedRecord] = list(rejected)
         self.count = 0
         for vuln in vulns:
             self.add(vuln)
+
+    @property
+    def warnings(self) -> list[str]:
+        """Each rejected record's problem (source, id and field)."""
+        return [r.problem for r in self.rejected]
 
     def add(self, vuln: Vulnerability) -> None:
         self.count += 1
         for name in vuln.packages():
             self.by_package.setdefault(name, []).append(vuln)
+
+    def reject(self, problem: str, packages: frozenset[str] | None = None) -> None:
+        """Record a record that was not used."""
+        self.rejected.append(RejectedRecord(problem, packages))
 
     @classmethod
     def load(cls, path: str | Path) -> OsvDatabase:
@@ -466,17 +527,17 @@ class OsvDatabase:
         database = cls()
         for source, payload in _iter_sources(target):
             if isinstance(payload, OSError):
-                database.warnings.append(f"{source}: unreadable: {payload}")
+                database.reject(f"{source}: unreadable: {payload}")
                 continue
             try:
                 data = json.loads(payload)
             except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-                database.warnings.append(f"{source}: invalid JSON: {exc}")
+                database.reject(f"{source}: invalid JSON: {exc}")
                 continue
             try:
                 vuln = parse_record(data, source)
             except OsvRecordError as exc:
-                database.warnings.append(str(exc))
+                database.reject(str(exc), packages_named(data))
                 continue
             if vuln is not None:
                 database.add(vuln)

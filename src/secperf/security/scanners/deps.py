@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import packaging
+from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from secperf.model import Finding
@@ -37,6 +38,7 @@ from secperf.security.osv import (
     OsvClient,
     OsvDatabase,
     OsvRecordError,
+    RejectedRecord,
     Vulnerability,
     database_fingerprint,
     deduplicate,
@@ -148,9 +150,10 @@ class DepsScanner(Scanner):
         )
         lookup_error: str | None = None
         matches: dict[tuple[str, str], list[Vulnerability]] = {}
+        rejected: list[RejectedRecord] = []
         if pinned:
             try:
-                matches = self._lookup(pinned)
+                matches, rejected = self._lookup(pinned)
             except (OsvApiError, OSError, ValueError, zipfile.BadZipFile) as exc:
                 lookup_error = f"OSV lookup failed: {exc}"
 
@@ -168,34 +171,50 @@ class DepsScanner(Scanner):
             skipped = "; ".join(manifest.problems[:5]) if manifest.problems else None
             if skipped and len(manifest.problems) > 5:
                 skipped += f"; and {len(manifest.problems) - 5} more problems"
+            # Likewise when advisories about its pins could not be read: the file
+            # was checked against an incomplete database, which is not "ok".
+            unused = _rejected_note(manifest.dependencies, rejected)
+            if unused:
+                skipped = f"{skipped}; {unused}" if skipped else unused
             results.append(FileResult(source.relpath, findings=findings, skipped=skipped))
         share = (time.perf_counter() - started) * 1000 / max(1, len(files))
         for result in results:
             result.duration_ms = share
         return results
 
-    def _lookup(self, pinned: list[tuple[str, str]]) -> dict[tuple[str, str], list[Vulnerability]]:
+    def _lookup(
+        self, pinned: list[tuple[str, str]]
+    ) -> tuple[dict[tuple[str, str], list[Vulnerability]], list[RejectedRecord]]:
+        """The records affecting each pin, and the records that could not be used."""
         if self.osv_db:
             database = _load_database(self.osv_db)
-            return {key: database.query(*key) for key in pinned}
+            return {key: database.query(*key) for key in pinned}, database.rejected
         if not self.network:
             raise OSError(self.unavailable_reason())
         client = OsvClient(self.api_url, self.timeout)
         ids = client.query_batch(pinned)
         records: dict[str, Vulnerability | None] = {}
+        rejected: list[RejectedRecord] = []
         for vuln_id in sorted({i for group in ids for i in group}):
             try:
                 records[vuln_id] = parse_record(client.get(vuln_id), f"OSV API {vuln_id}")
             except OsvRecordError as exc:
                 log.warning("skipped OSV record: %s", exc)
                 records[vuln_id] = None
+                # The API named this record for these pins: it concerns them.
+                names = {
+                    canonicalize_name(name)
+                    for (name, _), group in zip(pinned, ids, strict=True)
+                    if vuln_id in group
+                }
+                rejected.append(RejectedRecord(str(exc), frozenset(names)))
         found: dict[tuple[str, str], list[Vulnerability]] = {}
         for key, group in zip(pinned, ids, strict=True):
             # The API already matched; checking again keeps both paths' semantics equal.
             found[key] = [
                 v for i in group if (v := records.get(i)) is not None and is_affected(v, *key)
             ]
-        return found
+        return found, rejected
 
     def _findings(
         self,
@@ -245,6 +264,28 @@ class DepsScanner(Scanner):
                     )
                 )
         return findings
+
+
+#: At most this many rejected records are named in one skip reason.
+_REJECTED_SHOWN = 3
+
+
+def _rejected_note(dependencies: list[Dependency], rejected: list[RejectedRecord]) -> str | None:
+    """Why a manifest's check is incomplete: rejected records that may concern its pins."""
+    names = {canonicalize_name(dep.name) for dep in dependencies if dep.version is not None}
+    if not names:
+        return None
+    relevant = [r for r in rejected if r.concerns(names)]
+    if not relevant:
+        return None
+    shown = "; ".join(r.problem for r in relevant[:_REJECTED_SHOWN])
+    more = len(relevant) - _REJECTED_SHOWN
+    if more > 0:
+        shown += f"; and {more} more"
+    return (
+        f"OSV records rejected: {len(relevant)} record(s) that may concern these pins "
+        f"could not be used, so vulnerabilities may be missing: {shown}"
+    )
 
 
 def _first_above(fixes: list[str], installed: str) -> str | None:
