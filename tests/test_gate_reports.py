@@ -66,7 +66,6 @@ def outcome() -> GateOutcome:
         2,
         category="secret",
         snippet=PREVIEW,
-        secret_hash="h" * 16,
     )
     waived = Finding("c" * 32, "B108", "bandit", Severity.HIGH, "tmp dir", "tests/t.py", 3)
     scan = ScanEvidence(

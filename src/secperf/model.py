@@ -236,7 +236,9 @@ class Finding:
     """One security finding from any scanner.
 
     ``snippet`` is the matched code for code findings and a redacted preview for
-    secrets; a secret's value is never held here (``secret_hash`` is salted).
+    secrets. Neither a secret's value nor any hash of it is held here: scanners
+    pass every snippet and message through ``secperf.security.redaction`` before
+    building a finding, so whatever serialises a finding may show all its fields.
     """
 
     fingerprint: str
@@ -252,7 +254,6 @@ class Finding:
     confidence: str | None = None  # high | medium | low
     cwe: int | None = None
     snippet: str | None = None
-    secret_hash: str | None = None
     help_url: str | None = None
     properties: dict[str, Any] = field(default_factory=dict)
 

@@ -1,15 +1,33 @@
-"""Keep secrets out of everything secperf stores: salted hashes and redacted previews.
+"""Keep secrets out of everything secperf stores: one redactor, redacted previews, salted hashes.
 
-A secret found by a scanner is reduced, inside the worker that found it, to
-``secret_hash`` (HMAC-SHA256 under a per-project salt, so equal secrets can be
-matched across scans without a dictionary attack on unsalted hashes) and
-``redact`` (a preview that shows at most a third of the value).
+``redact_text`` is the one redactor. Every snippet and message a scanner or an
+import produces goes through it before the finding is fingerprinted, cached,
+stored, published or printed: it finds secrets in the text with the very
+detect-secrets plugins the ``secrets`` scanner runs (behind the same needle
+prefilter) plus a few known formats those plugins miss (the body of a PEM or
+PuTTY private key, credentials in any URL, fine-grained GitHub tokens, bearer
+tokens, unquoted ``KEY=value`` assignments), and replaces each value with its
+``redact`` preview (``AKIA****MPLE``). ``scrub_finding`` applies it to every free
+text field of a finding, as a last check where findings leave a scanner.
+
+A secret found by the ``secrets`` scanner is reduced, inside the worker that
+found it, to a preview and to a fingerprint keyed by ``secret_hash``
+(HMAC-SHA256 under a per-project salt, so equal secrets keep one fingerprint
+across scans without a dictionary attack on unsalted hashes); the hash itself
+is never kept on a finding.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from secperf.model import Finding
 
 #: What stands for the hidden middle of a secret.
 MASK = "****"
@@ -56,3 +74,225 @@ def check_salt(salt: object) -> bytes:
     if len(salt) == 0:
         raise ValueError("secret hash salt must not be empty")
     return bytes(salt)
+
+
+# ----------------------------------------------------------------- the redactor
+
+#: Plugins whose matches are not secret values: a public IP address is an
+#: exposure hint, and the private-key plugin reports the ``BEGIN ... KEY``
+#: marker, not the key (whose body ``_BLOCKS`` hide).
+_NOT_VALUES = frozenset({"IPPublicDetector", "PrivateKeyDetector"})
+
+#: Multi-line secrets: the body of a private key after its marker, up to its end.
+_BLOCKS = (
+    re.compile(r"(-----BEGIN[A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----)(.*?)(?=-----END|\Z)", re.DOTALL),
+    re.compile(r"(Private-Lines:[ \t]*\d+)(.*?)(?=Private-MAC:|\Z)", re.DOTALL),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class KnownFormat:
+    """A credential format the detect-secrets plugins miss; ``value`` is its secret group."""
+
+    name: str
+    pattern: re.Pattern[str]
+    value: int = 1
+    #: The value must hold a digit or a symbol, which words and identifiers lack.
+    needs_mixed: bool = False
+
+
+KNOWN_FORMATS: tuple[KnownFormat, ...] = (
+    # Any length: the plugin wants exactly 36 characters after the prefix.
+    KnownFormat("GitHub token", re.compile(r"\b(gh[pousr]_[A-Za-z0-9_]{20,})")),
+    KnownFormat("GitHub fine-grained token", re.compile(r"\b(github_pat_[A-Za-z0-9_]{20,})")),
+    KnownFormat("Slack token", re.compile(r"\b(xox[abposr]-[A-Za-z0-9-]{10,})")),
+    KnownFormat("Google API key", re.compile(r"\b(AIza[0-9A-Za-z_\-]{35})")),
+    KnownFormat("Stripe key", re.compile(r"\b([rs]k_(?:live|test)_[0-9A-Za-z]{16,})")),
+    KnownFormat("OpenAI key", re.compile(r"\b(sk-(?:proj-)?[A-Za-z0-9_\-]{20,})")),
+    KnownFormat("npm token", re.compile(r"\b(npm_[A-Za-z0-9]{36})")),
+    # The plugin refuses passwords holding sub-delimiters (p@ss!word); the
+    # greedy group runs to the last "@" before the host.
+    KnownFormat(
+        "URL credentials",
+        re.compile(r"\b[A-Za-z][A-Za-z0-9+.\-]*://[^\s/?#@:'\"`]*:([^\s/?#'\"`]+)@[^\s@/?#'\"`]+"),
+    ),
+    KnownFormat(
+        "Authorization header",
+        re.compile(r"(?i)\b(?:bearer|token|basic)\s+([A-Za-z0-9._~+/\-]{16,}=*)"),
+        needs_mixed=True,
+    ),
+    # Unquoted assignments (.env files, shell, messages): the plugin only reads
+    # them in configuration file types.
+    KnownFormat(
+        "Secret assignment",
+        re.compile(
+            r"(?i)(?:passw(?:or)?d|pwd|secret|token|api[_-]?key|access[_-]?key|auth[_-]?key"
+            r"|private[_-]?key|credentials?)[A-Za-z0-9_.\-]*[\"']?[ \t]*[:=][ \t]*[\"']?"
+            r"([A-Za-z0-9_\-+/=!@#$%^&*~]{8,})"
+        ),
+        needs_mixed=True,
+    ),
+)
+
+_MIXED = re.compile(r"[0-9\-+/=!@#$%^&*~]")
+
+#: Strict mode (text from a rule about secrets): every quoted string, and long
+#: words mixing letters and digits, may be the value.
+_QUOTED = re.compile(r"""(["'`])((?:\\.|(?!\1)[^\\\n])+)\1""")
+_TOKEN = re.compile(r"[A-Za-z0-9+/=_\-.]{16,}")
+
+
+@dataclass(slots=True)
+class _Detectors:
+    plugins: list[Any]
+    needles: Any  # secrets_prefilter.NeedleSet | None
+
+
+_DETECTORS: list[_Detectors] = []
+
+
+def _detectors() -> _Detectors:
+    """The secrets scanner's plugins (built once per process) and their needles."""
+    if not _DETECTORS:
+        # Imported here: the secrets scanner imports this module for ``redact``.
+        from secperf.security.scanners import secrets_prefilter
+        from secperf.security.scanners.secrets import default_plugins
+
+        plugins = [p for p in default_plugins() if type(p).__name__ not in _NOT_VALUES]
+        _DETECTORS.append(_Detectors(plugins, secrets_prefilter.build_needles(plugins)))
+    return _DETECTORS[0]
+
+
+#: A value this short counts only where it stands alone, not inside a longer word.
+_SHORT_VALUE = 8
+
+
+def _detected_values(text: str, filename: str) -> set[str]:
+    """Secret values the detect-secrets plugins find in ``text``, line by line."""
+    engine = _detectors()
+    lines = text.split("\n")
+    if engine.needles is not None:
+        numbers: Sequence[int] = engine.needles.candidate_line_numbers(text)
+    else:
+        numbers = range(1, len(lines) + 1)
+    found: set[str] = set()
+    for number in numbers:
+        line = lines[number - 1]
+        for plugin in engine.plugins:
+            for secret in plugin.analyze_line(filename=filename, line=line, line_number=number):
+                value = secret.secret_value
+                if isinstance(value, str) and value:
+                    found.add(value)
+    return found
+
+
+def _occurrences(text: str, value: str) -> list[tuple[int, int]]:
+    """Where ``value`` stands in ``text``: everywhere, or only alone when it is short."""
+    pattern = re.escape(value)
+    if len(value) < _SHORT_VALUE:
+        pattern = f"(?<![A-Za-z0-9]){pattern}(?![A-Za-z0-9])"
+    return [m.span() for m in re.finditer(pattern, text)]
+
+
+def _hide_block(match: re.Match[str]) -> str:
+    body = match.group(2)
+    if not body.strip() or body.strip() == MASK:
+        return match.group(0)
+    return match.group(1) + ("\n" + MASK + "\n" if "\n" in body else MASK)
+
+
+def redact_text(text: str, *, filename: str = "", strict: bool = False) -> str:
+    """``text`` with every secret value in it replaced by its ``redact`` preview.
+
+    ``filename`` (the file a snippet comes from) picks the keyword rules of its
+    file type, as the secrets scanner does; messages leave it empty. ``strict``
+    is for text from a rule that is about secrets: every quoted string and
+    every long word mixing letters and digits is treated as a value too.
+    Redacting twice gives what redacting once gave.
+    """
+    if not text:
+        return text
+    for block in _BLOCKS:
+        text = block.sub(_hide_block, text)
+    spans: list[tuple[int, int]] = []
+    for value in _detected_values(text, filename):
+        spans += _occurrences(text, value)
+    for known in KNOWN_FORMATS:
+        for match in known.pattern.finditer(text):
+            if not known.needs_mixed or _MIXED.search(match.group(known.value)):
+                spans.append(match.span(known.value))
+    if strict:
+        spans += [m.span(2) for m in _QUOTED.finditer(text)]
+        for match in _TOKEN.finditer(text):
+            word = match.group(0)
+            if "/" in word and not re.search(r"\d", word):
+                continue  # a path such as src/app/settings.py
+            if re.search(r"[A-Za-z]", word) and re.search(r"\d", word):
+                spans.append(match.span())
+    if not spans:
+        return text
+    # A preview found again (a keyword rule reading ``"ab****yz"``, a URL rule
+    # reading the ``p@`` left of a mask) stays as it is, so that redacting twice
+    # gives what redacting once gave.
+    previews = [
+        (m.start() - MAX_SHOWN_PER_SIDE, m.end() + MAX_SHOWN_PER_SIDE)
+        for m in re.finditer(re.escape(MASK), text)
+    ]
+    kept = sorted(
+        (start, end)
+        for start, end in spans
+        if end > start and not any(lo <= start and end <= hi for lo, hi in previews)
+    )
+    merged: list[list[int]] = []
+    for start, end in kept:
+        if merged and start < merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    out: list[str] = []
+    position = 0
+    for start, end in merged:
+        out += [text[position:start], redact(text[start:end])]
+        position = end
+    out.append(text[position:])
+    return "".join(out)
+
+
+def redact_optional(text: str | None, *, filename: str = "", strict: bool = False) -> str | None:
+    """``redact_text`` for a field that may be None."""
+    if text is None:
+        return None
+    return redact_text(text, filename=filename, strict=strict)
+
+
+def _scrub_value(value: Any, scrub: Callable[[str], str]) -> Any:
+    if isinstance(value, str):
+        return scrub(value)
+    if isinstance(value, dict):
+        return {key: _scrub_value(item, scrub) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_scrub_value(item, scrub) for item in value)
+    return value
+
+
+def scrub_finding(finding: Finding) -> Finding:
+    """``finding`` with its message, snippet, help URL and property strings redacted.
+
+    Scanners redact what they build before fingerprinting it; this is the last
+    check where findings leave a scanner, so a scanner that forgot cannot leak.
+    Returns the same object when nothing needed hiding.
+    """
+    message = redact_text(finding.message)
+    snippet = redact_optional(finding.snippet, filename=finding.path)
+    help_url = redact_optional(finding.help_url)
+    properties = _scrub_value(finding.properties, redact_text)
+    if (
+        message == finding.message
+        and snippet == finding.snippet
+        and help_url == finding.help_url
+        and properties == finding.properties
+    ):
+        return finding
+    return dataclasses.replace(
+        finding, message=message, snippet=snippet, help_url=help_url, properties=properties
+    )

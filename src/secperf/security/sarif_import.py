@@ -6,25 +6,37 @@ medium, > 0 low; otherwise the SARIF level (the result's, else the rule's
 ``defaultConfiguration.level``, else ``warning``): error -> high,
 warning -> medium, note -> low, none -> info.
 
-Results of secret scanners never keep the secret: their snippets are dropped
-and long token-like words in their messages are masked.
+Every message and snippet goes through secperf's one redactor
+(``secperf.security.redaction.redact_text``) before it is fingerprinted or
+kept, as the scanners' own do. Results of secret scanners and of rules about
+secrets keep no snippet at all, their messages are redacted strictly (quoted
+strings and long token-like words too), and their partial fingerprints that
+may hash the matched text are dropped.
 
 Results with ``kind`` pass or notApplicable, and results carrying an accepted
-suppression, are not findings and are left out.
+suppression, are not findings and are left out. A result whose location makes
+no sense is left out too, and listed with the field at fault
+(``runs[0].results[3].locations[0].physicalLocation.region.startLine: -5 is
+not a line number``): a path outside the project root (``../`` climbing out,
+an absolute path or ``file:`` URI elsewhere, a URI of another scheme), a line
+or column below 1, an end line before the start line. The other results of the
+log are kept.
 """
 
 from __future__ import annotations
 
 import json
+import posixpath
 import re
 import urllib.parse
 import urllib.request
-from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from secperf.model import Finding, Severity
 from secperf.security.osv import severity_from_score
+from secperf.security.redaction import redact_text, scrub_finding
 from secperf.security.scanners.interface import FingerprintCounter
 
 SCANNER_ID = "sarif"
@@ -56,9 +68,10 @@ _SECRET_RULE = re.compile(
     r"secret|passw|pwd|token|api[-_ ]?key|private[-_ ]?key|credential|access[-_ ]?key",
     re.IGNORECASE,
 )
-# Quoted strings, and long words mixing letters and digits, look like secret values.
-_QUOTED = re.compile(r"""(["'`])([^"'`\s]{8,})\1""")
-_TOKEN = re.compile(r"[A-Za-z0-9+/=_\-.]{16,}")
+#: Partial fingerprints of a secret's result that may be hashes of the matched text.
+_MATCH_HASH_KEY = re.compile(r"hash|secret|match|value|line|fingerprint", re.IGNORECASE)
+#: Longest piece of a rejected URI quoted in a skip reason.
+_URI_SHOWN = 200
 
 
 class SarifError(ValueError):
@@ -89,19 +102,22 @@ def is_secret_rule(
     return bool(_SECRET_RULE.search(rule_id) or (name and _SECRET_RULE.search(name)))
 
 
-def redact_message(text: str) -> str:
-    """Mask what could be a secret value in a message: quoted strings and long mixed tokens."""
-    text = _QUOTED.sub(lambda m: f"{m.group(1)}****{m.group(1)}", text)
+@dataclass(frozen=True, slots=True)
+class SarifImport:
+    """What one SARIF log gave: its findings, and each result left out with why.
 
-    def mask(match: re.Match[str]) -> str:
-        word = match.group(0)
-        if "/" in word and not re.search(r"\d", word):
-            return word  # a path such as src/app/settings.py
-        if re.search(r"[A-Za-z]", word) and re.search(r"\d", word):
-            return "****"
-        return word
+    ``skipped`` holds one ``json.path.of.field: problem`` line per result left out.
+    """
 
-    return _TOKEN.sub(mask, text)
+    findings: list[Finding] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+
+class _ResultSkipped(Exception):
+    """One result cannot be imported as it is; the rest of the log can."""
+
+    def __init__(self, json_path: str, problem: str) -> None:
+        super().__init__(f"{json_path}: {problem}")
 
 
 # ----------------------------------------------------------------- shape checks
@@ -224,22 +240,55 @@ def _uri_to_path(uri: str) -> str | None:
     return urllib.request.url2pathname(parsed.path)
 
 
+def _shown(uri: str) -> str:
+    return repr(uri if len(uri) <= _URI_SHOWN else uri[:_URI_SHOWN] + "...")
+
+
 def _resolve_path(uri: str, base_id: str | None, bases: dict[str, str], root: Path | None) -> str:
-    """A finding path relative to the scan root where possible, POSIX style."""
+    """A finding path relative to the scan root, POSIX style.
+
+    Raises ValueError saying why when the URI names nothing inside the project:
+    it climbs out with ``..``, is absolute (a path or ``file:`` URI) outside the
+    root, or has another scheme. Without a root (an upload), the log's own
+    ``file:`` base URIs stand for the project root.
+    """
+    if any(ord(char) < 32 or ord(char) == 127 for char in uri):
+        raise ValueError(f"{_shown(uri)} holds control characters")
+    scheme = urllib.parse.urlparse(uri).scheme
+    # One letter is a Windows drive (C:/...), not a scheme: an absolute path.
+    if scheme and scheme != "file" and len(scheme) > 1:
+        raise ValueError(f"{_shown(uri)} is a {scheme}: URI, not a file in the project")
+    roots = [root] if root is not None else _base_roots(bases)
     absolute = _uri_to_path(uri)
-    if absolute is None and base_id and base_id in bases:
-        base_path = _uri_to_path(bases[base_id])
-        relative = urllib.parse.unquote(uri)
-        if base_path is not None and root is not None:
-            joined = Path(base_path) / relative
-            if _under(joined, root):
-                return _relative(joined, root)
-        return _clean(relative)
+    if absolute is None:
+        relative = urllib.parse.unquote(uri).replace("\\", "/")
+        if len(scheme) == 1 or relative.startswith("/"):
+            absolute = relative
+        elif base_id and base_id in bases:
+            base_path = _uri_to_path(bases[base_id])
+            if base_path is not None and root is not None:
+                joined = Path(base_path) / relative
+                if _under(joined, root):
+                    return _relative(joined, root)
     if absolute is not None:
-        if root is not None and _under(Path(absolute), root):
-            return _relative(Path(absolute), root)
-        return PurePosixPath(Path(absolute).as_posix()).as_posix()
-    return _clean(urllib.parse.unquote(uri))
+        for candidate in roots:
+            if _under(Path(absolute), candidate):
+                return _relative(Path(absolute), candidate)
+        if not roots:
+            raise ValueError(f"{_shown(uri)} is an absolute path and no project root is known")
+        raise ValueError(f"{_shown(uri)} is outside the project root")
+    # Relative to the root (or to a base elsewhere, as Trivy's file:/// is).
+    cleaned = posixpath.normpath(relative) if relative else ""
+    if cleaned == ".." or cleaned.startswith("../"):
+        raise ValueError(f"{_shown(uri)} is outside the project root")
+    return "" if cleaned == "." else cleaned
+
+
+def _base_roots(bases: dict[str, str]) -> list[Path]:
+    """The ``file:`` base URIs of a run, which stand for its root when none is given."""
+    found = [_uri_to_path(value) for value in bases.values()]
+    # file:/// (Trivy's ROOTPATH) is the whole disk, not a project.
+    return [Path(path) for path in found if path is not None and path not in ("", "/")]
 
 
 def _under(path: Path, root: Path) -> bool:
@@ -254,29 +303,30 @@ def _relative(path: Path, root: Path) -> str:
     return path.resolve().relative_to(root.resolve()).as_posix()
 
 
-def _clean(relative: str) -> str:
-    text = relative.replace("\\", "/")
-    while text.startswith("./"):
-        text = text[2:]
-    return text
+def read_sarif(data: Any, root: Path | None = None, source: str = "") -> SarifImport:
+    """A parsed SARIF 2.1.0 log's findings and skipped results.
 
-
-def parse_sarif(data: Any, root: Path | None = None, source: str = "") -> list[Finding]:
-    """Findings from a parsed SARIF 2.1.0 log; raises SarifError with the JSON path at fault.
-
-    ``root`` is the scan root that ``file:`` URIs are made relative to;
-    ``source`` the SARIF file's own path, kept in each finding's properties.
+    Raises SarifError with the JSON path at fault when the log itself is
+    malformed; a single result that makes no sense is skipped and listed.
+    ``root`` is the project root paths must stay in (``file:`` URIs under it are
+    made relative to it); ``source`` the SARIF file's own path, kept in each
+    finding's properties.
     """
     log = _obj(data, "$")
     version = log.get("version")
     if version != "2.1.0":
         raise SarifError("version", f"expected SARIF version '2.1.0', got {version!r}")
     runs = _arr(log.get("runs"), "runs")
-    findings: list[Finding] = []
+    out = SarifImport()
     counters: dict[str, FingerprintCounter] = {}
     for run_index, raw_run in enumerate(runs):
-        findings += _parse_run(raw_run, f"runs[{run_index}]", root, source, counters)
-    return findings
+        _parse_run(raw_run, f"runs[{run_index}]", root, source, counters, out)
+    return out
+
+
+def parse_sarif(data: Any, root: Path | None = None, source: str = "") -> list[Finding]:
+    """The findings of ``read_sarif`` (skipped results left out)."""
+    return read_sarif(data, root, source).findings
 
 
 def _parse_run(
@@ -285,7 +335,8 @@ def _parse_run(
     root: Path | None,
     source: str,
     counters: dict[str, FingerprintCounter],
-) -> list[Finding]:
+    out: SarifImport,
+) -> None:
     run = _obj(raw_run, where)
     tool_obj = _obj(run.get("tool"), f"{where}.tool")
     driver = _obj(tool_obj.get("driver"), f"{where}.tool.driver")
@@ -323,29 +374,36 @@ def _parse_run(
     findings: list[Finding] = []
     for r_index, raw_result in enumerate(_opt_arr(run, "results", where)):
         r_where = f"{where}.results[{r_index}]"
-        finding = _parse_result(
-            raw_result, r_where, tool, tool_version, components, by_id, bases, artifacts, root
-        )
+        try:
+            finding = _parse_result(
+                raw_result, r_where, tool, tool_version, components, by_id, bases, artifacts, root
+            )
+        except _ResultSkipped as skip:
+            # The reason quotes the log (a URI), which may carry credentials.
+            out.skipped.append(redact_text(str(skip)))
+            continue
         if finding is not None:
             findings.append(finding)
 
     # Fingerprints are counted in position order so that identical matches keep their index.
     findings.sort(key=lambda f: (f.path, f.line, f.column or 0, f.rule_id))
-    out: list[Finding] = []
     for finding in findings:
         # A result without a location is attached to the SARIF file itself.
         path = finding.path or source
         counter = counters.setdefault(path, FingerprintCounter())
         code = finding.properties.pop("_fingerprint_code")
-        out.append(
-            _replace(
-                finding,
-                fingerprint=counter.fingerprint(finding.rule_id, path, code),
-                path=path,
-                source=source,
+        # Message and snippet are redacted already; the rest of the free text
+        # (rule names, tags, help URI, partial fingerprints) is checked here.
+        out.findings.append(
+            scrub_finding(
+                _replace(
+                    finding,
+                    fingerprint=counter.fingerprint(finding.rule_id, path, code),
+                    path=path,
+                    source=source,
+                )
             )
         )
-    return out
 
 
 def _replace(finding: Finding, fingerprint: str, path: str, source: str) -> Finding:
@@ -432,9 +490,7 @@ def _parse_result(
         text = rule.message_strings[message_id]
     if text is None:
         raise SarifError(f"{where}.message", "a result message needs 'text' (or a known 'id')")
-    message = _fill(text, arguments)
-    if secret:
-        message = redact_message(message)
+    message = redact_text(_fill(text, arguments), strict=secret)
 
     level = _opt_str(result, "level", where) or (rule.default_level if rule else None) or "warning"
     if level not in _LEVEL_SEVERITY:
@@ -457,6 +513,7 @@ def _parse_result(
         artifact = _opt_obj(physical, "artifactLocation", p_where)
         a_where = f"{p_where}.artifactLocation"
         uri = _opt_str(artifact, "uri", a_where)
+        uri_where = f"{a_where}.uri"
         base_id = _opt_str(artifact, "uriBaseId", a_where)
         artifact_index = _opt_int(artifact, "index", a_where)
         if uri is None and artifact_index is not None:
@@ -472,19 +529,31 @@ def _parse_result(
                     if isinstance(listed_location.get("uri"), str)
                     else None
                 )
+                uri_where = f"{where.rsplit('.results[', 1)[0]}.artifacts[{artifact_index}]"
+                uri_where += ".location.uri"
                 base_id = base_id or listed_location.get("uriBaseId")
         if uri:
-            path = _resolve_path(uri, base_id if isinstance(base_id, str) else None, bases, root)
+            try:
+                path = _resolve_path(
+                    uri, base_id if isinstance(base_id, str) else None, bases, root
+                )
+            except ValueError as exc:
+                raise _ResultSkipped(uri_where, str(exc)) from None
         region = _opt_obj(physical, "region", p_where)
-        line = _opt_int(region, "startLine", f"{p_where}.region") or 0
-        end_line = _opt_int(region, "endLine", f"{p_where}.region")
-        column = _opt_int(region, "startColumn", f"{p_where}.region")
-        snippet_obj = _opt_obj(region, "snippet", f"{p_where}.region")
-        snippet = _opt_str(snippet_obj, "text", f"{p_where}.region.snippet")
+        r_where = f"{p_where}.region"
+        line = _positive(region, "startLine", r_where, "line") or 0
+        end_line = _positive(region, "endLine", r_where, "line")
+        if end_line is not None and line and end_line < line:
+            raise _ResultSkipped(f"{r_where}.endLine", f"{end_line} is before startLine {line}")
+        column = _positive(region, "startColumn", r_where, "column")
+        _positive(region, "endColumn", r_where, "column")
+        snippet_obj = _opt_obj(region, "snippet", r_where)
+        snippet = _opt_str(snippet_obj, "text", f"{r_where}.snippet")
     if secret or (snippet is not None and not snippet.strip()):
         snippet = None
     if snippet is not None:
-        snippet = snippet[:SNIPPET_LIMIT]
+        # Cut after redaction: a secret cut in half is no longer recognised.
+        snippet = redact_text(snippet, filename=path)[:SNIPPET_LIMIT]
 
     cwe: int | None = None
     for tag in tags:
@@ -503,8 +572,13 @@ def _parse_result(
     if score is not None:
         properties["security_severity"] = score
     if isinstance(partial, dict):
+        # A secret tool's hash of what it matched is a fast hash of the secret.
         properties["partial_fingerprints"] = {
-            k: v for k, v in partial.items() if isinstance(k, str) and isinstance(v, str)
+            k: v
+            for k, v in partial.items()
+            if isinstance(k, str)
+            and isinstance(v, str)
+            and not (secret and _MATCH_HASH_KEY.search(k))
         }
     if tags:
         properties["tags"] = tags
@@ -531,8 +605,16 @@ def _parse_result(
     )
 
 
-def load_sarif(content: bytes, root: Path | None = None, source: str = "") -> list[Finding]:
-    """Parse SARIF bytes; raises SarifError for invalid JSON or a malformed log."""
+def _positive(region: dict[str, Any], key: str, where: str, what: str) -> int | None:
+    """A region's line or column number, which SARIF counts from 1."""
+    value = _opt_int(region, key, where)
+    if value is not None and value < 1:
+        raise _ResultSkipped(f"{where}.{key}", f"{value} is not a {what} number")
+    return value
+
+
+def import_sarif(content: bytes, root: Path | None = None, source: str = "") -> SarifImport:
+    """``read_sarif`` on SARIF bytes; raises SarifError for invalid JSON or a malformed log."""
     try:
         data = json.loads(content.decode("utf-8-sig"))
     except UnicodeDecodeError as exc:
@@ -541,4 +623,9 @@ def load_sarif(content: bytes, root: Path | None = None, source: str = "") -> li
         raise SarifError(
             "", f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
         ) from None
-    return parse_sarif(data, root, source)
+    return read_sarif(data, root, source)
+
+
+def load_sarif(content: bytes, root: Path | None = None, source: str = "") -> list[Finding]:
+    """The findings of ``import_sarif`` (skipped results left out)."""
+    return import_sarif(content, root, source).findings

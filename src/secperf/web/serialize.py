@@ -1,7 +1,8 @@
 """Model and store objects as the API's JSON (see docs/api.md for each shape).
 
-Findings leave out ``secret_hash``: the API carries a secret's redacted
-preview only, never anything derived from its value.
+A finding carries a secret's redacted preview only, never anything derived
+from its value: the scanners redact before a ``Finding`` exists, so every
+field of it may be shown.
 """
 
 from __future__ import annotations
@@ -17,9 +18,7 @@ from secperf.store import ScanRecord, Silence, StoredFinding, TriageEntry
 
 _ADAPTERS: dict[type[Any], TypeAdapter[Any]] = {}
 
-#: Finding fields the API never returns.
-_HIDDEN_FINDING_FIELDS = frozenset({"secret_hash"})
-_FINDING_FIELDS = tuple(f.name for f in fields(Finding) if f.name not in _HIDDEN_FINDING_FIELDS)
+_FINDING_FIELDS = tuple(f.name for f in fields(Finding))
 
 
 def ok(data: Any, status: int = 200) -> JSONResponse:
@@ -70,7 +69,7 @@ def triage_json(entry: TriageEntry | None) -> dict[str, Any] | None:
 
 
 def finding_json(stored: StoredFinding) -> dict[str, Any]:
-    """FindingJson: the finding's fields (no secret hash) plus state, novelty and triage."""
+    """FindingJson: the finding's fields plus state, novelty and triage."""
     data = to_jsonable(stored.finding)
     out = {name: data[name] for name in _FINDING_FIELDS}
     out["state"] = stored.triage_state

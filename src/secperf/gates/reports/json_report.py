@@ -4,7 +4,7 @@ Top-level keys: ``result`` (the ``GateResult`` as stored, with ``exit_code``),
 ``findings`` (every new finding with its state and note), ``benchmarks`` and
 ``scan_time`` (the regression verdicts), ``cost`` (the scan's ``ScanCost``) and
 ``notes`` (what was not checked). Findings carry no secret: a secret finding
-holds only a salted hash and a redacted preview.
+holds only a redacted preview, and no hash of the value.
 """
 
 from __future__ import annotations

@@ -30,7 +30,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from secperf.model import Finding, Severity
-from secperf.security.redaction import redact
+from secperf.security.redaction import redact_text
 from secperf.security.scanners.interface import (
     FileResult,
     FingerprintCounter,
@@ -40,7 +40,7 @@ from secperf.security.scanners.interface import (
 )
 
 #: Bumped when this adapter's output changes for the same bandit version.
-ADAPTER_VERSION = "1"
+ADAPTER_VERSION = "2"  # 2: snippets and messages redacted
 
 #: Suffixes bandit treats as Python when it walks a directory, plus stub files.
 PYTHON_SUFFIXES = frozenset({".py", ".pyi", ".pyw"})
@@ -134,7 +134,7 @@ class BanditScanner(Scanner):
             self._scan_into(result, root, source)
         except Exception as exc:  # bandit failing on one file must not end the scan
             result.findings = []
-            result.skipped = f"bandit failed: {type(exc).__name__}: {exc}"
+            result.skipped = redact_text(f"bandit failed: {type(exc).__name__}: {exc}")
         result.duration_ms = (time.perf_counter() - started) * 1000.0
         return result
 
@@ -172,7 +172,7 @@ class BanditScanner(Scanner):
         manager.metrics = b_metrics.Metrics()
         manager._parse_file(fname, io.BytesIO(source.content), [fname])
         if manager.skipped:
-            result.skipped = "; ".join(str(reason) for _, reason in manager.skipped)
+            result.skipped = redact_text("; ".join(str(r) for _, r in manager.skipped))
             return
         issues = manager.get_issue_list(sev_level=self.severity, conf_level=self.confidence)
         counts = manager.metrics.data.get(fname, {})
@@ -191,16 +191,20 @@ class BanditScanner(Scanner):
             span = [int(n) for n in (issue.linerange or [first]) if int(n) > 0] or [first]
             start, end = min(span), max(span)
             shown = lines[max(start, 1) - 1 : min(end, start + MAX_SNIPPET_LINES - 1)]
-            code = "\n".join(shown)
-            message = issue.text
-            if issue.test_id in _PASSWORD_TESTS:
-                # These tests quote the password they found: keep neither it nor the code.
-                message = _QUOTED.sub(lambda m: repr(redact(m.group(2))), message)
-                code = _QUOTED.sub('"<redacted>"', code)
+            # A line flagged for any reason may hold a secret (a token beside
+            # verify=False): the code is redacted before it is fingerprinted or kept.
+            # The password tests quote the password they found, so every quoted
+            # string of their code and message is taken for one.
+            password_test = issue.test_id in _PASSWORD_TESTS
+            code = redact_text("\n".join(shown), filename=source.relpath, strict=password_test)
+            message = redact_text(issue.text, strict=password_test)
+            # The password tests' fingerprints hide every quoted string, as they
+            # always did, so that baselines keep them.
+            identity = _QUOTED.sub('"<redacted>"', code) if password_test else code
             cwe = int(getattr(issue.cwe, "id", 0) or 0)
             findings.append(
                 Finding(
-                    fingerprint=counter.fingerprint(issue.test_id, source.relpath, code),
+                    fingerprint=counter.fingerprint(issue.test_id, source.relpath, identity),
                     rule_id=issue.test_id,
                     scanner=self.id,
                     severity=_SEVERITY.get(issue.severity, Severity.INFO),

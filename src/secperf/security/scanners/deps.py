@@ -46,6 +46,7 @@ from secperf.security.osv import (
     is_affected,
     parse_record,
 )
+from secperf.security.redaction import redact_text
 from secperf.security.scanners.interface import (
     FileResult,
     FingerprintCounter,
@@ -56,7 +57,7 @@ from secperf.security.scanners.interface import (
 
 log = logging.getLogger(__name__)
 
-ADAPTER_VERSION = "1"
+ADAPTER_VERSION = "2"  # 2: messages redacted
 
 # Loaded once per process, keyed by (path, fingerprint): workers receive the
 # scanner pickled and must not ship the database with it.
@@ -137,7 +138,8 @@ class DepsScanner(Scanner):
             try:
                 parsed.append((source, parse_manifest(source.relpath, text), None))
             except ManifestError as exc:
-                parsed.append((source, None, str(exc)))
+                # Parse errors quote the line, which may hold an index URL's password.
+                parsed.append((source, None, redact_text(str(exc))))
 
         pinned = sorted(
             {
@@ -155,7 +157,7 @@ class DepsScanner(Scanner):
             try:
                 matches, rejected = self._lookup(pinned)
             except (OsvApiError, OSError, ValueError, zipfile.BadZipFile) as exc:
-                lookup_error = f"OSV lookup failed: {exc}"
+                lookup_error = redact_text(f"OSV lookup failed: {exc}")
 
         results: list[FileResult] = []
         for source, manifest, error in parsed:
@@ -168,7 +170,7 @@ class DepsScanner(Scanner):
                 continue
             findings = self._findings(source.relpath, manifest.dependencies, matches)
             # Findings from the good lines are kept; the skip says the file was only partly read.
-            skipped = "; ".join(manifest.problems[:5]) if manifest.problems else None
+            skipped = redact_text("; ".join(manifest.problems[:5])) if manifest.problems else None
             if skipped and len(manifest.problems) > 5:
                 skipped += f"; and {len(manifest.problems) - 5} more problems"
             # Likewise when advisories about its pins could not be read: the file
@@ -231,6 +233,7 @@ class DepsScanner(Scanner):
                 fixes = fixed_versions(vuln, dep.name, dep.version)
                 upgrade = _first_above(fixes, dep.version)
                 fix_text = f"; fixed in {upgrade}" if upgrade else "; no fixed version above it"
+                # Advisory text is free text from outside; it goes through the redactor too.
                 summary = vuln.summary or "known vulnerability"
                 findings.append(
                     Finding(
@@ -240,7 +243,9 @@ class DepsScanner(Scanner):
                         rule_id=vuln.id,
                         scanner=self.id,
                         severity=vuln.severity,
-                        message=f"{dep.name} {dep.version}: {vuln.id}: {summary}{fix_text}",
+                        message=redact_text(
+                            f"{dep.name} {dep.version}: {vuln.id}: {summary}{fix_text}"
+                        ),
                         path=relpath,
                         line=dep.line,
                         category="dependency",

@@ -1,7 +1,11 @@
 """Import SARIF 2.1.0 reports of other tools found in the tree as findings.
 
 Each SARIF file is one file result; its findings point at the paths the report
-names. How severities are read is documented in ``secperf.security.sarif_import``.
+names. How severities are read, and which results are skipped, is documented
+in ``secperf.security.sarif_import``. A log with skipped results keeps its valid
+findings and lists the skipped ones as the file's skip reason (as the deps
+scanner does for a manifest with unreadable lines), so the scan says it was
+partial.
 """
 
 from __future__ import annotations
@@ -10,11 +14,13 @@ import fnmatch
 from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 
-from secperf.security.sarif_import import SarifError, load_sarif
+from secperf.security.sarif_import import SarifError, import_sarif
 from secperf.security.scanners.interface import FileResult, Scanner, SourceFile, stable_hash
 
-ADAPTER_VERSION = "1"
+ADAPTER_VERSION = "2"  # 2: redacted text, nonsense locations skipped
 DEFAULT_GLOBS = ("*.sarif", "*.sarif.json")
+#: Skipped results named one by one in a file's skip reason.
+MAX_SKIPS_SHOWN = 5
 
 
 class SarifScanner(Scanner):
@@ -50,11 +56,25 @@ class SarifScanner(Scanner):
 
     def scan_file(self, root: Path, source: SourceFile) -> FileResult:
         try:
-            findings = load_sarif(source.content, root, source.relpath)
+            imported = import_sarif(source.content, root, source.relpath)
         except SarifError as exc:
             return FileResult(source.relpath, skipped=f"malformed SARIF in {source.relpath}: {exc}")
         except RecursionError:
             return FileResult(
                 source.relpath, skipped=f"malformed SARIF in {source.relpath}: nested too deeply"
             )
-        return FileResult(source.relpath, findings=findings)
+        # The valid results are kept; the skip says the log was only partly imported.
+        return FileResult(
+            source.relpath, findings=imported.findings, skipped=skipped_summary(imported.skipped)
+        )
+
+
+def skipped_summary(skipped: Sequence[str], shown: int = MAX_SKIPS_SHOWN) -> str | None:
+    """The results a log left out, as one skip reason (the first ``shown`` of them in full)."""
+    if not skipped:
+        return None
+    count = f"{len(skipped)} SARIF result{'s' if len(skipped) != 1 else ''} skipped"
+    reason = f"{count}: {'; '.join(skipped[:shown])}"
+    if len(skipped) > shown:
+        reason += f"; and {len(skipped) - shown} more"
+    return reason

@@ -19,9 +19,9 @@ without network access the plain CLI gives the same results): sending the
 secrets of a codebase to third-party APIs is not something a scanner should do
 on its own.
 
-Nothing of the secret leaves this module but ``secret_hash`` (HMAC-SHA256
-under the salt given to the constructor) and a redacted preview as the
-snippet; the line itself is not kept.
+Nothing of the secret leaves this module but a redacted preview as the
+snippet and a fingerprint keyed by ``secret_hash`` (HMAC-SHA256 under the salt
+given to the constructor); neither the hash nor the line itself is kept.
 
 Severity mapping (documented in one place, used by every report):
 
@@ -62,7 +62,7 @@ from secperf.security.scanners.interface import (
 )
 
 #: Bumped when this adapter's output changes for the same tool version.
-ADAPTER_VERSION = "1"
+ADAPTER_VERSION = "2"  # 2: findings keep no secret hash
 
 CWE_HARD_CODED_CREDENTIALS = 798
 
@@ -301,7 +301,6 @@ class SecretsScanner(Scanner):
                     confidence=confidence,
                     cwe=CWE_HARD_CODED_CREDENTIALS,
                     snippet=redact(item.value),
-                    secret_hash=hashed,
                     properties=properties,
                 )
             )
@@ -375,6 +374,15 @@ def _column(line: str, value: str) -> int | None:
 
 
 _PATH_FILTER: list[_Engine] = []
+
+
+def default_plugins() -> list[Any]:
+    """detect-secrets' default plugins, the ones this scanner runs (built once per process).
+
+    ``secperf.security.redaction`` runs the same plugins over every snippet and
+    message, so the redactor hides what this scanner would find.
+    """
+    return _path_filter().plugins
 
 
 def _path_filter() -> _Engine:

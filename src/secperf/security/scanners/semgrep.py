@@ -30,7 +30,8 @@ from typing import Any
 import yaml  # type: ignore[import-untyped]
 
 from secperf.model import Finding, Severity
-from secperf.security.sarif_import import is_secret_rule, redact_message
+from secperf.security.redaction import redact_text
+from secperf.security.sarif_import import is_secret_rule
 from secperf.security.scanners.interface import (
     FileResult,
     FingerprintCounter,
@@ -39,7 +40,7 @@ from secperf.security.scanners.interface import (
     stable_hash,
 )
 
-ADAPTER_VERSION = "1"
+ADAPTER_VERSION = "2"  # 2: snippets and messages redacted
 # Keeps the command line well below the system's limit.
 _FILES_PER_RUN = 500
 _SNIPPET_LINES = 5
@@ -280,7 +281,9 @@ class SemgrepScanner(Scanner):
             output = json.loads(done.stdout)
         except (json.JSONDecodeError, UnicodeDecodeError):
             tail = done.stderr.decode("utf-8", "replace").strip().splitlines()[-3:]
-            reason = f"semgrep failed (exit {done.returncode}): {' '.join(tail) or 'no output'}"
+            reason = redact_text(
+                f"semgrep failed (exit {done.returncode}): {' '.join(tail) or 'no output'}"
+            )
             return [FileResult(s.relpath, skipped=reason) for s in files]
         return self.parse_output(output, files, done.returncode)
 
@@ -303,11 +306,11 @@ class SemgrepScanner(Scanner):
             path = _norm(error.get("path"))
             if path in by_path:
                 if error.get("level") == "error":
-                    by_path[path].skipped = f"semgrep: {message.strip()}"[:500]
+                    by_path[path].skipped = redact_text(f"semgrep: {message.strip()}")[:500]
             elif error.get("level") == "error":
                 general.append(message.strip())
         if general and returncode not in (0, 1) and not results:
-            reason = f"semgrep failed (exit {returncode}): {'; '.join(general)}"[:500]
+            reason = redact_text(f"semgrep failed (exit {returncode}): {'; '.join(general)}")[:500]
             return [FileResult(s.relpath, skipped=reason) for s in files]
 
         ids, _, _ = self._rules()
@@ -340,22 +343,24 @@ class SemgrepScanner(Scanner):
         metadata = _dict(extra.get("metadata"))
         start_line = _pos(match, "start", "line")
         end_line = _pos(match, "end", "line") or start_line
-        matched = _matched_text(content, match, start_line, end_line)
+        matched = _matched_text(content, match, start_line, end_line, path)
         secret = is_secret_rule("semgrep", rule_id, _strings(metadata.get("category")))
         if (
             str(metadata.get("subcategory", "")).lower() == "secrets"
             or "secret" in str(metadata.get("category", "")).lower()
         ):
             secret = True
-        message = str(extra.get("message") or rule_id).strip()
-        if secret:
-            message = redact_message(message)
-        snippet = None if secret else _snippet(content, start_line, end_line)
+        # A rule about secrets gets the strict redactor; any other match may still
+        # hold a secret on its lines, so its code is redacted before it is hashed.
+        message = redact_text(str(extra.get("message") or rule_id).strip(), strict=secret)
+        snippet = None if secret else _snippet(content, start_line, end_line, path)
         confidence = str(metadata.get("confidence", "")).lower() or None
         references = _strings(metadata.get("references")) + _strings(metadata.get("source"))
         return Finding(
             # A secret's value must not even be hashed here: its rule and message stand in.
-            fingerprint=counter.fingerprint(rule_id, path, message if secret else matched),
+            fingerprint=counter.fingerprint(
+                rule_id, path, message if secret else redact_text(matched, filename=path)
+            ),
             rule_id=rule_id,
             scanner=self.id,
             severity=_SEVERITY.get(str(extra.get("severity", "")).upper(), Severity.MEDIUM),
@@ -412,20 +417,23 @@ def _own_rule_id(check_id: str, ids: list[str]) -> str:
     return check_id
 
 
-def _matched_text(content: bytes, match: dict[str, Any], start_line: int, end_line: int) -> str:
+def _matched_text(
+    content: bytes, match: dict[str, Any], start_line: int, end_line: int, path: str
+) -> str:
     start, end = _pos(match, "start", "offset"), _pos(match, "end", "offset")
     if 0 <= start < end <= len(content):
         return content[start:end].decode("utf-8", "replace")
-    return _snippet(content, start_line, end_line) or ""
+    return _snippet(content, start_line, end_line, path) or ""
 
 
-def _snippet(content: bytes, start_line: int, end_line: int) -> str | None:
+def _snippet(content: bytes, start_line: int, end_line: int, path: str) -> str | None:
     # Semgrep no longer prints matched lines without a login; the content is at hand.
     if start_line <= 0:
         return None
     lines = content.decode("utf-8", "replace").splitlines()
     chosen = lines[start_line - 1 : min(end_line, start_line + _SNIPPET_LINES - 1)]
-    text = "\n".join(chosen).strip()
+    # Cut after redaction: a secret cut in half is no longer recognised.
+    text = redact_text("\n".join(chosen).strip(), filename=path)
     return text[:1000] or None
 
 
