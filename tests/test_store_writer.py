@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -121,17 +122,23 @@ def rename_table(store: Store, old: str, new: str) -> None:
     store.engine.dispose()  # no pooled connection keeps a plan of the old name
 
 
-def test_a_failing_write_is_counted_and_the_writer_goes_on(store: Store) -> None:
+def test_a_failing_write_is_reported_kept_and_written_when_the_store_recovers(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
     t = now_ms() - 60_000
 
     async def scenario() -> StoreWriter:
         bus = AsyncEventBus()
-        writer = StoreWriter(store, flush_interval_s=3600.0)
+        writer = StoreWriter(store, flush_interval_s=3600.0, retry_delay_s=0.01)
         await writer.attach(bus)
         rename_table(store, "chunks", "chunks_away")
         await bus.publish(MetricsRecorded(samples=samples(20, t)))
         await wait_for(lambda: writer.stats().buffered == 20)
         await writer.flush()
+        stats = writer.stats()
+        # Every attempt failed: reported, and the batch is still there.
+        assert (stats.write_retries, stats.write_failures, stats.buffered) == (2, 1, 20)
+        assert stats.samples_failed == 0
         rename_table(store, "chunks_away", "chunks")
         await bus.publish(MetricsRecorded(samples=samples(5, t + 1000)))
         await bus.publish(ScanStarted(scan_id="s9", target="/repo"))
@@ -139,11 +146,17 @@ def test_a_failing_write_is_counted_and_the_writer_goes_on(store: Store) -> None
         await bus.close()
         return writer
 
-    writer = asyncio.run(scenario())
-    assert writer.samples_failed == 20
-    assert writer.samples_written == 5
+    with caplog.at_level(logging.WARNING, logger="secperf.store.writer"):
+        writer = asyncio.run(scenario())
+    assert writer.samples_failed == 0
+    assert writer.samples_written == 25
     assert writer.events_written == 1
     assert store.scan("s9") is not None
+    assert store.query("cpu_percent", {"host": "a"}, t, t + 2000)[0].timestamps.size == 25
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1, errors
+    assert "writing 20 samples failed after 3 attempts" in errors[0]
+    assert "20 samples kept for the next flush" in errors[0]
 
 
 def test_bad_settings_are_refused(store: Store) -> None:

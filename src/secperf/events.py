@@ -49,7 +49,12 @@ class Event:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ScanStarted(Event):
-    """A security scan began."""
+    """A security scan began.
+
+    ``owner_pid`` and ``owner_host`` name the process running the scan (by
+    default the one creating the event), so a scan whose process died can be
+    told from one still running; both are None in events sent before they existed.
+    """
 
     topic: ClassVar[str] = "security.scan.started"
 
@@ -57,6 +62,8 @@ class ScanStarted(Event):
     target: str
     scanners: tuple[str, ...] = ()
     files_total: int = 0
+    owner_pid: int | None = field(default_factory=os.getpid)
+    owner_host: str | None = field(default_factory=local_host)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -183,8 +190,12 @@ def event_from_dict(data: Any) -> Event:
     if cls is None:
         known = ", ".join(EVENT_TYPES)
         raise EventDecodeError(f"unknown event type {type_name!r}; expected one of {known}")
+    body = data.get("event")
+    if cls is ScanStarted and isinstance(body, dict):
+        # Sent before scans named their owner: unknown, not the decoding process.
+        body = {"owner_pid": None, "owner_host": None, **body}
     try:
-        event: Event = _adapter(cls).validate_python(data.get("event"))
+        event: Event = _adapter(cls).validate_python(body)
     except ValidationError as exc:
         raise EventDecodeError(f"invalid {type_name}: {_first_error(exc)}") from None
     return event

@@ -40,6 +40,7 @@ class AnalysisRecordMixin:
     """The analysis half of ``Store``; expects ``_engine`` and ``_lock`` from it."""
 
     _engine: Engine
+    _writer: Engine  # write transactions (BEGIN IMMEDIATE on SQLite)
     _lock: threading.RLock
 
     def add_correlation_run(
@@ -59,7 +60,7 @@ class AnalysisRecordMixin:
             raise ValueError(f"until_ms {until_ms} is before since_ms {since_ms}")
         if keep < 1:
             raise ValueError(f"keep must be at least 1, got {keep}")
-        with self._lock, self._engine.begin() as conn:
+        with self._lock, self._writer.begin() as conn:
             inserted = conn.execute(
                 correlation_runs.insert().values(
                     computed_ms=computed_ms,

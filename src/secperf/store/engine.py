@@ -6,6 +6,14 @@ busy timeout, all set per connection. Python's sqlite3 module is put in
 autocommit mode and SQLAlchemy emits BEGIN itself, so DDL is transactional and
 migrations are all-or-nothing (the recipe from SQLAlchemy's SQLite notes).
 
+Several processes share one SQLite file, so a write transaction takes the
+write lock up front: ``write_engine(engine)`` gives the engine whose
+transactions begin with ``BEGIN IMMEDIATE``, which waits up to the busy timeout
+for the lock. A deferred transaction that read first and writes later cannot
+wait: in WAL mode SQLite refuses the upgrade at once ("database is locked")
+when another process committed since its read. Reads stay deferred, so readers
+never queue behind a writer.
+
 PostgreSQL goes through psycopg 3 (``postgresql://`` URLs are given that
 driver). A ``schema=NAME`` query parameter puts the store in that schema
 (created when missing) by setting ``search_path`` on every new connection, so
@@ -18,6 +26,8 @@ from __future__ import annotations
 
 import contextlib
 import re
+import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +36,8 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
 BUSY_TIMEOUT_MS = 10_000
+#: The execution option that makes an SQLite transaction begin IMMEDIATE.
+WRITE_OPTION = "secperf_write"
 POOL_SIZE = 5
 POOL_OVERFLOW = 10
 POOL_RECYCLE_S = 1800
@@ -34,6 +46,34 @@ _SCHEMA_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 
 class StoreTargetError(ValueError):
     """The store target is neither a usable path nor a supported database URL."""
+
+
+class StoreCorruptError(RuntimeError):
+    """The store's file is damaged or is not an SQLite database at all."""
+
+
+#: SQLite's result codes (Python 3.11's ``sqlite_errorname``) for a damaged file.
+_CORRUPT_CODES = frozenset({"SQLITE_CORRUPT", "SQLITE_NOTADB"})
+_CORRUPT_WORDS = ("file is not a database", "malformed", "database corrupt")
+
+
+def is_corruption(exc: BaseException) -> bool:
+    """Whether ``exc``, or the DB-API error it wraps, says the SQLite file is damaged.
+
+    Locking, I/O and constraint errors are not corruption: they pass or are
+    someone else's mistake, and the file must never be set aside for them.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, sqlite3.DatabaseError):
+            code = getattr(current, "sqlite_errorname", "")
+            if code in _CORRUPT_CODES or any(w in str(current) for w in _CORRUPT_WORDS):
+                return True
+        orig = getattr(current, "orig", None)
+        current = orig if isinstance(orig, BaseException) else current.__cause__
+    return False
 
 
 def resolve_url(target: str | Path | URL) -> URL:
@@ -65,13 +105,36 @@ def resolve_url(target: str | Path | URL) -> URL:
                     f" {schema!r} must be one name of letters, digits and '_'"
                 )
         if backend == "sqlite" and url.database not in (None, "", ":memory:"):
-            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+            _make_parent(Path(url.database))
         return url
     path = Path(text).expanduser()
     if path.exists() and path.is_dir():
         raise StoreTargetError(f"store path {path} is a directory; give a database file path")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    _make_parent(path)
     return URL.create("sqlite", database=str(path))
+
+
+def _make_parent(path: Path) -> None:
+    """Create the directory of an SQLite file; a file in the way is a clear error."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        blocker = next((p for p in (path.parent, *path.parent.parents) if p.is_file()), None)
+        where = blocker if blocker is not None else path.parent
+        raise StoreTargetError(
+            f"store path {path}: {where} is a file, not a directory; move that file away"
+            " (secperf keeps its store in that directory) or point store.url elsewhere"
+        ) from None
+    except OSError as exc:
+        raise StoreTargetError(
+            f"store path {path}: cannot create {path.parent}: {exc.strerror or exc}"
+        ) from None
+
+
+def _is_locked(exc: BaseException) -> bool:
+    return isinstance(exc, sqlite3.OperationalError) and (
+        "locked" in str(exc) or "busy" in str(exc)
+    )
 
 
 def _sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -79,15 +142,47 @@ def _sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
     cursor = dbapi_conn.cursor()
     try:
         cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-        cursor.execute("PRAGMA journal_mode=WAL")
+        _set_wal(cursor)
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
     finally:
         cursor.close()
 
 
+def _set_wal(cursor: Any) -> None:
+    """Switch to WAL, retrying while other processes hold the file.
+
+    Turning a brand-new file to WAL needs an exclusive lock, and SQLite does
+    not always call the busy handler for it: several processes creating the
+    store at once get "database is locked" here. Retry with backoff up to the
+    busy timeout.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    delay = 0.005
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if not _is_locked(exc) or time.monotonic() + delay > deadline:
+                raise
+        time.sleep(delay)
+        delay = min(delay * 2, 0.2)
+
+
 def _sqlite_begin(conn: Any) -> None:
-    conn.exec_driver_sql("BEGIN")
+    # Writers take the lock now (waiting their busy timeout); readers stay deferred.
+    write = conn.get_execution_options().get(WRITE_OPTION, False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def write_engine(engine: Engine) -> Engine:
+    """The same engine (same pool) whose transactions are write transactions.
+
+    Every store write goes through it: on SQLite its ``begin()`` takes the
+    write lock at BEGIN; on PostgreSQL it changes nothing.
+    """
+    return engine.execution_options(**{WRITE_OPTION: True})
 
 
 def create_store_engine(target: str | Path | URL) -> Engine:

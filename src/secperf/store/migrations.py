@@ -4,6 +4,13 @@ The ``schema_version`` table holds one row per applied step. Opening a store
 applies the missing steps in one transaction (so a failed upgrade leaves the
 old schema intact) and refuses a database written by a newer secperf.
 
+Several processes may open a new store at once, so migrating is serialised:
+the version is read again inside a write transaction that holds the database's
+write lock (SQLite, ``BEGIN IMMEDIATE``) or a transaction-scoped advisory lock
+(PostgreSQL), and only the first process applies the steps. An SQLite file
+that already holds data is checked (``PRAGMA quick_check``) before it is
+changed, so a damaged store is reported instead of written to.
+
 A released step never changes: a later schema change is a new step (a new
 table, or ``ALTER TABLE ... ADD COLUMN``), so every database walks the same path.
 """
@@ -14,9 +21,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, Engine, Table, func, inspect, select
+from sqlalchemy import Column, Connection, Engine, Index, Table, func, inspect, select, text
 
 from secperf.store import schema
+from secperf.store.engine import StoreCorruptError, write_engine
+
+#: The advisory lock's first key on PostgreSQL ("secperf" in ASCII, folded to
+#: 31 bits); the second is the schema's hash, so stores in separate schemas do
+#: not wait for each other.
+_PG_LOCK_CLASS = 0x73656370
 
 
 class SchemaVersionError(RuntimeError):
@@ -36,6 +49,30 @@ def _create(*tables: Table) -> Callable[[Connection], None]:
     def apply(conn: Connection) -> None:
         for table in tables:
             table.create(conn)
+
+    return apply
+
+
+def _add_columns(table: Table, *names: str) -> Callable[[Connection], None]:
+    """Add the named columns of ``table`` (and its indexes) where they are missing.
+
+    A new database got them already when step 1 created the table from the
+    current definition; an older one gets them here, so both end the same.
+    """
+
+    def apply(conn: Connection) -> None:
+        have = {c["name"] for c in inspect(conn).get_columns(table.name)}
+        for name in names:
+            if name in have:
+                continue
+            column: Column[object] = table.c[name]
+            kind = column.type.compile(dialect=conn.dialect)
+            conn.execute(text(f"ALTER TABLE {table.name} ADD COLUMN {name} {kind}"))
+        indexes = {i["name"] for i in inspect(conn).get_indexes(table.name)}
+        index: Index
+        for index in table.indexes:
+            if index.name not in indexes and {c.name for c in index.columns} & set(names):
+                index.create(conn)
 
     return apply
 
@@ -60,6 +97,11 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
     Migration(2, "benchmark results", _create(schema.benchmark_results)),
     Migration(3, "correlation runs", _create(schema.correlation_runs)),
+    Migration(
+        4,
+        "scan owners and heartbeats, so abandoned scans can be closed",
+        _add_columns(schema.scans, "owner_pid", "owner_host", "heartbeat_ms"),
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version
@@ -73,19 +115,54 @@ def current_version(conn: Connection) -> int:
     return int(found or 0)
 
 
+def _check_supported(version: int, where: str) -> None:
+    if version > LATEST_VERSION:
+        raise SchemaVersionError(
+            f"{where} has schema version {version}, newer than this secperf supports"
+            f" ({LATEST_VERSION}); upgrade secperf to open it"
+        )
+
+
+def _lock_for_migration(conn: Connection) -> None:
+    """Wait for any other process migrating this store (PostgreSQL).
+
+    On SQLite the write transaction's ``BEGIN IMMEDIATE`` already holds the
+    database's write lock.
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(
+            text(f"SELECT pg_advisory_xact_lock({_PG_LOCK_CLASS}, hashtext(current_schema()))")
+        )
+
+
+def quick_check(conn: Connection) -> list[str]:
+    """SQLite's ``PRAGMA quick_check``: its problems, empty when the file is sound."""
+    rows = [str(r[0]) for r in conn.exec_driver_sql("PRAGMA quick_check").fetchall()]
+    return [] if rows == ["ok"] else rows
+
+
 def migrate(engine: Engine, *, target: int | None = None, where: str = "database") -> int:
     """Bring the schema up to ``target`` (default: the latest); returns the version.
 
     ``where`` names the database in error messages.
     """
     goal = LATEST_VERSION if target is None else target
-    with engine.begin() as conn:
+    with engine.connect() as conn:  # the usual case: up to date, nothing to lock
         version = current_version(conn)
-        if version > LATEST_VERSION:
-            raise SchemaVersionError(
-                f"{where} has schema version {version}, newer than this secperf supports"
-                f" ({LATEST_VERSION}); upgrade secperf to open it"
-            )
+    _check_supported(version, where)
+    if version >= goal:
+        return version
+    with write_engine(engine).begin() as conn:
+        _lock_for_migration(conn)
+        version = current_version(conn)  # another process may have migrated meanwhile
+        _check_supported(version, where)
+        if version > 0 and conn.dialect.name == "sqlite":
+            problems = quick_check(conn)
+            if problems:
+                raise StoreCorruptError(
+                    f"{where} is damaged (SQLite quick_check: {'; '.join(problems[:3])});"
+                    " it was not upgraded"
+                )
         if version == 0:
             schema.schema_version.create(conn, checkfirst=True)
         for step in MIGRATIONS:

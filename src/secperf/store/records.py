@@ -16,10 +16,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+import psutil
 from pydantic import TypeAdapter
 from sqlalchemy import Connection, Engine, delete, func, select, update
 
-from secperf.events import AlertChanged
+from secperf.events import AlertChanged, local_host
 from secperf.model import (
     Alert,
     AlertState,
@@ -46,6 +47,22 @@ from secperf.store.schema import (
 T = TypeVar("T")
 
 TRIAGE_STATES = ("open", "false_positive", "accepted_risk", "fixed")
+
+#: Every status a scan row may hold. ``running`` until the scan ends; ``ok``,
+#: ``partial`` (some files or scanners failed) or ``failed`` as the scan
+#: reported it; ``interrupted`` when it was stopped cleanly (SIGTERM, Ctrl-C);
+#: ``abandoned`` when its process died without a word, set by the next process
+#: that opens the store; ``unknown`` for a cost recorded before its scan.
+SCAN_STATUSES = ("running", "ok", "partial", "failed", "interrupted", "abandoned", "unknown")
+#: Statuses of a scan that ended: its metrics (when any) are the whole scan's.
+COMPLETE_SCAN_STATUSES = ("ok", "partial", "failed")
+
+#: A running scan whose owner (on another host, or unknown) has not been seen
+#: for this long is closed as abandoned. Owners refresh their heartbeat every
+#: few seconds (``StoreWriter``), so only a dead or cut-off owner goes quiet.
+ABANDONED_AFTER_MS = 5 * 60_000
+#: Slack between a process's start time and its scan's, for clock granularity.
+_CREATE_TIME_SLACK_MS = 2_000
 _IN_BATCH = 500
 
 
@@ -87,6 +104,9 @@ class ScanRecord:
     scanners: tuple[str, ...]
     metrics: SecurityMetrics | None
     cost: ScanCost | None
+    owner_pid: int | None = None
+    owner_host: str | None = None
+    heartbeat_ms: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +185,30 @@ def _require_text(what: str, value: Any) -> str:
     return value
 
 
+def _owner_gone(row: Any, here: str, now_ms: int, stale_after_ms: int) -> str | None:
+    """Why the owner of a running scan row is gone, or None while it may be alive."""
+    if row.owner_host == here and row.owner_pid is not None:
+        pid = int(row.owner_pid)
+        try:
+            proc = psutil.Process(pid)
+            zombie = proc.status() == psutil.STATUS_ZOMBIE
+            born_ms = proc.create_time() * 1000
+        except psutil.NoSuchProcess:
+            return f"its process {pid} on {here} is gone"
+        except psutil.Error:  # not ours to inspect: it runs, so it may be the owner
+            return None
+        if zombie:
+            return f"its process {pid} on {here} is gone"
+        if born_ms > row.started_ms + _CREATE_TIME_SLACK_MS:
+            return f"its process {pid} on {here} is gone (the pid now belongs to a later process)"
+        return None
+    last = row.heartbeat_ms if row.heartbeat_ms is not None else row.started_ms
+    if now_ms - last < stale_after_ms:
+        return None
+    who = f"process {row.owner_pid} on {row.owner_host}" if row.owner_host else "its owner"
+    return f"no heartbeat from {who} for {(now_ms - last) // 1000} s"
+
+
 def _triage_from_row(row: Any) -> TriageEntry:
     return TriageEntry(
         row.fingerprint, row.state, row.author, row.note, row.expires_ms, row.updated_ms
@@ -172,9 +216,14 @@ def _triage_from_row(row: Any) -> TriageEntry:
 
 
 class RecordStoreMixin:
-    """The record half of ``Store``; expects ``_engine`` and ``_lock`` from it."""
+    """The record half of ``Store``; expects ``_engine``, ``_writer`` and ``_lock`` from it.
+
+    Reads go through ``_engine``; every write transaction through ``_writer``
+    (``engine.write_engine``), which takes SQLite's write lock at BEGIN.
+    """
 
     _engine: Engine
+    _writer: Engine
     _lock: threading.RLock
 
     # ------------------------------------------------------------------ scans
@@ -184,28 +233,60 @@ class RecordStoreMixin:
         return found is not None
 
     def record_scan_started(
-        self, scan_id: str, target: str, started_ms: int, scanners: Iterable[str] = ()
+        self,
+        scan_id: str,
+        target: str,
+        started_ms: int,
+        scanners: Iterable[str] = (),
+        *,
+        owner_pid: int | None = None,
+        owner_host: str | None = None,
     ) -> None:
-        """Record that a scan began (idempotent)."""
+        """Record that a scan began (idempotent), with the process that runs it.
+
+        The owner lets the next process that opens the store tell a scan whose
+        process died from one still running (``close_abandoned_scans``).
+        """
         _require_text("scan_id", scan_id)
-        values = {"target": target, "started_ms": started_ms, "scanners": list(scanners)}
-        with self._lock, self._engine.begin() as conn:
+        values: dict[str, Any] = {
+            "target": target,
+            "started_ms": started_ms,
+            "scanners": list(scanners),
+        }
+        if owner_pid is not None or owner_host is not None:
+            values.update(owner_pid=owner_pid, owner_host=owner_host)
+        with self._lock, self._writer.begin() as conn:
             if self._scan_exists(conn, scan_id):
                 conn.execute(update(scans).where(scans.c.scan_id == scan_id).values(**values))
             else:
-                conn.execute(scans.insert().values(scan_id=scan_id, status="running", **values))
+                conn.execute(
+                    scans.insert().values(
+                        scan_id=scan_id, status="running", heartbeat_ms=started_ms, **values
+                    )
+                )
 
     def record_scan_completed(
         self, metrics: SecurityMetrics, status: str, error: str | None = None
     ) -> None:
-        """Record a scan's outcome and metrics (creates the scan row when missing)."""
+        """Record a scan's outcome and metrics (creates the scan row when missing).
+
+        ``status`` is one of ``SCAN_STATUSES`` other than ``running``; a scan
+        closed as abandoned that reports after all gets its real outcome.
+        """
+        _require_text("status", status)
+        if status not in SCAN_STATUSES or status == "running":
+            ended = ", ".join(s for s in SCAN_STATUSES if s != "running")
+            raise ValueError(
+                f"scan {metrics.scan_id}: status {status!r} is not a scan outcome;"
+                f" expected one of {ended}"
+            )
         values = {
             "finished_ms": metrics.finished_ms,
-            "status": _require_text("status", status),
+            "status": status,
             "error": error,
             "metrics": to_json(metrics),
         }
-        with self._lock, self._engine.begin() as conn:
+        with self._lock, self._writer.begin() as conn:
             if self._scan_exists(conn, metrics.scan_id):
                 # ScanStarted is published after discovery; the metrics hold the true start.
                 conn.execute(
@@ -224,9 +305,87 @@ class RecordStoreMixin:
                     )
                 )
 
+    def touch_scans(self, scan_ids: Iterable[str], now_ms: int | None = None) -> int:
+        """Refresh the heartbeat of those of ``scan_ids`` still running; returns how many.
+
+        The process that owns running scans calls this every few seconds, so
+        other hosts can tell it is alive (see ``close_abandoned_scans``).
+        """
+        ids = sorted(set(scan_ids))
+        if not ids:
+            return 0
+        now = _now_ms() if now_ms is None else now_ms
+        touched = 0
+        with self._lock, self._writer.begin() as conn:
+            for i in range(0, len(ids), _IN_BATCH):
+                touched += conn.execute(
+                    update(scans)
+                    .where(scans.c.scan_id.in_(ids[i : i + _IN_BATCH]))
+                    .where(scans.c.status == "running")
+                    .values(heartbeat_ms=now)
+                ).rowcount
+        return int(touched)
+
+    def close_abandoned_scans(
+        self,
+        *,
+        now_ms: int | None = None,
+        host: str | None = None,
+        stale_after_ms: int = ABANDONED_AFTER_MS,
+    ) -> list[str]:
+        """Close as ``abandoned`` every running scan whose owner is gone; returns their ids.
+
+        An owner on this host (``host``, default this machine's name) is gone
+        when its pid no longer runs, is a zombie, or belongs to a process that
+        started after the scan (the pid was reused). An owner elsewhere, or a
+        scan recorded without one, is gone when its heartbeat is older than
+        ``stale_after_ms``. The scan's end is its last heartbeat. A scan that
+        completed or was touched meanwhile is left alone.
+        """
+        now = _now_ms() if now_ms is None else now_ms
+        here = local_host() if host is None else host
+        cols = (
+            scans.c.scan_id,
+            scans.c.started_ms,
+            scans.c.owner_pid,
+            scans.c.owner_host,
+            scans.c.heartbeat_ms,
+        )
+        with self._engine.connect() as conn:
+            rows = conn.execute(select(*cols).where(scans.c.status == "running")).all()
+        gone: list[tuple[Any, str]] = []
+        for row in rows:
+            reason = _owner_gone(row, here, now, stale_after_ms)
+            if reason is not None:
+                gone.append((row, reason))
+        if not gone:
+            return []
+        closed: list[str] = []
+        with self._lock, self._writer.begin() as conn:
+            for row, reason in gone:
+                seen = row.heartbeat_ms
+                result = conn.execute(
+                    update(scans)
+                    .where(scans.c.scan_id == row.scan_id)
+                    .where(scans.c.status == "running")
+                    .where(
+                        scans.c.heartbeat_ms.is_(None)
+                        if seen is None
+                        else scans.c.heartbeat_ms == seen
+                    )
+                    .values(
+                        status="abandoned",
+                        finished_ms=seen if seen is not None else row.started_ms,
+                        error=f"abandoned: {reason}",
+                    )
+                )
+                if result.rowcount:
+                    closed.append(row.scan_id)
+        return closed
+
     def record_scan_cost(self, cost: ScanCost) -> None:
         """Attach what a scan cost the machine (creates the scan row when missing)."""
-        with self._lock, self._engine.begin() as conn:
+        with self._lock, self._writer.begin() as conn:
             if self._scan_exists(conn, cost.scan_id):
                 conn.execute(
                     update(scans).where(scans.c.scan_id == cost.scan_id).values(cost=to_json(cost))
@@ -256,6 +415,9 @@ class RecordStoreMixin:
             scanners=tuple(row.scanners),
             metrics=from_json(SecurityMetrics, row.metrics) if row.metrics else None,
             cost=from_json(ScanCost, row.cost) if row.cost else None,
+            owner_pid=row.owner_pid,
+            owner_host=row.owner_host,
+            heartbeat_ms=row.heartbeat_ms,
         )
 
     def scans(self, limit: int = 50, target: str | None = None) -> list[ScanRecord]:
@@ -303,7 +465,7 @@ class RecordStoreMixin:
             for fp, f in by_fp.items()
         ]
         fps = list(by_fp)
-        with self._lock, self._engine.begin() as conn:
+        with self._lock, self._writer.begin() as conn:
             for i in range(0, len(fps), _IN_BATCH):
                 conn.execute(
                     delete(findings)
@@ -419,7 +581,7 @@ class RecordStoreMixin:
             "note": note,
             "expires_ms": expires_ms,
         }
-        with self._lock, self._engine.begin() as conn:
+        with self._lock, self._writer.begin() as conn:
             conn.execute(
                 triage_history.insert().values(fingerprint=fingerprint, created_ms=now, **values)
             )
@@ -476,7 +638,7 @@ class RecordStoreMixin:
         """Replace the baseline ``name`` with ``fingerprints``; returns its size."""
         _require_text("baseline name", name)
         unique = sorted(set(fingerprints))
-        with self._lock, self._engine.begin() as conn:
+        with self._lock, self._writer.begin() as conn:
             conn.execute(delete(baselines).where(baselines.c.name == name))
             if unique:
                 conn.execute(
@@ -526,13 +688,13 @@ class RecordStoreMixin:
     def upsert_alert(self, alert: Alert) -> None:
         """Store an alert's current form, by fingerprint."""
         _require_text("alert fingerprint", alert.fingerprint)
-        with self._lock, self._engine.begin() as conn:
+        with self._lock, self._writer.begin() as conn:
             self._upsert_alert(conn, alert)
 
     def record_alert_transition(self, event: AlertChanged) -> bool:
         """Append a lifecycle change and update the alert; False if already recorded."""
         alert = event.alert
-        with self._lock, self._engine.begin() as conn:
+        with self._lock, self._writer.begin() as conn:
             seen = conn.execute(
                 select(alert_transitions.c.id).where(alert_transitions.c.event_id == event.id)
             ).first()
@@ -600,7 +762,7 @@ class RecordStoreMixin:
         if ends_ms <= starts_ms:
             raise ValueError(f"silence ends_ms {ends_ms} must be after starts_ms {starts_ms}")
         _require_text("silence author", author)
-        with self._lock, self._engine.begin() as conn:
+        with self._lock, self._writer.begin() as conn:
             result = conn.execute(
                 silences.insert().values(
                     matchers=matchers,
@@ -630,7 +792,7 @@ class RecordStoreMixin:
 
     def expire_silence(self, silence_id: int, now_ms: int) -> bool:
         """End a silence now; False when it does not exist or has already ended."""
-        with self._lock, self._engine.begin() as conn:
+        with self._lock, self._writer.begin() as conn:
             result = conn.execute(
                 update(silences)
                 .where(silences.c.id == silence_id)
@@ -652,7 +814,7 @@ class RecordStoreMixin:
             "commit": result.commit,
             "payload": to_json(result),
         }
-        with self._lock, self._engine.begin() as conn:
+        with self._lock, self._writer.begin() as conn:
             found = conn.execute(
                 select(gate_runs.c.run_id).where(gate_runs.c.run_id == result.run_id)
             ).first()
@@ -685,7 +847,7 @@ class RecordStoreMixin:
             fresh[(r.name, r.commit or "", r.machine, r.timestamp_ms)] = r
         if not fresh:
             return 0
-        with self._lock, self._engine.begin() as conn:
+        with self._lock, self._writer.begin() as conn:
             names = sorted({k[0] for k in fresh})
             for i in range(0, len(names), _IN_BATCH):
                 stmt = select(

@@ -180,6 +180,7 @@ class SampleStoreMixin:
     """The sample half of ``Store``; expects ``_engine`` and ``_lock`` from it."""
 
     _engine: Engine
+    _writer: Engine  # write transactions (BEGIN IMMEDIATE on SQLite)
     _lock: threading.RLock
     block_ms: int
     compact_after: int
@@ -352,7 +353,7 @@ class SampleStoreMixin:
         new_canon: dict[tuple[str, str], int] = {}
         block_updates: dict[tuple[int, int], int] = {}
         open_updates: dict[int, int] = {}
-        with self._engine.begin() as conn:
+        with self._writer.begin() as conn:
             sids, tss, vals, pos = checked.sids, checked.ts, checked.vals, checked.pos
             if checked.new_series or checked.unresolved:
                 self._prefetch_series(
@@ -601,7 +602,7 @@ class SampleStoreMixin:
                     )
                 ]
             for i in range(0, len(keys), 100):  # short transactions: readers are not held up
-                with self._engine.begin() as conn:
+                with self._writer.begin() as conn:
                     for sid, block in keys[i : i + 100]:
                         self._compact_block(conn, sid, block)
             self._block_chunks.clear()

@@ -91,13 +91,19 @@ scans = Table(
     Column("target", Text, nullable=False),
     Column("started_ms", BigInteger, nullable=False),
     Column("finished_ms", BigInteger),
-    Column("status", Text, nullable=False),  # running | ok | partial | failed
+    Column("status", Text, nullable=False),  # one of records.SCAN_STATUSES
     Column("error", Text),
     Column("scanners", JSONText, nullable=False),
     Column("metrics", Text),  # SecurityMetrics as JSON
     Column("cost", Text),  # ScanCost as JSON
+    # Who runs the scan, so a scan whose process died can be closed as abandoned
+    # (migration 4): the owner's pid and host name, and when it was last seen alive.
+    Column("owner_pid", Integer),
+    Column("owner_host", Text),
+    Column("heartbeat_ms", BigInteger),
     Index("ix_scans_target_started", "target", "started_ms"),
     Index("ix_scans_started", "started_ms"),
+    Index("ix_scans_status", "status"),
 )
 
 findings = Table(

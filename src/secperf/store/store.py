@@ -2,12 +2,18 @@
 
 ``Store.open`` takes a filesystem path (SQLite, created with its parent
 directories) or an SQLAlchemy URL (``sqlite:///...``, ``postgresql+psycopg://...``),
-applies the missing schema migrations and returns a ready store. Methods are
-synchronous and thread-safe; writes are serialised by one lock.
+applies the missing schema migrations, closes the scans whose process died
+(``close_abandoned_scans``) and returns a ready store. Methods are synchronous
+and thread-safe; writes are serialised by one lock within a process, and by
+the database's write lock across processes (``engine.write_engine``).
+
+A damaged SQLite file is ``StoreCorruptError`` and a newer schema
+``SchemaVersionError``, both naming the store; neither is ever replaced.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,9 +21,15 @@ from types import TracebackType
 
 from sqlalchemy import Engine
 from sqlalchemy.engine import URL
+from sqlalchemy.exc import SQLAlchemyError
 
 from secperf.store.analysis_records import AnalysisRecordMixin
-from secperf.store.engine import create_store_engine
+from secperf.store.engine import (
+    StoreCorruptError,
+    create_store_engine,
+    is_corruption,
+    write_engine,
+)
 from secperf.store.migrations import migrate
 from secperf.store.records import RecordRetention, RecordStoreMixin
 from secperf.store.samples import (
@@ -26,6 +38,8 @@ from secperf.store.samples import (
     ChunkRetention,
     SampleStoreMixin,
 )
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +62,7 @@ class Store(SampleStoreMixin, RecordStoreMixin, AnalysisRecordMixin):
         compact_after: int = COMPACT_AFTER,
     ) -> None:
         self._engine = engine
+        self._writer = write_engine(engine)
         self._lock = threading.RLock()
         self._init_samples(block_ms=block_ms, compact_after=compact_after)
 
@@ -59,14 +74,36 @@ class Store(SampleStoreMixin, RecordStoreMixin, AnalysisRecordMixin):
         block_ms: int = BLOCK_MS,
         compact_after: int = COMPACT_AFTER,
     ) -> Store:
-        """Open (creating when needed) and migrate the store at ``target``."""
+        """Open (creating when needed) and migrate the store at ``target``.
+
+        Running scans whose owner is gone are closed as abandoned on the way.
+        Raises ``StoreTargetError``, ``StoreCorruptError`` or ``SchemaVersionError``
+        with the store's name when it cannot be used.
+        """
         engine = create_store_engine(target)
+        where = f"store {describe_target(engine.url)}"
         try:
-            migrate(engine, where=f"store {engine.url.render_as_string(hide_password=True)}")
+            migrate(engine, where=where)
+            store = cls(engine, block_ms=block_ms, compact_after=compact_after)
+            closed = store.close_abandoned_scans()
+        except SQLAlchemyError as exc:
+            engine.dispose()
+            if is_corruption(exc):
+                raise StoreCorruptError(
+                    f"{where} is damaged or not a secperf database ({_cause(exc)})"
+                ) from None
+            raise
         except BaseException:
             engine.dispose()
             raise
-        return cls(engine, block_ms=block_ms, compact_after=compact_after)
+        if closed:
+            log.warning(
+                "%s: %d scan(s) whose process died were closed as abandoned: %s",
+                where,
+                len(closed),
+                ", ".join(closed[:5]) + (" ..." if len(closed) > 5 else ""),
+            )
+        return store
 
     @property
     def engine(self) -> Engine:
@@ -91,7 +128,7 @@ class Store(SampleStoreMixin, RecordStoreMixin, AnalysisRecordMixin):
         cutoff = now_ms - max_age_ms
         with self._lock:
             try:
-                with self._engine.begin() as conn:
+                with self._writer.begin() as conn:
                     chunk_result = self._retain_chunks(conn, cutoff)
                     record_result = self._retain_records(conn, cutoff)
             finally:
@@ -113,3 +150,16 @@ class Store(SampleStoreMixin, RecordStoreMixin, AnalysisRecordMixin):
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def describe_target(url: URL) -> str:
+    """The store as people know it: an SQLite file's path, or the URL without password."""
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        return str(url.database)
+    return url.render_as_string(hide_password=True)
+
+
+def _cause(exc: BaseException) -> str:
+    """The DB-API message under SQLAlchemy's wrapper (without the SQL)."""
+    orig = getattr(exc, "orig", None)
+    return str(orig if orig is not None else exc).splitlines()[0]

@@ -7,14 +7,22 @@ thread (``asyncio.to_thread``), one at a time behind one lock, and the event
 loop never blocks on the database. While one flush is being written the next
 batch fills, so decoding events and writing to disk overlap.
 
-A bad sample is counted and logged, never fatal; a failing write is logged and
-counted, and the writer keeps going.
+A bad sample is counted and logged, never fatal. A write that fails on the
+database (locked, disconnected, full) is retried with backoff; when it still
+fails it is reported with ``logging.error`` (count and cause, counted in
+``WriterStats.write_failures``) and kept for the next flush, up to a bound
+past which the oldest data is dropped, counted and reported too. Nothing is
+dropped silently.
+
+The writer also keeps the heartbeat of the scans its own process runs (see
+``Store.touch_scans``), so other hosts sharing the store can tell them from
+scans whose process died.
 
 On a bus with durable delivery (NATS JetStream: the bus offers
 ``subscribe_durable``) the writer is a durable subscriber whose ``commit``
 flushes the buffer: messages are acknowledged only once their samples are
 committed, so a killed server loses nothing and a failed write is delivered
-again instead of being lost.
+again instead of being lost (so the writer keeps nothing itself there).
 """
 
 from __future__ import annotations
@@ -22,7 +30,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import time
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
+
+from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 
 from secperf.bus.interface import EventBus, Subscription
 from secperf.events import (
@@ -34,15 +49,54 @@ from secperf.events import (
     ScanCompleted,
     ScanStarted,
     ViolationDetected,
+    local_host,
 )
 from secperf.model import Sample
+from secperf.store.engine import is_corruption
 from secperf.store.store import Store
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 #: Findings of one scan written in one transaction at the most (a very large scan
 #: is written in several before it completes).
 FINDINGS_BATCH = 1000
+#: Attempts of one write (each waits the store's busy timeout for its lock)
+#: before it is reported and kept for the next flush.
+WRITE_ATTEMPTS = 3
+#: The first pause between attempts; it doubles each time.
+RETRY_DELAY_S = 0.2
+#: Non-metric writes kept for a later attempt at the most.
+MAX_KEPT_WRITES = 10_000
+#: How often the heartbeat of this process's running scans is refreshed.
+HEARTBEAT_INTERVAL_S = 5.0
+
+
+def _worth_retrying(exc: BaseException) -> bool:
+    """A database failure that may pass (lock, connection, disk, schema being changed).
+
+    Constraint and data errors, a damaged file and errors outside the database
+    (bad values) fail the same way every time.
+    """
+    if not isinstance(exc, SQLAlchemyError):
+        return False
+    return not isinstance(exc, (IntegrityError, DataError)) and not is_corruption(exc)
+
+
+def _cause(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None)
+    text = str(orig if orig is not None else exc).splitlines()
+    return f"{type(orig or exc).__name__}: {text[0] if text else ''}"
+
+
+@dataclass(frozen=True, slots=True)
+class _Write:
+    """One non-metric write, kept in order until it succeeds."""
+
+    what: str
+    count: int  # events it stands for
+    run: Callable[[], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,31 +110,62 @@ class WriterStats:
     events_failed: int
     flushes: int
     buffered: int
+    write_retries: int = 0  # attempts that failed and were tried again
+    write_failures: int = 0  # writes that failed every attempt (reported, kept or lost)
+    kept_events: int = 0  # events waiting for the next attempt
 
 
 class StoreWriter:
-    """Subscribe to every topic and write what arrives into ``store``."""
+    """Subscribe to every topic and write what arrives into ``store``.
+
+    ``write_attempts`` and ``retry_delay_s`` set how a failing write is retried;
+    ``max_kept_samples`` (default four batches) bounds the samples kept for a
+    later attempt.
+    """
 
     def __init__(
-        self, store: Store, flush_interval_s: float = 1.0, max_batch: int = 50_000
+        self,
+        store: Store,
+        flush_interval_s: float = 1.0,
+        max_batch: int = 50_000,
+        *,
+        write_attempts: int = WRITE_ATTEMPTS,
+        retry_delay_s: float = RETRY_DELAY_S,
+        max_kept_samples: int | None = None,
     ) -> None:
         if flush_interval_s <= 0:
             raise ValueError(f"flush_interval_s must be positive, got {flush_interval_s}")
         if max_batch < 1:
             raise ValueError(f"max_batch must be at least 1, got {max_batch}")
+        if write_attempts < 1:
+            raise ValueError(f"write_attempts must be at least 1, got {write_attempts}")
+        if retry_delay_s < 0:
+            raise ValueError(f"retry_delay_s must not be negative, got {retry_delay_s}")
         self.store = store
         self.flush_interval_s = flush_interval_s
         self.max_batch = max_batch
+        self.write_attempts = write_attempts
+        self.retry_delay_s = retry_delay_s
+        self.max_kept_samples = 4 * max_batch if max_kept_samples is None else max_kept_samples
         self.samples_written = 0
         self.samples_rejected = 0
-        self.samples_failed = 0  # valid samples lost to a failed write
+        self.samples_failed = 0  # valid samples lost (never written)
         self.events_written = 0
-        self.events_failed = 0
+        self.events_failed = 0  # events lost (never written)
         self.flushes = 0
+        self.write_retries = 0
+        self.write_failures = 0
         self._buffer: list[Sample] = []
         # A scan's findings are written together (with its completion, usually):
         # one transaction per scan rather than one per finding.
         self._findings: dict[str, list[ViolationDetected]] = {}
+        # Writes that failed every attempt, retried in order before anything new.
+        self._kept: deque[_Write] = deque()
+        # Running scans this process owns, whose heartbeat the writer keeps.
+        self._owned: set[str] = set()
+        self._last_beat = time.monotonic()
+        # On a durable bus the bus delivers a failed batch again: keep nothing.
+        self._keep_failed = True
         self._lock = asyncio.Lock()
         self._inflight: asyncio.Task[None] | None = None
         self._timer: asyncio.Task[None] | None = None
@@ -93,6 +178,7 @@ class StoreWriter:
             raise RuntimeError("StoreWriter is already attached to a bus")
         durable = getattr(bus, "subscribe_durable", None)
         if durable is not None:
+            self._keep_failed = False
             self._subscription = await durable(
                 ">", self.handle, name="store-writer", commit=self.commit
             )
@@ -110,6 +196,9 @@ class StoreWriter:
             self.events_failed,
             self.flushes,
             len(self._buffer),
+            self.write_retries,
+            self.write_failures,
+            sum(w.count for w in self._kept),
         )
 
     async def handle(self, event: Event) -> None:
@@ -129,38 +218,167 @@ class StoreWriter:
             pending = self._findings.setdefault(event.scan_id, [])
             pending.append(event)
             if len(pending) >= FINDINGS_BATCH:
+                batch = self._findings.pop(event.scan_id, [])
                 async with self._lock:
-                    await asyncio.to_thread(
-                        self._write_findings, self._findings.pop(event.scan_id, [])
+                    await asyncio.to_thread(self._run, [self._findings_write(batch)])
+            return
+        writes: list[_Write] = []
+        if isinstance(event, ScanCompleted):
+            self._owned.discard(event.metrics.scan_id)
+            pending = self._findings.pop(event.metrics.scan_id, [])
+            if pending:
+                writes.append(self._findings_write(pending))
+        elif isinstance(event, ScanStarted) and self._owns(event):
+            self._owned.add(event.scan_id)
+        write = self._event_write(event)
+        if write is not None:
+            writes.append(write)
+        if writes:
+            async with self._lock:
+                await asyncio.to_thread(self._run, writes)
+
+    @staticmethod
+    def _owns(event: ScanStarted) -> bool:
+        return event.owner_pid == os.getpid() and event.owner_host == local_host()
+
+    # ------------------------------------------------------------------ writing
+
+    def _attempt(self, what: str, write: Callable[[], T]) -> T:
+        """Run ``write``, retrying a database failure that may pass (worker thread)."""
+        delay = self.retry_delay_s
+        for attempt in range(1, self.write_attempts + 1):
+            try:
+                return write()
+            except Exception as exc:
+                if attempt == self.write_attempts or not _worth_retrying(exc):
+                    raise
+                self.write_retries += 1
+                log.warning(
+                    "store writer: %s failed (%s); attempt %d of %d in %.1f s",
+                    what,
+                    _cause(exc),
+                    attempt + 1,
+                    self.write_attempts,
+                    delay,
+                )
+            time.sleep(delay)
+            delay *= 2
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _run(self, writes: list[_Write]) -> None:
+        """Write what was kept, then ``writes``, in order (worker thread).
+
+        The first write that fails every attempt stops the run: it and the
+        writes after it are kept for the next flush, so they stay in order.
+        """
+        queue = self._kept
+        queue.extend(writes)
+        while queue:
+            write = queue[0]
+            try:
+                self._attempt(write.what, write.run)
+            except Exception as exc:
+                if not (self._keep_failed and _worth_retrying(exc)):
+                    queue.popleft()
+                    self.events_failed += write.count
+                    self.write_failures += 1
+                    log.error(
+                        "store writer: writing %s failed; %d event(s) lost: %s",
+                        write.what,
+                        write.count,
+                        _cause(exc),
+                        exc_info=not _worth_retrying(exc),
                     )
-            return
-        async with self._lock:
-            if isinstance(event, ScanCompleted):
-                pending = self._findings.pop(event.metrics.scan_id, [])
-                await asyncio.to_thread(self._write_scan_end, pending, event)
-            else:
-                await asyncio.to_thread(self._write_event, event)
+                    continue
+                self.write_failures += 1
+                kept = self._trim_kept()
+                log.error(
+                    "store writer: writing %s failed after %d attempts (%s); %d event(s)"
+                    " kept for the next flush",
+                    write.what,
+                    self.write_attempts,
+                    _cause(exc),
+                    kept,
+                )
+                return
+            queue.popleft()
+            self.events_written += write.count
 
-    def _write_findings(self, pending: list[ViolationDetected]) -> None:
-        if not pending:
-            return
+    def _trim_kept(self) -> int:
+        """Drop the oldest kept writes beyond the bound (reported); returns what is kept."""
+        kept = sum(w.count for w in self._kept)
+        while kept > MAX_KEPT_WRITES and len(self._kept) > 1:
+            lost = self._kept.popleft()
+            kept -= lost.count
+            self.events_failed += lost.count
+            log.error(
+                "store writer: the store has failed for too long; %s dropped (%d event(s) lost)",
+                lost.what,
+                lost.count,
+            )
+        return kept
+
+    def _findings_write(self, pending: list[ViolationDetected]) -> _Write:
+        scan_id = pending[0].scan_id
         new = {e.finding.fingerprint for e in pending if e.is_new}
-        try:
-            self.store.add_findings(pending[0].scan_id, [e.finding for e in pending], new)
-        except Exception:
-            self.events_failed += len(pending)
-            log.exception("store writer: writing %d findings failed", len(pending))
-            return
-        self.events_written += len(pending)
+        found = [e.finding for e in pending]
 
-    def _write_scan_end(self, pending: list[ViolationDetected], event: ScanCompleted) -> None:
-        self._write_findings(pending)
-        self._write_event(event)
+        def run() -> None:
+            self.store.add_findings(scan_id, found, new)
+
+        return _Write(f"{len(pending)} findings of scan {scan_id}", len(pending), run)
+
+    def _event_write(self, event: Event) -> _Write | None:
+        store = self.store
+        run: Callable[[], object]
+        if isinstance(event, ScanStarted):
+            e = event
+
+            def run() -> None:
+                store.record_scan_started(
+                    e.scan_id,
+                    e.target,
+                    e.ts_ms,
+                    e.scanners,
+                    owner_pid=e.owner_pid,
+                    owner_host=e.owner_host,
+                )
+
+        elif isinstance(event, ScanCompleted):
+            done = event
+
+            def run() -> None:
+                store.record_scan_completed(done.metrics, done.status, done.error)
+
+        elif isinstance(event, AlertChanged):
+            changed = event
+
+            def run() -> None:
+                store.record_alert_transition(changed)
+
+        elif isinstance(event, GateEvaluated):
+            gate = event
+
+            def run() -> None:
+                store.add_gate_run(gate.result)
+
+        else:
+            if isinstance(event, BaselineUpdated):
+                # The baseline itself is saved by whoever changed it; this is the notice.
+                log.info(
+                    "baseline %s updated: %d fingerprints (+%d, -%d)",
+                    event.baseline,
+                    event.fingerprints,
+                    event.added,
+                    event.removed,
+                )
+            return None
+        return _Write(f"{type(event).__name__} {event.id}", 1, run)
 
     async def _flush_findings(self) -> None:
         while self._findings:
             _, pending = self._findings.popitem()
-            await asyncio.to_thread(self._write_findings, pending)
+            await asyncio.to_thread(self._run, [self._findings_write(pending)])
 
     async def commit(self) -> None:
         """Make everything handled so far durable; raise when any of it failed.
@@ -177,67 +395,88 @@ class StoreWriter:
             )
 
     async def flush(self) -> None:
-        """Write every buffered sample (one transaction) and finding now."""
+        """Write every buffered sample (one transaction), finding and kept write now."""
         async with self._lock:
+            if self._kept:
+                await asyncio.to_thread(self._run, [])
             await self._flush_findings()
-            while self._buffer:
-                batch, self._buffer = self._buffer, []
-                try:
-                    result = await asyncio.to_thread(self.store.write_samples, batch)
-                except Exception:
-                    self.samples_failed += len(batch)
-                    log.exception("store writer: writing %d samples failed", len(batch))
-                    continue
-                self.flushes += 1
-                self.samples_written += result.accepted
-                if result.rejected:
-                    self.samples_rejected += result.rejected
-                    log.warning(
-                        "store writer: rejected %d invalid samples; first: %s",
-                        result.rejected,
-                        "; ".join(result.errors[:3]),
-                    )
+            if self._buffer:
+                await self._flush_samples()
 
-    def _write_event(self, event: Event) -> None:
-        store = self.store
+    async def _flush_samples(self) -> None:
+        batch, self._buffer = self._buffer, []
+        what = f"{len(batch)} samples"
         try:
-            if isinstance(event, ScanStarted):
-                store.record_scan_started(event.scan_id, event.target, event.ts_ms, event.scanners)
-            elif isinstance(event, ScanCompleted):
-                store.record_scan_completed(event.metrics, event.status, event.error)
-            elif isinstance(event, AlertChanged):
-                store.record_alert_transition(event)
-            elif isinstance(event, GateEvaluated):
-                store.add_gate_run(event.result)
-            elif isinstance(event, BaselineUpdated):
-                # The baseline itself is saved by whoever changed it; this is the notice.
-                log.info(
-                    "baseline %s updated: %d fingerprints (+%d, -%d)",
-                    event.baseline,
-                    event.fingerprints,
-                    event.added,
-                    event.removed,
+            result = await asyncio.to_thread(
+                self._attempt, what, lambda: self.store.write_samples(batch)
+            )
+        except Exception as exc:
+            self.write_failures += 1
+            if self._keep_failed and _worth_retrying(exc):
+                # In front of what arrived meanwhile, so samples stay in order.
+                self._buffer = batch + self._buffer
+                lost = len(self._buffer) - self.max_kept_samples
+                if lost > 0:
+                    del self._buffer[:lost]
+                    self.samples_failed += lost
+                log.error(
+                    "store writer: writing %s failed after %d attempts (%s); %d samples kept"
+                    " for the next flush%s",
+                    what,
+                    self.write_attempts,
+                    _cause(exc),
+                    len(self._buffer),
+                    f", the {lost} oldest dropped (bound reached)" if lost > 0 else "",
                 )
-                return
             else:
-                return
-        except Exception:
-            self.events_failed += 1
-            log.exception("store writer: writing %s %s failed", type(event).__name__, event.id)
+                self.samples_failed += len(batch)
+                log.error(
+                    "store writer: writing %s failed; they are lost: %s",
+                    what,
+                    _cause(exc),
+                    exc_info=not _worth_retrying(exc),
+                )
             return
-        self.events_written += 1
+        self.flushes += 1
+        self.samples_written += result.accepted
+        if result.rejected:
+            self.samples_rejected += result.rejected
+            log.warning(
+                "store writer: rejected %d invalid samples; first: %s",
+                result.rejected,
+                "; ".join(result.errors[:3]),
+            )
+
+    # ------------------------------------------------------------------ timers
+
+    async def _heartbeat(self) -> None:
+        """Tell the store this process's running scans are alive."""
+        self._last_beat = time.monotonic()
+        owned = list(self._owned)
+        if not owned:
+            return
+        try:
+            async with self._lock:
+                await asyncio.to_thread(self.store.touch_scans, owned)
+        except Exception as exc:  # the next beat tries again; a scan is not lost for it
+            log.warning("store writer: refreshing the heartbeat of %s failed: %s", owned, exc)
 
     async def _flush_periodically(self) -> None:
         while True:
             await asyncio.sleep(self.flush_interval_s)
-            if self._buffer or self._findings:
+            if self._buffer or self._findings or self._kept:
                 try:
                     await self.flush()
                 except Exception:  # flush logs its own failures; keep the timer alive
                     log.exception("store writer: periodic flush failed")
+            if time.monotonic() - self._last_beat >= HEARTBEAT_INTERVAL_S:
+                await self._heartbeat()
 
     async def close(self) -> None:
-        """Stop receiving (delivering what the bus queued), then flush what remains."""
+        """Stop receiving (delivering what the bus queued), then flush what remains.
+
+        What still cannot be written is reported as lost: the process is ending.
+        """
         if self._closed:
             return
         self._closed = True
@@ -253,3 +492,15 @@ class StoreWriter:
         if self._inflight is not None:
             await self._inflight
         await self.flush()
+        kept_events = sum(w.count for w in self._kept)
+        if self._buffer or kept_events:
+            self.samples_failed += len(self._buffer)
+            self.events_failed += kept_events
+            log.error(
+                "store writer: closing with %d samples and %d event(s) the store would not"
+                " take; they are lost",
+                len(self._buffer),
+                kept_events,
+            )
+            self._buffer = []
+            self._kept.clear()
