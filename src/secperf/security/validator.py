@@ -33,6 +33,7 @@ from secperf.model import Finding, SecurityMetrics
 from secperf.security.baseline import Baseline, Comparison, compare
 from secperf.security.cache import ScanCache, cache_key, content_hash
 from secperf.security.discovery import CandidateFile, FileDiscovery
+from secperf.security.redaction import redact_optional, scrub_finding
 from secperf.security.scanners.interface import FileResult, Scanner, SourceFile
 from secperf.security.suppression import apply_inline_suppressions
 from secperf.security.triage import (
@@ -130,6 +131,10 @@ def _scan_text_batch(scanner: Scanner, root: Path, files: list[SourceFile]) -> l
         results = [_scan_one(scanner, root, source) for source in files]
     by_path = {source.relpath: source for source in files}
     for result in results:
+        # Scanners redact what they build; this last check before the cache, the
+        # store and the bus keeps a scanner that forgot from leaking a secret.
+        result.findings = [scrub_finding(f) for f in result.findings]
+        result.skipped = redact_optional(result.skipped)
         source = by_path.get(result.relpath)
         if source is not None and result.findings:
             # Imported findings (SARIF) point into other files: their lines are not ours.
