@@ -33,7 +33,7 @@ from secperf.model import (
     Severity,
     sample_problem,
 )
-from secperf.security.sarif_import import SarifError, load_sarif
+from secperf.security.sarif_import import SarifError, SarifImport, import_sarif
 from secperf.store import Store
 from secperf.web.auth import WriteCheckedRoute, require_write
 from secperf.web.context import AppContext, get_context
@@ -234,14 +234,15 @@ async def ingest_sarif(
     started = _now_ms()
     clock = time.perf_counter()
     try:
-        found: list[Finding] = await run_in_threadpool(
-            load_sarif, content, None, f"upload:{target}"
+        imported: SarifImport = await run_in_threadpool(
+            import_sarif, content, None, f"upload:{target}"
         )
     except SarifError as exc:
         where = f"body.{exc.json_path}" if exc.json_path else "body"
         raise ApiError(422, f"not a valid SARIF 2.1.0 log: {exc}", where=where) from None
     except (RecursionError, ValueError):  # e.g. JSON nested deeper than Python can read
         raise ApiError(422, "the SARIF log could not be read", where="body") from None
+    found: list[Finding] = imported.findings
     parse_ms = (time.perf_counter() - clock) * 1000.0
     metrics, new = await run_in_threadpool(
         _store_sarif_scan, ctx.store, target, found, started, parse_ms
@@ -261,5 +262,7 @@ async def ingest_sarif(
         "target": target,
         "findings": metrics.violations_found,
         "new_findings": metrics.new_findings,
+        # Results left out (a path outside the project, line -5), each naming its field.
+        "skipped": imported.skipped,
     }
     return ok(result)
