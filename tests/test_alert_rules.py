@@ -126,6 +126,75 @@ def test_bad_rules_are_rejected_naming_rule_and_reason(
     assert message in text
 
 
+SCAN_IMPACT = {"name": "r", "kind": "scan_impact", "metric": "response_time_ms"}
+ANOMALY = {"name": "r", "kind": "unexplained_anomaly", "metric": "response_time_ms"}
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (dict(SCAN_IMPACT, min_effect_pct=-1), "min_effect_pct: must not be negative, got -1"),
+        (dict(SCAN_IMPACT, max_q=1.5), "max_q: must be between 0 and 1 (exclusive), got 1.5"),
+        (dict(SCAN_IMPACT, min_effect_pct=20, resolve_threshold=30), "<= min_effect_pct (20)"),
+        (
+            dict(ANOMALY, min_points=0.5),
+            "min_points: must be a whole number of at least 2, got 0.5",
+        ),
+        (dict(ANOMALY, min_points=1), "min_points: must be a whole number of at least 2, got 1"),
+        (
+            dict(ANOMALY, window="5m", recent="10m"),
+            "recent: must be shorter than window (5m), got 10m",
+        ),
+        (dict(ANOMALY, window="30s"), "recent: must be shorter than window (30s), got 1m"),
+        (dict(ANOMALY, k=4, resolve_threshold=6), "resolve_threshold: must be <= k (4)"),
+        (dict(ANOMALY, resolve_threshold=-1), "resolve_threshold: must not be negative"),
+        (
+            {"name": "r", "metric": "security_false_positives", "threshold": 50},
+            "threshold: 50 is outside the values security_false_positives can take (0 to 1, "
+            "a ratio: 0.5 means 50 %)",
+        ),
+        (
+            {"name": "r", "metric": "cpu_percent", "threshold": 90, "resolve_threshold": -5},
+            "resolve_threshold: -5 is outside the values cpu_percent can take (0 to 100",
+        ),
+        (
+            {"name": "r", "metric": "security_scan_coverage", "op": "<", "threshold": 800},
+            "threshold: 800 is outside",
+        ),
+    ],
+)
+def test_nonsense_numbers_are_rejected_naming_the_key(
+    data: dict[str, object], message: str
+) -> None:
+    with pytest.raises(RuleError) as info:
+        rule_from_dict(data, where="rules.toml: rules[0]")
+    text = str(info.value)
+    assert text.startswith("rules.toml: rules[0] ('r'): ")
+    assert message in text
+
+
+def test_meaningful_edge_values_still_load() -> None:
+    # Hysteresis below the firing level of each kind is what resolve_threshold is for.
+    impact = rule_from_dict(dict(SCAN_IMPACT, min_effect_pct=20, resolve_threshold=10))
+    assert impact.resolve_threshold == 10.0
+    assert rule_from_dict(dict(ANOMALY, k=5, resolve_threshold=3, min_points=2)).params["k"] == 5
+    # Rates and counts of a bounded metric are not bounded by it.
+    rate = {"name": "r", "metric": "cpu_percent", "aggregation": "rate", "threshold": 500}
+    assert rule_from_dict(rate).threshold == 500.0
+    assert rule_from_dict({"name": "r", "metric": "process_cpu_percent", "threshold": 180})
+    assert rule_from_dict(dict(SCAN_IMPACT, min_effect_pct=0)).params["min_effect_pct"] == 0.0
+
+
+def test_every_problem_of_a_rule_is_listed_at_once() -> None:
+    data = dict(ANOMALY, k=-2, min_points=1.5, colour="red", severity="urgent")
+    with pytest.raises(RuleError) as info:
+        rule_from_dict(data, where="rules.toml: rules[0]")
+    text = str(info.value)
+    for part in ("unknown field(s) colour", "unknown severity", "k: must be greater than 0, got -2",
+                 "min_points: must be a whole number of at least 2, got 1.5"):  # fmt: skip
+        assert part in text
+
+
 def test_rules_file_keeps_good_rules_and_names_bad_ones(tmp_path: Path) -> None:
     path = tmp_path / "rules.toml"
     path.write_text(
