@@ -417,6 +417,78 @@ def test_short_token_refused(tmp_path: Path) -> None:
     assert "abc" not in str(err)
 
 
+def test_a_short_token_is_reported_beside_a_wrong_port(tmp_path: Path) -> None:
+    err = load_error(tmp_path, '[server]\nport = 99999\ntoken = "short"\n')
+    assert err.problems == (
+        "secperf.toml: server.port: expected an integer from 0 to 65535, got 99999",
+        "secperf.toml: server.token: the token must be at least 16 characters long; generate "
+        "one (python -c 'import secrets; print(secrets.token_urlsafe(32))') and prefer "
+        "server.token_env to keep it out of the file",
+    )
+    assert "short" not in str(err)
+
+
+def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
+    err = load_error(
+        tmp_path,
+        """
+[tool.secperf.server]
+host = "0.0.0.0"
+port = -1
+[tool.secperf.scan]
+scanners = ["bandit", "bandit"]
+jobs = "x"
+[[tool.secperf.alerts.rules]]
+name = "r"
+metric = "cpu_percent"
+threshold = 90
+resolve_threshold = 95
+""",
+        name="pyproject.toml",
+    )
+    keys = [line.split(": ")[1] for line in err.problems]
+    assert keys == [
+        "tool.secperf.scan.jobs",
+        "tool.secperf.server.port",
+        "tool.secperf.server.host",
+        "tool.secperf.scan.scanners",
+        "tool.secperf.alerts.rules[0].resolve_threshold",
+    ]
+    assert "requires a token; set $SECPERF_TOKEN" in err.problems[2]
+    assert all(line.startswith("pyproject.toml: ") for line in err.problems)
+
+
+def test_checks_on_a_rejected_value_are_not_made_with_its_default(tmp_path: Path) -> None:
+    # The interval is wrong: comparing the timeout with the default interval
+    # would report a problem the user did not write. A token of the wrong kind
+    # is still not echoed, and "requires a token" would mislead.
+    err = load_error(
+        tmp_path,
+        """
+[server]
+host = "0.0.0.0"
+token = 1234567890123456789
+port = 70000
+[[monitor.prometheus.targets]]
+name = "a"
+url = "http://127.0.0.1:9100/metrics"
+interval = "soon"
+timeout = "30s"
+[scan]
+scanners = ["deps", "deps"]
+""",
+    )
+    assert err.problems == (
+        "secperf.toml: monitor.prometheus.targets[0].interval: expected a duration longer than 0 "
+        "such as "
+        "'500ms', '15s', '5m', '24h' or '30d', got 'soon' [in target 'a']",
+        "secperf.toml: server.port: expected an integer from 0 to 65535, got 70000",
+        "secperf.toml: server.token: expected a string, got an integer (not shown)",
+        "secperf.toml: scan.scanners: a scanner is listed more than once",
+    )
+    assert "1234567890123456789" not in str(err)
+
+
 def test_cross_field_rules(tmp_path: Path) -> None:
     err = load_error(
         tmp_path,

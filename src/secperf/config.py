@@ -13,6 +13,7 @@ from 0 to 100, and relative paths are resolved against the project root.
 
 from __future__ import annotations
 
+import copy
 import ipaddress
 import json
 import math
@@ -964,6 +965,12 @@ def load_config(path: Path | None = None, project_dir: Path | None = None) -> Lo
         config = Config.model_validate(data, context={"root": root})
     except ValidationError as exc:
         problems = [f"{label}: {line}" for line in _describe_errors(exc, data, prefix)]
+        # The token and cross-key checks still run on what did parse, so that
+        # every problem is reported at once, not one round of fixes at a time.
+        problems += [
+            f"{label}: {prefix}{key}: {message}"
+            for key, message in _checks_despite(exc, data, root, prefix)
+        ]
         raise ConfigError(problems, source) from None
 
     config, token_source, token_problems = _resolve_token(config, prefix)
@@ -1035,7 +1042,12 @@ def _resolve_token(config: Config, prefix: str) -> tuple[Config, str | None, lis
     if server.token is not None:
         if len(server.token.get_secret_value()) < MIN_TOKEN_LENGTH:
             problems.append(
-                ("server.token", f"the token must be at least {MIN_TOKEN_LENGTH} characters long")
+                (
+                    "server.token",
+                    f"the token must be at least {MIN_TOKEN_LENGTH} characters long; "
+                    f"generate one (python -c 'import secrets; print(secrets.token_urlsafe(32))') "
+                    f"and prefer {prefix}server.token_env to keep it out of the file",
+                )
             )
         return config, "file", problems
     if not server.token_env:
@@ -1115,6 +1127,79 @@ def _cross_checks(config: Config, prefix: str = "") -> list[tuple[str, str]]:
                 (f"alerts.notifiers[{index}].url", f"a {notifier.kind} notifier needs a url")
             )
     return problems
+
+
+#: Keys a cross-key problem depends on beyond its own (dotted, without prefix).
+_CHECK_INPUTS: dict[str, tuple[str, ...]] = {
+    "server.host": ("server.token", "server.token_env"),
+    "server.token_env": ("server.token",),
+}
+
+
+def _checks_despite(
+    error: ValidationError, data: Mapping[str, Any], root: Path, prefix: str
+) -> list[tuple[str, str]]:
+    """Token and cross-key problems of a config that failed validation.
+
+    The rejected values are removed (a list with a bad item goes whole, so that
+    indexes stay right) and the rest validated again with defaults in their
+    place; a problem that depends on a removed key is dropped, because the
+    default, not the user's value, would have caused it.
+    """
+    pruned: Any = copy.deepcopy(dict(data))
+    removed: list[str] = []
+    for _ in range(5):  # each round removes at least one key, or gives up
+        progress = False
+        for item in error.errors(include_url=False):
+            path = _prunable(tuple(item["loc"]), item["type"] == "missing")
+            if path and _prune(pruned, path):
+                removed.append(".".join(path))
+                progress = True
+        if not progress:
+            return []
+        try:
+            config = Config.model_validate(pruned, context={"root": root})
+        except ValidationError as again:
+            error = again
+            continue
+        break
+    else:
+        return []
+    _, _, token_problems = _resolve_token(config, prefix)
+    return [
+        (key, message)
+        for key, message in [*token_problems, *_cross_checks(config, prefix)]
+        if not any(_depends_on(key, gone) for gone in removed)
+    ]
+
+
+def _prunable(loc: tuple[int | str, ...], missing: bool) -> tuple[str, ...]:
+    """The table keys leading to what an error points at: up to a list, a ``[key]``
+    marker or a validator's name; for a missing key, the table that lacks it."""
+    path: list[str] = []
+    for part in loc[:-1] if missing else loc:
+        if not isinstance(part, str) or part == "[key]":
+            break
+        path.append(part)
+    return tuple(path)
+
+
+def _prune(data: Any, path: tuple[str, ...]) -> bool:
+    """Remove ``path`` from nested tables; False when it is not there."""
+    for part in path[:-1]:
+        data = data.get(part) if isinstance(data, dict) else None
+    if isinstance(data, dict) and path and path[-1] in data:
+        del data[path[-1]]
+        return True
+    return False
+
+
+def _depends_on(key: str, gone: str) -> bool:
+    """Whether the problem at ``key`` may come from the default put in place of ``gone``."""
+    plain = _INDEX_RE.sub("", key)
+    if plain == gone or plain.startswith(gone + ".") or gone.startswith(plain + "."):
+        return True
+    return gone in _CHECK_INPUTS.get(plain, ())
 
 
 def _hysteresis_problem(key: str, rule: AlertRuleConfig) -> list[tuple[str, str]]:
@@ -1309,6 +1394,15 @@ def _locate(loc: tuple[int | str, ...], data: Any) -> _Located:
 _INDEX_RE = re.compile(r"\[\d+\]")
 
 
+_TOML_KINDS = {
+    bool: "true or false",
+    int: "an integer",
+    float: "a number",
+    list: "an array",
+    dict: "a table",
+}
+
+
 def _describe_errors(exc: ValidationError, data: Any, prefix: str) -> list[str]:
     lines: list[str] = []
     for error in exc.errors(include_url=False):
@@ -1329,6 +1423,10 @@ def _describe_errors(exc: ValidationError, data: Any, prefix: str) -> list[str]:
             expected = _describe_type(where.annotation, where.metadata, f"{prefix}{where.key}")
             if etype == "missing":
                 text = f"required key is missing; expected {expected}"
+            elif _unwrap(where.annotation)[0] is SecretStr:
+                # A wrongly typed token is still the token: never echo it.
+                kind = _TOML_KINDS.get(type(error["input"]), "another kind of value")
+                text = f"expected {expected}, got {kind} (not shown)"
             else:
                 text = f"expected {expected}, got {_show(error['input'])}"
                 detail = _error_detail(error)
