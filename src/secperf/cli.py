@@ -460,16 +460,29 @@ def findings_show(
         "help": finding.help_url or "-",
     }
     for key, value in finding.properties.items():
-        rows[key] = value if isinstance(value, str) else json.dumps(value)
-    for label, value in rows.items():
-        console.print(f"[bold]{label:<12}[/bold]{escape(str(value))}", soft_wrap=True)
+        if value is None or value == "" or value == [] or value == {}:
+            rows[key] = "-"  # an unknown value, not the text "null"
+        else:
+            rows[key] = value if isinstance(value, str) else json.dumps(value)
+    lines = list(rows.items())
     for entry in history:
         until = f" until {_iso(entry.expires_ms)}" if entry.expires_ms else ""
-        console.print(
-            f"[bold]{'triage':<12}[/bold]{entry.state} by {escape(entry.author)}{until}:"
-            f" {escape(entry.note or '')}",
-            soft_wrap=True,
-        )
+        lines.append(("triage", f"{entry.state} by {entry.author}{until}: {entry.note or ''}"))
+    _print_label_values(lines)
+
+
+def _print_label_values(lines: list[tuple[str, str]]) -> None:
+    """Aligned ``label  value`` rows: labels never run into values, long values wrap."""
+    from rich.table import Table
+    from rich.text import Text
+
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold", no_wrap=True)
+    grid.add_column(overflow="fold")
+    for label, value in lines:
+        # Text, not markup: values come from scanned files and may hold brackets.
+        grid.add_row(Text(label), Text(value))
+    console.print(grid)
 
 
 @app.command("triage")
