@@ -724,22 +724,34 @@ class SampleStoreMixin:
         # second one while holding this one deadlocks a busy server (every thread
         # holds one and waits for another until the pool times out).
         with self._engine.connect() as conn:
-            for info in self._find_series(conn, name, matchers):
-                # The chunk reaching furthest holds the newest timestamp; of equal
-                # reach, the later write wins.
-                data = conn.execute(
+            infos = self._find_series(conn, name, matchers)
+            newest: dict[int, bytes] = {}
+            for i in range(0, len(infos), _IN_BATCH):
+                # One statement per batch of series, not one per series: each
+                # picks its chunk reaching furthest (the newest timestamp); of
+                # equal reach, the later write wins.
+                pick = (
                     select(chunks.c.data)
-                    .where(chunks.c.series_id == info.id)
+                    .where(chunks.c.series_id == series.c.id)
                     .order_by(chunks.c.end_ms.desc(), chunks.c.id.desc())
                     .limit(1)
-                ).scalar()
-                if data is None:
-                    continue
-                ts, vals = codec.decode_chunk(data)
-                if ts.size:
-                    found.append(
-                        LatestSample(info.id, info.name, info.labels, int(ts[-1]), float(vals[-1]))
-                    )
+                    .scalar_subquery()
+                )
+                stmt = select(series.c.id, pick).where(
+                    series.c.id.in_([info.id for info in infos[i : i + _IN_BATCH]])
+                )
+                for sid, data in conn.execute(stmt):
+                    if data is not None:
+                        newest[int(sid)] = data
+        for info in infos:
+            data = newest.get(info.id)
+            if data is None:
+                continue
+            ts, vals = codec.decode_chunk(data)
+            if ts.size:
+                found.append(
+                    LatestSample(info.id, info.name, info.labels, int(ts[-1]), float(vals[-1]))
+                )
         return found
 
     def sample_count(self) -> int:
