@@ -24,7 +24,7 @@ from secperf.alerts.rules import Rule, format_value
 from secperf.alerts.security_metrics import FindingTally
 from secperf.events import ScanCompleted, ScanStarted, ViolationDetected
 from secperf.model import Alert, Finding, MetricKind
-from secperf.store import ScanRecord, Store
+from secperf.store import COMPLETE_SCAN_STATUSES, ScanRecord, Store
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +143,12 @@ class ScanTracker:
             self.scans.popitem(last=False)
 
     def latest_finished(self) -> ScanInfo | None:
-        finished = [s for s in self.scans.values() if s.finished_ms is not None]
+        # An interrupted or abandoned scan saw only part of the code.
+        finished = [
+            s
+            for s in self.scans.values()
+            if s.finished_ms is not None and s.status in COMPLETE_SCAN_STATUSES
+        ]
         return max(finished, key=lambda s: s.finished_ms or 0, default=None)
 
     def running_at(self, at_ms: int) -> ScanInfo | None:
@@ -151,7 +156,9 @@ class ScanTracker:
         found: ScanInfo | None = None
         for scan in self.scans.values():
             end = scan.finished_ms
-            inside = scan.started_ms <= at_ms and (end is None or at_ms < end)
+            # Open-ended only while it runs: a scan closed without an end time is over.
+            still = end is None and scan.status == "running"
+            inside = scan.started_ms <= at_ms and (still or (end is not None and at_ms < end))
             if inside and (found is None or scan.started_ms > found.started_ms):
                 found = scan
         return found

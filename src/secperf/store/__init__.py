@@ -5,9 +5,11 @@ PostgreSQL. ``Store.open(path_or_url)`` is the entry point; ``StoreWriter``
 feeds it from the bus.
 """
 
-from secperf.store.engine import StoreTargetError
+from secperf.store.engine import StoreCorruptError, StoreTargetError
 from secperf.store.migrations import LATEST_VERSION, SchemaVersionError
 from secperf.store.records import (
+    COMPLETE_SCAN_STATUSES,
+    SCAN_STATUSES,
     TRIAGE_STATES,
     AlertTransition,
     RecordRetention,
@@ -27,7 +29,9 @@ from secperf.store.store import RetentionResult, Store
 from secperf.store.writer import StoreWriter, WriterStats
 
 __all__ = [
+    "COMPLETE_SCAN_STATUSES",
     "LATEST_VERSION",
+    "SCAN_STATUSES",
     "TRIAGE_STATES",
     "AlertTransition",
     "ChunkRetention",
@@ -40,6 +44,7 @@ __all__ = [
     "SeriesPoints",
     "Silence",
     "Store",
+    "StoreCorruptError",
     "StoreTargetError",
     "StoreWriter",
     "StoredFinding",

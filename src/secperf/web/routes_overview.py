@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 
 from secperf.events import local_host
 from secperf.model import AlertState, MetricType
-from secperf.store import ScanRecord, Store
+from secperf.store import COMPLETE_SCAN_STATUSES, ScanRecord, Store
 from secperf.web.auth import require_read
 from secperf.web.context import AppContext, get_context
 from secperf.web.errors import ApiError
@@ -34,7 +34,14 @@ def _now_ms() -> int:
 
 
 def _security(scans: list[ScanRecord]) -> dict[str, Any]:
-    finished = [s for s in scans if s.metrics is not None and s.finished_ms is not None]
+    # An interrupted or abandoned scan saw only part of the code: not the posture.
+    finished = [
+        s
+        for s in scans
+        if s.metrics is not None
+        and s.finished_ms is not None
+        and s.status in COMPLETE_SCAN_STATUSES
+    ]
     last = finished[0] if finished else None
     metrics = last.metrics if last is not None else None
     trend = [
