@@ -494,3 +494,42 @@ def test_no_api_answer_carries_a_secret(store: Store) -> None:
         for value in [AWS_KEY, AWS_SECRET, *gitleaks_secrets, *secret_hashes]:
             assert value not in body, f"{path} leaks {value[:4]}..."
         assert "secret_hash" not in body, path
+
+
+def test_error_where_is_the_full_location_of_the_field(store: Store) -> None:
+    with _client(store) as client:
+        now = _now()
+        checks = [
+            # Raised by the routes themselves, which name the bare parameter.
+            (
+                "query.end_ms",
+                client.get(
+                    "/api/v1/metrics/query",
+                    params={"name": "cpu_percent", "start_ms": 10, "end_ms": 5},
+                ),
+            ),
+            ("query.end_ms", client.get(f"/api/v1/annotations?start_ms={now}&end_ms={now - HOUR}")),
+            (
+                "path.fingerprint",
+                client.post(
+                    f"/api/v1/findings/{'f' * 32}/triage",
+                    json={"state": "false_positive", "reason": "test data", "author": "ana"},
+                    headers=AUTH,
+                ),
+            ),
+            # Found by FastAPI's validation: already located, and must stay so.
+            ("query.start_ms", client.get("/api/v1/annotations?start_ms=-1")),
+        ]
+        for where, response in checks:
+            assert response.status_code in (404, 422), response.text
+            assert response.json()["error"]["where"] == where, response.text
+        # A body that is not JSON: its location is the body, not "body[17]".
+        broken = client.post(
+            f"/api/v1/findings/{2:032x}/triage",
+            content=b'{"state": "open",,}',
+            headers={**AUTH, "Content-Type": "application/json"},
+        )
+        assert broken.status_code == 422, broken.text
+        error = broken.json()["error"]
+        assert error["where"] == "body"
+        assert error["message"].startswith("body: invalid JSON at character 17")

@@ -9,6 +9,7 @@ client should not see.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -83,29 +84,89 @@ def location(loc: Sequence[Any]) -> str:
     return out
 
 
+#: Where a request's values come from; a ``where`` starts with one of these.
+_SOURCES = ("body", "query", "path", "header", "cookie")
+_HEAD_RE = re.compile(r"^[^.\[]+")
+
+
+def _json_error(error: dict[str, Any]) -> tuple[str, str]:
+    """A body that is not JSON: its ``loc`` holds a character offset, not a list index."""
+    loc = error.get("loc", ())
+    offset = loc[1] if len(loc) > 1 and isinstance(loc[1], int) else None
+    ctx = error.get("ctx")
+    reason = ctx.get("error") if isinstance(ctx, dict) else None
+    text = "invalid JSON" + (f" at character {offset}" if offset is not None else "")
+    return "body", f"{text}: {reason}" if reason else text
+
+
 def describe_validation(errors: Sequence[Any]) -> tuple[str, str | None]:
     """One message naming every wrong field (first few), and the first field's location."""
     parts: list[str] = []
     first_where: str | None = None
     for error in errors[:5]:
-        loc = error.get("loc", ()) if isinstance(error, dict) else ()
-        where = location(loc)
+        if isinstance(error, dict) and error.get("type") == "json_invalid":
+            where, msg = _json_error(error)
+        else:
+            loc = error.get("loc", ()) if isinstance(error, dict) else ()
+            where = location(loc)
+            msg = error.get("msg", "invalid") if isinstance(error, dict) else str(error)
         if first_where is None:
             first_where = where or None
-        msg = error.get("msg", "invalid") if isinstance(error, dict) else str(error)
         parts.append(f"{where}: {msg}" if where else str(msg))
     if len(errors) > 5:
         parts.append(f"and {len(errors) - 5} more problem(s)")
     return "; ".join(parts) or "invalid request", first_where
 
 
+def _parameter_names(request: Request) -> dict[str, list[str]]:
+    """The names of the route's parameters by source, its dependencies' included."""
+    names: dict[str, list[str]] = {source: [] for source in _SOURCES}
+    route = request.scope.get("route")
+    pending = [getattr(route, "dependant", None)]
+    while pending:
+        dependant = pending.pop()
+        if dependant is None:
+            continue
+        for source in ("path", "query", "header", "cookie"):
+            for param in getattr(dependant, f"{source}_params", ()):
+                names[source].append(str(getattr(param, "alias", None) or param.name))
+        pending.extend(getattr(dependant, "dependencies", ()))
+    # Without a matched route (or on an older FastAPI), what the request carried.
+    names["path"] = names["path"] or list(request.path_params)
+    names["query"] = names["query"] or list(request.query_params)
+    return names
+
+
+def qualify_where(where: str | None, request: Request) -> str | None:
+    """The full location of a ``where``: ``end_ms`` -> ``query.end_ms``.
+
+    A route may name a parameter by its bare name, or only its source (``path``
+    when the route has one path parameter); clients get the same dotted form
+    as validation errors: ``query.end_ms``, ``path.fingerprint``, ``body.x``.
+    """
+    if not where:
+        return where
+    names = _parameter_names(request)
+    if where in ("path", "query") and len(set(names[where])) == 1:
+        return f"{where}.{names[where][0]}"
+    match = _HEAD_RE.match(where)
+    head = match.group(0) if match else where
+    if head in _SOURCES:
+        return where
+    for source in ("path", "query", "header", "cookie"):
+        if head in names[source]:
+            return f"{source}.{where}"
+    return where
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Route every error the app can raise to the one error shape."""
 
-    async def api_error(_: Request, exc: Exception) -> JSONResponse:
+    async def api_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, ApiError)
+        where = qualify_where(exc.where, request)
         return error_response(
-            exc.status, exc.message, code=exc.code, where=exc.where, headers=exc.headers
+            exc.status, exc.message, code=exc.code, where=where, headers=exc.headers
         )
 
     async def validation_error(_: Request, exc: Exception) -> JSONResponse:
