@@ -510,6 +510,15 @@ def test_round_times_must_be_non_negative_and_match_the_rounds(tmp_path: Path) -
     assert problems[1].problem == f"{rounds - 1} round times for {rounds} rounds (stats.rounds)"
 
 
+def test_a_blank_benchmark_name_is_refused(tmp_path: Path) -> None:
+    doc = json.loads(PB_FIXTURE.read_text())
+    doc["benchmarks"][1]["fullname"] = "   "
+    path = _write(tmp_path, "bench.json", doc)
+    with pytest.raises(BenchmarkImportError) as caught:
+        load_pytest_benchmark(path)
+    assert str(caught.value) == f"{path}: benchmarks[1].fullname: missing benchmark name"
+
+
 def test_float_rounding_in_the_summary_is_not_a_contradiction(tmp_path: Path) -> None:
     doc = json.loads(PB_FIXTURE.read_text())
     stats = doc["benchmarks"][0]["stats"]

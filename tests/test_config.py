@@ -311,7 +311,7 @@ def test_bad_severity(tmp_path: Path) -> None:
 
 def test_bad_size(tmp_path: Path) -> None:
     err = load_error(tmp_path, '[scan]\nmax_file_size = "big"\n')
-    assert "scan.max_file_size: expected a size such as" in str(err)
+    assert "scan.max_file_size: expected a size larger than 0 such as" in str(err)
 
 
 def test_unknown_scanner(tmp_path: Path) -> None:
@@ -487,6 +487,16 @@ scanners = ["deps", "deps"]
         "secperf.toml: scan.scanners: a scanner is listed more than once",
     )
     assert "1234567890123456789" not in str(err)
+
+
+def test_size_limits_of_zero_are_refused(tmp_path: Path) -> None:
+    err = load_error(tmp_path, '[scan]\nmax_file_size = 0\n[server]\nmax_request_bytes = "0KB"\n')
+    assert err.problems == (
+        "secperf.toml: scan.max_file_size: expected a size larger than 0 such as 1048576, "
+        "'512KB' or '1MiB', got 0",
+        "secperf.toml: server.max_request_bytes: expected a size larger than 0 such as "
+        "1048576, '512KB' or '1MiB', got '0KB'",
+    )
 
 
 def test_cross_field_rules(tmp_path: Path) -> None:

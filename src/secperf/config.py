@@ -384,6 +384,13 @@ SizeBytes = Annotated[
     BeforeValidator(_size),
     _Expect("a size such as 1048576, '512KB' or '1MiB'", format_size_bytes),
 ]
+# A limit of 0 bytes would refuse everything (every file too large, every body).
+PositiveSizeBytes = Annotated[
+    int,
+    BeforeValidator(_size),
+    _Expect("a size larger than 0 such as 1048576, '512KB' or '1MiB'", format_size_bytes),
+    annotated_types.Gt(0),
+]
 Fraction = Annotated[
     float,
     BeforeValidator(_fraction),
@@ -620,7 +627,7 @@ class ScanConfig(_Section):
     exclude: list[Glob] = list(DEFAULT_EXCLUDES)
     extend_exclude: list[Glob] = []
     respect_gitignore: Bool = True
-    max_file_size: SizeBytes = parse_size_bytes("1MiB")
+    max_file_size: PositiveSizeBytes = parse_size_bytes("1MiB")
     jobs: NonNegInt = 0
     scanners: list[ScannerId] = list(SCANNER_IDS)
     cache: Bool = True
@@ -848,7 +855,7 @@ class ServerConfig(_Section):
         Field(pattern=r"^([A-Za-z_][A-Za-z0-9_]*)?$"),
         _Expect("an environment variable name (or '' to read none)"),
     ] = "SECPERF_TOKEN"
-    max_request_bytes: SizeBytes = parse_size_bytes("10MiB")
+    max_request_bytes: PositiveSizeBytes = parse_size_bytes("10MiB")
 
     @property
     def is_loopback(self) -> bool:

@@ -433,7 +433,7 @@ def _pytest_benchmark_entry(
 ) -> BenchmarkResult:
     entry = _obj(file, where, entry)
     name = entry.get("fullname") or entry.get("name")
-    if not isinstance(name, str) or not name:
+    if not isinstance(name, str) or not name.strip():
         raise BenchmarkImportError(file, _join(where, "fullname"), "missing benchmark name")
     if "stats" not in entry:
         raise BenchmarkImportError(file, _join(where, "stats"), "missing")
