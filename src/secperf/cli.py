@@ -14,7 +14,7 @@ import asyncio
 import json
 from enum import IntEnum, StrEnum
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -54,7 +54,70 @@ class OutputFormat(StrEnum):
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
+
+def store_failure(exc: BaseException) -> tuple[str, ExitCode] | None:
+    """The message and exit code for a store that cannot be used; None for other errors.
+
+    Used by the root command group for every command, so a damaged store, a
+    newer schema or a ``.secperf`` that is a file is one message on stderr and
+    exit 2 wherever it is met, never a traceback (nor exit 1, "blocked").
+    """
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from secperf.store import SchemaVersionError, StoreCorruptError, StoreError
+
+    check = "`secperf store check`"
+    if isinstance(exc, StoreCorruptError):
+        return (
+            f"{exc}. secperf has not changed it. {check} shows what is wrong; restore the"
+            " file from a backup, or move it aside to start an empty store.",
+            ExitCode.USAGE,
+        )
+    if isinstance(exc, SchemaVersionError):
+        return (
+            f"{exc}, or restore a backup made with this version ({check} shows both versions).",
+            ExitCode.USAGE,
+        )
+    if isinstance(exc, StoreError):
+        return f"{exc} ({check} tests the store).", ExitCode.USAGE
+    if isinstance(exc, (FileExistsError, NotADirectoryError)) and exc.filename:
+        # Typically `.secperf` is a file: the store, cache and salt live in that directory.
+        wanted = Path(str(exc.filename))
+        blocker = next((p for p in (wanted, *wanted.parents) if p.is_file()), None)
+        if blocker is not None:
+            what = "" if blocker == wanted else f"cannot create {wanted}: "
+            return (
+                f"{what}{blocker} is a file, not a directory; move that file away"
+                " (secperf keeps its store, cache and salt there)",
+                ExitCode.USAGE,
+            )
+    if isinstance(exc, SQLAlchemyError):
+        orig = getattr(exc, "orig", None)
+        lines = str(orig if orig is not None else exc).strip().splitlines()
+        return (
+            f"the store failed: {lines[0] if lines else type(exc).__name__}; what was stored"
+            f" before is kept. Try again; {check} tests the store.",
+            ExitCode.CANNOT_EVALUATE,
+        )
+    return None
+
+
+class _Commands(typer.core.TyperGroup):
+    """The root group: turns a store that cannot be used into ``store_failure``'s message."""
+
+    # ctx is Typer's own click Context (a vendored copy), typed loosely on purpose.
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except Exception as exc:
+            failure = store_failure(exc)
+            if failure is None:
+                raise
+            fail(*failure)
+
+
 app = typer.Typer(
+    cls=_Commands,
     name="secperf",
     help="Security validation and performance monitoring on one bus, store, "
     "alert engine, quality gate and dashboard.",
@@ -824,7 +887,6 @@ def monitor(
 ) -> None:
     """Collect system, process and Prometheus metrics into the store, with a live view."""
     from secperf.commands.monitor import MonitorOptions, build_plan, render_summary, run_monitor
-    from secperf.store import SchemaVersionError, StoreTargetError
 
     options = MonitorOptions(
         duration_s=_duration_option(duration, "--duration"),
@@ -842,10 +904,7 @@ def monitor(
         off = "; ".join(f"{name}: {why}" for name, why in plan.switched_off.items())
         fail(f"nothing to collect: every collector is switched off ({off or 'none configured'})")
     live = console.is_terminal
-    try:
-        summary = asyncio.run(run_monitor(loaded, plan, options, console=console, live=live))
-    except (StoreTargetError, SchemaVersionError) as exc:
-        fail(f"store {mask_url(loaded.config.store.url)}: {exc}")
+    summary = asyncio.run(run_monitor(loaded, plan, options, console=console, live=live))
     console.print(render_summary(summary, plan, final_view=not live))
 
 
@@ -885,7 +944,6 @@ def bench_run(
     from secperf.commands.bench import run_benchmark, store_results, timing_table
     from secperf.commands.scanning import open_store
     from secperf.perf.command_timing import CommandTimingError
-    from secperf.store import SchemaVersionError, StoreTargetError
 
     timeout_s = _duration_option(timeout, "--timeout")
     loaded = load_or_exit()
@@ -895,11 +953,8 @@ def bench_run(
         )
     except (CommandTimingError, ValueError) as exc:
         fail(f"secperf bench: {exc}")
-    try:
-        with open_store(loaded) as store:
-            store_results(store, [result])
-    except (StoreTargetError, SchemaVersionError) as exc:
-        fail(f"store {mask_url(loaded.config.store.url)}: {exc}")
+    with open_store(loaded) as store:
+        store_results(store, [result])
     console.print(timing_table(result.name, timing))
     commit = (result.commit or "no commit")[:12]
     console.print(f"stored as {escape(result.name)!r} ({commit}, machine {result.machine})")
@@ -916,7 +971,6 @@ def bench_import(
     from secperf.commands.bench import load_benchmark_files, status_counts, store_results
     from secperf.commands.scanning import open_store
     from secperf.perf.benchmarks import BenchmarkImportError
-    from secperf.store import SchemaVersionError, StoreTargetError
 
     loaded = load_or_exit()
     try:
@@ -924,11 +978,8 @@ def bench_import(
     except BenchmarkImportError as exc:
         fail(f"cannot import: {exc}; nothing was stored")
     every = [r for item in imported for r in item.results]
-    try:
-        with open_store(loaded) as store:
-            added = store_results(store, every)
-    except (StoreTargetError, SchemaVersionError) as exc:
-        fail(f"store {mask_url(loaded.config.store.url)}: {exc}")
+    with open_store(loaded) as store:
+        added = store_results(store, every)
     for item in imported:
         console.print(
             f"{escape(str(item.path))}: {item.kind}, {status_counts(item.results)}", soft_wrap=True
@@ -944,14 +995,10 @@ def bench_list(
     """Stored benchmark results, oldest first: name, commit, machine, median, rounds."""
     from secperf.commands.bench import results_table
     from secperf.commands.scanning import open_store
-    from secperf.store import SchemaVersionError, StoreTargetError
 
     loaded = load_or_exit()
-    try:
-        with open_store(loaded) as store:
-            results = store.benchmark_results(name=name, limit=limit)
-    except (StoreTargetError, SchemaVersionError) as exc:
-        fail(f"store {mask_url(loaded.config.store.url)}: {exc}")
+    with open_store(loaded) as store:
+        results = store.benchmark_results(name=name, limit=limit)
     if not results:
         fail(
             f"no stored results{f' named {name!r}' if name else ''}: "
@@ -1019,7 +1066,6 @@ def alerts_list(
     )
     from secperf.commands.scanning import open_store
     from secperf.events import now_ms
-    from secperf.store import SchemaVersionError, StoreTargetError
 
     try:
         states = parse_states(state_filter)
@@ -1027,11 +1073,8 @@ def alerts_list(
         fail(str(exc))
     loaded = load_or_exit()
     now = now_ms()
-    try:
-        with open_store(loaded) as store:
-            rows = stored_alerts(store, states, now)
-    except (StoreTargetError, SchemaVersionError) as exc:
-        fail(f"store {mask_url(loaded.config.store.url)}: {exc}")
+    with open_store(loaded) as store:
+        rows = stored_alerts(store, states, now)
     if as_json:
         typer.echo(json.dumps(alerts_json(rows), indent=2))
         return
@@ -1056,7 +1099,6 @@ def alerts_ack(
     from secperf.commands.alerts import AlertsCommandError, acknowledge
     from secperf.commands.scanning import open_store
     from secperf.events import now_ms
-    from secperf.store import SchemaVersionError, StoreTargetError
 
     loaded = load_or_exit()
     try:
@@ -1064,8 +1106,6 @@ def alerts_ack(
             alert = acknowledge(store, fingerprint, _author(author), note, now_ms())
     except AlertsCommandError as exc:
         fail(str(exc))
-    except (StoreTargetError, SchemaVersionError) as exc:
-        fail(f"store {mask_url(loaded.config.store.url)}: {exc}")
     console.print(
         f"acknowledged {alert.fingerprint} ({alert.rule}, {alert.state.value})"
         f" by {alert.acknowledged_by}" + (f": {note}" if note else ""),
@@ -1101,7 +1141,6 @@ def alerts_silence(
     from secperf.commands.alerts import AlertsCommandError, add_silence, silence_line
     from secperf.commands.scanning import open_store
     from secperf.events import now_ms
-    from secperf.store import SchemaVersionError, StoreTargetError
 
     if not reason.strip():
         fail("--reason: required: say why these alerts are silenced")
@@ -1120,8 +1159,6 @@ def alerts_silence(
             )
     except AlertsCommandError as exc:
         fail(str(exc))
-    except (StoreTargetError, SchemaVersionError) as exc:
-        fail(f"store {mask_url(loaded.config.store.url)}: {exc}")
     console.print(silence_line(silence, now), markup=False, soft_wrap=True)
 
 
@@ -1133,7 +1170,6 @@ def alerts_unsilence(
     from secperf.commands.alerts import AlertsCommandError, expire_silence
     from secperf.commands.scanning import open_store
     from secperf.events import now_ms
-    from secperf.store import SchemaVersionError, StoreTargetError
 
     loaded = load_or_exit()
     try:
@@ -1141,8 +1177,6 @@ def alerts_unsilence(
             done = expire_silence(store, silence_id, now_ms())
     except AlertsCommandError as exc:
         fail(str(exc))
-    except (StoreTargetError, SchemaVersionError) as exc:
-        fail(f"store {mask_url(loaded.config.store.url)}: {exc}")
     if done.ended:
         console.print(f"silence {silence_id} ended", markup=False)
     else:
@@ -1233,7 +1267,8 @@ def serve(
     try:
         store = Store.open(target)
     except Exception as exc:  # any failure to open is a configuration problem here
-        fail(f"cannot open the store {mask_url(str(target))}: {exc}")
+        failure = store_failure(exc)
+        fail(failure[0] if failure else f"cannot open the store {mask_url(str(target))}: {exc}")
     bus = make_bus(bus_cfg)
     writer = StoreWriter(store)
     writes = (
@@ -1487,6 +1522,50 @@ def agent(
         f" {mask_url(run.bus_url)}, {run.dropped} dropped",
         markup=False,
     )
+
+
+# --------------------------------------------------------------------------- store
+
+store_app = typer.Typer(
+    help="Check the store (integrity and schema version).",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+app.add_typer(store_app, name="store")
+
+
+@store_app.command("check")
+def store_check(
+    store_url: Annotated[
+        str | None, typer.Option("--store", help="Store path or URL (default: store.url).")
+    ] = None,
+    quick: Annotated[
+        bool,
+        typer.Option("--quick", help="SQLite's quick_check instead of the full integrity_check."),
+    ] = False,
+) -> None:
+    """Check the store without changing it: integrity, schema version; exit 2 on a problem."""
+    from secperf.store.check import check_store
+
+    target = store_url or load_or_exit().config.store.url
+    found = check_store(target, quick=quick)
+    size = f", {found.size_bytes / 1_048_576:.1f} MiB" if found.size_bytes is not None else ""
+    console.print(f"store {found.store} ({found.backend}{size})", markup=False, soft_wrap=True)
+    if found.schema_version is not None:
+        from secperf.store import LATEST_VERSION
+
+        console.print(
+            f"schema version {found.schema_version} (this secperf: {LATEST_VERSION})",
+            markup=False,
+        )
+    for note in found.notes:
+        console.print(f"note: {note}", markup=False, soft_wrap=True)
+    for problem in found.problems:
+        err_console.print(f"problem: {problem}", markup=False)
+    if found.problems:
+        advice = f"; {found.advice}" if found.advice else ""
+        fail(f"store {found.store}: {len(found.problems)} problem(s){advice}")
+    console.print("store ok", markup=False)
 
 
 def main() -> None:

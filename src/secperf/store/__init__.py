@@ -5,7 +5,12 @@ PostgreSQL. ``Store.open(path_or_url)`` is the entry point; ``StoreWriter``
 feeds it from the bus.
 """
 
-from secperf.store.engine import StoreCorruptError, StoreTargetError
+from secperf.store.engine import (
+    StoreCorruptError,
+    StoreError,
+    StoreTargetError,
+    StoreUnavailableError,
+)
 from secperf.store.migrations import LATEST_VERSION, SchemaVersionError
 from secperf.store.records import (
     COMPLETE_SCAN_STATUSES,
@@ -45,7 +50,9 @@ __all__ = [
     "Silence",
     "Store",
     "StoreCorruptError",
+    "StoreError",
     "StoreTargetError",
+    "StoreUnavailableError",
     "StoreWriter",
     "StoredFinding",
     "TriageEntry",

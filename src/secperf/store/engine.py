@@ -44,12 +44,20 @@ POOL_RECYCLE_S = 1800
 _SCHEMA_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 
 
-class StoreTargetError(ValueError):
+class StoreError(Exception):
+    """The store cannot be used; the message names it and what is wrong."""
+
+
+class StoreTargetError(StoreError, ValueError):
     """The store target is neither a usable path nor a supported database URL."""
 
 
-class StoreCorruptError(RuntimeError):
+class StoreCorruptError(StoreError, RuntimeError):
     """The store's file is damaged or is not an SQLite database at all."""
+
+
+class StoreUnavailableError(StoreError, RuntimeError):
+    """The store could not be opened (no connection, no permission, ...)."""
 
 
 #: SQLite's result codes (Python 3.11's ``sqlite_errorname``) for a damaged file.
@@ -176,6 +184,23 @@ def _sqlite_begin(conn: Any) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
+def _report_corruption(database: str) -> Any:
+    """A handle_error listener: a damaged file is a ``StoreCorruptError`` naming it.
+
+    Whenever it is found (opening, or a page read in the middle of a command),
+    so every caller gets the same clear error and nothing tries to write on.
+    """
+
+    def on_error(context: Any) -> None:
+        exc = context.original_exception
+        if is_corruption(exc):
+            raise StoreCorruptError(
+                f"store {database} is damaged or is not an SQLite database ({exc})"
+            ) from None
+
+    return on_error
+
+
 def write_engine(engine: Engine) -> Engine:
     """The same engine (same pool) whose transactions are write transactions.
 
@@ -192,6 +217,7 @@ def create_store_engine(target: str | Path | URL) -> Engine:
         engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
         event.listen(engine, "connect", _sqlite_connect)
         event.listen(engine, "begin", _sqlite_begin)
+        event.listen(engine, "handle_error", _report_corruption(str(url.database)))
         return engine
     schema = url.query.get("schema")
     if isinstance(schema, str):

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from sqlalchemy import Column, Connection, Engine, Index, Table, func, inspect, select, text
 
 from secperf.store import schema
-from secperf.store.engine import StoreCorruptError, write_engine
+from secperf.store.engine import StoreCorruptError, StoreError, write_engine
 
 #: The advisory lock's first key on PostgreSQL ("secperf" in ASCII, folded to
 #: 31 bits); the second is the schema's hash, so stores in separate schemas do
@@ -32,7 +32,7 @@ from secperf.store.engine import StoreCorruptError, write_engine
 _PG_LOCK_CLASS = 0x73656370
 
 
-class SchemaVersionError(RuntimeError):
+class SchemaVersionError(StoreError, RuntimeError):
     """The database's schema cannot be used by this version of secperf."""
 
 

@@ -25,9 +25,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from secperf.store.analysis_records import AnalysisRecordMixin
 from secperf.store.engine import (
-    StoreCorruptError,
+    StoreUnavailableError,
     create_store_engine,
-    is_corruption,
     write_engine,
 )
 from secperf.store.migrations import migrate
@@ -77,8 +76,9 @@ class Store(SampleStoreMixin, RecordStoreMixin, AnalysisRecordMixin):
         """Open (creating when needed) and migrate the store at ``target``.
 
         Running scans whose owner is gone are closed as abandoned on the way.
-        Raises ``StoreTargetError``, ``StoreCorruptError`` or ``SchemaVersionError``
-        with the store's name when it cannot be used.
+        Raises a ``StoreError`` naming the store when it cannot be used:
+        ``StoreTargetError`` (bad path or URL), ``StoreCorruptError`` (damaged
+        file), ``SchemaVersionError`` (newer schema) or ``StoreUnavailableError``.
         """
         engine = create_store_engine(target)
         where = f"store {describe_target(engine.url)}"
@@ -88,11 +88,7 @@ class Store(SampleStoreMixin, RecordStoreMixin, AnalysisRecordMixin):
             closed = store.close_abandoned_scans()
         except SQLAlchemyError as exc:
             engine.dispose()
-            if is_corruption(exc):
-                raise StoreCorruptError(
-                    f"{where} is damaged or not a secperf database ({_cause(exc)})"
-                ) from None
-            raise
+            raise StoreUnavailableError(f"cannot open {where}: {_cause(exc)}") from exc
         except BaseException:
             engine.dispose()
             raise
