@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
+import sqlite3
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -31,6 +34,8 @@ from secperf.model import (
     Severity,
 )
 from secperf.store import Store, StoreWriter
+from secperf.store import engine as engine_module
+from secperf.web.exposition import build_registry, render
 
 
 @pytest.fixture
@@ -157,6 +162,50 @@ def test_a_failing_write_is_reported_kept_and_written_when_the_store_recovers(
     assert len(errors) == 1, errors
     assert "writing 20 samples failed after 3 attempts" in errors[0]
     assert "20 samples kept for the next flush" in errors[0]
+
+
+def test_a_write_locked_out_by_another_process_is_retried_not_dropped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The issue's "writing 89 samples failed ... database is locked" (secperf demo)."""
+    monkeypatch.setattr(engine_module, "BUSY_TIMEOUT_MS", 50)  # give up waiting fast
+    db = tmp_path / "secperf.db"
+    store = Store.open(db)
+    t = now_ms() - 60_000
+    other = sqlite3.connect(db, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+
+    async def scenario() -> StoreWriter:
+        bus = AsyncEventBus()
+        writer = StoreWriter(store, flush_interval_s=3600.0, retry_delay_s=0.01)
+        await writer.attach(bus)
+        await bus.publish(MetricsRecorded(samples=samples(89, t)))
+        await bus.publish(ScanStarted(scan_id="locked-out", target="/repo"))
+        await wait_for(lambda: writer.stats().kept_events == 1)
+        await writer.flush()
+        stats = writer.stats()
+        assert (stats.buffered, stats.kept_events, stats.samples_failed) == (89, 1, 0)
+        assert stats.write_failures >= 2 and stats.write_retries >= 4
+        other.execute("COMMIT")  # the other process is done
+        await writer.flush()
+        assert writer.stats().buffered == 0 and writer.stats().kept_events == 0
+        await writer.close()
+        await bus.close()
+        return writer
+
+    try:
+        writer = asyncio.run(scenario())
+    finally:
+        other.close()
+    assert (writer.samples_written, writer.samples_failed, writer.events_failed) == (89, 0, 0)
+    assert store.scan("locked-out") is not None
+    # /metrics shows that the store failed, and that nothing was lost.
+    text = render(build_registry(store, AsyncEventBus(), writer)).decode()
+    failures = re.search(r"^secperf_writer_write_failures_total (\S+)$", text, re.M)
+    assert failures is not None and float(failures.group(1)) >= 2
+    assert 'secperf_writer_lost_total{kind="samples"} 0.0' in text
+    assert store.query("cpu_percent", {"host": "a"}, t, t + 1000)[0].timestamps.size == 89
+    store.close()
 
 
 def test_bad_settings_are_refused(store: Store) -> None:

@@ -232,6 +232,25 @@ class SecperfCollector(Collector):
                 "Samples waiting for the store writer's next flush.",
                 value=ws.buffered,
             )
+            # A failing store: writes retried, then reported and kept, and what was lost.
+            yield CounterMetricFamily(
+                "secperf_writer_write_failures",
+                "Store writes that failed every attempt (reported, kept or lost).",
+                value=ws.write_failures,
+            )
+            lost = CounterMetricFamily(
+                "secperf_writer_lost",
+                "Samples and events the store writer could never write.",
+                labels=["kind"],
+            )
+            lost.add_metric(["samples"], float(ws.samples_failed))
+            lost.add_metric(["events"], float(ws.events_failed))
+            yield lost
+            yield GaugeMetricFamily(
+                "secperf_writer_kept_events",
+                "Events waiting for the store writer's next attempt after a failed write.",
+                value=ws.kept_events,
+            )
         if self.stream_clients is not None:
             yield GaugeMetricFamily(
                 "secperf_stream_clients",
