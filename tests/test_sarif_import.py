@@ -14,9 +14,10 @@ from secperf.security.sarif_import import (
     SarifError,
     load_sarif,
     parse_sarif,
+    read_sarif,
 )
 from secperf.security.scanners.interface import SourceFile
-from secperf.security.scanners.sarif import SarifScanner
+from secperf.security.scanners.sarif import SarifScanner, skipped_summary
 
 FIXTURES = Path(__file__).parent / "fixtures" / "sarif"
 SCHEMA = Path(__file__).resolve().parents[2] / "shared" / "schemas" / "sarif-schema-2.1.0.json"
@@ -306,3 +307,125 @@ def test_scanner_globs_and_skips(tmp_path: Path) -> None:
 def test_load_sarif_accepts_a_byte_order_mark() -> None:
     content = b"\xef\xbb\xbf" + (FIXTURES / "gitleaks.sarif").read_bytes()
     assert len(load_sarif(content)) == 2
+
+
+# ----------------------------------------------------------------- nonsense locations
+
+
+def _result(uri: str | None = "app/ok.py", index: int | None = None, **region: int) -> Any:
+    artifact: dict[str, Any] = {}
+    if uri is not None:
+        artifact["uri"] = uri
+    if index is not None:
+        artifact["index"] = index
+    physical: dict[str, Any] = {"artifactLocation": artifact}
+    if region:
+        physical["region"] = region
+    return {"ruleId": "r", "message": {"text": "m"}, "locations": [{"physicalLocation": physical}]}
+
+
+def _log(*results: Any, **run: Any) -> dict[str, Any]:
+    return {
+        "version": "2.1.0",
+        "runs": [{"tool": {"driver": {"name": "tool"}}, "results": list(results), **run}],
+    }
+
+
+def test_results_with_nonsense_locations_are_skipped_naming_the_field(tmp_path: Path) -> None:
+    data = _log(
+        _result(startLine=3),
+        _result("../../../../etc/passwd", startLine=1),
+        _result(startLine=-5),
+        _result(startLine=2, startColumn=0),
+        _result(startLine=9, endLine=4),
+        _result("file:///etc/passwd"),
+        _result("https://example.com/app/x.py"),
+        _result("/etc/shadow"),
+        _result("src/../../outside.py"),
+        _result(None, index=0),
+        _result("app/a\x00b.py"),
+        _result(startLine=4, endColumn=0),
+        _result("app/../app/./fine.py", startLine=1, endLine=1, startColumn=1),
+        artifacts=[{"location": {"uri": "../up.py"}}],
+    )
+    imported = read_sarif(data, tmp_path, "reports/tool.sarif")
+    assert [(f.path, f.line) for f in imported.findings] == [("app/fine.py", 1), ("app/ok.py", 3)]
+    loc = "locations[0].physicalLocation"
+    assert imported.skipped == [
+        f"runs[0].results[1].{loc}.artifactLocation.uri: '../../../../etc/passwd' is outside"
+        " the project root",
+        f"runs[0].results[2].{loc}.region.startLine: -5 is not a line number",
+        f"runs[0].results[3].{loc}.region.startColumn: 0 is not a column number",
+        f"runs[0].results[4].{loc}.region.endLine: 4 is before startLine 9",
+        f"runs[0].results[5].{loc}.artifactLocation.uri: 'file:///etc/passwd' is outside"
+        " the project root",
+        f"runs[0].results[6].{loc}.artifactLocation.uri: 'https://example.com/app/x.py' is a"
+        " https: URI, not a file in the project",
+        f"runs[0].results[7].{loc}.artifactLocation.uri: '/etc/shadow' is outside the project root",
+        f"runs[0].results[8].{loc}.artifactLocation.uri: 'src/../../outside.py' is outside"
+        " the project root",
+        "runs[0].artifacts[0].location.uri: '../up.py' is outside the project root",
+        f"runs[0].results[10].{loc}.artifactLocation.uri: 'app/a\\x00b.py' holds control"
+        " characters",
+        f"runs[0].results[11].{loc}.region.endColumn: 0 is not a column number",
+    ]
+    # The list-only entry points keep the valid results.
+    assert [f.path for f in parse_sarif(data, tmp_path)] == ["app/fine.py", "app/ok.py"]
+
+
+def test_absolute_locations_without_a_root_need_a_base_of_the_log() -> None:
+    data = _log(_result("file:///work/repo/app/x.py", startLine=2), _result("/etc/passwd"))
+    imported = read_sarif(data)
+    assert imported.findings == []
+    assert imported.skipped[0].endswith(
+        "'file:///work/repo/app/x.py' is an absolute path and no project root is known"
+    )
+    # An upload's %SRCROOT% base stands for its project root.
+    data["runs"][0]["originalUriBaseIds"] = {"%SRCROOT%": {"uri": "file:///work/repo/"}}
+    imported = read_sarif(data)
+    assert [(f.path, f.line) for f in imported.findings] == [("app/x.py", 2)]
+    assert imported.skipped == [
+        "runs[0].results[1].locations[0].physicalLocation.artifactLocation.uri: '/etc/passwd'"
+        " is outside the project root"
+    ]
+
+
+def test_the_scanner_keeps_valid_results_and_lists_the_skipped_ones(tmp_path: Path) -> None:
+    data = _log(*[_result(startLine=n) for n in (1, -1, -2, -3, -4, -5, -6, 7)])
+    result = SarifScanner().scan_file(
+        tmp_path, SourceFile("reports/tool.sarif", json.dumps(data).encode())
+    )
+    assert [f.line for f in result.findings] == [1, 7]
+    assert result.skipped is not None
+    assert result.skipped.startswith(
+        "6 SARIF results skipped: runs[0].results[1].locations[0].physicalLocation.region"
+        ".startLine: -1 is not a line number; "
+    )
+    assert result.skipped.endswith("startLine: -5 is not a line number; and 1 more")
+    assert skipped_summary([]) is None
+
+
+def test_messages_and_snippets_of_any_tool_are_redacted() -> None:
+    token = "ghp_Zq8Xn4Lm2Wv7Rt5Yp1Kb9Hd3Gf6Jc0Ns8Ue2"
+    stripe = "sk_live_9Fq2Lx7Vb3Nm8Kr1Tz4Wp6Yd"
+    result = _result(startLine=4)
+    result["message"] = {"text": "Data logged in clear text: {0}", "arguments": [stripe]}
+    result["locations"][0]["physicalLocation"]["region"]["snippet"] = {
+        "text": f'requests.get(u, headers={{"Authorization": "token {token}"}}, verify=False)'
+    }
+    result["partialFingerprints"] = {"primaryLocationLineHash": "abc:1"}
+    plain = _log(result)
+    plain["runs"][0]["tool"] = {"driver": {"name": "LogAudit"}}
+    [finding] = parse_sarif(plain)
+    assert finding.category == "imported"
+    assert finding.message == "Data logged in clear text: sk_l****p6Yd"
+    assert finding.snippet is not None and "token ghp_****8Ue2" in finding.snippet
+    assert token not in repr(finding) and stripe not in repr(finding)
+    # A non-secret tool's line hash stays; a secret scanner's may hash the secret.
+    assert finding.properties["partial_fingerprints"] == {"primaryLocationLineHash": "abc:1"}
+    result["partialFingerprints"] = {"commitSha": "9f1c0b6d", "secretHash": "e3b0c442"}
+    leaky = _log(result)
+    leaky["runs"][0]["tool"] = {"driver": {"name": "gitleaks"}}
+    [secret] = parse_sarif(leaky)
+    assert secret.category == "secret" and secret.snippet is None
+    assert secret.properties["partial_fingerprints"] == {"commitSha": "9f1c0b6d"}

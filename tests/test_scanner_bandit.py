@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from secperf.model import Severity
+from secperf.model import Severity, make_fingerprint
 from secperf.security.scanners.bandit import BanditScanner
 from secperf.security.scanners.interface import FileResult, SourceFile
 
@@ -199,3 +199,28 @@ def test_hardcoded_password_findings_hold_no_password(tmp_path: Path) -> None:
     for finding in result.findings:
         assert secret not in repr(finding)
         assert secret[4:-4] not in (finding.message + (finding.snippet or ""))
+
+
+def test_a_secret_on_a_line_flagged_for_another_reason_is_redacted(tmp_path: Path) -> None:
+    token = "ghp_Zq8Xn4Lm2Wv7Rt5Yp1Kb9Hd3Gf6Jc0Ns8Ue2"
+    code = (
+        "import requests\n\n\ndef f():\n"
+        f'    return requests.get("https://x", headers={{"Authorization": "token {token}"}},'
+        " verify=False)\n"
+    )
+    result = BanditScanner().scan_file(tmp_path, SourceFile("app.py", code.encode()))
+    b501 = next(f for f in result.findings if f.rule_id == "B501")
+    assert b501.snippet is not None and '"token ghp_****8Ue2"}, verify=False)' in b501.snippet
+    assert token not in repr(result.findings) and token[4:-4] not in repr(result.findings)
+    # The fingerprint is taken over the redacted code: no hash of the token either.
+    assert b501.fingerprint == make_fingerprint("B501", "app.py", b501.snippet)
+
+
+def test_password_findings_keep_their_fingerprints(tmp_path: Path) -> None:
+    code = 'password = "correct-horse-battery-staple-42"\n'
+    result = BanditScanner().scan_file(tmp_path, SourceFile("db.py", code.encode()))
+    [b105] = result.findings
+    assert b105.snippet == 'password = "corr****e-42"'
+    assert b105.message == "Possible hardcoded password: 'corr****e-42'"
+    # Quoted strings are hidden in the fingerprint as they always were: baselines hold.
+    assert b105.fingerprint == make_fingerprint("B105", "db.py", 'password = "<redacted>"')

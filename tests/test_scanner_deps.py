@@ -358,3 +358,18 @@ def test_a_malformed_record_from_the_api_is_a_skip_of_its_pins(
         results[0].skipped
     )
     assert results[1].skipped is None
+
+
+def test_a_problem_quoting_a_line_with_credentials_is_redacted(tmp_path: Path) -> None:
+    password = "S3cr3t-Pa55w0rd!x"
+    source = write(
+        tmp_path,
+        "requirements.txt",
+        f"requests==2.25.1\nlib == 1.0 https://ci:{password}@git.example.com/lib.git\n",
+    )
+    [result] = DepsScanner(osv_db=str(osv_dir(tmp_path))).scan_batch(tmp_path, [source])
+    assert [f.rule_id for f in result.findings] == ["GHSA-j8r2-6x86-q33q"]
+    assert result.skipped is not None
+    assert result.skipped.startswith("requirements.txt:2: invalid requirement")
+    assert "https://ci:S3****!x@git.example.com" in result.skipped
+    assert password not in result.skipped

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from secperf.model import Severity
+from secperf.model import Severity, make_fingerprint
 from secperf.security.scanners.interface import SourceFile
 from secperf.security.scanners.semgrep import SemgrepScanner
 
@@ -229,3 +229,35 @@ def test_real_semgrep_run_matches_the_captured_output(tmp_path: Path) -> None:
     assert [[(f.rule_id, f.line, f.fingerprint) for f in r.findings] for r in results] == [
         [(f.rule_id, f.line, f.fingerprint) for f in r.findings] for r in captured
     ]
+
+
+def test_a_secret_in_a_matched_line_or_message_is_redacted() -> None:
+    token = "ghp_Zq8Xn4Lm2Wv7Rt5Yp1Kb9Hd3Gf6Jc0Ns8Ue2"
+    line = f'value = eval("{token}")'
+    source = SourceFile("app.py", f"{line}\n".encode())
+    start = line.index("eval")
+    output = {
+        "results": [
+            {
+                "check_id": "rules.python-eval-use",
+                "path": "app.py",
+                "start": {"line": 1, "col": start + 1, "offset": start},
+                "end": {"line": 1, "col": len(line) + 1, "offset": len(line)},
+                # semgrep interpolates metavariables: its message can quote the code
+                "extra": {"message": f"eval of $X = {token}", "severity": "ERROR"},
+            }
+        ],
+        "errors": [{"level": "error", "path": "other.py", "message": f"cannot parse `{token}`"}],
+    }
+    scanner = SemgrepScanner([str(RULES)])
+    [result] = scanner.parse_output(output, [source])
+    [finding] = result.findings
+    assert finding.snippet == 'value = eval("ghp_****8Ue2")'
+    assert finding.message == "eval of $X = ghp_****8Ue2"
+    assert token not in repr(finding) and token[4:-4] not in repr(finding)
+    # The fingerprint is taken over the redacted match, so it hashes no secret.
+    assert finding.fingerprint == make_fingerprint(
+        "python-eval-use", "app.py", 'eval("ghp_****8Ue2")'
+    )
+    failed = scanner.parse_output(output, [SourceFile("other.py", b"x\n")], returncode=2)
+    assert failed[0].skipped is not None and token not in failed[0].skipped

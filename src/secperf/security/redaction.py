@@ -102,23 +102,39 @@ class KnownFormat:
 
 
 KNOWN_FORMATS: tuple[KnownFormat, ...] = (
-    # Any length: the plugin wants exactly 36 characters after the prefix.
-    KnownFormat("GitHub token", re.compile(r"\b(gh[pousr]_[A-Za-z0-9_]{20,})")),
-    KnownFormat("GitHub fine-grained token", re.compile(r"\b(github_pat_[A-Za-z0-9_]{20,})")),
-    KnownFormat("Slack token", re.compile(r"\b(xox[abposr]-[A-Za-z0-9-]{10,})")),
-    KnownFormat("Google API key", re.compile(r"\b(AIza[0-9A-Za-z_\-]{35})")),
-    KnownFormat("Stripe key", re.compile(r"\b([rs]k_(?:live|test)_[0-9A-Za-z]{16,})")),
-    KnownFormat("OpenAI key", re.compile(r"\b(sk-(?:proj-)?[A-Za-z0-9_\-]{20,})")),
-    KnownFormat("npm token", re.compile(r"\b(npm_[A-Za-z0-9]{36})")),
+    # Any length, and the whole token: the plugin wants exactly 36 characters
+    # after the prefix and reports the prefix alone as the value. A prefix
+    # glued to a letter or digit is part of a word (``weighs_total_...``).
+    KnownFormat("GitHub token", re.compile(r"(?<![A-Za-z0-9])(gh[pousr]_[A-Za-z0-9_]{20,})")),
+    KnownFormat(
+        "GitHub fine-grained token", re.compile(r"(?<![A-Za-z0-9])(github_pat_[A-Za-z0-9_]{20,})")
+    ),
+    KnownFormat("Slack token", re.compile(r"(?<![A-Za-z0-9])(xox[abposr]-[A-Za-z0-9-]{10,})")),
+    KnownFormat("Google API key", re.compile(r"(?<![A-Za-z0-9])(AIza[0-9A-Za-z_\-]{35})")),
+    KnownFormat(
+        "Stripe key", re.compile(r"(?<![A-Za-z0-9])([rs]k_(?:live|test)_[0-9A-Za-z]{16,})")
+    ),
+    KnownFormat("OpenAI key", re.compile(r"(?<![A-Za-z0-9])(sk-(?:proj-)?[A-Za-z0-9_\-]{20,})")),
+    KnownFormat("npm token", re.compile(r"(?<![A-Za-z0-9])(npm_[A-Za-z0-9]{36})")),
     # The plugin refuses passwords holding sub-delimiters (p@ss!word); the
     # greedy group runs to the last "@" before the host.
     KnownFormat(
         "URL credentials",
         re.compile(r"\b[A-Za-z][A-Za-z0-9+.\-]*://[^\s/?#@:'\"`]*:([^\s/?#'\"`]+)@[^\s@/?#'\"`]+"),
     ),
+    # An Authorization header's value, quoted or after its scheme, is a
+    # credential (a variable holding one, ``"Authorization": auth``, is not).
     KnownFormat(
         "Authorization header",
-        re.compile(r"(?i)\b(?:bearer|token|basic)\s+([A-Za-z0-9._~+/\-]{16,}=*)"),
+        re.compile(
+            r"(?i)\bauthorization[\"']?[ \t]*[:=][ \t]*"
+            r"(?:[\"'](?:(?:bearer|token|basic|digest)[ \t]+)?|(?:bearer|token|basic|digest)[ \t]+)"
+            r"(?!(?:bearer|token|basic|digest)\b)([^\s\"',;]{6,})"
+        ),
+    ),
+    KnownFormat(
+        "Bearer token",
+        re.compile(r"(?i)\b(?:bearer|token|basic)[ \t]+([A-Za-z0-9._~+/\-]{16,}=*)"),
         needs_mixed=True,
     ),
     # Unquoted assignments (.env files, shell, messages): the plugin only reads
