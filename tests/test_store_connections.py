@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, event
 from sqlalchemy.pool import QueuePool
@@ -208,10 +207,10 @@ def fill_store(store: Store, *, hosts: int = 2, minutes: int = 60, scans: int = 
     return len(samples)
 
 
-def read_endpoints(app: FastAPI) -> list[str]:
-    """Every GET path of the API but the stream (from the OpenAPI spec), parameters filled in."""
+def read_endpoints(spec: dict[str, Any]) -> list[str]:
+    """Every GET path of the API but the stream (from its OpenAPI spec), parameters filled in."""
     paths: list[str] = []
-    for template, operations in app.openapi()["paths"].items():
+    for template, operations in spec["paths"].items():
         if "get" not in operations or not template.startswith("/api/"):
             continue
         if template.endswith("/stream"):
@@ -289,7 +288,7 @@ def test_every_read_endpoint_works_on_a_one_connection_pool(store: Store) -> Non
     )
     engine = AlertEngine(store, AsyncEventBus(), [rule])
     app = create_app(store, AsyncEventBus(), alert_engine=engine, **analysis_providers(store))
-    paths = read_endpoints(app)
+    paths = read_endpoints(app.openapi())
     assert "/api/v1/overview" in paths and len(paths) >= 15
     one_connection_pool(store)
     with TestClient(app) as client, nesting_guard(store.engine) as guard:

@@ -6,6 +6,11 @@ static build. Its own security: a request body limit enforced before any
 parsing (413), bearer tokens on writes (see ``auth.py``), no CORS (the
 dashboard is served from the same origin), strict security headers on every
 answer, and no version banner in any header.
+
+Under load the API sheds what it cannot take (see ``admission.py``): a bounded
+number of requests work at once, a few wait briefly, the rest get 503 with
+``Retry-After`` at once. ``/healthz`` answers from memory and ``/metrics``
+scrapes share one rendering, so neither waits behind the API.
 """
 
 from __future__ import annotations
@@ -17,10 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import Depends, FastAPI
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
-from sqlalchemy import text
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -36,6 +39,19 @@ from secperf.web import (
     routes_overview,
     routes_security,
     routes_stream,
+)
+from secperf.web.admission import (
+    DEFAULT_QUEUE,
+    DEFAULT_WAIT_S,
+    POOL_TIMEOUT_S,
+    RETRY_AFTER_S,
+    AdmissionLimiter,
+    AdmissionMiddleware,
+    ShedCounter,
+    SingleFlight,
+    StoreHealth,
+    default_limit,
+    set_pool_timeout,
 )
 from secperf.web.auth import TokenPolicy, require_read
 from secperf.web.context import AdviceProvider, AlertEngine, AppContext, CorrelationsProvider
@@ -175,6 +191,11 @@ def create_app(
     stream_metrics_per_second: float = 10.0,
     stream_buffer: int = 10_000,
     stream_client_queue: int = 5_000,
+    max_active_requests: int | None = None,
+    max_waiting_requests: int | None = None,
+    admission_wait_s: float = DEFAULT_WAIT_S,
+    pool_timeout_s: float | None = POOL_TIMEOUT_S,
+    health_interval_s: float = 5.0,
 ) -> FastAPI:
     """Build the app over ``store`` and ``bus``.
 
@@ -182,6 +203,15 @@ def create_app(
     run). ``writer`` feeds the exposition's counters; with ``manage_writer``
     the app also attaches it to the bus at startup and closes it at shutdown.
     The bus is started at startup but never closed here: its owner closes it.
+
+    Load shedding: at most ``max_active_requests`` API requests work at once
+    (default: one per CPU, 2 to 8, within the store pool's capacity less a
+    reserve for the writer, the alert engine, /metrics and the health check);
+    others wait up to ``admission_wait_s`` for a slot, as many as can be
+    served in that time and at most ``max_waiting_requests`` (default 256);
+    the rest get 503 at once. ``pool_timeout_s`` caps how long any checkout
+    from the store's pool waits (None: leave the pool as it is). The store is
+    checked every ``health_interval_s`` for ``/healthz``.
     """
     server = config or ServerConfig()
     if token is None and server.token is not None:
@@ -205,7 +235,31 @@ def create_app(
         heartbeat_s=heartbeat_s,
         metrics_per_second=stream_metrics_per_second,
     )
-    registry = build_registry(store, bus, writer, stream_clients=lambda: hub.clients)
+    if pool_timeout_s is not None:
+        set_pool_timeout(store.engine, pool_timeout_s)
+    active_limit = max_active_requests or default_limit(store.engine)
+    limiter = AdmissionLimiter(
+        active_limit,
+        DEFAULT_QUEUE if max_waiting_requests is None else max_waiting_requests,
+        admission_wait_s,
+    )
+    shed = ShedCounter()
+    health = StoreHealth(store.engine, interval_s=health_interval_s)
+    evaluations = getattr(alert_engine, "evaluations", None)
+    registry = build_registry(
+        store,
+        bus,
+        writer,
+        stream_clients=lambda: hub.clients,
+        shed_counts=shed.counts,
+        admission=lambda: (limiter.active, limiter.waiting),
+        alert_evaluations=(
+            (lambda: int(getattr(alert_engine, "evaluations", 0)))
+            if isinstance(evaluations, int)
+            else None
+        ),
+    )
+    render_metrics = SingleFlight(lambda: render(registry))
     static_root = (static_dir or STATIC_DIR).resolve()
 
     @asynccontextmanager
@@ -214,9 +268,11 @@ def create_app(
         if writer is not None and manage_writer:
             await writer.attach(bus)
         await hub.start()
+        health.start()
         try:
             yield
         finally:
+            health.stop()
             await hub.stop()
             if writer is not None and manage_writer:
                 await writer.close()
@@ -234,8 +290,13 @@ def create_app(
     app.state.token_policy = policy
     app.state.sse_hub = hub
     app.state.registry = registry
+    app.state.shed_counter = shed
+    app.state.retry_after_s = RETRY_AFTER_S
+    app.state.admission = limiter
+    app.state.store_health = health
     install_error_handlers(app)
-    # Outermost first: headers wrap everything, including the 413 answers.
+    # Added innermost first: headers wrap everything, including the 413 and 503 answers.
+    app.add_middleware(AdmissionMiddleware, limiter=limiter, counter=shed)
     app.add_middleware(BodyLimitMiddleware, max_bytes=server.max_request_bytes)
     app.add_middleware(SecurityHeadersMiddleware)
 
@@ -251,14 +312,17 @@ def create_app(
         app.include_router(module.router)
 
     @app.get("/healthz", tags=["server"])
-    def healthz() -> JSONResponse:
-        """Liveness and what the server runs on."""
-        try:
-            with store.engine.connect() as conn:
-                conn.execute(text("SELECT 1"))
-        except Exception:
+    async def healthz() -> JSONResponse:
+        """Liveness and what the server runs on; 503 when the store's last check failed.
+
+        Answered on the event loop from memory (the store is checked in a
+        thread of its own), so no load on the API or the pool delays it.
+        """
+        if not health.healthy():
             return JSONResponse(
-                error_body("unavailable", "the store cannot be reached"), status_code=503
+                error_body("unavailable", "the store cannot be reached"),
+                status_code=503,
+                headers={"Retry-After": str(RETRY_AFTER_S)},
             )
         return JSONResponse(
             {"status": "ok", "version": __version__, "store": store.dialect, "bus": bus_kind}
@@ -273,7 +337,8 @@ def create_app(
     )
     async def metrics() -> Response:
         """Everything secperf holds, in the Prometheus text exposition format."""
-        body = await run_in_threadpool(render, registry)
+        # Concurrent scrapes share one rendering: one store connection at most.
+        body: bytes = await render_metrics()
         return Response(body, media_type=CONTENT_TYPE)
 
     _mount_dashboard(app, static_root)

@@ -2,7 +2,9 @@
 
 Writes always need the token; reads need it only when the server is reachable
 beyond this machine (a token configured and a non-loopback bind). Tokens are
-compared in constant time, and no answer ever repeats the token sent.
+compared in constant time, and no answer ever repeats the token sent. The
+checks are coroutines: they do no I/O, and a plain function would cost every
+request a hop to a worker thread.
 """
 
 from __future__ import annotations
@@ -83,7 +85,7 @@ def check_write(policy: TokenPolicy, authorization: str | None) -> None:
     _check(policy, presented, "this write")
 
 
-def require_write(
+async def require_write(
     request: Request,
     credentials: HTTPAuthorizationCredentials | None = Depends(_bearer),
 ) -> None:
@@ -95,7 +97,7 @@ def require_write(
     check_write(_policy(request), request.headers.get("authorization"))
 
 
-def require_read(
+async def require_read(
     request: Request,
     credentials: HTTPAuthorizationCredentials | None = Depends(_bearer),
 ) -> None:
@@ -107,7 +109,7 @@ def require_read(
     _check(policy, presented, "reading")
 
 
-def require_stream(request: Request) -> None:
+async def require_stream(request: Request) -> None:
     """The stream's check: like reads, but the token may come as ``?token=``.
 
     EventSource in browsers cannot set headers, hence the query parameter.

@@ -74,8 +74,8 @@ class AppContext:
     advice: AdviceProvider | None = None
 
 
-def get_context(request: Request) -> AppContext:
-    """The app's context (FastAPI dependency)."""
+async def get_context(request: Request) -> AppContext:
+    """The app's context (FastAPI dependency; async: no thread hop for a lookup)."""
     ctx = request.app.state.context
     assert isinstance(ctx, AppContext)
     return ctx

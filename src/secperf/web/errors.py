@@ -4,21 +4,38 @@ Every failure the server answers (validation, authentication, not found, too
 large, an internal fault) goes through here, so clients parse one shape. An
 internal fault never carries its exception text: it could hold data the
 client should not see.
+
+A store that cannot serve a request right now (the pool's checkout timed out,
+the database refused or dropped the connection) is not an internal fault: the
+answer is 503 with ``Retry-After``, counted as shed load, and the log gets one
+line per reason every few seconds instead of a traceback per request.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import threading
+import time
 from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger(__name__)
+
+#: Shed reasons of store failures (see ``admission.py`` for the others).
+REASON_POOL_TIMEOUT = "pool_timeout"
+REASON_STORE_UNAVAILABLE = "store_unavailable"
+#: Seconds between two log lines about the same kind of store failure.
+_LOG_EVERY_S = 10.0
+_last_logged: dict[str, float] = {}
+_log_lock = threading.Lock()
 
 _STATUS_CODES = {
     400: "bad_request",
@@ -118,6 +135,25 @@ def describe_validation(errors: Sequence[Any]) -> tuple[str, str | None]:
     return "; ".join(parts) or "invalid request", first_where
 
 
+def _log_sometimes(reason: str, message: str, *args: Any) -> None:
+    """Log ``message`` at most once per ``_LOG_EVERY_S`` per ``reason`` (overload storms)."""
+    now = time.monotonic()
+    with _log_lock:
+        if now - _last_logged.get(reason, -_LOG_EVERY_S) < _LOG_EVERY_S:
+            return
+        _last_logged[reason] = now
+    log.warning(message, *args)
+
+
+def store_failure_reason(exc: BaseException) -> str | None:
+    """The shed reason of a store failure that deserves 503, or None for any other error."""
+    if isinstance(exc, PoolTimeoutError):
+        return REASON_POOL_TIMEOUT
+    if isinstance(exc, OperationalError):
+        return REASON_STORE_UNAVAILABLE
+    return None
+
+
 def _parameter_names(request: Request) -> dict[str, list[str]]:
     """The names of the route's parameters by source, its dependencies' included."""
     names: dict[str, list[str]] = {source: [] for source in _SOURCES}
@@ -183,6 +219,29 @@ def install_error_handlers(app: FastAPI) -> None:
         headers = dict(exc.headers) if exc.headers else None
         return error_response(status, detail, headers=headers)
 
+    async def store_failure(request: Request, exc: Exception) -> JSONResponse:
+        reason = store_failure_reason(exc) or REASON_STORE_UNAVAILABLE
+        counter = getattr(request.app.state, "shed_counter", None)
+        if counter is not None:
+            counter.add(reason)
+        retry_after = getattr(request.app.state, "retry_after_s", 1)
+        # The exception's class only: a driver's message may name hosts or users.
+        _log_sometimes(
+            reason,
+            "the store could not serve %s %s (%s); answering 503 (logged once per %.0f s)",
+            request.method,
+            request.url.path,
+            type(exc).__name__,
+            _LOG_EVERY_S,
+        )
+        if reason == REASON_POOL_TIMEOUT:
+            message = "the server is busy: no store connection freed up in time; retry shortly"
+            code = "overloaded"
+        else:
+            message = "the store cannot be reached right now; retry shortly"
+            code = "unavailable"
+        return error_response(503, message, code=code, headers={"Retry-After": str(retry_after)})
+
     async def internal_error(request: Request, exc: Exception) -> JSONResponse:
         # Logged with the path only; the exception's text stays in the server log.
         log.exception("internal error answering %s %s", request.method, request.url.path)
@@ -191,4 +250,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, api_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(PoolTimeoutError, store_failure)
+    app.add_exception_handler(OperationalError, store_failure)
     app.add_exception_handler(Exception, internal_error)

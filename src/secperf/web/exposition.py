@@ -12,7 +12,8 @@ Three parts, built fresh on every scrape by one custom collector:
   ``security_scan_finished_timestamp_seconds{target}``, and alerts by state;
 * secperf's own counters: bus events published / delivered / dropped / failed,
   per-subscriber queue depth, store-writer samples written / rejected, live
-  stream clients, plus the standard ``process_*`` metrics of this process.
+  stream clients, API requests shed by reason, at work and waiting, alert
+  evaluations, plus the standard ``process_*`` metrics of this process.
 
 A stored series whose name equals one of secperf's own families is left out:
 the computed family is the authority for that name.
@@ -21,7 +22,7 @@ the computed family is the authority for that name.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 
 from prometheus_client import CollectorRegistry, ProcessCollector, generate_latest
 from prometheus_client.core import (
@@ -78,12 +79,19 @@ class SecperfCollector(Collector):
         writer: StoreWriter | None = None,
         stream_clients: Callable[[], int] | None = None,
         reserved: Iterable[str] = (),
+        *,
+        shed_counts: Callable[[], Mapping[str, int]] | None = None,
+        admission: Callable[[], tuple[int, int]] | None = None,
+        alert_evaluations: Callable[[], int] | None = None,
     ) -> None:
         self.store = store
         self.bus = bus
         self.writer = writer
         self.stream_clients = stream_clients
         self.reserved = frozenset(reserved)
+        self.shed_counts = shed_counts
+        self.admission = admission
+        self.alert_evaluations = alert_evaluations
 
     def collect(self) -> Iterator[Metric]:
         """One scrape's metric families."""
@@ -257,6 +265,38 @@ class SecperfCollector(Collector):
                 "Open live-stream (SSE) connections.",
                 value=self.stream_clients(),
             )
+        yield from self._server()
+
+    def _server(self) -> Iterator[Metric]:
+        """Load shedding and the alert engine's pulse (read from memory, no store access)."""
+        if self.shed_counts is not None:
+            shed = CounterMetricFamily(
+                "secperf_http_requests_shed",
+                "API requests answered 503 with Retry-After because the server could not "
+                "take them, by reason.",
+                labels=["reason"],
+            )
+            for reason, count in sorted(self.shed_counts().items()):
+                shed.add_metric([reason], float(count))
+            yield shed
+        if self.admission is not None:
+            active, waiting = self.admission()
+            yield GaugeMetricFamily(
+                "secperf_http_requests_active",
+                "API requests at work now (bounded by the admission limit).",
+                value=active,
+            )
+            yield GaugeMetricFamily(
+                "secperf_http_requests_waiting",
+                "API requests waiting for an admission slot now.",
+                value=waiting,
+            )
+        if self.alert_evaluations is not None:
+            yield CounterMetricFamily(
+                "secperf_alert_evaluations",
+                "Evaluation ticks the alert engine has completed.",
+                value=self.alert_evaluations(),
+            )
 
 
 def build_registry(
@@ -266,6 +306,9 @@ def build_registry(
     *,
     stream_clients: Callable[[], int] | None = None,
     process_metrics: bool = True,
+    shed_counts: Callable[[], Mapping[str, int]] | None = None,
+    admission: Callable[[], tuple[int, int]] | None = None,
+    alert_evaluations: Callable[[], int] | None = None,
 ) -> CollectorRegistry:
     """A registry holding secperf's collector (and this process's own metrics)."""
     registry = CollectorRegistry(auto_describe=False)
@@ -275,7 +318,18 @@ def build_registry(
         for family in process.collect():
             reserved.add(family.name)
             reserved.update(sample.name for sample in family.samples)
-    registry.register(SecperfCollector(store, bus, writer, stream_clients, reserved))
+    registry.register(
+        SecperfCollector(
+            store,
+            bus,
+            writer,
+            stream_clients,
+            reserved,
+            shed_counts=shed_counts,
+            admission=admission,
+            alert_evaluations=alert_evaluations,
+        )
+    )
     return registry
 
 

@@ -108,31 +108,52 @@ def is_silenced(alert: Alert, active: list[Silence]) -> bool:
     return False
 
 
-def _engine_alert_json(engine: AlertEngine, alert: Alert, active: list[Silence]) -> dict[str, Any]:
+def _contexts(engine: AlertEngine, fingerprints: list[str]) -> dict[str, Any]:
+    """The context of each alert (runs in a worker thread: contexts read the store)."""
+    found: dict[str, Any] = {}
+    for fingerprint in fingerprints:
+        try:
+            found[fingerprint] = engine.context(fingerprint)
+        except Exception as exc:  # context is a nicety; the alert itself must still show
+            log.warning("context of alert %s failed: %s", fingerprint, type(exc).__name__)
+            found[fingerprint] = None
+    return found
+
+
+def _engine_alert_json(
+    engine: AlertEngine, alert: Alert, active: list[Silence], context: Any
+) -> dict[str, Any]:
+    """AlertJson from the engine's memory, with a context built beforehand (on the loop)."""
     describe = getattr(engine, "describe", None)
     if callable(describe):
-        described = describe(alert)
+        described = describe(alert, with_context=False)
         if isinstance(described, dict):
+            described["context"] = context
             return described
-    try:
-        context = engine.context(alert.fingerprint)
-    except Exception:  # context is a nicety; the alert itself must still show
-        log.warning("context of alert %s failed", alert.fingerprint, exc_info=True)
-        context = None
     return alert_json(alert, silenced=is_silenced(alert, active), context=context)
+
+
+async def _described(
+    engine: AlertEngine, alerts: list[Alert], active: list[Silence]
+) -> list[dict[str, Any]]:
+    # The engine's state lives on the event loop and is read here; the contexts
+    # read the store and are built in a worker thread, never on the loop (a
+    # store read on the loop would stall every request, /healthz included).
+    contexts = await run_in_threadpool(_contexts, engine, [a.fingerprint for a in alerts])
+    return [_engine_alert_json(engine, a, active, contexts.get(a.fingerprint)) for a in alerts]
 
 
 async def alerts_json(ctx: AppContext, states: list[AlertState] | None) -> list[dict[str, Any]]:
     """AlertJson for every alert in ``states`` (all when None).
 
-    The engine lives on the event loop, so it is called here on the loop; the
-    store is read in a worker thread.
+    The engine lives on the event loop, so its alerts are read here on the
+    loop; the store (silences, contexts) is read in a worker thread.
     """
     store = ctx.store
     active = await run_in_threadpool(store.silences, _now_ms())
     engine = ctx.alert_engine
     if engine is not None:
-        return [_engine_alert_json(engine, a, active) for a in engine.alerts(states)]
+        return await _described(engine, engine.alerts(states), active)
     found = await run_in_threadpool(store.alerts, states)
     return [alert_json(a, silenced=is_silenced(a, active)) for a in found]
 
@@ -192,7 +213,7 @@ async def acknowledge(ctx: Ctx, fingerprint: AlertFingerprint, body: AckRequest)
         except ValueError as exc:
             raise ApiError(422, str(exc), where="body") from None
         if updated is not None:
-            return ok(_engine_alert_json(engine, updated, active))
+            return ok((await _described(engine, [updated], active))[0])
     else:
         updated = await run_in_threadpool(_ack_in_store, ctx.store, fingerprint, author, body.note)
         if updated is not None:

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 
 from secperf.web.auth import require_read
 from secperf.web.context import AppContext, get_context
-from secperf.web.errors import ApiError
+from secperf.web.errors import ApiError, store_failure_reason
 from secperf.web.serialize import ok, to_jsonable
 
 log = logging.getLogger(__name__)
@@ -34,7 +34,9 @@ def correlations(ctx: Ctx) -> JSONResponse:
         return ok({"computed_ms": None, "results": []})
     try:
         data = dict(ctx.correlations())
-    except Exception:
+    except Exception as exc:
+        if store_failure_reason(exc) is not None:
+            raise  # a busy or unreachable store: 503 with Retry-After, counted as shed
         raise _provider_failed("correlations") from None
     return ok({"computed_ms": data.get("computed_ms"), "results": list(data.get("results", []))})
 
@@ -46,7 +48,9 @@ def advice(ctx: Ctx) -> JSONResponse:
         return ok({"advice": []})
     try:
         items: list[Any] = [dict(item) for item in ctx.advice()]
-    except Exception:
+    except Exception as exc:
+        if store_failure_reason(exc) is not None:
+            raise  # a busy or unreachable store: 503 with Retry-After, counted as shed
         raise _provider_failed("advice") from None
     return ok({"advice": items})
 

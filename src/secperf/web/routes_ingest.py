@@ -35,6 +35,7 @@ from secperf.model import (
 )
 from secperf.security.sarif_import import SarifError, SarifImport, import_sarif
 from secperf.store import Store
+from secperf.web.admission import REASON_WRITER_BEHIND
 from secperf.web.auth import WriteCheckedRoute, require_write
 from secperf.web.context import AppContext, get_context
 from secperf.web.errors import ApiError, describe_validation
@@ -148,6 +149,9 @@ async def ingest_metrics(ctx: Ctx, request: Request) -> JSONResponse:
     if not samples:
         return ok({"accepted": 0})
     if _overloaded(ctx):
+        counter = getattr(request.app.state, "shed_counter", None)
+        if counter is not None:
+            counter.add(REASON_WRITER_BEHIND)
         raise ApiError(
             503,
             "secperf is writing behind; retry this batch shortly",
