@@ -45,6 +45,7 @@ from secperf.web.admission import (
     DEFAULT_WAIT_S,
     POOL_TIMEOUT_S,
     RETRY_AFTER_S,
+    UNLIMITED_PATHS,
     AdmissionLimiter,
     AdmissionMiddleware,
     ShedCounter,
@@ -373,6 +374,8 @@ def _describe_errors_and_auth(app: FastAPI) -> None:
       keep it mandatory.
     * Invalid requests answer the one error shape, not FastAPI's
       ``{"detail": [...]}``: the documented 422 says so.
+    * API requests (but the stream) and /healthz may answer 503 with
+      ``Retry-After`` (shed load, a busy or unreachable store): documented.
     """
     build = app.openapi
 
@@ -382,8 +385,15 @@ def _describe_errors_and_auth(app: FastAPI) -> None:
         spec = build()
         spec.setdefault("components", {}).setdefault("schemas", {})["Error"] = ERROR_SCHEMA
         error_ref = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
-        for operations in spec.get("paths", {}).values():
+        unavailable = {
+            "description": "Busy or the store is unreachable: retry after Retry-After seconds",
+            "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+            "content": error_ref,
+        }
+        for path, operations in spec.get("paths", {}).items():
             for method, operation in operations.items():
+                if path == "/healthz" or (path.startswith("/api/") and path not in UNLIMITED_PATHS):
+                    operation.setdefault("responses", {}).setdefault("503", unavailable)
                 security = operation.get("security")
                 if method == "get" and security and {} not in security:
                     operation["security"] = [{}, *security]
