@@ -244,3 +244,18 @@ def test_many_processes_create_one_sqlite_store_at_once(tmp_path: Path, procs: i
     with Store.open(db) as store, store.engine.connect() as conn:
         rows = conn.execute(select(schema_version.c.version)).scalars().all()
     assert sorted(rows) == list(range(1, LATEST_VERSION + 1))
+
+
+def test_every_write_transaction_in_the_store_takes_the_lock_up_front() -> None:
+    """A new write path must use the writer engine: a deferred `engine.begin()` that
+    reads, then writes, fails at once when another process wrote meanwhile."""
+    store_dir = Path(Store.__module__.replace(".", "/")).parent
+    sources = sorted((Path(__file__).parents[1] / "src" / store_dir).glob("*.py"))
+    assert sources
+    deferred = [
+        f"{path.name}:{number}"
+        for path in sources
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if "_engine.begin(" in line
+    ]
+    assert deferred == [], f"use self._writer.begin() for writes: {deferred}"
