@@ -268,15 +268,15 @@ def _p99(values: list[float]) -> float:
 
 def run(quick: bool) -> list[Figure]:
     """Overview throughput and p95 per number of clients, beside /healthz's."""
-    seconds = 0.6 if quick else 8.0
+    seconds = 0.4 if quick else 8.0
     figures: list[Figure] = []
     with tempfile.TemporaryDirectory(prefix="secperf-bench-load-") as name:
         tmp = Path(name)
         with Store.open(tmp / "load.db") as store:
             _fill(store)
         with _server(tmp / "load.db", tmp) as url:
-            _load(url, "/api/v1/overview", 4, 0.3)  # warm-up: caches, connections
-            idle = _probed(_probe(url, 1.0 if quick else 5.0))
+            _load(url, "/api/v1/overview", 4, 0.2)  # warm-up: caches, connections
+            idle = _probed(_probe(url, 0.5 if quick else 5.0))
             runs: dict[int, tuple[_Run, _Run]] = {}
             for clients in LEVELS:
                 prober = _probe(url, seconds) if clients == LEVELS[-1] else None
