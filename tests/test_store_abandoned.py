@@ -7,6 +7,7 @@ killed with SIGKILL while their scan is running; a live one is left alone.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import signal
 import sqlite3
@@ -28,6 +29,7 @@ from secperf.bus.memory import AsyncEventBus
 from secperf.events import ScanStarted, decode_event, encode_event, local_host, now_ms
 from secperf.model import SecurityMetrics
 from secperf.store import Store, migrations
+from secperf.store import engine as engine_module
 from secperf.store.engine import create_store_engine
 from secperf.store.records import ABANDONED_AFTER_MS
 from secperf.store.schema import scans
@@ -342,6 +344,36 @@ def test_a_stuck_scan_in_an_older_store_is_closed_when_it_is_upgraded(tmp_path: 
         stuck = store.scan("stuck")
     assert stuck is not None and stuck.status == "abandoned"
     assert stuck.finished_ms == long_ago
+
+
+def test_a_locked_store_postpones_the_sweep_instead_of_failing_to_open(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    db = tmp_path / "secperf.db"
+    now = now_ms()
+    with Store.open(db) as store:
+        _row(
+            store,
+            "gone",
+            started_ms=now - 5000,
+            owner_pid=dead_pid(),
+            owner_host=local_host(),
+            heartbeat_ms=now - 4000,
+        )
+    monkeypatch.setattr(engine_module, "BUSY_TIMEOUT_MS", 50)
+    other = sqlite3.connect(db, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another process is writing, for long
+    try:
+        with caplog.at_level(logging.WARNING), Store.open(db) as store:
+            record = store.scan("gone")
+            assert record is not None and record.status == "running"
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert any("abandoned scans not closed this time" in r.getMessage() for r in caplog.records)
+    with Store.open(db) as store:
+        record = store.scan("gone")
+        assert record is not None and record.status == "abandoned"
 
 
 def test_the_overview_does_not_show_an_abandoned_scan_as_running(tmp_path: Path) -> None:

@@ -21,7 +21,7 @@ from types import TracebackType
 
 from sqlalchemy import Engine
 from sqlalchemy.engine import URL
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from secperf.store.analysis_records import AnalysisRecordMixin
 from secperf.store.engine import (
@@ -85,7 +85,7 @@ class Store(SampleStoreMixin, RecordStoreMixin, AnalysisRecordMixin):
         try:
             migrate(engine, where=where)
             store = cls(engine, block_ms=block_ms, compact_after=compact_after)
-            closed = store.close_abandoned_scans()
+            closed = store._close_abandoned_on_open(where)
         except SQLAlchemyError as exc:
             engine.dispose()
             raise StoreUnavailableError(f"cannot open {where}: {_cause(exc)}") from exc
@@ -100,6 +100,14 @@ class Store(SampleStoreMixin, RecordStoreMixin, AnalysisRecordMixin):
                 ", ".join(closed[:5]) + (" ..." if len(closed) > 5 else ""),
             )
         return store
+
+    def _close_abandoned_on_open(self, where: str) -> list[str]:
+        """The sweep of ``open``: a lock or a lost connection only postpones it."""
+        try:
+            return self.close_abandoned_scans()
+        except OperationalError as exc:
+            log.warning("%s: abandoned scans not closed this time: %s", where, _cause(exc))
+            return []
 
     @property
     def engine(self) -> Engine:
