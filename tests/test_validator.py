@@ -7,7 +7,12 @@ tests/test_scan_integration.py.
 
 from __future__ import annotations
 
+import logging
 import os
+import signal
+import threading
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
@@ -25,7 +30,7 @@ from secperf.security.scanners.interface import (
     stable_hash,
 )
 from secperf.security.triage import TriageDecision, TriageState
-from secperf.security.validator import SecurityValidator
+from secperf.security.validator import ScanLimits, ScanReport, SecurityValidator, _reason_class
 
 
 class MarkerScanner(Scanner):
@@ -290,3 +295,194 @@ def test_process_pool_gives_the_same_results(project: Path) -> None:
         pooled.close()
     assert a.findings == b.findings
     assert b.metrics.files_scanned == 43
+
+
+# --------------------------------------------------------------------------- limits and faults
+
+
+class TroubleScanner(MarkerScanner):
+    """A marker scanner with a fault per file name, run in real worker processes.
+
+    ``stall.py`` never finishes (a pure-Python loop, as an AST walk); ``hog.py``
+    asks for 8 GiB; ``swallow.py`` does too but, as bandit does, catches the
+    error, logs it and reports a vague skip; ``die.py`` kills its worker;
+    ``slow*.py`` sleep, after noting the worker's pid in ``flags``.
+    """
+
+    def __init__(self, flags: Path | None = None) -> None:
+        super().__init__()
+        self.flags = flags
+
+    def scan_file(self, root: Path, source: SourceFile) -> FileResult:
+        name = Path(source.relpath).name
+        if name == "stall.py":
+            while True:
+                pass
+        if name == "hog.py":
+            bytearray(8 * 2**30)
+        if name == "swallow.py":
+            try:
+                bytearray(8 * 2**30)
+            except Exception:
+                logging.getLogger("trouble").error("exception on %s", name)
+                return FileResult(source.relpath, skipped="exception while scanning file")
+        if name == "die.py":
+            os.kill(os.getpid(), signal.SIGKILL)
+        if name.startswith("slow") and self.flags is not None:
+            (self.flags / f"{os.getpid()}-{name}").write_text(str(os.getpid()))
+            time.sleep(120)
+        return super().scan_file(root, source)
+
+
+class BatchTroubleScanner(TroubleScanner):
+    """The same faults behind a ``scan_batch`` of its own (as the secrets scanner has)."""
+
+    id = "batch-marker"
+
+    def scan_batch(self, root: Path, files: Sequence[SourceFile]) -> list[FileResult]:
+        return [self.scan_file(root, source) for source in files]
+
+
+def skips_of(report: ScanReport) -> dict[str, str]:
+    return {path: reason for path, _, reason in report.skipped}
+
+
+@pytest.mark.parametrize("scanner", [TroubleScanner(), BatchTroubleScanner()], ids=lambda s: s.id)
+def test_a_file_over_its_time_budget_is_skipped_and_the_scan_goes_on(
+    project: Path, scanner: Scanner
+) -> None:
+    write(project, "app/stall.py", "x = DANGER\n")
+    validator, events = make(project, scanners=[scanner], limits=ScanLimits(file_timeout_s=1.5))
+    try:
+        report = validator.scan(project)
+    finally:
+        validator.close()
+    assert skips_of(report) == {"app/stall.py": "timed out after 1.5 s"}
+    assert [(f.path, f.line) for f in report.findings] == [
+        ("app/main.py", 2),
+        ("app/util.py", 2),
+        ("app/util.py", 4),
+    ]
+    m = report.metrics
+    assert m.skip_reasons == {"timed out": 1}
+    assert m.files_scanned == 3 and m.files_skipped == 1
+    assert report.status == "partial"
+    completed = events[-1]
+    assert isinstance(completed, ScanCompleted) and completed.status == "partial"
+
+
+def test_a_timed_out_file_is_not_cached(project: Path) -> None:
+    write(project, "app/stall.py", "x = DANGER\n")
+    validator, _ = make(project, scanners=[TroubleScanner()], limits=ScanLimits(file_timeout_s=1))
+    try:
+        validator.scan(project)
+        again = validator.scan(project)
+    finally:
+        validator.close()
+    # The other files come from the cache; the timed-out one is tried again.
+    assert again.metrics.cache_hits == 3 and again.metrics.cache_misses == 1
+    assert skips_of(again) == {"app/stall.py": "timed out after 1 s"}
+
+
+@pytest.mark.parametrize("scanner", [TroubleScanner(), BatchTroubleScanner()], ids=lambda s: s.id)
+@pytest.mark.parametrize("name", ["hog.py", "swallow.py"])
+def test_a_file_over_the_memory_limit_is_skipped_and_the_worker_goes_on(
+    project: Path, scanner: Scanner, name: str
+) -> None:
+    write(project, f"app/{name}", "x = DANGER\n")
+    for i in range(6):  # scanned after it, by the same worker
+        write(project, f"app/zz{i}.py", "y = DANGER\n")
+    limits = ScanLimits(memory_bytes=256 * 2**20)
+    validator, _ = make(project, scanners=[scanner], limits=limits)
+    try:
+        report = validator.scan(project)
+    finally:
+        validator.close()
+    assert skips_of(report) == {f"app/{name}": "out of memory (limit 256 MiB)"}
+    assert report.metrics.skip_reasons == {"out of memory": 1}
+    assert report.metrics.files_scanned == 9
+    assert len(report.findings) == 3 + 6
+
+
+def test_a_worker_that_dies_costs_only_the_file_it_died_on(project: Path) -> None:
+    write(project, "app/die.py", "x = DANGER\n")
+    for i in range(30):
+        write(project, f"pkg/m{i}.py", f"v{i} = 'DANGER'\n")
+    validator, _ = make(
+        project, scanners=[TroubleScanner()], jobs=2, limits=ScanLimits(file_timeout_s=60)
+    )
+    try:
+        report = validator.scan(project)
+        # The pool was rebuilt: the validator still scans.
+        write(project, "pkg/new.py", "w = DANGER\n")
+        again = validator.scan(project)
+    finally:
+        validator.close()
+    assert skips_of(report) == {"app/die.py": "error: the scan worker died on this file"}
+    assert report.metrics.files_scanned == 33
+    assert len(report.findings) == 3 + 30
+    assert again.metrics.files_scanned == 34
+
+
+def test_interrupt_stops_the_scan_and_its_workers_and_reports_it(
+    project: Path, tmp_path: Path
+) -> None:
+    import psutil
+
+    flags = tmp_path / "flags"
+    flags.mkdir()
+    for i in range(4):
+        write(project, f"app/slow{i}.py", "x = DANGER\n")
+    validator, events = make(
+        project, scanners=[TroubleScanner(flags)], jobs=2, limits=ScanLimits(file_timeout_s=600)
+    )
+    reports: list[ScanReport] = []
+    thread = threading.Thread(target=lambda: reports.append(validator.scan(project)))
+    thread.start()
+    try:
+        wait_until(lambda: any(flags.iterdir()), "a worker to be busy with a slow file")
+        workers = {int(p.read_text()) for p in flags.iterdir()}
+        validator.interrupt()
+        thread.join(timeout=60)
+        assert not thread.is_alive(), "the scan did not stop"
+    finally:
+        validator.interrupt()
+        validator.close()
+    report = reports[0]
+    assert report.status == "interrupted"
+    completed = events[-1]
+    assert isinstance(completed, ScanCompleted) and completed.status == "interrupted"
+    assert completed.metrics == report.metrics
+    m = report.metrics
+    # The quick files may or may not have been scanned before a slow one stalled
+    # their worker; every other file is accounted for as interrupted.
+    assert m.skip_reasons["interrupted"] == m.eligible_files - m.files_scanned >= 4
+    assert {r for _, _, r in report.skipped} == {"interrupted"}
+    wait_until(
+        lambda: not any(psutil.pid_exists(pid) and _alive(pid) for pid in workers),
+        "the busy workers to end",
+    )
+    # An interrupted validator scans no more.
+    assert validator.scan(project).metrics.files_scanned == 0
+
+
+def _alive(pid: int) -> bool:
+    import psutil
+
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def wait_until(condition: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def test_reason_kinds_count_timeouts_and_memory_together() -> None:
+    assert _reason_class("timed out after 1.5 s") == "timed out"
+    assert _reason_class("out of memory (limit 2048 MiB)") == "out of memory"
+    assert _reason_class("too large: 5 bytes > limit 1") == "too large"

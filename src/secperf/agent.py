@@ -183,8 +183,16 @@ class Agent:
                 await asyncio.wait_for(stop.wait(), self.scan_interval_s)
 
     async def scan_once(self) -> None:
-        """Scan ``scan_root`` once, publishing the scan's events; failures are logged."""
-        from secperf.commands.scanning import ScanOptions, load_project_baseline, make_validator
+        """Scan ``scan_root`` once, publishing the scan's events; failures are logged.
+
+        Cancelled (the agent stops), the scan is published as interrupted first.
+        """
+        from secperf.commands.scanning import (
+            ScanOptions,
+            load_project_baseline,
+            make_validator,
+            scan_interruptibly,
+        )
         from secperf.security.factory import scan_paths
 
         assert self.scan_root is not None
@@ -199,7 +207,8 @@ class Agent:
             )
             try:
                 paths = scan_paths(self.loaded.config.scan, root)
-                await asyncio.to_thread(validator.scan, root, paths)
+                # Stopping the agent mid-scan publishes the scan as interrupted.
+                await scan_interruptibly(validator, root, paths)
             finally:
                 validator.close()
                 if validator.cache is not None:

@@ -619,6 +619,24 @@ class SarifImportConfig(_Section):
     files: list[Glob] = []
 
 
+#: Less than this cannot even parse an ordinary file in a scan worker.
+MIN_WORKER_MEMORY = parse_size_bytes("64MiB")
+
+
+def _worker_memory(value: Any) -> int:
+    size = _size(value)
+    if 0 < size < MIN_WORKER_MEMORY:
+        raise ValueError("")
+    return size
+
+
+WorkerMemory = Annotated[
+    int,
+    BeforeValidator(_worker_memory),
+    _Expect("0 (no limit) or a size of at least '64MiB' such as '2GiB'", format_size_bytes),
+]
+
+
 class ScanConfig(_Section):
     """``[scan]``: what is scanned, by which scanners, and what fails the scan."""
 
@@ -629,6 +647,11 @@ class ScanConfig(_Section):
     respect_gitignore: Bool = True
     max_file_size: PositiveSizeBytes = parse_size_bytes("1MiB")
     jobs: NonNegInt = 0
+    # Per file and scanner; the standard library's slowest file takes about 4 s
+    # in bandit on a loaded machine. 0: no limit.
+    file_timeout: DurationMs = parse_duration_ms("60s")
+    # What a worker may take beyond its size at start. 0: no limit.
+    worker_memory_limit: WorkerMemory = parse_size_bytes("2GiB")
     scanners: list[ScannerId] = list(SCANNER_IDS)
     cache: Bool = True
     fail_on: SeverityLevel = Severity.HIGH

@@ -68,7 +68,11 @@ class ScanStarted(Event):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ScanCompleted(Event):
-    """A security scan ended; ``status`` is ``ok``, ``partial`` or ``failed``."""
+    """A security scan ended; ``status`` is ``ok``, ``partial``, ``failed`` or ``interrupted``.
+
+    ``interrupted``: stopped cleanly (SIGTERM, Ctrl-C, a server shutting down)
+    before the end; the metrics cover what was scanned until then.
+    """
 
     topic: ClassVar[str] = "security.scan.completed"
 

@@ -14,6 +14,10 @@ an agent host publishes and leaves storing to the server).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import signal
+from collections.abc import Iterator
 from types import TracebackType
 
 from pydantic import ValidationError
@@ -84,3 +88,47 @@ class Runtime:
         finally:
             if self.store is not None:
                 self.store.close()
+
+
+@contextlib.contextmanager
+def sigterm_cancels_task() -> Iterator[None]:
+    """Within: SIGTERM cancels the current task, as Ctrl-C does under ``asyncio.run``.
+
+    So the task's cleanup runs (an interrupted scan is recorded as such, the bus
+    drains, the store writer flushes) where SIGTERM used to end the process on
+    the spot. On leaving after a SIGTERM, the signal is delivered again with its
+    default action: the process ends as SIGTERM ends it (status 143), as before.
+    A second SIGTERM during the cleanup ends it at once. Outside the main
+    thread (no signal handlers there) this does nothing.
+    """
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    previous = signal.getsignal(signal.SIGTERM)
+    received = False
+
+    def on_sigterm() -> None:
+        nonlocal received
+        if received:
+            _end_by_sigterm()
+        received = True
+        if task is not None:
+            task.cancel()
+
+    try:
+        loop.add_signal_handler(signal.SIGTERM, on_sigterm)
+    except (NotImplementedError, RuntimeError, ValueError):
+        yield
+        return
+    try:
+        yield
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)
+        if received:
+            _end_by_sigterm()
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _end_by_sigterm() -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.raise_signal(signal.SIGTERM)

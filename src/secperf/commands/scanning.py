@@ -23,12 +23,12 @@ from secperf.config import Config, LoadedConfig
 from secperf.events import Event, MetricsRecorded, local_host, now_ms
 from secperf.model import Finding, Sample, ScanCost, SecurityMetrics, Severity
 from secperf.perf.impact import ScanImpactError, ScanImpactSampler
-from secperf.runtime import Runtime
+from secperf.runtime import Runtime, sigterm_cancels_task
 from secperf.security.baseline import BASELINE_FILE, Baseline, load_baseline, project_salt
 from secperf.security.cache import ScanCache
 from secperf.security.factory import CACHE_FILE, build_discovery, build_scanners, scan_paths
 from secperf.security.triage import TriageDecision, TriageState, effective_state
-from secperf.security.validator import Progress, ScanReport, SecurityValidator
+from secperf.security.validator import Progress, ScanLimits, ScanReport, SecurityValidator
 from secperf.store import Store, TriageEntry
 
 log = logging.getLogger(__name__)
@@ -93,7 +93,33 @@ def make_validator(
         triage=triage,
         publish=publish,
         progress=progress,
+        limits=ScanLimits(
+            file_timeout_s=scan_cfg.file_timeout / 1000 or None,
+            memory_bytes=scan_cfg.worker_memory_limit or None,
+        ),
     )
+
+
+async def scan_interruptibly(
+    validator: SecurityValidator, root: Path, paths: Sequence[str]
+) -> ScanReport:
+    """``validator.scan`` in a thread; cancelling the caller interrupts the scan.
+
+    On cancellation (Ctrl-C, SIGTERM, a server shutting down) the scan is told
+    to stop and this waits until it has published its ``interrupted`` outcome,
+    so that closing the bus and the store writer afterwards records it; then
+    the cancellation goes on.
+    """
+    scan = asyncio.ensure_future(asyncio.to_thread(validator.scan, root, paths))
+    try:
+        return await asyncio.shield(scan)
+    except asyncio.CancelledError:
+        validator.interrupt()
+        try:
+            await scan
+        except Exception:
+            log.exception("the interrupted scan of %s failed", root)
+        raise
 
 
 class ScanCostRecorder:
@@ -190,6 +216,18 @@ async def run_scan(
     """
     baseline = load_project_baseline(options.root)
     recorder = ScanCostRecorder.from_config(loaded.config)
+    with sigterm_cancels_task():
+        return await _scan_in_runtime(loaded, options, baseline, recorder, progress, store_url)
+
+
+async def _scan_in_runtime(
+    loaded: LoadedConfig,
+    options: ScanOptions,
+    baseline: Baseline | None,
+    recorder: ScanCostRecorder | None,
+    progress: Progress | None,
+    store_url: str | None,
+) -> tuple[ScanReport, dict[str, TriageDecision]]:
     async with Runtime(loaded.config, store_url=store_url) as runtime:
         assert runtime.store is not None and runtime.bus is not None
         triage = decisions_from_store(runtime.store.triage_all())
@@ -206,7 +244,7 @@ async def run_scan(
             pump = asyncio.create_task(recorder.pump(bus), name="scan-impact-publisher")
         completed = False
         try:
-            report = await asyncio.to_thread(validator.scan, options.root, paths)
+            report = await scan_interruptibly(validator, options.root, paths)
             completed = True
         finally:
             if pump is not None:
@@ -217,8 +255,9 @@ async def run_scan(
             if validator.cache is not None:
                 validator.cache.close()
             if recorder is not None:
-                # A scan that raised has no scan record to attach a cost to.
-                await recorder.finish(runtime.store, bus, record=completed)
+                # A scan that raised has no scan record to attach a cost to; an
+                # interrupted one has.
+                await recorder.finish(runtime.store, bus, record=completed or validator.interrupted)
     return report, triage
 
 

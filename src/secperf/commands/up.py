@@ -27,6 +27,7 @@ from secperf.commands.scanning import (
     decisions_from_store,
     load_project_baseline,
     make_validator,
+    scan_interruptibly,
 )
 from secperf.config import LoadedConfig, ServerConfig
 from secperf.perf.collectors.factory import build_collectors
@@ -85,8 +86,9 @@ class ScanWatcher:
         return {f.relpath: (f.size, f.mtime_ns) for f in found.files}
 
     async def scan(self) -> ScanReport:
+        """Scan once; cancelled (the server stops), the scan is recorded as interrupted."""
         try:
-            report = await asyncio.to_thread(self.validator.scan, self.root, self.paths)
+            report = await scan_interruptibly(self.validator, self.root, self.paths)
         finally:
             if self.after_scan is not None:
                 await self.after_scan()
