@@ -30,7 +30,7 @@ from secperf.config import (
     mask_url,
     to_toml,
 )
-from secperf.model import Severity
+from secperf.model import SCANNER_IDS, Severity
 
 
 class ExitCode(IntEnum):
@@ -308,7 +308,7 @@ def scan(
     ] = None,
     scanners: Annotated[
         str | None,
-        typer.Option("--scanners", help="Comma-separated: bandit,secrets,deps,semgrep,sarif."),
+        typer.Option("--scanners", help=f"Comma-separated: {','.join(SCANNER_IDS)}."),
     ] = None,
     osv_db: Annotated[
         Path | None,
@@ -324,7 +324,6 @@ def scan(
         report_json,
         run_scan,
     )
-    from secperf.config import SCANNER_IDS
     from secperf.events import now_ms
     from secperf.gates.reports.sarif import to_sarif
     from secperf.security.baseline import BaselineError

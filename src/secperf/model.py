@@ -12,7 +12,7 @@ import math
 import re
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal, get_args
 
 # --------------------------------------------------------------------------- metrics
 
@@ -167,6 +167,12 @@ def sample_problem(sample: Any, now_ms: int) -> str | None:
 
 
 # --------------------------------------------------------------------------- security
+
+#: The scanners secperf ships, in the order they run. Only the names live here,
+#: so that config (which may not import security) can validate ``[scan] scanners``;
+#: ``security/scanners/registry.py`` says what each one is and how it is built.
+ScannerId = Literal["bandit", "secrets", "deps", "semgrep", "sarif"]
+SCANNER_IDS: tuple[ScannerId, ...] = get_args(ScannerId)
 
 _SEVERITY_RANK = {"info": 0, "low": 1, "medium": 2, "high": 3, "critical": 4}
 

@@ -8,12 +8,8 @@ from pathlib import Path
 from secperf.config import ScanConfig
 from secperf.security.baseline import Baseline
 from secperf.security.discovery import FileDiscovery
-from secperf.security.scanners.bandit import BanditScanner
-from secperf.security.scanners.deps import DepsScanner
 from secperf.security.scanners.interface import Scanner
-from secperf.security.scanners.sarif import DEFAULT_GLOBS, SarifScanner
-from secperf.security.scanners.secrets import SecretsScanner
-from secperf.security.scanners.semgrep import SemgrepScanner
+from secperf.security.scanners.registry import BuildContext, get_spec
 
 CACHE_FILE = Path(".secperf") / "cache.db"
 
@@ -27,43 +23,8 @@ def build_scanners(
 ) -> list[Scanner]:
     """The scanners ``[scan].scanners`` enables (or ``only``), configured."""
     wanted = list(only) if only else list(scan.scanners)
-    scanners: list[Scanner] = []
-    for scanner_id in wanted:
-        if scanner_id == "bandit":
-            scanners.append(
-                BanditScanner(
-                    tests=scan.bandit.tests,
-                    skips=scan.bandit.skips,
-                    severity=scan.bandit.severity,
-                    confidence=scan.bandit.confidence,
-                )
-            )
-        elif scanner_id == "secrets":
-            scanners.append(SecretsScanner(salt))
-        elif scanner_id == "deps":
-            db = osv_db or scan.deps.osv_db
-            scanners.append(
-                DepsScanner(
-                    osv_db=str(db) if db else None,
-                    network=scan.deps.network,
-                    api_url=scan.deps.osv_api_url,
-                )
-            )
-        elif scanner_id == "semgrep":
-            scanners.append(
-                SemgrepScanner(
-                    rules=[str(r) for r in scan.semgrep.rules],
-                    executable=scan.semgrep.executable,
-                    timeout=scan.semgrep.timeout / 1000,
-                )
-            )
-        elif scanner_id == "sarif":
-            scanners.append(SarifScanner(scan.sarif.files or DEFAULT_GLOBS))
-        else:
-            raise ValueError(
-                f"unknown scanner {scanner_id!r}; expected bandit, secrets, deps, semgrep or sarif"
-            )
-    return scanners
+    ctx = BuildContext(scan=scan, salt=salt, osv_db=osv_db)
+    return [get_spec(scanner_id).build(ctx) for scanner_id in wanted]
 
 
 def build_discovery(scan: ScanConfig) -> FileDiscovery:
