@@ -31,7 +31,7 @@ from secperf.model import SecurityMetrics
 from secperf.store import Store, migrations
 from secperf.store import engine as engine_module
 from secperf.store.engine import create_store_engine
-from secperf.store.records import ABANDONED_AFTER_MS
+from secperf.store.scan_records import ABANDONED_AFTER_MS
 from secperf.store.schema import scans
 from secperf.web import create_app
 

@@ -5,24 +5,16 @@ PostgreSQL. ``Store.open(path_or_url)`` is the entry point; ``StoreWriter``
 feeds it from the bus.
 """
 
+from secperf.store.alert_records import AlertTransition, Silence
 from secperf.store.engine import (
     StoreCorruptError,
     StoreError,
     StoreTargetError,
     StoreUnavailableError,
 )
+from secperf.store.finding_records import StoredFinding
 from secperf.store.migrations import LATEST_VERSION, SchemaVersionError
-from secperf.store.records import (
-    COMPLETE_SCAN_STATUSES,
-    SCAN_STATUSES,
-    TRIAGE_STATES,
-    AlertTransition,
-    RecordRetention,
-    ScanRecord,
-    Silence,
-    StoredFinding,
-    TriageEntry,
-)
+from secperf.store.record_retention import RecordRetention
 from secperf.store.samples import (
     ChunkRetention,
     LatestSample,
@@ -30,7 +22,9 @@ from secperf.store.samples import (
     SeriesPoints,
     WriteResult,
 )
+from secperf.store.scan_records import COMPLETE_SCAN_STATUSES, SCAN_STATUSES, ScanRecord
 from secperf.store.store import RetentionResult, Store
+from secperf.store.triage_records import TRIAGE_STATES, TriageEntry
 from secperf.store.writer import StoreWriter, WriterStats
 
 __all__ = [

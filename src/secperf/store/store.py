@@ -23,20 +23,27 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
+from secperf.store.alert_records import AlertRecordMixin
 from secperf.store.analysis_records import AnalysisRecordMixin
+from secperf.store.baseline_records import BaselineRecordMixin
+from secperf.store.benchmark_records import BenchmarkRecordMixin
 from secperf.store.engine import (
     StoreUnavailableError,
     create_store_engine,
     write_engine,
 )
+from secperf.store.finding_records import FindingRecordMixin
+from secperf.store.gate_records import GateRecordMixin
 from secperf.store.migrations import migrate
-from secperf.store.records import RecordRetention, RecordStoreMixin
+from secperf.store.record_retention import RecordRetention, retain_records
 from secperf.store.samples import (
     BLOCK_MS,
     COMPACT_AFTER,
     ChunkRetention,
     SampleStoreMixin,
 )
+from secperf.store.scan_records import ScanRecordMixin
+from secperf.store.triage_records import TriageRecordMixin
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +57,23 @@ class RetentionResult:
     records: RecordRetention
 
 
-class Store(SampleStoreMixin, RecordStoreMixin, AnalysisRecordMixin):
-    """Series and compressed samples plus scans, findings, triage, alerts and more."""
+class Store(
+    SampleStoreMixin,
+    ScanRecordMixin,
+    FindingRecordMixin,
+    TriageRecordMixin,
+    BaselineRecordMixin,
+    AlertRecordMixin,
+    GateRecordMixin,
+    BenchmarkRecordMixin,
+    AnalysisRecordMixin,
+):
+    """Series and compressed samples plus scans, findings, triage, alerts and more.
+
+    Each kind of record is one mixin in its own module (``scan_records``,
+    ``finding_records``, ``triage_records`` ...); this class owns the engine,
+    the write lock, opening and retention.
+    """
 
     def __init__(
         self,
@@ -134,7 +156,7 @@ class Store(SampleStoreMixin, RecordStoreMixin, AnalysisRecordMixin):
             try:
                 with self._writer.begin() as conn:
                     chunk_result = self._retain_chunks(conn, cutoff)
-                    record_result = self._retain_records(conn, cutoff)
+                    record_result = retain_records(conn, cutoff)
             finally:
                 # Series ids may be gone and block counts changed: reload lazily.
                 self._forget_sample_caches()

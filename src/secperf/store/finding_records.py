@@ -1,0 +1,163 @@
+"""Finding records: each scan's findings, with the triage in force on them."""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from sqlalchemy import delete, select
+
+from secperf.model import (
+    Finding,
+    Severity,
+)
+from secperf.store.record_base import (
+    IN_BATCH,
+    RecordMixin,
+    clock_ms,
+    from_json,
+    require_text,
+    to_json,
+)
+from secperf.store.schema import (
+    findings,
+    scans,
+    triage_current,
+)
+from secperf.store.triage_records import TRIAGE_STATES, TriageEntry
+
+
+@dataclass(frozen=True, slots=True)
+class StoredFinding:
+    """A finding of one scan with whether that scan saw it first and its triage."""
+
+    scan_id: str
+    finding: Finding
+    is_new: bool
+    triage_state: str = "open"
+    triage: TriageEntry | None = None
+
+
+class FindingRecordMixin(RecordMixin):
+    """Findings of ``Store``: stored per scan and fingerprint, read with their triage."""
+
+    def add_findings(
+        self, scan_id: str, found: Iterable[Finding], new_fingerprints: Iterable[str] = ()
+    ) -> int:
+        """Store a scan's findings, one row per scan and fingerprint (re-adding replaces)."""
+        require_text("scan_id", scan_id)
+        new = set(new_fingerprints)
+        by_fp: dict[str, Finding] = {}
+        for item in found:
+            if not isinstance(item, Finding):
+                raise TypeError(f"add_findings expects Finding objects, got {type(item).__name__}")
+            by_fp[item.fingerprint] = item
+        if not by_fp:
+            return 0
+        rows = [
+            {
+                "scan_id": scan_id,
+                "fingerprint": fp,
+                "rule_id": f.rule_id,
+                "scanner": f.scanner,
+                "severity": Severity(f.severity).value,
+                "severity_rank": Severity(f.severity).rank,
+                "path": f.path,
+                "line": f.line,
+                "is_new": fp in new,
+                "payload": to_json(f),
+            }
+            for fp, f in by_fp.items()
+        ]
+        fps = list(by_fp)
+        with self._lock, self._writer.begin() as conn:
+            for i in range(0, len(fps), IN_BATCH):
+                conn.execute(
+                    delete(findings)
+                    .where(findings.c.scan_id == scan_id)
+                    .where(findings.c.fingerprint.in_(fps[i : i + IN_BATCH]))
+                )
+            conn.execute(findings.insert(), rows)
+        return len(rows)
+
+    def findings(
+        self,
+        scan_id: str | None = None,
+        severity_at_least: Severity | str | None = None,
+        scanner: str | None = None,
+        path_glob: str | None = None,
+        state: str | None = None,
+        limit: int | None = 1000,
+        *,
+        now_ms: int | None = None,
+    ) -> list[StoredFinding]:
+        """Findings with their triage, filtered; ``state`` is the effective triage state."""
+        if state is not None and state not in TRIAGE_STATES:
+            raise ValueError(f"unknown triage state {state!r}; expected one of {TRIAGE_STATES}")
+        stmt = (
+            select(findings, triage_current)
+            .outerjoin(triage_current, triage_current.c.fingerprint == findings.c.fingerprint)
+            .order_by(findings.c.id)
+        )
+        if scan_id is not None:
+            stmt = stmt.where(findings.c.scan_id == scan_id)
+        if severity_at_least is not None:
+            floor = (
+                Severity.parse(severity_at_least)
+                if isinstance(severity_at_least, str)
+                and not isinstance(severity_at_least, Severity)
+                else Severity(severity_at_least)
+            )
+            stmt = stmt.where(findings.c.severity_rank >= floor.rank)
+        if scanner is not None:
+            stmt = stmt.where(findings.c.scanner == scanner)
+        filtered_in_python = path_glob is not None or state is not None
+        if limit is not None and not filtered_in_python:
+            stmt = stmt.limit(limit)
+        now = clock_ms() if now_ms is None else now_ms
+        out: list[StoredFinding] = []
+        with self._engine.connect() as conn:
+            for row in conn.execute(stmt):
+                m = row._mapping
+                if path_glob is not None and not fnmatch.fnmatchcase(m[findings.c.path], path_glob):
+                    continue
+                entry = None
+                if m[triage_current.c.state] is not None:
+                    entry = TriageEntry(
+                        m[findings.c.fingerprint],
+                        m[triage_current.c.state],
+                        m[triage_current.c.author],
+                        m[triage_current.c.note],
+                        m[triage_current.c.expires_ms],
+                        m[triage_current.c.updated_ms],
+                    )
+                effective = entry.effective_state(now) if entry else "open"
+                if state is not None and effective != state:
+                    continue
+                out.append(
+                    StoredFinding(
+                        m[findings.c.scan_id],
+                        from_json(Finding, m[findings.c.payload]),
+                        bool(m[findings.c.is_new]),
+                        effective,
+                        entry,
+                    )
+                )
+                if limit is not None and len(out) >= limit:
+                    break
+        return out
+
+    def latest_scan_findings(self, target: str) -> list[StoredFinding]:
+        """The findings of the newest finished scan of ``target`` (empty when none)."""
+        with self._engine.connect() as conn:
+            scan_id = conn.execute(
+                select(scans.c.scan_id)
+                .where(scans.c.target == target)
+                .where(scans.c.finished_ms.is_not(None))
+                .order_by(scans.c.started_ms.desc(), scans.c.scan_id.desc())
+                .limit(1)
+            ).scalar()
+        if scan_id is None:
+            return []
+        return self.findings(scan_id=scan_id, limit=None)

@@ -1,0 +1,54 @@
+"""Gate run records: each quality-gate verdict."""
+
+from __future__ import annotations
+
+from sqlalchemy import select, update
+
+from secperf.model import (
+    GateResult,
+)
+from secperf.store.record_base import (
+    RecordMixin,
+    from_json,
+    require_text,
+    to_json,
+)
+from secperf.store.schema import (
+    gate_runs,
+)
+
+
+class GateRecordMixin(RecordMixin):
+    """Gate runs of ``Store``."""
+
+    def add_gate_run(self, result: GateResult) -> None:
+        """Store a gate verdict (re-adding the same run id replaces it)."""
+        require_text("gate run_id", result.run_id)
+        values = {
+            "target": result.target,
+            "started_ms": result.started_ms,
+            "finished_ms": result.finished_ms,
+            "verdict": result.verdict.value,
+            "commit": result.commit,
+            "payload": to_json(result),
+        }
+        with self._lock, self._writer.begin() as conn:
+            found = conn.execute(
+                select(gate_runs.c.run_id).where(gate_runs.c.run_id == result.run_id)
+            ).first()
+            if found is None:
+                conn.execute(gate_runs.insert().values(run_id=result.run_id, **values))
+            else:
+                conn.execute(
+                    update(gate_runs).where(gate_runs.c.run_id == result.run_id).values(**values)
+                )
+
+    def gate_runs(self, limit: int = 50, target: str | None = None) -> list[GateResult]:
+        """The newest gate runs first."""
+        stmt = select(gate_runs.c.payload).order_by(
+            gate_runs.c.started_ms.desc(), gate_runs.c.run_id.desc()
+        )
+        if target is not None:
+            stmt = stmt.where(gate_runs.c.target == target)
+        with self._engine.connect() as conn:
+            return [from_json(GateResult, p) for p in conn.execute(stmt.limit(limit)).scalars()]

@@ -1,0 +1,295 @@
+"""Scan records: each scan's lifecycle, owner and heartbeat, metrics and cost."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import psutil
+from sqlalchemy import Connection, select, update
+
+from secperf.events import local_host
+from secperf.model import (
+    ScanCost,
+    SecurityMetrics,
+)
+from secperf.store.record_base import (
+    IN_BATCH,
+    RecordMixin,
+    clock_ms,
+    from_json,
+    require_text,
+    to_json,
+)
+from secperf.store.schema import (
+    scans,
+)
+
+#: Every status a scan row may hold. ``running`` until the scan ends; ``ok``,
+#: ``partial`` (some files or scanners failed) or ``failed`` as the scan
+#: reported it; ``interrupted`` when it was stopped cleanly (SIGTERM, Ctrl-C);
+#: ``abandoned`` when its process died without a word, set by the next process
+#: that opens the store; ``unknown`` for a cost recorded before its scan.
+SCAN_STATUSES = ("running", "ok", "partial", "failed", "interrupted", "abandoned", "unknown")
+#: Statuses of a scan that ended: its metrics (when any) are the whole scan's.
+COMPLETE_SCAN_STATUSES = ("ok", "partial", "failed")
+
+#: A running scan whose owner (on another host, or unknown) has not been seen
+#: for this long is closed as abandoned. Owners refresh their heartbeat every
+#: few seconds (``StoreWriter``), so only a dead or cut-off owner goes quiet.
+ABANDONED_AFTER_MS = 5 * 60_000
+#: Slack between a process's start time and its scan's, for clock granularity.
+_CREATE_TIME_SLACK_MS = 2_000
+
+
+@dataclass(frozen=True, slots=True)
+class ScanRecord:
+    """One scan as stored: its lifecycle plus metrics and cost when known."""
+
+    scan_id: str
+    target: str
+    started_ms: int
+    finished_ms: int | None
+    status: str
+    error: str | None
+    scanners: tuple[str, ...]
+    metrics: SecurityMetrics | None
+    cost: ScanCost | None
+    owner_pid: int | None = None
+    owner_host: str | None = None
+    heartbeat_ms: int | None = None
+
+
+def _owner_gone(row: Any, here: str, now_ms: int, stale_after_ms: int) -> str | None:
+    """Why the owner of a running scan row is gone, or None while it may be alive."""
+    if row.owner_host == here and row.owner_pid is not None:
+        pid = int(row.owner_pid)
+        try:
+            proc = psutil.Process(pid)
+            zombie = proc.status() == psutil.STATUS_ZOMBIE
+            born_ms = proc.create_time() * 1000
+        except psutil.NoSuchProcess:
+            return f"its process {pid} on {here} is gone"
+        except psutil.Error:  # not ours to inspect: it runs, so it may be the owner
+            return None
+        if zombie:
+            return f"its process {pid} on {here} is gone"
+        if born_ms > row.started_ms + _CREATE_TIME_SLACK_MS:
+            return f"its process {pid} on {here} is gone (the pid now belongs to a later process)"
+        return None
+    last = row.heartbeat_ms if row.heartbeat_ms is not None else row.started_ms
+    if now_ms - last < stale_after_ms:
+        return None
+    who = f"process {row.owner_pid} on {row.owner_host}" if row.owner_host else "its owner"
+    return f"no heartbeat from {who} for {(now_ms - last) // 1000} s"
+
+
+class ScanRecordMixin(RecordMixin):
+    """Scans of ``Store``: started, completed, heartbeats, abandoned, cost."""
+
+    def _scan_exists(self, conn: Connection, scan_id: str) -> bool:
+        found = conn.execute(select(scans.c.scan_id).where(scans.c.scan_id == scan_id)).first()
+        return found is not None
+
+    def record_scan_started(
+        self,
+        scan_id: str,
+        target: str,
+        started_ms: int,
+        scanners: Iterable[str] = (),
+        *,
+        owner_pid: int | None = None,
+        owner_host: str | None = None,
+    ) -> None:
+        """Record that a scan began (idempotent), with the process that runs it.
+
+        The owner lets the next process that opens the store tell a scan whose
+        process died from one still running (``close_abandoned_scans``).
+        """
+        require_text("scan_id", scan_id)
+        values: dict[str, Any] = {
+            "target": target,
+            "started_ms": started_ms,
+            "scanners": list(scanners),
+        }
+        if owner_pid is not None or owner_host is not None:
+            values.update(owner_pid=owner_pid, owner_host=owner_host)
+        with self._lock, self._writer.begin() as conn:
+            if self._scan_exists(conn, scan_id):
+                conn.execute(update(scans).where(scans.c.scan_id == scan_id).values(**values))
+            else:
+                conn.execute(
+                    scans.insert().values(
+                        scan_id=scan_id, status="running", heartbeat_ms=started_ms, **values
+                    )
+                )
+
+    def record_scan_completed(
+        self, metrics: SecurityMetrics, status: str, error: str | None = None
+    ) -> None:
+        """Record a scan's outcome and metrics (creates the scan row when missing).
+
+        ``status`` is one of ``SCAN_STATUSES`` other than ``running``; a scan
+        closed as abandoned that reports after all gets its real outcome.
+        """
+        require_text("status", status)
+        if status not in SCAN_STATUSES or status == "running":
+            ended = ", ".join(s for s in SCAN_STATUSES if s != "running")
+            raise ValueError(
+                f"scan {metrics.scan_id}: status {status!r} is not a scan outcome;"
+                f" expected one of {ended}"
+            )
+        values = {
+            "finished_ms": metrics.finished_ms,
+            "status": status,
+            "error": error,
+            "metrics": to_json(metrics),
+        }
+        with self._lock, self._writer.begin() as conn:
+            if self._scan_exists(conn, metrics.scan_id):
+                # ScanStarted is published after discovery; the metrics hold the true start.
+                conn.execute(
+                    update(scans)
+                    .where(scans.c.scan_id == metrics.scan_id)
+                    .values(started_ms=metrics.started_ms, **values)
+                )
+            else:
+                conn.execute(
+                    scans.insert().values(
+                        scan_id=metrics.scan_id,
+                        target=metrics.target,
+                        started_ms=metrics.started_ms,
+                        scanners=sorted(metrics.scanner_durations_ms),
+                        **values,
+                    )
+                )
+
+    def touch_scans(self, scan_ids: Iterable[str], now_ms: int | None = None) -> int:
+        """Refresh the heartbeat of those of ``scan_ids`` still running; returns how many.
+
+        The process that owns running scans calls this every few seconds, so
+        other hosts can tell it is alive (see ``close_abandoned_scans``).
+        """
+        ids = sorted(set(scan_ids))
+        if not ids:
+            return 0
+        now = clock_ms() if now_ms is None else now_ms
+        touched = 0
+        with self._lock, self._writer.begin() as conn:
+            for i in range(0, len(ids), IN_BATCH):
+                touched += conn.execute(
+                    update(scans)
+                    .where(scans.c.scan_id.in_(ids[i : i + IN_BATCH]))
+                    .where(scans.c.status == "running")
+                    .values(heartbeat_ms=now)
+                ).rowcount
+        return int(touched)
+
+    def close_abandoned_scans(
+        self,
+        *,
+        now_ms: int | None = None,
+        host: str | None = None,
+        stale_after_ms: int = ABANDONED_AFTER_MS,
+    ) -> list[str]:
+        """Close as ``abandoned`` every running scan whose owner is gone; returns their ids.
+
+        An owner on this host (``host``, default this machine's name) is gone
+        when its pid no longer runs, is a zombie, or belongs to a process that
+        started after the scan (the pid was reused). An owner elsewhere, or a
+        scan recorded without one, is gone when its heartbeat is older than
+        ``stale_after_ms``. The scan's end is its last heartbeat. A scan that
+        completed or was touched meanwhile is left alone.
+        """
+        now = clock_ms() if now_ms is None else now_ms
+        here = local_host() if host is None else host
+        cols = (
+            scans.c.scan_id,
+            scans.c.started_ms,
+            scans.c.owner_pid,
+            scans.c.owner_host,
+            scans.c.heartbeat_ms,
+        )
+        with self._engine.connect() as conn:
+            rows = conn.execute(select(*cols).where(scans.c.status == "running")).all()
+        gone: list[tuple[Any, str]] = []
+        for row in rows:
+            reason = _owner_gone(row, here, now, stale_after_ms)
+            if reason is not None:
+                gone.append((row, reason))
+        if not gone:
+            return []
+        closed: list[str] = []
+        with self._lock, self._writer.begin() as conn:
+            for row, reason in gone:
+                seen = row.heartbeat_ms
+                result = conn.execute(
+                    update(scans)
+                    .where(scans.c.scan_id == row.scan_id)
+                    .where(scans.c.status == "running")
+                    .where(
+                        scans.c.heartbeat_ms.is_(None)
+                        if seen is None
+                        else scans.c.heartbeat_ms == seen
+                    )
+                    .values(
+                        status="abandoned",
+                        finished_ms=seen if seen is not None else row.started_ms,
+                        error=f"abandoned: {reason}",
+                    )
+                )
+                if result.rowcount:
+                    closed.append(row.scan_id)
+        return closed
+
+    def record_scan_cost(self, cost: ScanCost) -> None:
+        """Attach what a scan cost the machine (creates the scan row when missing)."""
+        with self._lock, self._writer.begin() as conn:
+            if self._scan_exists(conn, cost.scan_id):
+                conn.execute(
+                    update(scans).where(scans.c.scan_id == cost.scan_id).values(cost=to_json(cost))
+                )
+            else:
+                conn.execute(
+                    scans.insert().values(
+                        scan_id=cost.scan_id,
+                        target="",
+                        started_ms=cost.started_ms,
+                        finished_ms=cost.finished_ms,
+                        status="unknown",
+                        scanners=[],
+                        cost=to_json(cost),
+                    )
+                )
+
+    @staticmethod
+    def _scan_from_row(row: Any) -> ScanRecord:
+        return ScanRecord(
+            scan_id=row.scan_id,
+            target=row.target,
+            started_ms=row.started_ms,
+            finished_ms=row.finished_ms,
+            status=row.status,
+            error=row.error,
+            scanners=tuple(row.scanners),
+            metrics=from_json(SecurityMetrics, row.metrics) if row.metrics else None,
+            cost=from_json(ScanCost, row.cost) if row.cost else None,
+            owner_pid=row.owner_pid,
+            owner_host=row.owner_host,
+            heartbeat_ms=row.heartbeat_ms,
+        )
+
+    def scans(self, limit: int = 50, target: str | None = None) -> list[ScanRecord]:
+        """The newest scans first, optionally of one target."""
+        stmt = select(scans).order_by(scans.c.started_ms.desc(), scans.c.scan_id.desc())
+        if target is not None:
+            stmt = stmt.where(scans.c.target == target)
+        with self._engine.connect() as conn:
+            return [self._scan_from_row(r) for r in conn.execute(stmt.limit(limit))]
+
+    def scan(self, scan_id: str) -> ScanRecord | None:
+        """One scan by id, or None."""
+        with self._engine.connect() as conn:
+            row = conn.execute(select(scans).where(scans.c.scan_id == scan_id)).first()
+        return None if row is None else self._scan_from_row(row)
