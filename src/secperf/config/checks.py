@@ -1,0 +1,204 @@
+"""What is checked beyond each key's type: the server token (from the file or the
+environment) and the rules that span several keys. They also run on what did parse
+of a config that failed validation, so that every problem is reported at once.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import SecretStr, ValidationError
+
+from secperf.config.errors import INDEX_RE
+from secperf.config.schema import Config
+from secperf.config.sections.alerts import AlertRuleConfig
+from secperf.config.sections.server import MIN_TOKEN_LENGTH
+from secperf.config.units import format_duration_ms
+
+
+def resolve_token(config: Config, prefix: str) -> tuple[Config, str | None, list[tuple[str, str]]]:
+    """The config with the server token from the file or the environment, where it came
+    from, and any problem with it as (dotted key, message)."""
+    server = config.server
+    problems: list[tuple[str, str]] = []
+    if server.token is not None:
+        if len(server.token.get_secret_value()) < MIN_TOKEN_LENGTH:
+            problems.append(
+                (
+                    "server.token",
+                    f"the token must be at least {MIN_TOKEN_LENGTH} characters long; "
+                    f"generate one (python -c 'import secrets; print(secrets.token_urlsafe(32))') "
+                    f"and prefer {prefix}server.token_env to keep it out of the file",
+                )
+            )
+        return config, "file", problems
+    if not server.token_env:
+        return config, None, problems
+    value = os.environ.get(server.token_env, "")
+    if not value:
+        return config, None, problems
+    if len(value) < MIN_TOKEN_LENGTH:
+        problems.append(
+            (
+                "server.token_env",
+                f"the token in ${server.token_env} must be at least "
+                f"{MIN_TOKEN_LENGTH} characters long",
+            )
+        )
+    updated = server.model_copy(update={"token": SecretStr(value)})
+    return (
+        config.model_copy(update={"server": updated}),
+        f"env:{server.token_env}",
+        problems,
+    )
+
+
+def cross_checks(config: Config, prefix: str = "") -> list[tuple[str, str]]:
+    """Rules that span several keys; each problem as (dotted key, message)."""
+    problems: list[tuple[str, str]] = []
+    server = config.server
+    if not server.is_loopback and server.token is None:
+        where = f"${server.token_env}" if server.token_env else f"{prefix}server.token"
+        problems.append(
+            (
+                "server.host",
+                f"binding {server.host!r} exposes secperf beyond this machine and requires a "
+                f"token; set {where} (at least {MIN_TOKEN_LENGTH} characters) or bind 127.0.0.1",
+            )
+        )
+    if len(set(config.scan.scanners)) != len(config.scan.scanners):
+        problems.append(("scan.scanners", "a scanner is listed more than once"))
+    deps = config.scan.deps
+    if deps.osv_db is not None and not (
+        deps.osv_db.is_dir() or (deps.osv_db.is_file() and deps.osv_db.suffix == ".zip")
+    ):
+        problems.append(
+            (
+                "scan.deps.osv_db",
+                f"expected a directory of OSV JSON files or an OSV all.zip; "
+                f"{str(deps.osv_db)!r} is neither",
+            )
+        )
+    for index, rule_path in enumerate(config.scan.semgrep.rules):
+        if not rule_path.exists():
+            problems.append((f"scan.semgrep.rules[{index}]", f"no such file: {str(rule_path)!r}"))
+    seen: set[str] = set()
+    for index, target in enumerate(config.monitor.prometheus.targets):
+        key = f"monitor.prometheus.targets[{index}]"
+        if target.name in seen:
+            problems.append((f"{key}.name", f"target name {target.name!r} is used twice"))
+        seen.add(target.name)
+        if target.timeout > target.interval:
+            problems.append(
+                (
+                    f"{key}.timeout",
+                    f"the timeout ({format_duration_ms(target.timeout)}) must not be longer "
+                    f"than the interval ({format_duration_ms(target.interval)})",
+                )
+            )
+    seen = set()
+    for index, rule in enumerate(config.alerts.rules):
+        key = f"alerts.rules[{index}]"
+        if rule.name in seen:
+            problems.append((f"{key}.name", f"rule name {rule.name!r} is used twice"))
+        seen.add(rule.name)
+        problems.extend(_hysteresis_problem(key, rule))
+    for index, notifier in enumerate(config.alerts.notifiers):
+        if notifier.kind != "log" and notifier.url is None:
+            problems.append(
+                (f"alerts.notifiers[{index}].url", f"a {notifier.kind} notifier needs a url")
+            )
+    return problems
+
+
+#: Keys a cross-key problem depends on beyond its own (dotted, without prefix).
+_CHECK_INPUTS: dict[str, tuple[str, ...]] = {
+    "server.host": ("server.token", "server.token_env"),
+    "server.token_env": ("server.token",),
+}
+
+
+def checks_despite(
+    error: ValidationError, data: Mapping[str, Any], root: Path, prefix: str
+) -> list[tuple[str, str]]:
+    """Token and cross-key problems of a config that failed validation.
+
+    The rejected values are removed (a list with a bad item goes whole, so that
+    indexes stay right) and the rest validated again with defaults in their
+    place; a problem that depends on a removed key is dropped, because the
+    default, not the user's value, would have caused it.
+    """
+    pruned: Any = copy.deepcopy(dict(data))
+    removed: list[str] = []
+    for _ in range(5):  # each round removes at least one key, or gives up
+        progress = False
+        for item in error.errors(include_url=False):
+            path = _prunable(tuple(item["loc"]), item["type"] == "missing")
+            if path and _prune(pruned, path):
+                removed.append(".".join(path))
+                progress = True
+        if not progress:
+            return []
+        try:
+            config = Config.model_validate(pruned, context={"root": root})
+        except ValidationError as again:
+            error = again
+            continue
+        break
+    else:
+        return []
+    _, _, token_problems = resolve_token(config, prefix)
+    return [
+        (key, message)
+        for key, message in [*token_problems, *cross_checks(config, prefix)]
+        if not any(_depends_on(key, gone) for gone in removed)
+    ]
+
+
+def _prunable(loc: tuple[int | str, ...], missing: bool) -> tuple[str, ...]:
+    """The table keys leading to what an error points at: up to a list, a ``[key]``
+    marker or a validator's name; for a missing key, the table that lacks it."""
+    path: list[str] = []
+    for part in loc[:-1] if missing else loc:
+        if not isinstance(part, str) or part == "[key]":
+            break
+        path.append(part)
+    return tuple(path)
+
+
+def _prune(data: Any, path: tuple[str, ...]) -> bool:
+    """Remove ``path`` from nested tables; False when it is not there."""
+    for part in path[:-1]:
+        data = data.get(part) if isinstance(data, dict) else None
+    if isinstance(data, dict) and path and path[-1] in data:
+        del data[path[-1]]
+        return True
+    return False
+
+
+def _depends_on(key: str, gone: str) -> bool:
+    """Whether the problem at ``key`` may come from the default put in place of ``gone``."""
+    plain = INDEX_RE.sub("", key)
+    if plain == gone or plain.startswith(gone + ".") or gone.startswith(plain + "."):
+        return True
+    return gone in _CHECK_INPUTS.get(plain, ())
+
+
+def _hysteresis_problem(key: str, rule: AlertRuleConfig) -> list[tuple[str, str]]:
+    # The resolve threshold must lie on the "healthy" side of the firing one,
+    # or the alert would resolve while it still meets its firing condition.
+    resolve = rule.resolve_threshold
+    if resolve is None:
+        return []
+    where = f"{key}.resolve_threshold"
+    if rule.op in ("==", "!="):
+        return [(where, f"is only allowed with op >, >=, < or <=, not {rule.op!r}")]
+    if rule.op in (">", ">=") and resolve > rule.threshold:
+        return [(where, f"must be <= threshold ({rule.threshold:g}) when op is {rule.op!r}")]
+    if rule.op in ("<", "<=") and resolve < rule.threshold:
+        return [(where, f"must be >= threshold ({rule.threshold:g}) when op is {rule.op!r}")]
+    return []

@@ -1,0 +1,137 @@
+"""How a user writes plain values in the config: durations and sizes with units, and the
+display helpers for values that must not be shown as written (URLs with passwords) or
+that decide a default (whether a host is loopback). No pydantic here.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from urllib.parse import urlsplit, urlunsplit
+
+#: What a secret is shown as, in masked URLs and exported config.
+MASK = "********"
+
+_DURATION_UNITS_MS: dict[str, float] = {
+    "ms": 1,
+    "s": 1_000,
+    "m": 60_000,
+    "h": 3_600_000,
+    "d": 86_400_000,
+    "w": 604_800_000,
+}
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
+DURATION_EXAMPLES = "'500ms', '15s', '5m', '24h' or '30d'"
+
+
+def parse_duration_ms(text: str) -> int:
+    """Parse a duration such as ``"500ms"``, ``"15s"``, ``"1h30m"`` or ``"30d"`` to milliseconds.
+
+    A bare number is refused (is ``30`` seconds or milliseconds?) except ``"0"``.
+    Raises ValueError naming the accepted forms.
+    """
+    if not isinstance(text, str):
+        raise ValueError(f"expected a duration string such as {DURATION_EXAMPLES}")
+    stripped = text.strip()
+    if stripped == "0":
+        return 0
+    pos = 0
+    total = 0.0
+    for match in _DURATION_PART.finditer(stripped):
+        if match.start() != pos:
+            break
+        total += float(match.group(1)) * _DURATION_UNITS_MS[match.group(2)]
+        pos = match.end()
+    if pos == 0 or pos != len(stripped):
+        raise ValueError(
+            f"invalid duration {text!r}; use a number with a unit (ms, s, m, h, d, w) "
+            f"such as {DURATION_EXAMPLES}"
+        )
+    return round(total)
+
+
+def parse_duration_s(text: str) -> float:
+    """Parse a duration (see ``parse_duration_ms``) to seconds."""
+    return parse_duration_ms(text) / 1000.0
+
+
+def format_duration_ms(ms: int) -> str:
+    """The shortest exact duration string for ``ms`` (``300000`` -> ``"5m"``)."""
+    if ms == 0:
+        return "0s"
+    for unit in ("w", "d", "h", "m", "s"):
+        size = int(_DURATION_UNITS_MS[unit])
+        if ms % size == 0:
+            return f"{ms // size}{unit}"
+    return f"{ms}ms"
+
+
+_SIZE_UNITS: dict[str, int] = {
+    "b": 1,
+    "kb": 1000,
+    "mb": 1000**2,
+    "gb": 1000**3,
+    "tb": 1000**4,
+    "kib": 1024,
+    "mib": 1024**2,
+    "gib": 1024**3,
+    "tib": 1024**4,
+}
+_SIZE_RE = re.compile(r"^(\d+(?:\.\d+)?)\s*([a-zA-Z]*)$")
+
+
+def parse_size_bytes(value: str | int) -> int:
+    """Parse a size such as ``"512KB"`` (1000-based) or ``"1MiB"`` (1024-based) to bytes.
+
+    A plain non-negative integer is taken as bytes. Raises ValueError otherwise.
+    """
+    if isinstance(value, bool):
+        raise ValueError("expected a size such as '512KB' or '1MiB', not a boolean")
+    if isinstance(value, int):
+        if value < 0:
+            raise ValueError(f"a size cannot be negative, got {value}")
+        return value
+    if isinstance(value, str):
+        match = _SIZE_RE.match(value.strip())
+        if match:
+            unit = match.group(2).lower() or "b"
+            if unit in _SIZE_UNITS:
+                return round(float(match.group(1)) * _SIZE_UNITS[unit])
+    raise ValueError(
+        f"invalid size {value!r}; use bytes or a number with a unit "
+        "(B, KB, MB, GB, KiB, MiB, GiB) such as '512KB' or '1MiB'"
+    )
+
+
+def format_size_bytes(size: int) -> str | int:
+    """The shortest exact size for ``size`` (``1048576`` -> ``"1MiB"``), or the bytes."""
+    if size == 0:
+        return 0
+    for unit in ("TiB", "GiB", "MiB", "KiB", "TB", "GB", "MB", "KB"):
+        factor = _SIZE_UNITS[unit.lower()]
+        if size % factor == 0:
+            return f"{size // factor}{unit}"
+    return size
+
+
+def mask_url(url: str) -> str:
+    """``url`` with any password replaced by asterisks (for display only)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)[1]
+    user = parts.username or ""
+    return urlunsplit(parts._replace(netloc=f"{user}:{MASK}@{netloc}"))
+
+
+def is_loopback_host(host: str) -> bool:
+    """Whether binding ``host`` keeps the server reachable from this machine only."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
