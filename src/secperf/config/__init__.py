@@ -52,12 +52,10 @@ from secperf.config.sections.monitor import (
 from secperf.config.sections.scan import (
     DEFAULT_EXCLUDES,
     MIN_WORKER_MEMORY,
-    SCANNER_IDS,
     BanditConfig,
     DepsConfig,
     SarifImportConfig,
     ScanConfig,
-    ScannerId,
     SecretsConfig,
     SemgrepConfig,
 )
@@ -73,6 +71,9 @@ from secperf.config.units import (
     parse_duration_s,
     parse_size_bytes,
 )
+
+# The scanner ids live in model (security reads them too); config validates against them.
+from secperf.model import SCANNER_IDS, ScannerId
 
 __all__ = [
     "AGGREGATIONS",

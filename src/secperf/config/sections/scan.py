@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import typing
 from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, Strict
@@ -25,11 +24,7 @@ from secperf.config.fields import (
     validate_size,
 )
 from secperf.config.units import format_size_bytes, parse_duration_ms, parse_size_bytes
-from secperf.model import Severity
-
-#: The scanners secperf ships; ``scan.scanners`` may name only these.
-ScannerId = Literal["bandit", "secrets", "deps", "semgrep", "sarif"]
-SCANNER_IDS: tuple[ScannerId, ...] = typing.get_args(ScannerId)
+from secperf.model import SCANNER_IDS, ScannerId, Severity
 
 #: Excluded by default: VCS metadata, virtualenvs, caches and secperf's own data.
 DEFAULT_EXCLUDES: tuple[str, ...] = (
