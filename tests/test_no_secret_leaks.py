@@ -34,7 +34,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from secperf.security.redaction import secret_hash
+from leaks import value_hashes
 from secperf.web.server import bind_socket, make_server, socket_url
 
 NATS_URL = "nats://127.0.0.1:4222"
@@ -243,7 +243,8 @@ def forbidden(salt: bytes) -> dict[str, str]:
         out[f"{name} (value)"] = value
         # A preview shows at most 4 characters at each end: never the middle.
         out[f"{name} (middle)"] = value[4:-4]
-        out[f"{name} (salted hash)"] = secret_hash(salt, value)
+        for number, digest in enumerate(sorted(value_hashes(salt, value))):
+            out[f"{name} (hash {number})"] = digest
     out["the secret_hash field"] = "secret_hash"
     return out
 

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from leaks import value_hashes
 from secperf.model import Finding, Severity
 from secperf.security.redaction import (
     MASK,
@@ -16,7 +17,7 @@ from secperf.security.redaction import (
     redact,
     redact_text,
     scrub_finding,
-    secret_hash,
+    secret_key,
     shown_per_side,
 )
 
@@ -47,17 +48,21 @@ def test_redact_never_shows_more_than_a_third(length: int) -> None:
         assert secret not in preview
 
 
-def test_secret_hash_is_hmac_sha256_under_the_salt() -> None:
+def test_secret_key_is_an_hmac_of_the_preview_never_of_the_value() -> None:
     salt = b"project-salt"
-    expected = hmac.new(salt, b"FakeTestPassw0rd", hashlib.sha256).hexdigest()
-    assert secret_hash(salt, "FakeTestPassw0rd") == expected
-    assert secret_hash(b"other-salt", "FakeTestPassw0rd") != expected
-    assert len(expected) == 64
+    value = "FakeTestPassw0rd"
+    expected = hmac.new(salt, redact(value).encode(), hashlib.sha256).hexdigest()
+    assert secret_key(salt, value) == expected
+    assert secret_key(b"other-salt", value) != expected
+    # A guess that differs only in the hidden middle gives the same key, so the
+    # key (and the fingerprint built on it) cannot confirm a guessed value.
+    assert secret_key(salt, "FakeXXXXXXXXXXrd") == expected
+    assert expected not in value_hashes(salt, value)
 
 
 def test_salt_must_be_non_empty_bytes() -> None:
     with pytest.raises(TypeError, match="salt must be bytes, got str"):
-        secret_hash("text-salt", "x")  # type: ignore[arg-type]
+        secret_key("text-salt", "x")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="must not be empty"):
         check_salt(b"")
     assert check_salt(bytearray(b"ab")) == b"ab"

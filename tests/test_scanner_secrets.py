@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 from detect_secrets.settings import default_settings, get_plugins
 
+from leaks import value_hashes
 from secperf.events import ViolationDetected, encode_event
 from secperf.model import Severity, make_fingerprint
-from secperf.security.redaction import secret_hash
+from secperf.security.redaction import secret_key
 from secperf.security.scanners import secrets_prefilter
 from secperf.security.scanners.interface import FileResult, SourceFile
 from secperf.security.scanners.secrets import SecretsScanner
@@ -193,7 +194,7 @@ def test_findings_hold_no_secret_value() -> None:
     checked = {value for value in raw_values if len(value) >= 8}
     # Nor their salted hashes: a fast hash of a secret is as good as the secret to
     # whoever holds the project's salt and a dictionary.
-    checked |= {secret_hash(SALT, value) for value in raw_values}
+    checked |= {h for value in raw_values for h in value_hashes(SALT, value)}
     for finding in findings:
         event = ViolationDetected(scan_id="scan-1", finding=finding)
         texts = [repr(finding), str(finding), encode_event(event).decode("utf-8"), repr(event)]
@@ -214,10 +215,11 @@ def test_finding_fields_are_mapped() -> None:
     assert aws.severity is Severity.HIGH and aws.confidence == "high"
     assert aws.cwe == 798 and aws.category == "secret" and aws.scanner == "secrets"
     assert aws.snippet == "AKI****PLE"
-    # The fingerprint follows the secret through its salted hash, which is not kept.
+    # The fingerprint is keyed by the preview, never by a hash of the value.
     assert aws.fingerprint == make_fingerprint(
-        "aws-access-key", rel, secret_hash(SALT, "AKIAIOSFODNN7EXAMPLE")
+        "aws-access-key", rel, secret_key(SALT, "AKIAIOSFODNN7EXAMPLE")
     )
+    assert secret_key(SALT, "AKIAIOSFODNN7EXAMPLE") == secret_key(SALT, "AKIAXXXXXXXXXXXXXPLE")
     assert aws.column == len('AWS_ACCESS_KEY_ID = "') + 1
     keyword = next(f for f in result.findings if f.line == 6)
     assert keyword.severity is Severity.MEDIUM and keyword.rule_id == "secret-keyword"

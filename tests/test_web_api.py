@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from leaks import value_hashes
 from secperf.alerts.engine import AlertEngine
 from secperf.bus import AsyncEventBus
 from secperf.events import AlertChanged
@@ -26,7 +27,6 @@ from secperf.model import (
     SecurityMetrics,
     Severity,
 )
-from secperf.security.redaction import secret_hash
 from secperf.security.scanners.interface import SourceFile
 from secperf.security.scanners.secrets import SecretsScanner
 from secperf.store import Store
@@ -456,7 +456,9 @@ def test_no_api_answer_carries_a_secret(store: Store) -> None:
     """A fake AWS key found by the real secrets scanner: only its redacted preview leaves."""
     assert _secret_findings()
     # Findings keep no hash of a secret; were one kept, it would be this one.
-    secret_hashes = {secret_hash(b"web-test-salt", value) for value in (AWS_KEY, AWS_SECRET)}
+    secret_hashes = {
+        h for value in (AWS_KEY, AWS_SECRET) for h in value_hashes(b"web-test-salt", value)
+    }
     sarif = (Path(__file__).parent / "fixtures" / "sarif" / "gitleaks.sarif").read_bytes()
     gitleaks_secrets = ["AKIAQX3EXAMPLE7TOKEN", "sk_live_4eC39HqLyjWDarjtT1zdp7dc"]
     assert all(s.encode() in sarif for s in gitleaks_secrets)

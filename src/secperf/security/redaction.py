@@ -1,4 +1,4 @@
-"""Keep secrets out of everything secperf stores: one redactor, redacted previews, salted hashes.
+"""Keep secrets out of everything secperf stores: one redactor, redacted previews, keys.
 
 ``redact_text`` is the one redactor. Every snippet and message a scanner or an
 import produces goes through it before the finding is fingerprinted, cached,
@@ -11,10 +11,11 @@ tokens, unquoted ``KEY=value`` assignments), and replaces each value with its
 text field of a finding, as a last check where findings leave a scanner.
 
 A secret found by the ``secrets`` scanner is reduced, inside the worker that
-found it, to a preview and to a fingerprint keyed by ``secret_hash``
-(HMAC-SHA256 under a per-project salt, so equal secrets keep one fingerprint
-across scans without a dictionary attack on unsalted hashes); the hash itself
-is never kept on a finding.
+found it, to a preview and to a fingerprint keyed by ``secret_key``: an HMAC
+of the preview under the project's salt, never a hash of the value. The salt
+is kept in the committed baseline, so a hash of the value, however salted,
+would let anyone holding the repository test guesses against the stored
+fingerprints; a key made from the preview tells nothing the preview does not.
 """
 
 from __future__ import annotations
@@ -57,18 +58,21 @@ def redact(secret: str) -> str:
     return f"{secret[:shown]}{MASK}{secret[-shown:]}"
 
 
-def secret_hash(salt: bytes, secret: str) -> str:
-    """HMAC-SHA256 of ``secret`` keyed by ``salt``, as 64 hex digits.
+def secret_key(salt: bytes, secret: str) -> str:
+    """What a secret's fingerprint is built on: HMAC-SHA256 of its preview under ``salt``.
 
-    Raises TypeError or ValueError when the salt is not non-empty bytes: an
-    unsalted hash of a short secret can be reversed by brute force.
+    Only the ``redact`` preview enters the HMAC, so the key (and the stored
+    fingerprint) cannot be used to check a guessed value: two values with one
+    preview share a key. The salt keeps keys apart between projects. Raises
+    TypeError or ValueError when the salt is not non-empty bytes.
     """
     check_salt(salt)
-    return hmac.new(salt, secret.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()
+    preview = redact(secret).encode("utf-8", "surrogatepass")
+    return hmac.new(salt, preview, hashlib.sha256).hexdigest()
 
 
 def check_salt(salt: object) -> bytes:
-    """Return ``salt`` when it is usable for ``secret_hash``, else raise naming the problem."""
+    """Return ``salt`` when it is usable for ``secret_key``, else raise naming the problem."""
     if not isinstance(salt, bytes | bytearray):
         raise TypeError(f"secret hash salt must be bytes, got {type(salt).__name__}")
     if len(salt) == 0:

@@ -20,8 +20,9 @@ secrets of a codebase to third-party APIs is not something a scanner should do
 on its own.
 
 Nothing of the secret leaves this module but a redacted preview as the
-snippet and a fingerprint keyed by ``secret_hash`` (HMAC-SHA256 under the salt
-given to the constructor); neither the hash nor the line itself is kept.
+snippet and a fingerprint keyed by ``secret_key`` (an HMAC of that preview
+under the salt given to the constructor): no hash of the value, which would
+let whoever holds the salt test guesses, and not the line itself.
 
 Severity mapping (documented in one place, used by every report):
 
@@ -51,7 +52,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from secperf.model import Finding, Severity
-from secperf.security.redaction import check_salt, redact, secret_hash
+from secperf.security.redaction import check_salt, redact, secret_key
 from secperf.security.scanners import secrets_prefilter
 from secperf.security.scanners.interface import (
     FileResult,
@@ -62,7 +63,7 @@ from secperf.security.scanners.interface import (
 )
 
 #: Bumped when this adapter's output changes for the same tool version.
-ADAPTER_VERSION = "2"  # 2: findings keep no secret hash
+ADAPTER_VERSION = "3"  # 2: findings keep no secret hash; 3: fingerprints from the preview
 
 CWE_HARD_CODED_CREDENTIALS = 798
 
@@ -280,7 +281,7 @@ class SecretsScanner(Scanner):
         counter = FingerprintCounter()
         findings: list[Finding] = []
         for item in sorted(raw, key=lambda r: (r.line, r.column or 0, r.secret_type)):
-            hashed = secret_hash(self.salt, item.value)
+            key = secret_key(self.salt, item.value)
             rule_id = rule_id_of(item.secret_type)
             severity, confidence = rating_of(item.secret_type)
             properties: dict[str, Any] = {"secret_type": item.secret_type}
@@ -288,7 +289,7 @@ class SecretsScanner(Scanner):
                 properties["other_lines"] = list(item.other_lines)
             findings.append(
                 Finding(
-                    fingerprint=counter.fingerprint(rule_id, relpath, hashed),
+                    fingerprint=counter.fingerprint(rule_id, relpath, key),
                     rule_id=rule_id,
                     scanner=self.id,
                     severity=severity,
