@@ -10,11 +10,13 @@ holds only a redacted preview, and no hash of the value.
 from __future__ import annotations
 
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 from pydantic import TypeAdapter
 
 from secperf.gates.evidence import GateOutcome
+from secperf.gates.reports.interface import Report, json_text
 from secperf.model import Finding, GateResult, ScanCost
 
 _RESULT = TypeAdapter(GateResult)
@@ -45,3 +47,12 @@ def to_dict(outcome: GateOutcome) -> dict[str, Any]:
         "cost": _COST.dump_python(outcome.cost, mode="json") if outcome.cost else None,
         "notes": list(outcome.notes),
     }
+
+
+class JsonReport(Report):
+    """``gate.json``: the stored result with the detail behind it, for other tools."""
+
+    file_name = "gate.json"
+
+    def render(self, outcome: GateOutcome, root: Path) -> str:
+        return json_text(to_dict(outcome))

@@ -9,8 +9,10 @@ and status as properties, and its evidence as ``system-out``.
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 from secperf.gates.evidence import GateOutcome
+from secperf.gates.reports.interface import Report
 from secperf.model import ConditionStatus, GateCondition
 
 SUITE_NAME = "secperf gate"
@@ -86,3 +88,12 @@ def render(outcome: GateOutcome) -> str:
     out.text = result.summary
     ET.indent(suites)
     return ET.tostring(suites, encoding="unicode", xml_declaration=True) + "\n"
+
+
+class JunitReport(Report):
+    """``gate.junit.xml``: one testcase per condition, for a CI system's test view."""
+
+    file_name = "gate.junit.xml"
+
+    def render(self, outcome: GateOutcome, root: Path) -> str:
+        return render(outcome)

@@ -9,7 +9,10 @@ shown here anyway.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from secperf.gates.evidence import GateOutcome
+from secperf.gates.reports.interface import Report
 from secperf.model import ConditionStatus, GateVerdict
 
 _VERDICT = {
@@ -112,3 +115,12 @@ def render(outcome: GateOutcome) -> str:
 
 def _num(value: float | None, unit: str) -> str:
     return "-" if value is None else f"{value:.4g}{unit}"
+
+
+class MarkdownReport(Report):
+    """``gate.md``: the gate for a pull-request comment or a CI step summary."""
+
+    file_name = "gate.md"
+
+    def render(self, outcome: GateOutcome, root: Path) -> str:
+        return render(outcome)

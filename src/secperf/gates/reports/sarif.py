@@ -6,16 +6,23 @@ across moves) and a ``security-severity`` score on GitHub's scale. Triaged
 findings carry a ``suppressions`` entry (external, with the justification).
 Secrets never appear: their snippet is already a redacted preview, and no
 snippet is written for them anyway.
+
+The gate's report (``gate.sarif``) adds benchmark regressions and scan-cost
+blocks as extra results, marks waived findings as suppressed and names the
+verdict in the run's properties.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from secperf import __version__
-from secperf.model import Finding, Severity
+from secperf.gates.evidence import GateOutcome
+from secperf.gates.reports.interface import Report, json_text
+from secperf.model import ConditionStatus, Finding, Severity
 from secperf.security.triage import TriageDecision, TriageState
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
@@ -181,3 +188,85 @@ def to_sarif(
     if root_uri:
         run["originalUriBaseIds"] = {"%SRCROOT%": {"uri": root_uri.rstrip("/") + "/"}}
     return {"$schema": SARIF_SCHEMA, "version": "2.1.0", "runs": [run]}
+
+
+def gate_sarif(outcome: GateOutcome, root: Path) -> dict[str, Any]:
+    """Findings of the scan (waived ones suppressed) and regressions as extra results."""
+    extra: list[ExtraResult] = []
+    for row in outcome.benchmarks:
+        if row.status not in (ConditionStatus.BLOCK, ConditionStatus.WAIVED):
+            continue
+        verdict = row.verdict
+        effect = verdict.effect_pct or 0.0
+        if row.status is ConditionStatus.WAIVED:
+            severity = Severity.LOW
+        else:
+            severity = Severity.HIGH if effect >= 25 else Severity.MEDIUM
+        extra.append(
+            ExtraResult(
+                rule_id="secperf/performance/benchmark-regression",
+                rule_name="BenchmarkRegression",
+                description="A benchmark got slower than the gate allows",
+                severity=severity,
+                message=f"benchmark {verdict.name}: {verdict.reason}"
+                + (f" ({row.note})" if row.note else ""),
+                properties={
+                    "benchmark": verdict.name,
+                    "effectPercent": round(effect, 3),
+                    "pValue": verdict.p_value,
+                    "method": verdict.method,
+                    "gateStatus": row.status.value,
+                },
+            )
+        )
+    for condition in outcome.result.conditions:
+        if condition.category == "cost" and condition.status is ConditionStatus.BLOCK:
+            extra.append(
+                ExtraResult(
+                    rule_id=(
+                        "secperf/performance/scan-time-regression"
+                        if condition.name.startswith("scan time")
+                        else "secperf/performance/scan-overhead"
+                    ),
+                    rule_name="ScanCostRegression",
+                    description="The security scan itself got slower or costlier",
+                    severity=Severity.MEDIUM,
+                    message=f"{condition.name}: {condition.evidence.splitlines()[0]}",
+                    properties={
+                        "measured": str(condition.measured),
+                        "threshold": str(condition.threshold),
+                    },
+                )
+            )
+    scan = outcome.scan
+    findings = list(scan.findings) if scan is not None else []
+    sarif = to_sarif(
+        findings,
+        root_uri=root.as_uri(),
+        now_ms=outcome.result.finished_ms,
+        new_fingerprints=set(scan.new_fingerprints) if scan is not None else None,
+        extra=extra,
+    )
+    notes = {row.finding.fingerprint: row for row in outcome.findings}
+    for result in sarif["runs"][0]["results"]:
+        fingerprint = result.get("partialFingerprints", {}).get(FINGERPRINT_KEY)
+        seen = notes.get(fingerprint) if fingerprint else None
+        if seen is None or seen.counts:
+            continue
+        result["suppressions"] = [
+            {"kind": "external", "status": "accepted", "justification": seen.note or seen.state}
+        ]
+    sarif["runs"][0]["properties"] = {
+        "gateVerdict": outcome.result.verdict.value,
+        "gateRunId": outcome.result.run_id,
+    }
+    return sarif
+
+
+class SarifReport(Report):
+    """``gate.sarif``: findings and regressions for a code host's code scanning."""
+
+    file_name = "gate.sarif"
+
+    def render(self, outcome: GateOutcome, root: Path) -> str:
+        return json_text(gate_sarif(outcome, root))
