@@ -453,7 +453,7 @@ def findings_list(
 ) -> None:
     """The findings of the latest scan of the project, filtered."""
     from secperf.commands import scan_view
-    from secperf.commands.scanning import decisions_from_store, open_store
+    from secperf.commands.scanning import open_store
     from secperf.events import now_ms
 
     loaded = load_or_exit()
@@ -473,7 +473,7 @@ def findings_list(
             )
         except ValueError as exc:
             fail(str(exc))
-        triage = decisions_from_store(store.triage_all())
+        triage = store.triage_all()
     if as_json:
         from pydantic import TypeAdapter
 
@@ -484,7 +484,7 @@ def findings_list(
             {
                 **adapter.dump_python(r.finding, mode="json"),
                 "is_new": r.is_new,
-                "state": r.triage_state,
+                "state": r.triage_state.value,
             }
             for r in rows
         ]
@@ -529,7 +529,7 @@ def findings_show(
     lines = list(rows.items())
     for entry in history:
         until = f" until {_iso(entry.expires_ms)}" if entry.expires_ms else ""
-        lines.append(("triage", f"{entry.state} by {entry.author}{until}: {entry.note or ''}"))
+        lines.append(("triage", f"{entry.state} by {entry.author}{until}: {entry.reason}"))
     _print_label_values(lines)
 
 

@@ -27,9 +27,9 @@ from secperf.runtime import Runtime, sigterm_cancels_task
 from secperf.security.baseline import BASELINE_FILE, Baseline, load_baseline, project_salt
 from secperf.security.cache import ScanCache
 from secperf.security.factory import CACHE_FILE, build_discovery, build_scanners, scan_paths
-from secperf.security.triage import TriageDecision, TriageState, effective_state
+from secperf.security.triage import SET_ASIDE, TriageDecision, effective_state
 from secperf.security.validator import Progress, ScanLimits, ScanReport, SecurityValidator
-from secperf.store import Store, TriageEntry
+from secperf.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -44,20 +44,6 @@ class ScanOptions:
     use_cache: bool = True
     osv_db: Path | None = None
     paths: Sequence[str] | None = None
-
-
-def decisions_from_store(entries: dict[str, TriageEntry]) -> dict[str, TriageDecision]:
-    """The store's triage rows as the security layer's decisions."""
-    decisions: dict[str, TriageDecision] = {}
-    for fingerprint, entry in entries.items():
-        try:
-            state = TriageState(entry.state)
-        except ValueError:
-            continue
-        decisions[fingerprint] = TriageDecision(
-            fingerprint, state, entry.author, entry.note or "", entry.updated_ms, entry.expires_ms
-        )
-    return decisions
 
 
 def baseline_path(root: Path) -> Path:
@@ -230,7 +216,7 @@ async def _scan_in_runtime(
 ) -> tuple[ScanReport, dict[str, TriageDecision]]:
     async with Runtime(loaded.config, store_url=store_url) as runtime:
         assert runtime.store is not None and runtime.bus is not None
-        triage = decisions_from_store(runtime.store.triage_all())
+        triage = runtime.store.triage_all()
         bus = runtime.bus
         validator = make_validator(
             loaded, options, baseline, triage, bus.publish_threadsafe, progress
@@ -270,8 +256,7 @@ def blocking_findings(
         f
         for f in report.comparison.new
         if f.severity >= fail_on
-        and effective_state(triage.get(f.fingerprint), now)
-        not in (TriageState.FALSE_POSITIVE, TriageState.ACCEPTED_RISK)
+        and effective_state(triage.get(f.fingerprint), now) not in SET_ASIDE
     ]
 
 

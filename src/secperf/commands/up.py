@@ -24,7 +24,6 @@ from secperf.bus.interface import EventBus
 from secperf.commands.scanning import (
     ScanCostRecorder,
     ScanOptions,
-    decisions_from_store,
     load_project_baseline,
     make_validator,
     scan_interruptibly,
@@ -155,7 +154,7 @@ async def run_up(
     cost_pump: asyncio.Task[None] | None = None
     if options.scan:
         baseline = load_project_baseline(options.root)
-        triage = await asyncio.to_thread(lambda: decisions_from_store(store.triage_all()))
+        triage = await asyncio.to_thread(store.triage_all)
         validator = make_validator(
             loaded, ScanOptions(root=options.root), baseline, triage, bus.publish_threadsafe, None
         )

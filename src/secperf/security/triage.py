@@ -3,6 +3,9 @@
 A finding can be marked a false positive, or its risk accepted until a date
 (SonarQube's "won't fix" with an expiry). An acceptance that has expired counts
 as open again: the finding resurfaces and the gate can block on it.
+
+``TriageDecision`` is the one triage model: the store returns it, the gate,
+the reports, the validator, the advice and the API read it.
 """
 
 from __future__ import annotations
@@ -23,9 +26,25 @@ class TriageState(StrEnum):
     FIXED = "fixed"
 
 
+#: Every state's name, in the order error messages list them.
+TRIAGE_STATES = tuple(state.value for state in TriageState)
+#: States that set a finding aside: it does not count against gates or thresholds.
+SET_ASIDE = (TriageState.FALSE_POSITIVE, TriageState.ACCEPTED_RISK)
+
+
+def parse_state(value: TriageState | str) -> TriageState:
+    """``value`` as a ``TriageState``; ValueError listing the states otherwise."""
+    try:
+        return TriageState(value)
+    except ValueError:
+        raise ValueError(
+            f"unknown triage state {value!r}; expected one of {TRIAGE_STATES}"
+        ) from None
+
+
 @dataclass(frozen=True, slots=True)
 class TriageDecision:
-    """One decision about one finding (by fingerprint)."""
+    """One decision about one finding (by fingerprint); ``reason`` is empty when none was given."""
 
     fingerprint: str
     state: TriageState
@@ -35,6 +54,7 @@ class TriageDecision:
     expires_ms: int | None = None
 
     def expired(self, now_ms: int) -> bool:
+        """Whether the decision's expiry has passed at ``now_ms``."""
         return self.expires_ms is not None and self.expires_ms <= now_ms
 
 

@@ -24,14 +24,12 @@ from secperf.store.samples import (
 )
 from secperf.store.scan_records import COMPLETE_SCAN_STATUSES, SCAN_STATUSES, ScanRecord
 from secperf.store.store import RetentionResult, Store
-from secperf.store.triage_records import TRIAGE_STATES, TriageEntry
 from secperf.store.writer import StoreWriter, WriterStats
 
 __all__ = [
     "COMPLETE_SCAN_STATUSES",
     "LATEST_VERSION",
     "SCAN_STATUSES",
-    "TRIAGE_STATES",
     "AlertTransition",
     "ChunkRetention",
     "LatestSample",
@@ -49,7 +47,6 @@ __all__ = [
     "StoreUnavailableError",
     "StoreWriter",
     "StoredFinding",
-    "TriageEntry",
     "WriteResult",
     "WriterStats",
 ]

@@ -12,6 +12,7 @@ from secperf.model import (
     Finding,
     Severity,
 )
+from secperf.security.triage import TriageDecision, TriageState, effective_state, parse_state
 from secperf.store.record_base import (
     IN_BATCH,
     RecordMixin,
@@ -25,7 +26,7 @@ from secperf.store.schema import (
     scans,
     triage_current,
 )
-from secperf.store.triage_records import TRIAGE_STATES, TriageEntry
+from secperf.store.triage_records import decision_from_row
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,8 +36,8 @@ class StoredFinding:
     scan_id: str
     finding: Finding
     is_new: bool
-    triage_state: str = "open"
-    triage: TriageEntry | None = None
+    triage_state: TriageState = TriageState.OPEN
+    triage: TriageDecision | None = None
 
 
 class FindingRecordMixin(RecordMixin):
@@ -87,14 +88,13 @@ class FindingRecordMixin(RecordMixin):
         severity_at_least: Severity | str | None = None,
         scanner: str | None = None,
         path_glob: str | None = None,
-        state: str | None = None,
+        state: TriageState | str | None = None,
         limit: int | None = 1000,
         *,
         now_ms: int | None = None,
     ) -> list[StoredFinding]:
         """Findings with their triage, filtered; ``state`` is the effective triage state."""
-        if state is not None and state not in TRIAGE_STATES:
-            raise ValueError(f"unknown triage state {state!r}; expected one of {TRIAGE_STATES}")
+        wanted = None if state is None else parse_state(state)
         stmt = (
             select(findings, triage_current)
             .outerjoin(triage_current, triage_current.c.fingerprint == findings.c.fingerprint)
@@ -112,7 +112,7 @@ class FindingRecordMixin(RecordMixin):
             stmt = stmt.where(findings.c.severity_rank >= floor.rank)
         if scanner is not None:
             stmt = stmt.where(findings.c.scanner == scanner)
-        filtered_in_python = path_glob is not None or state is not None
+        filtered_in_python = path_glob is not None or wanted is not None
         if limit is not None and not filtered_in_python:
             stmt = stmt.limit(limit)
         now = clock_ms() if now_ms is None else now_ms
@@ -122,18 +122,18 @@ class FindingRecordMixin(RecordMixin):
                 m = row._mapping
                 if path_glob is not None and not fnmatch.fnmatchcase(m[findings.c.path], path_glob):
                     continue
-                entry = None
+                decision = None
                 if m[triage_current.c.state] is not None:
-                    entry = TriageEntry(
+                    decision = decision_from_row(
                         m[findings.c.fingerprint],
                         m[triage_current.c.state],
                         m[triage_current.c.author],
                         m[triage_current.c.note],
-                        m[triage_current.c.expires_ms],
                         m[triage_current.c.updated_ms],
+                        m[triage_current.c.expires_ms],
                     )
-                effective = entry.effective_state(now) if entry else "open"
-                if state is not None and effective != state:
+                effective = effective_state(decision, now)
+                if wanted is not None and effective is not wanted:
                     continue
                 out.append(
                     StoredFinding(
@@ -141,7 +141,7 @@ class FindingRecordMixin(RecordMixin):
                         from_json(Finding, m[findings.c.payload]),
                         bool(m[findings.c.is_new]),
                         effective,
-                        entry,
+                        decision,
                     )
                 )
                 if limit is not None and len(out) >= limit:

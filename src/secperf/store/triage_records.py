@@ -1,12 +1,16 @@
-"""Triage records: the decision in force on each fingerprint and every past one."""
+"""Triage records: the decision in force on each fingerprint and every past one.
+
+Rows read back as ``security.triage.TriageDecision``, the one triage model;
+the row's ``note`` column is the decision's ``reason``.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select, update
 
+from secperf.security.triage import TriageDecision, TriageState, parse_state
 from secperf.store.record_base import (
     RecordMixin,
     clock_ms,
@@ -17,31 +21,24 @@ from secperf.store.schema import (
     triage_history,
 )
 
-TRIAGE_STATES = ("open", "false_positive", "accepted_risk", "fixed")
+
+def decision_from_row(
+    fingerprint: str,
+    state: str,
+    author: str,
+    note: str | None,
+    decided_ms: int,
+    expires_ms: int | None,
+) -> TriageDecision:
+    """A triage row's columns as the decision (a row without a note has an empty reason)."""
+    return TriageDecision(
+        fingerprint, TriageState(state), author, note or "", decided_ms, expires_ms
+    )
 
 
-@dataclass(frozen=True, slots=True)
-class TriageEntry:
-    """A triage decision on a fingerprint; past ``expires_ms`` it counts as open."""
-
-    fingerprint: str
-    state: str
-    author: str
-    note: str | None
-    expires_ms: int | None
-    updated_ms: int
-
-    def effective_state(self, now_ms: int | None = None) -> str:
-        """The state in force at ``now_ms`` (an expired decision reverts to open)."""
-        now = clock_ms() if now_ms is None else now_ms
-        if self.expires_ms is not None and self.expires_ms <= now:
-            return "open"
-        return self.state
-
-
-def _triage_from_row(row: Any) -> TriageEntry:
-    return TriageEntry(
-        row.fingerprint, row.state, row.author, row.note, row.expires_ms, row.updated_ms
+def _current(row: Any) -> TriageDecision:
+    return decision_from_row(
+        row.fingerprint, row.state, row.author, row.note, row.updated_ms, row.expires_ms
     )
 
 
@@ -51,24 +48,23 @@ class TriageRecordMixin(RecordMixin):
     def set_triage(
         self,
         fingerprint: str,
-        state: str,
+        state: TriageState | str,
         author: str,
-        note: str | None = None,
+        reason: str | None = None,
         expires_ms: int | None = None,
         *,
         now_ms: int | None = None,
-    ) -> TriageEntry:
+    ) -> TriageDecision:
         """Record a triage decision; the history keeps every decision ever made."""
         require_text("fingerprint", fingerprint)
         require_text("author", author)
-        if state not in TRIAGE_STATES:
-            raise ValueError(f"unknown triage state {state!r}; expected one of {TRIAGE_STATES}")
+        chosen = parse_state(state)
         now = clock_ms() if now_ms is None else now_ms
-        entry = TriageEntry(fingerprint, state, author, note, expires_ms, now)
+        decision = TriageDecision(fingerprint, chosen, author, reason or "", now, expires_ms)
         values = {
-            "state": state,
+            "state": chosen.value,
             "author": author,
-            "note": note,
+            "note": reason,
             "expires_ms": expires_ms,
         }
         with self._lock, self._writer.begin() as conn:
@@ -92,24 +88,22 @@ class TriageRecordMixin(RecordMixin):
                     .where(triage_current.c.fingerprint == fingerprint)
                     .values(updated_ms=now, **values)
                 )
-        return entry
+        return decision
 
-    def triage(self, fingerprint: str) -> TriageEntry | None:
+    def triage(self, fingerprint: str) -> TriageDecision | None:
         """The current decision on a fingerprint, or None."""
         with self._engine.connect() as conn:
             row = conn.execute(
                 select(triage_current).where(triage_current.c.fingerprint == fingerprint)
             ).first()
-        return None if row is None else _triage_from_row(row)
+        return None if row is None else _current(row)
 
-    def triage_all(self) -> dict[str, TriageEntry]:
+    def triage_all(self) -> dict[str, TriageDecision]:
         """Every current decision by fingerprint."""
         with self._engine.connect() as conn:
-            return {
-                r.fingerprint: _triage_from_row(r) for r in conn.execute(select(triage_current))
-            }
+            return {r.fingerprint: _current(r) for r in conn.execute(select(triage_current))}
 
-    def triage_history(self, fingerprint: str) -> list[TriageEntry]:
+    def triage_history(self, fingerprint: str) -> list[TriageDecision]:
         """Every decision on a fingerprint, oldest first."""
         stmt = (
             select(triage_history)
@@ -118,6 +112,8 @@ class TriageRecordMixin(RecordMixin):
         )
         with self._engine.connect() as conn:
             return [
-                TriageEntry(r.fingerprint, r.state, r.author, r.note, r.expires_ms, r.created_ms)
+                decision_from_row(
+                    r.fingerprint, r.state, r.author, r.note, r.created_ms, r.expires_ms
+                )
                 for r in conn.execute(stmt)
             ]

@@ -34,6 +34,7 @@ from secperf.model import (
     sample_problem,
 )
 from secperf.security.sarif_import import SarifError, SarifImport, import_sarif
+from secperf.security.triage import false_positive_rate
 from secperf.store import Store
 from secperf.web.admission import REASON_WRITER_BEHIND
 from secperf.web.auth import WriteCheckedRoute, require_write
@@ -174,12 +175,11 @@ def _store_sarif_scan(
     known = previous | store.baseline(DEFAULT_BASELINE)
     current = {f.fingerprint for f in found}
     new = current - known
-    triage = store.triage_all()
-    false_positives = sum(
-        1 for fp in current if fp in triage and triage[fp].effective_state() == "false_positive"
-    )
     counts = Counter(Severity(f.severity).value for f in found)
     finished = max(_now_ms(), started_ms)
+    # The rate is over distinct fingerprints, as the counts below are.
+    unique = {f.fingerprint: f for f in found}
+    fp_rate = false_positive_rate(unique.values(), store.triage_all(), finished)
     metrics = SecurityMetrics(
         scan_id=scan_id,
         target=target,
@@ -187,7 +187,7 @@ def _store_sarif_scan(
         finished_ms=finished,
         scan_duration_ms=parse_ms,
         violations_found=len(current),
-        false_positive_rate=false_positives / len(current) if current else 0.0,
+        false_positive_rate=fp_rate,
         vulnerability_severity_counts=severity_counts(dict(counts)),
         # Coverage is not known for a log produced elsewhere.
         scan_coverage_percent=0.0,

@@ -19,7 +19,7 @@ from secperf.store.schema import findings as findings_table
 from secperf.web.auth import WriteCheckedRoute, require_read, require_write
 from secperf.web.context import AppContext, get_context
 from secperf.web.errors import ApiError
-from secperf.web.serialize import finding_json, ok, scan_json
+from secperf.web.serialize import finding_json, ok, scan_json, triage_json
 
 router = APIRouter(prefix="/api/v1", tags=["security"], route_class=WriteCheckedRoute)
 
@@ -148,17 +148,14 @@ def triage(ctx: Ctx, fingerprint: Fingerprint, body: TriageRequest) -> JSONRespo
         raise ApiError(422, "reopening takes no expires_ms", where="body.expires_ms")
     if not _finding_known(ctx.store, fingerprint):
         raise ApiError(404, f"no finding with fingerprint {fingerprint!r}", where="path")
-    entry = ctx.store.set_triage(
+    decision = ctx.store.set_triage(
         fingerprint, body.state, body.author.strip(), body.reason, body.expires_ms, now_ms=now
     )
     return ok(
         {
-            "fingerprint": entry.fingerprint,
-            "state": entry.state,
-            "author": entry.author,
-            "reason": entry.note,
-            "decided_ms": entry.updated_ms,
-            "expires_ms": entry.expires_ms,
+            "fingerprint": decision.fingerprint,
+            "state": decision.state.value,
+            **(triage_json(decision) or {}),
         }
     )
 

@@ -14,7 +14,8 @@ from fastapi.responses import JSONResponse
 from pydantic import TypeAdapter
 
 from secperf.model import Alert, Finding, Severity
-from secperf.store import ScanRecord, Silence, StoredFinding, TriageEntry
+from secperf.security.triage import TriageDecision
+from secperf.store import ScanRecord, Silence, StoredFinding
 
 _ADAPTERS: dict[type[Any], TypeAdapter[Any]] = {}
 
@@ -56,15 +57,15 @@ def scan_json(record: ScanRecord) -> dict[str, Any]:
     }
 
 
-def triage_json(entry: TriageEntry | None) -> dict[str, Any] | None:
-    """The triage part of a FindingJson."""
-    if entry is None:
+def triage_json(decision: TriageDecision | None) -> dict[str, Any] | None:
+    """The triage part of a FindingJson (a decision without a reason has reason null)."""
+    if decision is None:
         return None
     return {
-        "author": entry.author,
-        "reason": entry.note,
-        "decided_ms": entry.updated_ms,
-        "expires_ms": entry.expires_ms,
+        "author": decision.author,
+        "reason": decision.reason or None,
+        "decided_ms": decision.decided_ms,
+        "expires_ms": decision.expires_ms,
     }
 
 
@@ -72,7 +73,7 @@ def finding_json(stored: StoredFinding) -> dict[str, Any]:
     """FindingJson: the finding's fields plus state, novelty and triage."""
     data = to_jsonable(stored.finding)
     out = {name: data[name] for name in _FINDING_FIELDS}
-    out["state"] = stored.triage_state
+    out["state"] = stored.triage_state.value
     out["is_new"] = stored.is_new
     out["scan_id"] = stored.scan_id
     out["triage"] = triage_json(stored.triage)

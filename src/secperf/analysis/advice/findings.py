@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from packaging.version import InvalidVersion, Version
 
 from secperf.model import Severity
+from secperf.security.triage import TriageState
 
 if TYPE_CHECKING:
     from secperf.store import StoredFinding
@@ -36,7 +37,7 @@ def rule_false_positives(ctx: AdviceContext) -> list[Advice]:
     noisy = Counter(
         f"{s.finding.scanner}:{s.finding.rule_id}"
         for s in ctx.findings
-        if s.triage_state == "false_positive"
+        if s.triage_state is TriageState.FALSE_POSITIVE
     ).most_common(ctx.th.max_items)
     rules = ", ".join(rule for rule, _ in noisy)
     return [
@@ -70,9 +71,8 @@ def rule_expired_acceptances(ctx: AdviceContext) -> list[Advice]:
         s
         for s in ctx.findings
         if s.triage is not None
-        and s.triage.state == "accepted_risk"
-        and s.triage.expires_ms is not None
-        and s.triage.expires_ms <= ctx.now_ms
+        and s.triage.state is TriageState.ACCEPTED_RISK
+        and s.triage.expired(ctx.now_ms)
     ]
     if not expired:
         return []
@@ -128,7 +128,7 @@ def rule_dependency_upgrades(ctx: AdviceContext) -> list[Advice]:
     by_package: dict[tuple[str, str], list[tuple[StoredFinding, str]]] = defaultdict(list)
     for s in ctx.findings:
         f = s.finding
-        if f.category != "dependency" or s.triage_state != "open":
+        if f.category != "dependency" or s.triage_state is not TriageState.OPEN:
             continue
         package = f.properties.get("package")
         installed = f.properties.get("installed_version")
@@ -173,7 +173,11 @@ def rule_dependency_upgrades(ctx: AdviceContext) -> list[Advice]:
 
 def rule_secrets(ctx: AdviceContext) -> list[Advice]:
     """Secrets in the code: rotate first. The evidence names places, never values."""
-    found = [s for s in ctx.findings if s.finding.category == "secret" and s.triage_state == "open"]
+    found = [
+        s
+        for s in ctx.findings
+        if s.finding.category == "secret" and s.triage_state is TriageState.OPEN
+    ]
     if not found:
         return []
     return [

@@ -18,7 +18,7 @@ from secperf.config import GateConfig
 from secperf.gates.evidence import FindingRow, GateInputs, ScanEvidence
 from secperf.gates.waivers import Waivers, describe, is_expired, today_utc
 from secperf.model import ConditionStatus, Finding, GateCondition, Severity
-from secperf.security.triage import TriageDecision, TriageState, effective_state
+from secperf.security.triage import SET_ASIDE, TriageDecision, TriageState, effective_state
 
 CATEGORY = "security"
 #: Findings listed one per line in a condition's evidence; the rest are counted.
@@ -48,7 +48,7 @@ def classify(
     for finding in scan.findings:
         is_new = finding.fingerprint in scan.new_fingerprints
         state = effective_state(decisions.get(finding.fingerprint), now)
-        if state in (TriageState.FALSE_POSITIVE, TriageState.ACCEPTED_RISK):
+        if state in SET_ASIDE:
             decision = decisions[finding.fingerprint]
             rows.append(
                 FindingRow(finding, is_new, state.value, f"{state.value} ({decision.author})")
@@ -97,8 +97,7 @@ def _finding_condition(
     baseline_note: str,
 ) -> GateCondition:
     """A condition "at most ``limit`` counted findings matching ``predicate``"."""
-    matching = [r for r in rows if predicate(r) and r.state != "accepted_risk"]
-    matching = [r for r in matching if r.state != "false_positive"]
+    matching = [r for r in rows if predicate(r) and r.state not in SET_ASIDE]
     counted = [r for r in matching if r.counts]
     waived = [r for r in matching if r.state == "waived"]
     if len(counted) > limit:
