@@ -1,19 +1,9 @@
 """The alert engine: evaluates rules, runs each alert's lifecycle, notifies.
 
-Lifecycle of one alert (a rule applied to one series' label set)::
-
-    inactive -> pending (condition true, waiting ``for``) -> firing -> resolved
-    pending -> inactive (condition false before ``for`` elapsed)
-
-plus two rule-level states: ``nodata`` (no series matched in the window, for
-rules with ``no_data = "nodata"``) and ``error`` (the evaluation raised). A
-firing alert stays firing while ``holds`` (the resolve threshold, when set),
-and for ``keep_firing_for`` after that.
-
-Flapping is damped two ways: a firing alert stays firing at least
-``min_firing_ms``; and an alert that fired ``flap_threshold`` times within
-``flap_window_ms`` is *flapping*: it resolves only after its condition has
-been false for ``flap_hold_ms`` (annotation ``flapping="true"`` meanwhile).
+The lifecycle itself (pending -> firing -> resolved, ``for``,
+``keep_firing_for``, hysteresis, flapping) is the pure state machine of
+``alerts.lifecycle``; the engine feeds it each tick's observations and
+publishes the transitions it returns.
 
 Every transition is published as ``AlertChanged``. The ``StoreWriter`` on the
 bus stores those events (``record_alert_transition``); pass
@@ -31,9 +21,8 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import deque
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -54,10 +43,11 @@ from secperf.alerts.grouping import (
     InhibitRule,
     Notification,
 )
+from secperf.alerts.lifecycle import AlertSlot, Damping, advance_rule
 from secperf.alerts.notifiers import notifier_from_config
 from secperf.alerts.notifiers.interface import Notifier
 from secperf.alerts.notifiers.runner import NotifierRunner, NotifierStats
-from secperf.alerts.rules import Rule, load_rules_file, render_template, rules_from_config
+from secperf.alerts.rules import Rule, load_rules_file, rules_from_config
 from secperf.alerts.security_metrics import security_samples
 from secperf.alerts.silences import (
     MatcherError,
@@ -78,7 +68,7 @@ from secperf.events import (
     local_host,
     now_ms,
 )
-from secperf.model import Alert, AlertState, labels_fingerprint
+from secperf.model import Alert, AlertState
 from secperf.store import Silence, Store
 
 log = logging.getLogger(__name__)
@@ -94,18 +84,6 @@ RAW_RESOLVED_RESEND_MS = 15 * 60_000  # Prometheus resends resolved alerts for 1
 
 class AlertNotFoundError(KeyError):
     """No alert has this fingerprint."""
-
-
-@dataclass
-class _Slot:
-    """The engine's state for one alert."""
-
-    alert: Alert
-    rule: Rule
-    series_labels: dict[str, str]
-    last_true_ms: int | None = None
-    fire_times: deque[int] = field(default_factory=deque)
-    context_text: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,7 +155,7 @@ class AlertEngine:
             NotifierRunner(n, max_attempts=notifier_attempts, backoff_s=notifier_backoff_s)
             for n in notifiers
         ]
-        self._slots: dict[str, _Slot] = {}
+        self._slots: dict[str, AlertSlot] = {}
         self._silences = SilenceSet()
         self._impact_cache: dict[str, tuple[int, int, list[Observation]]] = {}
         self._lock = asyncio.Lock()
@@ -252,7 +230,7 @@ class AlertEngine:
                 for k, v in alert.labels.items()
                 if k not in rule.labels and k not in ("alertname", "severity", "scope")
             }
-            self._slots[alert.fingerprint] = _Slot(alert, rule, series, alert.updated_ms)
+            self._slots[alert.fingerprint] = AlertSlot(alert, rule, series, alert.updated_ms)
         await self._refresh_silences()
         self._subscription = await self.bus.subscribe(
             "security.>", self._on_event, name="alert-engine"
@@ -391,196 +369,27 @@ class AlertEngine:
 
     # ------------------------------------------------------------------ lifecycle
 
-    @staticmethod
-    def alert_labels(rule: Rule, series_labels: dict[str, str]) -> dict[str, str]:
-        """Series labels + rule labels + ``alertname`` and ``severity``."""
-        labels = {**series_labels, **rule.labels}
-        labels["alertname"] = rule.alertname
-        labels["severity"] = rule.severity.value
-        return labels
+    def _damping(self) -> Damping:
+        return Damping(
+            self.min_firing_ms, self.flap_threshold, self.flap_window_ms, self.flap_hold_ms
+        )
 
     def _apply(self, results: list[_RuleResult], now: int) -> list[AlertChanged]:
+        """Run every rule's results through the lifecycle; its transitions as events."""
+        damping = self._damping()
         events: list[AlertChanged] = []
         for result in results:
-            rule = result.rule
-            rule_fp = labels_fingerprint(self.alert_labels(rule, {"scope": "rule"}))
-            if result.error is not None:
-                self._rule_state(rule, rule_fp, AlertState.ERROR, now, result.error, events)
-                continue
-            seen: set[str] = set()
-            for obs in result.observations:
-                labels = self.alert_labels(rule, obs.labels)
-                fp = labels_fingerprint(labels)
-                seen.add(fp)
-                slot = self._slots.get(fp)
-                if slot is None:
-                    if not obs.fires:
-                        continue
-                    alert = Alert(
-                        fingerprint=fp,
-                        rule=rule.name,
-                        state=AlertState.INACTIVE,
-                        severity=rule.severity,
-                        kind=rule.metric_kind,
-                        labels=labels,
-                        updated_ms=now,
-                    )
-                    slot = self._slots[fp] = _Slot(alert, rule, dict(obs.labels))
-                slot.rule = rule
-                self._step(slot, obs, now, events)
-            for fp, slot in list(self._slots.items()):
-                if slot.rule.name != rule.name or fp in seen or fp == rule_fp:
-                    continue
-                # A series gone from the window: its condition no longer holds.
-                self._step(slot, None, now, events)
-            if not result.observations and rule.no_data == "nodata":
-                self._rule_state(rule, rule_fp, AlertState.NODATA, now, None, events)
-            else:
-                slot = self._slots.get(rule_fp)
-                if slot is not None and slot.alert.state in (AlertState.NODATA, AlertState.ERROR):
-                    self._transition(slot, AlertState.INACTIVE, now, None, events)
-        return events
-
-    def _rule_state(
-        self,
-        rule: Rule,
-        fp: str,
-        state: AlertState,
-        now: int,
-        error: str | None,
-        events: list[AlertChanged],
-    ) -> None:
-        slot = self._slots.get(fp)
-        if slot is None:
-            alert = Alert(
-                fingerprint=fp,
-                rule=rule.name,
-                state=AlertState.INACTIVE,
-                severity=rule.severity,
-                kind=rule.metric_kind,
-                labels=self.alert_labels(rule, {"scope": "rule"}),
-                updated_ms=now,
+            changes = advance_rule(
+                self._slots, result.rule, result.observations, result.error, now, damping
             )
-            slot = self._slots[fp] = _Slot(alert, rule, {})
-        if slot.alert.state is state:
-            return
-        annotations = dict(slot.alert.annotations)
-        if error is not None:
-            annotations["error"] = error[:500]
-        else:
-            annotations.pop("error", None)
-        annotations["summary"] = (
-            f"{rule.name}: evaluation failed: {error}"
-            if state is AlertState.ERROR
-            else f"{rule.name}: no series of {rule.metric} matched in the last window"
-        )
-        slot.alert = replace(slot.alert, annotations=annotations)
-        self._transition(slot, state, now, None, events)
-
-    def _step(
-        self, slot: _Slot, obs: Observation | None, now: int, events: list[AlertChanged]
-    ) -> None:
-        rule = slot.rule
-        state = slot.alert.state
-        value = obs.value if obs is not None else None
-        fires = obs is not None and obs.fires
-        holds = obs is not None and obs.holds
-        if obs is not None:
-            slot.alert = replace(slot.alert, value=value)
-            if obs.extra:
-                slot.alert = replace(
-                    slot.alert, annotations={**slot.alert.annotations, **obs.extra}
+            self.transitions += len(changes)
+            events.extend(
+                AlertChanged(
+                    alert=c.alert, previous_state=c.previous_state, ts_ms=c.ts_ms, host=self.host
                 )
-        if state in (AlertState.INACTIVE, AlertState.RESOLVED):
-            if fires:
-                slot.last_true_ms = now
-                if rule.for_ms <= 0:
-                    self._transition(slot, AlertState.FIRING, now, value, events)
-                else:
-                    self._transition(slot, AlertState.PENDING, now, value, events)
-        elif state is AlertState.PENDING:
-            if not fires:
-                self._transition(slot, AlertState.INACTIVE, now, value, events)
-                return
-            slot.last_true_ms = now
-            since = slot.alert.active_since_ms or now
-            if now - since >= rule.for_ms:
-                self._transition(slot, AlertState.FIRING, now, value, events)
-        elif state is AlertState.FIRING:
-            if holds:
-                slot.last_true_ms = now
-                return
-            keep = rule.keep_firing_for_ms
-            flapping = self._flapping(slot, now)
-            if flapping:
-                keep = max(keep, self.flap_hold_ms)
-            last_true = slot.last_true_ms or slot.alert.fired_at_ms or now
-            fired_at = slot.alert.fired_at_ms or now
-            if now - last_true < keep or now - fired_at < self.min_firing_ms:
-                if flapping and slot.alert.annotations.get("flapping") != "true":
-                    slot.alert = replace(
-                        slot.alert, annotations={**slot.alert.annotations, "flapping": "true"}
-                    )
-                return
-            self._transition(slot, AlertState.RESOLVED, now, value, events)
-
-    def _flapping(self, slot: _Slot, now: int) -> bool:
-        while slot.fire_times and slot.fire_times[0] < now - self.flap_window_ms:
-            slot.fire_times.popleft()
-        return len(slot.fire_times) >= self.flap_threshold
-
-    def _transition(
-        self,
-        slot: _Slot,
-        new: AlertState,
-        now: int,
-        value: float | None,
-        events: list[AlertChanged],
-    ) -> None:
-        old = slot.alert
-        rule = slot.rule
-        changes: dict[str, Any] = {"state": new, "updated_ms": now}
-        if value is not None:
-            changes["value"] = value
-        if new in (AlertState.PENDING, AlertState.NODATA, AlertState.ERROR):
-            changes["active_since_ms"] = now
-            changes["fired_at_ms"] = None
-            changes["resolved_at_ms"] = None
-        if new is AlertState.FIRING:
-            if old.state is not AlertState.PENDING:
-                changes["active_since_ms"] = now
-            changes["fired_at_ms"] = now
-            changes["resolved_at_ms"] = None
-            # A new incident: an earlier acknowledgement does not carry over.
-            changes["acknowledged_by"] = None
-            changes["acknowledgement_note"] = None
-            slot.fire_times.append(now)
-        if new is AlertState.RESOLVED:
-            changes["resolved_at_ms"] = now
-        if new in (AlertState.PENDING, AlertState.FIRING):
-            annotations = {
-                k: v
-                for k, v in old.annotations.items()
-                if k not in ("flapping", "summary", "context", "error")
-            }
-            shown = value if value is not None else old.value
-            for key, text in rule.annotations.items():
-                annotations[key] = render_template(text, shown, old.labels)
-            annotations.setdefault(
-                "summary",
-                render_template(
-                    f"{rule.name}: {rule.metric} {rule.aggregation} {{{{ $value }}}} "
-                    f"{rule.op} {rule.threshold:g}",
-                    shown,
-                    old.labels,
-                ),
+                for c in changes
             )
-            changes["annotations"] = annotations
-        slot.alert = replace(old, **changes)
-        self.transitions += 1
-        events.append(
-            AlertChanged(alert=slot.alert, previous_state=old.state, ts_ms=now, host=self.host)
-        )
+        return events
 
     async def _attach_context(self, events: list[AlertChanged], now: int) -> None:
         """Add the both-sides sentence to the summary of alerts that start or fire."""
