@@ -21,13 +21,11 @@ import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 from rich.table import Table
 
 from secperf.commands.scanning import (
     ScanOptions,
-    dumps,
     load_project_baseline,
     run_scan,
 )
@@ -35,8 +33,7 @@ from secperf.config import LoadedConfig
 from secperf.events import GateEvaluated, now_ms
 from secperf.gates.evidence import GateInputs, GateOutcome, ScanEvidence
 from secperf.gates.gate import evaluate
-from secperf.gates.reports import json_report, junit, markdown
-from secperf.gates.reports.sarif import FINGERPRINT_KEY, ExtraResult, to_sarif
+from secperf.gates.reports import REPORTS
 from secperf.gates.waivers import WAIVERS_FILE, WaiverError, Waivers, load_waivers
 from secperf.model import (
     BenchmarkResult,
@@ -333,92 +330,13 @@ async def run_gate(
 # --------------------------------------------------------------------------- reports
 
 
-def _sarif(outcome: GateOutcome, root: Path) -> dict[str, Any]:
-    """Findings of the scan (waived ones suppressed) and regressions as extra results."""
-    extra: list[ExtraResult] = []
-    for row in outcome.benchmarks:
-        if row.status not in (ConditionStatus.BLOCK, ConditionStatus.WAIVED):
-            continue
-        verdict = row.verdict
-        effect = verdict.effect_pct or 0.0
-        if row.status is ConditionStatus.WAIVED:
-            severity = Severity.LOW
-        else:
-            severity = Severity.HIGH if effect >= 25 else Severity.MEDIUM
-        extra.append(
-            ExtraResult(
-                rule_id="secperf/performance/benchmark-regression",
-                rule_name="BenchmarkRegression",
-                description="A benchmark got slower than the gate allows",
-                severity=severity,
-                message=f"benchmark {verdict.name}: {verdict.reason}"
-                + (f" ({row.note})" if row.note else ""),
-                properties={
-                    "benchmark": verdict.name,
-                    "effectPercent": round(effect, 3),
-                    "pValue": verdict.p_value,
-                    "method": verdict.method,
-                    "gateStatus": row.status.value,
-                },
-            )
-        )
-    for condition in outcome.result.conditions:
-        if condition.category == "cost" and condition.status is ConditionStatus.BLOCK:
-            extra.append(
-                ExtraResult(
-                    rule_id=(
-                        "secperf/performance/scan-time-regression"
-                        if condition.name.startswith("scan time")
-                        else "secperf/performance/scan-overhead"
-                    ),
-                    rule_name="ScanCostRegression",
-                    description="The security scan itself got slower or costlier",
-                    severity=Severity.MEDIUM,
-                    message=f"{condition.name}: {condition.evidence.splitlines()[0]}",
-                    properties={
-                        "measured": str(condition.measured),
-                        "threshold": str(condition.threshold),
-                    },
-                )
-            )
-    scan = outcome.scan
-    findings = list(scan.findings) if scan is not None else []
-    sarif = to_sarif(
-        findings,
-        root_uri=root.as_uri(),
-        now_ms=outcome.result.finished_ms,
-        new_fingerprints=set(scan.new_fingerprints) if scan is not None else None,
-        extra=extra,
-    )
-    notes = {row.finding.fingerprint: row for row in outcome.findings}
-    for result in sarif["runs"][0]["results"]:
-        fingerprint = result.get("partialFingerprints", {}).get(FINGERPRINT_KEY)
-        seen = notes.get(fingerprint) if fingerprint else None
-        if seen is None or seen.counts:
-            continue
-        result["suppressions"] = [
-            {"kind": "external", "status": "accepted", "justification": seen.note or seen.state}
-        ]
-    sarif["runs"][0]["properties"] = {
-        "gateVerdict": outcome.result.verdict.value,
-        "gateRunId": outcome.result.run_id,
-    }
-    return sarif
-
-
 def write_reports(outcome: GateOutcome, report_dir: Path, root: Path) -> list[Path]:
-    """Write gate.md, gate.junit.xml, gate.sarif and gate.json; returns their paths."""
+    """Write every gate report (gate.md, gate.junit.xml, gate.sarif, gate.json); their paths."""
     report_dir.mkdir(parents=True, exist_ok=True)
-    files = {
-        "gate.md": markdown.render(outcome),
-        "gate.junit.xml": junit.render(outcome),
-        "gate.sarif": dumps(_sarif(outcome, root)),
-        "gate.json": dumps(json_report.to_dict(outcome)),
-    }
     written = []
-    for name, text in files.items():
-        path = report_dir / name
-        path.write_text(text, encoding="utf-8")
+    for report in REPORTS:
+        path = report_dir / report.file_name
+        path.write_text(report.render(outcome, root), encoding="utf-8")
         written.append(path)
     return written
 
