@@ -26,6 +26,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from secperf.alerts import operator
 from secperf.alerts.context import ContextBuilder, ScanTracker
 from secperf.alerts.evaluate import (
     Observation,
@@ -52,9 +53,6 @@ from secperf.alerts.security_metrics import security_samples
 from secperf.alerts.silences import (
     MatcherError,
     SilenceSet,
-    check_silence_matchers,
-    matcher_to_object,
-    matchers_from_objects,
 )
 from secperf.bus.interface import EventBus, Subscription
 from secperf.config import AlertsConfig
@@ -535,21 +533,11 @@ class AlertEngine:
         raise AlertNotFoundError(f"no alert with fingerprint {fingerprint!r}")
 
     def acknowledge(self, fingerprint: str, author: str, note: str) -> Alert:
-        """Record who acknowledged an alert and why; stored at once."""
-        if not isinstance(author, str) or not author.strip():
-            raise ValueError("author must be a non-empty string")
-        if not isinstance(note, str):
-            raise ValueError("note must be a string")
-        alert = replace(
-            self.get(fingerprint),
-            acknowledged_by=author.strip(),
-            acknowledgement_note=note[:2000],
-            updated_ms=self.clock(),
-        )
+        """Record who acknowledged an alert and why; stored at once (``operator`` rules)."""
+        alert = operator.acknowledge(self.store, self.get(fingerprint), author, note, self.clock())
         slot = self._slots.get(fingerprint)
         if slot is not None:
             slot.alert = alert
-        self.store.upsert_alert(alert)
         return alert
 
     def add_silence(
@@ -562,28 +550,12 @@ class AlertEngine:
     ) -> Silence:
         """Mute matching alerts from ``starts_ms`` (None: now) to ``ends_ms``.
 
-        Raises ValueError (MatcherError for matchers) naming the field at fault.
+        Raises ``operator.OperatorError`` (a ValueError) naming the field at fault.
         """
-        parsed = matchers_from_objects(matchers, where="matchers")
-        check_silence_matchers(parsed)
         now = self.clock()
-        start = now if starts_ms is None else starts_ms
-        for what, value in (("starts_ms", start), ("ends_ms", ends_ms)):
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise ValueError(f"{what} must be an integer (UTC milliseconds), got {value!r}")
-        if ends_ms <= start:
-            raise ValueError(f"ends_ms ({ends_ms}) must be after starts_ms ({start})")
-        if ends_ms <= now:
-            raise ValueError(f"ends_ms ({ends_ms}) is in the past")
-        if not isinstance(author, str) or not author.strip():
-            raise ValueError("author must be a non-empty string")
-        if not isinstance(reason, str) or not reason.strip():
-            raise ValueError("reason must be a non-empty string")
-        objects = [matcher_to_object(m) for m in parsed]
-        silence_id = self.store.add_silence(
-            objects, start, ends_ms, author.strip(), reason.strip(), created_ms=now
+        silence = operator.add_silence(
+            self.store, matchers, starts_ms, ends_ms, author, reason, now
         )
-        silence = Silence(silence_id, objects, start, ends_ms, author.strip(), reason.strip(), now)
         self._silences = SilenceSet(self.store.silences(active_at_ms=None))
         self._resync_muting(now)
         return silence
@@ -591,7 +563,7 @@ class AlertEngine:
     def expire_silence(self, silence_id: int) -> bool:
         """End a silence now; False when it does not exist or has already ended."""
         now = self.clock()
-        ended = self.store.expire_silence(silence_id, now)
+        ended = operator.expire_silence(self.store, silence_id, now)
         self._silences = SilenceSet(self.store.silences(active_at_ms=now))
         self._resync_muting(now)
         return ended

@@ -21,6 +21,8 @@ from pydantic import TypeAdapter
 from rich.markup import escape
 from rich.table import Table
 
+from secperf.alerts import operator
+from secperf.alerts.operator import OperatorError
 from secperf.alerts.rules import RuleError, default_rules, format_value, rule_from_dict
 from secperf.alerts.silences import (
     MatcherError,
@@ -44,7 +46,6 @@ from secperf.store import Silence, Store
 #: The shortest fingerprint prefix ``ack`` accepts: short prefixes match by accident.
 MIN_PREFIX = 6
 #: The longest silence accepted (as the HTTP API): a year.
-MAX_SILENCE_MS = 366 * 86_400_000
 #: States ``alerts list`` shows when none is asked for.
 SHOWN_BY_DEFAULT = tuple(s for s in AlertState if s is not AlertState.INACTIVE)
 
@@ -235,22 +236,13 @@ def resolve_alert(store: Store, prefix: str) -> Alert:
 
 def acknowledge(store: Store, prefix: str, author: str, note: str, now_ms: int) -> Alert:
     """Record who acknowledged the alert ``prefix`` names, and why; returns it updated."""
-    who = author.strip()
-    if not who:
-        raise AlertsCommandError("--author: must not be empty")
-    if len(who) > 200:
-        raise AlertsCommandError("--author: at most 200 characters")
-    if len(note) > 2000:
-        raise AlertsCommandError("--note: at most 2000 characters")
-    alert = resolve_alert(store, prefix)
-    updated = dataclasses.replace(
-        alert,
-        acknowledged_by=who,
-        acknowledgement_note=note,
-        updated_ms=max(alert.updated_ms, now_ms),
-    )
-    store.upsert_alert(updated)
-    return updated
+    try:
+        # Checked before the fingerprint is looked up, so bad input is named first.
+        operator.check_author(author)
+        operator.check_note(note)
+        return operator.acknowledge(store, resolve_alert(store, prefix), author, note, now_ms)
+    except OperatorError as exc:
+        raise AlertsCommandError(f"--{exc.field}: {exc.problem}") from None
 
 
 # --------------------------------------------------------------------------- silences
@@ -291,24 +283,20 @@ def add_silence(
         raise AlertsCommandError(f"--duration {duration!r}: {exc}") from None
     if length <= 0:
         raise AlertsCommandError(f"--duration {duration!r}: must be longer than 0")
-    if length > MAX_SILENCE_MS:
-        raise AlertsCommandError(f"--duration {duration!r}: a silence may last at most 366 days")
     start = parse_starts(starts, now_ms)
     end = start + length
-    if end <= now_ms:
-        raise AlertsCommandError(
-            f"--starts {starts!r} with --duration {duration}: the silence would end "
-            f"at {iso(end)}, in the past"
-        )
-    who = author.strip()
-    why = reason.strip()
-    if not who:
-        raise AlertsCommandError("--author: must not be empty")
-    if not why:
-        raise AlertsCommandError("--reason: must not be empty")
     objects: list[dict[str, Any]] = [matcher_to_object(m) for m in matchers]
-    silence_id = store.add_silence(objects, start, end, who, why, created_ms=now_ms)
-    return Silence(silence_id, objects, start, end, who, why, now_ms)
+    try:
+        return operator.add_silence(store, objects, start, end, author, reason, now_ms)
+    except OperatorError as exc:
+        if exc.field != "ends_ms":
+            raise AlertsCommandError(f"--{exc.field}: {exc.problem}") from None
+        if end <= now_ms:
+            raise AlertsCommandError(
+                f"--starts {starts!r} with --duration {duration}: the silence would end "
+                f"at {iso(end)}, in the past"
+            ) from None
+        raise AlertsCommandError(f"--duration {duration!r}: {exc.problem}") from None
 
 
 def matchers_text(matchers: Iterable[Mapping[str, Any]]) -> str:
@@ -345,7 +333,7 @@ def expire_silence(store: Store, silence_id: int, now_ms: int) -> Unsilenced:
     found = next((s for s in store.silences() if s.id == silence_id), None)
     if found is None:
         raise AlertsCommandError(f"silence {silence_id}: no silence has this id")
-    ended = store.expire_silence(silence_id, now_ms)
+    ended = operator.expire_silence(store, silence_id, now_ms)
     return Unsilenced(found, ended)
 
 

@@ -1,12 +1,13 @@
 """Alerts: list, history, acknowledge; silences: list, add, expire.
 
 With an alert engine the writes go through it (it owns the lifecycle and
-notifications); without one they go to the store's records directly.
+notifications); without one they go to the store through ``alerts.operator``.
+Either way ``alerts.operator`` checks the input, so the CLI, the API and the
+engine refuse the same things; its ``OperatorError`` is a 422 naming the field.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import re
 import time
@@ -17,6 +18,13 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
 
+from secperf.alerts import operator
+from secperf.alerts.operator import (
+    MAX_AUTHOR_CHARS,
+    MAX_NOTE_CHARS,
+    MAX_REASON_CHARS,
+    OperatorError,
+)
 from secperf.config import Matcher
 from secperf.model import LABEL_NAME_RE, Alert, AlertState
 from secperf.store import Silence, Store
@@ -33,8 +41,6 @@ Ctx = Annotated[AppContext, Depends(get_context)]
 AlertFingerprint = Annotated[
     str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:\-]+$")
 ]
-#: The longest silence accepted: a year.
-MAX_SILENCE_MS = 366 * 86_400_000
 
 
 def _now_ms() -> int:
@@ -46,8 +52,8 @@ class AckRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    author: str = Field(min_length=1, max_length=200, pattern=r"\S")
-    note: str = Field(default="", max_length=2000)
+    author: str = Field(min_length=1, max_length=MAX_AUTHOR_CHARS, pattern=r"\S")
+    note: str = Field(default="", max_length=MAX_NOTE_CHARS)
 
 
 class MatcherModel(BaseModel):
@@ -77,8 +83,8 @@ class SilenceRequest(BaseModel):
     matchers: list[MatcherModel] = Field(min_length=1, max_length=50)
     starts_ms: StrictInt | None = Field(default=None, ge=0, le=2**53)
     ends_ms: StrictInt = Field(ge=0, le=2**53)
-    author: str = Field(min_length=1, max_length=200, pattern=r"\S")
-    reason: str = Field(min_length=1, max_length=2000, pattern=r"\S")
+    author: str = Field(min_length=1, max_length=MAX_AUTHOR_CHARS, pattern=r"\S")
+    reason: str = Field(min_length=1, max_length=MAX_REASON_CHARS, pattern=r"\S")
 
     @model_validator(mode="after")
     def _not_everything(self) -> SilenceRequest:
@@ -189,14 +195,11 @@ def _ack_in_store(store: Store, fingerprint: str, author: str, note: str) -> Ale
     current = next((a for a in store.alerts() if a.fingerprint == fingerprint), None)
     if current is None:
         return None
-    updated = dataclasses.replace(
-        current,
-        acknowledged_by=author,
-        acknowledgement_note=note,
-        updated_ms=max(current.updated_ms, _now_ms()),
-    )
-    store.upsert_alert(updated)
-    return updated
+    return operator.acknowledge(store, current, author, note, _now_ms())
+
+
+def _refused(exc: OperatorError) -> ApiError:
+    return ApiError(422, str(exc), where=f"body.{exc.field}")
 
 
 @router.post("/alerts/{fingerprint}/ack", dependencies=[Depends(require_write)])
@@ -210,12 +213,17 @@ async def acknowledge(ctx: Ctx, fingerprint: AlertFingerprint, body: AckRequest)
             updated = engine.acknowledge(fingerprint, author, body.note)
         except KeyError:
             updated = None
-        except ValueError as exc:
-            raise ApiError(422, str(exc), where="body") from None
+        except OperatorError as exc:
+            raise _refused(exc) from None
         if updated is not None:
             return ok((await _described(engine, [updated], active))[0])
     else:
-        updated = await run_in_threadpool(_ack_in_store, ctx.store, fingerprint, author, body.note)
+        try:
+            updated = await run_in_threadpool(
+                _ack_in_store, ctx.store, fingerprint, author, body.note
+            )
+        except OperatorError as exc:
+            raise _refused(exc) from None
         if updated is not None:
             return ok(alert_json(updated, silenced=is_silenced(updated, active)))
     raise ApiError(404, f"no alert with fingerprint {fingerprint!r}", where="path.fingerprint")
@@ -242,33 +250,35 @@ async def add_silence(ctx: Ctx, body: SilenceRequest) -> JSONResponse:
     """Mute alerts matching every matcher between starts_ms (default now) and ends_ms."""
     now = _now_ms()
     starts = body.starts_ms if body.starts_ms is not None else now
-    if body.ends_ms <= starts:
-        raise ApiError(422, "ends_ms must be after starts_ms", where="body.ends_ms")
-    if body.ends_ms <= now:
-        raise ApiError(
-            422, "ends_ms is in the past: the silence would never apply", where="body.ends_ms"
-        )
-    if body.ends_ms - starts > MAX_SILENCE_MS:
-        raise ApiError(422, "a silence may last at most 366 days", where="body.ends_ms")
     matchers = [m.model_dump() for m in body.matchers]
     author = body.author.strip()
     engine = ctx.alert_engine
     created: Silence | None = None
-    if engine is not None:
-        try:
+    try:
+        # Checked before the engine or the store is touched, the same way for both.
+        operator.check_silence(matchers, starts, body.ends_ms, author, body.reason, now)
+        if engine is not None:
             result: Any = engine.add_silence(matchers, starts, body.ends_ms, author, body.reason)
-        except ValueError as exc:
-            raise ApiError(422, str(exc), where="body") from None
-        if isinstance(result, Silence):
-            created = result
+            if isinstance(result, Silence):
+                created = result
+            else:
+                silence_id = int(result)
+                created = Silence(
+                    silence_id, matchers, starts, body.ends_ms, author, body.reason, now
+                )
         else:
-            silence_id = int(result)
-            created = Silence(silence_id, matchers, starts, body.ends_ms, author, body.reason, now)
-    else:
-        silence_id = await run_in_threadpool(
-            ctx.store.add_silence, matchers, starts, body.ends_ms, author, body.reason
-        )
-        created = Silence(silence_id, matchers, starts, body.ends_ms, author, body.reason, now)
+            created = await run_in_threadpool(
+                operator.add_silence,
+                ctx.store,
+                matchers,
+                starts,
+                body.ends_ms,
+                author,
+                body.reason,
+                now,
+            )
+    except OperatorError as exc:
+        raise _refused(exc) from None
     return ok(silence_json(created, now))
 
 
@@ -280,7 +290,7 @@ async def expire_silence(
     if ctx.alert_engine is not None:
         done = ctx.alert_engine.expire_silence(silence_id)
     else:
-        done = await run_in_threadpool(ctx.store.expire_silence, silence_id, _now_ms())
+        done = await run_in_threadpool(operator.expire_silence, ctx.store, silence_id, _now_ms())
     if not done:
         raise ApiError(404, f"no active silence with id {silence_id}", where="path.silence_id")
     return ok({"id": silence_id, "expired": True})
