@@ -11,7 +11,7 @@ import hashlib
 import math
 import re
 from dataclasses import dataclass, field
-from enum import StrEnum
+from enum import IntEnum, StrEnum
 from typing import Any, Literal, get_args
 
 # --------------------------------------------------------------------------- metrics
@@ -343,6 +343,15 @@ def labels_fingerprint(labels: dict[str, str]) -> str:
 # --------------------------------------------------------------------------- gate
 
 
+class ExitCode(IntEnum):
+    """The process exit codes every command uses."""
+
+    OK = 0
+    BLOCKED = 1
+    USAGE = 2
+    CANNOT_EVALUATE = 3
+
+
 class GateVerdict(StrEnum):
     """The gate's answer; each maps to the CLI's exit code."""
 
@@ -351,8 +360,16 @@ class GateVerdict(StrEnum):
     CANNOT_EVALUATE = "cannot_evaluate"
 
     @property
-    def exit_code(self) -> int:
-        return {"pass": 0, "block": 1, "cannot_evaluate": 3}[self.value]
+    def exit_code(self) -> ExitCode:
+        """The process exit code of this verdict."""
+        return _VERDICT_EXIT[self]
+
+
+_VERDICT_EXIT = {
+    GateVerdict.PASS: ExitCode.OK,
+    GateVerdict.BLOCK: ExitCode.BLOCKED,
+    GateVerdict.CANNOT_EVALUATE: ExitCode.CANNOT_EVALUATE,
+}
 
 
 class ConditionStatus(StrEnum):

@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
 from rich.text import Text
-from typer.core import TyperGroup
 
 from secperf.model import BenchmarkResult
 from secperf.perf.benchmarks import (
@@ -31,11 +30,10 @@ from secperf.perf.benchmarks import (
 )
 from secperf.perf.command_timing import CommandTiming, time_command, to_benchmark_result
 
-if TYPE_CHECKING:  # the store is heavy to import; cli.py imports this module at start
+if TYPE_CHECKING:  # the store is heavy to import
     from secperf.store import Store
 
 __all__ = [
-    "DefaultRunGroup",
     "ImportedFile",
     "git_commit",
     "load_benchmark_file",
@@ -51,23 +49,6 @@ _ASV_SIDE_FILES = {
     "machine.json": "asv's machine.json",
     "benchmarks.json": "asv's benchmarks.json",
 }
-
-
-class DefaultRunGroup(TyperGroup):
-    """A command group whose first argument, when not a subcommand, means ``run``.
-
-    So ``secperf bench -n 5 -- CMD`` is ``secperf bench run -n 5 -- CMD``, while
-    ``secperf bench import FILE`` and ``secperf bench list`` stay subcommands.
-    """
-
-    default_command = "run"
-
-    # ctx is Typer's own click Context (a vendored copy), typed loosely on purpose.
-    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
-        """Insert the default command when the first argument names no subcommand."""
-        if args and args[0] not in self.commands and args[0] not in ctx.help_option_names:
-            args = [self.default_command, *args]
-        return super().parse_args(ctx, args)
 
 
 def git_commit(root: Path) -> str | None:

@@ -1,0 +1,70 @@
+"""``secperf baseline update`` and ``secperf baseline show``."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+
+from secperf.cli.common import author_option, console, fail, load_or_exit, project_root
+from secperf.model import ExitCode
+
+app = typer.Typer(
+    help="Accept the current findings, or show the baseline.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+
+
+@app.command("update")
+def baseline_update(
+    ctx: typer.Context,
+    path: Annotated[Path | None, typer.Argument(help="Project directory.")] = None,
+    author: Annotated[str | None, typer.Option("--author")] = None,
+) -> None:
+    """Scan and accept every current finding: later scans report only what is new."""
+    # The scanners and the store load only when a command runs.
+    from secperf.commands.scanning import ScanOptions, update_baseline
+    from secperf.security.baseline import BaselineError
+
+    loaded = load_or_exit(ctx, project=path)
+    root = project_root(path, loaded)
+    try:
+        change = asyncio.run(update_baseline(loaded, ScanOptions(root=root), author_option(author)))
+    except (BaselineError, ValueError) as exc:
+        fail(str(exc))
+    console().print(
+        f"baseline {escape(str(change.path))}: {change.fingerprints} findings accepted"
+        f" ({change.added} added, {change.removed} removed). Commit it with your code."
+    )
+
+
+@app.command("show")
+def baseline_show(
+    ctx: typer.Context,
+    path: Annotated[Path | None, typer.Argument(help="Project directory.")] = None,
+) -> None:
+    """What the repository's baseline accepts, by scanner and severity."""
+    from secperf.commands.scanning import baseline_path, load_project_baseline
+    from secperf.security.baseline import BaselineError
+
+    loaded = load_or_exit(ctx, project=path)
+    root = project_root(path, loaded)
+    try:
+        baseline = load_project_baseline(root)
+    except BaselineError as exc:
+        fail(str(exc))
+    if baseline is None:
+        fail(f"no baseline at {baseline_path(root)}: run `secperf baseline update`", ExitCode.OK)
+    counts = Counter(
+        (str(v.get("scanner", "?")), str(v.get("severity", "?")))
+        for v in baseline.fingerprints.values()
+    )
+    out = console()
+    out.print(f"{baseline_path(root)}: {len(baseline.fingerprints)} accepted findings")
+    for (scanner_id, sev), count in sorted(counts.items()):
+        out.print(f"  {scanner_id:<10}{sev:<10}{count}")

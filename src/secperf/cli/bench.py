@@ -1,0 +1,128 @@
+"""``secperf bench``: time a command, import benchmark results, list them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+from typer.core import TyperGroup
+
+from secperf.cli.common import console, duration_option, fail, load_or_exit
+from secperf.model import ExitCode
+
+
+class DefaultRunGroup(TyperGroup):
+    """A command group whose first argument, when not a subcommand, means ``run``.
+
+    So ``secperf bench -n 5 -- CMD`` is ``secperf bench run -n 5 -- CMD``, while
+    ``secperf bench import FILE`` and ``secperf bench list`` stay subcommands.
+    """
+
+    default_command = "run"
+
+    # ctx is Typer's own click Context (a vendored copy), typed loosely on purpose.
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        """Insert the default command when the first argument names no subcommand."""
+        if args and args[0] not in self.commands and args[0] not in ctx.help_option_names:
+            args = [self.default_command, *args]
+        return super().parse_args(ctx, args)
+
+
+app = typer.Typer(
+    cls=DefaultRunGroup,
+    help="Time a command (bench run, or just bench -- CMD), import and list benchmark results.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+
+
+@app.command(
+    "run", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False}
+)
+def bench_run(
+    ctx: typer.Context,
+    command: Annotated[list[str], typer.Argument(help="The command and its arguments (after --).")],
+    runs: Annotated[int, typer.Option("--runs", "-n", min=1, help="Measured runs.")] = 10,
+    warmup: Annotated[
+        int, typer.Option("--warmup", "-w", min=0, help="Unmeasured runs first.")
+    ] = 1,
+    name: Annotated[
+        str | None, typer.Option("--name", help="Benchmark name (default: the command line).")
+    ] = None,
+    timeout: Annotated[
+        str | None, typer.Option("--timeout", help="Kill a run that takes longer, e.g. 60s.")
+    ] = None,
+) -> None:
+    """Time CMD over N runs after a warm-up; store median, MAD, min, max and max RSS."""
+    # The store loads only when a command writes to it.
+    from secperf.commands.bench import run_benchmark, store_results, timing_table
+    from secperf.commands.scanning import open_store
+    from secperf.perf.command_timing import CommandTimingError
+
+    timeout_s = duration_option(timeout, "--timeout")
+    loaded = load_or_exit(ctx)
+    try:
+        timing, result = run_benchmark(
+            command, runs=runs, warmup=warmup, name=name, root=loaded.root, timeout_s=timeout_s
+        )
+    except (CommandTimingError, ValueError) as exc:
+        fail(f"secperf bench: {exc}")
+    with open_store(loaded) as store:
+        store_results(store, [result])
+    out = console()
+    out.print(timing_table(result.name, timing))
+    commit = (result.commit or "no commit")[:12]
+    out.print(f"stored as {escape(result.name)!r} ({commit}, machine {result.machine})")
+
+
+@app.command("import")
+def bench_import(
+    ctx: typer.Context,
+    files: Annotated[
+        list[Path],
+        typer.Argument(help="pytest-benchmark JSON files, asv results files or directories."),
+    ],
+) -> None:
+    """Store pytest-benchmark or asv results (detected by content); all or nothing."""
+    from secperf.commands.bench import load_benchmark_files, status_counts, store_results
+    from secperf.commands.scanning import open_store
+    from secperf.perf.benchmarks import BenchmarkImportError
+
+    loaded = load_or_exit(ctx)
+    try:
+        imported = load_benchmark_files(files)
+    except BenchmarkImportError as exc:
+        fail(f"cannot import: {exc}; nothing was stored")
+    every = [r for item in imported for r in item.results]
+    with open_store(loaded) as store:
+        added = store_results(store, every)
+    out = console()
+    for item in imported:
+        out.print(
+            f"{escape(str(item.path))}: {item.kind}, {status_counts(item.results)}", soft_wrap=True
+        )
+    out.print(f"{added} new results stored ({len(every) - added} already stored)")
+
+
+@app.command("list")
+def bench_list(
+    ctx: typer.Context,
+    name: Annotated[str | None, typer.Option("--name", help="Only this benchmark.")] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many.")] = 100,
+) -> None:
+    """Stored benchmark results, oldest first: name, commit, machine, median, rounds."""
+    from secperf.commands.bench import results_table
+    from secperf.commands.scanning import open_store
+
+    loaded = load_or_exit(ctx)
+    with open_store(loaded) as store:
+        results = store.benchmark_results(name=name, limit=limit)
+    if not results:
+        fail(
+            f"no stored results{f' named {name!r}' if name else ''}: "
+            "run `secperf bench run -- CMD` or `secperf bench import FILE`",
+            ExitCode.OK,
+        )
+    console().print(results_table(results))

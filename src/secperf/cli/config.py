@@ -1,0 +1,71 @@
+"""``secperf config check`` and ``secperf config show``."""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+
+from secperf.cli.common import console, load_or_exit
+from secperf.config import export_config, format_duration_ms, mask_url, to_toml
+
+app = typer.Typer(
+    help="Check and show the configuration.", no_args_is_help=True, rich_markup_mode=None
+)
+
+
+class OutputFormat(StrEnum):
+    """Formats of ``secperf config show``."""
+
+    TOML = "toml"
+    JSON = "json"
+
+
+ConfigFileArg = Annotated[
+    Path | None,
+    typer.Argument(help="Config file to read instead of the one found in the project."),
+]
+
+
+@app.command("check")
+def config_check(ctx: typer.Context, file: ConfigFileArg = None) -> None:
+    """Validate the configuration and summarise it; exit 2 with each problem if invalid."""
+    loaded = load_or_exit(ctx, file)
+    cfg = loaded.config
+    retention = format_duration_ms(cfg.store.retention)
+    token = f"token from {loaded.token_source}" if loaded.token_source else "no token"
+    rows = {
+        "source": str(loaded.source) if loaded.source else "defaults (no config file)",
+        "root": str(loaded.root),
+        "store": f"{mask_url(cfg.store.url)} (retention {retention})",
+        "bus": mask_url(cfg.bus.url),
+        "scanners": ", ".join(cfg.scan.scanners) or "none",
+        "server": f"http://{cfg.server.bind} ({token})",
+    }
+    out = console()
+    out.print("[green]configuration is valid[/green]")
+    # Plain lines rather than a table: paths must never be cut short.
+    for label, value in rows.items():
+        out.print(f"  [bold]{label:<10}[/bold]{escape(value)}", soft_wrap=True)
+
+
+@app.command("show")
+def config_show(
+    ctx: typer.Context,
+    file: ConfigFileArg = None,
+    output_format: Annotated[
+        OutputFormat, typer.Option("--format", "-f", help="Output format.")
+    ] = OutputFormat.TOML,
+) -> None:
+    """Print the effective configuration, defaults included (secrets masked)."""
+    loaded = load_or_exit(ctx, file)
+    data = export_config(loaded.config)
+    if output_format is OutputFormat.JSON:
+        typer.echo(json.dumps(data, indent=2))
+    else:
+        source = loaded.source if loaded.source else "defaults"
+        typer.echo(f"# effective secperf configuration (from {source})\n" + to_toml(data))

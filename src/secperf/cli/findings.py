@@ -1,0 +1,129 @@
+"""``secperf findings list`` and ``secperf findings show``: read stored findings."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Annotated
+
+import typer
+from pydantic import TypeAdapter
+from rich.table import Table
+from rich.text import Text
+
+from secperf.cli.common import console, fail, load_or_exit, severity_option
+from secperf.model import Finding
+
+app = typer.Typer(
+    help="List and show stored findings.", no_args_is_help=True, rich_markup_mode=None
+)
+
+
+def _iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+@app.command("list")
+def findings_list(
+    ctx: typer.Context,
+    severity: Annotated[
+        str | None, typer.Option("--severity", "-s", help="At least this severity.")
+    ] = None,
+    scanner: Annotated[str | None, typer.Option("--scanner", help="Only this scanner.")] = None,
+    path_glob: Annotated[str | None, typer.Option("--path", help="Path glob.")] = None,
+    state_filter: Annotated[
+        str | None,
+        typer.Option("--state", help="open, false_positive, accepted_risk or fixed."),
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1)] = 200,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """The findings of the latest scan of the project, filtered."""
+    # The store loads only when a command reads it.
+    from secperf.commands import scan_view
+    from secperf.commands.scanning import open_store
+    from secperf.events import now_ms
+
+    loaded = load_or_exit(ctx)
+    floor = severity_option(severity)
+    with open_store(loaded) as store:
+        scans = store.scans(limit=1, target=str(loaded.root.resolve()))
+        if not scans:
+            fail("no scan of this project yet: run `secperf scan`")
+        try:
+            rows = store.findings(
+                scan_id=scans[0].scan_id,
+                severity_at_least=floor,
+                scanner=scanner,
+                path_glob=path_glob,
+                state=state_filter,
+                limit=limit,
+            )
+        except ValueError as exc:
+            fail(str(exc))
+        triage = store.triage_all()
+    if as_json:
+        adapter = TypeAdapter(Finding)
+        out = [
+            {
+                **adapter.dump_python(r.finding, mode="json"),
+                "is_new": r.is_new,
+                "state": r.triage_state.value,
+            }
+            for r in rows
+        ]
+        typer.echo(json.dumps(out, indent=2))
+        return
+    new = {r.finding.fingerprint for r in rows if r.is_new}
+    console().print(
+        scan_view.findings_table([r.finding for r in rows], new=new, triage=triage, now_ms=now_ms())
+    )
+
+
+@app.command("show")
+def findings_show(
+    ctx: typer.Context,
+    fingerprint: Annotated[str, typer.Argument(help="Fingerprint or a unique prefix.")],
+) -> None:
+    """One finding with all its details and its triage history."""
+    from secperf.commands.scanning import open_store, resolve_fingerprint
+
+    loaded = load_or_exit(ctx)
+    with open_store(loaded) as store:
+        try:
+            finding = resolve_fingerprint(store, fingerprint)
+        except ValueError as exc:
+            fail(str(exc))
+        history = store.triage_history(finding.fingerprint)
+    rows = {
+        "fingerprint": finding.fingerprint,
+        "rule": f"{finding.rule_id} ({finding.scanner}, {finding.category})",
+        "severity": finding.severity.value
+        + (f", confidence {finding.confidence}" if finding.confidence else ""),
+        "location": f"{finding.path}:{finding.line}",
+        "message": finding.message,
+        "cwe": f"CWE-{finding.cwe}" if finding.cwe else "-",
+        "code": finding.snippet or "-",
+        "help": finding.help_url or "-",
+    }
+    for key, value in finding.properties.items():
+        if value is None or value == "" or value == [] or value == {}:
+            rows[key] = "-"  # an unknown value, not the text "null"
+        else:
+            rows[key] = value if isinstance(value, str) else json.dumps(value)
+    lines = list(rows.items())
+    for entry in history:
+        until = f" until {_iso(entry.expires_ms)}" if entry.expires_ms else ""
+        lines.append(("triage", f"{entry.state} by {entry.author}{until}: {entry.reason}"))
+    _print_label_values(lines)
+
+
+def _print_label_values(lines: list[tuple[str, str]]) -> None:
+    """Aligned ``label  value`` rows: labels never run into values, long values wrap."""
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold", no_wrap=True)
+    grid.add_column(overflow="fold")
+    for label, value in lines:
+        # Text, not markup: values come from scanned files and may hold brackets.
+        grid.add_row(Text(label), Text(value))
+    console().print(grid)

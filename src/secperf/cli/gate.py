@@ -1,0 +1,114 @@
+"""``secperf gate``: the CI quality gate; exit 0 pass, 1 blocked, 3 cannot evaluate."""
+
+from __future__ import annotations
+
+import asyncio
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+
+from secperf.cli.common import (
+    console,
+    fail,
+    load_or_exit,
+    project_root,
+    severity_option,
+)
+
+
+class GateFormat(StrEnum):
+    """Formats of ``secperf gate`` on the terminal."""
+
+    TABLE = "table"
+    JSON = "json"
+
+
+def gate(
+    ctx: typer.Context,
+    path: Annotated[
+        Path | None, typer.Argument(help="Directory to scan (default: the project root).")
+    ] = None,
+    benchmarks: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--benchmarks", help="pytest-benchmark JSON file (repeat for several); stored."
+        ),
+    ] = None,
+    asv: Annotated[
+        Path | None, typer.Option("--asv", help="asv results directory (or one results file).")
+    ] = None,
+    report_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--report-dir", help="Write gate.md, gate.junit.xml, gate.sarif and gate.json here."
+        ),
+    ] = None,
+    scan_id: Annotated[
+        str | None, typer.Option("--scan-id", help="Judge this stored scan instead of scanning.")
+    ] = None,
+    fail_on: Annotated[
+        str | None,
+        typer.Option("--fail-on", help="Block on new findings at or above this severity."),
+    ] = None,
+    output_format: Annotated[
+        GateFormat, typer.Option("--format", "-f", help="Output format.")
+    ] = GateFormat.TABLE,
+    osv_db: Annotated[
+        Path | None,
+        typer.Option("--osv-db", help="OSV database: a directory of JSON files or all.zip."),
+    ] = None,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Rescan every file.")] = False,
+) -> None:
+    """Run the CI quality gate: exit 0 pass, 1 blocked, 3 cannot evaluate, 2 bad input."""
+    # The scanners, the store and the statistics load only when the gate runs.
+    from secperf.commands.gate import (
+        GateOptions,
+        GateUsageError,
+        conditions_table,
+        run_gate,
+        write_reports,
+    )
+    from secperf.commands.scanning import dumps
+    from secperf.gates.reports.json_report import to_dict
+
+    loaded = load_or_exit(ctx, project=path)
+    root = project_root(path, loaded)
+    if osv_db is not None and not osv_db.exists():
+        fail(f"--osv-db: {osv_db} does not exist")
+    if report_dir is not None:
+        # Before the scan, so that a typo costs no scan and stores no gate run.
+        try:
+            report_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            fail(f"--report-dir: cannot create {report_dir}: {exc.strerror or exc}")
+    options = GateOptions(
+        root=root,
+        benchmark_files=tuple(benchmarks or ()),
+        asv_dir=asv,
+        scan_id=scan_id,
+        fail_on=severity_option(fail_on),
+        osv_db=osv_db,
+        use_cache=not no_cache,
+        paths=["."] if path is not None else None,
+    )
+    try:
+        outcome = asyncio.run(run_gate(loaded, options))
+    except GateUsageError as exc:
+        fail(str(exc))
+    if report_dir is not None:
+        try:
+            write_reports(outcome, report_dir, root)
+        except OSError as exc:
+            fail(f"--report-dir: cannot write the reports in {report_dir}: {exc.strerror or exc}")
+    if output_format is GateFormat.JSON:
+        typer.echo(dumps(to_dict(outcome)), nl=False)
+    else:
+        out = console()
+        out.print(conditions_table(outcome))
+        for note in outcome.notes:
+            out.print(f"[dim]{escape(note)}[/dim]")
+        out.print(escape(outcome.result.summary.split(". ", 1)[0]))
+    raise typer.Exit(outcome.result.verdict.exit_code)

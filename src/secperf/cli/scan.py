@@ -1,0 +1,139 @@
+"""``secperf scan``: scan a codebase and print, or write, the findings."""
+
+from __future__ import annotations
+
+import asyncio
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from secperf.cli.common import (
+    console,
+    err_console,
+    fail,
+    load_or_exit,
+    project_root,
+    severity_option,
+)
+from secperf.model import SCANNER_IDS, ExitCode
+
+
+class ScanFormat(StrEnum):
+    """Formats of ``secperf scan``."""
+
+    TABLE = "table"
+    JSON = "json"
+    SARIF = "sarif"
+
+
+def scan(
+    ctx: typer.Context,
+    path: Annotated[
+        Path | None, typer.Argument(help="Directory to scan (default: the project root).")
+    ] = None,
+    output_format: Annotated[
+        ScanFormat, typer.Option("--format", "-f", help="Output format.")
+    ] = ScanFormat.TABLE,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write the report to this file.")
+    ] = None,
+    fail_on: Annotated[
+        str | None,
+        typer.Option("--fail-on", help="Exit 1 when a new finding is at or above this severity."),
+    ] = None,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Rescan every file.")] = False,
+    jobs: Annotated[
+        int | None, typer.Option("--jobs", "-j", min=1, help="Worker processes.")
+    ] = None,
+    scanners: Annotated[
+        str | None,
+        typer.Option("--scanners", help=f"Comma-separated: {','.join(SCANNER_IDS)}."),
+    ] = None,
+    osv_db: Annotated[
+        Path | None,
+        typer.Option("--osv-db", help="OSV database: a directory of JSON files or all.zip."),
+    ] = None,
+) -> None:
+    """Scan a codebase with every enabled scanner; new findings at or above --fail-on exit 1."""
+    # The scanners, the store and the reports load only when a scan runs.
+    from secperf.commands import scan_view
+    from secperf.commands.scanning import (
+        ScanOptions,
+        blocking_findings,
+        dumps,
+        report_json,
+        run_scan,
+    )
+    from secperf.events import now_ms
+    from secperf.gates.reports.sarif import to_sarif
+    from secperf.security.baseline import BaselineError
+
+    loaded = load_or_exit(ctx, project=path)
+    root = project_root(path, loaded)
+    threshold = severity_option(fail_on) or loaded.config.scan.fail_on
+    chosen = [s.strip() for s in scanners.split(",") if s.strip()] if scanners else None
+    known = set(SCANNER_IDS)
+    if chosen and (unknown := [s for s in chosen if s not in known]):
+        fail(
+            f"--scanners: unknown scanner {unknown[0]!r};"
+            f" expected some of {', '.join(sorted(known))}"
+        )
+    if osv_db is not None and not osv_db.exists():
+        fail(f"--osv-db: {osv_db} does not exist")
+    options = ScanOptions(
+        root=root,
+        scanners=chosen,
+        jobs=jobs,
+        use_cache=not no_cache,
+        osv_db=osv_db,
+        paths=["."] if path is not None else None,
+    )
+    out, err = console(), err_console()
+    show_progress = output_format is ScanFormat.TABLE and err.is_terminal
+    try:
+        with scan_view.scan_progress(err, show_progress) as progress:
+            report, triage = asyncio.run(run_scan(loaded, options, progress=progress))  # type: ignore[arg-type]
+    except BaselineError as exc:
+        fail(str(exc))
+    except ValueError as exc:
+        fail(str(exc))
+    blocking = blocking_findings(report, threshold, triage)
+    now = now_ms()
+    if output_format is ScanFormat.JSON:
+        text = dumps(report_json(report, triage))
+    elif output_format is ScanFormat.SARIF:
+        sarif = to_sarif(
+            report.findings,
+            root_uri=root.as_uri(),
+            triage=triage,
+            now_ms=now,
+            new_fingerprints={f.fingerprint for f in report.comparison.new},
+        )
+        text = dumps(sarif)
+    else:
+        text = ""
+    if output is not None:
+        if output_format is ScanFormat.TABLE:
+            text = dumps(report_json(report, triage))
+        try:
+            output.parent.mkdir(parents=True, exist_ok=True)
+            output.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            fail(f"--output: cannot write {output}: {exc.strerror or exc}")
+    elif text:
+        typer.echo(text, nl=False)
+    if output_format is ScanFormat.TABLE:
+        new = {f.fingerprint for f in report.comparison.new}
+        if report.findings:
+            out.print(scan_view.findings_table(report.findings, new=new, triage=triage, now_ms=now))
+        else:
+            out.print("[green]no findings[/green]")
+        skipped = scan_view.skipped_table(report)
+        if skipped is not None:
+            out.print(skipped)
+        out.print(scan_view.summary_table(report))
+    if blocking:
+        err.print(f"{len(blocking)} new finding(s) at or above {threshold.value}", style="bold red")
+        raise typer.Exit(int(ExitCode.BLOCKED))
