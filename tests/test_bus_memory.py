@@ -10,8 +10,8 @@ from typing import TypeVar
 
 import pytest
 
-from secperf.bus.interface import EventBus, Subscription
-from secperf.bus.memory import AsyncEventBus, BusClosedError
+from secperf.bus.interface import BusClosedError, EventBus, Subscription
+from secperf.bus.memory import AsyncEventBus
 from secperf.events import (
     BaselineUpdated,
     Event,

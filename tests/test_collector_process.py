@@ -8,12 +8,13 @@ import sys
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pytest
 
 from secperf.events import now_ms
-from secperf.model import sample_problem
+from secperf.model import Sample, sample_problem
 from secperf.perf.collectors.process import ProcessCollector
 
 # Busy half the time, writes a little, holds a few files open.
@@ -29,9 +30,12 @@ while True:
     time.sleep(0.02)
 """
 
+#: The running child and the marker on its command line.
+Child = tuple[subprocess.Popen[bytes], str]
+
 
 @pytest.fixture()
-def child(tmp_path: Path):
+def child(tmp_path: Path) -> Iterator[Child]:
     marker = f"secperf-probe-{uuid.uuid4().hex[:12]}"
     proc = subprocess.Popen(
         [sys.executable, "-c", CHILD, str(tmp_path / "out.txt"), marker],
@@ -48,21 +52,23 @@ def child(tmp_path: Path):
         proc.wait()
 
 
-def _of_pid(samples, pid):
-    grouped = defaultdict(list)
+def _of_pid(samples: Iterable[Sample], pid: int) -> defaultdict[str, list[float]]:
+    grouped: defaultdict[str, list[float]] = defaultdict(list)
     for sample in samples:
         if sample.labels["pid"] == str(pid):
             grouped[sample.name].append(sample.value)
     return grouped
 
 
-def _two_collections(collector, pause=0.3):
+def _two_collections(
+    collector: ProcessCollector, pause: float = 0.3
+) -> tuple[list[Sample], list[Sample]]:
     first = collector.collect(now_ms())
     time.sleep(pause)
     return first, collector.collect(now_ms())
 
 
-def test_found_by_pid_with_every_metric(child):
+def test_found_by_pid_with_every_metric(child: Child) -> None:
     proc, _marker = child
     collector = ProcessCollector(pids=[proc.pid], include_self=False, include_children=False)
     first, second = _two_collections(collector)
@@ -83,7 +89,7 @@ def test_found_by_pid_with_every_metric(child):
     assert {s.labels["pid"] for s in second} == {str(proc.pid)}
 
 
-def test_found_by_name(child):
+def test_found_by_name(child: Child) -> None:
     proc, _marker = child
     import psutil
 
@@ -95,7 +101,7 @@ def test_found_by_name(child):
     assert {s.labels["name"] for s in labelled} == {name}
 
 
-def test_found_by_cmdline_pattern_only_that_process(child):
+def test_found_by_cmdline_pattern_only_that_process(child: Child) -> None:
     proc, marker = child
     collector = ProcessCollector(
         cmdline_patterns=[rf"\b{marker}\b"], include_self=False, include_children=False
@@ -104,7 +110,7 @@ def test_found_by_cmdline_pattern_only_that_process(child):
     assert {s.labels["pid"] for s in got} == {str(proc.pid)}
 
 
-def test_own_process_and_children(child):
+def test_own_process_and_children(child: Child) -> None:
     proc, _marker = child
     collector = ProcessCollector(include_self=True, include_children=True)
     got = collector.collect(now_ms())
@@ -115,7 +121,7 @@ def test_own_process_and_children(child):
     assert {s.labels["pid"] for s in only_self.collect(now_ms())} == {str(os.getpid())}
 
 
-def test_exited_process_is_dropped_and_a_new_one_picked_up(child, tmp_path):
+def test_exited_process_is_dropped_and_a_new_one_picked_up(child: Child, tmp_path: Path) -> None:
     proc, marker = child
     collector = ProcessCollector(
         cmdline_patterns=[marker], include_self=False, include_children=False
@@ -138,7 +144,7 @@ def test_exited_process_is_dropped_and_a_new_one_picked_up(child, tmp_path):
         newcomer.wait()
 
 
-def test_zombie_child_is_not_reported(tmp_path):
+def test_zombie_child_is_not_reported(tmp_path: Path) -> None:
     zombie = subprocess.Popen([sys.executable, "-c", "pass"])
     # Not reaped yet: it stays a zombie until wait(); give it time to exit.
     import psutil
@@ -154,19 +160,19 @@ def test_zombie_child_is_not_reported(tmp_path):
         zombie.wait()
 
 
-def test_unknown_pid_gives_nothing():
+def test_unknown_pid_gives_nothing() -> None:
     collector = ProcessCollector(pids=[2**22 + 12345], include_self=False, include_children=False)
     assert collector.collect(now_ms()) == []
 
 
-def test_processes_of_other_users_are_read_where_allowed():
+def test_processes_of_other_users_are_read_where_allowed() -> None:
     # pid 1 belongs to root or to the container's init; whatever is denied is skipped.
     collector = ProcessCollector(pids=[1], include_self=False, include_children=False)
     got = collector.collect(now_ms())
     assert all(s.labels["pid"] == "1" for s in got)
 
 
-def test_bad_configuration_is_refused_with_the_reason():
+def test_bad_configuration_is_refused_with_the_reason() -> None:
     with pytest.raises(ValueError, match=r"cmdline_patterns\[1\]"):
         ProcessCollector(cmdline_patterns=["ok", "("])
     with pytest.raises(ValueError, match="pid"):

@@ -4,24 +4,25 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterable
 
 import pytest
 
 from fixtures_exporters import exposition_server, free_port, node_exporter, silent_server
 from secperf.events import local_host, now_ms
-from secperf.model import sample_problem
+from secperf.model import Sample, sample_problem
 from secperf.perf.collectors.prometheus import PrometheusCollector, ScrapeTarget
 
 __all__ = ["exposition_server", "node_exporter", "silent_server"]  # fixtures used below
 
 
-def _one(samples, name, **labels):
+def _one(samples: Iterable[Sample], name: str, **labels: str) -> Sample:
     found = [s for s in samples if s.name == name and labels.items() <= s.labels.items()]
     assert len(found) == 1, (name, labels, found)
     return found[0]
 
 
-def test_node_exporter_scrape(node_exporter):
+def test_node_exporter_scrape(node_exporter: str) -> None:
     target = ScrapeTarget(node_exporter, job="node", labels={"env": "test"})
     collector = PrometheusCollector([target], timeout_s=10)
     samples = collector.collect(now_ms())
@@ -48,7 +49,7 @@ def test_node_exporter_scrape(node_exporter):
         assert sample_problem(sample, checked) is None
 
 
-def test_histogram_summary_and_counter_by_sample_name(exposition_server):
+def test_histogram_summary_and_counter_by_sample_name(exposition_server: str) -> None:
     collector = PrometheusCollector([f"{exposition_server}/ok"])
     samples = collector.collect(now_ms())
     assert _one(samples, "app_requests_total", method="GET").value == 7
@@ -62,7 +63,7 @@ def test_histogram_summary_and_counter_by_sample_name(exposition_server):
     assert _one(samples, "up").value == 1.0
 
 
-def test_exposed_job_and_instance_are_kept_as_exported(exposition_server):
+def test_exposed_job_and_instance_are_kept_as_exported(exposition_server: str) -> None:
     collector = PrometheusCollector([ScrapeTarget(f"{exposition_server}/labels", job="mine")])
     sample = _one(collector.collect(now_ms()), "clash")
     assert sample.labels["job"] == "mine"
@@ -71,7 +72,7 @@ def test_exposed_job_and_instance_are_kept_as_exported(exposition_server):
     assert sample.labels["zone"] == "a"
 
 
-def _failed(collector, url, caplog):
+def _failed(collector: PrometheusCollector, url: str, caplog: pytest.LogCaptureFixture) -> str:
     with caplog.at_level(logging.WARNING, logger="secperf.perf.collectors.prometheus"):
         samples = collector.collect(now_ms())
     assert {s.name for s in samples} == {"up", "scrape_duration_seconds"}
@@ -85,44 +86,48 @@ def _failed(collector, url, caplog):
     return status.last_error
 
 
-def test_refused_port_is_up_0(caplog):
+def test_refused_port_is_up_0(caplog: pytest.LogCaptureFixture) -> None:
     url = f"http://127.0.0.1:{free_port()}/metrics"
     error = _failed(PrometheusCollector([url], timeout_s=2), url, caplog)
     assert "cannot connect" in error
     assert "refused" in error.lower()
 
 
-def test_silent_target_times_out(silent_server, caplog):
+def test_silent_target_times_out(silent_server: str, caplog: pytest.LogCaptureFixture) -> None:
     collector = PrometheusCollector([silent_server], timeout_s=0.3)
     error = _failed(collector, silent_server, caplog)
     assert "timed out after 0.3 s" in error
 
 
-def test_http_500_is_up_0(exposition_server, caplog):
+def test_http_500_is_up_0(exposition_server: str, caplog: pytest.LogCaptureFixture) -> None:
     url = f"{exposition_server}/500"
     assert _failed(PrometheusCollector([url]), url, caplog) == "HTTP 500 Internal Server Error"
 
 
 @pytest.mark.parametrize("path", ["/garbage", "/html"])
-def test_garbage_body_is_up_0(exposition_server, caplog, path):
+def test_garbage_body_is_up_0(
+    exposition_server: str, caplog: pytest.LogCaptureFixture, path: str
+) -> None:
     url = f"{exposition_server}{path}"
     error = _failed(PrometheusCollector([url]), url, caplog)
     assert "cannot parse the body as Prometheus text format" in error
 
 
-def test_oversized_body_is_up_0(exposition_server, caplog):
+def test_oversized_body_is_up_0(exposition_server: str, caplog: pytest.LogCaptureFixture) -> None:
     url = f"{exposition_server}/big"
     error = _failed(PrometheusCollector([url], max_bytes=100_000), url, caplog)
     assert "exceeds 100000 bytes" in error
 
 
-def test_sample_limit_is_up_0(exposition_server, caplog):
+def test_sample_limit_is_up_0(exposition_server: str, caplog: pytest.LogCaptureFixture) -> None:
     url = f"{exposition_server}/many"
     error = _failed(PrometheusCollector([url], sample_limit=100), url, caplog)
     assert "sample_limit" in error
 
 
-def test_a_failing_target_does_not_stop_the_others(exposition_server, silent_server):
+def test_a_failing_target_does_not_stop_the_others(
+    exposition_server: str, silent_server: str
+) -> None:
     good = ScrapeTarget(f"{exposition_server}/ok", job="good")
     bad = ScrapeTarget(f"{exposition_server}/500", job="bad")
     silent = ScrapeTarget(silent_server, job="silent")
@@ -143,7 +148,7 @@ def test_a_failing_target_does_not_stop_the_others(exposition_server, silent_ser
         collector.close()
 
 
-def test_target_timestamps_are_honoured_or_not(exposition_server):
+def test_target_timestamps_are_honoured_or_not(exposition_server: str) -> None:
     url = f"{exposition_server}/stamped"
     stamp = now_ms() - 5000
     honoured = PrometheusCollector([url]).collect(stamp)
@@ -153,7 +158,7 @@ def test_target_timestamps_are_honoured_or_not(exposition_server):
     assert _one(ignored, "stamped").timestamp_ms == stamp
 
 
-def test_bad_targets_are_refused_with_the_reason():
+def test_bad_targets_are_refused_with_the_reason() -> None:
     with pytest.raises(ValueError, match="http:// or https://"):
         ScrapeTarget("file:///etc/passwd")
     with pytest.raises(ValueError, match="label name"):
@@ -164,13 +169,13 @@ def test_bad_targets_are_refused_with_the_reason():
         PrometheusCollector(["http://a:1/m"], timeout_s=0)
 
 
-def test_instance_gets_the_default_port():
+def test_instance_gets_the_default_port() -> None:
     assert ScrapeTarget("http://example.test/metrics").instance == "example.test:80"
     assert ScrapeTarget("https://example.test/metrics").instance == "example.test:443"
     assert ScrapeTarget("http://127.0.0.1:9100/metrics").instance == "127.0.0.1:9100"
 
 
-def test_scrape_keeps_working_across_intervals(node_exporter):
+def test_scrape_keeps_working_across_intervals(node_exporter: str) -> None:
     collector = PrometheusCollector([node_exporter])
     first = collector.collect(now_ms())
     time.sleep(0.05)

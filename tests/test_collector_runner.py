@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections.abc import Awaitable, Callable, Iterable
+from typing import TypeVar
 
 import pytest
 
@@ -16,9 +18,11 @@ from secperf.perf.collectors.process import ProcessCollector
 from secperf.perf.collectors.runner import CollectorRunner
 from secperf.perf.collectors.system import SystemCollector
 
+T = TypeVar("T")
 
-def run(main, timeout: float = 20.0):
-    async def bounded():
+
+def run(main: Callable[[], Awaitable[T]], timeout: float = 20.0) -> T:
+    async def bounded() -> T:
         return await asyncio.wait_for(main(), timeout)
 
     return asyncio.run(bounded())
@@ -27,7 +31,13 @@ def run(main, timeout: float = 20.0):
 class Counting(Collector):
     """Gives one sample numbered by its call; fails on the calls listed in ``fail_on``."""
 
-    def __init__(self, name="counting", interval_s=0.02, fail_on=(), pause_s=0.0):
+    def __init__(
+        self,
+        name: str = "counting",
+        interval_s: float = 0.02,
+        fail_on: Iterable[int] = (),
+        pause_s: float = 0.0,
+    ) -> None:
         super().__init__(name, interval_s, host="test-host")
         self.calls = 0
         self.fail_on = set(fail_on)
@@ -35,7 +45,7 @@ class Counting(Collector):
         self.threads: set[str] = set()
         self.closed = False
 
-    def collect(self, now_ms):
+    def collect(self, now_ms: int) -> list[Sample]:
         self.calls += 1
         self.threads.add(threading.current_thread().name)
         if self.pause_s:
@@ -44,23 +54,23 @@ class Counting(Collector):
             raise RuntimeError(f"broken on call {self.calls}")
         return [Sample("calls", {"host": self.host}, now_ms, float(self.calls))]
 
-    def close(self):
+    def close(self) -> None:
         self.closed = True
 
 
-async def _wait_for(predicate, timeout=10.0):
+async def _wait_for(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
         assert time.monotonic() < deadline, "condition not reached"
         await asyncio.sleep(0.01)
 
 
-def test_each_collection_is_one_batch_on_the_bus():
-    async def main():
+def test_each_collection_is_one_batch_on_the_bus() -> None:
+    async def main() -> None:
         received: list[Event] = []
         bus = AsyncEventBus()
 
-        async def handler(event):
+        async def handler(event: Event) -> None:
             received.append(event)
 
         await bus.subscribe("metrics.>", handler, name="store")
@@ -71,7 +81,8 @@ def test_each_collection_is_one_batch_on_the_bus():
         await runner.stop()
         await bus.close()
         assert all(isinstance(e, MetricsRecorded) for e in received)
-        assert [e.samples[0].value for e in received[:3]] == [1.0, 2.0, 3.0]
+        batches = [e for e in received if isinstance(e, MetricsRecorded)]  # all of them
+        assert [e.samples[0].value for e in batches[:3]] == [1.0, 2.0, 3.0]
         assert {e.host for e in received} == {"test-host"}
         assert collector.closed
         assert "MainThread" not in collector.threads  # collect ran off the loop
@@ -82,12 +93,13 @@ def test_each_collection_is_one_batch_on_the_bus():
     run(main)
 
 
-def test_failing_collector_is_counted_and_keeps_running(caplog):
-    async def main():
+def test_failing_collector_is_counted_and_keeps_running(caplog: pytest.LogCaptureFixture) -> None:
+    async def main() -> None:
         bus = AsyncEventBus()
         values: list[float] = []
 
-        async def handler(event):
+        async def handler(event: Event) -> None:
+            assert isinstance(event, MetricsRecorded)  # the only event on metrics.recorded
             values.extend(s.value for s in event.samples)
 
         await bus.subscribe("metrics.recorded", handler)
@@ -105,8 +117,8 @@ def test_failing_collector_is_counted_and_keeps_running(caplog):
     run(main)
 
 
-def test_collectors_keep_their_own_intervals_and_can_be_switched_off():
-    async def main():
+def test_collectors_keep_their_own_intervals_and_can_be_switched_off() -> None:
+    async def main() -> None:
         bus = AsyncEventBus()
         fast = Counting("fast", interval_s=0.01)
         slow = Counting("slow", interval_s=30)
@@ -124,8 +136,8 @@ def test_collectors_keep_their_own_intervals_and_can_be_switched_off():
     run(main)
 
 
-def test_an_interval_override_replaces_the_collectors_own():
-    async def main():
+def test_an_interval_override_replaces_the_collectors_own() -> None:
+    async def main() -> None:
         bus = AsyncEventBus()
         lazy = Counting("lazy", interval_s=60)
         runner = CollectorRunner(bus, [lazy], intervals={"lazy": 0.01})
@@ -138,8 +150,8 @@ def test_an_interval_override_replaces_the_collectors_own():
     run(main)
 
 
-def test_overrunning_collection_skips_missed_ticks():
-    async def main():
+def test_overrunning_collection_skips_missed_ticks() -> None:
+    async def main() -> None:
         bus = AsyncEventBus()
         slow = Counting(interval_s=0.01, pause_s=0.05)
         runner = CollectorRunner(bus, [slow])
@@ -154,12 +166,12 @@ def test_overrunning_collection_skips_missed_ticks():
     run(main)
 
 
-def test_overloaded_subscriber_makes_the_bus_drop_batches_not_the_runner_wait():
-    async def main():
+def test_overloaded_subscriber_makes_the_bus_drop_batches_not_the_runner_wait() -> None:
+    async def main() -> None:
         bus = AsyncEventBus()
         release = asyncio.Event()
 
-        async def stuck(event):
+        async def stuck(event: Event) -> None:
             await release.wait()
 
         await bus.subscribe("metrics.>", stuck, name="stuck", maxsize=1)
@@ -177,12 +189,13 @@ def test_overloaded_subscriber_makes_the_bus_drop_batches_not_the_runner_wait():
     run(main)
 
 
-def test_real_collectors_publish_real_samples():
-    async def main():
+def test_real_collectors_publish_real_samples() -> None:
+    async def main() -> None:
         bus = AsyncEventBus()
         batches: list[MetricsRecorded] = []
 
-        async def handler(event):
+        async def handler(event: Event) -> None:
+            assert isinstance(event, MetricsRecorded)  # the only event on metrics.recorded
             batches.append(event)
 
         await bus.subscribe("metrics.recorded", handler)
@@ -191,7 +204,7 @@ def test_real_collectors_publish_real_samples():
         runner = CollectorRunner(bus, [system, process])
         await runner.start()
 
-        def names():
+        def names() -> set[str]:
             return {s.name for b in batches for s in b.samples}
 
         await _wait_for(lambda: {"cpu_percent", "process_cpu_percent"} <= names())
@@ -202,8 +215,8 @@ def test_real_collectors_publish_real_samples():
     run(main)
 
 
-def test_stop_is_idempotent_and_a_closed_bus_does_not_kill_the_task():
-    async def main():
+def test_stop_is_idempotent_and_a_closed_bus_does_not_kill_the_task() -> None:
+    async def main() -> None:
         bus = AsyncEventBus()
         await bus.start()
         collector = Counting()
@@ -216,14 +229,15 @@ def test_stop_is_idempotent_and_a_closed_bus_does_not_kill_the_task():
         assert runner.running
         await runner.stop()
         await runner.stop()
-        assert not runner.running
+        running: bool = runner.running  # read again: mypy would keep the narrowing above
+        assert not running
         stats = runner.stats()["counting"]
         assert stats.last_error is not None and "publish failed" in stats.last_error
 
     run(main)
 
 
-def test_bad_configuration_is_refused_with_the_reason():
+def test_bad_configuration_is_refused_with_the_reason() -> None:
     bus = AsyncEventBus()
     with pytest.raises(ValueError, match="unknown collector"):
         CollectorRunner(bus, [Counting()], intervals={"nope": 1})

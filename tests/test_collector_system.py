@@ -4,23 +4,24 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
+from collections.abc import Iterable
 
 import psutil
 import pytest
 
 from secperf.events import local_host, now_ms
-from secperf.model import MetricType, sample_problem
+from secperf.model import MetricType, Sample, sample_problem
 from secperf.perf.collectors.system import SystemCollector
 
 
-def _by_name(samples):
-    grouped = defaultdict(list)
+def _by_name(samples: Iterable[Sample]) -> defaultdict[str, list[Sample]]:
+    grouped: defaultdict[str, list[Sample]] = defaultdict(list)
     for sample in samples:
         grouped[sample.name].append(sample)
     return grouped
 
 
-def _collect_twice(collector):
+def _collect_twice(collector: SystemCollector) -> tuple[list[Sample], list[Sample]]:
     first = collector.collect(now_ms())
     # Make some disk and CPU activity between the two readings.
     end = time.monotonic() + 0.2
@@ -30,7 +31,7 @@ def _collect_twice(collector):
     return first, second
 
 
-def test_first_collection_has_levels_but_no_rates_or_cpu():
+def test_first_collection_has_levels_but_no_rates_or_cpu() -> None:
     collector = SystemCollector()
     first = _by_name(collector.collect(now_ms()))
     assert 0 <= first["memory_percent"][0].value <= 100
@@ -40,7 +41,7 @@ def test_first_collection_has_levels_but_no_rates_or_cpu():
         assert primed not in first
 
 
-def test_second_collection_has_sane_values_for_every_metric():
+def test_second_collection_has_sane_values_for_every_metric() -> None:
     collector = SystemCollector(per_cpu=True)
     _first, second = _collect_twice(collector)
     got = _by_name(second)
@@ -52,7 +53,9 @@ def test_second_collection_has_sane_values_for_every_metric():
     cores = [s for s in got["cpu_percent"] if "cpu" in s.labels]
     assert len(totals) == 1
     assert 0 <= totals[0].value <= 100
-    assert sorted(int(s.labels["cpu"]) for s in cores) == list(range(psutil.cpu_count()))
+    cpu_count = psutil.cpu_count()
+    assert cpu_count is not None
+    assert sorted(int(s.labels["cpu"]) for s in cores) == list(range(cpu_count))
     assert all(0 <= s.value <= 100 for s in cores)
     assert got["load_1m"][0].value >= 0
     assert got["load_5m"][0].value >= 0
@@ -68,7 +71,7 @@ def test_second_collection_has_sane_values_for_every_metric():
         assert got[name][0].value >= 0
 
 
-def test_known_metrics_use_the_enum_names():
+def test_known_metrics_use_the_enum_names() -> None:
     collector = SystemCollector()
     _first, second = _collect_twice(collector)
     names = {s.name for s in second}
@@ -83,7 +86,7 @@ def test_known_metrics_use_the_enum_names():
         assert metric.value in names
 
 
-def test_per_cpu_can_be_switched_off():
+def test_per_cpu_can_be_switched_off() -> None:
     collector = SystemCollector(per_cpu=False)
     _first, second = _collect_twice(collector)
     cpu = [s for s in second if s.name == "cpu_percent"]
@@ -91,7 +94,7 @@ def test_per_cpu_can_be_switched_off():
     assert "cpu" not in cpu[0].labels
 
 
-def test_network_traffic_shows_in_per_interface_rates():
+def test_network_traffic_shows_in_per_interface_rates() -> None:
     collector = SystemCollector(per_nic=True, exclude_nics=r"^$")
     collector.collect(now_ms())
     time.sleep(0.05)
@@ -103,19 +106,19 @@ def test_network_traffic_shows_in_per_interface_rates():
     assert "lo" not in per_nic
 
 
-def test_custom_host_label():
+def test_custom_host_label() -> None:
     collector = SystemCollector(host="edge-1")
     assert {s.labels["host"] for s in collector.collect(now_ms())} == {"edge-1"}
 
 
-def test_bad_configuration_is_refused_with_the_reason():
+def test_bad_configuration_is_refused_with_the_reason() -> None:
     with pytest.raises(ValueError, match="interval_s"):
         SystemCollector(interval_s=0)
     with pytest.raises(ValueError, match="exclude_nics"):
         SystemCollector(exclude_nics="(")
 
 
-def test_two_collectors_do_not_disturb_each_other():
+def test_two_collectors_do_not_disturb_each_other() -> None:
     a, b = SystemCollector(per_cpu=False), SystemCollector(per_cpu=False)
     a.collect(now_ms())
     b.collect(now_ms())

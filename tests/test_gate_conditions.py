@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from secperf.config import GateConfig, MaxNewConfig, OverheadBudgetConfig
-from secperf.gates.evidence import GateInputs, ScanEvidence
+from secperf.gates.evidence import GateInputs, GateOutcome, ScanEvidence
 from secperf.gates.gate import combine, evaluate
 from secperf.gates.waivers import BenchmarkWaiver, FindingWaiver, Waivers
 from secperf.model import (
@@ -86,7 +86,9 @@ def scan(*found: Finding, new: tuple[Finding, ...] | None = None, **kw: object) 
     )
 
 
-def conditions(inputs: GateInputs, config: GateConfig = CONFIG, waivers: Waivers = Waivers()):
+def conditions(
+    inputs: GateInputs, config: GateConfig = CONFIG, waivers: Waivers = Waivers()
+) -> tuple[GateOutcome, dict[str, GateCondition]]:
     outcome = evaluate(inputs, config, waivers, at_ms=NOW)
     return outcome, {c.name: c for c in outcome.result.conditions}
 
