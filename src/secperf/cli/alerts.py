@@ -3,18 +3,31 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
+from rich.table import Table
 
 from secperf.cli.common import author_option, console, err_console, fail, load_or_exit
-from secperf.model import ExitCode
+from secperf.model import Alert, AlertState, ExitCode
 
 app = typer.Typer(
     help="List, acknowledge and silence alerts.", no_args_is_help=True, rich_markup_mode=None
 )
 rules_app = typer.Typer(help="Check alert rule files.", no_args_is_help=True, rich_markup_mode=None)
+
+_STATE_STYLE = {
+    AlertState.FIRING: "bold red",
+    AlertState.PENDING: "yellow",
+    AlertState.ERROR: "magenta",
+    AlertState.NODATA: "blue",
+    AlertState.RESOLVED: "green",
+    AlertState.INACTIVE: "dim",
+}
+_HIDDEN_LABELS = frozenset({"alertname", "severity"})
 
 
 @app.command("list")
@@ -36,7 +49,6 @@ def alerts_list(
     from secperf.commands.alerts import (
         AlertsCommandError,
         alerts_json,
-        alerts_table,
         parse_states,
         stored_alerts,
     )
@@ -188,3 +200,47 @@ def rules_check(
 
 
 app.add_typer(rules_app, name="rules")
+
+
+# --------------------------------------------------------------------------- display
+
+
+def alerts_table(rows: Sequence[tuple[Alert, bool]], now_ms: int) -> Table:
+    """The Rich table of ``alerts list``."""
+    # The alert rules and the store load only when the command runs.
+    from secperf.alerts.rules import format_value
+    from secperf.commands.alerts import ago, alert_since, iso
+
+    table = Table(title=f"{len(rows)} alert(s)", title_justify="left")
+    table.add_column("fingerprint", no_wrap=True)
+    table.add_column("state", no_wrap=True)
+    table.add_column("severity", no_wrap=True)
+    table.add_column("rule")
+    table.add_column("labels", overflow="fold")
+    table.add_column("value", justify="right")
+    table.add_column("since", no_wrap=True)
+    table.add_column("ack", overflow="fold")
+    table.add_column("silenced", no_wrap=True)
+    for alert, silenced in rows:
+        labels = ", ".join(
+            f"{k}={v}" for k, v in sorted(alert.labels.items()) if k not in _HIDDEN_LABELS
+        )
+        ack = ""
+        if alert.acknowledged_by:
+            ack = alert.acknowledged_by
+            if alert.acknowledgement_note:
+                ack += f": {alert.acknowledgement_note}"
+        since = alert_since(alert)
+        style = _STATE_STYLE.get(alert.state, "")
+        table.add_row(
+            alert.fingerprint,
+            f"[{style}]{alert.state.value}[/{style}]" if style else alert.state.value,
+            alert.severity.value,
+            escape(alert.rule),
+            escape(labels),
+            format_value(alert.value),
+            f"{ago(since, now_ms)} ({iso(since)[11:19]})",
+            escape(ack),
+            "yes" if silenced else "",
+        )
+    return table

@@ -1,12 +1,24 @@
-"""``secperf correlate``: rank the metrics that scans affect."""
+"""``secperf correlate``: rank the metrics that scans affect, with the evidence."""
 
 from __future__ import annotations
 
-from typing import Annotated
+import json
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich import box
+from rich.markup import escape
+from rich.table import Table
 
-from secperf.cli.common import console, err_console, load_or_exit
+from secperf.cli.common import console, err_console, fail, load_or_exit
+from secperf.model import ExitCode
+
+if TYPE_CHECKING:
+    from secperf.analysis.correlate_store import CorrelationRun
+
+#: Rows of the table; --json shows every series.
+MAX_ROWS = 30
+MIN_LEAD_LAG_SHOWN = 0.5  # |Pearson r| below this is not worth a line
 
 
 def correlate(
@@ -26,17 +38,89 @@ def correlate(
 ) -> None:
     """Rank the metrics that scans affect, with the evidence; exit 3 without scans or data."""
     # The statistics (scipy) and the store load only when a correlation runs.
-    from secperf.commands.correlate import correlate_command
+    from secperf.analysis.correlate_store import explain, format_duration, format_labels, iso_ms
+    from secperf.commands.correlate import CorrelateUsageError, run_json
+    from secperf.commands.correlate import correlate as run_correlate
 
     loaded = load_or_exit(ctx)
-    code = correlate_command(
-        loaded,
-        since=since,
-        metrics=metric,
-        alpha=alpha,
-        as_json=as_json,
-        console=console(),
-        err_console=err_console(),
+    try:
+        run = run_correlate(loaded, since=since, metrics=metric, alpha=alpha)
+    except CorrelateUsageError as exc:
+        fail(str(exc))
+    out, err = console(), err_console()
+    if as_json:
+        # Plain text, never wrapped: scripts parse it.
+        out.print(
+            json.dumps(run_json(run), indent=2), markup=False, highlight=False, soft_wrap=True
+        )
+    if not run.evaluable:
+        err.print(
+            f"cannot evaluate: {len(run.problems)} problem(s) between {iso_ms(run.since_ms)}"
+            f" and {iso_ms(run.until_ms)}",
+            markup=False,
+        )
+        for problem in run.problems:
+            err.print(f"  - {problem}", markup=False)
+        raise typer.Exit(int(ExitCode.CANNOT_EVALUATE))
+    if as_json:
+        return
+    out.print(results_table(run))
+    skipped = len(run.results) - len(run.tested)
+    if len(run.tested) > MAX_ROWS:
+        out.print(f"{len(run.tested) - MAX_ROWS} more series: use --json to see all")
+    if skipped:
+        reasons = sorted({r.reason for r in run.results if r.insufficient})
+        out.print(
+            f"{skipped} series had too little data around the scans (e.g. {reasons[0]})",
+            markup=False,
+        )
+    strong = [p for p in run.lead_lags if abs(p.coefficient) >= MIN_LEAD_LAG_SHOWN]
+    for pair in strong[:5]:
+        direction = "follows" if pair.best_lag_ms >= 0 else "leads"
+        out.print(
+            f"lead/lag: {pair.name}{format_labels(pair.labels)} {direction} "
+            f"{pair.security_name}{format_labels(pair.security_labels)} by "
+            f"{format_duration(abs(pair.best_lag_ms))} (r={pair.coefficient:+.2f})",
+            markup=False,
+        )
+    out.print(explain(run.tested[0], run.alpha), markup=False, soft_wrap=True)
+    if run.id is not None:
+        out.print(f"stored as correlation run {run.id}", style="dim", markup=False)
+
+
+def _num(value: float | None, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def results_table(run: CorrelationRun, limit: int = MAX_ROWS) -> Table:
+    """The tested results, ranked (strongest evidence first).
+
+    Numbers never wrap; only the series name folds, so the table stays readable
+    in an 80-column terminal.
+    """
+    from secperf.analysis.correlate_store import format_duration, format_labels
+
+    table = Table(
+        title=f"Scan effect on {run.n_series} series over {run.n_scans} scans",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        padding=(0, 1),
+        collapse_padding=True,
     )
-    if code:
-        raise typer.Exit(code)
+    table.add_column("series", overflow="fold", min_width=16, ratio=1)
+    for header in ("effect %", "q", "KS p", "MW p", "volume", "onset", "in/quiet"):
+        table.add_column(header, justify="right", no_wrap=True)
+    table.add_column("sig", justify="center", no_wrap=True)
+    for r in run.tested[:limit]:
+        table.add_row(
+            escape(f"{r.name}{format_labels(r.labels)}"),
+            _num(r.effect_pct, "+.1f"),
+            _num(r.q_value, ".1g"),
+            _num(r.ks_p, ".1g"),
+            _num(r.mw_p, ".1g"),
+            _num(r.volume_score, "+.2f"),
+            "-" if r.onset_lag_ms is None else format_duration(r.onset_lag_ms),
+            f"{r.n_inside}/{r.n_quiet}",
+            "[green]✓[/green]" if r.significant else "",
+        )
+    return table

@@ -40,7 +40,7 @@ def findings_list(
 ) -> None:
     """The findings of the latest scan of the project, filtered."""
     # The store loads only when a command reads it.
-    from secperf.commands import scan_view
+    from secperf.cli import render_scan
     from secperf.commands.scanning import open_store
     from secperf.events import now_ms
 
@@ -76,7 +76,9 @@ def findings_list(
         return
     new = {r.finding.fingerprint for r in rows if r.is_new}
     console().print(
-        scan_view.findings_table([r.finding for r in rows], new=new, triage=triage, now_ms=now_ms())
+        render_scan.findings_table(
+            [r.finding for r in rows], new=new, triage=triage, now_ms=now_ms()
+        )
     )
 
 

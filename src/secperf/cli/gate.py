@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
+from rich.table import Table
 
 from secperf.cli.common import (
     console,
@@ -17,6 +18,10 @@ from secperf.cli.common import (
     project_root,
     severity_option,
 )
+from secperf.model import ConditionStatus, GateVerdict
+
+if TYPE_CHECKING:
+    from secperf.gates.evidence import GateOutcome
 
 
 class GateFormat(StrEnum):
@@ -67,7 +72,6 @@ def gate(
     from secperf.commands.gate import (
         GateOptions,
         GateUsageError,
-        conditions_table,
         run_gate,
         write_reports,
     )
@@ -112,3 +116,39 @@ def gate(
             out.print(f"[dim]{escape(note)}[/dim]")
         out.print(escape(outcome.result.summary.split(". ", 1)[0]))
     raise typer.Exit(outcome.result.verdict.exit_code)
+
+
+# --------------------------------------------------------------------------- display
+
+
+_STYLE = {
+    ConditionStatus.PASS: "green",
+    ConditionStatus.BLOCK: "bold red",
+    ConditionStatus.CANNOT_EVALUATE: "yellow",
+    ConditionStatus.WAIVED: "cyan",
+}
+_VERDICT_STYLE = {
+    GateVerdict.PASS: "bold green",
+    GateVerdict.BLOCK: "bold red",
+    GateVerdict.CANNOT_EVALUATE: "bold yellow",
+}
+
+
+def conditions_table(outcome: GateOutcome) -> Table:
+    """The conditions as a Rich table for the terminal."""
+    verdict = outcome.result.verdict
+    table = Table(
+        title=f"secperf gate: [{_VERDICT_STYLE[verdict]}]{verdict.value.upper()}[/]",
+        show_lines=True,
+    )
+    for column in ("condition", "measured", "threshold", "status", "evidence"):
+        table.add_column(column, overflow="fold")
+    for c in outcome.result.conditions:
+        table.add_row(
+            escape(c.name),
+            escape("" if c.measured is None else str(c.measured)),
+            escape("" if c.threshold is None else str(c.threshold)),
+            f"[{_STYLE[c.status]}]{c.status.value}[/]",
+            escape(c.evidence),
+        )
+    return table

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.table import Table
 
 from secperf.cli.common import console, fail, load_or_exit
 from secperf.config import parse_duration_ms
 from secperf.model import ExitCode, MetricType
+
+if TYPE_CHECKING:
+    from secperf.commands.metrics import SeriesSummary, StoredMetric
 
 app = typer.Typer(
     help="List stored metrics and query their series.", no_args_is_help=True, rich_markup_mode=None
@@ -23,12 +29,12 @@ def metrics_list(
 ) -> None:
     """Every stored metric with its unit, kind and number of series."""
     # The store (and numpy) load only when a command reads it.
-    from secperf.commands.metrics import metric_table
+    from secperf.commands.metrics import stored_metrics
     from secperf.commands.scanning import open_store
 
     loaded = load_or_exit(ctx)
     with open_store(loaded) as store:
-        console().print(metric_table(store, host))
+        console().print(metric_table(stored_metrics(store, host)))
 
 
 @app.command("query")
@@ -45,7 +51,7 @@ def metrics_query(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """A metric's series over a time range, downsampled, with a trend line."""
-    from secperf.commands.metrics import parse_labels, points_json, query_table
+    from secperf.commands.metrics import parse_labels, points_json, series_summaries
     from secperf.commands.scanning import open_store
     from secperf.events import now_ms
 
@@ -76,4 +82,51 @@ def metrics_query(
     if not points:
         fail(f"no samples of {name} in the last {since}", ExitCode.CANNOT_EVALUATE)
     known = MetricType.lookup(name)
-    console().print(query_table(points, known.unit if known else ""))
+    console().print(query_table(series_summaries(points), known.unit if known else ""))
+
+
+# --------------------------------------------------------------------------- display
+
+
+def metric_table(metrics: Sequence[StoredMetric]) -> Table:
+    """Every stored metric name with its unit, kind and series count."""
+    table = Table(title="stored metrics")
+    table.add_column("metric")
+    table.add_column("unit")
+    table.add_column("kind")
+    table.add_column("series", justify="right")
+    table.add_column("labels", overflow="fold")
+    for m in metrics:
+        table.add_row(m.name, m.unit, m.kind, str(m.series), ", ".join(m.label_keys))
+    return table
+
+
+def _when(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%H:%M:%S")
+
+
+def query_table(summaries: Sequence[SeriesSummary], unit: str) -> Table:
+    """One row per series: labels, range, min / avg / max and a sparkline."""
+    title = f"{summaries[0].name} ({unit or 'no unit'})" if summaries else "no data"
+    table = Table(title=title)
+    table.add_column("labels", overflow="fold")
+    table.add_column("from")
+    table.add_column("to")
+    table.add_column("points", justify="right")
+    table.add_column("min", justify="right")
+    table.add_column("avg", justify="right")
+    table.add_column("max", justify="right")
+    table.add_column("trend")
+    for s in summaries:
+        labels = ", ".join(f"{k}={v}" for k, v in sorted(s.labels.items()))
+        table.add_row(
+            labels or "-",
+            _when(s.first_ms),
+            _when(s.last_ms),
+            str(s.points),
+            f"{s.low:.4g}",
+            f"{s.mean:.4g}",
+            f"{s.high:.4g}",
+            s.trend,
+        )
+    return table

@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
 
 from secperf.cli.common import console, duration_option, fail, load_or_exit
+
+if TYPE_CHECKING:
+    from secperf.commands.monitor import MonitorSummary, MonitorView
+    from secperf.perf.collectors.factory import CollectorPlan
 
 
 def monitor(
@@ -31,8 +38,10 @@ def monitor(
     ] = False,
 ) -> None:
     """Collect system, process and Prometheus metrics into the store, with a live view."""
-    # The collectors and the store load only when monitoring runs.
-    from secperf.commands.monitor import MonitorOptions, build_plan, render_summary, run_monitor
+    # The collectors, the store and Rich's live display load only when monitoring runs.
+    from rich.live import Live
+
+    from secperf.commands.monitor import MonitorOptions, build_plan, run_monitor
 
     options = MonitorOptions(
         duration_s=duration_option(duration, "--duration"),
@@ -51,5 +60,123 @@ def monitor(
         fail(f"nothing to collect: every collector is switched off ({off or 'none configured'})")
     out = console()
     live = out.is_terminal
-    summary = asyncio.run(run_monitor(loaded, plan, options, console=out, live=live))
+    if live:
+        with Live(console=out, auto_refresh=False) as shown:
+
+            def redraw(view: MonitorView) -> None:
+                shown.update(render_view(view, plan), refresh=True)
+
+            summary = asyncio.run(run_monitor(loaded, plan, options, on_view=redraw))
+    else:
+        # Not a terminal: nothing is drawn while collecting; the summary shows the last view.
+        summary = asyncio.run(run_monitor(loaded, plan, options))
     out.print(render_summary(summary, plan, final_view=not live))
+
+
+# --------------------------------------------------------------------------- display
+
+
+def render_summary(
+    summary: MonitorSummary, plan: CollectorPlan, *, final_view: bool
+) -> RenderableType:
+    """The closing output: the last view (when no live view was shown) and a summary line."""
+    from secperf.commands.monitor import MonitorView
+
+    line = Text(
+        f"stored {summary.samples_written} samples from {len(summary.collectors)} collector(s) "
+        f"in {summary.elapsed_s:.1f} s; {summary.bus_dropped} metric batches dropped"
+    )
+    if summary.samples_rejected:
+        line.append(f"; {summary.samples_rejected} invalid samples rejected", style="red")
+    if not final_view:
+        return line
+    view = MonitorView(
+        figures=summary.figures,
+        targets=summary.targets,
+        stats=summary.collectors,
+        samples_written=summary.samples_written,
+        bus_dropped=summary.bus_dropped,
+        elapsed_s=summary.elapsed_s,
+    )
+    return Group(render_view(view, plan), line)
+
+
+def _bytes(value: float | None) -> str:
+    if value is None:
+        return "-"
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if abs(value) < 1024:
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} TiB"
+
+
+def _rate(value: float | None) -> str:
+    return "-" if value is None else f"{_bytes(value)}/s"
+
+
+def _num(value: float | None, fmt: str = "{:.1f}") -> str:
+    return "-" if value is None else fmt.format(value)
+
+
+def render_view(view: MonitorView, plan: CollectorPlan) -> RenderableType:
+    """The live view: host figures, secperf's own cost, scrape targets, counters."""
+    figures = view.figures
+    h = figures.host.get
+    host = Table(title="host", show_header=False, box=None, padding=(0, 2))
+    host.add_column(style="bold")
+    host.add_column(justify="right")
+    host.add_row("CPU", _num(h("cpu_percent"), "{:.1f} %"))
+    used, total = h("memory_used_bytes"), h("memory_total_bytes")
+    memory = _num(h("memory_percent"), "{:.1f} %")
+    if used is not None and total is not None:
+        memory += f"  ({_bytes(used)} of {_bytes(total)})"
+    host.add_row("memory", memory)
+    host.add_row("swap", _num(h("swap_percent"), "{:.1f} %"))
+    host.add_row(
+        "load 1/5/15m",
+        " ".join(_num(h(n), "{:.2f}") for n in ("load_1m", "load_5m", "load_15m")),
+    )
+    host.add_row(
+        "disk read/write", f"{_rate(h('disk_read_bytes'))} / {_rate(h('disk_write_bytes'))}"
+    )
+    host.add_row("net recv/sent", f"{_rate(h('net_recv_bytes'))} / {_rate(h('net_sent_bytes'))}")
+    if figures.own:
+        host.add_row(
+            "secperf itself",
+            f"{_num(figures.own.get('process_cpu_percent'), '{:.1f} %')} CPU, "
+            f"{_bytes(figures.own.get('memory_rss_bytes'))} RSS",
+        )
+
+    parts: list[RenderableType] = [host]
+    targets = view.targets
+    if targets:
+        table = Table(title="scrape targets", padding=(0, 1))
+        for column in ("job", "url", "state", "error"):
+            table.add_column(column, overflow="fold")
+        for job, url, state, error in targets:
+            table.add_row(job, url, Text(state, "green" if state == "up" else "red"), error or "")
+        parts.append(table)
+
+    collectors = Table(title="collectors", padding=(0, 1))
+    for column in ("collector", "interval", "collections", "samples", "failures", "missed"):
+        collectors.add_column(column, justify="left" if column == "collector" else "right")
+    for name, s in view.stats.items():
+        collectors.add_row(
+            name,
+            f"{s.interval_s:g} s",
+            str(s.collections),
+            str(s.samples),
+            str(s.failures),
+            str(s.missed_ticks),
+        )
+    parts.append(collectors)
+    off = ", ".join(f"{name} ({why})" for name, why in plan.switched_off.items())
+    footer = (
+        f"{view.elapsed_s:.0f} s elapsed, {view.samples_written} samples stored, "
+        f"{view.bus_dropped} metric batches dropped by the bus"
+    )
+    if off:
+        footer += f"; off: {off}"
+    parts.append(Text(footer, style="dim"))
+    return Group(*parts)

@@ -58,7 +58,7 @@ def scan(
 ) -> None:
     """Scan a codebase with every enabled scanner; new findings at or above --fail-on exit 1."""
     # The scanners, the store and the reports load only when a scan runs.
-    from secperf.commands import scan_view
+    from secperf.cli import render_scan
     from secperf.commands.scanning import (
         ScanOptions,
         blocking_findings,
@@ -93,8 +93,8 @@ def scan(
     out, err = console(), err_console()
     show_progress = output_format is ScanFormat.TABLE and err.is_terminal
     try:
-        with scan_view.scan_progress(err, show_progress) as progress:
-            report, triage = asyncio.run(run_scan(loaded, options, progress=progress))  # type: ignore[arg-type]
+        with render_scan.scan_progress(err, show_progress) as progress:
+            report, triage = asyncio.run(run_scan(loaded, options, progress=progress))
     except BaselineError as exc:
         fail(str(exc))
     except ValueError as exc:
@@ -127,13 +127,15 @@ def scan(
     if output_format is ScanFormat.TABLE:
         new = {f.fingerprint for f in report.comparison.new}
         if report.findings:
-            out.print(scan_view.findings_table(report.findings, new=new, triage=triage, now_ms=now))
+            out.print(
+                render_scan.findings_table(report.findings, new=new, triage=triage, now_ms=now)
+            )
         else:
             out.print("[green]no findings[/green]")
-        skipped = scan_view.skipped_table(report)
+        skipped = render_scan.skipped_table(report)
         if skipped is not None:
             out.print(skipped)
-        out.print(scan_view.summary_table(report))
+        out.print(render_scan.summary_table(report))
     if blocking:
         err.print(f"{len(blocking)} new finding(s) at or above {threshold.value}", style="bold red")
         raise typer.Exit(int(ExitCode.BLOCKED))

@@ -18,12 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import TypeAdapter
-from rich.markup import escape
-from rich.table import Table
 
 from secperf.alerts import operator
 from secperf.alerts.operator import OperatorError
-from secperf.alerts.rules import RuleError, default_rules, format_value, rule_from_dict
+from secperf.alerts.rules import RuleError, default_rules, rule_from_dict
 from secperf.alerts.silences import (
     MatcherError,
     SilenceSet,
@@ -54,15 +52,6 @@ SHOWN_BY_DEFAULT = tuple(s for s in AlertState if s is not AlertState.INACTIVE)
 _CONFIG_RULE_KEYS = frozenset(
     field.alias or name for name, field in AlertRuleConfig.model_fields.items()
 )
-_STATE_STYLE = {
-    AlertState.FIRING: "bold red",
-    AlertState.PENDING: "yellow",
-    AlertState.ERROR: "magenta",
-    AlertState.NODATA: "blue",
-    AlertState.RESOLVED: "green",
-    AlertState.INACTIVE: "dim",
-}
-_HIDDEN_LABELS = frozenset({"alertname", "severity"})
 
 
 class AlertsCommandError(ValueError):
@@ -153,47 +142,11 @@ def stored_alerts(
     return [(a, active.is_silenced(matching_labels(a), now_ms)) for a in found]
 
 
-def _since(alert: Alert) -> int:
+def alert_since(alert: Alert) -> int:
+    """When the alert entered its state: resolved, fired, became active, or last changed."""
     if alert.state is AlertState.RESOLVED and alert.resolved_at_ms is not None:
         return alert.resolved_at_ms
     return alert.fired_at_ms or alert.active_since_ms or alert.updated_ms
-
-
-def alerts_table(rows: Sequence[tuple[Alert, bool]], now_ms: int) -> Table:
-    """The Rich table of ``alerts list``."""
-    table = Table(title=f"{len(rows)} alert(s)", title_justify="left")
-    table.add_column("fingerprint", no_wrap=True)
-    table.add_column("state", no_wrap=True)
-    table.add_column("severity", no_wrap=True)
-    table.add_column("rule")
-    table.add_column("labels", overflow="fold")
-    table.add_column("value", justify="right")
-    table.add_column("since", no_wrap=True)
-    table.add_column("ack", overflow="fold")
-    table.add_column("silenced", no_wrap=True)
-    for alert, silenced in rows:
-        labels = ", ".join(
-            f"{k}={v}" for k, v in sorted(alert.labels.items()) if k not in _HIDDEN_LABELS
-        )
-        ack = ""
-        if alert.acknowledged_by:
-            ack = alert.acknowledged_by
-            if alert.acknowledgement_note:
-                ack += f": {alert.acknowledgement_note}"
-        since = _since(alert)
-        style = _STATE_STYLE.get(alert.state, "")
-        table.add_row(
-            alert.fingerprint,
-            f"[{style}]{alert.state.value}[/{style}]" if style else alert.state.value,
-            alert.severity.value,
-            escape(alert.rule),
-            escape(labels),
-            format_value(alert.value),
-            f"{ago(since, now_ms)} ({iso(since)[11:19]})",
-            escape(ack),
-            "yes" if silenced else "",
-        )
-    return table
 
 
 _ALERT_ADAPTER: TypeAdapter[Alert] = TypeAdapter(Alert)
@@ -548,8 +501,8 @@ __all__ = [
     "Unsilenced",
     "acknowledge",
     "add_silence",
+    "alert_since",
     "alerts_json",
-    "alerts_table",
     "check_rules",
     "expire_silence",
     "parse_silence_matchers",

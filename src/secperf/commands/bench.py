@@ -19,9 +19,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rich.table import Table
-from rich.text import Text
-
 from secperf.model import BenchmarkResult
 from secperf.perf.benchmarks import (
     BenchmarkImportError,
@@ -38,9 +35,7 @@ __all__ = [
     "git_commit",
     "load_benchmark_file",
     "load_benchmark_files",
-    "results_table",
     "run_benchmark",
-    "timing_table",
 ]
 
 #: The longest benchmark name made from a command line.
@@ -179,82 +174,3 @@ def status_counts(results: Sequence[BenchmarkResult]) -> str:
 def store_results(store: Store, results: Sequence[BenchmarkResult]) -> int:
     """Store results in one transaction; returns how many were new."""
     return store.add_benchmark_results(results)
-
-
-# --------------------------------------------------------------------------- display
-
-
-def seconds(value: float | None) -> str:
-    """A duration in seconds shown with a readable unit."""
-    if value is None:
-        return "-"
-    size = abs(value)
-    if size >= 1:
-        return f"{value:.3f} s"
-    if size >= 1e-3:
-        return f"{value * 1e3:.3f} ms"
-    if size >= 1e-6:
-        return f"{value * 1e6:.3f} µs"
-    return f"{value * 1e9:.1f} ns"
-
-
-def _size(value: float) -> str:
-    for unit in ("B", "KiB"):
-        if abs(value) < 1024:
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} MiB"
-
-
-def timing_table(name: str, timing: CommandTiming) -> Table:
-    """The measured runs of one command: median, MAD, min, max, max RSS."""
-    # Text, not markup: a command line may hold square brackets.
-    table = Table(title=Text(f"{name} ({timing.runs} runs after {timing.warmup} warm-up)"))
-    for column in ("median", "MAD", "min", "max", "mean", "max RSS"):
-        table.add_column(column, justify="right")
-    table.add_row(
-        seconds(timing.median_s),
-        seconds(timing.mad_s),
-        seconds(timing.min_s),
-        seconds(timing.max_s),
-        seconds(timing.mean_s),
-        _size(timing.peak_rss_bytes),
-    )
-    return table
-
-
-def _value(value: float | None, unit: Any) -> str:
-    if value is None:
-        return "-"
-    if unit in (None, "seconds"):
-        return seconds(value)
-    if unit == "bytes":
-        return _size(value)
-    return f"{value:g} {unit}" if isinstance(unit, str) else f"{value:g}"
-
-
-def results_table(results: Sequence[BenchmarkResult], title: str = "benchmark results") -> Table:
-    """Stored results: name, commit, machine, median, rounds and status."""
-    table = Table(title=Text(title))
-    # Only the name may wrap: the other columns are short and read best whole.
-    table.add_column("name", overflow="fold", ratio=1, min_width=16)
-    table.add_column("commit", no_wrap=True)
-    table.add_column("machine", no_wrap=True)
-    table.add_column("median", justify="right", no_wrap=True)
-    table.add_column("rounds", justify="right", no_wrap=True)
-    table.add_column("status", no_wrap=True)
-    for r in results:
-        params = ", ".join(f"{k}={v}" for k, v in r.params.items())
-        rounds = r.stats.get("rounds")
-        unit = r.extra.get("unit")
-        median = r.stats.get("median", r.stats.get("result"))
-        table.add_row(
-            # Text, not markup: pytest's parametrised names hold square brackets.
-            Text(f"{r.name} [{params}]" if params else r.name),
-            (r.commit or "-")[:8],
-            r.machine[:8],
-            _value(median, unit),
-            "-" if rounds is None else f"{rounds:g}",
-            Text(r.status),
-        )
-    return table

@@ -22,8 +22,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from rich.table import Table
-
 from secperf.commands.scanning import (
     ScanOptions,
     load_project_baseline,
@@ -37,8 +35,6 @@ from secperf.gates.reports import REPORTS
 from secperf.gates.waivers import WAIVERS_FILE, WaiverError, Waivers, load_waivers
 from secperf.model import (
     BenchmarkResult,
-    ConditionStatus,
-    GateVerdict,
     ScanCost,
     SecurityMetrics,
     Severity,
@@ -339,38 +335,3 @@ def write_reports(outcome: GateOutcome, report_dir: Path, root: Path) -> list[Pa
         path.write_text(report.render(outcome, root), encoding="utf-8")
         written.append(path)
     return written
-
-
-_STYLE = {
-    ConditionStatus.PASS: "green",
-    ConditionStatus.BLOCK: "bold red",
-    ConditionStatus.CANNOT_EVALUATE: "yellow",
-    ConditionStatus.WAIVED: "cyan",
-}
-_VERDICT_STYLE = {
-    GateVerdict.PASS: "bold green",
-    GateVerdict.BLOCK: "bold red",
-    GateVerdict.CANNOT_EVALUATE: "bold yellow",
-}
-
-
-def conditions_table(outcome: GateOutcome) -> Table:
-    """The conditions as a Rich table for the terminal."""
-    from rich.markup import escape
-
-    verdict = outcome.result.verdict
-    table = Table(
-        title=f"secperf gate: [{_VERDICT_STYLE[verdict]}]{verdict.value.upper()}[/]",
-        show_lines=True,
-    )
-    for column in ("condition", "measured", "threshold", "status", "evidence"):
-        table.add_column(column, overflow="fold")
-    for c in outcome.result.conditions:
-        table.add_row(
-            escape(c.name),
-            escape("" if c.measured is None else str(c.measured)),
-            escape("" if c.threshold is None else str(c.threshold)),
-            f"[{_STYLE[c.status]}]{c.status.value}[/]",
-            escape(c.evidence),
-        )
-    return table

@@ -1,15 +1,18 @@
-"""``secperf metrics list`` and ``secperf metrics query``: read stored series."""
+"""``secperf metrics list`` and ``secperf metrics query``: read stored series.
+
+Returns plain rows (names, units, figures, a text trend line); the CLI lays
+them out.
+"""
 
 from __future__ import annotations
 
 import itertools
 import math
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from rich.table import Table
 
 from secperf.model import MetricType
 from secperf.store import SeriesPoints, Store
@@ -43,61 +46,73 @@ def sparkline(values: np.ndarray[Any, Any], width: int = 40) -> str:
     return "".join(_BARS[i] for i in scaled)
 
 
-def metric_table(store: Store, host: str | None = None) -> Table:
-    """Every stored metric name with its unit, kind and series count."""
-    table = Table(title="stored metrics")
-    table.add_column("metric")
-    table.add_column("unit")
-    table.add_column("kind")
-    table.add_column("series", justify="right")
-    table.add_column("labels", overflow="fold")
+@dataclass(frozen=True, slots=True)
+class StoredMetric:
+    """One stored metric name: its unit and kind (when known), series and label keys."""
+
+    name: str
+    unit: str
+    kind: str
+    series: int
+    label_keys: list[str]
+
+
+def stored_metrics(store: Store, host: str | None = None) -> list[StoredMetric]:
+    """Every stored metric name (of ``host``, if given) with its unit, kind and series count."""
     by_name: dict[str, list[dict[str, str]]] = {}
     for info in store.series(matchers={"host": host} if host else None):
         by_name.setdefault(info.name, []).append(info.labels)
+    found: list[StoredMetric] = []
     for name in sorted(by_name):
         known = MetricType.lookup(name)
-        keys = sorted({k for labels in by_name[name] for k in labels})
-        table.add_row(
-            name,
-            known.unit if known else "",
-            known.kind.value if known else "",
-            str(len(by_name[name])),
-            ", ".join(keys),
+        found.append(
+            StoredMetric(
+                name=name,
+                unit=known.unit if known else "",
+                kind=known.kind.value if known else "",
+                series=len(by_name[name]),
+                label_keys=sorted({k for labels in by_name[name] for k in labels}),
+            )
         )
-    return table
+    return found
 
 
-def _when(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%H:%M:%S")
+@dataclass(frozen=True, slots=True)
+class SeriesSummary:
+    """One queried series at a glance: its range, figures and a text trend line."""
+
+    name: str
+    labels: dict[str, str]
+    first_ms: int
+    last_ms: int
+    points: int
+    low: float
+    mean: float
+    high: float
+    trend: str
 
 
-def query_table(points: list[SeriesPoints], unit: str) -> Table:
-    """One row per series: labels, range, min / avg / max and a sparkline."""
-    table = Table(title=f"{points[0].name} ({unit or 'no unit'})" if points else "no data")
-    table.add_column("labels", overflow="fold")
-    table.add_column("from")
-    table.add_column("to")
-    table.add_column("points", justify="right")
-    table.add_column("min", justify="right")
-    table.add_column("avg", justify="right")
-    table.add_column("max", justify="right")
-    table.add_column("trend")
+def series_summaries(points: list[SeriesPoints]) -> list[SeriesSummary]:
+    """One summary per series (min and max from the downsampled extremes when there are)."""
+    out: list[SeriesSummary] = []
     for series in points:
         values = series.values
         low = series.min if series.min is not None else values
         high = series.max if series.max is not None else values
-        labels = ", ".join(f"{k}={v}" for k, v in sorted(series.labels.items()))
-        table.add_row(
-            labels or "-",
-            _when(int(series.timestamps[0])),
-            _when(int(series.timestamps[-1])),
-            str(len(values)),
-            f"{float(np.min(low)):.4g}",
-            f"{float(np.mean(values)):.4g}",
-            f"{float(np.max(high)):.4g}",
-            sparkline(values),
+        out.append(
+            SeriesSummary(
+                name=series.name,
+                labels=series.labels,
+                first_ms=int(series.timestamps[0]),
+                last_ms=int(series.timestamps[-1]),
+                points=len(values),
+                low=float(np.min(low)),
+                mean=float(np.mean(values)),
+                high=float(np.max(high)),
+                trend=sparkline(values),
+            )
         )
-    return table
+    return out
 
 
 def points_json(points: list[SeriesPoints]) -> dict[str, Any]:

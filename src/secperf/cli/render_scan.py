@@ -1,4 +1,8 @@
-"""Rich rendering of scans and findings for the terminal."""
+"""Rich rendering of scans and findings for the terminal (``scan``, ``findings list``).
+
+Imported by those commands when they run: Rich's progress bar and the
+security layer are not needed for ``secperf --help``.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +11,13 @@ from contextlib import contextmanager
 
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
+from rich.progress import Progress as ProgressBar
 from rich.table import Table
 
 from secperf.model import Finding, Severity
 from secperf.security.triage import TriageDecision, effective_state
-from secperf.security.validator import ScanReport
+from secperf.security.validator import Progress, ScanReport
 
 SEVERITY_STYLE = {
     Severity.CRITICAL: "bold white on red",
@@ -24,12 +29,12 @@ SEVERITY_STYLE = {
 
 
 @contextmanager
-def scan_progress(console: Console, enabled: bool) -> Iterator[object]:
-    """A Rich progress bar fed by the validator's progress callback."""
+def scan_progress(console: Console, enabled: bool) -> Iterator[Progress | None]:
+    """A Rich progress bar and the progress callback that feeds it (None when not ``enabled``)."""
     if not enabled:
         yield None
         return
-    progress = Progress(
+    progress = ProgressBar(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
