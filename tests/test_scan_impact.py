@@ -8,8 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from secperf.commands.scanning import ScanCostRecorder, ScanOptions, run_scan
+from secperf.commands.scanning import ScanCostRecorder, run_scan
 from secperf.config import load_config
+from secperf.security.factory import ScanOptions
 from secperf.store import Store
 
 FAR_FUTURE_MS = 2**53

@@ -21,8 +21,16 @@ from secperf.bus.interface import BusStats, EventBus, Handler, Subscription
 from secperf.config import LoadedConfig
 from secperf.events import Event, MetricsRecorded
 from secperf.model import Sample
+from secperf.perf.collectors.factory import build_collectors
 from secperf.perf.collectors.interface import Collector
 from secperf.perf.collectors.runner import CollectorRunner
+from secperf.runtime import scan_interruptibly
+from secperf.security.factory import (
+    ScanOptions,
+    load_project_baseline,
+    make_validator,
+    scan_paths,
+)
 
 log = logging.getLogger(__name__)
 
@@ -89,51 +97,6 @@ class AgentStats:
     collectors: dict[str, int] = field(default_factory=dict)  # samples per collector
 
 
-def build_collectors(loaded: LoadedConfig, host: str) -> list[Collector]:
-    """The collectors ``[monitor]`` enables, labelled with ``host``."""
-    from secperf.perf.collectors.process import ProcessCollector
-    from secperf.perf.collectors.prometheus import PrometheusCollector, ScrapeTarget
-    from secperf.perf.collectors.system import SystemCollector
-
-    monitor = loaded.config.monitor
-    found: list[Collector] = []
-    if not monitor.enabled:
-        return found
-    if monitor.system.enabled:
-        found.append(
-            SystemCollector(
-                interval_s=monitor.system.interval / 1000,
-                per_cpu=monitor.system.per_cpu,
-                host=host,
-            )
-        )
-    if monitor.process.enabled:
-        process = monitor.process
-        found.append(
-            ProcessCollector(
-                pids=process.pids,
-                names=process.names,
-                cmdline_patterns=process.cmdline_patterns,
-                include_self=process.include_self,
-                interval_s=process.interval / 1000,
-                host=host,
-            )
-        )
-    if monitor.prometheus.enabled:
-        # One collector per target, so each keeps its own interval.
-        for target in monitor.prometheus.targets:
-            found.append(
-                PrometheusCollector(
-                    [ScrapeTarget(target.url, job=target.name, labels=dict(target.labels))],
-                    interval_s=target.interval / 1000,
-                    timeout_s=target.timeout / 1000,
-                    host=host,
-                    name=f"prometheus-{target.name}",
-                )
-            )
-    return found
-
-
 class Agent:
     """Runs collectors and, every ``scan_interval_s``, a scan of ``scan_root``; publishes both."""
 
@@ -152,7 +115,9 @@ class Agent:
         self.loaded = loaded
         self.host = host
         self.bus = HostBus(bus, host)
-        self.collectors = list(build_collectors(loaded, host) if collectors is None else collectors)
+        if collectors is None:
+            collectors = build_collectors(loaded.config.monitor, host=host).collectors
+        self.collectors = list(collectors)
         self.scan_root = scan_root
         self.scan_interval_s = scan_interval_s
         self.stats = AgentStats()
@@ -187,14 +152,6 @@ class Agent:
 
         Cancelled (the agent stops), the scan is published as interrupted first.
         """
-        from secperf.commands.scanning import (
-            ScanOptions,
-            load_project_baseline,
-            make_validator,
-            scan_interruptibly,
-        )
-        from secperf.security.factory import scan_paths
-
         assert self.scan_root is not None
         self.stats.scans_started += 1
         try:
@@ -203,7 +160,7 @@ class Agent:
             baseline = load_project_baseline(root)
             # Triage lives on the server; the agent reports everything it finds.
             validator = make_validator(
-                self.loaded, options, baseline, {}, self.bus.publish_threadsafe, None
+                self.loaded.config.scan, options, baseline, {}, self.bus.publish_threadsafe, None
             )
             try:
                 paths = scan_paths(self.loaded.config.scan, root)

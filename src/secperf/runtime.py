@@ -16,9 +16,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import signal
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
@@ -26,6 +29,11 @@ from secperf.bus.factory import make_bus
 from secperf.bus.interface import EventBus
 from secperf.config import BusConfig, Config, mask_url
 from secperf.store import Store, StoreWriter
+
+if TYPE_CHECKING:
+    from secperf.security.validator import ScanReport, SecurityValidator
+
+log = logging.getLogger(__name__)
 
 
 def bus_config(config: Config, bus_url: str | None) -> BusConfig:
@@ -127,6 +135,28 @@ def sigterm_cancels_task() -> Iterator[None]:
             _end_by_sigterm()
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+
+
+async def scan_interruptibly(
+    validator: SecurityValidator, root: Path, paths: Sequence[str]
+) -> ScanReport:
+    """``validator.scan`` in a thread; cancelling the caller interrupts the scan.
+
+    On cancellation (Ctrl-C, SIGTERM, a server shutting down) the scan is told
+    to stop and this waits until it has published its ``interrupted`` outcome,
+    so that closing the bus and the store writer afterwards records it; then
+    the cancellation goes on.
+    """
+    scan = asyncio.ensure_future(asyncio.to_thread(validator.scan, root, paths))
+    try:
+        return await asyncio.shield(scan)
+    except asyncio.CancelledError:
+        validator.interrupt()
+        try:
+            await scan
+        except Exception:
+            log.exception("the interrupted scan of %s failed", root)
+        raise
 
 
 def _end_by_sigterm() -> None:

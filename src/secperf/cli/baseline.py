@@ -28,8 +28,9 @@ def baseline_update(
 ) -> None:
     """Scan and accept every current finding: later scans report only what is new."""
     # The scanners and the store load only when a command runs.
-    from secperf.commands.scanning import ScanOptions, update_baseline
+    from secperf.commands.scanning import update_baseline
     from secperf.security.baseline import BaselineError
+    from secperf.security.factory import ScanOptions
 
     loaded = load_or_exit(ctx, project=path)
     root = project_root(path, loaded)
@@ -49,8 +50,8 @@ def baseline_show(
     path: Annotated[Path | None, typer.Argument(help="Project directory.")] = None,
 ) -> None:
     """What the repository's baseline accepts, by scanner and severity."""
-    from secperf.commands.scanning import baseline_path, load_project_baseline
     from secperf.security.baseline import BaselineError
+    from secperf.security.factory import baseline_path, load_project_baseline
 
     loaded = load_or_exit(ctx, project=path)
     root = project_root(path, loaded)

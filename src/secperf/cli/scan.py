@@ -59,16 +59,11 @@ def scan(
     """Scan a codebase with every enabled scanner; new findings at or above --fail-on exit 1."""
     # The scanners, the store and the reports load only when a scan runs.
     from secperf.cli import render_scan
-    from secperf.commands.scanning import (
-        ScanOptions,
-        blocking_findings,
-        dumps,
-        report_json,
-        run_scan,
-    )
+    from secperf.commands.scanning import blocking_findings, dumps, report_json, run_scan
     from secperf.events import now_ms
     from secperf.gates.reports.sarif import to_sarif
     from secperf.security.baseline import BaselineError
+    from secperf.security.factory import ScanOptions
 
     loaded = load_or_exit(ctx, project=path)
     root = project_root(path, loaded)

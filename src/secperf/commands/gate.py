@@ -22,11 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from secperf.commands.scanning import (
-    ScanOptions,
-    load_project_baseline,
-    run_scan,
-)
+from secperf.commands.scanning import run_scan
 from secperf.config import LoadedConfig
 from secperf.events import GateEvaluated, now_ms
 from secperf.gates.evidence import GateInputs, GateOutcome, ScanEvidence
@@ -43,6 +39,7 @@ from secperf.perf.benchmarks import BenchmarkImportError, load_asv_results, load
 from secperf.perf.impact import ScanImpactError, ScanImpactSampler
 from secperf.runtime import Runtime
 from secperf.security.baseline import BaselineError, compare
+from secperf.security.factory import ScanOptions, load_project_baseline
 from secperf.security.validator import ScanReport
 from secperf.store import Store
 

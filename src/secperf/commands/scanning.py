@@ -11,7 +11,7 @@ import contextlib
 import json
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,92 +20,23 @@ from pydantic import TypeAdapter
 
 from secperf.bus.interface import EventBus
 from secperf.config import Config, LoadedConfig
-from secperf.events import Event, MetricsRecorded, local_host, now_ms
+from secperf.events import MetricsRecorded, local_host, now_ms
 from secperf.model import Finding, Sample, ScanCost, SecurityMetrics, Severity
 from secperf.perf.impact import ScanImpactError, ScanImpactSampler
-from secperf.runtime import Runtime, sigterm_cancels_task
-from secperf.security.baseline import BASELINE_FILE, Baseline, load_baseline, project_salt
-from secperf.security.cache import ScanCache
-from secperf.security.factory import CACHE_FILE, build_discovery, build_scanners, scan_paths
+from secperf.runtime import Runtime, scan_interruptibly, sigterm_cancels_task
+from secperf.security.baseline import Baseline, project_salt
+from secperf.security.factory import (
+    ScanOptions,
+    baseline_path,
+    load_project_baseline,
+    make_validator,
+    scan_paths,
+)
 from secperf.security.triage import SET_ASIDE, TriageDecision, effective_state
-from secperf.security.validator import Progress, ScanLimits, ScanReport, SecurityValidator
+from secperf.security.validator import Progress, ScanReport
 from secperf.store import Store
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class ScanOptions:
-    """What the command line may override of ``[scan]``."""
-
-    root: Path
-    scanners: Sequence[str] | None = None
-    jobs: int | None = None
-    use_cache: bool = True
-    osv_db: Path | None = None
-    paths: Sequence[str] | None = None
-
-
-def baseline_path(root: Path) -> Path:
-    return root / BASELINE_FILE
-
-
-def load_project_baseline(root: Path) -> Baseline | None:
-    """The repository's baseline; raises BaselineError naming the file when malformed."""
-    return load_baseline(baseline_path(root))
-
-
-def make_validator(
-    loaded: LoadedConfig,
-    options: ScanOptions,
-    baseline: Baseline | None,
-    triage: dict[str, TriageDecision],
-    publish: Callable[[Event], None] | None,
-    progress: Progress | None,
-) -> SecurityValidator:
-    """A validator configured from ``[scan]`` with the command line's overrides."""
-    scan_cfg = loaded.config.scan
-    salt = project_salt(options.root, baseline)
-    scanners = build_scanners(scan_cfg, salt, only=options.scanners, osv_db=options.osv_db)
-    cache = None
-    if options.use_cache and scan_cfg.cache:
-        cache = ScanCache(options.root / CACHE_FILE)
-    return SecurityValidator(
-        scanners,
-        discovery=build_discovery(scan_cfg),
-        cache=cache,
-        jobs=options.jobs if options.jobs is not None else scan_cfg.jobs,
-        baseline=baseline,
-        triage=triage,
-        publish=publish,
-        progress=progress,
-        limits=ScanLimits(
-            file_timeout_s=scan_cfg.file_timeout / 1000 or None,
-            memory_bytes=scan_cfg.worker_memory_limit or None,
-        ),
-    )
-
-
-async def scan_interruptibly(
-    validator: SecurityValidator, root: Path, paths: Sequence[str]
-) -> ScanReport:
-    """``validator.scan`` in a thread; cancelling the caller interrupts the scan.
-
-    On cancellation (Ctrl-C, SIGTERM, a server shutting down) the scan is told
-    to stop and this waits until it has published its ``interrupted`` outcome,
-    so that closing the bus and the store writer afterwards records it; then
-    the cancellation goes on.
-    """
-    scan = asyncio.ensure_future(asyncio.to_thread(validator.scan, root, paths))
-    try:
-        return await asyncio.shield(scan)
-    except asyncio.CancelledError:
-        validator.interrupt()
-        try:
-            await scan
-        except Exception:
-            log.exception("the interrupted scan of %s failed", root)
-        raise
 
 
 class ScanCostRecorder:
@@ -219,7 +150,7 @@ async def _scan_in_runtime(
         triage = runtime.store.triage_all()
         bus = runtime.bus
         validator = make_validator(
-            loaded, options, baseline, triage, bus.publish_threadsafe, progress
+            loaded.config.scan, options, baseline, triage, bus.publish_threadsafe, progress
         )
         paths = (
             list(options.paths) if options.paths else scan_paths(loaded.config.scan, options.root)

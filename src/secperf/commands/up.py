@@ -21,17 +21,17 @@ from typing import Any
 from secperf.alerts.engine import AlertEngine
 from secperf.bus.factory import make_bus
 from secperf.bus.interface import EventBus
-from secperf.commands.scanning import (
-    ScanCostRecorder,
-    ScanOptions,
-    load_project_baseline,
-    make_validator,
-    scan_interruptibly,
-)
+from secperf.commands.scanning import ScanCostRecorder
 from secperf.config import LoadedConfig, ServerConfig
 from secperf.perf.collectors.factory import build_collectors
 from secperf.perf.collectors.runner import CollectorRunner
-from secperf.security.factory import scan_paths
+from secperf.runtime import scan_interruptibly
+from secperf.security.factory import (
+    ScanOptions,
+    load_project_baseline,
+    make_validator,
+    scan_paths,
+)
 from secperf.security.validator import ScanReport, SecurityValidator
 from secperf.store import Store, StoreWriter
 from secperf.web.app import create_app
@@ -156,7 +156,12 @@ async def run_up(
         baseline = load_project_baseline(options.root)
         triage = await asyncio.to_thread(store.triage_all)
         validator = make_validator(
-            loaded, ScanOptions(root=options.root), baseline, triage, bus.publish_threadsafe, None
+            cfg.scan,
+            ScanOptions(root=options.root),
+            baseline,
+            triage,
+            bus.publish_threadsafe,
+            None,
         )
         recorder = ScanCostRecorder.from_config(cfg)
         after_scan: Callable[[], Awaitable[object]] | None = None

@@ -1,17 +1,48 @@
-"""Build the configured scanners and validator from ``[scan]`` config."""
+"""Build the configured scanners and validator from ``[scan]`` config.
+
+``ScanOptions`` carries what a command or the agent may override of ``[scan]``;
+``make_validator`` is the one place a ``SecurityValidator`` is put together.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from secperf.config import ScanConfig
-from secperf.security.baseline import Baseline
+from secperf.events import Event
+from secperf.security.baseline import BASELINE_FILE, Baseline, load_baseline, project_salt
+from secperf.security.cache import ScanCache
 from secperf.security.discovery import FileDiscovery
 from secperf.security.scanners.interface import Scanner
 from secperf.security.scanners.registry import BuildContext, get_spec
+from secperf.security.triage import TriageDecision
+from secperf.security.validator import Progress, ScanLimits, SecurityValidator
 
 CACHE_FILE = Path(".secperf") / "cache.db"
+
+
+@dataclass(frozen=True, slots=True)
+class ScanOptions:
+    """What the command line may override of ``[scan]``."""
+
+    root: Path
+    scanners: Sequence[str] | None = None
+    jobs: int | None = None
+    use_cache: bool = True
+    osv_db: Path | None = None
+    paths: Sequence[str] | None = None
+
+
+def baseline_path(root: Path) -> Path:
+    """Where the repository's baseline file is."""
+    return root / BASELINE_FILE
+
+
+def load_project_baseline(root: Path) -> Baseline | None:
+    """The repository's baseline; raises BaselineError naming the file when malformed."""
+    return load_baseline(baseline_path(root))
 
 
 def build_scanners(
@@ -48,4 +79,44 @@ def scan_paths(scan: ScanConfig, root: Path) -> list[str]:
     return paths or ["."]
 
 
-__all__ = ["CACHE_FILE", "Baseline", "build_discovery", "build_scanners", "scan_paths"]
+def make_validator(
+    scan_cfg: ScanConfig,
+    options: ScanOptions,
+    baseline: Baseline | None,
+    triage: dict[str, TriageDecision],
+    publish: Callable[[Event], None] | None,
+    progress: Progress | None,
+) -> SecurityValidator:
+    """A validator configured from ``[scan]`` with the command line's overrides."""
+    salt = project_salt(options.root, baseline)
+    scanners = build_scanners(scan_cfg, salt, only=options.scanners, osv_db=options.osv_db)
+    cache = None
+    if options.use_cache and scan_cfg.cache:
+        cache = ScanCache(options.root / CACHE_FILE)
+    return SecurityValidator(
+        scanners,
+        discovery=build_discovery(scan_cfg),
+        cache=cache,
+        jobs=options.jobs if options.jobs is not None else scan_cfg.jobs,
+        baseline=baseline,
+        triage=triage,
+        publish=publish,
+        progress=progress,
+        limits=ScanLimits(
+            file_timeout_s=scan_cfg.file_timeout / 1000 or None,
+            memory_bytes=scan_cfg.worker_memory_limit or None,
+        ),
+    )
+
+
+__all__ = [
+    "CACHE_FILE",
+    "Baseline",
+    "ScanOptions",
+    "baseline_path",
+    "build_discovery",
+    "build_scanners",
+    "load_project_baseline",
+    "make_validator",
+    "scan_paths",
+]
