@@ -2,6 +2,7 @@
 
 A lower layer never imports a higher one, including imports inside functions
 (those exist only to keep start-up light, not to hide an arrow going up).
+Only the CLI knows the terminal: no other module imports typer or rich.
 """
 
 from __future__ import annotations
@@ -37,6 +38,9 @@ LAYERS: dict[str, int] = {
 }
 #: The use cases (layer 7) may use each other; every other layer only looks down.
 SAME_LAYER_ALLOWED = {7, 8}
+#: Libraries of the terminal, and the parts of secperf that alone may import them.
+TERMINAL_LIBRARIES = {"typer", "rich"}
+TERMINAL_PARTS = {"cli", "__main__"}
 
 
 def _part(module: str) -> str:
@@ -53,7 +57,8 @@ def _module_name(path: Path) -> str:
     return ".".join(parts)
 
 
-def _imports(path: Path) -> list[tuple[int, str]]:
+def _all_imports(path: Path) -> list[tuple[int, str]]:
+    """Every absolute import in ``path``, at any depth, as (line, module)."""
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
     found: list[tuple[int, str]] = []
     for node in ast.walk(tree):
@@ -61,7 +66,15 @@ def _imports(path: Path) -> list[tuple[int, str]]:
             found.append((node.lineno, node.module))
         elif isinstance(node, ast.Import):
             found.extend((node.lineno, alias.name) for alias in node.names)
-    return [(line, name) for line, name in found if name.split(".")[0] == "secperf"]
+    return found
+
+
+def _imports(path: Path) -> list[tuple[int, str]]:
+    return [(line, name) for line, name in _all_imports(path) if name.split(".")[0] == "secperf"]
+
+
+def _modules() -> list[Path]:
+    return [p for p in sorted(PACKAGE.rglob("*.py")) if "static" not in p.parts]
 
 
 def violations() -> list[str]:
@@ -88,6 +101,20 @@ def violations() -> list[str]:
     return problems
 
 
+def terminal_imports() -> list[str]:
+    """Every import of typer or rich outside the CLI, as ``file:line: part imports x``."""
+    problems: list[str] = []
+    for path in _modules():
+        source = _part(_module_name(path))
+        if source in TERMINAL_PARTS:
+            continue
+        for line, name in _all_imports(path):
+            if name.split(".")[0] in TERMINAL_LIBRARIES:
+                rel = path.relative_to(PACKAGE.parent)
+                problems.append(f"{rel}:{line}: {source} imports {name}")
+    return problems
+
+
 def test_every_part_of_secperf_has_a_layer() -> None:
     parts = {_part(_module_name(p)) for p in PACKAGE.rglob("*.py") if "static" not in p.parts}
     assert parts <= set(LAYERS), sorted(parts - set(LAYERS))
@@ -106,3 +133,26 @@ def test_the_check_sees_an_arrow_going_up(tmp_path: Path, monkeypatch: pytest.Mo
     monkeypatch.setattr(sys.modules[__name__], "PACKAGE", fake)
     found = violations()
     assert len(found) == 1 and "store (layer 3) imports secperf.web" in found[0]
+
+
+def test_only_the_cli_imports_typer_or_rich() -> None:
+    """Use cases return data or take callbacks; the CLI renders (docs/architecture.md)."""
+    problems = terminal_imports()
+    assert not problems, "\n".join(problems)
+
+
+def test_the_check_sees_a_use_case_printing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The checker itself: rich inside a function of a use case, typer in a package."""
+    fake = tmp_path / "secperf"
+    (fake / "commands").mkdir(parents=True)
+    (fake / "cli").mkdir()
+    (fake / "commands" / "bad.py").write_text("def f():\n    from rich.table import Table\n")
+    (fake / "commands" / "__init__.py").write_text("import typer\n")
+    (fake / "cli" / "good.py").write_text("import typer\nfrom rich.console import Console\n")
+    monkeypatch.setattr(sys.modules[__name__], "PACKAGE", fake)
+    found = terminal_imports()
+    assert len(found) == 2, found
+    assert any("commands imports rich.table" in f for f in found)
+    assert any("commands imports typer" in f for f in found)
