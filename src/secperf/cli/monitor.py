@@ -80,8 +80,6 @@ def render_summary(
     summary: MonitorSummary, plan: CollectorPlan, *, final_view: bool
 ) -> RenderableType:
     """The closing output: the last view (when no live view was shown) and a summary line."""
-    from secperf.commands.monitor import MonitorView
-
     line = Text(
         f"stored {summary.samples_written} samples from {len(summary.collectors)} collector(s) "
         f"in {summary.elapsed_s:.1f} s; {summary.bus_dropped} metric batches dropped"
@@ -90,15 +88,7 @@ def render_summary(
         line.append(f"; {summary.samples_rejected} invalid samples rejected", style="red")
     if not final_view:
         return line
-    view = MonitorView(
-        figures=summary.figures,
-        targets=summary.targets,
-        stats=summary.collectors,
-        samples_written=summary.samples_written,
-        bus_dropped=summary.bus_dropped,
-        elapsed_s=summary.elapsed_s,
-    )
-    return Group(render_view(view, plan), line)
+    return Group(render_view(summary.last_view(), plan), line)
 
 
 def _bytes(value: float | None) -> str:

@@ -18,6 +18,7 @@ from secperf.cli.common import (
     severity_option,
 )
 from secperf.model import SCANNER_IDS, ExitCode
+from secperf.security.baseline import BaselineError
 
 
 class ScanFormat(StrEnum):
@@ -62,7 +63,6 @@ def scan(
     from secperf.commands.scanning import blocking_findings, dumps, report_json, run_scan
     from secperf.events import now_ms
     from secperf.gates.reports.sarif import to_sarif
-    from secperf.security.baseline import BaselineError
     from secperf.security.factory import ScanOptions
 
     loaded = load_or_exit(ctx, project=path)

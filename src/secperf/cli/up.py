@@ -10,6 +10,7 @@ import typer
 from pydantic import ValidationError
 
 from secperf.cli.common import fail, load_or_exit, project_root, say
+from secperf.security.baseline import BaselineError
 
 if TYPE_CHECKING:
     from secperf.security.validator import ScanReport
@@ -37,7 +38,6 @@ def up(
     """Scan, watch, monitor, alert and serve the dashboard for this project."""
     # The scanners, FastAPI and the store load only when the command runs.
     from secperf.commands.up import UpOptions, run_up
-    from secperf.security.baseline import BaselineError
     from secperf.web import UnsafeBindError
 
     loaded = load_or_exit(ctx, project=path)

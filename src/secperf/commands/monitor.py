@@ -80,6 +80,17 @@ class MonitorSummary:
     targets: list[tuple[str, str, str, str | None]] = field(default_factory=list)
     figures: LatestFigures = field(default_factory=lambda: LatestFigures())
 
+    def last_view(self) -> MonitorView:
+        """The view as it stood when monitoring ended."""
+        return MonitorView(
+            figures=self.figures,
+            targets=self.targets,
+            stats=self.collectors,
+            samples_written=self.samples_written,
+            bus_dropped=self.bus_dropped,
+            elapsed_s=self.elapsed_s,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class MonitorView:

@@ -20,11 +20,16 @@ from pydantic import TypeAdapter
 
 from secperf.bus.interface import EventBus
 from secperf.config import Config, LoadedConfig
-from secperf.events import MetricsRecorded, local_host, now_ms
+from secperf.events import BaselineUpdated, MetricsRecorded, local_host, now_ms
 from secperf.model import Finding, Sample, ScanCost, SecurityMetrics, Severity
 from secperf.perf.impact import ScanImpactError, ScanImpactSampler
 from secperf.runtime import Runtime, scan_interruptibly, sigterm_cancels_task
-from secperf.security.baseline import Baseline, project_salt
+from secperf.security.baseline import (
+    Baseline,
+    baseline_from_findings,
+    project_salt,
+    save_baseline,
+)
 from secperf.security.factory import (
     ScanOptions,
     baseline_path,
@@ -242,9 +247,6 @@ async def update_baseline(
     loaded: LoadedConfig, options: ScanOptions, author: str | None, *, store_url: str | None = None
 ) -> BaselineChange:
     """Scan, then accept every current finding into the repository's baseline."""
-    from secperf.events import BaselineUpdated
-    from secperf.security.baseline import baseline_from_findings, save_baseline
-
     old = load_project_baseline(options.root)
     salt = project_salt(options.root, old).hex()
     report, _ = await run_scan(loaded, options, store_url=store_url)
