@@ -1,9 +1,9 @@
 """Store engines for the store tests: every store test runs on SQLite and on PostgreSQL.
 
-PostgreSQL is the server on this machine (``SECPERF_TEST_POSTGRES``, default
-``postgresql+psycopg://root@127.0.0.1:5432/test``); each test gets its own
-schema, dropped afterwards. When the server cannot be reached those cases skip
-and say why.
+PostgreSQL is the server on this machine (``support.services``); each test
+gets its own schema, dropped afterwards. ``nats_url`` is the NATS JetStream
+server's. When a server cannot be reached those cases skip and say why (and
+fail in CI, below).
 """
 
 from __future__ import annotations
@@ -15,22 +15,7 @@ from pathlib import Path
 
 import pytest
 
-POSTGRES_URL = os.environ.get(
-    "SECPERF_TEST_POSTGRES", "postgresql+psycopg://root@127.0.0.1:5432/test"
-)
-
-
-def _postgres_unreachable() -> str | None:
-    try:
-        import psycopg
-    except ImportError:
-        return "psycopg is not installed"
-    dsn = POSTGRES_URL.replace("postgresql+psycopg://", "postgresql://", 1)
-    try:
-        psycopg.connect(dsn, connect_timeout=3).close()
-    except Exception as exc:
-        return f"PostgreSQL at {POSTGRES_URL} is unreachable: {exc}"
-    return None
+from support.services import NATS_URL, POSTGRES_URL, nats_unreachable, postgres_unreachable
 
 
 def _drop_schema(schema: str) -> None:
@@ -44,13 +29,22 @@ def _drop_schema(schema: str) -> None:
 @pytest.fixture
 def postgres_url() -> Iterator[str]:
     """A PostgreSQL store URL in a fresh schema of its own (dropped afterwards)."""
-    reason = _postgres_unreachable()
+    reason = postgres_unreachable()
     if reason is not None:
         pytest.skip(reason)
     schema = f"secperf_t_{uuid.uuid4().hex[:16]}"
     sep = "&" if "?" in POSTGRES_URL else "?"
     yield f"{POSTGRES_URL}{sep}schema={schema}"
     _drop_schema(schema)
+
+
+@pytest.fixture
+def nats_url() -> str:
+    """The NATS JetStream server's URL (skips, or fails in CI, when it is unreachable)."""
+    reason = nats_unreachable()
+    if reason is not None:
+        pytest.skip(reason)
+    return NATS_URL
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

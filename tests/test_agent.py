@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import socket
 import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 
@@ -21,8 +18,7 @@ from secperf.config import load_config
 from secperf.events import Event, MetricsRecorded, ScanCompleted, ScanStarted
 from secperf.model import Sample
 from secperf.perf.collectors.interface import Collector
-
-NATS_URL = os.environ.get("SECPERF_TEST_NATS", "nats://127.0.0.1:4222")
+from support.services import NATS_URL, nats_unreachable
 
 
 class Counter(Collector):
@@ -119,18 +115,9 @@ def test_agent_refuses_an_in_process_bus(tmp_path: Path) -> None:
     assert "--bus nats://" in result.stderr
 
 
-def _nats_unreachable() -> str | None:
-    parts = urlsplit(NATS_URL)
-    try:
-        socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 4222), 2).close()
-    except OSError as exc:
-        return f"NATS at {NATS_URL} is unreachable: {exc}"
-    return None
-
-
 @pytest.fixture
 def nats_space() -> Iterator[tuple[str, str]]:
-    reason = _nats_unreachable()
+    reason = nats_unreachable()
     if reason is not None:
         pytest.skip(reason)
     pytest.importorskip("nats", reason="nats-py is not installed")

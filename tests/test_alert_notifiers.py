@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 
-from fixtures_alertmanager import alertmanager, free_port, get_json  # noqa: F401
 from secperf.alerts import AlertEngine, GroupSettings, rule_from_dict
 from secperf.alerts.grouping import Notification
 from secperf.alerts.notifiers import (
@@ -26,6 +25,7 @@ from secperf.bus.memory import AsyncEventBus
 from secperf.config import NotifierConfig
 from secperf.model import Alert, AlertState, MetricKind, Sample, Severity, labels_fingerprint
 from secperf.store import Store
+from support.alertmanager import alertmanager, free_port, get_json  # noqa: F401
 
 T0 = 1_700_000_000_000
 

@@ -19,7 +19,6 @@ checked by hand (a bad topic pattern gets 422).
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -44,6 +43,7 @@ from secperf.model import (
     Severity,
     make_fingerprint,
 )
+from support.services import free_port
 
 schemathesis = pytest.importorskip("schemathesis")
 uvicorn = pytest.importorskip("uvicorn")
@@ -165,13 +165,6 @@ def _fill(store: Any, now_ms: int) -> None:
 # --------------------------------------------------------------------------- server
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @pytest.fixture(scope="module")
 def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The real app over a filled SQLite store, served by uvicorn on a loopback port."""
@@ -203,7 +196,7 @@ def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         correlations=correlations,
         advice=advice,
     )
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import socket
 import threading
 import uuid
@@ -24,23 +23,11 @@ from secperf.events import (
     encode_event,
 )
 from secperf.model import Sample
-
-NATS_URL = os.environ.get("SECPERF_TEST_NATS", "nats://127.0.0.1:4222")
+from support.services import NATS_URL, nats_unreachable
 
 pytest.importorskip("nats", reason="nats-py is not installed")
 
-from secperf.bus.nats import BusConnectError, NatsEventBus, durable_name  # noqa: E402
-
-
-def _nats_unreachable() -> str | None:
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(NATS_URL)
-    try:
-        socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 4222), 2).close()
-    except OSError as exc:
-        return f"NATS at {NATS_URL} is unreachable: {exc}"
-    return None
+from secperf.bus.nats import BusConnectError, NatsEventBus, durable_name
 
 
 @dataclass(frozen=True)
@@ -68,7 +55,7 @@ async def delete_stream(stream: str) -> None:
 
 @pytest.fixture
 def space() -> Iterator[Space]:
-    reason = _nats_unreachable()
+    reason = nats_unreachable()
     if reason is not None:
         pytest.skip(reason)
     tag = uuid.uuid4().hex[:12]

@@ -8,10 +8,10 @@ from collections.abc import Iterable
 
 import pytest
 
-from fixtures_exporters import exposition_server, free_port, node_exporter, silent_server
 from secperf.events import local_host, now_ms
 from secperf.model import Sample, sample_problem
 from secperf.perf.collectors.prometheus import PrometheusCollector, ScrapeTarget
+from support.exporters import exposition_server, free_port, node_exporter, silent_server
 
 __all__ = ["exposition_server", "node_exporter", "silent_server"]  # fixtures used below
 

@@ -9,7 +9,6 @@ data written through the Store API, with the in-memory bus.
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -30,6 +29,7 @@ from secperf.model import (
     Severity,
     make_fingerprint,
 )
+from support.services import free_port
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
 uvicorn = pytest.importorskip("uvicorn")
@@ -157,16 +157,9 @@ class Served:
     data: DashboardData
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def _start(app: Any, lifespan: str) -> tuple[str, Callable[[], None]]:
     """Run ``app`` under uvicorn on a free loopback port in a thread; returns (url, stop)."""
-    port = _free_port()
+    port = free_port()
     config = uvicorn.Config(
         app, host="127.0.0.1", port=port, log_level="warning", lifespan=lifespan
     )

@@ -22,10 +22,10 @@ from urllib.parse import urlsplit
 import pytest
 
 from secperf.store import Store
+from support.services import NATS_URL, nats_unreachable
 
 pytest.importorskip("nats", reason="nats-py is not installed")
 
-NATS_URL = os.environ.get("SECPERF_TEST_NATS", "nats://127.0.0.1:4222")
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 
 SERVER = textwrap.dedent(
@@ -82,21 +82,10 @@ AGENT = textwrap.dedent(
 )
 
 
-def _nats_unreachable() -> str | None:
-    import socket
-
-    parts = urlsplit(NATS_URL)
-    try:
-        socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 4222), 2).close()
-    except OSError as exc:
-        return f"NATS at {NATS_URL} is unreachable: {exc}"
-    return None
-
-
 @pytest.fixture
 def space(postgres_url: str) -> Iterator[tuple[str, str, str]]:
     """(stream, subject prefix, store URL) of this test alone; removed afterwards."""
-    reason = _nats_unreachable()
+    reason = nats_unreachable()
     if reason is not None:
         pytest.skip(reason)
     tag = uuid.uuid4().hex[:12]

@@ -34,10 +34,10 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from leaks import value_hashes
 from secperf.web.server import bind_socket, make_server, socket_url
+from support.leaks import value_hashes
+from support.services import NATS_URL
 
-NATS_URL = "nats://127.0.0.1:4222"
 TOKEN = "leak-test-token-0123456789abcdef"
 
 # Fake values in real formats (none of them works anywhere).

@@ -5,11 +5,11 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from fixtures_prometheus import running_app, start_prometheus
 from secperf.bus import AsyncEventBus
 from secperf.model import Sample, SecurityMetrics
 from secperf.store import Store
 from secperf.web import create_app
+from support.prometheus import running_app, start_prometheus
 
 
 def _seed(store: Store) -> None:

@@ -9,7 +9,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from leaks import value_hashes
 from secperf.model import Finding, Severity
 from secperf.security.redaction import (
     MASK,
@@ -20,6 +19,7 @@ from secperf.security.redaction import (
     secret_key,
     shown_per_side,
 )
+from support.leaks import value_hashes
 
 
 @pytest.mark.parametrize(

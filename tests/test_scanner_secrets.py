@@ -12,13 +12,13 @@ from pathlib import Path
 import pytest
 from detect_secrets.settings import default_settings, get_plugins
 
-from leaks import value_hashes
 from secperf.events import ViolationDetected, encode_event
 from secperf.model import Severity, make_fingerprint
 from secperf.security.redaction import secret_key
 from secperf.security.scanners import secrets_prefilter
 from secperf.security.scanners.interface import FileResult, SourceFile
 from secperf.security.scanners.secrets import SecretsScanner
+from support.leaks import value_hashes
 
 CORPUS = Path(__file__).parent / "fixtures" / "scan_corpus"
 SALT = b"test-project-salt"

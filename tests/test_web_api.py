@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from leaks import value_hashes
 from secperf.alerts.engine import AlertEngine
 from secperf.bus import AsyncEventBus
 from secperf.events import AlertChanged
@@ -31,6 +30,7 @@ from secperf.security.scanners.interface import SourceFile
 from secperf.security.scanners.secrets import SecretsScanner
 from secperf.store import Store
 from secperf.web import create_app
+from support.leaks import value_hashes
 
 TOKEN = "api-token-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

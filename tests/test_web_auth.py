@@ -14,11 +14,11 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from fixtures_prometheus import free_port
 from secperf.bus import AsyncEventBus
 from secperf.config import ServerConfig
 from secperf.store import Store
 from secperf.web import UnsafeBindError, check_bind, create_app
+from support.prometheus import free_port
 
 TOKEN = "tok-0123456789abcdef-SECRET"
 SILENCE = {

@@ -12,7 +12,6 @@ from typing import Any
 import httpx
 import pytest
 
-from fixtures_prometheus import RunningApp, running_app
 from secperf.bus import AsyncEventBus
 from secperf.config import ServerConfig
 from secperf.events import Event, MetricsRecorded, ScanStarted, event_from_dict
@@ -20,6 +19,7 @@ from secperf.model import Sample
 from secperf.store import Store
 from secperf.web import create_app
 from secperf.web.sse import SseHub
+from support.prometheus import RunningApp, running_app
 
 TOKEN = "stream-token-0123456789"
 

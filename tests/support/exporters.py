@@ -1,6 +1,6 @@
 """Real scrape targets for the collector tests: the node exporter and small local servers.
 
-Import the fixtures into a test module (``from fixtures_exporters import ...``).
+Import the fixtures into a test module (``from support.exporters import ...``).
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry, Counter, Histogram, Summary, generate_latest
 
+from support.services import free_port
+
 NODE_EXPORTER = "/usr/bin/prometheus-node-exporter"
 # Collectors that are slow, noisy or need things a test machine lacks.
 NODE_EXPORTER_FLAGS = (
@@ -29,13 +31,6 @@ NODE_EXPORTER_FLAGS = (
     "--no-collector.rapl",
     "--no-collector.powersupplyclass",
 )
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nobody listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _node_exporter_binary() -> str | None:

@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import json
 import shutil
-import socket
 import subprocess
 import threading
 import time
@@ -28,15 +27,9 @@ import pytest
 from fastapi import FastAPI
 
 from secperf.web.server import bind_socket, make_server, socket_url
+from support.services import free_port
 
 PROMETHEUS = "/usr/bin/prometheus"
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nobody listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
