@@ -10,6 +10,7 @@ real SQLite file, read back afterwards.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -22,6 +23,10 @@ from pathlib import Path
 import psutil
 import pytest
 
+from secperf.agent import Agent
+from secperf.bus.memory import AsyncEventBus
+from secperf.config import load_config
+from secperf.events import Event, ScanCompleted, ScanStarted
 from secperf.store import Store
 
 FAKE_AWS_KEY = "AKIAZZZZZZZZEXAMPLE7"
@@ -190,6 +195,41 @@ def test_a_scan_stopped_by_a_signal_is_recorded_as_interrupted(
     # Whatever was not scanned is accounted for, as interrupted.
     assert metrics.files_skipped == metrics.eligible_files - metrics.files_scanned > 0
     assert metrics.skip_reasons == {"interrupted": metrics.files_skipped}
+
+
+def test_stopping_the_agent_mid_scan_publishes_the_scan_as_interrupted(tmp_path: Path) -> None:
+    # `secperf agent` sets this stop event on SIGTERM and SIGINT.
+    project = busy_project(tmp_path / "project")
+    loaded = load_config(None, project)
+
+    async def scenario() -> list[Event]:
+        got: list[Event] = []
+
+        async def handler(event: Event) -> None:
+            got.append(event)
+
+        bus = AsyncEventBus()
+        await bus.subscribe(">", handler)
+        stop = asyncio.Event()
+        agent = Agent(
+            loaded, bus, host="web-1", collectors=[], scan_root=project, scan_interval_s=3600
+        )
+        task = asyncio.create_task(agent.run(stop))
+        deadline = asyncio.get_running_loop().time() + 60
+        while not any(isinstance(e, ScanStarted) for e in got):
+            assert asyncio.get_running_loop().time() < deadline, "the agent did not start a scan"
+            await asyncio.sleep(0.05)
+        stop.set()
+        await task
+        await bus.close()
+        return got
+
+    got = asyncio.run(scenario())
+    completed = [e for e in got if isinstance(e, ScanCompleted)]
+    assert [(e.status, e.host) for e in completed] == [("interrupted", "web-1")]
+    metrics = completed[0].metrics
+    assert metrics.skip_reasons == {"interrupted": metrics.files_skipped}
+    assert metrics.files_skipped == metrics.eligible_files - metrics.files_scanned > 0
 
 
 def test_a_file_over_its_time_budget_is_skipped_with_the_reason(
