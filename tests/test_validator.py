@@ -486,3 +486,4 @@ def test_reason_kinds_count_timeouts_and_memory_together() -> None:
     assert _reason_class("timed out after 1.5 s") == "timed out"
     assert _reason_class("out of memory (limit 2048 MiB)") == "out of memory"
     assert _reason_class("too large: 5 bytes > limit 1") == "too large"
+    assert _reason_class("not UTF-8 text (undecodable byte at offset 7)") == "not UTF-8 text"

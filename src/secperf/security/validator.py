@@ -82,7 +82,7 @@ _PARENT_POLL_S = 0.5
 # Results not cached (see ``SecurityValidator.scan``).
 _NOT_CACHED = ("error:", "timed out", "out of memory")
 # Skip reasons counted by their start, whatever detail follows.
-_REASON_KINDS = ("timed out", "out of memory")
+_REASON_KINDS = ("timed out", "out of memory", "not UTF-8 text")
 
 
 @dataclass(slots=True)
