@@ -13,7 +13,9 @@ from pathlib import Path
 
 import pytest
 
-PACKAGE = Path(__file__).resolve().parent.parent / "src" / "secperf"
+from support.paths import REPO
+
+PACKAGE = REPO / "src" / "secperf"
 
 #: Top-level modules and packages of secperf by layer, from the bottom.
 LAYERS: dict[str, int] = {

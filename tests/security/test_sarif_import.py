@@ -18,9 +18,11 @@ from secperf.security.sarif_import import (
 )
 from secperf.security.scanners.interface import SourceFile
 from secperf.security.scanners.sarif import SarifScanner, skipped_summary
+from support.paths import FIXTURES as FIXTURES_DIR
+from support.paths import SARIF_SCHEMA
 
-FIXTURES = Path(__file__).parent / "fixtures" / "sarif"
-SCHEMA = Path(__file__).resolve().parents[2] / "shared" / "schemas" / "sarif-schema-2.1.0.json"
+FIXTURES = FIXTURES_DIR / "sarif"
+SCHEMA = SARIF_SCHEMA
 PLANTED_SECRETS = (
     "AKIAQX3EXAMPLE7TOKEN",
     "sk_live_4eC39HqLyjWDarjtT1zdp7dc",

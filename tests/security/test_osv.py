@@ -27,8 +27,9 @@ from secperf.security.osv import (
     parse_record,
     severity_from_score,
 )
+from support.paths import FIXTURES as FIXTURES_DIR
 
-FIXTURES = Path(__file__).parent / "fixtures" / "osv"
+FIXTURES = FIXTURES_DIR / "osv"
 
 
 def record(name: str) -> dict[str, Any]:

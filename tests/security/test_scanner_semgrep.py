@@ -13,8 +13,9 @@ import pytest
 from secperf.model import Severity, make_fingerprint
 from secperf.security.scanners.interface import SourceFile
 from secperf.security.scanners.semgrep import SemgrepScanner
+from support.paths import FIXTURES as FIXTURES_DIR
 
-FIXTURES = Path(__file__).parent / "fixtures" / "semgrep"
+FIXTURES = FIXTURES_DIR / "semgrep"
 RULES = FIXTURES / "rules.yml"
 RULE_TEMPLATE = """\
 rules:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import date
-from pathlib import Path
 
 import pytest
 
@@ -29,8 +28,9 @@ from secperf.model import (
 )
 from secperf.perf.benchmarks import load_pytest_benchmark
 from secperf.security.triage import TriageDecision, TriageState
+from support.paths import FIXTURES as FIXTURES_DIR
 
-FIXTURE = Path(__file__).parent / "fixtures" / "benchmarks" / "pytest_benchmark_tiny.json"
+FIXTURE = FIXTURES_DIR / "benchmarks" / "pytest_benchmark_tiny.json"
 NOW = 1_790_000_000_000  # 2026-09-21 UTC
 DAY = 86_400_000
 CONFIG = GateConfig()

@@ -19,8 +19,9 @@ from secperf.security.scanners import secrets_prefilter
 from secperf.security.scanners.interface import FileResult, SourceFile
 from secperf.security.scanners.secrets import SecretsScanner
 from support.leaks import value_hashes
+from support.paths import FIXTURES as FIXTURES_DIR
 
-CORPUS = Path(__file__).parent / "fixtures" / "scan_corpus"
+CORPUS = FIXTURES_DIR / "scan_corpus"
 SALT = b"test-project-salt"
 
 

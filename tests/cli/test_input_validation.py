@@ -17,8 +17,9 @@ from pathlib import Path
 import pytest
 
 from secperf.store import Store
+from support.paths import FIXTURES as FIXTURES_DIR
 
-FIXTURES = Path(__file__).parent / "fixtures" / "benchmarks"
+FIXTURES = FIXTURES_DIR / "benchmarks"
 
 
 def secperf(cwd: Path, *args: str, columns: int = 200) -> subprocess.CompletedProcess[str]:

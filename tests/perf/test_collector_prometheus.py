@@ -11,7 +11,8 @@ import pytest
 from secperf.events import local_host, now_ms
 from secperf.model import Sample, sample_problem
 from secperf.perf.collectors.prometheus import PrometheusCollector, ScrapeTarget
-from support.exporters import exposition_server, free_port, node_exporter, silent_server
+from support.exporters import exposition_server, node_exporter, silent_server
+from support.services import free_port
 
 __all__ = ["exposition_server", "node_exporter", "silent_server"]  # fixtures used below
 

@@ -20,8 +20,11 @@ from typing import Any
 
 import pytest
 
-FIXTURE = Path(__file__).parent / "fixtures" / "benchmarks" / "pytest_benchmark_tiny.json"
-SCHEMA = Path(__file__).resolve().parents[2] / "shared" / "schemas" / "sarif-schema-2.1.0.json"
+from support.paths import FIXTURES as FIXTURES_DIR
+from support.paths import SARIF_SCHEMA
+
+FIXTURE = FIXTURES_DIR / "benchmarks" / "pytest_benchmark_tiny.json"
+SCHEMA = SARIF_SCHEMA
 TIME_STATS = (
     "min", "max", "mean", "stddev", "median", "iqr", "q1", "q3", "ld15iqr", "hd15iqr", "total",
 )  # fmt: skip

@@ -35,9 +35,6 @@ from secperf.demo.service import (
 )
 from secperf.store import COMPLETE_SCAN_STATUSES, Store
 
-REPO = Path(__file__).resolve().parents[1]
-
-
 # --------------------------------------------------------------------------- the service
 
 

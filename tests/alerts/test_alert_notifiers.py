@@ -25,7 +25,8 @@ from secperf.bus.memory import AsyncEventBus
 from secperf.config import NotifierConfig
 from secperf.model import Alert, AlertState, MetricKind, Sample, Severity, labels_fingerprint
 from secperf.store import Store
-from support.alertmanager import alertmanager, free_port, get_json  # noqa: F401
+from support.alertmanager import alertmanager, get_json  # noqa: F401
+from support.services import free_port
 
 T0 = 1_700_000_000_000
 

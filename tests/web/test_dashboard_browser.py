@@ -29,6 +29,7 @@ from secperf.model import (
     Severity,
     make_fingerprint,
 )
+from support.paths import REPO
 from support.services import free_port
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
@@ -36,7 +37,7 @@ uvicorn = pytest.importorskip("uvicorn")
 
 
 CHROMIUM = Path("/usr/bin/chromium")
-STATIC = Path(__file__).resolve().parent.parent / "src" / "secperf" / "web" / "static"
+STATIC = REPO / "src" / "secperf" / "web" / "static"
 TOKEN = "dashboard-test-token"
 CHROMIUM_ARGS = [
     "--headless",

@@ -14,8 +14,9 @@ import pytest
 from secperf.model import BenchmarkResult
 from secperf.perf.benchmarks import local_machine_info, machine_fingerprint
 from secperf.store import Store
+from support.paths import FIXTURES as FIXTURES_DIR
 
-FIXTURES = Path(__file__).parent / "fixtures" / "benchmarks"
+FIXTURES = FIXTURES_DIR / "benchmarks"
 PYTEST_TINY = FIXTURES / "pytest_benchmark_tiny.json"
 ASV_RESULTS = FIXTURES / "asv" / "results"
 

@@ -15,12 +15,14 @@ from pathlib import Path
 
 import pytest
 
+from support.paths import SARIF_SCHEMA
+
 FAKE_AWS_KEY = "AKIAZZZZZZZZEXAMPLE7"
 FAKE_PASSWORD = "correct-horse-battery-staple-42"
 FAKE_GITHUB_TOKEN = "ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8"
 PLANTED = (FAKE_AWS_KEY, FAKE_PASSWORD, FAKE_GITHUB_TOKEN)
 
-SCHEMA = Path(__file__).resolve().parents[2] / "shared" / "schemas" / "sarif-schema-2.1.0.json"
+SCHEMA = SARIF_SCHEMA
 
 
 def secperf(cwd: Path, *args: str, check: int | None = None) -> subprocess.CompletedProcess[str]:

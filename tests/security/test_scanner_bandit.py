@@ -14,8 +14,9 @@ import pytest
 from secperf.model import Severity, make_fingerprint
 from secperf.security.scanners.bandit import BanditScanner
 from secperf.security.scanners.interface import FileResult, SourceFile
+from support.paths import FIXTURES as FIXTURES_DIR
 
-CORPUS = Path(__file__).parent / "fixtures" / "scan_corpus"
+CORPUS = FIXTURES_DIR / "scan_corpus"
 
 
 def _python_files(root: Path) -> list[str]:

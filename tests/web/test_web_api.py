@@ -31,6 +31,7 @@ from secperf.security.scanners.secrets import SecretsScanner
 from secperf.store import Store
 from secperf.web import create_app
 from support.leaks import value_hashes
+from support.paths import FIXTURES as FIXTURES_DIR
 
 TOKEN = "api-token-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -459,7 +460,7 @@ def test_no_api_answer_carries_a_secret(store: Store) -> None:
     secret_hashes = {
         h for value in (AWS_KEY, AWS_SECRET) for h in value_hashes(b"web-test-salt", value)
     }
-    sarif = (Path(__file__).parent / "fixtures" / "sarif" / "gitleaks.sarif").read_bytes()
+    sarif = (FIXTURES_DIR / "sarif" / "gitleaks.sarif").read_bytes()
     gitleaks_secrets = ["AKIAQX3EXAMPLE7TOKEN", "sk_live_4eC39HqLyjWDarjtT1zdp7dc"]
     assert all(s.encode() in sarif for s in gitleaks_secrets)
     now = _now()

@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from test_osv import FIXTURES, FakeOsvApi, record
 
 from secperf.model import Severity
 from secperf.security.scanners.deps import DepsScanner
 from secperf.security.scanners.interface import FileResult, SourceFile
-from test_osv import FIXTURES, FakeOsvApi, record
 
 REQUIREMENTS = """\
 # app

@@ -18,7 +18,7 @@ from secperf.bus import AsyncEventBus
 from secperf.config import ServerConfig
 from secperf.store import Store
 from secperf.web import UnsafeBindError, check_bind, create_app
-from support.prometheus import free_port
+from support.services import free_port
 
 TOKEN = "tok-0123456789abcdef-SECRET"
 SILENCE = {

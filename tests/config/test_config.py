@@ -25,6 +25,7 @@ from secperf.config import (
     to_toml,
 )
 from secperf.model import Severity
+from support.paths import REPO
 
 TOKEN = "tok-0123456789abcdef-SECRET"
 
@@ -644,7 +645,7 @@ def test_config_without_file_equals_empty_file(tmp_path: Path) -> None:
 def test_every_example_in_the_configuration_guide_loads(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    guide = Path(__file__).resolve().parents[1] / "docs" / "configuration.md"
+    guide = REPO / "docs" / "configuration.md"
     blocks = re.findall(r"```toml\n(.*?)```", guide.read_text(encoding="utf-8"), re.DOTALL)
     assert len(blocks) >= 10
     # Paths the examples point at, and the token the server example reads.

@@ -22,11 +22,12 @@ from urllib.parse import urlsplit
 import pytest
 
 from secperf.store import Store
+from support.paths import REPO
 from support.services import NATS_URL, nats_unreachable
 
 pytest.importorskip("nats", reason="nats-py is not installed")
 
-SRC = str(Path(__file__).resolve().parents[1] / "src")
+SRC = str(REPO / "src")
 
 SERVER = textwrap.dedent(
     """

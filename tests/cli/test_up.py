@@ -9,18 +9,23 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 
+T = TypeVar("T")
 
-def get(url: str) -> dict[str, object]:
+
+def get(url: str) -> Any:
+    """The JSON answer of a GET (untyped: the API's documents)."""
     with urllib.request.urlopen(url, timeout=10) as answer:
-        data: dict[str, object] = json.loads(answer.read())
-        return data
+        return json.loads(answer.read())
 
 
-def wait_for(predicate, timeout: float = 30.0):  # type: ignore[no-untyped-def]
+def wait_for(predicate: Callable[[], T], timeout: float = 30.0) -> T:
+    """The predicate's first truthy value, polled until ``timeout``."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
@@ -66,37 +71,37 @@ def test_up_scans_watches_monitors_and_serves(project: Path, tmp_path: Path) -> 
         assert url is not None, "".join(lines)
         assert get(f"{url}/healthz")["status"] == "ok"
 
-        def first_scan() -> object:
+        def first_scan() -> Any:
             scans = get(f"{url}/api/v1/scans")["scans"]
-            done = [s for s in scans if s["metrics"]]  # type: ignore[union-attr,index]
+            done = [s for s in scans if s["metrics"]]
             return done or None
 
         scans = wait_for(first_scan)
-        assert scans[0]["metrics"]["violations_found"] >= 1  # type: ignore[index]
+        assert scans[0]["metrics"]["violations_found"] >= 1
 
-        def costed() -> object:
+        def costed() -> Any:
             found = get(f"{url}/api/v1/scans")["scans"]
-            return [s for s in found if s["cost"]] or None  # type: ignore[union-attr,index]
+            return [s for s in found if s["cost"]] or None
 
-        cost = wait_for(costed)[0]["cost"]  # type: ignore[index]
+        cost = wait_for(costed)[0]["cost"]
         assert cost["cpu_seconds"] >= 0 and cost["peak_rss_bytes"] > 0
 
         findings = get(f"{url}/api/v1/findings")["findings"]
-        assert any(f["rule_id"] == "B602" for f in findings)  # type: ignore[union-attr,index]
+        assert any(f["rule_id"] == "B602" for f in findings)
 
         # An edit is rescanned: a new finding appears without restarting.
         (project / "more.py").write_text("import os\nos.system(input())\n")
 
         def rescanned() -> bool:
             found = get(f"{url}/api/v1/findings")["findings"]
-            return any(f["path"] == "more.py" for f in found)  # type: ignore[union-attr,index]
+            return any(f["path"] == "more.py" for f in found)
 
         wait_for(rescanned, timeout=20)
 
         # System metrics flow into the store and out through the API.
         def cpu() -> bool:
             names = get(f"{url}/api/v1/metrics/names")["names"]
-            return "cpu_percent" in names  # type: ignore[operator]
+            return "cpu_percent" in names
 
         wait_for(cpu)
         assert (project / ".secperf" / "secperf.db").exists()
@@ -130,7 +135,7 @@ def test_sigterm_stops_up_cleanly_with_its_workers(project: Path, tmp_path: Path
         assert line, "secperf up ended before serving"
         match = re.search(r"dashboard (http://127\.0\.0\.1:\d+)/", line)
         url = match.group(1) if match else None
-    wait_for(lambda: [s for s in get(f"{url}/api/v1/scans")["scans"] if s["metrics"]])  # type: ignore[union-attr,index]
+    wait_for(lambda: [s for s in get(f"{url}/api/v1/scans")["scans"] if s["metrics"]])
     children = psutil.Process(proc.pid).children(recursive=True)
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=30) == 0

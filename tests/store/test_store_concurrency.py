@@ -21,6 +21,7 @@ from sqlalchemy import event, func, select
 
 from secperf.store import LATEST_VERSION, Store
 from secperf.store.schema import chunks, scans, schema_version
+from support.paths import REPO
 
 DEADLINE_S = 180.0
 
@@ -250,7 +251,7 @@ def test_every_write_transaction_in_the_store_takes_the_lock_up_front() -> None:
     """A new write path must use the writer engine: a deferred `engine.begin()` that
     reads, then writes, fails at once when another process wrote meanwhile."""
     store_dir = Path(Store.__module__.replace(".", "/")).parent
-    sources = sorted((Path(__file__).parents[1] / "src" / store_dir).glob("*.py"))
+    sources = sorted((REPO / "src" / store_dir).glob("*.py"))
     assert sources
     deferred = [
         f"{path.name}:{number}"

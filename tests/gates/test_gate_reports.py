@@ -18,9 +18,11 @@ from secperf.gates.reports import junit, markdown
 from secperf.gates.waivers import FindingWaiver, Waivers
 from secperf.model import BenchmarkResult, ConditionStatus, Finding, SecurityMetrics, Severity
 from secperf.perf.benchmarks import load_pytest_benchmark
+from support.paths import FIXTURES as FIXTURES_DIR
+from support.paths import SARIF_SCHEMA
 
-FIXTURE = Path(__file__).parent / "fixtures" / "benchmarks" / "pytest_benchmark_tiny.json"
-SCHEMA = Path(__file__).resolve().parents[2] / "shared" / "schemas" / "sarif-schema-2.1.0.json"
+FIXTURE = FIXTURES_DIR / "benchmarks" / "pytest_benchmark_tiny.json"
+SCHEMA = SARIF_SCHEMA
 PREVIEW = "AKIA****MPLE"
 NOW = 1_790_000_000_000
 DAY = 86_400_000

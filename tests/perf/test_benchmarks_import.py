@@ -24,8 +24,9 @@ from secperf.perf.benchmarks import (
     local_machine_info,
     machine_fingerprint,
 )
+from support.paths import FIXTURES as FIXTURES_DIR
 
-FIXTURES = Path(__file__).parent / "fixtures" / "benchmarks"
+FIXTURES = FIXTURES_DIR / "benchmarks"
 PB_FIXTURE = FIXTURES / "pytest_benchmark_tiny.json"
 ASV_RESULTS = FIXTURES / "asv" / "results"
 ASV_V2 = ASV_RESULTS / "ci-box" / "4f1b2a3c-virtualenv-py3.11-numpy.json"

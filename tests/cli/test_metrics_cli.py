@@ -12,8 +12,9 @@ import pytest
 
 from secperf.model import Sample
 from secperf.store import Store
+from support.paths import FIXTURES as FIXTURES_DIR
 
-FIXTURES = Path(__file__).parent / "fixtures" / "benchmarks"
+FIXTURES = FIXTURES_DIR / "benchmarks"
 
 
 def secperf(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -14,10 +14,11 @@ from fastapi.testclient import TestClient
 from secperf.bus import AsyncEventBus
 from secperf.store import Store, StoreWriter
 from secperf.web import create_app
+from support.paths import FIXTURES as FIXTURES_DIR
 
 TOKEN = "ingest-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
-SARIF_DIR = Path(__file__).parent / "fixtures" / "sarif"
+SARIF_DIR = FIXTURES_DIR / "sarif"
 
 
 def _now() -> int:
