@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import io
+import logging
 
 import pytest
 from hypothesis import given, settings
@@ -13,6 +15,7 @@ from secperf.model import Finding, Severity
 from secperf.security.redaction import (
     MASK,
     check_salt,
+    install_log_redaction,
     redact,
     redact_text,
     scrub_finding,
@@ -217,3 +220,26 @@ def test_scrub_finding_redacts_every_free_text_field() -> None:
     assert scrub_finding(scrubbed) == scrubbed
     clean = Finding("a" * 32, "B101", "bandit", Severity.LOW, "assert used", "t.py", 1)
     assert scrub_finding(clean) is clean
+
+
+def test_log_records_are_redacted_message_arguments_and_traceback() -> None:
+    token = "ghp_Zq8Xn4Lm2Wv7Rt5Yp1Kb9Hd3Gf6Jc0Ns8Ue2"
+    previous = logging.getLogRecordFactory()
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    logger = logging.getLogger("secperf.test.redaction")
+    logger.addHandler(handler)
+    try:
+        install_log_redaction()
+        install_log_redaction()  # a second call changes nothing
+        logger.warning("scanning app.py failed near %s", f'token = "{token}"')
+        try:
+            raise ValueError(f"bad line: Authorization: token {token}")
+        except ValueError:
+            logger.exception("bandit failed")
+    finally:
+        logger.removeHandler(handler)
+        logging.setLogRecordFactory(previous)
+    text = stream.getvalue()
+    assert "scanning app.py failed near" in text and "ValueError" in text
+    assert token not in text and token[4:-4] not in text

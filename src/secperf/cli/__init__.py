@@ -73,4 +73,7 @@ app.add_typer(store.app, name="store")
 
 def main() -> None:
     """Console-script entry point (``secperf``)."""
+    from secperf.security.redaction import install_log_redaction
+
+    install_log_redaction()  # before any command logs: no secret reaches a log line
     app(prog_name="secperf")

@@ -23,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import hmac
+import logging
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -316,3 +317,39 @@ def scrub_finding(finding: Finding) -> Finding:
     return dataclasses.replace(
         finding, message=message, snippet=snippet, help_url=help_url, properties=properties
     )
+
+
+# ----------------------------------------------------------------- log records
+
+
+def install_log_redaction() -> None:
+    """Make every log record pass the redactor when it is created (idempotent).
+
+    Scanners and the validator log what went wrong with a file, and an
+    exception's text may quote the line that held a secret; a log line is
+    printed or shipped as surely as a report. The message (with its arguments)
+    and any traceback are redacted once, before any handler formats them.
+    """
+    previous = logging.getLogRecordFactory()
+    if getattr(previous, "redacts_secrets", False):
+        return
+
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = previous(*args, **kwargs)
+        try:
+            message = record.getMessage()
+            redacted = redact_text(message)
+            if redacted != message:
+                record.msg, record.args = redacted, None
+            if record.exc_info and record.exc_info[0] is not None:
+                record.exc_text = redact_text(_FORMATTER.formatException(record.exc_info))
+        except Exception:  # a log line must never take the program down
+            record.msg, record.args = "[log message withheld: it could not be redacted]", None
+            record.exc_info, record.exc_text = None, None
+        return record
+
+    factory.redacts_secrets = True  # type: ignore[attr-defined]
+    logging.setLogRecordFactory(factory)
+
+
+_FORMATTER = logging.Formatter()
