@@ -50,7 +50,7 @@ def shown_per_side(length: int) -> int:
 def redact(secret: str) -> str:
     """A preview of ``secret``: its first and last few characters around ``****``.
 
-    ``redact("ghp_0123456789abcdefghijklmnopqrstuvwxyzAB")`` is ``"ghp_****yzAB"``;
+    ``redact("a-value-long-enough-to-show-both-ends")`` is ``"a-va****ends"``;
     secrets under 6 characters show nothing but the mask.
     """
     shown = shown_per_side(len(secret))

@@ -116,7 +116,10 @@ PLUGIN_NEEDLES: dict[str, list[Needle]] = {
     "MailchimpDetector": [_re(r"-us[0-9]")],
     "NpmDetector": [_re(r":_authToken=")],
     "OpenAIDetector": [_re(r"T3BlbkFJ")],
-    "PrivateKeyDetector": [_re(r"PRIVATE KEY"), _re(r"PuTTY-User-Key-File-2")],
+    "PrivateKeyDetector": [
+        _re(r"PRIVATE KEY"),
+        _re(r"PuTTY-User-Key-File-2"),  # pragma: allowlist secret
+    ],
     "PypiTokenDetector": [_re(r"pypi-AgE")],
     "SendGridDetector": [_re(r"SG\.")],
     "SlackDetector": _words(*_combos(("xox",), "abposr", ("-",)), "hooks.slack.com"),
