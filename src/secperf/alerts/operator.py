@@ -46,16 +46,21 @@ class OperatorError(ValueError):
         self.problem = problem
 
 
+def _required_text(field: str, value: Any, limit: int) -> str:
+    """``value`` without surrounding blanks; a non-empty string of at most ``limit`` characters."""
+    if not isinstance(value, str):
+        raise OperatorError(field, "must be a string")
+    text = value.strip()
+    if not text:
+        raise OperatorError(field, "must not be empty")
+    if len(text) > limit:
+        raise OperatorError(field, f"at most {limit} characters")
+    return text
+
+
 def check_author(author: Any) -> str:
     """The author without surrounding blanks; non-empty, at most ``MAX_AUTHOR_CHARS``."""
-    if not isinstance(author, str):
-        raise OperatorError("author", "must be a string")
-    who = author.strip()
-    if not who:
-        raise OperatorError("author", "must not be empty")
-    if len(who) > MAX_AUTHOR_CHARS:
-        raise OperatorError("author", f"at most {MAX_AUTHOR_CHARS} characters")
-    return who
+    return _required_text("author", author, MAX_AUTHOR_CHARS)
 
 
 def check_note(note: Any) -> str:
@@ -69,14 +74,7 @@ def check_note(note: Any) -> str:
 
 def check_reason(reason: Any) -> str:
     """A silence's reason without surrounding blanks; non-empty, at most ``MAX_REASON_CHARS``."""
-    if not isinstance(reason, str):
-        raise OperatorError("reason", "must be a string")
-    why = reason.strip()
-    if not why:
-        raise OperatorError("reason", "must not be empty")
-    if len(why) > MAX_REASON_CHARS:
-        raise OperatorError("reason", f"at most {MAX_REASON_CHARS} characters")
-    return why
+    return _required_text("reason", reason, MAX_REASON_CHARS)
 
 
 # --------------------------------------------------------------------------- acknowledge
