@@ -17,12 +17,12 @@ table, or ``ALTER TABLE ... ADD COLUMN``), so every database walks the same path
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import Column, Connection, Engine, Index, Table, func, inspect, select, text
 
+from secperf.events import now_ms
 from secperf.store import schema
 from secperf.store.engine import StoreCorruptError, StoreError, write_engine
 
@@ -172,7 +172,7 @@ def migrate(engine: Engine, *, target: int | None = None, where: str = "database
                     schema.schema_version.insert().values(
                         version=step.version,
                         description=step.description,
-                        applied_ms=time.time_ns() // 1_000_000,
+                        applied_ms=now_ms(),
                     )
                 )
                 version = step.version

@@ -10,11 +10,12 @@ as select-then-insert/update, which both engines run unchanged.
 from __future__ import annotations
 
 import threading
-import time
 from typing import Any, TypeVar
 
 from pydantic import TypeAdapter
 from sqlalchemy import Engine
+
+from secperf.events import now_ms
 
 T = TypeVar("T")
 
@@ -44,7 +45,7 @@ def from_json(cls: type[T], text: str) -> T:
 
 def clock_ms() -> int:
     """The wall clock in UTC milliseconds."""
-    return time.time_ns() // 1_000_000
+    return now_ms()
 
 
 def require_text(what: str, value: Any) -> str:

@@ -16,7 +16,6 @@ import json
 import logging
 import math
 import threading
-import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from itertools import repeat
@@ -26,6 +25,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import Connection, Engine, delete, exists, func, select, update
 
+from secperf.events import now_ms as _now_ms
 from secperf.model import MAX_FUTURE_SKEW_MS, Sample, sample_problem
 from secperf.store import codec
 from secperf.store.codec import F64Array, I64Array
@@ -88,10 +88,6 @@ class _Checked:
     @classmethod
     def empty(cls) -> _Checked:
         return cls(np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.float64))
-
-
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 @dataclass(frozen=True, slots=True)

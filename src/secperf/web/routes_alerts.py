@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import re
-import time
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query
@@ -26,6 +25,7 @@ from secperf.alerts.operator import (
     OperatorError,
 )
 from secperf.config import Matcher
+from secperf.events import now_ms as _now_ms
 from secperf.model import LABEL_NAME_RE, Alert, AlertState
 from secperf.store import Silence, Store
 from secperf.web.auth import WriteCheckedRoute, require_read, require_write
@@ -41,10 +41,6 @@ Ctx = Annotated[AppContext, Depends(get_context)]
 AlertFingerprint = Annotated[
     str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:\-]+$")
 ]
-
-
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 class AckRequest(BaseModel):

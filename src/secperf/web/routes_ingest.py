@@ -24,6 +24,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
 
 from secperf.events import MetricsRecorded, ScanCompleted, ScanStarted, ViolationDetected
+from secperf.events import now_ms as _now_ms
 from secperf.model import (
     LABEL_NAME_RE,
     METRIC_NAME_RE,
@@ -79,10 +80,6 @@ class MetricsBatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     samples: list[SampleIn] = Field(max_length=MAX_SAMPLES)
-
-
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 def _overloaded(ctx: AppContext) -> bool:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
 
+from secperf.events import now_ms
 from secperf.model import LABEL_NAME_RE
 from secperf.web.auth import require_read
 from secperf.web.context import AppContext, get_context
@@ -89,7 +89,7 @@ def query(
     and max. Raw: min = max = avg = the sample's value.
     """
     matchers = parse_matchers(match)
-    end = end_ms if end_ms is not None else time.time_ns() // 1_000_000
+    end = end_ms if end_ms is not None else now_ms()
     start = start_ms if start_ms is not None else max(0, end - DEFAULT_RANGE_MS)
     if end < start:
         raise ApiError(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
@@ -10,6 +9,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from secperf.events import local_host
+from secperf.events import now_ms as _now_ms
 from secperf.model import AlertState, MetricType
 from secperf.store import COMPLETE_SCAN_STATUSES, ScanRecord, Store
 from secperf.web.auth import require_read
@@ -27,10 +27,6 @@ SCANS_READ = 1000
 MAX_ANNOTATION_FINDINGS = 1000
 MAX_ANNOTATION_ALERTS = 1000
 DEFAULT_WINDOW_MS = 24 * 3_600_000
-
-
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 def _security(scans: list[ScanRecord]) -> dict[str, Any]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from enum import StrEnum
 from typing import Annotated, Literal
 
@@ -13,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt
 from sqlalchemy import select
 
 from secperf.events import BaselineUpdated
+from secperf.events import now_ms as _now_ms
 from secperf.model import Severity
 from secperf.store import Store
 from secperf.store.schema import findings as findings_table
@@ -57,10 +57,6 @@ class BaselineRequest(BaseModel):
 
     scan_id: str | None = Field(default=None, min_length=1, max_length=200)
     author: str | None = Field(default=None, min_length=1, max_length=200)
-
-
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 def latest_scan_id(store: Store) -> str | None:
