@@ -25,6 +25,7 @@ from secperf.events import (
 )
 from secperf.model import AlertState, Finding, MetricKind, Sample, SecurityMetrics, Severity
 from secperf.store import Store, StoreWriter
+from support.factories import make_finding
 
 T0 = 1_700_000_000_000
 MIN = 60_000
@@ -348,13 +349,12 @@ def _metrics(scan_id: str, start: int, end: int, **kw: Any) -> SecurityMetrics:
 
 
 def _finding(fp: str, severity: Severity, category: str = "sast") -> Finding:
-    return Finding(
+    return make_finding(
+        "B105",
+        "app.py",
+        severity,
         fingerprint=fp,
-        rule_id="B105",
-        scanner="bandit",
-        severity=severity,
         message="hard-coded password",
-        path="app.py",
         line=3,
         category=category,
         snippet="password = 'hunter2'",

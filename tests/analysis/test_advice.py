@@ -21,6 +21,7 @@ from secperf.analysis.advice import (
 from secperf.analysis.correlate_store import run_correlation
 from secperf.model import Finding, Sample, SecurityMetrics, Severity
 from secperf.store import Store
+from support.factories import make_finding
 
 T0 = 1_700_000_000_000
 HOUR = 3_600_000
@@ -76,13 +77,13 @@ def finding(
     scanner: str = "bandit",
     **properties: Any,
 ) -> Finding:
-    return Finding(
+    return make_finding(
+        rule_id,
+        f"src/m{n}.py",
+        severity,
         fingerprint=f"fp{n:04d}",
-        rule_id=rule_id,
         scanner=scanner,
-        severity=severity,
         message="m",
-        path=f"src/m{n}.py",
         line=n + 1,
         category=category,
         snippet="AKIA****MPLE" if category == "secret" else "x = 1",

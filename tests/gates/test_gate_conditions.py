@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import date
+from typing import Any
 
 import pytest
 
@@ -28,6 +29,7 @@ from secperf.model import (
 )
 from secperf.perf.benchmarks import load_pytest_benchmark
 from secperf.security.triage import TriageDecision, TriageState
+from support.factories import make_finding
 from support.paths import FIXTURES as FIXTURES_DIR
 
 FIXTURE = FIXTURES_DIR / "benchmarks" / "pytest_benchmark_tiny.json"
@@ -57,18 +59,17 @@ def metrics(scan_id: str = "s1", **changes: object) -> SecurityMetrics:
 
 
 def finding(
-    rule: str, severity: Severity, path: str = "app/x.py", category: str = "sast", **kw: object
+    rule: str, severity: Severity, path: str = "app/x.py", category: str = "sast", **kw: Any
 ) -> Finding:
-    return Finding(
+    return make_finding(
+        rule,
+        path,
+        severity,
         fingerprint=f"{rule}-{path}".ljust(32, "0"),
-        rule_id=rule,
-        scanner="bandit",
-        severity=severity,
         message=f"{rule} here",
-        path=path,
         line=4,
         category=category,
-        **kw,  # type: ignore[arg-type]
+        **kw,
     )
 
 

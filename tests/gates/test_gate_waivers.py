@@ -16,6 +16,7 @@ from secperf.gates.waivers import (
     today_utc,
 )
 from secperf.model import Finding, Severity
+from support.factories import make_finding
 
 VALID = """
 [[finding]]
@@ -41,7 +42,7 @@ expires = 2026-09-15
 
 
 def finding(rule: str = "B101", path: str = "tests/test_x.py", fp: str = "f" * 32) -> Finding:
-    return Finding(fp, rule, "bandit", Severity.LOW, "assert used", path, line=3)
+    return make_finding(rule, path, Severity.LOW, fingerprint=fp, message="assert used", line=3)
 
 
 def write(tmp_path: Path, text: str) -> Path:

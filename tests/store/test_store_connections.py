@@ -44,6 +44,7 @@ from secperf.model import (
 from secperf.store import Store
 from secperf.web import create_app
 from secperf.web.providers import analysis_providers
+from support.factories import make_finding
 
 HOUR = 3_600_000
 #: Path parameters of the read endpoints, as ``fill_store`` creates them.
@@ -117,13 +118,12 @@ def one_connection_pool(store: Store, timeout_s: float = 1.0) -> None:
 
 
 def _finding(n: int, severity: Severity) -> Finding:
-    return Finding(
+    return make_finding(
+        f"B{600 + n}",
+        f"src/m{n}.py",
+        severity,
         fingerprint=f"{n:032x}" if n else "f" * 32,
-        rule_id=f"B{600 + n}",
-        scanner="bandit",
-        severity=severity,
         message=f"issue {n}",
-        path=f"src/m{n}.py",
         line=n + 1,
         snippet="subprocess.call(cmd, shell=True)",
     )

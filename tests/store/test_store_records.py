@@ -23,6 +23,7 @@ from secperf.model import (
     make_fingerprint,
 )
 from secperf.store import Store
+from support.factories import make_finding
 
 DAY = 86_400_000
 T0 = 1_700_000_000_000
@@ -36,13 +37,12 @@ def store(store_url: str) -> Iterator[Store]:
 
 
 def finding(rule: str, path: str, severity: Severity, scanner: str = "bandit") -> Finding:
-    return Finding(
+    return make_finding(
+        rule,
+        path,
+        severity,
         fingerprint=make_fingerprint(rule, path, f"code {rule}"),
-        rule_id=rule,
         scanner=scanner,
-        severity=severity,
-        message=f"{rule} in {path}",
-        path=path,
         line=3,
         cwe=78,
         snippet="AKIA****MPLE",
