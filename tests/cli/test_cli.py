@@ -1,9 +1,8 @@
-"""The command line: the real console script in a subprocess, and CliRunner for the rest."""
+"""The command line: smoke tests of the real ``python -m secperf``, in-process runs for the rest."""
 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import tomllib
@@ -14,21 +13,9 @@ from typer.testing import CliRunner
 
 from secperf import __version__
 from secperf.cli import app
+from support.cli import clean_env, run_cli, run_secperf
 
 TOKEN = "tok-0123456789abcdef-SECRET"
-
-
-def run_secperf(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SECPERF_")}
-    return subprocess.run(
-        [sys.executable, "-m", "secperf", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
 
 
 @pytest.fixture
@@ -42,12 +29,33 @@ def runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
 # --------------------------------------------------------------------------- subprocess
 
 
+@pytest.mark.slow
 def test_version(tmp_path: Path) -> None:
     result = run_secperf("--version", cwd=tmp_path)
     assert result.returncode == 0
     assert result.stdout.strip() == f"secperf {__version__}"
 
 
+@pytest.mark.slow
+def test_console_script_runs(tmp_path: Path) -> None:
+    # The `secperf` entry point installed beside this interpreter, not `python -m`.
+    script = Path(sys.executable).parent / "secperf"
+    if not script.exists():
+        pytest.skip(f"no console script at {script} (package not installed)")
+    result = subprocess.run(
+        [str(script), "--version"],
+        cwd=tmp_path,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"secperf {__version__}"
+
+
+@pytest.mark.slow
 def test_help_lists_the_command_groups(tmp_path: Path) -> None:
     result = run_secperf("--help", cwd=tmp_path)
     assert result.returncode == 0
@@ -67,12 +75,15 @@ def test_help_lists_the_command_groups(tmp_path: Path) -> None:
         assert f"  {command} " in result.stdout
 
 
+# --------------------------------------------------------------------------- in-process
+
+
 def test_config_check_good_file(tmp_path: Path) -> None:
     (tmp_path / "secperf.toml").write_text(
         '[bus]\nurl = "nats://127.0.0.1:4222"\n[scan]\nscanners = ["bandit", "secrets"]\n'
         "[server]\nport = 9000\n"
     )
-    result = run_secperf("config", "check", cwd=tmp_path)
+    result = run_cli(["config", "check"], cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "configuration is valid" in result.stdout
     assert "secperf.toml" in result.stdout
@@ -84,7 +95,7 @@ def test_config_check_good_file(tmp_path: Path) -> None:
 
 def test_config_check_bad_file(tmp_path: Path) -> None:
     (tmp_path / "bad.toml").write_text('[scan]\njobs = "many"\n[server]\nport = 70000\n')
-    result = run_secperf("config", "check", "bad.toml", cwd=tmp_path)
+    result = run_cli(["config", "check", "bad.toml"], cwd=tmp_path)
     assert result.returncode == 2
     assert result.stdout == ""
     lines = result.stderr.strip().splitlines()
@@ -95,13 +106,10 @@ def test_config_check_bad_file(tmp_path: Path) -> None:
 
 
 def test_alerts_help_lists_its_commands(tmp_path: Path) -> None:
-    result = run_secperf("alerts", "--help", cwd=tmp_path)
+    result = run_cli(["alerts", "--help"], cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     for command in ("list", "ack", "silence", "unsilence", "rules"):
         assert f"  {command} " in result.stdout
-
-
-# --------------------------------------------------------------------------- CliRunner
 
 
 @pytest.mark.parametrize(
