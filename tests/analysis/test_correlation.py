@@ -219,6 +219,16 @@ def test_scan_window_validation() -> None:
     assert as_scan_windows([ScanWindow(10, 20, "z"), (0, 5)])[0].scan_id == "#1"
 
 
+def test_a_running_scan_is_a_window_up_to_now() -> None:
+    """The alert rules see running scans as windows ending at the tick's time."""
+    running = ScanWindow.still_running("s", 100, 250, ("bandit",))
+    assert (running.start_ms, running.end_ms, running.duration_ms) == (100, 250, 150)
+    assert running.running and running.scanners == ("bandit",)
+    assert not ScanWindow(0, 5).running
+    shifted = as_scan_windows([running], lag_ms=10)[0]
+    assert shifted == ScanWindow(110, 260, "s", ("bandit",), running=True)
+
+
 # --------------------------------------------------------------------------- too little, bad input
 
 

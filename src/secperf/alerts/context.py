@@ -19,9 +19,9 @@ from typing import Any
 
 import numpy as np
 
-from secperf.alerts.evaluate import ScanSpan
 from secperf.alerts.rules import Rule, format_value
 from secperf.alerts.security_metrics import FindingTally
+from secperf.analysis.windows import ScanWindow
 from secperf.events import ScanCompleted, ScanStarted, ViolationDetected
 from secperf.model import Alert, Finding, MetricKind
 from secperf.store import COMPLETE_SCAN_STATUSES, ScanRecord, Store
@@ -163,12 +163,17 @@ class ScanTracker:
                 found = scan
         return found
 
-    def spans(self) -> list[ScanSpan]:
-        """Every known scan as a window (running ones open-ended)."""
-        out: list[ScanSpan] = []
+    def windows(self, now_ms: int) -> list[ScanWindow]:
+        """Every known scan as a window; one without an end runs until ``now_ms``."""
+        out: list[ScanWindow] = []
         for s in self.scans.values():
             if s.status == "running" or (s.finished_ms is not None and s.status != "failed"):
-                out.append(ScanSpan(s.scan_id, s.started_ms, s.finished_ms, s.scanners))
+                if s.finished_ms is None:
+                    out.append(
+                        ScanWindow.still_running(s.scan_id, s.started_ms, now_ms, s.scanners)
+                    )
+                else:
+                    out.append(ScanWindow(s.started_ms, s.finished_ms, s.scan_id, s.scanners))
         return out
 
     def new_findings_of(self, scan_id: str) -> list[Finding]:

@@ -54,6 +54,7 @@ from secperf.alerts.silences import (
     MatcherError,
     SilenceSet,
 )
+from secperf.analysis.windows import ScanWindow
 from secperf.bus.interface import EventBus, Subscription
 from secperf.config import AlertsConfig
 from secperf.events import (
@@ -334,16 +335,16 @@ class AlertEngine:
                 reader.prefetch(name, now - window, now)
             except Exception:  # the rules reading it will report the error
                 log.exception("reading %s failed", name)
-        spans = self.tracker.spans()
+        windows = self.tracker.windows(now)
         results: list[_RuleResult] = []
         for rule in rules:
             try:
                 if rule.kind == "threshold":
                     obs = evaluate_threshold(rule, reader, now)
                 elif rule.kind == "unexplained_anomaly":
-                    obs = evaluate_unexplained_anomaly(rule, reader, now, spans)
+                    obs = evaluate_unexplained_anomaly(rule, reader, now, windows)
                 else:
-                    obs = self._scan_impact(rule, reader, now, spans)
+                    obs = self._scan_impact(rule, reader, now, windows)
             except Exception as exc:
                 self.rule_errors += 1
                 log.warning("alert rule %s failed: %s: %s", rule.name, type(exc).__name__, exc)
@@ -353,7 +354,7 @@ class AlertEngine:
         return results
 
     def _scan_impact(
-        self, rule: Rule, reader: SeriesReader, now: int, spans: list[Any]
+        self, rule: Rule, reader: SeriesReader, now: int, windows: list[ScanWindow]
     ) -> list[Observation]:
         # Correlating a day of data is costly: recompute when a scan completed or
         # the result is older than ``recompute_every``.
@@ -361,7 +362,7 @@ class AlertEngine:
         every = int(rule.params.get("recompute_every", 600_000))
         if cached is not None and cached[1] == self.tracker.version and now - cached[0] < every:
             return cached[2]
-        obs = evaluate_scan_impact(rule, reader, now, spans)
+        obs = evaluate_scan_impact(rule, reader, now, windows)
         self._impact_cache[rule.name] = (now, self.tracker.version, obs)
         return obs
 

@@ -24,6 +24,7 @@ import numpy.typing as npt
 from secperf.alerts.rules import Rule
 from secperf.alerts.silences import matches_all
 from secperf.analysis.correlation import SeriesInput, correlate_all
+from secperf.analysis.windows import ScanWindow
 from secperf.model import Sample
 from secperf.store import Store
 
@@ -212,16 +213,6 @@ class Observation:
     extra: dict[str, str] = field(default_factory=dict)
 
 
-@dataclass(frozen=True, slots=True)
-class ScanSpan:
-    """A scan's window as the evaluators need it; ``end_ms`` None while it runs."""
-
-    scan_id: str
-    start_ms: int
-    end_ms: int | None
-    scanners: tuple[str, ...] = ()
-
-
 def evaluate_threshold(rule: Rule, reader: SeriesReader, now_ms: int) -> list[Observation]:
     """``aggregation(metric[window]) op threshold`` for every matching series."""
     out: list[Observation] = []
@@ -242,17 +233,14 @@ def _directional(effect: float, direction: str) -> float:
 
 
 def evaluate_scan_impact(
-    rule: Rule, reader: SeriesReader, now_ms: int, scans: Sequence[ScanSpan]
+    rule: Rule, reader: SeriesReader, now_ms: int, scans: Sequence[ScanWindow]
 ) -> list[Observation]:
     """Series that scans move by at least ``min_effect_pct`` with q < ``max_q``."""
     params = rule.params
     lookback = int(params["lookback"]) or rule.window_ms
     start = now_ms - lookback
-    windows = [
-        (s.start_ms, s.end_ms, s.scan_id)
-        for s in scans
-        if s.end_ms is not None and s.end_ms > s.start_ms and s.start_ms >= start
-    ]
+    # Only finished scans: a running one's effect is not known yet.
+    windows = [s for s in scans if not s.running and s.end_ms > s.start_ms and s.start_ms >= start]
     series = reader.matching(rule, start, now_ms)
     if not series or not windows:
         return []
@@ -282,18 +270,21 @@ def evaluate_scan_impact(
 
 
 def explained_by_scan(
-    scans: Sequence[ScanSpan], start_ms: int, end_ms: int, margin_ms: int, now_ms: int
-) -> ScanSpan | None:
-    """A scan that ran within ``margin_ms`` of ``[start_ms, end_ms]``, if any."""
+    scans: Sequence[ScanWindow], start_ms: int, end_ms: int, margin_ms: int, now_ms: int
+) -> ScanWindow | None:
+    """A scan that ran within ``margin_ms`` of ``[start_ms, end_ms]``, if any.
+
+    A running scan counts up to ``now_ms``, whatever moment its window was taken at.
+    """
     for scan in scans:
-        scan_end = now_ms if scan.end_ms is None else scan.end_ms
+        scan_end = now_ms if scan.running else scan.end_ms
         if scan.start_ms - margin_ms <= end_ms and scan_end + margin_ms >= start_ms:
             return scan
     return None
 
 
 def evaluate_unexplained_anomaly(
-    rule: Rule, reader: SeriesReader, now_ms: int, scans: Sequence[ScanSpan]
+    rule: Rule, reader: SeriesReader, now_ms: int, scans: Sequence[ScanWindow]
 ) -> list[Observation]:
     """Series far outside ``median +- k * MAD`` of their history with no known cause.
 

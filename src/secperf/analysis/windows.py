@@ -29,11 +29,27 @@ DAY_MS = 86_400_000
 
 @dataclass(frozen=True, slots=True)
 class ScanWindow:
-    """The time one scan ran, ``[start_ms, end_ms)`` in UTC milliseconds."""
+    """The time one scan ran, ``[start_ms, end_ms)`` in UTC milliseconds.
+
+    The one model of a scan's time for correlation and for the alert rules. A
+    scan still running has ``running`` set and ``end_ms`` at the moment it was
+    looked at (``ScanWindow.still_running``): the end is always an integer, so
+    correlation never meets an open window, and the rules that must not count an
+    unfinished scan ask ``running``.
+    """
 
     start_ms: int
     end_ms: int
     scan_id: str = ""
+    scanners: tuple[str, ...] = ()
+    running: bool = False
+
+    @classmethod
+    def still_running(
+        cls, scan_id: str, start_ms: int, now_ms: int, scanners: tuple[str, ...] = ()
+    ) -> ScanWindow:
+        """A scan that has not finished, as seen at ``now_ms`` (its end so far)."""
+        return cls(start_ms, now_ms, scan_id, scanners, running=True)
 
     @property
     def duration_ms(self) -> int:
@@ -61,8 +77,11 @@ def as_scan_windows(windows: Iterable[ScanWindowLike], *, lag_ms: int = 0) -> li
     """
     out: list[ScanWindow] = []
     for i, w in enumerate(windows):
+        scanners: tuple[str, ...] = ()
+        running = False
         if isinstance(w, ScanWindow):
             start, end, scan_id = w.start_ms, w.end_ms, w.scan_id
+            scanners, running = w.scanners, w.running
         elif isinstance(w, tuple) and len(w) in (2, 3):
             start, end = w[0], w[1]
             scan_id = str(w[2]) if len(w) == 3 else f"#{i}"
@@ -80,7 +99,7 @@ def as_scan_windows(windows: Iterable[ScanWindowLike], *, lag_ms: int = 0) -> li
             raise ValueError(
                 f"scan window {i} ({scan_id}): end_ms {end} is not after start_ms {start}"
             )
-        out.append(ScanWindow(start + lag_ms, end + lag_ms, scan_id))
+        out.append(ScanWindow(start + lag_ms, end + lag_ms, scan_id, scanners, running))
     out.sort(key=lambda w: (w.start_ms, w.end_ms))
     return out
 
