@@ -1,9 +1,11 @@
 """`secperf scan`, `baseline`, `findings` and `triage` end to end, with the real scanners.
 
-The commands run as real subprocesses on a real project directory; the store
-is the real SQLite file they write. The planted secrets below are fake test
-values; the test checks that none of them appears in any output, report,
-database, cache or log.
+The commands run in-process (``support.cli.run_cli``) on a real project
+directory; the leak test runs them as real ``python -m secperf``
+processes, whose stderr carries the log lines too. The store is the real
+SQLite file they write. The planted secrets below are fake test values; the
+test checks that none of them appears in any output, report, database, cache
+or log.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from support.cli import CliResult, run_cli
 from support.paths import SARIF_SCHEMA
 
 FAKE_AWS_KEY = "AKIAZZZZZZZZEXAMPLE7"
@@ -25,16 +28,29 @@ PLANTED = (FAKE_AWS_KEY, FAKE_PASSWORD, FAKE_GITHUB_TOKEN)
 SCHEMA = SARIF_SCHEMA
 
 
-def secperf(cwd: Path, *args: str, check: int | None = None) -> subprocess.CompletedProcess[str]:
+def _env(cwd: Path) -> dict[str, str]:
     home = cwd.parent / "home"
     home.mkdir(exist_ok=True)
+    return {"PATH": "/usr/bin:/bin", "HOME": str(home)}
+
+
+def secperf(cwd: Path, *args: str, check: int | None = None) -> CliResult:
+    result = run_cli(args, cwd=cwd, env=_env(cwd))
+    if check is not None:
+        assert result.returncode == check, result.stdout + result.stderr
+    return result
+
+
+def secperf_process(
+    cwd: Path, *args: str, check: int | None = None
+) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(
         [sys.executable, "-m", "secperf", *args],
         cwd=cwd,
         capture_output=True,
         text=True,
         timeout=240,
-        env={"PATH": "/usr/bin:/bin", "HOME": str(home)},
+        env=_env(cwd),
     )
     if check is not None:
         assert result.returncode == check, result.stdout + result.stderr
@@ -66,14 +82,15 @@ def all_text_under(root: Path) -> bytes:
     return b"\n".join(blobs)
 
 
+@pytest.mark.slow
 def test_scan_reports_in_every_format_without_leaking_secrets(
     project: Path, tmp_path: Path
 ) -> None:
-    table = secperf(project, "scan", check=1)  # B602 and the AWS key are high
-    as_json = secperf(project, "scan", "--format", "json", check=1)
+    table = secperf_process(project, "scan", check=1)  # B602 and the AWS key are high
+    as_json = secperf_process(project, "scan", "--format", "json", check=1)
     sarif_out = tmp_path / "out" / "report.sarif"
-    sarif = secperf(project, "scan", "--format", "sarif", "-o", str(sarif_out), check=1)
-    listed = secperf(project, "findings", "list", "--json", check=0)
+    sarif = secperf_process(project, "scan", "--format", "sarif", "-o", str(sarif_out), check=1)
+    listed = secperf_process(project, "findings", "list", "--json", check=0)
 
     report = json.loads(as_json.stdout)
     rules = {(f["rule_id"], f["path"]) for f in report["findings"]}
