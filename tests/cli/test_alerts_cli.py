@@ -23,6 +23,7 @@ from secperf.cli import app
 from secperf.events import now_ms
 from secperf.model import Alert, AlertState, MetricKind, Severity
 from secperf.store import Store
+from support.cli import CliResult, run_cli, run_secperf
 
 GOOD_AND_BAD_RULES = """\
 [[rules]]
@@ -46,19 +47,12 @@ kind = "scan_impact"
 metric = "response_time_ms"
 """
 
+#: Wide enough that no rule line wraps.
+WIDE = {"COLUMNS": "200"}
 
-def run_secperf(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SECPERF_")}
-    env["COLUMNS"] = "200"
-    return subprocess.run(
-        [sys.executable, "-m", "secperf", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+
+def secperf(*args: str, cwd: Path) -> CliResult:
+    return run_cli(args, cwd=cwd, env=WIDE)
 
 
 def make_alert(
@@ -316,17 +310,17 @@ def test_silence_refuses_bad_input(
         assert len(store.silences()) == 1
 
 
-def test_exit_codes_of_the_real_command(project: Path) -> None:
-    bad = run_secperf("alerts", "silence", 'severity=~"[crit"', "--reason", "x", cwd=project)
+def test_exit_codes_through_the_root_command(project: Path) -> None:
+    bad = secperf("alerts", "silence", 'severity=~"[crit"', "--reason", "x", cwd=project)
     assert bad.returncode == 2
     assert "severity" in bad.stderr and "invalid regular expression" in bad.stderr
     assert bad.stdout == ""
 
-    unknown = run_secperf("alerts", "unsilence", "99", cwd=project)
+    unknown = secperf("alerts", "unsilence", "99", cwd=project)
     assert unknown.returncode == 2
     assert unknown.stderr.strip() == "silence 99: no silence has this id"
 
-    made = run_secperf("alerts", "silence", "host=web1", "--reason", "x", cwd=project)
+    made = secperf("alerts", "silence", "host=web1", "--reason", "x", cwd=project)
     assert made.returncode == 0, made.stderr
     assert made.stdout.startswith('silence 2: {host="web1"}')
 
@@ -341,7 +335,7 @@ def test_exit_codes_of_the_real_command(project: Path) -> None:
 
 def test_rules_check_names_the_file_the_rule_and_the_reason(tmp_path: Path) -> None:
     (tmp_path / "alerts.toml").write_text(GOOD_AND_BAD_RULES)
-    result = run_secperf("rules", "check", "alerts.toml", cwd=tmp_path)
+    result = secperf("rules", "check", "alerts.toml", cwd=tmp_path)
     assert result.returncode == 2
     lines = result.stdout.splitlines()
     assert lines[0].startswith('OK    alerts.toml: SlowApi (p95(response_time_ms{job="api"}[5m])')
@@ -353,7 +347,7 @@ def test_rules_check_names_the_file_the_rule_and_the_reason(tmp_path: Path) -> N
     assert result.stderr.strip() == "1 problem(s); 2 rule(s) valid"
 
     (tmp_path / "good.toml").write_text(GOOD_AND_BAD_RULES.split('[[rules]]\nname = "CpuMedian')[0])
-    good = run_secperf("alerts", "rules", "check", "good.toml", cwd=tmp_path)
+    good = secperf("alerts", "rules", "check", "good.toml", cwd=tmp_path)
     assert good.returncode == 0, good.stderr
     assert good.stdout.splitlines()[-1] == "1 rule(s) valid"
 
@@ -443,6 +437,7 @@ def _wait_for(predicate: Callable[[], Any], what: str, timeout: float = 60.0) ->
     raise AssertionError(f"{what}: not reached in {timeout} s")
 
 
+@pytest.mark.slow
 def test_serve_evaluates_alerts_notifies_and_stores_them(tmp_path: Path) -> None:
     _Hooks.received = []
     receiver = ThreadingHTTPServer(("127.0.0.1", 0), _Hooks)
@@ -493,7 +488,9 @@ def test_serve_evaluates_alerts_notifies_and_stores_them(tmp_path: Path) -> None
 
         # Another process reads the same store: the transition was stored.
         def stored() -> list[dict[str, Any]]:
-            listed = run_secperf("alerts", "list", "--state", "firing", "--json", cwd=tmp_path)
+            listed = run_secperf(
+                "alerts", "list", "--state", "firing", "--json", cwd=tmp_path, env=WIDE
+            )
             assert listed.returncode == 0, listed.stderr
             rows: list[dict[str, Any]] = json.loads(listed.stdout)
             return rows
@@ -524,7 +521,7 @@ def test_serve_evaluates_alerts_notifies_and_stores_them(tmp_path: Path) -> None
 def test_serve_refuses_a_bad_rule_file(tmp_path: Path) -> None:
     (tmp_path / "alerts.toml").write_text(GOOD_AND_BAD_RULES)
     (tmp_path / "secperf.toml").write_text('[alerts]\nrule_files = ["alerts.toml"]\n')
-    result = run_secperf("serve", "--port", "0", cwd=tmp_path)
+    result = secperf("serve", "--port", "0", cwd=tmp_path)
     assert result.returncode == 2
     assert "rules[1] ('CpuMedian'): aggregation: unknown aggregation 'median'" in result.stderr
     assert "alerts.toml" in result.stderr
