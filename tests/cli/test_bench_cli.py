@@ -1,4 +1,4 @@
-"""`secperf bench` end to end: real commands timed, real fixture files imported, real store."""
+"""`secperf bench` end to end (in-process): real commands timed, real files imported, real store."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import pytest
 from secperf.model import BenchmarkResult
 from secperf.perf.benchmarks import local_machine_info, machine_fingerprint
 from secperf.store import Store
+from support.cli import CliResult, run_cli
 from support.paths import FIXTURES as FIXTURES_DIR
 
 FIXTURES = FIXTURES_DIR / "benchmarks"
@@ -32,16 +33,8 @@ def env_for(cwd: Path) -> dict[str, str]:
     }
 
 
-def secperf(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "secperf", *args],
-        cwd=cwd,
-        env=env_for(cwd),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+def secperf(cwd: Path, *args: str) -> CliResult:
+    return run_cli(args, cwd=cwd, env=env_for(cwd))
 
 
 @pytest.fixture
