@@ -17,12 +17,12 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from secperf.events import now_ms
 from secperf.model import BenchmarkResult
 from secperf.perf.benchmarks import local_machine_info, machine_fingerprint
 
@@ -238,7 +238,7 @@ def time_command(
     if cwd is not None and not Path(cwd).is_dir():
         raise CommandTimingError(f"{cwd}: working directory does not exist")
 
-    started_ms = int(time.time() * 1000)
+    started_ms = now_ms()
     measured: list[_Run] = []
     with tempfile.TemporaryFile() as stderr:
         for index in range(warmup + runs):

@@ -34,6 +34,7 @@ from pathlib import Path
 
 import psutil
 
+from secperf.events import now_ms
 from secperf.model import Sample, ScanCost
 
 __all__ = ["ScanImpactError", "ScanImpactSampler"]
@@ -207,7 +208,7 @@ class ScanImpactSampler:
         self._cost = ScanCost(
             scan_id=self.scan_id,
             started_ms=self._started_ms,
-            finished_ms=int(time.time() * 1000),
+            finished_ms=now_ms(),
             cpu_seconds=sum(max(0.0, t.last.cpu_s - t.baseline.cpu_s) for t in tracked),
             peak_rss_bytes=self._peak_rss,
             read_bytes=sum(max(0, t.last.read - t.baseline.read) for t in tracked),
@@ -321,7 +322,7 @@ class ScanImpactSampler:
     def _tick(self) -> None:
         rss_total = self._discover()
         now_mono = time.monotonic()
-        now_ms = int(time.time() * 1000)
+        now = now_ms()
         cpu_s = self._cpu_seconds()
         busy, total = _host_busy_total()
         prev_busy, prev_total = self._prev_host
@@ -338,8 +339,8 @@ class ScanImpactSampler:
             self._ticks += 1
             self._samples.extend(
                 (
-                    Sample(CPU_PERCENT_METRIC, dict(labels), now_ms, proc_percent),
-                    Sample(RSS_METRIC, dict(labels), now_ms, float(rss_total)),
-                    Sample(HOST_CPU_METRIC, dict(labels), now_ms, host_percent),
+                    Sample(CPU_PERCENT_METRIC, dict(labels), now, proc_percent),
+                    Sample(RSS_METRIC, dict(labels), now, float(rss_total)),
+                    Sample(HOST_CPU_METRIC, dict(labels), now, host_percent),
                 )
             )

@@ -29,6 +29,7 @@ from typing import TypeVar
 
 from pydantic import TypeAdapter, ValidationError
 
+from secperf.events import now_ms
 from secperf.model import Finding
 
 log = logging.getLogger(__name__)
@@ -245,7 +246,7 @@ class ScanCache:
 
     def put_many(self, entries: Iterable[tuple[str, list[Finding], str | None]]) -> None:
         """Store (key, findings, skipped reason) results."""
-        now = time.time_ns() // 1_000_000
+        now = now_ms()
         rows = [
             (key, skipped, _FINDINGS.dump_json(findings), now) for key, findings, skipped in entries
         ]
