@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -12,19 +10,14 @@ import pytest
 
 from secperf.model import Sample
 from secperf.store import Store
+from support.cli import CliResult, run_cli
 from support.paths import FIXTURES as FIXTURES_DIR
 
 FIXTURES = FIXTURES_DIR / "benchmarks"
 
 
-def secperf(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "secperf", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+def secperf(cwd: Path, *args: str) -> CliResult:
+    return run_cli(args, cwd=cwd)
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""`secperf monitor` end to end: the real command in a subprocess, the real SQLite store."""
+"""`secperf monitor` end to end, in-process (Ctrl-C on a real process), on the real SQLite store."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from secperf.perf.collectors.process import ProcessCollector
 from secperf.perf.collectors.prometheus import PrometheusCollector
 from secperf.perf.collectors.system import SystemCollector
 from secperf.store import Store
+from support.cli import CliResult, run_cli
 
 FAR_FUTURE_MS = 2**53
 
@@ -29,16 +30,8 @@ def env_for(cwd: Path) -> dict[str, str]:
     return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home), "COLUMNS": "200"}
 
 
-def secperf(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "secperf", *args],
-        cwd=cwd,
-        env=env_for(cwd),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+def secperf(cwd: Path, *args: str) -> CliResult:
+    return run_cli(args, cwd=cwd, env=env_for(cwd))
 
 
 def closed_port() -> int:
@@ -83,6 +76,7 @@ def test_monitor_stores_samples_and_shows_a_down_target(project: Path) -> None:
         assert up and set(up[0].values.tolist()) == {0.0}
 
 
+@pytest.mark.slow
 def test_ctrl_c_stops_cleanly_and_keeps_what_was_collected(project: Path) -> None:
     proc = subprocess.Popen(
         [sys.executable, "-m", "secperf", "monitor", "--interval", "500ms", "--no-process"],
