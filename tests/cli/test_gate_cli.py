@@ -1,4 +1,4 @@
-"""`secperf gate` end to end: the real CLI in a subprocess on small real projects.
+"""`secperf gate` end to end, in-process (one case as a real process), on small real projects.
 
 Each test writes a project with a ``secperf.toml`` (bandit and secrets), scans
 it with the real scanners, and checks the exit code (0 pass, 1 block,
@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from support.cli import CliResult, run_cli
 from support.paths import FIXTURES as FIXTURES_DIR
 from support.paths import SARIF_SCHEMA
 
@@ -33,20 +34,28 @@ CLEAN = "def add(a, b):\n    return a + b\n"
 RISKY = "import subprocess\n\n\ndef run(cmd):\n    return subprocess.call(cmd, shell=True)\n"
 
 
-def secperf(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def _env(cwd: Path) -> dict[str, str]:
     home = cwd.parent / "home"
     home.mkdir(exist_ok=True)
+    return {"PATH": "/usr/bin:/bin", "HOME": str(home), "COLUMNS": "200"}
+
+
+def secperf(cwd: Path, *args: str) -> CliResult:
+    return run_cli(args, cwd=cwd, env=_env(cwd))
+
+
+def secperf_process(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "secperf", *args],
         cwd=cwd,
         capture_output=True,
         text=True,
         timeout=240,
-        env={"PATH": "/usr/bin:/bin", "HOME": str(home), "COLUMNS": "200"},
+        env=_env(cwd),
     )
 
 
-def expect(result: subprocess.CompletedProcess[str], code: int) -> str:
+def expect(result: CliResult | subprocess.CompletedProcess[str], code: int) -> str:
     output = result.stdout + result.stderr
     assert result.returncode == code, output
     return output
@@ -106,9 +115,10 @@ def test_clean_project_with_baseline_passes_and_is_stored(project: Path) -> None
     assert gate_runs(project) == ["pass"]
 
 
+@pytest.mark.slow
 def test_new_high_finding_blocks(project: Path) -> None:
     (project / "app" / "shell.py").write_text(RISKY)
-    result = secperf(project, "gate", "--format", "json")
+    result = secperf_process(project, "gate", "--format", "json")
     expect(result, 1)
     report = json.loads(result.stdout)
     assert report["result"]["verdict"] == "block"
@@ -119,7 +129,7 @@ def test_new_high_finding_blocks(project: Path) -> None:
     assert [c["name"] for c in blocking] == ["new findings >= high"]
     assert "B602 at app/shell.py:5" in blocking[0]["evidence"]
     # --fail-on critical: a high finding no longer blocks.
-    expect(secperf(project, "gate", "--fail-on", "critical"), 0)
+    expect(secperf_process(project, "gate", "--fail-on", "critical"), 0)
     assert gate_runs(project) == ["block", "pass"]
 
 
