@@ -1,6 +1,6 @@
 """Nonsense input through the command line: a clear error naming the field, exit 2.
 
-Real subprocesses on real files and a real SQLite store: benchmark JSON with
+The CLI in-process on real files and a real SQLite store: benchmark JSON with
 impossible statistics, alert rules with impossible parameters, a config with
 several wrong keys at once, and how `findings show` lays out what it shows.
 """
@@ -10,34 +10,23 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from secperf.store import Store
+from support.cli import CliResult, run_cli
 from support.paths import FIXTURES as FIXTURES_DIR
 
 FIXTURES = FIXTURES_DIR / "benchmarks"
 
 
-def secperf(cwd: Path, *args: str, columns: int = 200) -> subprocess.CompletedProcess[str]:
+def secperf(cwd: Path, *args: str, columns: int = 200) -> CliResult:
     home = cwd.parent / "home"
     home.mkdir(exist_ok=True)
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home)}
     env["COLUMNS"] = str(columns)
-    if "PYTHONPATH" in os.environ:  # the code under test, when not the installed one
-        env["PYTHONPATH"] = os.environ["PYTHONPATH"]
-    return subprocess.run(
-        [sys.executable, "-m", "secperf", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
-    )
+    return run_cli(args, cwd=cwd, env=env)
 
 
 @pytest.fixture
