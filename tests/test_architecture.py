@@ -21,6 +21,7 @@ PACKAGE = REPO / "src" / "secperf"
 LAYERS: dict[str, int] = {
     "secperf": 0,  # the package root: __version__
     "model": 0,
+    "timefmt": 0,  # time as text; imports nothing of secperf
     "events": 1,
     "config": 1,
     "bus": 2,

@@ -14,7 +14,6 @@ import logging
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -25,6 +24,7 @@ from secperf.analysis.windows import ScanWindow
 from secperf.events import ScanCompleted, ScanStarted, ViolationDetected
 from secperf.model import Alert, Finding, MetricKind
 from secperf.store import COMPLETE_SCAN_STATUSES, ScanRecord, Store
+from secperf.timefmt import clock_seconds
 
 log = logging.getLogger(__name__)
 
@@ -34,11 +34,6 @@ NEW_FINDINGS_SHOWN = 10
 PERF_BEFORE_MS = 10 * 60_000
 LOAD_AROUND_MS = 5 * 60_000
 MAX_POINTS = 60
-
-
-def clock_text(ms: int) -> str:
-    """``12:01:05`` (UTC) for a timestamp."""
-    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%H:%M:%S")
 
 
 @dataclass
@@ -261,7 +256,7 @@ class ContextBuilder:
             scanners = ", ".join(running.get("scanners") or ()) or "all scanners"
             sec = (
                 f"a security scan ({scanners}) was running since "
-                f"{clock_text(running['started_ms'])}"
+                f"{clock_seconds(running['started_ms'])}"
             )
             if latest and latest.get("new_findings") is not None:
                 sec += f"; {latest['new_findings']} new findings in the last completed scan"
@@ -269,7 +264,7 @@ class ContextBuilder:
             sec = "no security scan was running"
             if latest.get("new_findings") is not None:
                 sec += (
-                    f"; the last scan ({clock_text(latest['finished_ms'] or 0)}) found "
+                    f"; the last scan ({clock_seconds(latest['finished_ms'] or 0)}) found "
                     f"{latest['new_findings']} new findings"
                 )
         else:

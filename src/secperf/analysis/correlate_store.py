@@ -44,6 +44,7 @@ from secperf.analysis.correlation import (
 )
 from secperf.analysis.windows import ScanWindow
 from secperf.model import MetricType
+from secperf.timefmt import iso_seconds
 
 if TYPE_CHECKING:
     from secperf.store import ScanRecord, Store
@@ -142,9 +143,8 @@ def is_performance_metric(name: str) -> bool:
     return not (known is not None and known.is_security)
 
 
-def iso_ms(ms: int) -> str:
-    """A UTC time for messages: ``2024-05-01 12:00:00 UTC``."""
-    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+# The CLI (cli/correlate.py) imports the message time format by this name.
+iso_ms = iso_seconds
 
 
 def format_labels(labels: dict[str, str]) -> str:
@@ -462,7 +462,7 @@ def run_correlation(
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must be in (0, 1), got {alpha}")
     computed = int(now_ms if now_ms is not None else datetime.now(tz=UTC).timestamp() * 1000)
-    span = f"between {iso_ms(since_ms)} and {iso_ms(until_ms)}"
+    span = f"between {iso_seconds(since_ms)} and {iso_seconds(until_ms)}"
     windows = scan_windows(store.scans(limit=MAX_SCANS), since_ms, until_ms)
     step = choose_step_ms(windows)
     loaded = _load_performance(store, since_ms, until_ms, step, metrics)

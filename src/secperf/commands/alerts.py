@@ -40,6 +40,7 @@ from secperf.config import (
 )
 from secperf.model import Alert, AlertState
 from secperf.store import Silence, Store
+from secperf.timefmt import iso_seconds
 
 #: The shortest fingerprint prefix ``ack`` accepts: short prefixes match by accident.
 MIN_PREFIX = 6
@@ -61,9 +62,8 @@ class AlertsCommandError(ValueError):
 # --------------------------------------------------------------------------- time
 
 
-def iso(ms: int) -> str:
-    """UTC milliseconds as ``2024-05-01 12:00:00 UTC``."""
-    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+# The CLI (cli/alerts.py) imports the format by this name.
+iso = iso_seconds
 
 
 def ago(ms: int, now_ms: int) -> str:
@@ -247,7 +247,7 @@ def add_silence(
         if end <= now_ms:
             raise AlertsCommandError(
                 f"--starts {starts!r} with --duration {duration}: the silence would end "
-                f"at {iso(end)}, in the past"
+                f"at {iso_seconds(end)}, in the past"
             ) from None
         raise AlertsCommandError(f"--duration {duration!r}: {exc.problem}") from None
 
@@ -263,9 +263,10 @@ def matchers_text(matchers: Iterable[Mapping[str, Any]]) -> str:
 def silence_line(silence: Silence, now_ms: int) -> str:
     """One line describing a silence."""
     when = (
-        f"until {iso(silence.ends_ms)} ({format_duration_ms(silence.ends_ms - silence.starts_ms)})"
+        f"until {iso_seconds(silence.ends_ms)} "
+        f"({format_duration_ms(silence.ends_ms - silence.starts_ms)})"
         if silence.starts_ms <= now_ms
-        else f"from {iso(silence.starts_ms)} until {iso(silence.ends_ms)}"
+        else f"from {iso_seconds(silence.starts_ms)} until {iso_seconds(silence.ends_ms)}"
     )
     return (
         f"silence {silence.id}: {{{matchers_text(silence.matchers)}}} {when}, "

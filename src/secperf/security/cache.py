@@ -31,6 +31,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from secperf.events import now_ms
 from secperf.model import Finding
+from secperf.timefmt import file_stamp
 
 log = logging.getLogger(__name__)
 
@@ -156,7 +157,7 @@ class ScanCache:
         if self._db is not None:
             self._db.close()
             self._db = None
-        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        stamp = file_stamp(now_ms())
         aside = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
         try:
             for suffix in ("", "-wal", "-shm"):

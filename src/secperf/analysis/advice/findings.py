@@ -18,10 +18,10 @@ from secperf.analysis.advice.interface import (
     Advice,
     AdviceContext,
     Evidence,
-    iso,
     max_severity,
     percent,
 )
+from secperf.timefmt import iso_minutes
 
 
 def rule_false_positives(ctx: AdviceContext) -> list[Advice]:
@@ -90,7 +90,8 @@ def rule_expired_acceptances(ctx: AdviceContext) -> list[Advice]:
             evidence=tuple(
                 Evidence(
                     f"{s.finding.rule_id} at {s.finding.path}:{s.finding.line}",
-                    f"{Severity(s.finding.severity).value}, expired {iso(s.triage.expires_ms)}"
+                    f"{Severity(s.finding.severity).value}, "
+                    f"expired {iso_minutes(s.triage.expires_ms)}"
                     f" (accepted by {s.triage.author})",
                 )
                 for s in shown

@@ -16,7 +16,8 @@ from secperf.model import Severity
 
 if TYPE_CHECKING:
     pass
-from secperf.analysis.advice.interface import Advice, AdviceContext, Evidence, iso
+from secperf.analysis.advice.interface import Advice, AdviceContext, Evidence
+from secperf.timefmt import iso_minutes
 
 _PRESSURE = (
     ("memory_percent", "memory", "memory_percent"),
@@ -141,13 +142,13 @@ def rule_unexplained_anomalies(ctx: AdviceContext) -> list[Advice]:
                         severity=Severity.MEDIUM,
                         kind="both",
                         detail=(
-                            f"From {iso(t0)} to {iso(t1)}, {series} stayed well above its "
-                            f"usual level (median {median:.4g}) while no scan ran: nothing secperf "
-                            "knows of explains it."
+                            f"From {iso_minutes(t0)} to {iso_minutes(t1)}, {series} stayed "
+                            f"well above its usual level (median {median:.4g}) while no scan "
+                            "ran: nothing secperf knows of explains it."
                         ),
                         evidence=(
-                            Evidence("from", iso(t0)),
-                            Evidence("to", iso(t1)),
+                            Evidence("from", iso_minutes(t0)),
+                            Evidence("to", iso_minutes(t1)),
                             Evidence("peak (3-step median)", f"{peak:.4g}"),
                             Evidence("usual median", f"{median:.4g}"),
                             Evidence("episodes without a scan", str(len(free))),

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from secperf.analysis.correlate_store import (
@@ -89,10 +88,6 @@ def percent(x: float) -> str:
 
 def duration(x: float) -> str:
     return format_duration(x)
-
-
-def iso(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def sentence(text: str) -> str:

@@ -16,7 +16,8 @@ from secperf.model import Severity
 
 if TYPE_CHECKING:
     from secperf.store import Store
-from secperf.analysis.advice.interface import Advice, AdviceContext, Evidence, iso
+from secperf.analysis.advice.interface import Advice, AdviceContext, Evidence
+from secperf.timefmt import iso_minutes
 
 
 def quietest_hour(store: Store, now_ms: int, days: int = 7) -> tuple[int, float] | None:
@@ -77,7 +78,7 @@ def rule_scan_impact(ctx: AdviceContext) -> list[Advice]:
                 severity=Severity.HIGH if abs(r.effect_pct) >= 50 else Severity.MEDIUM,
                 kind="both",
                 detail=(
-                    f"In the correlation run of {iso(run.computed_ms)}, {series} was "
+                    f"In the correlation run of {iso_minutes(run.computed_ms)}, {series} was "
                     f"{abs(r.effect_pct):.0f} % {'higher' if r.effect_pct > 0 else 'lower'} "
                     f"during scans than in matched quiet windows (q={r.q_value:.2g})."
                 ),

@@ -16,9 +16,10 @@ from datetime import date
 
 from secperf.config import GateConfig
 from secperf.gates.evidence import FindingRow, GateInputs, ScanEvidence
-from secperf.gates.waivers import Waivers, describe, is_expired, today_utc
+from secperf.gates.waivers import Waivers, describe, is_expired
 from secperf.model import ConditionStatus, Finding, GateCondition, Severity
 from secperf.security.triage import SET_ASIDE, TriageDecision, TriageState, effective_state
+from secperf.timefmt import iso_date
 
 CATEGORY = "security"
 #: Findings listed one per line in a condition's evidence; the rest are counted.
@@ -318,7 +319,8 @@ def _expired_acceptances(
     items: list[FindingRow] = []
     for decision in expired:
         row = present[decision.fingerprint]
-        expiry = _iso_day(decision.expires_ms)
+        expires = decision.expires_ms
+        expiry = iso_date(expires) if expires is not None else "?"
         note = f"risk accepted by {decision.author} expired on {expiry}"
         if row.state == "waived":
             note += f"; {row.note}"
@@ -338,10 +340,6 @@ def _expired_acceptances(
     return GateCondition(
         "expired risk acceptances", CATEGORY, status, len(counted), 0, "\n".join(lines)
     )
-
-
-def _iso_day(ms: int | None) -> str:
-    return today_utc(ms).isoformat() if ms is not None else "?"
 
 
 __all__ = ["SecurityConditions", "Severity", "classify", "evaluate_security"]
