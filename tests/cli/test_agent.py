@@ -18,6 +18,7 @@ from secperf.config import load_config
 from secperf.events import Event, MetricsRecorded, ScanCompleted, ScanStarted
 from secperf.model import Sample
 from secperf.perf.collectors.interface import Collector
+from support.cli import run_cli
 from support.services import NATS_URL, nats_unreachable
 
 
@@ -95,22 +96,7 @@ def test_agent_publishes_collections_and_a_scan_with_its_host(tmp_path: Path) ->
 
 
 def test_agent_refuses_an_in_process_bus(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "secperf",
-            "--project-dir",
-            str(tmp_path),
-            "agent",
-            "--duration",
-            "1s",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = run_cli(["--project-dir", str(tmp_path), "agent", "--duration", "1s"], cwd=tmp_path)
     assert result.returncode == 2
     assert "--bus nats://" in result.stderr
 
@@ -136,6 +122,7 @@ def nats_space() -> Iterator[tuple[str, str]]:
     asyncio.run(drop())
 
 
+@pytest.mark.slow
 def test_secperf_agent_command_publishes_host_labelled_metrics_to_nats(
     nats_space: tuple[str, str], tmp_path: Path
 ) -> None:

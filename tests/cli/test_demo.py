@@ -34,6 +34,7 @@ from secperf.demo.service import (
     quantile,
 )
 from secperf.store import COMPLETE_SCAN_STATUSES, Store
+from support.cli import run_cli
 
 # --------------------------------------------------------------------------- the service
 
@@ -249,18 +250,13 @@ def test_demo_runs_scans_correlates_gates_and_stops(tmp_path: Path) -> None:
 
 
 def test_demo_cli_refuses_a_bad_duration(tmp_path: Path) -> None:
-    proc = subprocess.run(
-        [sys.executable, "-m", "secperf", "demo", "--scan-every", "soon"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert proc.returncode == 2
-    assert "--scan-every" in proc.stderr
+    result = run_cli(["demo", "--scan-every", "soon"], cwd=tmp_path)
+    assert result.returncode == 2
+    assert "--scan-every" in result.stderr
     assert not (tmp_path / ".secperf").exists()
 
 
+@pytest.mark.slow
 def test_children_exit_when_the_parent_dies(tmp_path: Path) -> None:
     # A service whose --parent-pid is not (or no longer) its parent stops by itself.
     parent = subprocess.Popen([sys.executable, "-c", "pass"])

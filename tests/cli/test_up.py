@@ -1,4 +1,4 @@
-"""`secperf up` end to end: a real process scans, watches, monitors and serves."""
+"""`secperf up` end to end: a real process scans, watches, monitors and serves (slow)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+
+from support.cli import run_cli
 
 T = TypeVar("T")
 
@@ -46,6 +48,7 @@ def project(tmp_path: Path) -> Path:
     return root
 
 
+@pytest.mark.slow
 def test_up_scans_watches_monitors_and_serves(project: Path, tmp_path: Path) -> None:
     proc = subprocess.Popen(
         [sys.executable, "-m", "secperf", "up", "--port", "0"],
@@ -115,6 +118,7 @@ def test_up_scans_watches_monitors_and_serves(project: Path, tmp_path: Path) -> 
     assert proc.returncode == 0
 
 
+@pytest.mark.slow
 def test_sigterm_stops_up_cleanly_with_its_workers(project: Path, tmp_path: Path) -> None:
     import psutil
 
@@ -144,12 +148,9 @@ def test_sigterm_stops_up_cleanly_with_its_workers(project: Path, tmp_path: Path
 
 
 def test_up_refuses_a_public_bind_without_a_token(project: Path, tmp_path: Path) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "secperf", "up", "--host", "0.0.0.0", "--port", "0"],
+    result = run_cli(
+        ["up", "--host", "0.0.0.0", "--port", "0"],
         cwd=project,
-        capture_output=True,
-        text=True,
-        timeout=60,
         env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
     )
     assert result.returncode == 2

@@ -5,8 +5,8 @@ interpreter per case (each one imported the world) and an unexpected exception
 fails the test with its traceback instead of ending as "exit 1" and a stderr
 dump. It does what ``secperf.cli.main`` does before the app runs (install log
 redaction) and puts back the process-wide state a command may change (the
-current directory, the environment, the log record factory, the SIGINT and
-SIGTERM handlers), so one case cannot leak into the next.
+current directory, the environment, the log record factory, the root
+logger's handlers, the SIGINT and SIGTERM handlers), so one case cannot leak into the next.
 
 ``run_secperf`` is the real thing, ``python -m secperf`` in a subprocess, for
 the few tests that need a process of their own (signals, servers, workers) or
@@ -59,12 +59,16 @@ def clean_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
 def _process_state_restored() -> Iterator[None]:
     cwd = os.getcwd()
     factory = logging.getLogRecordFactory()
+    root = logging.getLogger()
+    root_handlers, root_level = list(root.handlers), root.level
     handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
         os.chdir(cwd)
         logging.setLogRecordFactory(factory)
+        # `agent` calls logging.basicConfig; its handler would outlive the command.
+        root.handlers[:], root.level = root_handlers, root_level
         for sig, handler in handlers.items():
             if handler is not None:
                 signal.signal(sig, handler)
