@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from secperf.commands.scanning import ScanCostRecorder, run_scan
 from secperf.config import load_config
 from secperf.security.factory import ScanOptions
@@ -48,6 +50,7 @@ def make_project(root: Path, files: int, config: str = "") -> Path:
     return root
 
 
+@pytest.mark.slow  # a real process: its worker pool's CPU must count too
 def test_scan_stores_its_cost_and_publishes_its_series(tmp_path: Path) -> None:
     # Enough files for the worker pool: the workers' CPU must count too.
     project = make_project(

@@ -18,6 +18,7 @@ from secperf.bus import AsyncEventBus
 from secperf.config import ServerConfig
 from secperf.store import Store
 from secperf.web import UnsafeBindError, check_bind, create_app
+from support.cli import run_cli
 from support.services import free_port
 
 TOKEN = "tok-0123456789abcdef-SECRET"
@@ -158,20 +159,13 @@ def _serve_env() -> dict[str, str]:
 
 
 def test_cli_serve_refuses_a_public_address_without_a_token(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "secperf", "serve", "--host", "0.0.0.0", "--port", "0"],
-        cwd=tmp_path,
-        env=_serve_env(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = run_cli(["serve", "--host", "0.0.0.0", "--port", "0"], cwd=tmp_path)
     assert result.returncode == 2
     assert "SECPERF_TOKEN" in result.stderr
     assert "0.0.0.0" in result.stderr
 
 
+@pytest.mark.slow
 def test_cli_serve_runs_until_interrupted(tmp_path: Path) -> None:
     port = free_port()
     env = {**_serve_env(), "SECPERF_TOKEN": TOKEN}
@@ -219,13 +213,7 @@ def test_cli_serve_runs_until_interrupted(tmp_path: Path) -> None:
 
 
 def test_serve_with_an_unreachable_bus_is_one_clear_error(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "secperf", "serve", "--bus", "nats://127.0.0.1:1", "--port", "0"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = run_cli(["serve", "--bus", "nats://127.0.0.1:1", "--port", "0"], cwd=tmp_path)
     assert result.returncode == 2
     assert "cannot reach the NATS server at nats://127.0.0.1:1" in result.stderr
     assert "Traceback" not in result.stderr
