@@ -38,6 +38,9 @@ from secperf.web.server import bind_socket, make_server, socket_url
 from support.leaks import value_hashes
 from support.services import NATS_URL
 
+#: The test runs secperf as real processes and servers.
+pytestmark = pytest.mark.slow
+
 TOKEN = "leak-test-token-0123456789abcdef"
 
 # Fake values in real formats (none of them works anywhere).

@@ -29,6 +29,9 @@ from secperf.config import load_config
 from secperf.events import Event, ScanCompleted, ScanStarted
 from secperf.store import Store
 
+#: Every test here runs secperf as real processes (signals, workers, servers).
+pytestmark = pytest.mark.slow
+
 FAKE_AWS_KEY = "AKIAZZZZZZZZEXAMPLE7"
 SMALL_APP = (
     "import subprocess\n\n"

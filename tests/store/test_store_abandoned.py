@@ -130,6 +130,7 @@ def project(tmp_path: Path) -> Path:
     return root
 
 
+@pytest.mark.slow
 def test_a_killed_secperf_scan_is_closed_as_abandoned_by_the_next_open(project: Path) -> None:
     db = project / ".secperf" / "secperf.db"
     proc = subprocess.Popen(
@@ -159,6 +160,7 @@ def test_a_killed_secperf_scan_is_closed_as_abandoned_by_the_next_open(project: 
     assert closed.error is not None and f"process {proc.pid}" in closed.error
 
 
+@pytest.mark.slow
 def test_a_live_scan_is_kept_and_a_killed_one_abandoned(tmp_path: Path) -> None:
     db = tmp_path / "store" / "secperf.db"
     script = tmp_path / "scanner.py"

@@ -122,6 +122,7 @@ def _assert_clean(results: list[tuple[int, str, str]]) -> None:
         assert "Traceback" not in err, err
 
 
+@pytest.mark.slow
 def test_four_processes_write_to_a_new_sqlite_store_at_once(tmp_path: Path) -> None:
     db = tmp_path / "fresh" / "secperf.db"
     procs, rounds = 4, 25
@@ -141,6 +142,7 @@ def test_four_processes_write_to_a_new_sqlite_store_at_once(tmp_path: Path) -> N
         assert len(store.triage_all()) == procs * rounds
 
 
+@pytest.mark.slow
 def test_several_processes_migrate_one_new_postgresql_schema_at_once(
     tmp_path: Path, postgres_url: str
 ) -> None:
@@ -151,6 +153,7 @@ def test_several_processes_migrate_one_new_postgresql_schema_at_once(
     assert sorted(rows) == list(range(1, LATEST_VERSION + 1))
 
 
+@pytest.mark.slow
 def test_four_processes_write_to_a_new_postgresql_schema_at_once(
     tmp_path: Path, postgres_url: str
 ) -> None:
@@ -164,6 +167,7 @@ def test_four_processes_write_to_a_new_postgresql_schema_at_once(
         assert len(store.findings(limit=None)) == procs * rounds
 
 
+@pytest.mark.slow
 def test_monitor_and_three_scans_started_together_on_a_fresh_project(tmp_path: Path) -> None:
     project = tmp_path / "project"
     (project / "app").mkdir(parents=True)
@@ -237,6 +241,7 @@ def test_a_write_waits_for_the_lock_instead_of_failing_on_a_stale_read(tmp_path:
     store.close()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("procs", [6])
 def test_many_processes_create_one_sqlite_store_at_once(tmp_path: Path, procs: int) -> None:
     db = tmp_path / "new" / "secperf.db"
