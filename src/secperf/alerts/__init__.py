@@ -2,13 +2,15 @@
 
 ``AlertEngine`` (engine.py) evaluates ``Rule`` objects (rules.py) over the store,
 runs each alert's lifecycle, groups, inhibits and silences notifications
-(grouping.py, silences.py), attaches security and performance context
-(context.py) and hands notifications to notifiers (notifiers/).
+(grouping.py, silences.py, muting.py), attaches security and performance context
+(context.py), answers the API (describe.py) and hands notifications to
+notifiers (notifiers/).
 """
 
 from __future__ import annotations
 
-from secperf.alerts.engine import AlertEngine, AlertNotFoundError, EngineStats
+from secperf.alerts.describe import AlertNotFoundError
+from secperf.alerts.engine import AlertEngine, EngineStats
 from secperf.alerts.grouping import (
     DEFAULT_INHIBIT_RULES,
     GroupSettings,

@@ -13,6 +13,11 @@ Evaluation runs every ``evaluation_interval_s`` and at once when a scan
 completes (security rules only). The engine turns each ``ScanCompleted`` into
 security samples (``security_metrics``), publishes them as ``MetricsRecorded``
 and keeps them in memory until the store surely holds them.
+
+Who is told of an alert (silences, inhibition, grouping, the feed to the
+notifiers) is ``alerts.muting``; what the API reads (the alerts, one alert's
+context, its JSON) is ``alerts.describe``. The engine keeps setup, the loop
+and evaluation, and routes the operators' actions through ``alerts.operator``.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from typing import Any
 
 from secperf.alerts import operator
 from secperf.alerts.context import ContextBuilder, ScanTracker
+from secperf.alerts.describe import AlertBook, alert_json
 from secperf.alerts.evaluate import (
     Observation,
     RecentSamples,
@@ -45,15 +51,12 @@ from secperf.alerts.grouping import (
     Notification,
 )
 from secperf.alerts.lifecycle import AlertSlot, Damping, advance_rule
+from secperf.alerts.muting import NotificationFeed
 from secperf.alerts.notifiers import notifier_from_config
 from secperf.alerts.notifiers.interface import Notifier
 from secperf.alerts.notifiers.runner import NotifierRunner, NotifierStats
 from secperf.alerts.rules import Rule, load_rules_file, rules_from_config
 from secperf.alerts.security_metrics import security_samples
-from secperf.alerts.silences import (
-    MatcherError,
-    SilenceSet,
-)
 from secperf.analysis.windows import ScanWindow
 from secperf.bus.interface import EventBus, Subscription
 from secperf.config import AlertsConfig
@@ -78,11 +81,6 @@ ACTIVE_STATES = frozenset(
     {AlertState.PENDING, AlertState.FIRING, AlertState.NODATA, AlertState.ERROR}
 )
 RESOLVED_KEPT_MS = 3_600_000  # resolved alerts stay visible in memory this long
-RAW_RESOLVED_RESEND_MS = 15 * 60_000  # Prometheus resends resolved alerts for 15 minutes
-
-
-class AlertNotFoundError(KeyError):
-    """No alert has this fingerprint."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,26 +142,30 @@ class AlertEngine:
         self.flap_threshold = flap_threshold
         self.flap_window_ms = flap_window_ms
         self.flap_hold_ms = flap_hold_ms
-        self.resend_interval_ms = resend_interval_ms
-        self.grouper = Grouper(group_settings or GroupSettings())
-        self.inhibitor = Inhibitor(inhibit_rules)
-        self.tracker = ScanTracker()
-        self.recent = RecentSamples()
-        self.contexts = ContextBuilder(store, self.tracker)
-        self.runners = [
+        runners = [
             NotifierRunner(n, max_attempts=notifier_attempts, backoff_s=notifier_backoff_s)
             for n in notifiers
         ]
+        self.feed = NotificationFeed(
+            Grouper(group_settings or GroupSettings()),
+            Inhibitor(inhibit_rules),
+            runners,
+            resend_interval_ms,
+        )
+        # The feed's parts, under the names they have always had on the engine.
+        self.grouper = self.feed.grouper
+        self.inhibitor = self.feed.inhibitor
+        self.runners = self.feed.runners
+        self.tracker = ScanTracker()
+        self.recent = RecentSamples()
+        self.contexts = ContextBuilder(store, self.tracker)
         self._slots: dict[str, AlertSlot] = {}
-        self._silences = SilenceSet()
+        self.book = AlertBook(store, self._slots, self.rules, self.contexts)
         self._impact_cache: dict[str, tuple[int, int, list[Observation]]] = {}
         self._lock = asyncio.Lock()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._subscription: Subscription | None = None
-        self._raw_last_push_ms: int | None = None
-        self._raw_dirty = False
-        self._context_cache: dict[str, tuple[int, dict[str, Any]]] = {}
         self.evaluations = 0
         self.rule_errors = 0
         self.transitions = 0
@@ -313,7 +315,7 @@ class AlertEngine:
                 await self._publish(event)
             await self._refresh_silences()
             await self._refresh_acknowledgements()
-            self._feed_grouper(now, [e.alert.fingerprint for e in events])
+            self.feed.feed(self._slots, now, [e.alert.fingerprint for e in events])
             self._prune(now)
             await self.flush_notifications()
             return events
@@ -407,7 +409,7 @@ class AlertEngine:
                 except Exception as exc:  # context must never stop a transition
                     log.warning("alert context failed: %s", exc)
                     continue
-                self._context_cache[slot.alert.fingerprint] = (now, ctx)
+                self.book.remember_context(slot.alert.fingerprint, now, ctx)
                 texts[slot.alert.fingerprint] = ctx["text"]
             return texts
 
@@ -451,87 +453,27 @@ class AlertEngine:
                 state is AlertState.RESOLVED and now - slot.alert.updated_ms > RESOLVED_KEPT_MS
             ):
                 del self._slots[fp]
-                self._context_cache.pop(fp, None)
+                self.book.forget(fp)
 
     # ------------------------------------------------------------------ notifications
 
-    def _muted(self, alert: Alert, now: int) -> bool:
-        return (
-            self._silences.is_silenced(alert.labels, now)
-            or self.inhibitor.inhibited_by(alert) is not None
-        )
-
-    def _feed_grouper(self, now: int, changed: Sequence[str]) -> None:
-        self.inhibitor.set_firing(s.alert for s in self._slots.values())
-        changed_set = set(changed)
-        for fp, slot in self._slots.items():
-            alert = slot.alert
-            if alert.state in (AlertState.FIRING, AlertState.ERROR) or fp in changed_set:
-                self.grouper.update(alert, now, muted=self._muted(alert, now))
-        if changed_set:
-            self._raw_dirty = True
-
     async def flush_notifications(self) -> list[Notification]:
         """Send every notification that is due now; returns what was queued."""
-        now = self.clock()
-        sent = self.grouper.due(now)
-        grouped = [r for r in self.runners if not r.notifier.raw]
-        for notification in sent:
-            for runner in grouped:
-                runner.submit(notification)
-        raw = [r for r in self.runners if r.notifier.raw]
-        if raw and (
-            self._raw_dirty
-            or self._raw_last_push_ms is None
-            or now - self._raw_last_push_ms >= self.resend_interval_ms
-        ):
-            alerts = tuple(
-                s.alert
-                for s in self._slots.values()
-                if (
-                    s.alert.state in (AlertState.FIRING, AlertState.ERROR)
-                    or (
-                        s.alert.state is AlertState.RESOLVED
-                        and now - (s.alert.resolved_at_ms or 0) <= RAW_RESOLVED_RESEND_MS
-                    )
-                )
-                and not self._muted(s.alert, now)
-            )
-            self._raw_dirty = False
-            self._raw_last_push_ms = now
-            if alerts:
-                push = Notification("secperf", "{}:{}", {}, alerts, now)
-                for runner in raw:
-                    runner.submit(push)
-        return sent
+        return self.feed.flush(self._slots, self.clock())
 
     async def wait_notifications(self) -> None:
         """Wait until every notifier has sent (or given up on) what it was given."""
-        for runner in self.runners:
-            await runner.wait_idle()
+        await self.feed.wait_idle()
 
     # ------------------------------------------------------------------ API
 
     def alerts(self, states: Iterable[AlertState | str] | None = None) -> list[Alert]:
         """The alerts the engine holds (active and recently resolved), newest change first."""
-        wanted = None if states is None else {AlertState(s) for s in states}
-        found = [
-            s.alert
-            for s in self._slots.values()
-            if s.alert.state is not AlertState.INACTIVE
-            and (wanted is None or s.alert.state in wanted)
-        ]
-        return sorted(found, key=lambda a: a.updated_ms, reverse=True)
+        return self.book.alerts(states)
 
     def get(self, fingerprint: str) -> Alert:
         """One alert by fingerprint, from memory or the store; AlertNotFoundError."""
-        slot = self._slots.get(fingerprint)
-        if slot is not None:
-            return slot.alert
-        for alert in self.store.alerts():
-            if alert.fingerprint == fingerprint:
-                return alert
-        raise AlertNotFoundError(f"no alert with fingerprint {fingerprint!r}")
+        return self.book.get(fingerprint)
 
     def acknowledge(self, fingerprint: str, author: str, note: str) -> Alert:
         """Record who acknowledged an alert and why; stored at once (``operator`` rules)."""
@@ -557,26 +499,21 @@ class AlertEngine:
         silence = operator.add_silence(
             self.store, matchers, starts_ms, ends_ms, author, reason, now
         )
-        self._silences = SilenceSet(self.store.silences(active_at_ms=None))
-        self._resync_muting(now)
+        self.feed.set_silences(self.store.silences(active_at_ms=None))
+        self.feed.resync(self._slots, now)
         return silence
 
     def expire_silence(self, silence_id: int) -> bool:
         """End a silence now; False when it does not exist or has already ended."""
         now = self.clock()
         ended = operator.expire_silence(self.store, silence_id, now)
-        self._silences = SilenceSet(self.store.silences(active_at_ms=now))
-        self._resync_muting(now)
+        self.feed.set_silences(self.store.silences(active_at_ms=now))
+        self.feed.resync(self._slots, now)
         return ended
 
     def silences(self, active_only: bool = False) -> list[Silence]:
         """Stored silences (only those active now with ``active_only``)."""
         return self.store.silences(active_at_ms=self.clock() if active_only else None)
-
-    def _resync_muting(self, now: int) -> None:
-        for fp, slot in self._slots.items():
-            self.grouper.set_muted(fp, self._muted(slot.alert, now))
-        self._raw_dirty = True
 
     async def _refresh_silences(self) -> None:
         # Silences may be added by other processes (the CLI): read them each tick.
@@ -586,7 +523,7 @@ class AlertEngine:
             log.exception("reading silences failed")
             return
         now = self.clock()
-        self._silences = SilenceSet(s for s in silences if s.ends_ms > now)
+        self.feed.set_silences(s for s in silences if s.ends_ms > now)
 
     async def _refresh_acknowledgements(self) -> None:
         # Acks may come from other processes (the CLI) straight into the store.
@@ -612,7 +549,7 @@ class AlertEngine:
 
     def is_silenced(self, alert: Alert) -> bool:
         """Whether an active silence mutes ``alert``."""
-        return self._silences.is_silenced(alert.labels, self.clock())
+        return self.feed.is_silenced(alert, self.clock())
 
     def inhibited_by(self, alert: Alert) -> Alert | None:
         """The firing alert that inhibits ``alert``, or None."""
@@ -620,17 +557,7 @@ class AlertEngine:
 
     def context(self, fingerprint: str) -> dict[str, Any]:
         """The security and performance context of one alert (cached for 10 s)."""
-        now = self.clock()
-        cached = self._context_cache.get(fingerprint)
-        if cached is not None and now - cached[0] < 10_000:
-            return cached[1]
-        slot = self._slots.get(fingerprint)
-        alert = slot.alert if slot is not None else self.get(fingerprint)
-        rule = slot.rule if slot is not None else self.rules.get(alert.rule)
-        series = slot.series_labels if slot is not None else dict(alert.labels)
-        ctx = self.contexts.build(alert, rule, series, now)
-        self._context_cache[fingerprint] = (now, ctx)
-        return ctx
+        return self.book.context(fingerprint, self.clock())
 
     def describe(self, alert: Alert, *, with_context: bool = True) -> dict[str, Any]:
         """The API's AlertJson: the alert's fields, ``silenced`` and ``context``."""
@@ -640,26 +567,10 @@ class AlertEngine:
                 ctx = self.context(alert.fingerprint)
             except Exception as exc:
                 log.warning("context of alert %s failed: %s", alert.fingerprint, exc)
+        # In this order, as the API has always read them: context, inhibition, silence.
         inhibitor = self.inhibited_by(alert)
-        return {
-            "fingerprint": alert.fingerprint,
-            "rule": alert.rule,
-            "state": alert.state.value,
-            "severity": alert.severity.value,
-            "kind": alert.kind.value,
-            "labels": dict(alert.labels),
-            "annotations": dict(alert.annotations),
-            "value": alert.value,
-            "active_since_ms": alert.active_since_ms,
-            "fired_at_ms": alert.fired_at_ms,
-            "resolved_at_ms": alert.resolved_at_ms,
-            "updated_ms": alert.updated_ms,
-            "acknowledged_by": alert.acknowledged_by,
-            "acknowledgement_note": alert.acknowledgement_note,
-            "silenced": self.is_silenced(alert),
-            "inhibited_by": inhibitor.fingerprint if inhibitor else None,
-            "context": ctx,
-        }
+        silenced = self.is_silenced(alert)
+        return alert_json(alert, silenced=silenced, inhibited_by=inhibitor, context=ctx)
 
     def stats(self) -> EngineStats:
         """Counters of the engine and its notifiers."""
@@ -672,4 +583,4 @@ class AlertEngine:
         )
 
 
-__all__ = ["AlertEngine", "AlertNotFoundError", "EngineStats", "MatcherError"]
+__all__ = ["AlertEngine", "EngineStats"]
