@@ -42,18 +42,31 @@ def _data() -> dict[tuple[str, str], tuple[np.ndarray, np.ndarray]]:
     return {(m, h): (ts, 50 + rng.normal(0, 10, ts.size)) for m in METRICS for h in HOSTS}
 
 
+def _never_reached(metric: str, aggregation: str) -> float:
+    """A threshold the rule's value never passes, within what the metric can take.
+
+    Percentages end at 100 (rules refuse thresholds a bounded metric cannot
+    reach); rate, increase and count are not in the metric's unit.
+    """
+    if metric.endswith("_percent") and aggregation not in ("rate", "increase", "count"):
+        return 100.0
+    return 1e9
+
+
 def _rules() -> list[Rule]:
     rules = default_rules(cpu_count=2)
     for i in range(200):
+        metric = METRICS[i % len(METRICS)]
+        aggregation = AGGREGATIONS[i % len(AGGREGATIONS)]
         rules.append(
             rule_from_dict(
                 {
                     "name": f"bench_{i}",
-                    "metric": METRICS[i % len(METRICS)],
+                    "metric": metric,
                     "matchers": [f'host="{HOSTS[(i // len(METRICS)) % len(HOSTS)]}"'],
-                    "aggregation": AGGREGATIONS[i % len(AGGREGATIONS)],
+                    "aggregation": aggregation,
                     "window": WINDOWS[i % len(WINDOWS)],
-                    "threshold": 1e9,
+                    "threshold": _never_reached(metric, aggregation),
                 }
             )
         )

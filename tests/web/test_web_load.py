@@ -51,13 +51,13 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
-from test_store_connections import fill_store, one_connection_pool, read_endpoints
 
 from secperf.bus import AsyncEventBus
 from secperf.store import Store
 from secperf.web import create_app
 from secperf.web.admission import AdmissionLimiter
 from support.prometheus import RunningApp, running_app
+from support.store_data import fill_store, one_connection_pool, read_endpoints
 
 #: Concurrent clients, how many of them ignore Retry-After, and how long they keep asking.
 CLIENTS = 200

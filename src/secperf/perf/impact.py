@@ -326,8 +326,12 @@ class ScanImpactSampler:
         cpu_s = self._cpu_seconds()
         busy, total = _host_busy_total()
         prev_busy, prev_total = self._prev_host
+        # Busy time is a part of total time; float sums of the counters can put it
+        # a hair above, which must not read as more than 100 %.
         host_percent = (
-            100.0 * max(0.0, busy - prev_busy) / (total - prev_total) if total > prev_total else 0.0
+            min(100.0, 100.0 * max(0.0, busy - prev_busy) / (total - prev_total))
+            if total > prev_total
+            else 0.0
         )
         elapsed = now_mono - self._prev_mono
         proc_percent = 100.0 * max(0.0, cpu_s - self._prev_cpu_s) / elapsed if elapsed > 0 else 0.0
