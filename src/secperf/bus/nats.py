@@ -21,6 +21,10 @@ message is acknowledged only after its handler returned (and, for
 ``subscribe_durable``, after the subscriber's ``commit`` callback made the
 batch durable), so delivery is at-least-once; each subscriber remembers the
 ids it has completed recently and skips re-deliveries of them.
+
+One idea, kept whole though it runs past 600 lines: the bus contract over
+JetStream (stream set-up, the publishing outbox, durable consumers and their
+acknowledgements) is one protocol whose parts share the connection's state.
 """
 
 from __future__ import annotations

@@ -11,6 +11,10 @@ critical, >= 7.0 high, >= 4.0 medium, > 0 low, 0 info); else the database's
 own rating (GitHub's CRITICAL/HIGH/MODERATE/LOW); else medium, because an
 unrated known vulnerability is still a vulnerability. CVSS v2 and v4 vectors
 are not scored.
+
+One idea, kept whole though it runs past 600 lines: the OSV data source
+(loading, the version index, matching, severity and the online query) reads
+one record format end to end.
 """
 
 from __future__ import annotations

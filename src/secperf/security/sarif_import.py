@@ -21,6 +21,10 @@ not a line number``): a path outside the project root (``../`` climbing out,
 an absolute path or ``file:`` URI elsewhere, a URI of another scheme), a line
 or column below 1, an end line before the start line. The other results of the
 log are kept.
+
+One idea, kept whole though it runs past 600 lines: reading one SARIF log
+into findings (locations and their checks, severity, fingerprints, redaction)
+follows one document's structure.
 """
 
 from __future__ import annotations

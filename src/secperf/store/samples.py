@@ -7,6 +7,10 @@ holds ``compact_after`` chunks, or when a series moves on to a later block, the
 block's chunks are merged into one. Merging and reading resolve repeated
 timestamps by the last write (chunk id order), so re-delivered samples are
 never counted twice.
+
+One idea, kept whole though it runs past 600 lines: the sample half of the
+store (series identities, chunk writes, compaction, queries, retention) works
+on one table pair and one chunk codec; its parts share the series cache.
 """
 
 from __future__ import annotations
