@@ -143,9 +143,6 @@ def is_performance_metric(name: str) -> bool:
     return not (known is not None and known.is_security)
 
 
-# The CLI (cli/correlate.py) imports the message time format by this name.
-iso_ms = iso_seconds
-
 
 def format_labels(labels: dict[str, str]) -> str:
     """``{job=api,host=a}``, or the empty string for no labels."""

@@ -209,7 +209,8 @@ def alerts_table(rows: Sequence[tuple[Alert, bool]], now_ms: int) -> Table:
     """The Rich table of ``alerts list``."""
     # The alert rules and the store load only when the command runs.
     from secperf.alerts.rules import format_value
-    from secperf.commands.alerts import ago, alert_since, iso
+    from secperf.commands.alerts import ago, alert_since
+    from secperf.timefmt import iso_seconds
 
     table = Table(title=f"{len(rows)} alert(s)", title_justify="left")
     table.add_column("fingerprint", no_wrap=True)
@@ -239,7 +240,7 @@ def alerts_table(rows: Sequence[tuple[Alert, bool]], now_ms: int) -> Table:
             escape(alert.rule),
             escape(labels),
             format_value(alert.value),
-            f"{ago(since, now_ms)} ({iso(since)[11:19]})",
+            f"{ago(since, now_ms)} ({iso_seconds(since)[11:19]})",
             escape(ack),
             "yes" if silenced else "",
         )

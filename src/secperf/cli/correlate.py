@@ -38,9 +38,10 @@ def correlate(
 ) -> None:
     """Rank the metrics that scans affect, with the evidence; exit 3 without scans or data."""
     # The statistics (scipy) and the store load only when a correlation runs.
-    from secperf.analysis.correlate_store import explain, format_duration, format_labels, iso_ms
+    from secperf.analysis.correlate_store import explain, format_duration, format_labels
     from secperf.commands.correlate import CorrelateUsageError, run_json
     from secperf.commands.correlate import correlate as run_correlate
+    from secperf.timefmt import iso_seconds
 
     loaded = load_or_exit(ctx)
     try:
@@ -55,8 +56,8 @@ def correlate(
         )
     if not run.evaluable:
         err.print(
-            f"cannot evaluate: {len(run.problems)} problem(s) between {iso_ms(run.since_ms)}"
-            f" and {iso_ms(run.until_ms)}",
+            f"cannot evaluate: {len(run.problems)} problem(s) between {iso_seconds(run.since_ms)}"
+            f" and {iso_seconds(run.until_ms)}",
             markup=False,
         )
         for problem in run.problems:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
@@ -13,14 +12,11 @@ from rich.text import Text
 
 from secperf.cli.common import console, fail, load_or_exit, severity_option
 from secperf.model import Finding
+from secperf.timefmt import iso_minutes
 
 app = typer.Typer(
     help="List and show stored findings.", no_args_is_help=True, rich_markup_mode=None
 )
-
-
-def _iso(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 @app.command("list")
@@ -115,7 +111,7 @@ def findings_show(
             rows[key] = value if isinstance(value, str) else json.dumps(value)
     lines = list(rows.items())
     for entry in history:
-        until = f" until {_iso(entry.expires_ms)}" if entry.expires_ms else ""
+        until = f" until {iso_minutes(entry.expires_ms)}" if entry.expires_ms else ""
         lines.append(("triage", f"{entry.state} by {entry.author}{until}: {entry.reason}"))
     _print_label_values(lines)
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -13,6 +12,7 @@ from rich.table import Table
 from secperf.cli.common import console, fail, load_or_exit
 from secperf.config import parse_duration_ms
 from secperf.model import ExitCode, MetricType
+from secperf.timefmt import clock_seconds
 
 if TYPE_CHECKING:
     from secperf.commands.metrics import SeriesSummary, StoredMetric
@@ -101,10 +101,6 @@ def metric_table(metrics: Sequence[StoredMetric]) -> Table:
     return table
 
 
-def _when(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%H:%M:%S")
-
-
 def query_table(summaries: Sequence[SeriesSummary], unit: str) -> Table:
     """One row per series: labels, range, min / avg / max and a sparkline."""
     title = f"{summaries[0].name} ({unit or 'no unit'})" if summaries else "no data"
@@ -121,8 +117,8 @@ def query_table(summaries: Sequence[SeriesSummary], unit: str) -> Table:
         labels = ", ".join(f"{k}={v}" for k, v in sorted(s.labels.items()))
         table.add_row(
             labels or "-",
-            _when(s.first_ms),
-            _when(s.last_ms),
+            clock_seconds(s.first_ms),
+            clock_seconds(s.last_ms),
             str(s.points),
             f"{s.low:.4g}",
             f"{s.mean:.4g}",

@@ -62,9 +62,6 @@ class AlertsCommandError(ValueError):
 # --------------------------------------------------------------------------- time
 
 
-# The CLI (cli/alerts.py) imports the format by this name.
-iso = iso_seconds
-
 
 def ago(ms: int, now_ms: int) -> str:
     """How long before ``now_ms`` ``ms`` was, coarsely (``5m ago``, ``in 2h``)."""
