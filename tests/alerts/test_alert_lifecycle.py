@@ -13,7 +13,8 @@ from secperf.alerts.lifecycle import (
     advance_rule,
     alert_labels,
 )
-from secperf.alerts.rules import Rule, rule_from_dict
+from secperf.alerts.rule_loading import rule_from_dict
+from secperf.alerts.rules import Rule
 from secperf.model import AlertState, labels_fingerprint
 
 T0 = 1_700_000_000_000

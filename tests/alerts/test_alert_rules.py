@@ -7,16 +7,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from secperf.alerts.default_rules import default_rules
 from secperf.alerts.evaluate import RecentSamples, SeriesReader, aggregate, evaluate_threshold
-from secperf.alerts.rules import (
-    Rule,
+from secperf.alerts.rule_loading import (
     RuleError,
-    default_rules,
     load_rules_file,
-    render_template,
     rule_from_dict,
     rules_from_config,
 )
+from secperf.alerts.rules import Rule, render_template
 from secperf.alerts.security_metrics import FindingTally, security_samples
 from secperf.config import load_config
 from secperf.model import Finding, MetricKind, Sample, SecurityMetrics, Severity

@@ -24,7 +24,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, event
 
 from secperf.alerts.engine import AlertEngine
-from secperf.alerts.rules import rule_from_dict
+from secperf.alerts.rule_loading import rule_from_dict
 from secperf.bus import AsyncEventBus
 from secperf.model import (
     Sample,

@@ -1,7 +1,8 @@
 """Unified alerting for security and performance: rules, lifecycle, noise control, notifiers.
 
-``AlertEngine`` (engine.py) evaluates ``Rule`` objects (rules.py) over the store,
-runs each alert's lifecycle, groups, inhibits and silences notifications
+``AlertEngine`` (engine.py) evaluates ``Rule`` objects (rules.py; built and
+validated by rule_loading.py, the shipped set in default_rules.py) over the
+store, runs each alert's lifecycle, groups, inhibits and silences notifications
 (grouping.py, silences.py, muting.py), attaches security and performance context
 (context.py), answers the API (describe.py) and hands notifications to
 notifiers (notifiers/).
@@ -9,6 +10,7 @@ notifiers (notifiers/).
 
 from __future__ import annotations
 
+from secperf.alerts.default_rules import default_rules
 from secperf.alerts.describe import AlertNotFoundError
 from secperf.alerts.engine import AlertEngine, EngineStats
 from secperf.alerts.grouping import (
@@ -17,17 +19,16 @@ from secperf.alerts.grouping import (
     InhibitRule,
     Notification,
 )
-from secperf.alerts.rules import (
+from secperf.alerts.rule_loading import (
     LoadedRules,
-    Rule,
     RuleError,
-    default_rules,
     load_rule_dicts,
     load_rules_file,
     rule_from_config,
     rule_from_dict,
     rules_from_config,
 )
+from secperf.alerts.rules import Rule
 from secperf.alerts.security_metrics import security_samples
 from secperf.alerts.silences import MatcherError
 

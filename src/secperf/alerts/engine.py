@@ -55,7 +55,8 @@ from secperf.alerts.muting import NotificationFeed
 from secperf.alerts.notifiers import notifier_from_config
 from secperf.alerts.notifiers.interface import Notifier
 from secperf.alerts.notifiers.runner import NotifierRunner, NotifierStats
-from secperf.alerts.rules import Rule, load_rules_file, rules_from_config
+from secperf.alerts.rule_loading import load_rules_file, rules_from_config
+from secperf.alerts.rules import Rule
 from secperf.alerts.security_metrics import security_samples
 from secperf.analysis.windows import ScanWindow
 from secperf.bus.interface import EventBus, Subscription

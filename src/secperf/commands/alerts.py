@@ -20,8 +20,9 @@ from typing import Any
 from pydantic import TypeAdapter
 
 from secperf.alerts import operator
+from secperf.alerts.default_rules import default_rules
 from secperf.alerts.operator import OperatorError
-from secperf.alerts.rules import RuleError, default_rules, rule_from_dict
+from secperf.alerts.rule_loading import RuleError, rule_from_dict
 from secperf.alerts.silences import (
     MatcherError,
     SilenceSet,

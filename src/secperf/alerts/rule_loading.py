@@ -1,0 +1,414 @@
+"""Building and validating alert rules from config, dicts and TOML files.
+
+``[[alerts.rules]]`` in the config gives threshold rules (``AlertRuleConfig``);
+``rule_from_dict`` reads the same keys plus ``kind`` and the kinds' parameters,
+and ``load_rules_file`` reads a TOML file of ``[[rules]]`` tables, rejecting a
+malformed rule by name and reason while keeping the others.
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from secperf.alerts.default_rules import default_rules
+from secperf.alerts.rules import KINDS, NO_DATA_MODES, Rule
+from secperf.alerts.silences import MatcherError, parse_matcher
+from secperf.config import (
+    AGGREGATIONS,
+    COMPARISONS,
+    AlertRuleConfig,
+    Matcher,
+    format_duration_ms,
+    parse_duration_ms,
+)
+from secperf.model import LABEL_NAME_RE, METRIC_NAME_RE, MetricKind, Severity
+
+# Keys of the dict form, per kind, beyond the common ones.
+_COMMON_KEYS = frozenset(
+    {
+        "name",
+        "kind",
+        "metric",
+        "matchers",
+        "aggregation",
+        "window",
+        "op",
+        "threshold",
+        "resolve_threshold",
+        "for",
+        "keep_firing_for",
+        "severity",
+        "labels",
+        "annotations",
+        "no_data",
+        "side",
+    }
+)
+_KIND_PARAMS: dict[str, dict[str, float | str]] = {
+    "threshold": {},
+    # Parameters with their defaults; durations as strings.
+    "scan_impact": {
+        "min_effect_pct": 20.0,
+        "max_q": 0.01,
+        "direction": "up",
+        "lookback": "24h",
+        "recompute_every": "10m",
+        "lag": "0s",
+    },
+    "unexplained_anomaly": {
+        "k": 5.0,
+        "recent": "1m",
+        "scan_margin": "1m",
+        "min_points": 30.0,
+        "explained_by": "",
+    },
+}
+_DURATION_PARAMS = frozenset({"lookback", "recompute_every", "lag", "recent", "scan_margin"})
+#: ``recent = "0"`` means this much (as the evaluator reads it).
+_DEFAULT_RECENT_MS = 60_000
+
+#: The values some known metrics can take. A threshold outside the range can
+#: never be crossed (or is always crossed), which is a mistake such as a
+#: percentage written for a ratio. Process CPU is absent: it passes 100 % on
+#: several cores.
+_METRIC_RANGES: dict[str, tuple[float, float, str]] = {
+    "cpu_percent": (0.0, 100.0, "percent"),
+    "memory_percent": (0.0, 100.0, "percent"),
+    "swap_percent": (0.0, 100.0, "percent"),
+    "security_scan_coverage": (0.0, 100.0, "percent"),
+    "error_rate": (0.0, 1.0, "a ratio: 0.05 means 5 %"),
+    "security_false_positives": (0.0, 1.0, "a ratio: 0.5 means 50 %"),
+}
+#: Keys the resolve threshold is checked against.
+_RESOLVE_INPUTS = frozenset({"kind", "op", "threshold", "resolve_threshold", "min_effect_pct", "k"})
+#: Aggregations whose result is in the metric's own unit (rate, increase and
+#: count are not).
+_UNIT_PRESERVING = frozenset({"last", "avg", "min", "max", "p50", "p95", "p99"})
+
+
+class RuleError(ValueError):
+    """A rule that cannot be loaded; the message names where, the rule and why."""
+
+
+def rule_from_config(cfg: AlertRuleConfig) -> Rule:
+    """A threshold rule from an already validated ``[[alerts.rules]]`` entry."""
+    return Rule(
+        name=cfg.name,
+        metric=cfg.metric,
+        threshold=cfg.threshold,
+        matchers=tuple(cfg.matchers),
+        aggregation=cfg.aggregation,
+        window_ms=cfg.window,
+        op=cfg.op,
+        resolve_threshold=cfg.resolve_threshold,
+        for_ms=cfg.for_,
+        keep_firing_for_ms=cfg.keep_firing_for,
+        severity=cfg.severity,
+        labels=dict(cfg.labels),
+        annotations=dict(cfg.annotations),
+    )
+
+
+def _duration(value: Any, key: str, problem: list[str], *, positive: bool = False) -> int:
+    try:
+        if isinstance(value, bool) or not isinstance(value, str):
+            raise ValueError(f"expected a duration string such as '15s' or '5m', got {value!r}")
+        ms = parse_duration_ms(value)
+    except ValueError as exc:
+        problem.append(f"{key}: {exc}")
+        return 0
+    if positive and ms <= 0:
+        problem.append(f"{key}: must be longer than 0")
+    return ms
+
+
+def _number(value: Any, key: str, problem: list[str]) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        problem.append(f"{key}: expected a finite number, got {value!r}")
+        return 0.0
+    return float(value)
+
+
+def _param_problems(
+    kind: str, params: Mapping[str, Any], window_ms: int, bad: set[str]
+) -> list[str]:
+    """Values of a kind's parameters that cannot mean what the author wanted.
+
+    Keys in ``bad`` already have a problem (their value is a placeholder) and
+    are not checked again.
+    """
+    problems: list[str] = []
+    if kind == "scan_impact":
+        effect = params["min_effect_pct"]
+        if "min_effect_pct" not in bad and effect < 0:
+            problems.append(
+                f"min_effect_pct: must not be negative, got {effect:g}; it is the smallest change "
+                "(in percent, in the chosen direction) that fires, e.g. 20"
+            )
+        if "max_q" not in bad and not 0 < params["max_q"] < 1:
+            problems.append(f"max_q: must be between 0 and 1 (exclusive), got {params['max_q']:g}")
+    if kind == "unexplained_anomaly":
+        if "k" not in bad and params["k"] <= 0:
+            problems.append(f"k: must be greater than 0, got {params['k']:g}")
+        min_points = params["min_points"]
+        if "min_points" not in bad and (min_points != int(min_points) or min_points < 2):
+            problems.append(
+                f"min_points: must be a whole number of at least 2, got {min_points:g} "
+                "(a median and its spread need two points)"
+            )
+        recent = params["recent"] or _DEFAULT_RECENT_MS
+        if not bad & {"recent", "window"} and recent >= window_ms:
+            problems.append(
+                f"recent: must be shorter than window ({format_duration_ms(window_ms)}), "
+                f"got {format_duration_ms(recent)}; otherwise no history is left to compare with"
+            )
+    return problems
+
+
+def _range_problems(metric: str, aggregation: str, values: Mapping[str, float]) -> list[str]:
+    """Thresholds outside the range a bounded metric can take."""
+    bounds = _METRIC_RANGES.get(metric)
+    if bounds is None or aggregation not in _UNIT_PRESERVING:
+        return []
+    low, high, unit = bounds
+    return [
+        f"{key}: {value:g} is outside the values {metric} can take ({low:g} to {high:g}, "
+        f"{unit}), so the rule could never change state"
+        for key, value in values.items()
+        if not low <= value <= high
+    ]
+
+
+def _str_map(value: Any, key: str, problem: list[str], *, label_keys: bool) -> dict[str, str]:
+    if not isinstance(value, Mapping):
+        problem.append(f"{key}: expected a table of strings")
+        return {}
+    out: dict[str, str] = {}
+    for k, v in value.items():
+        if not isinstance(k, str) or (label_keys and not LABEL_NAME_RE.match(k)) or not k:
+            problem.append(f"{key}: invalid key {k!r}")
+        elif not isinstance(v, str):
+            problem.append(f"{key}.{k}: expected a string, got {type(v).__name__}")
+        else:
+            out[k] = v
+    return out
+
+
+def rule_from_dict(data: Any, *, where: str = "rule") -> Rule:
+    """A rule from its dict form (the config keys plus ``kind`` and its parameters).
+
+    Raises RuleError naming ``where``, the rule's name and every problem found.
+    """
+    if not isinstance(data, Mapping):
+        raise RuleError(f"{where}: expected a table, got {type(data).__name__}")
+    name = data.get("name")
+    label = f"{where} ({name!r})" if isinstance(name, str) else where
+    problems: list[str] = []
+    kind = data.get("kind", "threshold")
+    if kind not in KINDS:
+        problems.append(f"kind: unknown kind {kind!r}; expected one of {', '.join(KINDS)}")
+        kind = "threshold"
+    param_defaults = _KIND_PARAMS[kind]
+    unknown = set(data) - _COMMON_KEYS - set(param_defaults)
+    if unknown:
+        problems.append(
+            f"unknown field(s) {', '.join(sorted(map(str, unknown)))} for kind {kind!r}"
+        )
+    if not isinstance(name, str) or not name.strip():
+        problems.append("name: required, a non-empty string")
+    metric = data.get("metric")
+    if not isinstance(metric, str) or not METRIC_NAME_RE.match(metric):
+        problems.append(
+            f"metric: {metric!r} must be a metric name matching {METRIC_NAME_RE.pattern}"
+        )
+    matchers: list[Matcher] = []
+    raw_matchers = data.get("matchers", [])
+    if not isinstance(raw_matchers, list):
+        problems.append("matchers: expected a list such as ['host=\"a\"']")
+    else:
+        for index, text in enumerate(raw_matchers):
+            try:
+                matchers.append(parse_matcher(text, where=f"matchers[{index}]"))
+            except MatcherError as exc:
+                problems.append(str(exc))
+    aggregation = data.get("aggregation", "last")
+    if aggregation not in AGGREGATIONS:
+        problems.append(
+            f"aggregation: unknown aggregation {aggregation!r}; "
+            f"expected one of {', '.join(AGGREGATIONS)}"
+        )
+    op = data.get("op", ">")
+    if op not in COMPARISONS:
+        problems.append(f"op: {op!r} must be one of {', '.join(COMPARISONS)}")
+    default_threshold = 0.0 if kind != "threshold" else None
+    raw_threshold = data.get("threshold", default_threshold)
+    threshold = 0.0
+    if raw_threshold is None:
+        problems.append("threshold: required, a number")
+    else:
+        threshold = _number(raw_threshold, "threshold", problems)
+    resolve = data.get("resolve_threshold")
+    resolve_threshold = None if resolve is None else _number(resolve, "resolve_threshold", problems)
+    window = _duration(data.get("window", "5m"), "window", problems, positive=True)
+    for_ms = _duration(data.get("for", "0"), "for", problems)
+    keep = _duration(data.get("keep_firing_for", "0"), "keep_firing_for", problems)
+    severity = Severity.MEDIUM
+    try:
+        severity = Severity.parse(str(data.get("severity", "medium")))
+    except ValueError as exc:
+        problems.append(f"severity: {exc}")
+    labels = _str_map(data.get("labels", {}), "labels", problems, label_keys=True)
+    annotations = _str_map(data.get("annotations", {}), "annotations", problems, label_keys=False)
+    no_data = data.get("no_data", "nodata")
+    if no_data not in NO_DATA_MODES:
+        problems.append(f"no_data: {no_data!r} must be one of {', '.join(NO_DATA_MODES)}")
+    side: MetricKind | None = None
+    if "side" in data:
+        try:
+            side = MetricKind(data["side"])
+        except ValueError:
+            problems.append(f"side: {data['side']!r} must be 'security' or 'performance'")
+    params: dict[str, Any] = {}
+    for key, default in param_defaults.items():
+        value = data.get(key, default)
+        if key in _DURATION_PARAMS:
+            params[key] = _duration(value, key, problems)
+        elif key == "direction":
+            if value not in ("up", "down", "any"):
+                problems.append(f"direction: {value!r} must be up, down or any")
+            params[key] = value
+        elif key == "explained_by":
+            if isinstance(value, str):
+                value = [v for v in value.split(",") if v]
+            if not isinstance(value, list) or not all(
+                isinstance(v, str) and METRIC_NAME_RE.match(v) for v in value
+            ):
+                problems.append("explained_by: expected a list of metric names")
+                value = []
+            params[key] = tuple(value)
+        else:
+            params[key] = _number(value, key, problems)
+    # Checks of meaning run on the keys that parsed, so every problem is listed at once.
+    bad = {problem.split(":", 1)[0] for problem in problems}
+    problems.extend(_param_problems(kind, params, window, bad))
+    if kind == "threshold" and not bad & {"metric", "aggregation"}:
+        levels = {"threshold": threshold}
+        if resolve_threshold is not None:
+            levels["resolve_threshold"] = resolve_threshold
+        levels = {k: v for k, v in levels.items() if k not in bad}
+        problems.extend(_range_problems(str(metric), str(aggregation), levels))
+    bad = {problem.split(":", 1)[0] for problem in problems}
+    if resolve_threshold is not None and not bad & _RESOLVE_INPUTS:
+        problems.extend(_resolve_problems(kind, op, threshold, resolve_threshold, params))
+    if problems:
+        raise RuleError(f"{label}: " + "; ".join(problems))
+    assert isinstance(name, str) and isinstance(metric, str)
+    return Rule(
+        name=name,
+        metric=metric,
+        threshold=threshold,
+        kind=kind,
+        matchers=tuple(matchers),
+        aggregation=str(aggregation),
+        window_ms=window,
+        op=str(op),
+        resolve_threshold=resolve_threshold,
+        for_ms=for_ms,
+        keep_firing_for_ms=keep,
+        severity=severity,
+        labels=labels,
+        annotations=annotations,
+        no_data=str(no_data),
+        side=side,
+        params=params,
+    )
+
+
+def _resolve_problems(
+    kind: str, op: Any, threshold: float, resolve: float, params: Mapping[str, Any]
+) -> list[str]:
+    """The resolve threshold against the level that fires, per kind."""
+    if kind == "scan_impact":
+        # Fires when the effect reaches min_effect_pct; stays while it reaches resolve.
+        return _hysteresis_problems(">=", params["min_effect_pct"], resolve, "min_effect_pct")
+    if kind == "unexplained_anomaly":
+        if resolve < 0:
+            return [f"resolve_threshold: must not be negative, got {resolve:g} (a number of MADs)"]
+        return _hysteresis_problems(">", params["k"], resolve, "k")
+    return _hysteresis_problems(str(op), threshold, resolve)
+
+
+def _hysteresis_problems(
+    op: str, threshold: float, resolve: float, level: str = "threshold"
+) -> list[str]:
+    # The resolve threshold lies on the healthy side of the firing one, or the
+    # alert would resolve while it still meets its firing condition.
+    if op in ("==", "!="):
+        return [f"resolve_threshold: only allowed with op >, >=, < or <=, not {op!r}"]
+    if op in (">", ">=") and resolve > threshold:
+        return [f"resolve_threshold: must be <= {level} ({threshold:g}) when op is {op!r}"]
+    if op in ("<", "<=") and resolve < threshold:
+        return [f"resolve_threshold: must be >= {level} ({threshold:g}) when op is {op!r}"]
+    return []
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedRules:
+    """Rules that loaded, and one message per rule that did not."""
+
+    rules: list[Rule]
+    errors: list[str]
+
+
+def load_rule_dicts(items: Iterable[Any], *, source: str) -> LoadedRules:
+    """Build every rule it can; each bad one is reported naming ``source`` and the rule."""
+    rules: list[Rule] = []
+    errors: list[str] = []
+    seen: set[str] = set()
+    for index, item in enumerate(items):
+        try:
+            rule = rule_from_dict(item, where=f"{source}: rules[{index}]")
+        except RuleError as exc:
+            errors.append(str(exc))
+            continue
+        if rule.name in seen:
+            errors.append(f"{source}: rules[{index}] ({rule.name!r}): the name is used twice")
+            continue
+        seen.add(rule.name)
+        rules.append(rule)
+    return LoadedRules(rules, errors)
+
+
+def load_rules_file(path: Path) -> LoadedRules:
+    """Read ``[[rules]]`` tables from a TOML file (``rules check FILE``)."""
+    shown = str(path)
+    try:
+        document = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        return LoadedRules([], [f"{shown}: cannot read: {exc.strerror or exc}"])
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        return LoadedRules([], [f"{shown}: invalid TOML: {exc}"])
+    items = document.get("rules", [])
+    if not isinstance(items, list):
+        return LoadedRules([], [f"{shown}: 'rules' must be an array of tables ([[rules]])"])
+    extra = set(document) - {"rules"}
+    loaded = load_rule_dicts(items, source=shown)
+    if extra:
+        loaded.errors.append(f"{shown}: unknown top-level key(s) {', '.join(sorted(extra))}")
+    return loaded
+
+
+def rules_from_config(rule_configs: Iterable[AlertRuleConfig], *, defaults: bool) -> list[Rule]:
+    """The default rules (when ``defaults``) followed by the configured ones.
+
+    A configured rule with a default rule's name replaces it.
+    """
+    configured = [rule_from_config(c) for c in rule_configs]
+    names = {r.name for r in configured}
+    base = [r for r in default_rules() if r.name not in names] if defaults else []
+    return base + configured
