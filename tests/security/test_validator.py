@@ -30,7 +30,8 @@ from secperf.security.scanners.interface import (
     stable_hash,
 )
 from secperf.security.triage import TriageDecision, TriageState
-from secperf.security.validator import ScanLimits, ScanReport, SecurityValidator, _reason_class
+from secperf.security.validator import ScanReport, SecurityValidator, _reason_class
+from secperf.security.workers import ScanLimits
 
 
 class MarkerScanner(Scanner):

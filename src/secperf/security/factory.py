@@ -18,7 +18,8 @@ from secperf.security.discovery import FileDiscovery
 from secperf.security.scanners.interface import Scanner
 from secperf.security.scanners.registry import BuildContext, get_spec
 from secperf.security.triage import TriageDecision
-from secperf.security.validator import Progress, ScanLimits, SecurityValidator
+from secperf.security.validator import Progress, SecurityValidator
+from secperf.security.workers import ScanLimits
 
 CACHE_FILE = Path(".secperf") / "cache.db"
 

@@ -2,25 +2,21 @@
 
 One scan: discover files; for each (file, scanner) look the result up in the
 content cache (unchanged files are neither rescanned nor, when their stat has
-not changed, even read); scan the rest in a process pool in batches; apply
-inline suppressions; compare with the baseline; build ``SecurityMetrics``; and
-publish ``ScanStarted``, ``ViolationDetected`` and ``ScanCompleted`` events.
+not changed, even read); scan the rest in a process pool in batches (what runs
+in a worker, and its limits, is workers.py); compare with the baseline; build
+``SecurityMetrics``; publish ``ScanStarted``, ``ViolationDetected``, ``ScanCompleted``.
 Persisting is the store's job: it subscribes to those events.
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import logging
 import os
 import resource
-import signal
-import sys
-import threading
 import time
 from collections import defaultdict, deque
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import (
     FIRST_COMPLETED,
     Future,
@@ -31,10 +27,7 @@ from concurrent.futures import (
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType
 from typing import Any
-
-import psutil
 
 from secperf.events import (
     Event,
@@ -48,14 +41,18 @@ from secperf.model import Finding, SecurityMetrics
 from secperf.security.baseline import Baseline, Comparison, compare
 from secperf.security.cache import ScanCache, cache_key, content_hash
 from secperf.security.discovery import CandidateFile, FileDiscovery
-from secperf.security.redaction import redact_optional, scrub_finding
 from secperf.security.scanners.interface import FileResult, Scanner, SourceFile
-from secperf.security.suppression import apply_inline_suppressions
 from secperf.security.triage import (
     TriageDecision,
     TriageState,
     effective_state,
     false_positive_rate,
+)
+from secperf.security.workers import (
+    ScanLimits,
+    init_worker,
+    run_scanner_batch,
+    scan_batch_in_worker,
 )
 
 log = logging.getLogger(__name__)
@@ -68,17 +65,12 @@ Progress = Callable[[str, int, int], None]
 #: raises, the probe is not stopped here: its owner stops it.
 CostProbe = Callable[[str], Callable[[], tuple[float, int]]]
 
-_BINARY_PROBE = 8192
 _SLOWEST_KEPT = 10
 # Below this many (file, scanner) jobs a pool costs more than it saves.
 _INLINE_LIMIT = 24
 # Batches this large amortise pickling without starving the other workers.
 _BATCH_BYTES = 256 * 1024
 _BATCH_FILES = 64
-# linux/prctl.h
-_PR_SET_PDEATHSIG = 1
-# How often a worker checks that its parent is alive (where prctl cannot tell it).
-_PARENT_POLL_S = 0.5
 # Results not cached (see ``SecurityValidator.scan``).
 _NOT_CACHED = ("error:", "timed out", "out of memory")
 # Skip reasons counted by their start, whatever detail follows.
@@ -98,253 +90,6 @@ class ScanReport:
     unavailable: dict[str, str] = field(default_factory=dict)  # scanner -> reason
     suppressed: int = 0
     status: str = "ok"
-
-
-# ----------------------------------------------------------------- worker side
-
-
-@dataclass(frozen=True, slots=True)
-class ScanLimits:
-    """What scanning one file may cost, enforced in the worker processes.
-
-    ``file_timeout_s``: a scanner still busy with one file after this long gives
-    it up; the file is skipped "timed out after N s" and the worker goes on.
-    ``memory_bytes``: how much memory a worker may take beyond what it has when
-    it starts (its address space is capped there); a file that needs more is
-    skipped "out of memory (limit N MiB)". None: no limit. A validator with a
-    limit scans every file in its pool, never in its own process.
-    """
-
-    file_timeout_s: float | None = None
-    memory_bytes: int | None = None
-
-    @property
-    def enforced(self) -> bool:
-        """Whether any limit is set."""
-        return bool(self.file_timeout_s or self.memory_bytes)
-
-    @property
-    def timeout_reason(self) -> str:
-        return f"timed out after {self.file_timeout_s or 0:g} s"
-
-    @property
-    def memory_reason(self) -> str:
-        if not self.memory_bytes:
-            return "out of memory"
-        return f"out of memory (limit {self.memory_bytes / 2**20:g} MiB)"
-
-
-class _TimedOut(BaseException):
-    """A file's time budget ran out (raised by SIGALRM in a worker).
-
-    A BaseException, so that a scanner's ``except Exception`` cannot swallow it.
-    """
-
-
-_worker_scanners: Sequence[Scanner] = ()
-_worker_limits = ScanLimits()
-_alarm_armed = False
-#: MemoryErrors seen in log records: bandit reports any error as "exception
-#: while scanning file", but logs it while the exception is being handled.
-_memory_errors_logged = 0
-
-
-def _init_worker(scanners: Sequence[Scanner], parent_pid: int, limits: ScanLimits) -> None:
-    global _worker_scanners, _worker_limits
-    _worker_scanners = scanners
-    _worker_limits = limits
-    # Workers may be forked while a server's handlers are installed: let SIGTERM
-    # end them, and leave Ctrl-C (sent to the whole process group) to the parent,
-    # which shuts the pool down.
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _follow_parent(parent_pid)
-    # A worker runs its tasks in its main thread, where SIGALRM handlers run.
-    signal.signal(signal.SIGALRM, _on_alarm)
-    _count_logged_memory_errors()
-    if limits.memory_bytes:
-        _limit_memory(limits.memory_bytes)
-
-
-def _follow_parent(parent_pid: int) -> None:
-    """End this worker as soon as the process that started it dies, even by SIGKILL.
-
-    Otherwise workers blocked on the task queue outlive a killed parent forever.
-    On Linux the kernel kills the worker when the thread that forked it ends
-    (PR_SET_PDEATHSIG): the parent's end, or, for a pool forked from a thread
-    that ends before the pool does, a lost worker the validator replaces. A
-    thread watching the parent's pid covers other systems and a parent that
-    died before prctl took effect.
-    """
-    if sys.platform.startswith("linux"):
-        try:
-            libc = ctypes.CDLL(None, use_errno=True)
-            libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
-        except (OSError, AttributeError) as exc:
-            log.debug("scan worker: prctl(PR_SET_PDEATHSIG) unavailable: %s", exc)
-    if os.getppid() != parent_pid:
-        os._exit(1)
-    threading.Thread(
-        target=_watch_parent, args=(parent_pid,), name="secperf-parent-watch", daemon=True
-    ).start()
-
-
-def _watch_parent(parent_pid: int) -> None:
-    while os.getppid() == parent_pid:
-        time.sleep(_PARENT_POLL_S)
-    os._exit(1)
-
-
-def _limit_memory(extra_bytes: int) -> None:
-    """Cap this worker's address space at its current size plus ``extra_bytes``.
-
-    Relative to the current size because a worker forked from a server inherits
-    its address space (thread stacks, allocator arenas), mostly not resident.
-    """
-    try:
-        current = psutil.Process().memory_info().vms
-        _, hard = resource.getrlimit(resource.RLIMIT_AS)
-        limit = current + extra_bytes
-        if hard != resource.RLIM_INFINITY:
-            limit = min(limit, hard)
-        resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
-    except (OSError, ValueError, psutil.Error) as exc:
-        log.warning("scan worker: cannot limit its memory: %s", exc)
-
-
-def _count_logged_memory_errors() -> None:
-    make_record = logging.getLogRecordFactory()
-
-    def counting_factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
-        global _memory_errors_logged
-        if isinstance(sys.exc_info()[1], MemoryError):
-            _memory_errors_logged += 1
-        return make_record(*args, **kwargs)
-
-    logging.setLogRecordFactory(counting_factory)
-
-
-def _on_alarm(signum: int, frame: FrameType | None) -> None:
-    if _alarm_armed:
-        raise _TimedOut
-
-
-@contextlib.contextmanager
-def _time_budget(seconds: float | None) -> Iterator[None]:
-    """Raise ``_TimedOut`` in the body after ``seconds`` (in a worker; else no limit).
-
-    CPython runs the handler between bytecodes and when C code checks for
-    signals (``re`` does while matching), so bandit's AST walk and
-    detect-secrets' regexes stop in time; one long C call (``ast.parse`` of a
-    huge file) finishes first, and the memory limit bounds that.
-    """
-    global _alarm_armed
-    if not seconds or signal.getsignal(signal.SIGALRM) is not _on_alarm:
-        yield
-        return
-    _alarm_armed = True
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        # An alarm landing in here still raises _TimedOut: the caller handles it.
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        _alarm_armed = False
-
-
-def _scan_batch_in_worker(index: int, root: str, files: list[SourceFile]) -> list[FileResult]:
-    return run_scanner_batch(_worker_scanners[index], Path(root), files, _worker_limits)
-
-
-def run_scanner_batch(
-    scanner: Scanner, root: Path, files: list[SourceFile], limits: ScanLimits | None = None
-) -> list[FileResult]:
-    """Run one scanner over files, timing each and containing any crash.
-
-    Binary files are skipped here; a scanner that raises on a file yields a
-    skip for that file only; inline suppressions are applied here, where the
-    content is at hand. ``limits`` give each file a time budget (in a worker
-    process) and name the memory limit in skip reasons.
-    """
-    limits = limits or ScanLimits()
-    results: list[FileResult] = []
-    text_files: list[SourceFile] = []
-    for source in files:
-        if b"\x00" in source.content[:_BINARY_PROBE]:
-            results.append(FileResult(source.relpath, skipped="binary file"))
-        else:
-            text_files.append(source)
-    if text_files:
-        results += _scan_text_batch(scanner, root, text_files, limits)
-    return results
-
-
-def _scan_text_batch(
-    scanner: Scanner, root: Path, files: list[SourceFile], limits: ScanLimits
-) -> list[FileResult]:
-    results: list[FileResult] | None = None
-    if type(scanner).scan_batch is not Scanner.scan_batch:
-        start = time.perf_counter()
-        logged = _memory_errors_logged
-        try:
-            # The batch gets one file's budget: ordinary files are far inside it
-            # together, and a batch that overruns it is scanned again file by
-            # file, each with its own budget, which finds the file at fault.
-            with _time_budget(limits.file_timeout_s):
-                results = scanner.scan_batch(root, files)
-        except (_TimedOut, MemoryError):
-            log.info("%s: a batch ran out of time or memory; going file by file", scanner.id)
-        except Exception:  # one bad batch must not end the scan: go file by file
-            log.exception("%s failed on a batch; retrying file by file", scanner.id)
-        if results is not None and _memory_errors_logged != logged:
-            results = None  # a file ran out of memory: find which
-        if results is not None:
-            share = (time.perf_counter() - start) * 1000 / max(1, len(files))
-            for result in results:
-                result.duration_ms = result.duration_ms or share
-    if results is None:
-        results = [_scan_one(scanner, root, source, limits) for source in files]
-    by_path = {source.relpath: source for source in files}
-    for result in results:
-        if result.skipped and "MemoryError" in result.skipped:
-            # A scanner that reports its own errors (detect-secrets) names the type.
-            result.findings, result.skipped = [], limits.memory_reason
-        # Scanners redact what they build; this last check before the cache, the
-        # store and the bus keeps a scanner that forgot from leaking a secret.
-        result.findings = [scrub_finding(f) for f in result.findings]
-        result.skipped = redact_optional(result.skipped)
-        source = by_path.get(result.relpath)
-        if source is not None and result.findings:
-            # Imported findings (SARIF) point into other files: their lines are not ours.
-            own = [f for f in result.findings if f.path == result.relpath]
-            others = [f for f in result.findings if f.path != result.relpath]
-            kept, dropped = apply_inline_suppressions(source.content, own)
-            result.findings = kept + others
-            result.suppressed += dropped
-    return results
-
-
-def _scan_one(scanner: Scanner, root: Path, source: SourceFile, limits: ScanLimits) -> FileResult:
-    start = time.perf_counter()
-    logged = _memory_errors_logged
-    try:
-        with _time_budget(limits.file_timeout_s):
-            result = scanner.scan_file(root, source)
-    except _TimedOut:
-        result = FileResult(source.relpath, skipped=limits.timeout_reason)
-    except MemoryError:
-        result = FileResult(source.relpath, skipped=limits.memory_reason)
-    except Exception as exc:  # a crash on one file is a skip, not the end of the scan
-        log.warning("%s crashed on %s: %s", scanner.id, source.relpath, exc)
-        result = FileResult(source.relpath, skipped=f"error: {type(exc).__name__}: {exc}")
-    else:
-        if result.skipped and _memory_errors_logged != logged:
-            result.findings, result.skipped = [], limits.memory_reason
-    result.duration_ms = (time.perf_counter() - start) * 1000
-    return result
-
-
-# ----------------------------------------------------------------- main side
 
 
 @dataclass(slots=True)
@@ -700,7 +445,7 @@ class SecurityValidator:
                 item.pool = self._ensure_pool()
                 try:
                     future = item.pool.submit(
-                        _scan_batch_in_worker, item.scanner_index, str(root), sources
+                        scan_batch_in_worker, item.scanner_index, str(root), sources
                     )
                 except BrokenProcessPool:  # broke since the last results: submit again
                     self._discard_pool(item.pool)
@@ -770,7 +515,7 @@ class SecurityValidator:
             # thread calling this, which is the one PR_SET_PDEATHSIG ties them to.
             self._pool = ProcessPoolExecutor(
                 max_workers=self.jobs,
-                initializer=_init_worker,
+                initializer=init_worker,
                 initargs=(tuple(self.scanners), os.getpid(), self.limits),
             )
         return self._pool
