@@ -143,7 +143,6 @@ def is_performance_metric(name: str) -> bool:
     return not (known is not None and known.is_security)
 
 
-
 def format_labels(labels: dict[str, str]) -> str:
     """``{job=api,host=a}``, or the empty string for no labels."""
     if not labels:

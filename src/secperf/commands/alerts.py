@@ -63,7 +63,6 @@ class AlertsCommandError(ValueError):
 # --------------------------------------------------------------------------- time
 
 
-
 def ago(ms: int, now_ms: int) -> str:
     """How long before ``now_ms`` ``ms`` was, coarsely (``5m ago``, ``in 2h``)."""
     delta = now_ms - ms
