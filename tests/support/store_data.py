@@ -24,7 +24,7 @@ from secperf.model import (
     Severity,
 )
 from secperf.store import Store
-from support.factories import make_finding
+from support.factories import make_finding, make_scan_metrics
 
 HOUR = 3_600_000
 
@@ -74,23 +74,7 @@ def _finding(n: int, severity: Severity) -> Finding:
 
 
 def _metrics(scan_id: str, finished: int, found: list[Finding]) -> SecurityMetrics:
-    counts: dict[str, int] = {}
-    for f in found:
-        counts[f.severity.value] = counts.get(f.severity.value, 0) + 1
-    return SecurityMetrics(
-        scan_id=scan_id,
-        target="repo",
-        started_ms=finished - 2_000,
-        finished_ms=finished,
-        scan_duration_ms=2_000.0,
-        violations_found=len(found),
-        false_positive_rate=0.0,
-        vulnerability_severity_counts=counts,
-        scan_coverage_percent=95.0,
-        eligible_files=20,
-        files_scanned=19,
-        new_findings=1,
-    )
+    return make_scan_metrics(scan_id, finished, found)
 
 
 def _alert(fp: str, state: AlertState, updated: int) -> Alert:

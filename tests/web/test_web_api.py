@@ -30,6 +30,7 @@ from secperf.security.scanners.interface import SourceFile
 from secperf.security.scanners.secrets import SecretsScanner
 from secperf.store import Store
 from secperf.web import create_app
+from support.factories import make_scan_metrics
 from support.leaks import value_hashes
 from support.paths import FIXTURES as FIXTURES_DIR
 
@@ -69,23 +70,7 @@ def _code_finding(n: int, severity: Severity, path: str) -> Finding:
 
 
 def _metrics(scan_id: str, finished: int, found: list[Finding], new: int) -> SecurityMetrics:
-    counts: dict[str, int] = {}
-    for f in found:
-        counts[f.severity.value] = counts.get(f.severity.value, 0) + 1
-    return SecurityMetrics(
-        scan_id=scan_id,
-        target="repo",
-        started_ms=finished - 2_000,
-        finished_ms=finished,
-        scan_duration_ms=2_000.0,
-        violations_found=len(found),
-        false_positive_rate=0.0,
-        vulnerability_severity_counts=counts,
-        scan_coverage_percent=95.0,
-        eligible_files=20,
-        files_scanned=19,
-        new_findings=new,
-    )
+    return make_scan_metrics(scan_id, finished, found, new=new)
 
 
 def _alert(fp: str, state: AlertState, updated: int, **labels: str) -> Alert:
