@@ -530,6 +530,7 @@ class SecurityValidator:
             for process in list((pool._processes or {}).values()):
                 with contextlib.suppress(OSError, ValueError):
                     process.kill()
+        pool._call_queue.cancel_join_thread()  # type: ignore[attr-defined]  # exit must not wait on a full pipe
         pool.shutdown(wait=False, cancel_futures=True)
 
 
