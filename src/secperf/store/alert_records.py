@@ -80,13 +80,13 @@ class AlertRecordMixin(RecordMixin):
     def upsert_alert(self, alert: Alert) -> None:
         """Store an alert's current form, by fingerprint."""
         require_text("alert fingerprint", alert.fingerprint)
-        with self._lock, self._writer.begin() as conn:
+        with self._write_tx() as conn:
             self._upsert_alert(conn, alert)
 
     def record_alert_transition(self, event: AlertChanged) -> bool:
         """Append a lifecycle change and update the alert; False if already recorded."""
         alert = event.alert
-        with self._lock, self._writer.begin() as conn:
+        with self._write_tx() as conn:
             seen = conn.execute(
                 select(alert_transitions.c.id).where(alert_transitions.c.event_id == event.id)
             ).first()
@@ -154,7 +154,7 @@ class AlertRecordMixin(RecordMixin):
         if ends_ms <= starts_ms:
             raise ValueError(f"silence ends_ms {ends_ms} must be after starts_ms {starts_ms}")
         require_text("silence author", author)
-        with self._lock, self._writer.begin() as conn:
+        with self._write_tx() as conn:
             result = conn.execute(
                 silences.insert().values(
                     matchers=matchers,
@@ -184,7 +184,7 @@ class AlertRecordMixin(RecordMixin):
 
     def expire_silence(self, silence_id: int, now_ms: int) -> bool:
         """End a silence now; False when it does not exist or has already ended."""
-        with self._lock, self._writer.begin() as conn:
+        with self._write_tx() as conn:
             result = conn.execute(
                 update(silences)
                 .where(silences.c.id == silence_id)

@@ -8,12 +8,12 @@ recomputed from the samples whenever needed, so old ones have little value.
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, delete, select
+from sqlalchemy import delete, select
 
+from secperf.store.record_base import RecordMixin
 from secperf.store.schema import correlation_runs
 
 DEFAULT_KEEP_RUNS = 200
@@ -36,12 +36,8 @@ def _check_ms(what: str, value: Any) -> int:
     return value
 
 
-class AnalysisRecordMixin:
+class AnalysisRecordMixin(RecordMixin):
     """The analysis half of ``Store``; expects ``_engine`` and ``_lock`` from it."""
-
-    _engine: Engine
-    _writer: Engine  # write transactions (BEGIN IMMEDIATE on SQLite)
-    _lock: threading.RLock
 
     def add_correlation_run(
         self,
@@ -60,7 +56,7 @@ class AnalysisRecordMixin:
             raise ValueError(f"until_ms {until_ms} is before since_ms {since_ms}")
         if keep < 1:
             raise ValueError(f"keep must be at least 1, got {keep}")
-        with self._lock, self._writer.begin() as conn:
+        with self._write_tx() as conn:
             inserted = conn.execute(
                 correlation_runs.insert().values(
                     computed_ms=computed_ms,

@@ -22,7 +22,7 @@ class BaselineRecordMixin(RecordMixin):
         """Replace the baseline ``name`` with ``fingerprints``; returns its size."""
         require_text("baseline name", name)
         unique = sorted(set(fingerprints))
-        with self._lock, self._writer.begin() as conn:
+        with self._write_tx() as conn:
             conn.execute(delete(baselines).where(baselines.c.name == name))
             if unique:
                 conn.execute(

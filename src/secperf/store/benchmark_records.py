@@ -34,7 +34,7 @@ class BenchmarkRecordMixin(RecordMixin):
             fresh[(r.name, r.commit or "", r.machine, r.timestamp_ms)] = r
         if not fresh:
             return 0
-        with self._lock, self._writer.begin() as conn:
+        with self._write_tx() as conn:
             names = sorted({k[0] for k in fresh})
             for i in range(0, len(names), IN_BATCH):
                 stmt = select(

@@ -72,7 +72,7 @@ class FindingRecordMixin(RecordMixin):
             for fp, f in by_fp.items()
         ]
         fps = list(by_fp)
-        with self._lock, self._writer.begin() as conn:
+        with self._write_tx() as conn:
             for i in range(0, len(fps), IN_BATCH):
                 conn.execute(
                     delete(findings)

@@ -32,7 +32,7 @@ class GateRecordMixin(RecordMixin):
             "commit": result.commit,
             "payload": to_json(result),
         }
-        with self._lock, self._writer.begin() as conn:
+        with self._write_tx() as conn:
             found = conn.execute(
                 select(gate_runs.c.run_id).where(gate_runs.c.run_id == result.run_id)
             ).first()

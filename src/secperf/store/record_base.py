@@ -9,11 +9,13 @@ as select-then-insert/update, which both engines run unchanged.
 
 from __future__ import annotations
 
+import contextlib
 import threading
+from collections.abc import Iterator
 from typing import Any, TypeVar
 
 from pydantic import TypeAdapter
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from secperf.events import now_ms
 
@@ -65,3 +67,9 @@ class RecordMixin:
     _engine: Engine
     _writer: Engine
     _lock: threading.RLock
+
+    @contextlib.contextmanager
+    def _write_tx(self) -> Iterator[Connection]:
+        """One write transaction, under the store's lock; every record write goes here."""
+        with self._lock, self._writer.begin() as conn:
+            yield conn

@@ -19,7 +19,6 @@ import hashlib
 import json
 import logging
 import math
-import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from itertools import repeat
@@ -27,12 +26,13 @@ from operator import attrgetter
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Connection, Engine, delete, exists, func, select, update
+from sqlalchemy import Connection, delete, exists, func, select, update
 
 from secperf.events import now_ms as _now_ms
 from secperf.model import MAX_FUTURE_SKEW_MS, Sample, sample_problem
 from secperf.store import codec
 from secperf.store.codec import F64Array, I64Array
+from secperf.store.record_base import RecordMixin
 from secperf.store.schema import chunks, dumps_json, series
 
 log = logging.getLogger(__name__)
@@ -176,12 +176,9 @@ def downsample(
     return step_starts, avg, mins, maxs, counts
 
 
-class SampleStoreMixin:
+class SampleStoreMixin(RecordMixin):
     """The sample half of ``Store``; expects ``_engine`` and ``_lock`` from it."""
 
-    _engine: Engine
-    _writer: Engine  # write transactions (BEGIN IMMEDIATE on SQLite)
-    _lock: threading.RLock
     block_ms: int
     compact_after: int
 
@@ -353,7 +350,7 @@ class SampleStoreMixin:
         new_canon: dict[tuple[str, str], int] = {}
         block_updates: dict[tuple[int, int], int] = {}
         open_updates: dict[int, int] = {}
-        with self._writer.begin() as conn:
+        with self._write_tx() as conn:
             sids, tss, vals, pos = checked.sids, checked.ts, checked.vals, checked.pos
             if checked.new_series or checked.unresolved:
                 self._prefetch_series(
@@ -602,7 +599,7 @@ class SampleStoreMixin:
                     )
                 ]
             for i in range(0, len(keys), 100):  # short transactions: readers are not held up
-                with self._writer.begin() as conn:
+                with self._write_tx() as conn:
                     for sid, block in keys[i : i + 100]:
                         self._compact_block(conn, sid, block)
             self._block_chunks.clear()

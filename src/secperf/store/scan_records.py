@@ -115,7 +115,7 @@ class ScanRecordMixin(RecordMixin):
         }
         if owner_pid is not None or owner_host is not None:
             values.update(owner_pid=owner_pid, owner_host=owner_host)
-        with self._lock, self._writer.begin() as conn:
+        with self._write_tx() as conn:
             if self._scan_exists(conn, scan_id):
                 conn.execute(update(scans).where(scans.c.scan_id == scan_id).values(**values))
             else:
@@ -146,7 +146,7 @@ class ScanRecordMixin(RecordMixin):
             "error": error,
             "metrics": to_json(metrics),
         }
-        with self._lock, self._writer.begin() as conn:
+        with self._write_tx() as conn:
             if self._scan_exists(conn, metrics.scan_id):
                 # ScanStarted is published after discovery; the metrics hold the true start.
                 conn.execute(
@@ -176,7 +176,7 @@ class ScanRecordMixin(RecordMixin):
             return 0
         now = clock_ms() if now_ms is None else now_ms
         touched = 0
-        with self._lock, self._writer.begin() as conn:
+        with self._write_tx() as conn:
             for i in range(0, len(ids), IN_BATCH):
                 touched += conn.execute(
                     update(scans)
@@ -221,7 +221,7 @@ class ScanRecordMixin(RecordMixin):
         if not gone:
             return []
         closed: list[str] = []
-        with self._lock, self._writer.begin() as conn:
+        with self._write_tx() as conn:
             for row, reason in gone:
                 seen = row.heartbeat_ms
                 result = conn.execute(
@@ -245,7 +245,7 @@ class ScanRecordMixin(RecordMixin):
 
     def record_scan_cost(self, cost: ScanCost) -> None:
         """Attach what a scan cost the machine (creates the scan row when missing)."""
-        with self._lock, self._writer.begin() as conn:
+        with self._write_tx() as conn:
             if self._scan_exists(conn, cost.scan_id):
                 conn.execute(
                     update(scans).where(scans.c.scan_id == cost.scan_id).values(cost=to_json(cost))

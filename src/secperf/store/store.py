@@ -154,7 +154,7 @@ class Store(
         cutoff = now_ms - max_age_ms
         with self._lock:
             try:
-                with self._writer.begin() as conn:
+                with self._write_tx() as conn:
                     chunk_result = self._retain_chunks(conn, cutoff)
                     record_result = retain_records(conn, cutoff)
             finally:

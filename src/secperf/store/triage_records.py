@@ -67,7 +67,7 @@ class TriageRecordMixin(RecordMixin):
             "note": reason,
             "expires_ms": expires_ms,
         }
-        with self._lock, self._writer.begin() as conn:
+        with self._write_tx() as conn:
             conn.execute(
                 triage_history.insert().values(fingerprint=fingerprint, created_ms=now, **values)
             )
