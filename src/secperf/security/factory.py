@@ -18,7 +18,7 @@ from secperf.security.discovery import FileDiscovery
 from secperf.security.scanners.interface import Scanner
 from secperf.security.scanners.registry import BuildContext, get_spec
 from secperf.security.triage import TriageDecision
-from secperf.security.validator import Progress, SecurityValidator
+from secperf.security.validator import Progress, SecurityValidator, TriageProvider
 from secperf.security.workers import ScanLimits
 
 CACHE_FILE = Path(".secperf") / "cache.db"
@@ -84,7 +84,7 @@ def make_validator(
     scan_cfg: ScanConfig,
     options: ScanOptions,
     baseline: Baseline | None,
-    triage: dict[str, TriageDecision],
+    triage: dict[str, TriageDecision] | TriageProvider,
     publish: Callable[[Event], None] | None,
     progress: Progress | None,
 ) -> SecurityValidator:
