@@ -266,7 +266,24 @@ class Finding:
 
 @dataclass(frozen=True, slots=True)
 class SecurityMetrics:
-    """What one scan measured: its cost, its coverage and what it found."""
+    """What one scan measured: its cost, its coverage and what it found.
+
+    The counts follow one vocabulary (``secperf.security.series``): a finding
+    is a *violation* unless triage set it aside when the scan ended (a false
+    positive, or an accepted risk that has not expired); findings suppressed
+    inline are never reported. ``violations_found`` counts violations and
+    ``vulnerability_severity_counts`` splits exactly those by severity (its
+    values sum to ``violations_found``). ``new_findings`` counts the
+    violations the baseline does not hold, ``existing_findings`` those it
+    does (``new_findings + existing_findings == violations_found``).
+    ``false_positives`` and ``accepted_risks`` count the findings set aside;
+    ``false_positive_rate`` is false positives / all findings reported.
+
+    ``kind`` is ``"scan"`` for a scan secperf ran and ``"import"`` for an
+    import of another tool's results (a SARIF upload): an import measured no
+    coverage (``scan_coverage_percent`` means nothing there) and is not a scan
+    window for correlation.
+    """
 
     scan_id: str
     target: str
@@ -293,6 +310,9 @@ class SecurityMetrics:
     cache_hit_rate: float = 0.0
     cpu_seconds: float = 0.0
     peak_rss_bytes: int = 0
+    false_positives: int = 0
+    accepted_risks: int = 0
+    kind: str = "scan"  # "scan" | "import"
 
 
 # --------------------------------------------------------------------------- alerts

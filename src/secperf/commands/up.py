@@ -154,12 +154,12 @@ async def run_up(
     cost_pump: asyncio.Task[None] | None = None
     if options.scan:
         baseline = load_project_baseline(options.root)
-        triage = await asyncio.to_thread(store.triage_all)
+        # Read at every scan (not once here), so triage made meanwhile counts.
         validator = make_validator(
             cfg.scan,
             ScanOptions(root=options.root),
             baseline,
-            triage,
+            store.triage_all,
             bus.publish_threadsafe,
             None,
         )

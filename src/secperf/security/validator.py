@@ -42,12 +42,8 @@ from secperf.security.baseline import Baseline, Comparison, compare
 from secperf.security.cache import ScanCache, cache_key, content_hash
 from secperf.security.discovery import CandidateFile, FileDiscovery
 from secperf.security.scanners.interface import FileResult, Scanner, SourceFile
-from secperf.security.triage import (
-    TriageDecision,
-    TriageState,
-    effective_state,
-    false_positive_rate,
-)
+from secperf.security.series import count_scan_findings
+from secperf.security.triage import TriageDecision
 from secperf.security.workers import (
     ScanLimits,
     init_worker,
@@ -64,6 +60,8 @@ Progress = Callable[[str, int, int], None]
 #: function that stops it and gives (cpu_seconds, peak_rss_bytes). If the scan
 #: raises, the probe is not stopped here: its owner stops it.
 CostProbe = Callable[[str], Callable[[], tuple[float, int]]]
+#: The triage decisions in force now, by fingerprint (e.g. ``Store.triage_all``).
+TriageProvider = Callable[[], Mapping[str, TriageDecision]]
 
 _SLOWEST_KEPT = 10
 # Below this many (file, scanner) jobs a pool costs more than it saves.
@@ -121,7 +119,7 @@ class SecurityValidator:
         cache: ScanCache | None = None,
         jobs: int = 0,
         baseline: Baseline | None = None,
-        triage: Mapping[str, TriageDecision] | None = None,
+        triage: Mapping[str, TriageDecision] | TriageProvider | None = None,
         publish: Publish | None = None,
         progress: Progress | None = None,
         cost_probe: CostProbe | None = None,
@@ -132,7 +130,12 @@ class SecurityValidator:
         self.cache = cache
         self.jobs = jobs if jobs > 0 else (os.cpu_count() or 1)
         self.baseline = baseline
-        self.triage = dict(triage or {})
+        # A provider is read at every scan, so a long-lived validator (``up``,
+        # the agent) counts triage decisions made after it was built.
+        self.triage_provider: TriageProvider | None = triage if callable(triage) else None
+        self.triage: dict[str, TriageDecision] = (
+            {} if triage is None or callable(triage) else dict(triage)
+        )
         self.publish = publish
         self.progress = progress
         self.cost_probe = cost_probe
@@ -281,6 +284,10 @@ class SecurityValidator:
         if interrupted:
             comparison.fixed = []  # their files may simply not have been scanned
         finished_ms = now_ms()
+        if self.triage_provider is not None:
+            self.triage = dict(self.triage_provider())
+        new_fingerprints = {f.fingerprint for f in comparison.new}
+        counts = count_scan_findings(findings, new_fingerprints, self.triage, finished_ms)
         eligible = len(candidates) + len([p for p in failed_files if p not in wanted])
         scanned_ok = len(candidates) - len([c for c in candidates if c.relpath in failed_files])
         hits = len(jobs) - len(misses)
@@ -293,22 +300,17 @@ class SecurityValidator:
             started_ms=started_ms,
             finished_ms=finished_ms,
             scan_duration_ms=(time.perf_counter() - wall_start) * 1000,
-            violations_found=sum(
-                1
-                for f in findings
-                if effective_state(self.triage.get(f.fingerprint), finished_ms)
-                is not TriageState.FALSE_POSITIVE
-            ),
-            false_positive_rate=false_positive_rate(findings, self.triage, finished_ms),
-            vulnerability_severity_counts=_severity_counts(findings),
+            violations_found=counts.violations,
+            false_positive_rate=counts.false_positive_rate,
+            vulnerability_severity_counts=counts.violations_by_severity,
             scan_coverage_percent=100.0 * scanned_ok / eligible if eligible else 100.0,
             files_scanned=scanned_ok,
             files_skipped=eligible - scanned_ok,
             eligible_files=eligible,
             lines_scanned=lines,
             bytes_scanned=bytes_scanned,
-            new_findings=len(comparison.new),
-            existing_findings=len(comparison.existing),
+            new_findings=counts.new_violations,
+            existing_findings=counts.baselined_violations,
             # Baseline findings in files an interrupted scan did not get to are not fixed.
             fixed_findings=0 if interrupted else len(comparison.fixed),
             scanner_durations_ms=dict(scanner_ms),
@@ -321,11 +323,12 @@ class SecurityValidator:
             cache_hit_rate=hits / len(jobs) if jobs else 0.0,
             cpu_seconds=cpu_seconds,
             peak_rss_bytes=peak_rss_bytes,
+            false_positives=counts.false_positives,
+            accepted_risks=counts.accepted_risks,
         )
         # Unavailable optional scanners are reported, not a partial scan; files
         # that could not be scanned are.
         status = "interrupted" if interrupted else "partial" if failed_files else "ok"
-        new_fingerprints = {f.fingerprint for f in comparison.new}
         for finding in findings:
             self._emit(
                 ViolationDetected(
@@ -566,13 +569,6 @@ def _reason_class(reason: str) -> str:
         if reason.startswith(kind):
             return kind
     return reason.split(":", 1)[0].strip() or "other"
-
-
-def _severity_counts(findings: list[Finding]) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for finding in findings:
-        counts[finding.severity.value] = counts.get(finding.severity.value, 0) + 1
-    return counts
 
 
 def _stop_probe(
