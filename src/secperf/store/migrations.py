@@ -77,6 +77,17 @@ def _add_columns(table: Table, *names: str) -> Callable[[Connection], None]:
     return apply
 
 
+def _scan_kinds(conn: Connection) -> None:
+    """Add ``scans.kind``; SARIF uploads stored before it are imports, the rest scans."""
+    _add_columns(schema.scans, "kind")(conn)
+    scans = schema.scans
+    is_upload = scans.c.scan_id.like("sarif-%") & (scans.c.scanners == ["sarif"])
+    conn.execute(
+        scans.update().where(scans.c.kind.is_(None)).where(is_upload).values(kind="import")
+    )
+    conn.execute(scans.update().where(scans.c.kind.is_(None)).values(kind="scan"))
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
@@ -101,6 +112,16 @@ MIGRATIONS: tuple[Migration, ...] = (
         4,
         "scan owners and heartbeats, so abandoned scans can be closed",
         _add_columns(schema.scans, "owner_pid", "owner_host", "heartbeat_ms"),
+    ),
+    Migration(
+        5,
+        "the event log other processes follow, and its followers' cursors",
+        _create(schema.event_log, schema.event_log_cursors),
+    ),
+    Migration(
+        6,
+        "scan kinds: a scan secperf ran, or an import of another tool's results",
+        lambda conn: _scan_kinds(conn),
     ),
 )
 

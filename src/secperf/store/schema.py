@@ -101,6 +101,9 @@ scans = Table(
     Column("owner_pid", Integer),
     Column("owner_host", Text),
     Column("heartbeat_ms", BigInteger),
+    # "scan" (secperf scanned) or "import" (another tool's results, e.g. a SARIF
+    # upload: no coverage, no scan window); NULL in rows older than migration 6.
+    Column("kind", Text),
     Index("ix_scans_target_started", "target", "started_ms"),
     Index("ix_scans_started", "started_ms"),
     Index("ix_scans_status", "status"),
@@ -238,4 +241,31 @@ correlation_runs = Table(
     Column("until_ms", BigInteger, nullable=False),
     Column("results", JSONText, nullable=False),  # the run's document (analysis.correlate_store)
     Index("ix_correlation_runs_computed", "computed_ms"),
+)
+
+# The event log (outbox): every event a process stores, appended in the same
+# transaction as its records, so other processes can follow it (store/event_log.py).
+# AUTOINCREMENT on SQLite: a sequence number is never reused, even after pruning.
+event_log = Table(
+    "event_log",
+    metadata,
+    Column("seq", IdType, primary_key=True, autoincrement=True),
+    Column("event_id", Text, nullable=False, unique=True),
+    Column("topic", Text, nullable=False),
+    Column("ts_ms", BigInteger, nullable=False),  # the event's own time
+    Column("written_ms", BigInteger, nullable=False),  # when it was appended (retention)
+    Column("origin", Text, nullable=True),  # the bus it was on already (None: none)
+    Column("encoding", SmallInteger, nullable=False),  # 0 JSON, 1 zlib-compressed JSON
+    Column("payload", LargeBinary, nullable=False),  # events.encode_event
+    Index("ix_event_log_written", "written_ms"),
+    sqlite_autoincrement=True,
+)
+
+# Where each named follower of the event log has read up to.
+event_log_cursors = Table(
+    "event_log_cursors",
+    metadata,
+    Column("name", Text, primary_key=True),
+    Column("seq", BigInteger, nullable=False),
+    Column("updated_ms", BigInteger, nullable=False),
 )
