@@ -3,6 +3,11 @@
 Every event has an id (time-ordered, unique) and a timestamp, a dotted topic
 (NATS subject style) and a JSON form that round-trips exactly:
 ``decode_event(encode_event(e)) == e``. Imports only ``model``.
+
+Besides what the sources publish, people's actions are events too
+(``FindingTriaged``, ``AlertAcknowledged``, ``SilenceAdded``,
+``SilenceExpired``): the store writes them to its event log with the records
+they describe, so every server following that log hears of them.
 """
 
 from __future__ import annotations
@@ -134,6 +139,54 @@ class GateEvaluated(Event):
     result: GateResult
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FindingTriaged(Event):
+    """Someone triaged a finding: ``state`` is a ``TriageState`` value (``accepted`` ...)."""
+
+    topic: ClassVar[str] = "security.finding.triaged"
+
+    fingerprint: str
+    state: str
+    author: str
+    reason: str = ""
+    expires_ms: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AlertAcknowledged(Event):
+    """Someone acknowledged an alert; ``alert`` is the alert as stored after it."""
+
+    topic: ClassVar[str] = "alerts.acknowledged"
+
+    alert: Alert
+    author: str
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SilenceAdded(Event):
+    """Someone muted the alerts ``matchers`` select from ``starts_ms`` to ``ends_ms``."""
+
+    topic: ClassVar[str] = "alerts.silence.added"
+
+    silence_id: int
+    matchers: tuple[dict[str, str], ...]
+    starts_ms: int
+    ends_ms: int
+    author: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SilenceExpired(Event):
+    """Someone ended a silence before its time (``ends_ms`` is now its end)."""
+
+    topic: ClassVar[str] = "alerts.silence.expired"
+
+    silence_id: int
+    ends_ms: int
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.__name__: cls
     for cls in (
@@ -144,6 +197,10 @@ EVENT_TYPES: dict[str, type[Event]] = {
         MetricsRecorded,
         AlertChanged,
         GateEvaluated,
+        FindingTriaged,
+        AlertAcknowledged,
+        SilenceAdded,
+        SilenceExpired,
     )
 }
 

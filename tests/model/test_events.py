@@ -10,14 +10,18 @@ from hypothesis import strategies as st
 
 from secperf.events import (
     EVENT_TYPES,
+    AlertAcknowledged,
     AlertChanged,
     BaselineUpdated,
     Event,
     EventDecodeError,
+    FindingTriaged,
     GateEvaluated,
     MetricsRecorded,
     ScanCompleted,
     ScanStarted,
+    SilenceAdded,
+    SilenceExpired,
     ViolationDetected,
     decode_event,
     encode_event,
@@ -105,6 +109,19 @@ EXAMPLES: list[Event] = [
     MetricsRecorded(samples=(Sample("cpu_percent", {"host": "a", "cpu": "0"}, 5, 12.5),)),
     AlertChanged(alert=ALERT, previous_state=AlertState.PENDING),
     GateEvaluated(result=GATE),
+    FindingTriaged(
+        fingerprint="f" * 32, state="accepted", author="ana", reason="test code", expires_ms=9
+    ),
+    AlertAcknowledged(alert=ALERT, author="ana", note="looking"),
+    SilenceAdded(
+        silence_id=3,
+        matchers=({"name": "alertname", "value": "HighCpu", "op": "="},),
+        starts_ms=1,
+        ends_ms=2,
+        author="ana",
+        reason="maintenance",
+    ),
+    SilenceExpired(silence_id=3, ends_ms=5),
 ]
 
 
@@ -172,3 +189,35 @@ label_text = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789_ -/.", max_s
 def test_metric_batches_round_trip_exactly(samples: list[Sample]) -> None:
     event = MetricsRecorded(samples=tuple(samples))
     assert decode_event(encode_event(event)) == event
+
+
+people_text = st.text(max_size=40)
+
+
+@given(
+    st.builds(
+        FindingTriaged,
+        fingerprint=st.text(min_size=1, max_size=64),
+        state=st.sampled_from(["open", "accepted", "false_positive", "wont_fix"]),
+        author=people_text,
+        reason=people_text,
+        expires_ms=st.none() | st.integers(min_value=0, max_value=2**53),
+    ),
+    st.builds(
+        SilenceAdded,
+        silence_id=st.integers(min_value=1, max_value=2**53),
+        matchers=st.lists(
+            st.dictionaries(st.sampled_from(["name", "value", "op"]), people_text), max_size=3
+        ).map(tuple),
+        starts_ms=st.integers(min_value=0, max_value=2**53),
+        ends_ms=st.integers(min_value=0, max_value=2**53),
+        author=people_text,
+        reason=people_text,
+    ),
+    st.builds(AlertAcknowledged, alert=st.just(ALERT), author=people_text, note=people_text),
+)
+def test_what_people_do_round_trips_exactly(
+    triaged: FindingTriaged, silenced: SilenceAdded, acked: AlertAcknowledged
+) -> None:
+    for event in (triaged, silenced, acked):
+        assert decode_event(encode_event(event)) == event
