@@ -121,7 +121,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         6,
         "scan kinds: a scan secperf ran, or an import of another tool's results",
-        lambda conn: _scan_kinds(conn),
+        _scan_kinds,
     ),
 )
 
