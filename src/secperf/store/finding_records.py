@@ -21,6 +21,7 @@ from secperf.store.record_base import (
     require_text,
     to_json,
 )
+from secperf.store.scan_records import COMPLETE_SCAN_STATUSES
 from secperf.store.schema import (
     findings,
     scans,
@@ -149,12 +150,16 @@ class FindingRecordMixin(RecordMixin):
         return out
 
     def latest_scan_findings(self, target: str) -> list[StoredFinding]:
-        """The findings of the newest finished scan of ``target`` (empty when none)."""
+        """The findings of the newest complete scan of ``target`` (empty when none).
+
+        Complete by status (ok, partial, failed): an interrupted or abandoned
+        scan has an end but saw only part of the code.
+        """
         with self._engine.connect() as conn:
             scan_id = conn.execute(
                 select(scans.c.scan_id)
                 .where(scans.c.target == target)
-                .where(scans.c.finished_ms.is_not(None))
+                .where(scans.c.status.in_(COMPLETE_SCAN_STATUSES))
                 .order_by(scans.c.started_ms.desc(), scans.c.scan_id.desc())
                 .limit(1)
             ).scalar()

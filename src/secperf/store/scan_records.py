@@ -1,19 +1,39 @@
-"""Scan records: each scan's lifecycle, owner and heartbeat, metrics and cost."""
+"""Scan records: each scan's lifecycle, owner and heartbeat, metrics and cost.
+
+Recording a scan's outcome also stores its security series (``scan_series``
+of ``security.series``), once per scan, from the scan's metrics and the
+findings already stored for it: so every process that records a scan (a CLI
+scan, ``up``, ``serve`` consuming the bus, a SARIF upload) stores them, and
+no other part needs to.
+"""
 
 from __future__ import annotations
 
+import json
+import logging
 from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
 
 import psutil
 from sqlalchemy import Connection, select, update
 
 from secperf.events import local_host
 from secperf.model import (
+    Sample,
     ScanCost,
     SecurityMetrics,
+    Severity,
 )
+from secperf.security.series import (
+    KIND_SCAN,
+    SCAN_KINDS,
+    CountedFinding,
+    FindingCounts,
+    count_findings,
+    scan_series,
+)
+from secperf.security.triage import effective_state
 from secperf.store.record_base import (
     IN_BATCH,
     RecordMixin,
@@ -23,8 +43,16 @@ from secperf.store.record_base import (
     to_json,
 )
 from secperf.store.schema import (
+    findings,
     scans,
+    triage_current,
 )
+from secperf.store.triage_records import decision_from_row
+
+if TYPE_CHECKING:
+    from secperf.store.samples import WriteResult
+
+log = logging.getLogger(__name__)
 
 #: Every status a scan row may hold. ``running`` until the scan ends; ``ok``,
 #: ``partial`` (some files or scanners failed) or ``failed`` as the scan
@@ -59,6 +87,69 @@ class ScanRecord:
     owner_pid: int | None = None
     owner_host: str | None = None
     heartbeat_ms: int | None = None
+    kind: str = KIND_SCAN  # "scan", or "import" for another tool's results
+
+    @property
+    def is_import(self) -> bool:
+        """Whether this is an import of another tool's results, not a scan secperf ran."""
+        return self.kind != KIND_SCAN
+
+    @property
+    def complete(self) -> bool:
+        """Whether the scan ended with a result of the whole scan (ok, partial, failed)."""
+        return self.status in COMPLETE_SCAN_STATUSES
+
+
+def count_stored_findings(conn: Connection, scan_id: str, at_ms: int) -> FindingCounts:
+    """The counts of a scan's stored findings with the triage in force at ``at_ms``."""
+    stmt = (
+        select(
+            findings.c.fingerprint,
+            findings.c.severity,
+            findings.c.is_new,
+            findings.c.payload,
+            triage_current,
+        )
+        .outerjoin(triage_current, triage_current.c.fingerprint == findings.c.fingerprint)
+        .where(findings.c.scan_id == scan_id)
+    )
+    items: list[CountedFinding] = []
+    for row in conn.execute(stmt):
+        m = row._mapping
+        decision = None
+        if m[triage_current.c.state] is not None:
+            decision = decision_from_row(
+                m[findings.c.fingerprint],
+                m[triage_current.c.state],
+                m[triage_current.c.author],
+                m[triage_current.c.note],
+                m[triage_current.c.updated_ms],
+                m[triage_current.c.expires_ms],
+            )
+        category = json.loads(m[findings.c.payload]).get("category") or "sast"
+        items.append(
+            CountedFinding(
+                Severity(m[findings.c.severity]).value,
+                str(category),
+                bool(m[findings.c.is_new]),
+                effective_state(decision, at_ms),
+            )
+        )
+    return count_findings(items)
+
+
+def _recounted(metrics: SecurityMetrics, counts: FindingCounts) -> SecurityMetrics:
+    """``metrics`` with every finding count taken from ``counts``."""
+    return replace(
+        metrics,
+        violations_found=counts.violations,
+        vulnerability_severity_counts=dict(counts.violations_by_severity),
+        false_positive_rate=counts.false_positive_rate,
+        new_findings=counts.new_violations,
+        existing_findings=counts.baselined_violations,
+        false_positives=counts.false_positives,
+        accepted_risks=counts.accepted_risks,
+    )
 
 
 def _owner_gone(row: Any, here: str, now_ms: int, stale_after_ms: int) -> str | None:
@@ -87,6 +178,12 @@ def _owner_gone(row: Any, here: str, now_ms: int, stale_after_ms: int) -> str | 
 
 class ScanRecordMixin(RecordMixin):
     """Scans of ``Store``: started, completed, heartbeats, abandoned, cost."""
+
+    if TYPE_CHECKING:  # provided by ``SampleStoreMixin`` in ``Store``
+
+        def write_samples(
+            self, samples: Iterable[Sample], *, now_ms: int | None = None
+        ) -> WriteResult: ...
 
     def _scan_exists(self, conn: Connection, scan_id: str) -> bool:
         found = conn.execute(select(scans.c.scan_id).where(scans.c.scan_id == scan_id)).first()
@@ -126,12 +223,26 @@ class ScanRecordMixin(RecordMixin):
                 )
 
     def record_scan_completed(
-        self, metrics: SecurityMetrics, status: str, error: str | None = None
-    ) -> None:
+        self,
+        metrics: SecurityMetrics,
+        status: str,
+        error: str | None = None,
+        *,
+        host: str | None = None,
+    ) -> SecurityMetrics:
         """Record a scan's outcome and metrics (creates the scan row when missing).
 
         ``status`` is one of ``SCAN_STATUSES`` other than ``running``; a scan
         closed as abandoned that reports after all gets its real outcome.
+
+        The finding counts are taken from the findings stored for the scan
+        (store them first), with the triage in force when the scan ended, so a
+        scan run without the store's triage (an agent) counts as the store
+        does; when fewer findings are stored than the scan reported, its own
+        counts stand. The first time a scan's outcome is recorded its security
+        series are stored too, labelled with ``host`` (default: this machine),
+        so a re-delivered event stores nothing twice. Returns the metrics as
+        stored.
         """
         require_text("status", status)
         if status not in SCAN_STATUSES or status == "running":
@@ -140,14 +251,34 @@ class ScanRecordMixin(RecordMixin):
                 f"scan {metrics.scan_id}: status {status!r} is not a scan outcome;"
                 f" expected one of {ended}"
             )
-        values = {
-            "finished_ms": metrics.finished_ms,
-            "status": status,
-            "error": error,
-            "metrics": to_json(metrics),
-        }
+        if metrics.kind not in SCAN_KINDS:
+            raise ValueError(
+                f"scan {metrics.scan_id}: kind {metrics.kind!r} is not one of {SCAN_KINDS}"
+            )
         with self._write_tx() as conn:
-            if self._scan_exists(conn, metrics.scan_id):
+            counts = count_stored_findings(conn, metrics.scan_id, metrics.finished_ms)
+            reported = metrics.violations_found + metrics.false_positives + metrics.accepted_risks
+            if counts.findings >= reported:
+                metrics = _recounted(metrics, counts)
+            elif counts.findings:
+                log.warning(
+                    "scan %s: %d findings stored of %d reported; its own counts are kept",
+                    metrics.scan_id,
+                    counts.findings,
+                    reported,
+                )
+            before = conn.execute(
+                select(scans.c.metrics).where(scans.c.scan_id == metrics.scan_id)
+            ).first()
+            first_outcome = before is None or before.metrics is None
+            values = {
+                "finished_ms": metrics.finished_ms,
+                "status": status,
+                "error": error,
+                "metrics": to_json(metrics),
+                "kind": metrics.kind,
+            }
+            if before is not None:
                 # ScanStarted is published after discovery; the metrics hold the true start.
                 conn.execute(
                     update(scans)
@@ -164,6 +295,21 @@ class ScanRecordMixin(RecordMixin):
                         **values,
                     )
                 )
+        if first_outcome:
+            # A transaction of its own: the sample store batches and caches its writes.
+            samples = scan_series(metrics, local_host() if host is None else host, counts)
+            self.write_samples(samples)
+        return metrics
+
+    def scan_finding_counts(self, scan_id: str, *, at_ms: int | None = None) -> FindingCounts:
+        """The counts of a scan's stored findings with the triage in force at ``at_ms`` (now).
+
+        What the API shows as a scan's current numbers: a triage decision made
+        after the scan changes them at once.
+        """
+        at = clock_ms() if at_ms is None else at_ms
+        with self._engine.connect() as conn:
+            return count_stored_findings(conn, scan_id, at)
 
     def touch_scans(self, scan_ids: Iterable[str], now_ms: int | None = None) -> int:
         """Refresh the heartbeat of those of ``scan_ids`` still running; returns how many.
@@ -278,6 +424,7 @@ class ScanRecordMixin(RecordMixin):
             owner_pid=row.owner_pid,
             owner_host=row.owner_host,
             heartbeat_ms=row.heartbeat_ms,
+            kind=row.kind or KIND_SCAN,
         )
 
     def scans(self, limit: int = 50, target: str | None = None) -> list[ScanRecord]:
