@@ -348,7 +348,7 @@ class StoreWriter:
             done = event
 
             def run() -> None:
-                store.record_scan_completed(done.metrics, done.status, done.error)
+                store.record_scan_completed(done.metrics, done.status, done.error, host=done.host)
 
         elif isinstance(event, AlertChanged):
             changed = event
