@@ -123,6 +123,11 @@ MIGRATIONS: tuple[Migration, ...] = (
         "scan kinds: a scan secperf ran, or an import of another tool's results",
         _scan_kinds,
     ),
+    Migration(
+        7,
+        "downsampling tiers: 1-minute and 1-hour rollups of samples and their watermarks",
+        _create(schema.rollups, schema.rollup_state),
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -269,3 +269,31 @@ event_log_cursors = Table(
     Column("seq", BigInteger, nullable=False),
     Column("updated_ms", BigInteger, nullable=False),
 )
+
+# Downsampling tiers (store/tiers.py): per series, tier (bucket width in ms) and
+# aligned block, one row of buckets holding min, max, sum and count
+# (codec.encode_columns), so averages (sum / count) stay exact.
+rollups = Table(
+    "rollups",
+    metadata,
+    Column("series_id", IdType, ForeignKey("series.id", ondelete="CASCADE"), primary_key=True),
+    Column("tier_ms", BigInteger, primary_key=True, autoincrement=False),
+    Column("block_ms", BigInteger, primary_key=True, autoincrement=False),
+    Column("start_ms", BigInteger, nullable=False),  # first bucket's start
+    Column("end_ms", BigInteger, nullable=False),  # last bucket's start
+    Column("count", Integer, nullable=False),  # buckets in the row
+    Column("data", LargeBinary, nullable=False),
+    Index("ix_rollups_tier_start", "tier_ms", "start_ms"),
+)
+
+# How far each series has been rolled up into each tier: every bucket starting
+# before ``rolled_ms`` is in ``rollups``; ``dirty_ms`` marks a late sample
+# written below that watermark, so its buckets are rolled up again.
+rollup_state = Table(
+    "rollup_state",
+    metadata,
+    Column("series_id", IdType, ForeignKey("series.id", ondelete="CASCADE"), primary_key=True),
+    Column("tier_ms", BigInteger, primary_key=True, autoincrement=False),
+    Column("rolled_ms", BigInteger, nullable=False),
+    Column("dirty_ms", BigInteger, nullable=True),
+)
