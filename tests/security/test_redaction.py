@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from secperf.model import Finding, Severity
 from secperf.security.redaction import (
+    DEFAULT_SECRET_KDF,
     MASK,
     check_salt,
     install_log_redaction,
@@ -51,16 +52,19 @@ def test_redact_never_shows_more_than_a_third(length: int) -> None:
         assert secret not in preview
 
 
-def test_secret_key_is_an_hmac_of_the_preview_never_of_the_value() -> None:
+def test_secret_key_is_scrypt_of_the_value_never_a_fast_hash() -> None:
     salt = b"project-salt"
     value = "FakeTestPassw0rd"
-    expected = hmac.new(salt, redact(value).encode(), hashlib.sha256).hexdigest()
+    kdf = DEFAULT_SECRET_KDF
+    expected = hashlib.scrypt(
+        value.encode(), salt=salt, n=kdf.n, r=kdf.r, p=kdf.p, maxmem=kdf.maxmem, dklen=32
+    ).hex()
     assert secret_key(salt, value) == expected
     assert secret_key(b"other-salt", value) != expected
-    # A guess that differs only in the hidden middle gives the same key, so the
-    # key (and the fingerprint built on it) cannot confirm a guessed value.
-    assert secret_key(salt, "FakeXXXXXXXXXXrd") == expected
+    # A value that differs only in the hidden middle is another secret.
+    assert secret_key(salt, "FakeXXXXXXXXXXrd") != expected
     assert expected not in value_hashes(salt, value)
+    assert expected != hmac.new(salt, redact(value).encode(), hashlib.sha256).hexdigest()
 
 
 def test_salt_must_be_non_empty_bytes() -> None:

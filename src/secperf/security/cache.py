@@ -58,6 +58,28 @@ _CHUNK = 500
 #: Several scans may share the cache: wait this long for its lock.
 _BUSY_TIMEOUT_S = 30.0
 _CORRUPT_CODES = frozenset({"SQLITE_CORRUPT", "SQLITE_NOTADB"})
+#: secperf's state directory in a project; it marks itself ignored for git.
+STATE_DIR_NAME = ".secperf"
+_STATE_GITIGNORE = "# Created by secperf: its cache, store and salt are local state.\n*\n"
+
+
+def mark_state_dir(directory: Path) -> None:
+    """Create ``directory``; if it is a ``.secperf`` folder, put a ``.gitignore`` of ``*`` in it.
+
+    As pytest does for its cache: the state never shows in ``git status``. A
+    directory under another name is the user's choice of place and is left as
+    it is. Raises OSError when the directory cannot be created.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    if directory.name != STATE_DIR_NAME:
+        return
+    ignore = directory / ".gitignore"
+    if ignore.exists():
+        return
+    try:
+        ignore.write_text(_STATE_GITIGNORE, encoding="utf-8")
+    except OSError as exc:  # read-only checkouts still scan; git status just shows the folder
+        log.debug("cannot write %s: %s", ignore, exc)
 
 
 def _is_corrupt(exc: BaseException) -> bool:
@@ -137,7 +159,7 @@ class ScanCache:
 
     def _connect(self) -> sqlite3.Connection:
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            mark_state_dir(self.path.parent)
         except (FileExistsError, NotADirectoryError):
             raise NotADirectoryError(f"{self.path.parent} is not a directory") from None
         db = sqlite3.connect(self.path, timeout=_BUSY_TIMEOUT_S, check_same_thread=False)

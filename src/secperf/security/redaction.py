@@ -11,18 +11,18 @@ tokens, unquoted ``KEY=value`` assignments), and replaces each value with its
 text field of a finding, as a last check where findings leave a scanner.
 
 A secret found by the ``secrets`` scanner is reduced, inside the worker that
-found it, to a preview and to a fingerprint keyed by ``secret_key``: an HMAC
-of the preview under the project's salt, never a hash of the value. The salt
-is kept in the committed baseline, so a hash of the value, however salted,
-would let anyone holding the repository test guesses against the stored
-fingerprints; a key made from the preview tells nothing the preview does not.
+found it, to a preview and to a fingerprint keyed by ``secret_key``: scrypt
+of the value under the project's salt, with the cost parameters recorded in
+the baseline. The salt is kept in the committed baseline, so anyone holding
+the repository can test guesses against a fingerprint; scrypt makes each guess
+cost tens of milliseconds and 16 MiB of memory, where a plain or keyed hash
+costs nanoseconds. No report prints the key itself.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
-import hmac
 import logging
 import re
 from collections.abc import Callable, Sequence
@@ -59,17 +59,79 @@ def redact(secret: str) -> str:
     return f"{secret[:shown]}{MASK}{secret[-shown:]}"
 
 
-def secret_key(salt: bytes, secret: str) -> str:
-    """What a secret's fingerprint is built on: HMAC-SHA256 of its preview under ``salt``.
+@dataclass(frozen=True, slots=True)
+class SecretKdf:
+    """The scrypt cost parameters a secret's fingerprint key is derived with.
 
-    Only the ``redact`` preview enters the HMAC, so the key (and the stored
-    fingerprint) cannot be used to check a guessed value: two values with one
-    preview share a key. The salt keeps keys apart between projects. Raises
-    TypeError or ValueError when the salt is not non-empty bytes.
+    Recorded in the baseline so that every machine derives the same keys, and
+    so that a later secperf can raise the cost without breaking old baselines.
+    """
+
+    n: int = 2**14  # CPU/memory cost: 16 MiB and about 50 ms per derivation
+    r: int = 8
+    p: int = 1
+
+    name = "scrypt"
+
+    def as_json(self) -> dict[str, Any]:
+        """The parameters as they are written into the baseline file."""
+        return {"name": self.name, "n": self.n, "r": self.r, "p": self.p}
+
+    @property
+    def maxmem(self) -> int:
+        """Memory scrypt may use: what these parameters need, with room to spare."""
+        return 2 * 128 * self.r * self.n * self.p + 1024 * 1024
+
+
+#: What new baselines and projects without a baseline use.
+DEFAULT_SECRET_KDF = SecretKdf()
+
+#: Limits on parameters read from a baseline file: a baseline must not make a
+#: scan use gigabytes per secret, nor so little that guesses become cheap.
+KDF_LIMITS = {"n": (2**10, 2**20), "r": (1, 32), "p": (1, 16)}
+
+
+def secret_kdf_from_json(value: object) -> SecretKdf:
+    """``SecretKdf`` from a baseline's ``secret_kdf`` object; ValueError naming the bad key."""
+    if not isinstance(value, dict):
+        raise ValueError(
+            "expected an object such as {'name': 'scrypt', 'n': 16384, 'r': 8, 'p': 1}"
+        )
+    if value.get("name") != SecretKdf.name:
+        raise ValueError(f"name: expected 'scrypt', got {value.get('name')!r}")
+    numbers: dict[str, int] = {}
+    for key, (low, high) in KDF_LIMITS.items():
+        number = value.get(key)
+        if not isinstance(number, int) or isinstance(number, bool) or not low <= number <= high:
+            raise ValueError(f"{key}: expected an integer from {low} to {high}, got {number!r}")
+        numbers[key] = number
+    if numbers["n"] & (numbers["n"] - 1):
+        raise ValueError(f"n: expected a power of two, got {numbers['n']}")
+    return SecretKdf(numbers["n"], numbers["r"], numbers["p"])
+
+
+def secret_key(salt: bytes, secret: str, kdf: SecretKdf = DEFAULT_SECRET_KDF) -> str:
+    """What a secret's fingerprint is built on: scrypt of the value under ``salt``.
+
+    The value (not its preview) enters, so a rotated secret that happens to
+    keep the preview's ends is a new finding. scrypt is slow and memory-hard
+    on purpose: the salt sits in the committed baseline, so anyone with the
+    repository can test guesses against a fingerprint, and each guess must
+    cost tens of milliseconds and 16 MiB instead of the nanoseconds of a plain
+    or keyed hash. Raises TypeError or ValueError when the salt is not
+    non-empty bytes.
     """
     check_salt(salt)
-    preview = redact(secret).encode("utf-8", "surrogatepass")
-    return hmac.new(salt, preview, hashlib.sha256).hexdigest()
+    derived = hashlib.scrypt(
+        secret.encode("utf-8", "surrogatepass"),
+        salt=bytes(salt),
+        n=kdf.n,
+        r=kdf.r,
+        p=kdf.p,
+        maxmem=kdf.maxmem,
+        dklen=32,
+    )
+    return derived.hex()
 
 
 def check_salt(salt: object) -> bytes:

@@ -20,9 +20,9 @@ secrets of a codebase to third-party APIs is not something a scanner should do
 on its own.
 
 Nothing of the secret leaves this module but a redacted preview as the
-snippet and a fingerprint keyed by ``secret_key`` (an HMAC of that preview
-under the salt given to the constructor): no hash of the value, which would
-let whoever holds the salt test guesses, and not the line itself.
+snippet and a fingerprint keyed by ``secret_key`` (scrypt of the value under
+the salt given to the constructor, slow and memory-hard so that testing
+guesses against a fingerprint costs real time), and not the line itself.
 
 Severity mapping (documented in one place, used by every report):
 
@@ -52,7 +52,13 @@ from pathlib import Path
 from typing import Any, cast
 
 from secperf.model import Finding, Severity
-from secperf.security.redaction import check_salt, redact, secret_key
+from secperf.security.redaction import (
+    DEFAULT_SECRET_KDF,
+    SecretKdf,
+    check_salt,
+    redact,
+    secret_key,
+)
 from secperf.security.scanners import secrets_prefilter
 from secperf.security.scanners.interface import (
     FileResult,
@@ -63,7 +69,8 @@ from secperf.security.scanners.interface import (
 )
 
 #: Bumped when this adapter's output changes for the same tool version.
-ADAPTER_VERSION = "3"  # 2: findings keep no secret hash; 3: fingerprints from the preview
+# 2: findings keep no secret hash; 3: fingerprints from the preview; 4: scrypt of the value
+ADAPTER_VERSION = "4"
 
 CWE_HARD_CODED_CREDENTIALS = 798
 
@@ -217,15 +224,19 @@ class _Engine:
 class SecretsScanner(Scanner):
     """Hard-coded secrets, found by detect-secrets' plugins; stores no secret value.
 
-    ``salt`` keys the HMAC of each secret (keep one per project so hashes are
-    comparable across scans). ``prefilter=False`` runs every line through the
-    plugins, as detect-secrets itself does (for comparisons and benchmarks).
+    ``salt`` and ``kdf`` key the scrypt derivation of each secret (keep one
+    per project so fingerprints agree across scans and machines).
+    ``prefilter=False`` runs every line through the plugins, as detect-secrets
+    itself does (for comparisons and benchmarks).
     """
 
     id = "secrets"
 
-    def __init__(self, salt: bytes, *, prefilter: bool = True) -> None:
+    def __init__(
+        self, salt: bytes, *, prefilter: bool = True, kdf: SecretKdf = DEFAULT_SECRET_KDF
+    ) -> None:
         self.salt = check_salt(salt)
+        self.kdf = kdf
         self.prefilter = prefilter
 
     # ------------------------------------------------------------------ identity
@@ -238,8 +249,9 @@ class SecretsScanner(Scanner):
 
     def config_hash(self) -> str:
         # The prefilter does not change results, so it stays out of the hash; the
-        # salt does change the stored hashes and fingerprints.
-        return stable_hash("default-settings", "no-verify", self.salt.hex())
+        # salt and the derivation's parameters do change the fingerprints.
+        kdf = f"{self.kdf.name}:{self.kdf.n}:{self.kdf.r}:{self.kdf.p}"
+        return stable_hash("default-settings", "no-verify", self.salt.hex(), kdf)
 
     def applies_to(self, relpath: str) -> bool:
         """False for paths detect-secrets ignores by name (images, lock files, swagger...)."""
@@ -281,7 +293,7 @@ class SecretsScanner(Scanner):
         counter = FingerprintCounter()
         findings: list[Finding] = []
         for item in sorted(raw, key=lambda r: (r.line, r.column or 0, r.secret_type)):
-            key = secret_key(self.salt, item.value)
+            key = secret_key(self.salt, item.value, self.kdf)
             rule_id = rule_id_of(item.secret_type)
             severity, confidence = rating_of(item.secret_type)
             properties: dict[str, Any] = {"secret_type": item.secret_type}
