@@ -12,9 +12,16 @@ from pathlib import Path
 
 from secperf.config import ScanConfig
 from secperf.events import Event
-from secperf.security.baseline import BASELINE_FILE, Baseline, load_baseline, project_salt
+from secperf.security.baseline import (
+    BASELINE_FILE,
+    Baseline,
+    load_baseline,
+    project_salt,
+    project_secret_kdf,
+)
 from secperf.security.cache import ScanCache
 from secperf.security.discovery import FileDiscovery
+from secperf.security.redaction import DEFAULT_SECRET_KDF, SecretKdf
 from secperf.security.scanners.interface import Scanner
 from secperf.security.scanners.registry import BuildContext, get_spec
 from secperf.security.triage import TriageDecision
@@ -52,10 +59,11 @@ def build_scanners(
     *,
     only: Sequence[str] | None = None,
     osv_db: Path | None = None,
+    secret_kdf: SecretKdf = DEFAULT_SECRET_KDF,
 ) -> list[Scanner]:
     """The scanners ``[scan].scanners`` enables (or ``only``), configured."""
     wanted = list(only) if only else list(scan.scanners)
-    ctx = BuildContext(scan=scan, salt=salt, osv_db=osv_db)
+    ctx = BuildContext(scan=scan, salt=salt, osv_db=osv_db, secret_kdf=secret_kdf)
     return [get_spec(scanner_id).build(ctx) for scanner_id in wanted]
 
 
@@ -90,7 +98,13 @@ def make_validator(
 ) -> SecurityValidator:
     """A validator configured from ``[scan]`` with the command line's overrides."""
     salt = project_salt(options.root, baseline)
-    scanners = build_scanners(scan_cfg, salt, only=options.scanners, osv_db=options.osv_db)
+    scanners = build_scanners(
+        scan_cfg,
+        salt,
+        only=options.scanners,
+        osv_db=options.osv_db,
+        secret_kdf=project_secret_kdf(baseline),
+    )
     cache = None
     if options.use_cache and scan_cfg.cache:
         cache = ScanCache(options.root / CACHE_FILE)

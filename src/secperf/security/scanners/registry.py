@@ -17,6 +17,7 @@ from pathlib import Path
 
 from secperf.config import ScanConfig
 from secperf.model import SCANNER_IDS, ScannerId
+from secperf.security.redaction import DEFAULT_SECRET_KDF, SecretKdf
 from secperf.security.scanners.bandit import BanditScanner
 from secperf.security.scanners.deps import DepsScanner
 from secperf.security.scanners.interface import Scanner
@@ -32,6 +33,7 @@ class BuildContext:
     scan: ScanConfig
     salt: bytes  # the repository's salt for secret fingerprints
     osv_db: Path | None = None  # ``--osv-db``, before ``[scan.deps] osv_db``
+    secret_kdf: SecretKdf = DEFAULT_SECRET_KDF  # the baseline's scrypt parameters
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +55,7 @@ def _bandit(ctx: BuildContext) -> Scanner:
 
 
 def _secrets(ctx: BuildContext) -> Scanner:
-    return SecretsScanner(ctx.salt)
+    return SecretsScanner(ctx.salt, kdf=ctx.secret_kdf)
 
 
 def _deps(ctx: BuildContext) -> Scanner:
