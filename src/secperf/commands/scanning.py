@@ -28,6 +28,7 @@ from secperf.security.baseline import (
     Baseline,
     baseline_from_findings,
     project_salt,
+    project_secret_kdf,
     save_baseline,
 )
 from secperf.security.factory import (
@@ -251,7 +252,8 @@ async def update_baseline(
     salt = project_salt(options.root, old).hex()
     report, _ = await run_scan(loaded, options, store_url=store_url)
     created = now_ms()
-    new = baseline_from_findings(report.findings, salt, created)
+    # The scan derived secret fingerprints with these parameters: record them.
+    new = baseline_from_findings(report.findings, salt, created, project_secret_kdf(old))
     path = baseline_path(options.root)
     save_baseline(path, new)
     before = set(old.fingerprints) if old else set()
