@@ -9,7 +9,7 @@ import hmac
 def value_hashes(salt: bytes, value: str) -> set[str]:
     """Fast hashes of ``value`` a careless tool might keep (salted HMAC, plain SHA-256).
 
-    secperf keeps neither: a fingerprint is keyed by the redacted preview only.
+    secperf keeps neither: a fingerprint is keyed by a slow scrypt derivation.
     Whoever holds the project's salt could test guesses against either.
     """
     data = value.encode("utf-8", "surrogatepass")
