@@ -375,13 +375,11 @@ def test_rules_check_reads_the_config_and_its_rule_files(
     # A configured rule may replace a default one of the same name.
     assert "OK    pyproject.toml: HostHighCpu (last(cpu_percent[5m]) > 97, medium)" in out
     assert "FAIL  pyproject.toml: tool.secperf.alerts.rules[1] ('SlowApi'): window:" in out
-    assert (
-        "FAIL  pyproject.toml: tool.secperf.alerts.rules[2] ('Impact'): field(s) kind are only "
-        "allowed in a rule file" in out
-    )
+    # The correlation kinds are written in the config as in a rule file.
+    assert "OK    pyproject.toml: Impact (scan_impact on response_time_ms" in out
     assert "OK    alerts.toml: SlowApi" in out
     assert "FAIL  alerts.toml: rules[1] ('CpuMedian'): aggregation: unknown aggregation" in out
-    assert "3 problem(s); 3 rule(s) valid (+ 8 default rules)" in result.stderr
+    assert "2 problem(s); 4 rule(s) valid (+ 8 default rules)" in result.stderr
 
 
 def test_rules_check_duplicate_names_and_unreadable_files(

@@ -16,19 +16,28 @@ from pathlib import Path
 from typing import Any
 
 from secperf.alerts.default_rules import default_rules
-from secperf.alerts.rules import KINDS, NO_DATA_MODES, Rule
+from secperf.alerts.rules import Rule
 from secperf.alerts.silences import MatcherError, parse_matcher
 from secperf.config import (
     AGGREGATIONS,
     COMPARISONS,
     AlertRuleConfig,
     Matcher,
-    format_duration_ms,
     parse_duration_ms,
+)
+from secperf.config.rule_checks import (
+    DURATION_PARAMS,
+    KIND_PARAMS,
+    KINDS,
+    NO_DATA_MODES,
+    RESOLVE_INPUTS,
+    param_problems,
+    range_problems,
+    resolve_problems,
 )
 from secperf.model import LABEL_NAME_RE, METRIC_NAME_RE, MetricKind, Severity
 
-# Keys of the dict form, per kind, beyond the common ones.
+# Keys of the dict form beyond the kinds' parameters (``KIND_PARAMS``).
 _COMMON_KEYS = frozenset(
     {
         "name",
@@ -49,46 +58,6 @@ _COMMON_KEYS = frozenset(
         "side",
     }
 )
-_KIND_PARAMS: dict[str, dict[str, float | str]] = {
-    "threshold": {},
-    # Parameters with their defaults; durations as strings.
-    "scan_impact": {
-        "min_effect_pct": 20.0,
-        "max_q": 0.01,
-        "direction": "up",
-        "lookback": "24h",
-        "recompute_every": "10m",
-        "lag": "0s",
-    },
-    "unexplained_anomaly": {
-        "k": 5.0,
-        "recent": "1m",
-        "scan_margin": "1m",
-        "min_points": 30.0,
-        "explained_by": "",
-    },
-}
-_DURATION_PARAMS = frozenset({"lookback", "recompute_every", "lag", "recent", "scan_margin"})
-#: ``recent = "0"`` means this much (as the evaluator reads it).
-_DEFAULT_RECENT_MS = 60_000
-
-#: The values some known metrics can take. A threshold outside the range can
-#: never be crossed (or is always crossed), which is a mistake such as a
-#: percentage written for a ratio. Process CPU is absent: it passes 100 % on
-#: several cores.
-_METRIC_RANGES: dict[str, tuple[float, float, str]] = {
-    "cpu_percent": (0.0, 100.0, "percent"),
-    "memory_percent": (0.0, 100.0, "percent"),
-    "swap_percent": (0.0, 100.0, "percent"),
-    "security_scan_coverage": (0.0, 100.0, "percent"),
-    "error_rate": (0.0, 1.0, "a ratio: 0.05 means 5 %"),
-    "security_false_positives": (0.0, 1.0, "a ratio: 0.5 means 50 %"),
-}
-#: Keys the resolve threshold is checked against.
-_RESOLVE_INPUTS = frozenset({"kind", "op", "threshold", "resolve_threshold", "min_effect_pct", "k"})
-#: Aggregations whose result is in the metric's own unit (rate, increase and
-#: count are not).
-_UNIT_PRESERVING = frozenset({"last", "avg", "min", "max", "p50", "p95", "p99"})
 
 
 class RuleError(ValueError):
@@ -96,11 +65,12 @@ class RuleError(ValueError):
 
 
 def rule_from_config(cfg: AlertRuleConfig) -> Rule:
-    """A threshold rule from an already validated ``[[alerts.rules]]`` entry."""
+    """A rule from an already validated ``[[alerts.rules]]`` entry (any kind)."""
     return Rule(
         name=cfg.name,
         metric=cfg.metric,
-        threshold=cfg.threshold,
+        threshold=cfg.threshold if cfg.threshold is not None else 0.0,
+        kind=cfg.kind,
         matchers=tuple(cfg.matchers),
         aggregation=cfg.aggregation,
         window_ms=cfg.window,
@@ -111,6 +81,9 @@ def rule_from_config(cfg: AlertRuleConfig) -> Rule:
         severity=cfg.severity,
         labels=dict(cfg.labels),
         annotations=dict(cfg.annotations),
+        no_data=cfg.no_data,
+        side=MetricKind(cfg.side) if cfg.side is not None else None,
+        params=cfg.params(),
     )
 
 
@@ -132,56 +105,6 @@ def _number(value: Any, key: str, problem: list[str]) -> float:
         problem.append(f"{key}: expected a finite number, got {value!r}")
         return 0.0
     return float(value)
-
-
-def _param_problems(
-    kind: str, params: Mapping[str, Any], window_ms: int, bad: set[str]
-) -> list[str]:
-    """Values of a kind's parameters that cannot mean what the author wanted.
-
-    Keys in ``bad`` already have a problem (their value is a placeholder) and
-    are not checked again.
-    """
-    problems: list[str] = []
-    if kind == "scan_impact":
-        effect = params["min_effect_pct"]
-        if "min_effect_pct" not in bad and effect < 0:
-            problems.append(
-                f"min_effect_pct: must not be negative, got {effect:g}; it is the smallest change "
-                "(in percent, in the chosen direction) that fires, e.g. 20"
-            )
-        if "max_q" not in bad and not 0 < params["max_q"] < 1:
-            problems.append(f"max_q: must be between 0 and 1 (exclusive), got {params['max_q']:g}")
-    if kind == "unexplained_anomaly":
-        if "k" not in bad and params["k"] <= 0:
-            problems.append(f"k: must be greater than 0, got {params['k']:g}")
-        min_points = params["min_points"]
-        if "min_points" not in bad and (min_points != int(min_points) or min_points < 2):
-            problems.append(
-                f"min_points: must be a whole number of at least 2, got {min_points:g} "
-                "(a median and its spread need two points)"
-            )
-        recent = params["recent"] or _DEFAULT_RECENT_MS
-        if not bad & {"recent", "window"} and recent >= window_ms:
-            problems.append(
-                f"recent: must be shorter than window ({format_duration_ms(window_ms)}), "
-                f"got {format_duration_ms(recent)}; otherwise no history is left to compare with"
-            )
-    return problems
-
-
-def _range_problems(metric: str, aggregation: str, values: Mapping[str, float]) -> list[str]:
-    """Thresholds outside the range a bounded metric can take."""
-    bounds = _METRIC_RANGES.get(metric)
-    if bounds is None or aggregation not in _UNIT_PRESERVING:
-        return []
-    low, high, unit = bounds
-    return [
-        f"{key}: {value:g} is outside the values {metric} can take ({low:g} to {high:g}, "
-        f"{unit}), so the rule could never change state"
-        for key, value in values.items()
-        if not low <= value <= high
-    ]
 
 
 def _str_map(value: Any, key: str, problem: list[str], *, label_keys: bool) -> dict[str, str]:
@@ -213,7 +136,7 @@ def rule_from_dict(data: Any, *, where: str = "rule") -> Rule:
     if kind not in KINDS:
         problems.append(f"kind: unknown kind {kind!r}; expected one of {', '.join(KINDS)}")
         kind = "threshold"
-    param_defaults = _KIND_PARAMS[kind]
+    param_defaults = KIND_PARAMS[kind]
     unknown = set(data) - _COMMON_KEYS - set(param_defaults)
     if unknown:
         problems.append(
@@ -276,7 +199,7 @@ def rule_from_dict(data: Any, *, where: str = "rule") -> Rule:
     params: dict[str, Any] = {}
     for key, default in param_defaults.items():
         value = data.get(key, default)
-        if key in _DURATION_PARAMS:
+        if key in DURATION_PARAMS:
             params[key] = _duration(value, key, problems)
         elif key == "direction":
             if value not in ("up", "down", "any"):
@@ -295,16 +218,16 @@ def rule_from_dict(data: Any, *, where: str = "rule") -> Rule:
             params[key] = _number(value, key, problems)
     # Checks of meaning run on the keys that parsed, so every problem is listed at once.
     bad = {problem.split(":", 1)[0] for problem in problems}
-    problems.extend(_param_problems(kind, params, window, bad))
+    problems.extend(param_problems(kind, params, window, bad))
     if kind == "threshold" and not bad & {"metric", "aggregation"}:
         levels = {"threshold": threshold}
         if resolve_threshold is not None:
             levels["resolve_threshold"] = resolve_threshold
         levels = {k: v for k, v in levels.items() if k not in bad}
-        problems.extend(_range_problems(str(metric), str(aggregation), levels))
+        problems.extend(range_problems(str(metric), str(aggregation), levels))
     bad = {problem.split(":", 1)[0] for problem in problems}
-    if resolve_threshold is not None and not bad & _RESOLVE_INPUTS:
-        problems.extend(_resolve_problems(kind, op, threshold, resolve_threshold, params))
+    if resolve_threshold is not None and not bad & RESOLVE_INPUTS:
+        problems.extend(resolve_problems(kind, op, threshold, resolve_threshold, params))
     if problems:
         raise RuleError(f"{label}: " + "; ".join(problems))
     assert isinstance(name, str) and isinstance(metric, str)
@@ -327,34 +250,6 @@ def rule_from_dict(data: Any, *, where: str = "rule") -> Rule:
         side=side,
         params=params,
     )
-
-
-def _resolve_problems(
-    kind: str, op: Any, threshold: float, resolve: float, params: Mapping[str, Any]
-) -> list[str]:
-    """The resolve threshold against the level that fires, per kind."""
-    if kind == "scan_impact":
-        # Fires when the effect reaches min_effect_pct; stays while it reaches resolve.
-        return _hysteresis_problems(">=", params["min_effect_pct"], resolve, "min_effect_pct")
-    if kind == "unexplained_anomaly":
-        if resolve < 0:
-            return [f"resolve_threshold: must not be negative, got {resolve:g} (a number of MADs)"]
-        return _hysteresis_problems(">", params["k"], resolve, "k")
-    return _hysteresis_problems(str(op), threshold, resolve)
-
-
-def _hysteresis_problems(
-    op: str, threshold: float, resolve: float, level: str = "threshold"
-) -> list[str]:
-    # The resolve threshold lies on the healthy side of the firing one, or the
-    # alert would resolve while it still meets its firing condition.
-    if op in ("==", "!="):
-        return [f"resolve_threshold: only allowed with op >, >=, < or <=, not {op!r}"]
-    if op in (">", ">=") and resolve > threshold:
-        return [f"resolve_threshold: must be <= {level} ({threshold:g}) when op is {op!r}"]
-    if op in ("<", "<=") and resolve < threshold:
-        return [f"resolve_threshold: must be >= {level} ({threshold:g}) when op is {op!r}"]
-    return []
 
 
 @dataclass(frozen=True, slots=True)

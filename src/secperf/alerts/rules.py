@@ -23,10 +23,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from secperf.config import Matcher
+from secperf.config.rule_checks import KINDS, NO_DATA_MODES
 from secperf.model import MetricKind, MetricType, Severity
 
-KINDS = ("threshold", "scan_impact", "unexplained_anomaly")
-NO_DATA_MODES = ("nodata", "ok")
+__all__ = ["KINDS", "NO_DATA_MODES", "Rule", "compare", "format_value", "render_template"]
 
 _TEMPLATE_RE = re.compile(r"\{\{\s*\$(value|labels\.([a-zA-Z_][a-zA-Z0-9_]*))\s*\}\}")
 

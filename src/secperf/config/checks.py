@@ -14,6 +14,13 @@ from typing import Any
 from pydantic import SecretStr, ValidationError
 
 from secperf.config.errors import INDEX_RE
+from secperf.config.rule_checks import (
+    RESOLVE_INPUTS,
+    foreign_params,
+    param_problems,
+    range_problems,
+    resolve_problems,
+)
 from secperf.config.schema import Config
 from secperf.config.sections.alerts import AlertRuleConfig
 from secperf.config.sections.server import MIN_TOKEN_LENGTH
@@ -106,7 +113,7 @@ def cross_checks(config: Config, prefix: str = "") -> list[tuple[str, str]]:
         if rule.name in seen:
             problems.append((f"{key}.name", f"rule name {rule.name!r} is used twice"))
         seen.add(rule.name)
-        problems.extend(_hysteresis_problem(key, rule))
+        problems.extend(rule_problems(key, rule))
     for index, notifier in enumerate(config.alerts.notifiers):
         if notifier.kind != "log" and notifier.url is None:
             problems.append(
@@ -188,17 +195,30 @@ def _depends_on(key: str, gone: str) -> bool:
     return gone in _CHECK_INPUTS.get(plain, ())
 
 
-def _hysteresis_problem(key: str, rule: AlertRuleConfig) -> list[tuple[str, str]]:
-    # The resolve threshold must lie on the "healthy" side of the firing one,
-    # or the alert would resolve while it still meets its firing condition.
-    resolve = rule.resolve_threshold
-    if resolve is None:
-        return []
-    where = f"{key}.resolve_threshold"
-    if rule.op in ("==", "!="):
-        return [(where, f"is only allowed with op >, >=, < or <=, not {rule.op!r}")]
-    if rule.op in (">", ">=") and resolve > rule.threshold:
-        return [(where, f"must be <= threshold ({rule.threshold:g}) when op is {rule.op!r}")]
-    if rule.op in ("<", "<=") and resolve < rule.threshold:
-        return [(where, f"must be >= threshold ({rule.threshold:g}) when op is {rule.op!r}")]
-    return []
+def rule_problems(key: str, rule: AlertRuleConfig) -> list[tuple[str, str]]:
+    """What one ``[[alerts.rules]]`` entry's values cannot mean, as a rule file's rule is
+    checked (``config.rule_checks``); each problem as (dotted key, message)."""
+    found: list[str] = []
+    foreign = foreign_params(rule.kind, rule.model_fields_set)
+    if foreign:
+        found.append(f"{foreign[0]}: not a parameter of kind {rule.kind!r} ({', '.join(foreign)})")
+    threshold = rule.threshold
+    if rule.kind == "threshold" and threshold is None:
+        found.append("threshold: required key is missing; expected a number")
+    params = rule.params()
+    found += param_problems(rule.kind, params, rule.window, set())
+    if rule.kind == "threshold" and threshold is not None:
+        levels = {"threshold": threshold}
+        if rule.resolve_threshold is not None:
+            levels["resolve_threshold"] = rule.resolve_threshold
+        found += range_problems(rule.metric, rule.aggregation, levels)
+    bad = {problem.split(":", 1)[0] for problem in found}
+    if rule.resolve_threshold is not None and not bad & RESOLVE_INPUTS:
+        found += resolve_problems(
+            rule.kind, rule.op, threshold or 0.0, rule.resolve_threshold, params
+        )
+    out: list[tuple[str, str]] = []
+    for problem in found:
+        field, _, message = problem.partition(": ")
+        out.append((f"{key}.{field}", message))
+    return out
