@@ -6,18 +6,16 @@ security layer are not needed for ``secperf --help``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 
-from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
-from rich.progress import Progress as ProgressBar
 from rich.table import Table
 
+# The progress bar (files per second, ETA) lives with the scans of ``up`` in scan_progress.
+from secperf.cli.scan_progress import scan_progress as scan_progress
 from secperf.model import Finding, Severity
 from secperf.security.triage import TriageDecision, effective_state
-from secperf.security.validator import Progress, ScanReport
+from secperf.security.validator import ScanReport
 
 SEVERITY_STYLE = {
     Severity.CRITICAL: "bold white on red",
@@ -26,30 +24,6 @@ SEVERITY_STYLE = {
     Severity.LOW: "cyan",
     Severity.INFO: "dim",
 }
-
-
-@contextmanager
-def scan_progress(console: Console, enabled: bool) -> Iterator[Progress | None]:
-    """A Rich progress bar and the progress callback that feeds it (None when not ``enabled``)."""
-    if not enabled:
-        yield None
-        return
-    progress = ProgressBar(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-    )
-    task = progress.add_task("discovering files", total=None)
-
-    def update(phase: str, done: int, total: int) -> None:
-        label = "scanning files" if phase == "scan" else "discovering files"
-        progress.update(task, description=label, completed=done, total=total or None)
-
-    with progress:
-        yield update
 
 
 def findings_table(
