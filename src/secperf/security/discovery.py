@@ -1,20 +1,38 @@
-"""Which files a scan looks at: a walk that honours .gitignore and config globs.
+"""Which files a scan looks at: what git would commit, minus the configured excludes.
+
+In a git work tree the candidates are the files git tracks plus the untracked
+files it does not ignore (``git ls-files --cached --others --exclude-standard``):
+git ignores only untracked files, and so does secperf, so a committed file
+that a ``.gitignore`` happens to match is still scanned. Outside a work tree
+(or without git) a walk honours the ``.gitignore`` files it meets.
+
+Every file under the scan root is accounted for. What a scanner could not
+scan (too large, unreadable, a link out of the tree) is a *skip*, which counts
+against coverage; what was left out on purpose (an exclude rule, default or
+configured, a git-ignored untracked file, the include globs, secperf's own
+files) is an *exclusion*, listed with the rule that excluded it. A directory
+left out as a whole is listed once, as ``dir/``.
 
 Symlinked directories are never followed (no loops, no escaping the root);
-symlinked files are scanned only when they resolve inside the root. What is
-passed over for a reason a user should know (too large, unreadable, a link
-out of the tree) is returned as a skip, so coverage can say so.
+symlinked files are scanned only when they resolve inside the root.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import shutil
 import stat
+import subprocess
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pathspec
+
+from secperf.config.sections.scan import DEFAULT_EXCLUDES
+
+log = logging.getLogger(__name__)
 
 #: Directories nobody wants scanned (and secperf's own state); config can add more.
 ALWAYS_PRUNED = frozenset({".git", ".hg", ".svn", ".secperf"})
@@ -32,12 +50,31 @@ class CandidateFile:
     mtime_ns: int
 
 
+#: Why a path was left out on purpose (besides the exclude rule that names itself).
+OWN_STATE = "secperf's own file or version-control data"
+GIT_IGNORED = "ignored by git (untracked and matched by .gitignore)"
+GITIGNORE_MATCHED = "matched by .gitignore (not a git work tree)"
+NOT_INCLUDED = "not matched by [scan].include"
+GIT_SUBMODULE = "git submodule (scan it on its own)"
+#: How long git may take to list a work tree before secperf walks it instead.
+_GIT_TIMEOUT_S = 120.0
+
+
 @dataclass(slots=True)
 class Discovery:
-    """The walk's result: files to consider and files passed over with a reason."""
+    """The walk's result: files to consider, files that failed, files left out on purpose."""
 
     files: list[CandidateFile] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (relpath, reason)
+    # (relpath, reason); a directory left out whole ends with "/".
+    excluded: list[tuple[str, str]] = field(default_factory=list)
+    #: "git" when git listed the files, "walk" otherwise.
+    mode: str = "walk"
+
+
+def _exclude_reason(pattern: str) -> str:
+    where = "default" if pattern in DEFAULT_EXCLUDES else "configured"
+    return f"excluded by {where} rule {pattern!r}"
 
 
 def _spec(patterns: Iterable[str]) -> pathspec.GitIgnoreSpec | None:
@@ -67,12 +104,23 @@ class FileDiscovery:
     ) -> None:
         self.include = _spec(include)
         self.exclude = _spec(exclude)
+        # Each positive pattern alone, to name the rule that excluded a path.
+        self._rules = [
+            (pattern, spec)
+            for pattern in exclude
+            if pattern.strip() and not pattern.startswith("!")
+            if (spec := _spec([pattern])) is not None
+        ]
         self.respect_gitignore = respect_gitignore
         self.max_file_size = max_file_size
 
     def discover(self, root: Path, paths: Sequence[str] = (".",)) -> Discovery:
         """Every candidate file under ``paths`` (relative to ``root``), sorted by path."""
         root = root.resolve()
+        if self.respect_gitignore:
+            listed = self._discover_with_git(root, paths)
+            if listed is not None:
+                return listed
         result = Discovery()
         seen: set[str] = set()
         for entry in paths:
@@ -87,7 +135,127 @@ class FileDiscovery:
             else:
                 result.skipped.append((str(entry), "does not exist"))
         result.files.sort(key=lambda f: f.relpath)
+        result.excluded.sort()
         return result
+
+    # ------------------------------------------------------------------ git
+
+    def _discover_with_git(self, root: Path, paths: Sequence[str]) -> Discovery | None:
+        """The files git would commit under ``paths``; None when ``root`` is not in a work tree."""
+        git = shutil.which("git")
+        if git is None:
+            return None
+        starts: list[str] = []
+        result = Discovery(mode="git")
+        for entry in paths:
+            start = (root / entry).resolve()
+            if not start.is_relative_to(root):
+                result.skipped.append((str(entry), "outside the scan root"))
+            elif not start.exists():
+                result.skipped.append((str(entry), "does not exist"))
+            else:
+                starts.append(start.relative_to(root).as_posix() or ".")
+        base = [git, "--literal-pathspecs", "-C", str(root), "ls-files", "-z"]
+        try:
+            inside = subprocess.run(
+                [git, "-C", str(root), "rev-parse", "--is-inside-work-tree"],
+                capture_output=True,
+                text=True,
+                timeout=_GIT_TIMEOUT_S,
+                check=False,
+            )
+            if inside.returncode != 0 or inside.stdout.strip() != "true":
+                return None
+            if not starts:
+                return result
+            wanted = _run_git([*base, "--cached", "--others", "--exclude-standard", "--", *starts])
+            ignored = _run_git(
+                [*base, "--others", "--ignored", "--exclude-standard", "--directory", "--", *starts]
+            )
+        except (OSError, subprocess.SubprocessError) as exc:
+            log.warning("git could not list %s (%s); walking the tree instead", root, exc)
+            return None
+        for relpath in sorted(set(ignored)):
+            if self._own_state(relpath):
+                continue
+            result.excluded.append((relpath, GIT_IGNORED))
+        seen: set[str] = set()
+        pruned: set[str] = set()
+        for relpath in sorted(set(wanted)):
+            if relpath in seen:
+                continue  # listed twice by git while a merge is unresolved
+            reason = self._excluded_by_rule(relpath, pruned, result)
+            if reason:
+                continue
+            path = root / relpath
+            try:
+                info = path.lstat()
+            except FileNotFoundError:
+                continue  # tracked but deleted in the work tree: nothing to scan
+            except OSError as exc:
+                result.skipped.append((relpath, f"unreadable: {exc.strerror or exc}"))
+                continue
+            if stat.S_ISDIR(info.st_mode):
+                result.excluded.append((relpath + "/", GIT_SUBMODULE))
+                continue
+            if stat.S_ISLNK(info.st_mode) and not self._link_inside(root, path, relpath, result):
+                continue
+            self._consider(root, path, result, seen)
+        result.files.sort(key=lambda f: f.relpath)
+        result.excluded.sort()
+        return result
+
+    def _own_state(self, relpath: str) -> bool:
+        """secperf's state folder: its own .gitignore hides it from git; not worth a line."""
+        return relpath.split("/", 1)[0] in ALWAYS_PRUNED
+
+    def _excluded_by_rule(self, relpath: str, pruned: set[str], result: Discovery) -> bool:
+        """Whether an exclude rule or secperf's own files leave ``relpath`` out (noted once)."""
+        parts = relpath.split("/")
+        for depth in range(1, len(parts)):
+            directory = "/".join(parts[:depth]) + "/"
+            if directory in pruned:
+                return True
+            if parts[depth - 1] in ALWAYS_PRUNED:
+                pruned.add(directory)
+                result.excluded.append((directory, OWN_STATE))
+                return True
+            rule = self._matching_rule(directory)
+            if rule is not None:
+                pruned.add(directory)
+                result.excluded.append((directory, _exclude_reason(rule)))
+                return True
+        if parts[-1] in ALWAYS_SKIPPED_FILES:
+            result.excluded.append((relpath, OWN_STATE))
+            return True
+        rule = self._matching_rule(relpath)
+        if rule is not None:
+            result.excluded.append((relpath, _exclude_reason(rule)))
+            return True
+        return False
+
+    def _matching_rule(self, relpath: str) -> str | None:
+        """The exclude rule that leaves ``relpath`` out, None when it is not excluded."""
+        if not self._excluded(relpath):
+            return None
+        for pattern, spec in self._rules:
+            if spec.match_file(relpath):
+                return pattern
+        return "(negated patterns)"
+
+    def _link_inside(self, root: Path, path: Path, relpath: str, result: Discovery) -> bool:
+        """Whether a symlinked file may be scanned (resolves to a file inside the root)."""
+        try:
+            target = path.resolve(strict=True)
+        except (OSError, RuntimeError):
+            result.skipped.append((relpath, "broken or looping symlink"))
+            return False
+        if not target.is_relative_to(root):
+            result.skipped.append((relpath, "symlink points outside the scan root"))
+            return False
+        return not target.is_dir()  # linked directories are not followed: no loops
+
+    # ------------------------------------------------------------------ walk
 
     def _relpath(self, root: Path, path: Path) -> str:
         return path.relative_to(root).as_posix()
@@ -144,9 +312,15 @@ class FileDiscovery:
                 result.skipped.append((relpath, f"unreadable: {exc.strerror or exc}"))
                 continue
             if is_dir:
-                if entry.name in ALWAYS_PRUNED or self._excluded(relpath + "/"):
+                if entry.name in ALWAYS_PRUNED:
+                    result.excluded.append((relpath + "/", OWN_STATE))
+                    continue
+                rule = self._matching_rule(relpath + "/")
+                if rule is not None:
+                    result.excluded.append((relpath + "/", _exclude_reason(rule)))
                     continue
                 if self.respect_gitignore and self._ignored_by_git(specs, relpath, True):
+                    result.excluded.append((relpath + "/", GITIGNORE_MATCHED))
                     continue
                 child_specs = specs
                 if self.respect_gitignore:
@@ -155,21 +329,18 @@ class FileDiscovery:
                         child_specs = [*specs, (relpath, spec)]
                 self._walk_dir(root, path, result, seen, child_specs)
                 continue
-            if entry.name in ALWAYS_SKIPPED_FILES or self._excluded(relpath):
+            if entry.name in ALWAYS_SKIPPED_FILES:
+                result.excluded.append((relpath, OWN_STATE))
+                continue
+            rule = self._matching_rule(relpath)
+            if rule is not None:
+                result.excluded.append((relpath, _exclude_reason(rule)))
                 continue
             if self.respect_gitignore and self._ignored_by_git(specs, relpath, False):
+                result.excluded.append((relpath, GITIGNORE_MATCHED))
                 continue
-            if is_link:
-                try:
-                    target = path.resolve(strict=True)
-                except (OSError, RuntimeError):
-                    result.skipped.append((relpath, "broken or looping symlink"))
-                    continue
-                if not target.is_relative_to(root):
-                    result.skipped.append((relpath, "symlink points outside the scan root"))
-                    continue
-                if target.is_dir():
-                    continue  # linked directories are not followed: no loops
+            if is_link and not self._link_inside(root, path, relpath, result):
+                continue
             self._consider(root, path, result, seen)
 
     def _excluded(self, relpath: str) -> bool:
@@ -181,6 +352,7 @@ class FileDiscovery:
             return
         seen.add(relpath)
         if self.include is not None and not self.include.match_file(relpath):
+            result.excluded.append((relpath, NOT_INCLUDED))
             return
         try:
             info = path.stat()
@@ -196,3 +368,9 @@ class FileDiscovery:
             )
             return
         result.files.append(CandidateFile(relpath, path, info.st_size, info.st_mtime_ns))
+
+
+def _run_git(command: list[str]) -> list[str]:
+    """Paths a ``git ls-files -z`` prints; CalledProcessError when git fails."""
+    done = subprocess.run(command, capture_output=True, timeout=_GIT_TIMEOUT_S, check=True)
+    return [os.fsdecode(item) for item in done.stdout.split(b"\0") if item]
