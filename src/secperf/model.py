@@ -313,6 +313,13 @@ class SecurityMetrics:
     false_positives: int = 0
     accepted_risks: int = 0
     kind: str = "scan"  # "scan" | "import"
+    # Left out on purpose (exclude rules, git-ignored, include globs): paths (a
+    # directory left out whole counts once), and how many per reason.
+    files_excluded: int = 0
+    exclusion_reasons: dict[str, int] = field(default_factory=dict)
+    # Read and scanned this time (cache misses), as opposed to covered from the cache.
+    files_read: int = 0
+    lines_read: int = 0
 
 
 # --------------------------------------------------------------------------- alerts
