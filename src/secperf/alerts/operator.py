@@ -7,6 +7,10 @@ fault (``note``, ``author``, ``reason``, ``matchers``, ``starts_ms``,
 ``ends_ms``, ``silence_id``); each surface turns it into its own message (an
 exit 2 naming the option, a 422 naming ``body.<field>``).
 
+The store writes each action's event (``AlertAcknowledged``, ``SilenceAdded``,
+``SilenceExpired``) to its event log with the record, so servers following the
+log (and their open dashboards) hear of an action made anywhere.
+
 A note longer than ``MAX_NOTE_CHARS`` is refused everywhere (it is never
 shortened without a word).
 """
@@ -95,7 +99,7 @@ def acknowledged(alert: Alert, author: Any, note: Any, now_ms: int) -> Alert:
 def acknowledge(store: Store, alert: Alert, author: Any, note: Any, now_ms: int) -> Alert:
     """Record who acknowledged ``alert`` and why; returns the alert as stored."""
     updated = acknowledged(alert, author, note, now_ms)
-    store.upsert_alert(updated)
+    store.acknowledge_alert(updated)  # with AlertAcknowledged, for every server's stream
     return updated
 
 

@@ -8,12 +8,13 @@ from typing import Any
 
 from sqlalchemy import Connection, select, update
 
-from secperf.events import AlertChanged
+from secperf.events import AlertAcknowledged, AlertChanged, SilenceAdded, SilenceExpired
 from secperf.model import (
     Alert,
     AlertState,
     Severity,
 )
+from secperf.store.event_log import append_entries
 from secperf.store.record_base import (
     RecordMixin,
     clock_ms,
@@ -81,6 +82,19 @@ class AlertRecordMixin(RecordMixin):
         """Store an alert's current form, by fingerprint."""
         require_text("alert fingerprint", alert.fingerprint)
         with self._write_tx() as conn:
+            self._upsert_alert(conn, alert)
+
+    def acknowledge_alert(self, alert: Alert) -> None:
+        """Store an acknowledged alert (``acknowledged_by`` set) with ``AlertAcknowledged``."""
+        require_text("alert fingerprint", alert.fingerprint)
+        author = require_text("acknowledging author", alert.acknowledged_by)
+        event = AlertAcknowledged(
+            alert=alert,
+            author=author,
+            note=alert.acknowledgement_note or "",
+            ts_ms=alert.updated_ms,
+        )
+        with self._write_tx([event]) as conn:
             self._upsert_alert(conn, alert)
 
     def record_alert_transition(self, event: AlertChanged) -> bool:
@@ -154,6 +168,7 @@ class AlertRecordMixin(RecordMixin):
         if ends_ms <= starts_ms:
             raise ValueError(f"silence ends_ms {ends_ms} must be after starts_ms {starts_ms}")
         require_text("silence author", author)
+        created = clock_ms() if created_ms is None else created_ms
         with self._write_tx() as conn:
             result = conn.execute(
                 silences.insert().values(
@@ -162,12 +177,32 @@ class AlertRecordMixin(RecordMixin):
                     ends_ms=ends_ms,
                     author=author,
                     reason=reason,
-                    created_ms=clock_ms() if created_ms is None else created_ms,
+                    created_ms=created,
                 )
             )
             key = result.inserted_primary_key
             assert key is not None
-            return int(key[0])
+            silence_id = int(key[0])
+            # The id is known only now: appended here, still in the transaction.
+            append_entries(
+                conn,
+                [
+                    SilenceAdded(
+                        silence_id=silence_id,
+                        matchers=tuple(
+                            {str(k): str(v) for k, v in matcher.items()} for matcher in matchers
+                        ),
+                        starts_ms=starts_ms,
+                        ends_ms=ends_ms,
+                        author=author,
+                        reason=reason,
+                        ts_ms=created,
+                    )
+                ],
+                None,
+                clock_ms(),
+            )
+        return silence_id
 
     def silences(self, active_at_ms: int | None = None) -> list[Silence]:
         """Every silence, or only those active at ``active_at_ms``."""
@@ -191,4 +226,8 @@ class AlertRecordMixin(RecordMixin):
                 .where(silences.c.ends_ms > now_ms)
                 .values(ends_ms=now_ms)
             )
-            return bool(result.rowcount)
+            ended = bool(result.rowcount)
+            if ended:
+                event = SilenceExpired(silence_id=silence_id, ends_ms=now_ms, ts_ms=now_ms)
+                append_entries(conn, [event], None, clock_ms())
+        return ended

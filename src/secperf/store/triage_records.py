@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 
+from secperf.events import FindingTriaged
 from secperf.security.triage import TriageDecision, TriageState, parse_state
 from secperf.store.record_base import (
     RecordMixin,
@@ -55,7 +56,10 @@ class TriageRecordMixin(RecordMixin):
         *,
         now_ms: int | None = None,
     ) -> TriageDecision:
-        """Record a triage decision; the history keeps every decision ever made."""
+        """Record a triage decision; the history keeps every decision ever made.
+
+        ``FindingTriaged`` goes to the event log in the same transaction.
+        """
         require_text("fingerprint", fingerprint)
         require_text("author", author)
         chosen = parse_state(state)
@@ -67,7 +71,15 @@ class TriageRecordMixin(RecordMixin):
             "note": reason,
             "expires_ms": expires_ms,
         }
-        with self._write_tx() as conn:
+        event = FindingTriaged(
+            fingerprint=fingerprint,
+            state=chosen.value,
+            author=author,
+            reason=reason or "",
+            expires_ms=expires_ms,
+            ts_ms=now,
+        )
+        with self._write_tx([event]) as conn:
             conn.execute(
                 triage_history.insert().values(fingerprint=fingerprint, created_ms=now, **values)
             )

@@ -14,6 +14,15 @@ fails it is reported with ``logging.error`` (count and cause, counted in
 past which the oldest data is dropped, counted and reported too. Nothing is
 dropped silently.
 
+Each event the writer persists goes to the store's event log in the same
+transaction as its records (``Store.outbox``), marked with the writer's
+``origin``, so servers following the log hear of it: a scan's start, its
+findings, its completion, baselines, gate verdicts, alert changes, and one
+entry per flushed metric batch. Events that a follower republished onto this
+bus from the log (``skip_replayed``) are stored already and are not written
+again. On a durable bus (NATS) events travel between processes through NATS,
+so nothing is appended there.
+
 The writer also keeps the heartbeat of the scans its own process runs (see
 ``Store.touch_scans``), so other hosts sharing the store can tell them from
 scans whose process died.
@@ -30,6 +39,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import os
 import time
 from collections import deque
@@ -53,6 +63,7 @@ from secperf.events import (
 )
 from secperf.model import Sample
 from secperf.store.engine import is_corruption
+from secperf.store.samples import WriteResult
 from secperf.store.store import Store
 
 log = logging.getLogger(__name__)
@@ -71,6 +82,17 @@ RETRY_DELAY_S = 0.2
 MAX_KEPT_WRITES = 10_000
 #: How often the heartbeat of this process's running scans is refreshed.
 HEARTBEAT_INTERVAL_S = 5.0
+#: Ids of republished events remembered until they come by (bounded: a dropped
+#: metric batch never comes by).
+MAX_REPLAYED_IDS = 50_000
+
+
+_NUMBERS = (int, float)
+
+
+def new_origin() -> str:
+    """An id for one bus of one process: host, pid and random bits."""
+    return f"{local_host()}:{os.getpid()}:{os.urandom(6).hex()}"
 
 
 def _worth_retrying(exc: BaseException) -> bool:
@@ -171,6 +193,13 @@ class StoreWriter:
         self._timer: asyncio.Task[None] | None = None
         self._subscription: Subscription | None = None
         self._closed = False
+        #: The id marking this writer's entries in the event log.
+        self.origin = new_origin()
+        # Whether persisted events go to the event log (not on a durable bus).
+        self._log_events = True
+        # Ids of events a follower republished from the log: stored already.
+        self._replayed: dict[str, None] = {}
+        self.events_replayed = 0  # republished events seen and not written again
 
     async def attach(self, bus: EventBus) -> None:
         """Subscribe to every topic (``>``) and start the periodic flush."""
@@ -179,6 +208,7 @@ class StoreWriter:
         durable = getattr(bus, "subscribe_durable", None)
         if durable is not None:
             self._keep_failed = False
+            self._log_events = False
             self._subscription = await durable(
                 ">", self.handle, name="store-writer", commit=self.commit
             )
@@ -201,8 +231,27 @@ class StoreWriter:
             sum(w.count for w in self._kept),
         )
 
+    def skip_replayed(self, event_id: str) -> None:
+        """Do not write the event ``event_id`` when it comes by: it is stored already.
+
+        The event log follower calls this before republishing an entry.
+        """
+        self._replayed[event_id] = None
+        if len(self._replayed) > MAX_REPLAYED_IDS:
+            del self._replayed[next(iter(self._replayed))]
+
+    def _outbox(self, events: list[Event]) -> contextlib.AbstractContextManager[None]:
+        """The store's outbox for ``events`` marked as this writer's (none on a durable bus)."""
+        if not self._log_events:
+            return contextlib.nullcontext()
+        return self.store.outbox(events, origin=self.origin)
+
     async def handle(self, event: Event) -> None:
         """The bus handler: buffer samples, write anything else at once."""
+        if event.id in self._replayed:
+            del self._replayed[event.id]
+            self.events_replayed += 1
+            return
         if isinstance(event, MetricsRecorded):
             self._buffer.extend(event.samples)
             if len(self._buffer) >= self.max_batch:
@@ -323,8 +372,11 @@ class StoreWriter:
         new = {e.finding.fingerprint for e in pending if e.is_new}
         found = [e.finding for e in pending]
 
+        events: list[Event] = list(pending)
+
         def run() -> None:
-            self.store.add_findings(scan_id, found, new)
+            with self._outbox(events):
+                self.store.add_findings(scan_id, found, new)
 
         return _Write(f"{len(pending)} findings of scan {scan_id}", len(pending), run)
 
@@ -335,14 +387,15 @@ class StoreWriter:
             e = event
 
             def run() -> None:
-                store.record_scan_started(
-                    e.scan_id,
-                    e.target,
-                    e.ts_ms,
-                    e.scanners,
-                    owner_pid=e.owner_pid,
-                    owner_host=e.owner_host,
-                )
+                with self._outbox([e]):
+                    store.record_scan_started(
+                        e.scan_id,
+                        e.target,
+                        e.ts_ms,
+                        e.scanners,
+                        owner_pid=e.owner_pid,
+                        owner_host=e.owner_host,
+                    )
 
         elif isinstance(event, ScanCompleted):
             done = event
@@ -354,24 +407,35 @@ class StoreWriter:
             changed = event
 
             def run() -> None:
-                store.record_alert_transition(changed)
+                with self._outbox([changed]):
+                    store.record_alert_transition(changed)
 
         elif isinstance(event, GateEvaluated):
             gate = event
 
             def run() -> None:
-                store.add_gate_run(gate.result)
+                with self._outbox([gate]):
+                    store.add_gate_run(gate.result)
+
+        elif isinstance(event, BaselineUpdated):
+            # The baseline itself is saved by whoever changed it; this is the notice.
+            log.info(
+                "baseline %s updated: %d fingerprints (+%d, -%d)",
+                event.baseline,
+                event.fingerprints,
+                event.added,
+                event.removed,
+            )
+            if not self._log_events:
+                return None
+            notice = event
+
+            def run() -> None:
+                store.append_events([notice], origin=self.origin)
 
         else:
-            if isinstance(event, BaselineUpdated):
-                # The baseline itself is saved by whoever changed it; this is the notice.
-                log.info(
-                    "baseline %s updated: %d fingerprints (+%d, -%d)",
-                    event.baseline,
-                    event.fingerprints,
-                    event.added,
-                    event.removed,
-                )
+            # People's actions (triage, acknowledgements, silences) are logged by
+            # the store method that records them; nothing else is stored.
             return None
         return _Write(f"{type(event).__name__} {event.id}", 1, run)
 
@@ -407,9 +471,7 @@ class StoreWriter:
         batch, self._buffer = self._buffer, []
         what = f"{len(batch)} samples"
         try:
-            result = await asyncio.to_thread(
-                self._attempt, what, lambda: self.store.write_samples(batch)
-            )
+            result = await asyncio.to_thread(self._attempt, what, lambda: self._write_batch(batch))
         except Exception as exc:
             self.write_failures += 1
             if self._keep_failed and _worth_retrying(exc):
@@ -446,6 +508,18 @@ class StoreWriter:
                 result.rejected,
                 "; ".join(result.errors[:3]),
             )
+
+    def _write_batch(self, batch: list[Sample]) -> WriteResult:
+        """Store a metric batch with one log entry for all of it (worker thread).
+
+        The entry carries the samples a follower can decode (finite values);
+        the store judges the batch itself.
+        """
+        logged = tuple(s for s in batch if type(s.value) in _NUMBERS and math.isfinite(s.value))
+        if not logged:
+            return self.store.write_samples(batch)
+        with self._outbox([MetricsRecorded(samples=logged)]):
+            return self.store.write_samples(batch)
 
     # ------------------------------------------------------------------ timers
 
@@ -492,6 +566,12 @@ class StoreWriter:
         if self._inflight is not None:
             await self._inflight
         await self.flush()
+        if self._log_events:
+            # So the log stays bounded where no server runs to prune it.
+            try:
+                await asyncio.to_thread(self.store.prune_event_log)
+            except Exception as exc:
+                log.warning("store writer: pruning the event log failed: %s", _cause(exc))
         kept_events = sum(w.count for w in self._kept)
         if self._buffer or kept_events:
             self.samples_failed += len(self._buffer)
