@@ -1,10 +1,15 @@
-"""The ``secperf`` command line: one module per command group, registered here.
+"""The ``secperf`` command line: one module per command group.
 
 Each module parses its options, calls a use case (``secperf.commands`` and
 friends) and renders the result with Rich; ``common`` holds what they share
-(consoles, ``fail``, global options, option parsers) and ``root`` the root
-command. Heavy libraries (SQLAlchemy, FastAPI, scipy, the scanners) are
-imported inside the commands that need them, so ``secperf --help`` stays quick.
+(consoles, ``fail``, global options, option parsers), ``root`` the root
+command and the table of commands, ``application`` the Typer app.
+
+Start-up is kept short because hooks and editors run secperf on every save:
+this package imports nothing at all, ``secperf --version`` answers before
+Typer loads, ``--help`` imports no command module, and a command imports its
+heavy libraries (pydantic, SQLAlchemy, FastAPI, scipy, the scanners) inside
+its function. ``tests/cli/test_startup_imports.py`` keeps it so.
 
 Exit codes (``secperf.model.ExitCode``): 0 ok, 1 blocked or findings over the
 threshold, 2 usage or configuration error, 3 cannot evaluate.
@@ -12,68 +17,32 @@ threshold, 2 usage or configuration error, 3 cannot evaluate.
 
 from __future__ import annotations
 
-import typer
+import sys
+from typing import TYPE_CHECKING, Any
 
-from secperf.cli import (
-    agent,
-    alerts,
-    baseline,
-    bench,
-    config,
-    correlate,
-    demo,
-    findings,
-    gate,
-    import_,
-    metrics,
-    monitor,
-    scan,
-    serve,
-    store,
-    triage,
-    up,
-)
-from secperf.cli.root import RootGroup, root
+if TYPE_CHECKING:
+    from secperf.cli.application import app
 
 __all__ = ["app", "main"]
 
-app = typer.Typer(
-    cls=RootGroup,
-    name="secperf",
-    help="Security validation and performance monitoring on one bus, store, "
-    "alert engine, quality gate and dashboard.",
-    no_args_is_help=True,
-    add_completion=False,
-    # Tracebacks with local variables could print the server token.
-    pretty_exceptions_enable=False,
-    rich_markup_mode=None,
-)
-app.callback()(root)
 
-# Commands, then groups, in the order `secperf --help` lists them.
-app.command("scan")(scan.scan)
-app.command("triage")(triage.triage)
-app.command("gate")(gate.gate)
-app.command("monitor")(monitor.monitor)
-app.command("correlate")(correlate.correlate)
-app.command("serve")(serve.serve)
-app.command("up")(up.up)
-app.command("demo")(demo.demo)
-app.command("agent")(agent.agent)
-app.add_typer(config.app, name="config")
-app.add_typer(alerts.app, name="alerts")
-app.add_typer(findings.app, name="findings")
-app.add_typer(baseline.app, name="baseline")
-app.add_typer(metrics.app, name="metrics")
-app.add_typer(import_.app, name="import")
-app.add_typer(bench.app, name="bench")
-app.add_typer(alerts.rules_app, name="rules")
-app.add_typer(store.app, name="store")
+def __getattr__(name: str) -> Any:
+    # `from secperf.cli import app` builds the Typer app on first use only.
+    if name == "app":
+        from secperf.cli.application import app
+
+        return app
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def main() -> None:
     """Console-script entry point (``secperf``)."""
-    from secperf.security.redaction import install_log_redaction
+    if sys.argv[1:] == ["--version"]:
+        # The one answer that needs no parsing: before Typer (about 60 ms) loads.
+        from secperf import __version__
 
-    install_log_redaction()  # before any command logs: no secret reaches a log line
+        sys.stdout.write(f"secperf {__version__}\n")
+        return
+    from secperf.cli.application import app
+
     app(prog_name="secperf")

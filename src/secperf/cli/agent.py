@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from secperf.cli.common import duration_option, err_console, fail, load_or_exit
-from secperf.config import mask_url
-from secperf.model import ExitCode
 
 
 def agent(
@@ -39,8 +35,13 @@ def agent(
 ) -> None:
     """Collect and scan on this host and publish to a central bus."""
     # The bus client (NATS), the collectors and the scanners load only when the agent runs.
+    import asyncio
+    import logging
+
     from secperf.bus.nats import BusConnectError
     from secperf.commands.agent import AgentOptions, run_agent
+    from secperf.config import mask_url
+    from secperf.model import ExitCode
 
     options = AgentOptions(
         bus_url=bus_url,

@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections import Counter
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 
 from secperf.cli.common import author_option, console, fail, load_or_exit, project_root
-from secperf.model import ExitCode
-from secperf.security.baseline import BaselineError
 
 app = typer.Typer(
     help="Accept the current findings, or show the baseline.",
@@ -29,7 +24,12 @@ def baseline_update(
 ) -> None:
     """Scan and accept every current finding: later scans report only what is new."""
     # The scanners and the store load only when a command runs.
+    import asyncio
+
+    from rich.markup import escape
+
     from secperf.commands.scanning import update_baseline
+    from secperf.security.baseline import BaselineError
     from secperf.security.factory import ScanOptions
 
     loaded = load_or_exit(ctx, project=path)
@@ -50,6 +50,10 @@ def baseline_show(
     path: Annotated[Path | None, typer.Argument(help="Project directory.")] = None,
 ) -> None:
     """What the repository's baseline accepts, by scanner and severity."""
+    from collections import Counter
+
+    from secperf.model import ExitCode
+    from secperf.security.baseline import BaselineError
     from secperf.security.factory import baseline_path, load_project_baseline
 
     loaded = load_or_exit(ctx, project=path)

@@ -7,15 +7,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.markup import escape
-from rich.table import Table
-from rich.text import Text
 from typer.core import TyperGroup
 
 from secperf.cli.common import console, duration_option, fail, load_or_exit
-from secperf.model import BenchmarkResult, ExitCode
 
 if TYPE_CHECKING:
+    from rich.table import Table
+
+    from secperf.model import BenchmarkResult
     from secperf.perf.command_timing import CommandTiming
 
 
@@ -63,6 +62,8 @@ def bench_run(
 ) -> None:
     """Time CMD over N runs after a warm-up; store median, MAD, min, max and max RSS."""
     # The store loads only when a command writes to it.
+    from rich.markup import escape
+
     from secperf.commands.bench import run_benchmark, store_results
     from secperf.commands.scanning import open_store
     from secperf.perf.command_timing import CommandTimingError
@@ -92,6 +93,8 @@ def bench_import(
     ],
 ) -> None:
     """Store pytest-benchmark or asv results (detected by content); all or nothing."""
+    from rich.markup import escape
+
     from secperf.commands.bench import load_benchmark_files, status_counts, store_results
     from secperf.commands.scanning import open_store
     from secperf.perf.benchmarks import BenchmarkImportError
@@ -120,6 +123,7 @@ def bench_list(
 ) -> None:
     """Stored benchmark results, oldest first: name, commit, machine, median, rounds."""
     from secperf.commands.scanning import open_store
+    from secperf.model import ExitCode
 
     loaded = load_or_exit(ctx)
     with open_store(loaded) as store:
@@ -160,6 +164,9 @@ def _size(value: float) -> str:
 
 def timing_table(name: str, timing: CommandTiming) -> Table:
     """The measured runs of one command: median, MAD, min, max, max RSS."""
+    from rich.table import Table
+    from rich.text import Text
+
     # Text, not markup: a command line may hold square brackets.
     table = Table(title=Text(f"{name} ({timing.runs} runs after {timing.warmup} warm-up)"))
     for column in ("median", "MAD", "min", "max", "mean", "max RSS"):
@@ -187,6 +194,9 @@ def _value(value: float | None, unit: Any) -> str:
 
 def results_table(results: Sequence[BenchmarkResult], title: str = "benchmark results") -> Table:
     """Stored results: name, commit, machine, median, rounds and status."""
+    from rich.table import Table
+    from rich.text import Text
+
     table = Table(title=Text(title))
     # Only the name may wrap: the other columns are short and read best whole.
     table.add_column("name", overflow="fold", ratio=1, min_width=16)

@@ -1,20 +1,35 @@
 """What every command shares: the consoles, ``fail``, the global options, option parsers.
 
-Kept small and light: every command module imports it at start-up.
+Kept small and light: every command module imports it at start-up, and
+``secperf --help`` must not wait for Rich, pydantic (the config) or the model.
+So everything beyond typer is imported inside the function that needs it.
 """
 
 from __future__ import annotations
 
-import getpass
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import typer
-from rich.console import Console
 
-from secperf.config import ConfigError, LoadedConfig, load_config, parse_duration_s
-from secperf.model import ExitCode, Severity
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from secperf.config import LoadedConfig
+    from secperf.model import Severity
+
+#: Exit code of a usage or configuration error (``secperf.model.ExitCode.USAGE``).
+USAGE = 2
+
+#: Rich style of each severity, by its value (a ``Severity`` is its value as a key).
+SEVERITY_STYLE = {
+    "critical": "bold white on red",
+    "high": "bold red",
+    "medium": "yellow",
+    "low": "cyan",
+    "info": "dim",
+}
 
 
 def console() -> Console:
@@ -24,6 +39,8 @@ def console() -> Console:
     command (Rich looks up the stream when it prints) keeps the CLI free of
     shared state.
     """
+    from rich.console import Console
+
     return Console(highlight=False)
 
 
@@ -32,11 +49,13 @@ def err_console() -> Console:
 
     Wrapping would split a file name from its key.
     """
+    from rich.console import Console
+
     return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
-def fail(message: str, code: ExitCode = ExitCode.USAGE) -> NoReturn:
-    """Print ``message`` on stderr and exit with ``code``."""
+def fail(message: str, code: int = USAGE) -> NoReturn:
+    """Print ``message`` on stderr and exit with ``code`` (a ``secperf.model.ExitCode``)."""
     err_console().print(message, markup=False)
     raise typer.Exit(int(code))
 
@@ -68,6 +87,8 @@ def load_or_exit(
     ``project`` is the directory a command was pointed at: its own secperf.toml
     applies unless ``--project-dir`` says otherwise.
     """
+    from secperf.config import ConfigError, load_config
+
     options = global_options(ctx)
     project_dir = options.project_dir
     if project_dir is None and project is not None and project.is_dir():
@@ -93,6 +114,8 @@ def severity_option(value: str | None) -> Severity | None:
     """A ``--fail-on`` / ``--severity`` value (None when not given)."""
     if value is None:
         return None
+    from secperf.model import Severity
+
     try:
         return Severity.parse(value)
     except ValueError as exc:
@@ -103,6 +126,8 @@ def duration_option(value: str | None, option: str) -> float | None:
     """A duration option such as ``30s`` or ``500ms`` in seconds (None when not given)."""
     if value is None:
         return None
+    from secperf.config import parse_duration_s
+
     try:
         seconds = parse_duration_s(value)
     except ValueError as exc:
@@ -116,6 +141,8 @@ def author_option(author: str | None) -> str:
     """``--author``, else the user's login name, else ``unknown``."""
     if author:
         return author
+    import getpass
+
     try:
         return getpass.getuser()
     except (KeyError, OSError):

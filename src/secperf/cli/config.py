@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 
 from secperf.cli.common import console, load_or_exit
-from secperf.config import export_config, format_duration_ms, mask_url, to_toml
 
 app = typer.Typer(
     help="Check and show the configuration.", no_args_is_help=True, rich_markup_mode=None
@@ -34,6 +31,10 @@ ConfigFileArg = Annotated[
 @app.command("check")
 def config_check(ctx: typer.Context, file: ConfigFileArg = None) -> None:
     """Validate the configuration and summarise it; exit 2 with each problem if invalid."""
+    from rich.markup import escape
+
+    from secperf.config import format_duration_ms, mask_url
+
     loaded = load_or_exit(ctx, file)
     cfg = loaded.config
     retention = format_duration_ms(cfg.store.retention)
@@ -62,6 +63,10 @@ def config_show(
     ] = OutputFormat.TOML,
 ) -> None:
     """Print the effective configuration, defaults included (secrets masked)."""
+    import json
+
+    from secperf.config import export_config, to_toml
+
     loaded = load_or_exit(ctx, file)
     data = export_config(loaded.config)
     if output_format is OutputFormat.JSON:

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich import box
-from rich.markup import escape
-from rich.table import Table
 
 from secperf.cli.common import console, err_console, fail, load_or_exit
-from secperf.model import ExitCode
 
 if TYPE_CHECKING:
+    from rich.table import Table
+
     from secperf.analysis.correlate_store import CorrelationRun
 
 #: Rows of the table; --json shows every series.
@@ -38,9 +35,12 @@ def correlate(
 ) -> None:
     """Rank the metrics that scans affect, with the evidence; exit 3 without scans or data."""
     # The statistics (scipy) and the store load only when a correlation runs.
+    import json
+
     from secperf.analysis.correlate_store import explain, format_duration, format_labels
     from secperf.commands.correlate import CorrelateUsageError, run_json
     from secperf.commands.correlate import correlate as run_correlate
+    from secperf.model import ExitCode
     from secperf.timefmt import iso_seconds
 
     loaded = load_or_exit(ctx)
@@ -99,6 +99,10 @@ def results_table(run: CorrelationRun, limit: int = MAX_ROWS) -> Table:
     Numbers never wrap; only the series name folds, so the table stays readable
     in an 80-column terminal.
     """
+    from rich import box
+    from rich.markup import escape
+    from rich.table import Table
+
     from secperf.analysis.correlate_store import format_duration, format_labels
 
     table = Table(

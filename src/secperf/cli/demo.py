@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from secperf.cli.common import duration_option, fail, global_options, say
-from secperf.config import ConfigError
-from secperf.model import GateResult
 
 if TYPE_CHECKING:
     from secperf.analysis.correlate_store import CorrelationRun
+    from secperf.model import GateResult
     from secperf.security.validator import ScanReport
 
 
@@ -50,7 +48,10 @@ def demo(
 ) -> None:
     """Run a local workload: a service under load, periodic scans, live correlations."""
     # The statistics, FastAPI and the scanners load only when the demo runs.
+    import asyncio
+
     from secperf.analysis.correlate_store import explain
+    from secperf.config import ConfigError
     from secperf.demo.runner import DemoError, DemoOptions, run_demo
     from secperf.web import UnsafeBindError
 

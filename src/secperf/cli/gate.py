@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.markup import escape
-from rich.table import Table
 
 from secperf.cli.common import (
     console,
@@ -18,9 +15,10 @@ from secperf.cli.common import (
     project_root,
     severity_option,
 )
-from secperf.model import ConditionStatus, GateVerdict
 
 if TYPE_CHECKING:
+    from rich.table import Table
+
     from secperf.gates.evidence import GateOutcome
 
 
@@ -69,6 +67,10 @@ def gate(
 ) -> None:
     """Run the CI quality gate: exit 0 pass, 1 blocked, 3 cannot evaluate, 2 bad input."""
     # The scanners, the store and the statistics load only when the gate runs.
+    import asyncio
+
+    from rich.markup import escape
+
     from secperf.commands.gate import (
         GateOptions,
         GateUsageError,
@@ -121,21 +123,24 @@ def gate(
 # --------------------------------------------------------------------------- display
 
 
-_STYLE = {
-    ConditionStatus.PASS: "green",
-    ConditionStatus.BLOCK: "bold red",
-    ConditionStatus.CANNOT_EVALUATE: "yellow",
-    ConditionStatus.WAIVED: "cyan",
-}
-_VERDICT_STYLE = {
-    GateVerdict.PASS: "bold green",
-    GateVerdict.BLOCK: "bold red",
-    GateVerdict.CANNOT_EVALUATE: "bold yellow",
-}
-
-
 def conditions_table(outcome: GateOutcome) -> Table:
     """The conditions as a Rich table for the terminal."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    from secperf.model import ConditionStatus, GateVerdict
+
+    _STYLE = {
+        ConditionStatus.PASS: "green",
+        ConditionStatus.BLOCK: "bold red",
+        ConditionStatus.CANNOT_EVALUATE: "yellow",
+        ConditionStatus.WAIVED: "cyan",
+    }
+    _VERDICT_STYLE = {
+        GateVerdict.PASS: "bold green",
+        GateVerdict.BLOCK: "bold red",
+        GateVerdict.CANNOT_EVALUATE: "bold yellow",
+    }
     verdict = outcome.result.verdict
     table = Table(
         title=f"secperf gate: [{_VERDICT_STYLE[verdict]}]{verdict.value.upper()}[/]",

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 
 from secperf.cli.common import console, fail, load_or_exit
 
@@ -22,6 +21,8 @@ app = typer.Typer(
 
 def _import_kind(ctx: typer.Context, files: list[Path], kind: str) -> None:
     # The store loads only when a command writes to it.
+    from rich.markup import escape
+
     from secperf.commands.bench import load_benchmark_files, status_counts, store_results
     from secperf.commands.scanning import open_store
     from secperf.perf.benchmarks import BenchmarkImportError

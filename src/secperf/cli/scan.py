@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -17,8 +16,7 @@ from secperf.cli.common import (
     project_root,
     severity_option,
 )
-from secperf.model import SCANNER_IDS, ExitCode
-from secperf.security.baseline import BaselineError
+from secperf.model import SCANNER_IDS
 
 
 class ScanFormat(StrEnum):
@@ -59,10 +57,14 @@ def scan(
 ) -> None:
     """Scan a codebase with every enabled scanner; new findings at or above --fail-on exit 1."""
     # The scanners, the store and the reports load only when a scan runs.
+    import asyncio
+
     from secperf.cli import render_scan
     from secperf.commands.scanning import blocking_findings, dumps, report_json, run_scan
     from secperf.events import now_ms
     from secperf.gates.reports.sarif import to_sarif
+    from secperf.model import ExitCode
+    from secperf.security.baseline import BaselineError
     from secperf.security.factory import ScanOptions
 
     loaded = load_or_exit(ctx, project=path)

@@ -5,12 +5,9 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from pydantic import ValidationError
 
 from secperf.cli.common import console, fail, load_or_exit
 from secperf.cli.root import store_failure
-from secperf.config import BusConfig, ServerConfig, mask_url
-from secperf.model import ExitCode
 
 
 def serve(
@@ -31,7 +28,11 @@ def serve(
 ) -> None:
     """Serve the API and dashboard (consumes the bus, stores, alerts)."""
     # FastAPI, the store and the bus load only when the server runs.
+    from pydantic import ValidationError
+
     from secperf.bus.factory import make_bus
+    from secperf.config import BusConfig, ServerConfig, mask_url
+    from secperf.model import ExitCode
     from secperf.store import Store, StoreWriter
     from secperf.web import UnsafeBindError, check_bind
     from secperf.web import serve as run_server

@@ -6,7 +6,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 
 from secperf.cli.common import author_option, console, fail, load_or_exit
 
@@ -45,6 +44,8 @@ def triage(
 ) -> None:
     """Mark a finding a false positive or accept its risk (optionally until a date)."""
     # The store loads only when a command reads it.
+    from rich.markup import escape
+
     from secperf.commands.scanning import open_store, resolve_fingerprint
     from secperf.events import now_ms
 
