@@ -71,8 +71,16 @@ _BATCH_BYTES = 256 * 1024
 _BATCH_FILES = 64
 # Results not cached (see ``SecurityValidator.scan``).
 _NOT_CACHED = ("error:", "timed out", "out of memory")
-# Skip reasons counted by their start, whatever detail follows.
-_REASON_KINDS = ("timed out", "out of memory", "not UTF-8 text")
+# Skip reasons counted by kind, whatever detail follows: (kind, words that mark it).
+_REASON_KINDS = (
+    ("timed out", ("timed out",)),
+    ("out of memory", ("out of memory",)),
+    ("not UTF-8 text", ("not UTF-8", "undecodable", "UnicodeDecodeError")),
+    ("binary file", ("binary file",)),
+    ("too large", ("too large",)),
+    ("unreadable", ("unreadable",)),
+    ("parse error", ("syntax error", "SyntaxError", "parse error", "malformed")),
+)
 
 
 @dataclass(slots=True)
@@ -88,6 +96,12 @@ class ScanReport:
     unavailable: dict[str, str] = field(default_factory=dict)  # scanner -> reason
     suppressed: int = 0
     status: str = "ok"
+    # Left out on purpose: (path, reason); a directory left out whole ends with "/".
+    excluded: list[tuple[str, str]] = field(default_factory=list)
+    # Scanners that had files to check and checked none of them: scanner -> first reason.
+    failed_scanners: dict[str, str] = field(default_factory=dict)
+    # What a user should know about this scan beyond its numbers (an old baseline ...).
+    notes: list[str] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -250,7 +264,10 @@ class SecurityValidator:
 
         findings: list[Finding] = []
         scanner_ms: dict[str, float] = defaultdict(float)
-        file_ms: dict[str, float] = defaultdict(float)
+        file_ms: dict[str, float] = defaultdict(float)  # files scanned this time only
+        scanner_jobs: dict[str, int] = defaultdict(int)
+        scanner_failures: dict[str, str] = {}
+        scanner_failed_jobs: dict[str, int] = defaultdict(int)
         suppressed = 0
         skip_reasons: dict[str, int] = defaultdict(int)
         unfinished: set[str] = set()
@@ -261,11 +278,15 @@ class SecurityValidator:
                 continue
             scanner_id = self.scanners[job.scanner_index].id
             scanner_ms[scanner_id] += result.duration_ms
-            file_ms[job.candidate.relpath] += result.duration_ms
+            if job.key in fresh:  # a cache hit took no time and opened no file
+                file_ms[job.candidate.relpath] += result.duration_ms
             suppressed += result.suppressed
+            scanner_jobs[scanner_id] += 1
             if result.skipped:
                 skipped.append((job.candidate.relpath, scanner_id, result.skipped))
                 failed_files.add(job.candidate.relpath)
+                scanner_failed_jobs[scanner_id] += 1
+                scanner_failures.setdefault(scanner_id, result.skipped)
             findings.extend(result.findings)
         interrupted = self.interrupted
         if interrupted:
@@ -293,6 +314,10 @@ class SecurityValidator:
         hits = len(jobs) - len(misses)
         bytes_scanned = sum(c.size for c in candidates if c.relpath not in failed_files)
         lines = sum(n for path, n in line_counts.items() if path not in failed_files)
+        read_now = {j.candidate.relpath for j in misses if j.key in fresh} - failed_files
+        exclusion_reasons: dict[str, int] = defaultdict(int)
+        for _, reason in discovered.excluded:
+            exclusion_reasons[reason] += 1
         cpu_seconds, peak_rss_bytes = _stop_probe(stop_probe, usage_start)
         metrics = SecurityMetrics(
             scan_id=scan_id,
@@ -315,7 +340,11 @@ class SecurityValidator:
             fixed_findings=0 if interrupted else len(comparison.fixed),
             scanner_durations_ms=dict(scanner_ms),
             slowest_files_ms=dict(
-                sorted(file_ms.items(), key=lambda kv: kv[1], reverse=True)[:_SLOWEST_KEPT]
+                sorted(
+                    ((path, ms) for path, ms in file_ms.items() if ms > 0),
+                    key=lambda kv: kv[1],
+                    reverse=True,
+                )[:_SLOWEST_KEPT]
             ),
             skip_reasons=dict(skip_reasons),
             cache_hits=hits,
@@ -325,6 +354,10 @@ class SecurityValidator:
             peak_rss_bytes=peak_rss_bytes,
             false_positives=counts.false_positives,
             accepted_risks=counts.accepted_risks,
+            files_excluded=len(discovered.excluded),
+            exclusion_reasons=dict(exclusion_reasons),
+            files_read=len(read_now),
+            lines_read=sum(line_counts.get(path, 0) for path in read_now),
         )
         # Unavailable optional scanners are reported, not a partial scan; files
         # that could not be scanned are.
@@ -349,6 +382,13 @@ class SecurityValidator:
             unavailable=unavailable,
             suppressed=suppressed,
             status=status,
+            excluded=list(discovered.excluded),
+            failed_scanners={
+                scanner_id: scanner_failures[scanner_id]
+                for scanner_id, total in scanner_jobs.items()
+                if total and scanner_failed_jobs[scanner_id] == total
+            },
+            notes=[self.baseline.notice] if self.baseline and self.baseline.notice else [],
         )
 
     def _start_probe(self, scan_id: str) -> Callable[[], tuple[float, int]] | None:
@@ -564,9 +604,13 @@ def _sources(batch: list[_Job], results: dict[str, FileResult]) -> list[SourceFi
 
 
 def _reason_class(reason: str) -> str:
-    """A short class of a skip reason, for counting (``too large``, ``timed out`` ...)."""
-    for kind in _REASON_KINDS:
-        if reason.startswith(kind):
+    """The kind of a skip reason, for counting (``too large``, ``not UTF-8 text`` ...).
+
+    Details (a byte offset, a size, an error's text) stay in the per-file list;
+    counts are by kind so that two offsets do not make two reasons.
+    """
+    for kind, marks in _REASON_KINDS:
+        if any(mark in reason for mark in marks):
             return kind
     return reason.split(":", 1)[0].strip() or "other"
 
