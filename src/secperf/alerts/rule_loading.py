@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import tomllib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from secperf.config import (
     AGGREGATIONS,
     COMPARISONS,
     AlertRuleConfig,
+    AlertsConfig,
     Matcher,
     parse_duration_ms,
 )
@@ -253,30 +254,61 @@ def rule_from_dict(data: Any, *, where: str = "rule") -> Rule:
 
 
 @dataclass(frozen=True, slots=True)
+class RuleEntry:
+    """One rule of the effective set, where it comes from, and why it does not load.
+
+    ``source``: ``default``, a config key (``secperf.toml: alerts.rules[0]``) or a
+    rule file's rule (``rules.toml: rules[1]``). ``rule`` is None when it does not
+    load (``problem`` says why); ``replaced_by`` names the rule that replaces a
+    default one of the same name.
+    """
+
+    name: str | None
+    source: str
+    rule: Rule | None
+    problem: str | None = None
+    replaced_by: str | None = None
+
+    @property
+    def active(self) -> bool:
+        """Whether the engine evaluates this rule."""
+        return self.rule is not None and self.problem is None and self.replaced_by is None
+
+
+@dataclass(frozen=True, slots=True)
 class LoadedRules:
-    """Rules that loaded, and one message per rule that did not."""
+    """Rules that loaded, and one message per rule that did not (``entries``: each one)."""
 
     rules: list[Rule]
     errors: list[str]
+    entries: list[RuleEntry] = field(default_factory=list)
 
 
 def load_rule_dicts(items: Iterable[Any], *, source: str) -> LoadedRules:
     """Build every rule it can; each bad one is reported naming ``source`` and the rule."""
     rules: list[Rule] = []
     errors: list[str] = []
-    seen: set[str] = set()
+    entries: list[RuleEntry] = []
+    seen: dict[str, str] = {}
     for index, item in enumerate(items):
+        where = f"{source}: rules[{index}]"
+        raw_name = item.get("name") if isinstance(item, Mapping) else None
+        name = raw_name if isinstance(raw_name, str) else None
         try:
-            rule = rule_from_dict(item, where=f"{source}: rules[{index}]")
+            rule = rule_from_dict(item, where=where)
         except RuleError as exc:
             errors.append(str(exc))
+            entries.append(RuleEntry(name, where, None, str(exc)))
             continue
         if rule.name in seen:
-            errors.append(f"{source}: rules[{index}] ({rule.name!r}): the name is used twice")
+            problem = f"{where} ({rule.name!r}): the name is used twice (also {seen[rule.name]})"
+            errors.append(problem)
+            entries.append(RuleEntry(rule.name, where, rule, problem))
             continue
-        seen.add(rule.name)
+        seen[rule.name] = where
         rules.append(rule)
-    return LoadedRules(rules, errors)
+        entries.append(RuleEntry(rule.name, where, rule))
+    return LoadedRules(rules, errors, entries)
 
 
 def load_rules_file(path: Path) -> LoadedRules:
@@ -284,9 +316,15 @@ def load_rules_file(path: Path) -> LoadedRules:
     shown = str(path)
     try:
         document = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return LoadedRules([], [f"{shown}: no such file"])
+    except IsADirectoryError:
+        return LoadedRules([], [f"{shown}: is a directory, not a TOML file"])
     except OSError as exc:
         return LoadedRules([], [f"{shown}: cannot read: {exc.strerror or exc}"])
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+    except UnicodeDecodeError as exc:
+        return LoadedRules([], [f"{shown}: not valid UTF-8 (byte {exc.start})"])
+    except tomllib.TOMLDecodeError as exc:
         return LoadedRules([], [f"{shown}: invalid TOML: {exc}"])
     items = document.get("rules", [])
     if not isinstance(items, list):
@@ -307,3 +345,70 @@ def rules_from_config(rule_configs: Iterable[AlertRuleConfig], *, defaults: bool
     names = {r.name for r in configured}
     base = [r for r in default_rules() if r.name not in names] if defaults else []
     return base + configured
+
+
+@dataclass(frozen=True, slots=True)
+class EffectiveRules:
+    """The rules an engine built from ``[alerts]`` evaluates, each with its source.
+
+    ``entries`` lists every rule in order (defaults, the config's, each rule
+    file's), the ones that do not load included; ``problems`` says what is wrong,
+    naming the file, the rule and why.
+    """
+
+    entries: list[RuleEntry]
+    problems: list[str]
+
+    @property
+    def rules(self) -> list[Rule]:
+        """The rules that load and are not replaced."""
+        return [e.rule for e in self.entries if e.active and e.rule is not None]
+
+    def require_valid(self) -> list[Rule]:
+        """The rules; RuleError listing every problem when any rule or file does not load."""
+        if self.problems:
+            raise RuleError("alert rules do not load:\n" + "\n".join(self.problems))
+        return self.rules
+
+
+def effective_rules(config: AlertsConfig, *, source: str = "alerts") -> EffectiveRules:
+    """Defaults, ``[[alerts.rules]]`` and the rule files of ``config``, each with its source.
+
+    A configured or rule-file rule with a default rule's name replaces it; the
+    same name twice among them is a problem. ``source`` names the config (its
+    file and key prefix, e.g. ``secperf.toml: alerts`` or ``pyproject.toml:
+    tool.secperf.alerts``).
+    """
+    entries: list[RuleEntry] = []
+    problems: list[str] = []
+    owned: dict[str, str] = {}
+    for index, cfg in enumerate(config.rules):
+        where = f"{source}.rules[{index}]"
+        if cfg.name in owned:
+            problem = f"{where} ({cfg.name!r}): the name is used twice (also {owned[cfg.name]})"
+            problems.append(problem)
+            entries.append(RuleEntry(cfg.name, where, rule_from_config(cfg), problem))
+            continue
+        owned[cfg.name] = where
+        entries.append(RuleEntry(cfg.name, where, rule_from_config(cfg)))
+    for path in config.rule_files:
+        loaded = load_rules_file(Path(path))
+        problems += loaded.errors
+        for entry in loaded.entries:
+            if entry.problem is not None or entry.name is None:
+                entries.append(entry)
+            elif entry.name in owned:
+                problem = (
+                    f"{entry.source} ({entry.name!r}): the name is used twice "
+                    f"(also {owned[entry.name]})"
+                )
+                problems.append(problem)
+                entries.append(replace(entry, problem=problem))
+            else:
+                owned[entry.name] = entry.source
+                entries.append(entry)
+    base = [
+        RuleEntry(rule.name, "default", rule, replaced_by=owned.get(rule.name))
+        for rule in (default_rules() if config.default_rules else [])
+    ]
+    return EffectiveRules(base + entries, problems)
