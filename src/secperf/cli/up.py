@@ -37,10 +37,15 @@ def up(
 ) -> None:
     """Scan, watch, monitor, alert and serve the dashboard for this project."""
     # The scanners, FastAPI and the store load only when the command runs.
+    from secperf.alerts.rule_loading import RuleError, effective_rules
     from secperf.commands.up import UpOptions, run_up
     from secperf.web import UnsafeBindError
 
     loaded = load_or_exit(ctx, project=path)
+    try:  # a rule that does not load is a configuration error, found before anything starts
+        effective_rules(loaded.config.alerts).require_valid()
+    except RuleError as exc:
+        fail(str(exc))
     root = project_root(path, loaded)
     options = UpOptions(
         root=root,
