@@ -8,7 +8,14 @@ from urllib.parse import urlsplit
 
 from pydantic import BeforeValidator, Field, ValidationInfo
 
-from secperf.config.fields import DurationMs, Expect, Section, project_root, resolve_path
+from secperf.config.fields import (
+    DurationMs,
+    Expect,
+    PositiveDurationMs,
+    Section,
+    project_root,
+    resolve_path,
+)
 from secperf.config.units import mask_url, parse_duration_ms
 
 
@@ -53,6 +60,9 @@ class StoreConfig(Section):
 
     url: StoreUrl = Field(default=None, validate_default=True)
     retention: DurationMs = parse_duration_ms("30d")
+    # How long the event log other processes follow keeps events, and metric batches.
+    event_log_retention: PositiveDurationMs = parse_duration_ms("24h")
+    event_log_metrics_retention: PositiveDurationMs = parse_duration_ms("10m")
 
     def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
         # A PostgreSQL URL may carry a password.
