@@ -86,6 +86,8 @@ class ScanTracker:
     def seed(self, records: list[ScanRecord]) -> None:
         """Start from the store's newest scans (given newest first)."""
         for record in reversed(records):
+            if record.is_import:  # another tool's results: no scan window
+                continue
             metrics = record.metrics
             self.scans[record.scan_id] = ScanInfo(
                 record.scan_id,
