@@ -29,8 +29,8 @@ from secperf.alerts.rule_loading import (
     rules_from_config,
 )
 from secperf.alerts.rules import Rule
-from secperf.alerts.security_metrics import security_samples
 from secperf.alerts.silences import MatcherError
+from secperf.security.series import security_samples
 
 __all__ = [
     "DEFAULT_INHIBIT_RULES",

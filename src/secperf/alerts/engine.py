@@ -10,9 +10,11 @@ bus stores those events (``record_alert_transition``); pass
 ``persist_transitions=True`` when no writer runs, and the engine stores them.
 
 Evaluation runs every ``evaluation_interval_s`` and at once when a scan
-completes (security rules only). The engine turns each ``ScanCompleted`` into
-security samples (``security_metrics``), publishes them as ``MetricsRecorded``
-and keeps them in memory until the store surely holds them.
+completes (security rules only). The store writes each scan's security series
+(``Store.record_scan_completed``); the engine derives the same samples with the
+same function (``security.series.scan_series``) from each ``ScanCompleted`` and
+keeps them in memory only, so its rules see them before the store holds them,
+and nothing is stored twice.
 
 Who is told of an alert (silences, inhibition, grouping, the feed to the
 notifiers) is ``alerts.muting``; what the API reads (the alerts, one alert's
@@ -57,14 +59,12 @@ from secperf.alerts.notifiers.interface import Notifier
 from secperf.alerts.notifiers.runner import NotifierRunner, NotifierStats
 from secperf.alerts.rule_loading import load_rules_file, rules_from_config
 from secperf.alerts.rules import Rule
-from secperf.alerts.security_metrics import security_samples
 from secperf.analysis.windows import ScanWindow
 from secperf.bus.interface import EventBus, Subscription
 from secperf.config import AlertsConfig
 from secperf.events import (
     AlertChanged,
     Event,
-    MetricsRecorded,
     ScanCompleted,
     ScanStarted,
     ViolationDetected,
@@ -72,6 +72,7 @@ from secperf.events import (
     now_ms,
 )
 from secperf.model import Alert, AlertState
+from secperf.security.series import KIND_IMPORT, counted_metrics, scan_series
 from secperf.store import Silence, Store
 
 log = logging.getLogger(__name__)
@@ -289,13 +290,22 @@ class AlertEngine:
             await self.handle_scan_completed(event)
 
     async def handle_scan_completed(self, event: ScanCompleted) -> None:
-        """Record the scan, publish its security samples, evaluate security rules."""
+        """Record the scan, keep its security samples in memory, evaluate security rules.
+
+        The store writes the same samples with the scan (``record_scan_completed``);
+        they are not published again.
+        """
         info = self.tracker.completed(event)
         m = event.metrics
-        samples = security_samples(m, event.host)
-        samples += self.tracker.tally(m.scan_id).samples(event.host, m.target, m.finished_ms)
-        self.recent.add(samples)
-        await self.bus.publish(MetricsRecorded(samples=tuple(samples), host=event.host))
+        if m.kind == KIND_IMPORT:  # another tool's results: no scan window
+            self.tracker.scans.pop(m.scan_id, None)
+        try:
+            decisions = await asyncio.to_thread(self.store.triage_all)
+        except Exception:  # counting with no triage beats skipping the evaluation
+            log.exception("reading triage for scan %s failed", m.scan_id)
+            decisions = {}
+        counts = self.tracker.tally(m.scan_id).counts(decisions, m.finished_ms)
+        self.recent.add(scan_series(counted_metrics(m, counts), event.host, counts))
         log.debug("scan %s completed: %s new findings", info.scan_id, info.new_findings)
         await self.evaluate(security_only=True)
 
