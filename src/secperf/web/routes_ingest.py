@@ -6,16 +6,19 @@ writer on the bus persists them. While a subscriber's queue is nearly full
 the answer is 503 with ``Retry-After``, so that clients slow down instead of
 their samples being shed by the bus.
 
-A SARIF upload becomes a scan: its findings are stored at once (the answer
-carries the scan id, readable immediately) and the scan's events are
-published for the live stream.
+A SARIF upload is recorded as an *import* of another tool's results (a scan
+record of kind ``import``): its findings are stored at once (the answer
+carries the scan id, readable immediately) and its events are published for
+the live stream. An import measured no coverage and no scan time, is no scan
+window for correlation and fires no coverage alert; its findings count as a
+scan's do (``security.series``). A log with skipped results is stored as
+``partial``.
 """
 
 from __future__ import annotations
 
 import time
 import uuid
-from collections import Counter
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -23,7 +26,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
 
-from secperf.events import MetricsRecorded, ScanCompleted, ScanStarted, ViolationDetected
+from secperf.events import MetricsRecorded, ScanCompleted, ViolationDetected
 from secperf.events import now_ms as _now_ms
 from secperf.model import (
     LABEL_NAME_RE,
@@ -31,17 +34,16 @@ from secperf.model import (
     Finding,
     Sample,
     SecurityMetrics,
-    Severity,
     sample_problem,
 )
 from secperf.security.sarif_import import SarifError, SarifImport, import_sarif
-from secperf.security.triage import false_positive_rate
+from secperf.security.series import KIND_IMPORT, count_scan_findings
 from secperf.store import Store
 from secperf.web.admission import REASON_WRITER_BEHIND
 from secperf.web.auth import WriteCheckedRoute, require_write
 from secperf.web.context import AppContext, get_context
 from secperf.web.errors import ApiError, describe_validation
-from secperf.web.serialize import ok, severity_counts
+from secperf.web.serialize import ok
 
 router = APIRouter(
     prefix="/api/v1/ingest",
@@ -163,41 +165,50 @@ async def ingest_metrics(ctx: Ctx, request: Request) -> JSONResponse:
 # --------------------------------------------------------------------------- SARIF
 
 
-def _store_sarif_scan(
-    store: Store, target: str, found: list[Finding], started_ms: int, parse_ms: float
-) -> tuple[SecurityMetrics, set[str]]:
-    """Record the upload as a finished scan; returns its metrics and the new fingerprints."""
+def _store_sarif_import(
+    store: Store,
+    target: str,
+    imported: SarifImport,
+    started_ms: int,
+    parse_ms: float,
+) -> tuple[SecurityMetrics, set[str], str]:
+    """Record the upload as an import; returns its metrics, new fingerprints and status."""
+    found = imported.findings
     scan_id = f"sarif-{uuid.uuid4().hex}"
     previous = {f.finding.fingerprint for f in store.latest_scan_findings(target)}
     known = previous | store.baseline(DEFAULT_BASELINE)
     current = {f.fingerprint for f in found}
     new = current - known
-    counts = Counter(Severity(f.severity).value for f in found)
     finished = max(_now_ms(), started_ms)
-    # The rate is over distinct fingerprints, as the counts below are.
-    unique = {f.fingerprint: f for f in found}
-    fp_rate = false_positive_rate(unique.values(), store.triage_all(), finished)
+    # Counted as every scan is (each fingerprint once, triage set aside).
+    counts = count_scan_findings(found, new, store.triage_all(), finished)
     metrics = SecurityMetrics(
         scan_id=scan_id,
         target=target,
         started_ms=started_ms,
         finished_ms=finished,
         scan_duration_ms=parse_ms,
-        violations_found=len(current),
-        false_positive_rate=fp_rate,
-        vulnerability_severity_counts=severity_counts(dict(counts)),
-        # Coverage is not known for a log produced elsewhere.
+        violations_found=counts.violations,
+        false_positive_rate=counts.false_positive_rate,
+        vulnerability_severity_counts=counts.violations_by_severity,
+        # Coverage is not known for a log produced elsewhere (kind "import" says so).
         scan_coverage_percent=0.0,
         files_scanned=len({f.path for f in found}),
-        new_findings=len(new),
-        existing_findings=len(current) - len(new),
+        new_findings=counts.new_violations,
+        existing_findings=counts.baselined_violations,
         fixed_findings=len(previous - current),
         scanner_durations_ms={"sarif": parse_ms},
+        false_positives=counts.false_positives,
+        accepted_risks=counts.accepted_risks,
+        kind=KIND_IMPORT,
     )
+    skipped = len(imported.skipped)
+    status = "partial" if skipped else "ok"
+    error = f"{skipped} SARIF result{'s' if skipped != 1 else ''} skipped" if skipped else None
     store.record_scan_started(scan_id, target, started_ms, ["sarif"])
     store.add_findings(scan_id, found, new)
-    store.record_scan_completed(metrics, "ok")
-    return metrics, new
+    metrics = store.record_scan_completed(metrics, status, error)
+    return metrics, new, status
 
 
 @router.post(
@@ -245,23 +256,25 @@ async def ingest_sarif(
         raise ApiError(422, "the SARIF log could not be read", where="body") from None
     found: list[Finding] = imported.findings
     parse_ms = (time.perf_counter() - clock) * 1000.0
-    metrics, new = await run_in_threadpool(
-        _store_sarif_scan, ctx.store, target, found, started, parse_ms
+    metrics, new, status = await run_in_threadpool(
+        _store_sarif_import, ctx.store, target, imported, started, parse_ms
     )
     bus = ctx.bus
-    await bus.publish(
-        ScanStarted(scan_id=metrics.scan_id, target=target, scanners=("sarif",), ts_ms=started)
-    )
+    # No ScanStarted: an import is not a scan running on this machine.
     announced = 0
     for finding in found:
         if finding.fingerprint in new and announced < MAX_VIOLATION_EVENTS:
             announced += 1
             await bus.publish(ViolationDetected(scan_id=metrics.scan_id, finding=finding))
-    await bus.publish(ScanCompleted(metrics=metrics, status="ok"))
+    await bus.publish(ScanCompleted(metrics=metrics, status=status))
     result: dict[str, Any] = {
         "scan_id": metrics.scan_id,
         "target": target,
-        "findings": metrics.violations_found,
+        "kind": metrics.kind,
+        "status": status,
+        # Every distinct finding of the log; violations leave out what triage set aside.
+        "findings": len({f.fingerprint for f in found}),
+        "violations": metrics.violations_found,
         "new_findings": metrics.new_findings,
         # Results left out (a path outside the project, line -5), each naming its field.
         "skipped": imported.skipped,
