@@ -7,6 +7,11 @@ findings carry a ``suppressions`` entry (external, with the justification).
 Secrets never appear: their snippet is already a redacted preview, and no
 snippet is written for them anyway.
 
+What the scan did not scan goes into the run's invocation as
+``toolExecutionNotifications``: each skipped file (with the scanner and the
+reason), each path left out on purpose (with the rule) and each scanner that
+could not run, so a code host shows what the results do not cover.
+
 The gate's report (``gate.sarif``) adds benchmark regressions and scan-cost
 blocks as extra results, marks waived findings as suppressed and names the
 verdict in the run's properties.
@@ -55,6 +60,61 @@ class ExtraResult:
     severity: Severity
     message: str
     properties: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionNote:
+    """Something the scan did not cover: a skipped or excluded path, an unavailable scanner."""
+
+    kind: str  # "skipped" | "excluded" | "unavailable"
+    reason: str
+    path: str | None = None
+    scanner: str | None = None
+
+
+#: SARIF notification level per kind: a skip or a missing scanner lowers coverage.
+_NOTE_LEVEL = {"skipped": "warning", "unavailable": "warning", "excluded": "note"}
+
+
+def scan_notes(
+    skipped: Iterable[tuple[str, str, str]],
+    excluded: Iterable[tuple[str, str]] = (),
+    unavailable: Mapping[str, str] | None = None,
+) -> list[ExecutionNote]:
+    """The notes of a scan report's ``skipped``, ``excluded`` and ``unavailable``."""
+    notes = [
+        ExecutionNote("unavailable", reason, scanner=scanner)
+        for scanner, reason in sorted((unavailable or {}).items())
+    ]
+    notes += [
+        ExecutionNote("skipped", reason, path=path, scanner=None if scanner == "*" else scanner)
+        for path, scanner, reason in skipped
+    ]
+    notes += [ExecutionNote("excluded", reason, path=path) for path, reason in excluded]
+    return notes
+
+
+def _notification(note: ExecutionNote) -> dict[str, Any]:
+    if note.kind == "unavailable":
+        text = f"{note.scanner} did not run: {note.reason}"
+    elif note.kind == "skipped":
+        by = f" by {note.scanner}" if note.scanner else ""
+        text = f"{note.path}: not scanned{by}: {note.reason}"
+    else:
+        text = f"{note.path}: not scanned: {note.reason}"
+    notification: dict[str, Any] = {
+        "level": _NOTE_LEVEL.get(note.kind, "note"),
+        "message": {"text": text},
+        "descriptor": {"id": f"secperf/coverage/{note.kind}"},
+        "properties": {"kind": note.kind, "reason": note.reason},
+    }
+    if note.path is not None:
+        notification["locations"] = [
+            {"physicalLocation": {"artifactLocation": {"uri": note.path, "uriBaseId": "%SRCROOT%"}}}
+        ]
+    if note.scanner is not None:
+        notification["properties"]["scanner"] = note.scanner
+    return notification
 
 
 def _rule(finding: Finding) -> dict[str, Any]:
@@ -114,8 +174,15 @@ def to_sarif(
     now_ms: int = 0,
     new_fingerprints: set[str] | None = None,
     extra: Iterable[ExtraResult] = (),
+    notes: Iterable[ExecutionNote] | None = None,
+    execution_successful: bool = True,
 ) -> dict[str, Any]:
-    """A SARIF 2.1.0 log with one run of secperf holding ``findings`` (and ``extra``)."""
+    """A SARIF 2.1.0 log with one run of secperf holding ``findings`` (and ``extra``).
+
+    With ``notes`` the run gets an invocation whose ``toolExecutionNotifications``
+    say what was not scanned; ``execution_successful`` is False when a scanner
+    that was asked for could not do its job.
+    """
     triage = triage or {}
     rules: list[dict[str, Any]] = []
     rule_index: dict[str, int] = {}
@@ -185,6 +252,13 @@ def to_sarif(
         "results": results,
         "columnKind": "unicodeCodePoints",
     }
+    if notes is not None:
+        run["invocations"] = [
+            {
+                "executionSuccessful": execution_successful,
+                "toolExecutionNotifications": [_notification(n) for n in notes],
+            }
+        ]
     if root_uri:
         run["originalUriBaseIds"] = {"%SRCROOT%": {"uri": root_uri.rstrip("/") + "/"}}
     return {"$schema": SARIF_SCHEMA, "version": "2.1.0", "runs": [run]}
