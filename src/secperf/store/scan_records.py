@@ -12,11 +12,11 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import psutil
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, or_, select, update
 
 from secperf.events import local_host
 from secperf.model import (
@@ -31,6 +31,7 @@ from secperf.security.series import (
     CountedFinding,
     FindingCounts,
     count_findings,
+    counted_metrics,
     scan_series,
 )
 from secperf.security.triage import effective_state
@@ -136,20 +137,6 @@ def count_stored_findings(conn: Connection, scan_id: str, at_ms: int) -> Finding
             )
         )
     return count_findings(items)
-
-
-def _recounted(metrics: SecurityMetrics, counts: FindingCounts) -> SecurityMetrics:
-    """``metrics`` with every finding count taken from ``counts``."""
-    return replace(
-        metrics,
-        violations_found=counts.violations,
-        vulnerability_severity_counts=dict(counts.violations_by_severity),
-        false_positive_rate=counts.false_positive_rate,
-        new_findings=counts.new_violations,
-        existing_findings=counts.baselined_violations,
-        false_positives=counts.false_positives,
-        accepted_risks=counts.accepted_risks,
-    )
 
 
 def _owner_gone(row: Any, here: str, now_ms: int, stale_after_ms: int) -> str | None:
@@ -258,15 +245,14 @@ class ScanRecordMixin(RecordMixin):
         with self._write_tx() as conn:
             counts = count_stored_findings(conn, metrics.scan_id, metrics.finished_ms)
             reported = metrics.violations_found + metrics.false_positives + metrics.accepted_risks
-            if counts.findings >= reported:
-                metrics = _recounted(metrics, counts)
-            elif counts.findings:
+            if counts.findings and counts.findings < reported:
                 log.warning(
                     "scan %s: %d findings stored of %d reported; its own counts are kept",
                     metrics.scan_id,
                     counts.findings,
                     reported,
                 )
+            metrics = counted_metrics(metrics, counts)
             before = conn.execute(
                 select(scans.c.metrics).where(scans.c.scan_id == metrics.scan_id)
             ).first()
@@ -427,11 +413,17 @@ class ScanRecordMixin(RecordMixin):
             kind=row.kind or KIND_SCAN,
         )
 
-    def scans(self, limit: int = 50, target: str | None = None) -> list[ScanRecord]:
-        """The newest scans first, optionally of one target."""
+    def scans(
+        self, limit: int = 50, target: str | None = None, *, kind: str | None = None
+    ) -> list[ScanRecord]:
+        """The newest scans first, optionally of one target and of one kind (scan, import)."""
         stmt = select(scans).order_by(scans.c.started_ms.desc(), scans.c.scan_id.desc())
         if target is not None:
             stmt = stmt.where(scans.c.target == target)
+        if kind == KIND_SCAN:  # rows older than the column hold NULL: scans
+            stmt = stmt.where(or_(scans.c.kind.is_(None), scans.c.kind == KIND_SCAN))
+        elif kind is not None:
+            stmt = stmt.where(scans.c.kind == kind)
         with self._engine.connect() as conn:
             return [self._scan_from_row(r) for r in conn.execute(stmt.limit(limit))]
 
