@@ -44,6 +44,7 @@ from secperf.analysis.correlation import (
 )
 from secperf.analysis.windows import ScanWindow
 from secperf.model import MetricType
+from secperf.security.series import KIND_SCAN
 from secperf.timefmt import iso_seconds
 
 if TYPE_CHECKING:
@@ -167,11 +168,16 @@ def _finite(value: Any) -> float | None:
 
 
 def scan_windows(scans: Iterable[ScanRecord], since_ms: int, until_ms: int) -> list[ScanWindow]:
-    """Windows of the finished scans that overlap ``[since_ms, until_ms]``, oldest first."""
+    """Windows of the finished scans that overlap ``[since_ms, until_ms]``, oldest first.
+
+    Imports of other tools' results (a SARIF upload) ran nowhere here: they are
+    no scan windows, and not counted among the scans.
+    """
     out = [
         ScanWindow(s.started_ms, s.finished_ms, s.scan_id)
         for s in scans
         if s.finished_ms is not None
+        and not s.is_import
         and s.finished_ms > s.started_ms
         and s.started_ms <= until_ms
         and s.finished_ms >= since_ms
@@ -459,7 +465,7 @@ def run_correlation(
         raise ValueError(f"alpha must be in (0, 1), got {alpha}")
     computed = int(now_ms if now_ms is not None else datetime.now(tz=UTC).timestamp() * 1000)
     span = f"between {iso_seconds(since_ms)} and {iso_seconds(until_ms)}"
-    windows = scan_windows(store.scans(limit=MAX_SCANS), since_ms, until_ms)
+    windows = scan_windows(store.scans(limit=MAX_SCANS, kind=KIND_SCAN), since_ms, until_ms)
     step = choose_step_ms(windows)
     loaded = _load_performance(store, since_ms, until_ms, step, metrics)
     problems: list[str] = []

@@ -326,10 +326,10 @@ class Correlator:
         return run
 
     def latest_scan_id(self) -> str | None:
-        """The newest finished scan (blocking: call it in a thread)."""
+        """The newest scan that ended whole, by status (blocking: call it in a thread)."""
         if self._store is None:
             self._store = Store.open(self.store_url)
-        finished = [s for s in self._store.scans(limit=10) if s.finished_ms is not None]
+        finished = [s for s in self._store.scans(limit=10) if s.complete]
         return finished[0].scan_id if finished else None
 
     def close(self) -> None:

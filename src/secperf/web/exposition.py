@@ -62,7 +62,8 @@ _SCANS_READ = 200
 def _newest_finished_per_target(store: Store) -> list[ScanRecord]:
     newest: dict[str, ScanRecord] = {}
     for record in store.scans(limit=_SCANS_READ):
-        if record.metrics is None or record.finished_ms is None:
+        # By status: an interrupted or abandoned scan has an end but saw part of the code.
+        if record.metrics is None or not record.complete:
             continue
         if record.target not in newest:
             newest[record.target] = record
@@ -176,10 +177,10 @@ class SecperfCollector(Collector):
                 violations.add_metric([target, sev.value], float(counts.get(sev.value, 0)))
             total.add_metric([target], float(metrics.violations_found))
             new.add_metric([target], float(metrics.new_findings))
-            duration.add_metric([target], float(metrics.scan_duration_ms))
             fp_rate.add_metric([target], float(metrics.false_positive_rate))
-            # Imported logs know nothing of coverage: leave them out rather than report 0 %.
-            if metrics.eligible_files > 0 or metrics.scan_coverage_percent > 0:
+            # Imported logs know nothing of coverage or scan time: leave them out, not 0.
+            if not record.is_import:
+                duration.add_metric([target], float(metrics.scan_duration_ms))
                 coverage.add_metric([target], float(metrics.scan_coverage_percent))
             finished.add_metric([target], metrics.finished_ms / 1000.0)
         yield from (violations, total, new, duration, fp_rate, coverage, finished)

@@ -60,10 +60,13 @@ class BaselineRequest(BaseModel):
 
 
 def latest_scan_id(store: Store) -> str | None:
-    """The newest finished scan, else the newest scan at all, else None."""
+    """The newest scan that ended whole (by status), else the newest scan at all, else None.
+
+    An interrupted or abandoned scan has an end but saw only part of the code.
+    """
     recent = store.scans(limit=50)
     for record in recent:
-        if record.finished_ms is not None:
+        if record.complete:
             return record.scan_id
     return recent[0].scan_id if recent else None
 

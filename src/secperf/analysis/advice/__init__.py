@@ -79,7 +79,10 @@ RULES: tuple[Callable[[AdviceContext], list[Advice]], ...] = (
 def _context(store: Store, now_ms: int, th: AdviceThresholds, target: str | None) -> AdviceContext:
     ctx = AdviceContext(store, now_ms, th)
     ctx.all_scans = store.scans(limit=1000)
-    done = [s for s in ctx.all_scans if s.metrics is not None and s.finished_ms is not None]
+    # Scans that ended whole (by status: an interrupted or abandoned scan has an
+    # end but saw only part of the code); imports of other tools' results
+    # measured no coverage or scan time.
+    done = [s for s in ctx.all_scans if s.metrics is not None and s.complete and not s.is_import]
     if target is not None:
         done = [s for s in done if s.target == target]
     if done:

@@ -79,6 +79,7 @@ def _windows(ctx: AdviceContext) -> list[tuple[int, int]]:
     return [
         (s.started_ms, s.finished_ms if s.finished_ms is not None else ctx.now_ms)
         for s in ctx.all_scans
+        if not s.is_import  # another tool's results, not a scan that ran here
     ]
 
 
