@@ -11,7 +11,7 @@ import contextlib
 import json
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,7 @@ from secperf.security.baseline import (
     project_secret_kdf,
     save_baseline,
 )
+from secperf.security.cache import STATE_DIR_NAME, mark_state_dir
 from secperf.security.factory import (
     ScanOptions,
     baseline_path,
@@ -153,6 +154,11 @@ async def _scan_in_runtime(
 ) -> tuple[ScanReport, dict[str, TriageDecision]]:
     async with Runtime(loaded.config, store_url=store_url) as runtime:
         assert runtime.store is not None and runtime.bus is not None
+        # The default store lives in the scanned repository's .secperf/ too.
+        state_dir = options.root / STATE_DIR_NAME
+        if state_dir.is_dir():
+            with contextlib.suppress(OSError):
+                mark_state_dir(state_dir)
         triage = runtime.store.triage_all()
         bus = runtime.bus
         validator = make_validator(
@@ -220,9 +226,30 @@ def report_json(report: ScanReport, triage: dict[str, TriageDecision]) -> dict[s
             {"path": path, "scanner": scanner, "reason": reason}
             for path, scanner, reason in report.skipped
         ],
+        "excluded": [{"path": path, "reason": reason} for path, reason in report.excluded],
         "unavailable": report.unavailable,
+        "failed_scanners": report.failed_scanners,
+        "notes": report.notes,
         "suppressed": report.suppressed,
     }
+
+
+def unevaluated_scanners(report: ScanReport, requested: Sequence[str] | None) -> dict[str, str]:
+    """Scanners asked for by name that could not do their job, with why and how to fix it.
+
+    A scanner that did not run (semgrep not installed, no OSV data) or that
+    checked none of its files: the scan cannot say those files are clean, so
+    the command exits 3 (cannot evaluate). Scanners enabled by default only are
+    reported in the summary and keep the exit code.
+    """
+    if not requested:
+        return {}
+    problems: dict[str, str] = {}
+    for scanner in requested:
+        reason = report.unavailable.get(scanner) or report.failed_scanners.get(scanner)
+        if reason is not None:
+            problems[scanner] = reason
+    return problems
 
 
 def dumps(data: Any) -> str:
