@@ -259,7 +259,7 @@ class SecurityValidator:
                 for key, r in fresh.items()
                 # Crashes may be transient, and a file's time or memory depends
                 # on the machine's load and the limits: scan such files again.
-                if not (r.skipped or "").startswith(_NOT_CACHED)
+                if r.cacheable and not (r.skipped or "").startswith(_NOT_CACHED)
             )
 
         findings: list[Finding] = []

@@ -35,6 +35,9 @@ class FileResult:
     skipped: str | None = None  # reason when the file could not be scanned
     duration_ms: float = 0.0
     suppressed: int = 0  # findings dropped by inline suppressions
+    # False when the result depends on other files than this one (a requirements
+    # file's -r includes, a lock file beside it): its content hash cannot key it.
+    cacheable: bool = True
 
 
 class Scanner(abc.ABC):
