@@ -68,7 +68,9 @@ def summary_table(report: ScanReport) -> Table:
         if m.vulnerability_severity_counts.get(sev.value)
     )
     rows = [
-        ("findings", f"{m.violations_found} ({counts or 'none'})"),
+        # Violations: findings triage has not set aside (security.series has the vocabulary).
+        ("violations", f"{m.violations_found} ({counts or 'none'})"),
+        ("set aside", f"{m.false_positives} false positive, {m.accepted_risks} accepted risk"),
         (
             "against baseline",
             f"{m.new_findings} new, {m.existing_findings} existing, {m.fixed_findings} fixed",
