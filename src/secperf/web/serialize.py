@@ -42,6 +42,15 @@ def severity_counts(counts: dict[str, int] | None) -> dict[str, int]:
     return {sev.value: int(counts.get(sev.value, 0)) for sev in Severity}
 
 
+def _metrics_json(record: ScanRecord) -> dict[str, Any] | None:
+    if record.metrics is None:
+        return None
+    data: dict[str, Any] = to_jsonable(record.metrics)
+    if record.is_import:  # another tool's results: coverage was not measured
+        data["scan_coverage_percent"] = None
+    return data
+
+
 def scan_json(record: ScanRecord) -> dict[str, Any]:
     """ScanJson."""
     return {
@@ -52,7 +61,8 @@ def scan_json(record: ScanRecord) -> dict[str, Any]:
         "finished_ms": record.finished_ms,
         "error": record.error,
         "scanners": list(record.scanners),
-        "metrics": to_jsonable(record.metrics) if record.metrics is not None else None,
+        "kind": record.kind,
+        "metrics": _metrics_json(record),
         "cost": to_jsonable(record.cost) if record.cost is not None else None,
     }
 
