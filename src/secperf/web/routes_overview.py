@@ -11,7 +11,8 @@ from fastapi.responses import JSONResponse
 from secperf.events import local_host
 from secperf.events import now_ms as _now_ms
 from secperf.model import AlertState, MetricType
-from secperf.store import COMPLETE_SCAN_STATUSES, ScanRecord, Store
+from secperf.security.series import counted_metrics, is_violation
+from secperf.store import ScanRecord, Store
 from secperf.web.auth import require_read
 from secperf.web.context import AppContext, get_context
 from secperf.web.errors import ApiError
@@ -29,38 +30,60 @@ MAX_ANNOTATION_ALERTS = 1000
 DEFAULT_WINDOW_MS = 24 * 3_600_000
 
 
-def _security(scans: list[ScanRecord]) -> dict[str, Any]:
+def _security(store: Store, scans: list[ScanRecord], now_ms: int) -> dict[str, Any]:
+    """The newest complete scan (or import) with its numbers under today's triage.
+
+    The counts are those of ``security.series`` over the scan's stored findings
+    with the triage in force now, so a triage decision changes them at once;
+    the trend is that scan's target's earlier scans, as each counted when it
+    ended, its last point today's count. An import measured no coverage and no
+    scan time: both are null for it.
+    """
     # An interrupted or abandoned scan saw only part of the code: not the posture.
-    finished = [
-        s
-        for s in scans
-        if s.metrics is not None
-        and s.finished_ms is not None
-        and s.status in COMPLETE_SCAN_STATUSES
-    ]
+    finished = [s for s in scans if s.metrics is not None and s.complete]
     last = finished[0] if finished else None
     metrics = last.metrics if last is not None else None
+    if last is None or metrics is None:
+        return {
+            "last_scan": None,
+            "kind": None,
+            "severity_counts": severity_counts(None),
+            "findings": 0,
+            "violations": 0,
+            "new_findings": 0,
+            "false_positives": 0,
+            "accepted_risks": 0,
+            "false_positive_rate": 0.0,
+            "coverage_percent": None,
+            "scan_duration_ms": None,
+            "trend": [],
+        }
+    counts = store.scan_finding_counts(last.scan_id, at_ms=now_ms)
+    current = counted_metrics(metrics, counts)
+    same = [s for s in finished if s.target == last.target][:TREND_SCANS]
     trend = [
         {
             "ts_ms": s.finished_ms,
             "scan_id": s.scan_id,
-            "violations": s.metrics.violations_found,
-            "new": s.metrics.new_findings,
-            "scan_duration_ms": s.metrics.scan_duration_ms,
+            "violations": (current if s is last else s.metrics).violations_found,
+            "new": (current if s is last else s.metrics).new_findings,
+            "scan_duration_ms": None if s.is_import else s.metrics.scan_duration_ms,
         }
-        for s in reversed(finished[:TREND_SCANS])
+        for s in reversed(same)
         if s.metrics is not None
     ]
     return {
-        "last_scan": scan_json(last) if last is not None else None,
-        "severity_counts": severity_counts(
-            metrics.vulnerability_severity_counts if metrics else None
-        ),
-        "violations": metrics.violations_found if metrics else 0,
-        "new_findings": metrics.new_findings if metrics else 0,
-        "false_positive_rate": metrics.false_positive_rate if metrics else 0.0,
-        "coverage_percent": metrics.scan_coverage_percent if metrics else 0.0,
-        "scan_duration_ms": metrics.scan_duration_ms if metrics else 0.0,
+        "last_scan": scan_json(last),
+        "kind": last.kind,
+        "severity_counts": severity_counts(current.vulnerability_severity_counts),
+        "findings": current.violations_found + current.false_positives + current.accepted_risks,
+        "violations": current.violations_found,
+        "new_findings": current.new_findings,
+        "false_positives": current.false_positives,
+        "accepted_risks": current.accepted_risks,
+        "false_positive_rate": current.false_positive_rate,
+        "coverage_percent": None if last.is_import else current.scan_coverage_percent,
+        "scan_duration_ms": None if last.is_import else current.scan_duration_ms,
         "trend": trend,
     }
 
@@ -102,7 +125,7 @@ async def overview(
         scans = store.scans(limit=100)
         running = next((s for s in scans if s.finished_ms is None and s.status == "running"), None)
         return {
-            "security": _security(scans),
+            "security": _security(store, scans, _now_ms()),
             "performance": _performance(store, host),
             "scan_running": scan_json(running) if running is not None else None,
         }
@@ -137,17 +160,20 @@ def chart_annotations(
         if scan_end < start or record.started_ms > end:
             continue
         metrics = record.metrics
-        scans_out.append(
-            {
-                "scan_id": record.scan_id,
-                "target": record.target,
-                "status": record.status,
-                "start_ms": record.started_ms,
-                "end_ms": record.finished_ms,
-                "violations": metrics.violations_found if metrics else None,
-                "new_findings": metrics.new_findings if metrics else None,
-            }
-        )
+        # An import of another tool's results ran nowhere here: no scan window,
+        # though its new findings are marked.
+        if not record.is_import:
+            scans_out.append(
+                {
+                    "scan_id": record.scan_id,
+                    "target": record.target,
+                    "status": record.status,
+                    "start_ms": record.started_ms,
+                    "end_ms": record.finished_ms,
+                    "violations": metrics.violations_found if metrics else None,
+                    "new_findings": metrics.new_findings if metrics else None,
+                }
+            )
         if metrics is None or not metrics.new_findings:
             continue
         room = MAX_ANNOTATION_FINDINGS - len(findings_out)
@@ -155,7 +181,8 @@ def chart_annotations(
             continue
         stamp = record.finished_ms if record.finished_ms is not None else record.started_ms
         for stored in store.findings(scan_id=record.scan_id, limit=None):
-            if not stored.is_new:
+            # New violations only: what triage set aside is no finding to mark.
+            if not stored.is_new or not is_violation(stored.triage_state):
                 continue
             f = stored.finding
             findings_out.append(
