@@ -6,13 +6,8 @@ import json
 from typing import Annotated
 
 import typer
-from pydantic import TypeAdapter
-from rich.table import Table
-from rich.text import Text
 
 from secperf.cli.common import console, fail, load_or_exit, severity_option
-from secperf.model import Finding
-from secperf.timefmt import iso_minutes
 
 app = typer.Typer(
     help="List and show stored findings.", no_args_is_help=True, rich_markup_mode=None
@@ -29,19 +24,36 @@ def findings_list(
     path_glob: Annotated[str | None, typer.Option("--path", help="Path glob.")] = None,
     state_filter: Annotated[
         str | None,
-        typer.Option("--state", help="open, false_positive, accepted_risk or fixed."),
+        typer.Option(
+            "--state",
+            help="Triage state: open, false_positive, accepted_risk or fixed"
+            " (the words of the state column and of secperf triage).",
+        ),
     ] = None,
+    only_new: Annotated[
+        bool, typer.Option("--new", help="Only findings new since the baseline.")
+    ] = False,
     limit: Annotated[int, typer.Option("--limit", min=1)] = 200,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """The findings of the latest scan of the project, filtered."""
+    """The findings of the latest scan of the project, filtered.
+
+    The id column is the start of the fingerprint: `secperf triage ID` and
+    `secperf findings show ID` take it.
+    """
     # The store loads only when a command reads it.
     from secperf.cli import render_scan
     from secperf.commands.scanning import open_store
     from secperf.events import now_ms
+    from secperf.security.triage import parse_state
 
     loaded = load_or_exit(ctx)
     floor = severity_option(severity)
+    if state_filter is not None:
+        try:
+            parse_state(state_filter)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--state") from None
     with open_store(loaded) as store:
         scans = store.scans(limit=1, target=str(loaded.root.resolve()))
         if not scans:
@@ -58,22 +70,33 @@ def findings_list(
         except ValueError as exc:
             fail(str(exc))
         triage = store.triage_all()
+    if only_new:
+        rows = [r for r in rows if r.is_new]
     if as_json:
+        from pydantic import TypeAdapter
+
+        from secperf.model import Finding
+
         adapter = TypeAdapter(Finding)
-        out = [
+        listed = [
             {
                 **adapter.dump_python(r.finding, mode="json"),
+                "id": r.finding.fingerprint[: render_scan.FINGERPRINT_DIGITS],
                 "is_new": r.is_new,
                 "state": r.triage_state.value,
             }
             for r in rows
         ]
-        typer.echo(json.dumps(out, indent=2))
+        typer.echo(json.dumps(listed, indent=2))
+        return
+    if not rows:
+        console().print("no findings match", markup=False)
         return
     new = {r.finding.fingerprint for r in rows if r.is_new}
-    console().print(
+    out = console()
+    out.print(
         render_scan.findings_table(
-            [r.finding for r in rows], new=new, triage=triage, now_ms=now_ms()
+            [r.finding for r in rows], new=new, triage=triage, now_ms=now_ms(), width=out.width
         )
     )
 
@@ -85,6 +108,7 @@ def findings_show(
 ) -> None:
     """One finding with all its details and its triage history."""
     from secperf.commands.scanning import open_store, resolve_fingerprint
+    from secperf.timefmt import iso_minutes
 
     loaded = load_or_exit(ctx)
     with open_store(loaded) as store:
@@ -118,6 +142,9 @@ def findings_show(
 
 def _print_label_values(lines: list[tuple[str, str]]) -> None:
     """Aligned ``label  value`` rows: labels never run into values, long values wrap."""
+    from rich.table import Table
+    from rich.text import Text
+
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold", no_wrap=True)
     grid.add_column(overflow="fold")

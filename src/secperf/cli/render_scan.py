@@ -8,14 +8,23 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from rich import box
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 # The progress bar (files per second, ETA) lives with the scans of ``up`` in scan_progress.
 from secperf.cli.scan_progress import scan_progress as scan_progress
 from secperf.model import Finding, Severity
 from secperf.security.triage import TriageDecision, effective_state
 from secperf.security.validator import ScanReport
+
+#: Hex digits of a fingerprint shown in tables: `secperf triage` and `findings
+#: show` take any unique prefix of 6 or more, and 10 (40 bits) stay unique.
+FINGERPRINT_DIGITS = 10
+#: Below these terminal widths the findings table leaves out "new", then "severity".
+NARROW = 72
+NARROWEST = 60
 
 SEVERITY_STYLE = {
     Severity.CRITICAL: "bold white on red",
@@ -33,26 +42,45 @@ def findings_table(
     triage: dict[str, TriageDecision] | None = None,
     now_ms: int = 0,
     title: str | None = None,
+    width: int = 80,
 ) -> Table:
-    """Findings as a table: severity, rule, location, message, state."""
-    table = Table(title=title, show_lines=False, expand=False)
-    table.add_column("severity")
-    table.add_column("rule")
-    table.add_column("location", overflow="fold")
-    table.add_column("message", overflow="fold", ratio=1)
-    table.add_column("state")
+    """Findings as a table: fingerprint prefix, severity, rule and message, location, state, new.
+
+    The state is the triage state (``TriageState``: the words ``--state`` and
+    ``secperf triage`` take); whether the finding is new since the baseline is
+    its own column. Readable at 80 columns: the rule leads the message in one
+    column, only location and message wrap (folded, never cut with an
+    ellipsis, so a path stays whole), the short columns never wrap. Narrower
+    than ``NARROW`` columns (``width``), "new" and then "severity" are left
+    out (``--json`` has them).
+    """
+    show_new = new is not None and width >= NARROW
+    show_severity = width >= NARROWEST
+    table = Table(title=title, box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, expand=True)
+    table.add_column("id", no_wrap=True)
+    if show_severity:
+        table.add_column("severity", no_wrap=True)
+    table.add_column("finding", overflow="fold", ratio=3, min_width=16)
+    table.add_column("location", overflow="fold", ratio=2, min_width=len("location"))
+    table.add_column("state", no_wrap=True)
+    if show_new:
+        table.add_column("new", no_wrap=True)
     triage = triage or {}
     for f in findings:
-        state = effective_state(triage.get(f.fingerprint), now_ms).value
-        if new is not None and f.fingerprint in new and state == "open":
-            state = "new"
-        table.add_row(
-            f"[{SEVERITY_STYLE[f.severity]}]{f.severity.value}[/]",
-            escape(f.rule_id),
-            escape(f"{f.path}:{f.line}" if f.line else f.path),
-            escape(f.message),
-            state,
-        )
+        finding = Text(f.rule_id, style="bold")
+        finding.append(f" {f.message}")
+        cells: list[Text | str] = [f.fingerprint[:FINGERPRINT_DIGITS]]
+        if show_severity:
+            cells.append(Text(f.severity.value, style=SEVERITY_STYLE[f.severity]))
+        cells += [
+            finding,
+            # Text, not markup: paths and messages come from scanned files.
+            Text(f"{f.path}:{f.line}" if f.line else f.path),
+            effective_state(triage.get(f.fingerprint), now_ms).value,
+        ]
+        if show_new:
+            cells.append("yes" if new is not None and f.fingerprint in new else "-")
+        table.add_row(*cells)
     return table
 
 

@@ -125,7 +125,9 @@ def scan(
         new = {f.fingerprint for f in report.comparison.new}
         if report.findings:
             out.print(
-                render_scan.findings_table(report.findings, new=new, triage=triage, now_ms=now)
+                render_scan.findings_table(
+                    report.findings, new=new, triage=triage, now_ms=now, width=out.width
+                )
             )
         else:
             out.print("[green]no findings[/green]")
