@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from secperf.model import Finding, Sample, SecurityMetrics, Severity
 from secperf.security.triage import SET_ASIDE, TriageDecision, TriageState, effective_state
@@ -130,6 +130,28 @@ def count_scan_findings(
     unique = {f.fingerprint: f for f in findings}
     return count_findings(
         CountedFinding.of(f, fp in new, decisions, at_ms) for fp, f in unique.items()
+    )
+
+
+def counted_metrics(metrics: SecurityMetrics, counts: FindingCounts) -> SecurityMetrics:
+    """``metrics`` with its finding counts taken from ``counts`` when those are complete.
+
+    ``counts`` are complete when they cover at least as many findings as the
+    scan reported; a scan run without the store's triage (an agent) then
+    counts as the store does. Otherwise the scan's own counts stand.
+    """
+    reported = metrics.violations_found + metrics.false_positives + metrics.accepted_risks
+    if counts.findings < reported:
+        return metrics
+    return replace(
+        metrics,
+        violations_found=counts.violations,
+        vulnerability_severity_counts=dict(counts.violations_by_severity),
+        false_positive_rate=counts.false_positive_rate,
+        new_findings=counts.new_violations,
+        existing_findings=counts.baselined_violations,
+        false_positives=counts.false_positives,
+        accepted_risks=counts.accepted_risks,
     )
 
 
