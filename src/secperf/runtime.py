@@ -10,6 +10,10 @@ consumer shared by every process that attaches it, so only the process that
 owns the central store should consume: ``consume`` defaults to True on the
 in-process bus and to False on NATS (``secperf serve`` passes True; a scan on
 an agent host publishes and leaves storing to the server).
+
+On the in-process bus the writer also appends what it stores to the store's
+event log, which a running ``serve`` or ``up`` follows: so a scan or a gate
+run here reaches their alert engine and dashboards.
 """
 
 from __future__ import annotations
@@ -27,8 +31,9 @@ from pydantic import ValidationError
 
 from secperf.bus.factory import make_bus
 from secperf.bus.interface import EventBus
-from secperf.config import BusConfig, Config, mask_url
+from secperf.config import BusConfig, Config, StoreConfig, mask_url
 from secperf.store import Store, StoreWriter
+from secperf.store.event_log import EventLogRetention
 
 if TYPE_CHECKING:
     from secperf.security.validator import ScanReport, SecurityValidator
@@ -47,6 +52,11 @@ def bus_config(config: Config, bus_url: str | None) -> BusConfig:
             f"bus URL {mask_url(bus_url)!r} is not valid: use 'memory://' or a NATS URL"
             " such as 'nats://127.0.0.1:4222'"
         ) from None
+
+
+def event_log_retention(store: StoreConfig) -> EventLogRetention:
+    """``[store] event_log_retention`` and ``event_log_metrics_retention`` for the store."""
+    return EventLogRetention(store.event_log_retention, store.event_log_metrics_retention)
 
 
 class Runtime:
@@ -70,6 +80,7 @@ class Runtime:
 
     async def __aenter__(self) -> Runtime:
         self.store = Store.open(self.store_url)
+        self.store.configure_event_log(event_log_retention(self.config.store))
         try:
             bus = make_bus(self.bus_config)
             await bus.start()

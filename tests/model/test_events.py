@@ -110,7 +110,7 @@ EXAMPLES: list[Event] = [
     AlertChanged(alert=ALERT, previous_state=AlertState.PENDING),
     GateEvaluated(result=GATE),
     FindingTriaged(
-        fingerprint="f" * 32, state="accepted", author="ana", reason="test code", expires_ms=9
+        fingerprint="f" * 32, state="accepted_risk", author="ana", reason="test code", expires_ms=9
     ),
     AlertAcknowledged(alert=ALERT, author="ana", note="looking"),
     SilenceAdded(
@@ -198,7 +198,7 @@ people_text = st.text(max_size=40)
     st.builds(
         FindingTriaged,
         fingerprint=st.text(min_size=1, max_size=64),
-        state=st.sampled_from(["open", "accepted", "false_positive", "wont_fix"]),
+        state=st.sampled_from(["open", "false_positive", "accepted_risk", "fixed"]),
         author=people_text,
         reason=people_text,
         expires_ms=st.none() | st.integers(min_value=0, max_value=2**53),

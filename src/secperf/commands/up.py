@@ -25,7 +25,7 @@ from secperf.commands.scanning import ScanCostRecorder
 from secperf.config import LoadedConfig, ServerConfig
 from secperf.perf.collectors.factory import build_collectors
 from secperf.perf.collectors.runner import CollectorRunner
-from secperf.runtime import scan_interruptibly
+from secperf.runtime import event_log_retention, scan_interruptibly
 from secperf.security.factory import (
     ScanOptions,
     load_project_baseline,
@@ -34,6 +34,7 @@ from secperf.security.factory import (
 )
 from secperf.security.validator import ScanReport, SecurityValidator
 from secperf.store import Store, StoreWriter
+from secperf.store.follower import EventLogFollower, cursor_name
 from secperf.web.app import create_app
 from secperf.web.providers import analysis_providers
 from secperf.web.server import bind_socket, check_bind, run_app, socket_url
@@ -134,6 +135,7 @@ async def run_up(
     check_bind(server_cfg.host, token if configured else None)
 
     store = Store.open(cfg.store.url)
+    store.configure_event_log(event_log_retention(cfg.store))
     bus: EventBus = make_bus(cfg.bus)
     await bus.start()
     writer = StoreWriter(store)
@@ -189,6 +191,10 @@ async def run_up(
         config=server_cfg,
         token=token,
         writer=writer,
+        # What other processes store (a scan in a terminal, a triage) reaches this bus.
+        follower=None
+        if cfg.bus.is_nats
+        else EventLogFollower(store, bus, name=cursor_name("up"), writer=writer),
         alert_engine=engine,
         **analysis_providers(store),
     )

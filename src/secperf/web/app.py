@@ -31,6 +31,7 @@ from secperf import __version__
 from secperf.bus.interface import EventBus
 from secperf.config import ServerConfig
 from secperf.store import Store, StoreWriter
+from secperf.store.follower import EventLogFollower
 from secperf.web import (
     routes_alerts,
     routes_analysis,
@@ -183,6 +184,7 @@ def create_app(
     token: str | None = None,
     writer: StoreWriter | None = None,
     manage_writer: bool = False,
+    follower: EventLogFollower | None = None,
     alert_engine: AlertEngine | None = None,
     correlations: CorrelationsProvider | None = None,
     advice: AdviceProvider | None = None,
@@ -204,6 +206,9 @@ def create_app(
     run). ``writer`` feeds the exposition's counters; with ``manage_writer``
     the app also attaches it to the bus at startup and closes it at shutdown.
     The bus is started at startup but never closed here: its owner closes it.
+    ``follower`` (the store's event log onto ``bus``) starts at startup, after
+    the writer is attached, and stops at shutdown, before the writer closes;
+    its counters go to ``/metrics``.
 
     Load shedding: at most ``max_active_requests`` API requests work at once
     (default: one per CPU, 2 to 8, within the store pool's capacity less a
@@ -259,6 +264,7 @@ def create_app(
             if isinstance(evaluations, int)
             else None
         ),
+        follower=follower.stats if follower is not None else None,
     )
     render_metrics = SingleFlight(lambda: render(registry))
     static_root = (static_dir or STATIC_DIR).resolve()
@@ -269,11 +275,15 @@ def create_app(
         if writer is not None and manage_writer:
             await writer.attach(bus)
         await hub.start()
+        if follower is not None:
+            await follower.start()
         health.start()
         try:
             yield
         finally:
             health.stop()
+            if follower is not None:
+                await follower.stop()
             await hub.stop()
             if writer is not None and manage_writer:
                 await writer.close()

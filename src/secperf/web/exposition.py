@@ -35,6 +35,7 @@ from prometheus_client.registry import Collector
 from secperf.bus.interface import EventBus
 from secperf.model import METRIC_NAME_RE, AlertState, Severity
 from secperf.store import ScanRecord, Store, StoreWriter
+from secperf.store.follower import FollowerStats
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +85,9 @@ class SecperfCollector(Collector):
         shed_counts: Callable[[], Mapping[str, int]] | None = None,
         admission: Callable[[], tuple[int, int]] | None = None,
         alert_evaluations: Callable[[], int] | None = None,
+        follower: Callable[[], FollowerStats] | None = None,
     ) -> None:
+        self.follower = follower
         self.store = store
         self.bus = bus
         self.writer = writer
@@ -260,6 +263,8 @@ class SecperfCollector(Collector):
                 "Events waiting for the store writer's next attempt after a failed write.",
                 value=ws.kept_events,
             )
+        if self.follower is not None:
+            yield from _follower_families(self.follower())
         if self.stream_clients is not None:
             yield GaugeMetricFamily(
                 "secperf_stream_clients",
@@ -300,6 +305,34 @@ class SecperfCollector(Collector):
             )
 
 
+def _follower_families(fs: FollowerStats) -> Iterator[Metric]:
+    """The event log follower: what it republished, skipped, missed, and how far behind."""
+    yield CounterMetricFamily(
+        "secperf_event_log_followed",
+        "Event log entries other processes wrote, republished onto this server's bus.",
+        value=fs.followed,
+    )
+    skipped = CounterMetricFamily(
+        "secperf_event_log_skipped",
+        "Event log entries not republished, by reason (own: this server's own events;"
+        " undecodable: a damaged entry or a newer secperf's event).",
+        labels=["reason"],
+    )
+    skipped.add_metric(["own"], float(fs.own))
+    skipped.add_metric(["undecodable"], float(fs.undecodable))
+    yield skipped
+    yield CounterMetricFamily(
+        "secperf_event_log_missed",
+        "Event log entries pruned by retention before this server read them.",
+        value=fs.missed,
+    )
+    yield GaugeMetricFamily(
+        "secperf_event_log_lag",
+        "Event log entries written but not yet read by this server, at its last read.",
+        value=fs.lag,
+    )
+
+
 def build_registry(
     store: Store,
     bus: EventBus | None = None,
@@ -310,6 +343,7 @@ def build_registry(
     shed_counts: Callable[[], Mapping[str, int]] | None = None,
     admission: Callable[[], tuple[int, int]] | None = None,
     alert_evaluations: Callable[[], int] | None = None,
+    follower: Callable[[], FollowerStats] | None = None,
 ) -> CollectorRegistry:
     """A registry holding secperf's collector (and this process's own metrics)."""
     registry = CollectorRegistry(auto_describe=False)
@@ -329,6 +363,7 @@ def build_registry(
             shed_counts=shed_counts,
             admission=admission,
             alert_evaluations=alert_evaluations,
+            follower=follower,
         )
     )
     return registry

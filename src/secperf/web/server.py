@@ -7,6 +7,10 @@ open live streams promptly at shutdown and finally closes the bus. Given an
 ``[alerts]`` config it also runs the alert engine in the same event loop:
 started once the app's startup has attached the store writer (so every
 transition is stored), stopped before the writer closes.
+
+With a store writer on the in-process bus, ``serve`` follows the store's event
+log (``store/follower.py``): what other processes store reaches this bus, its
+alert engine and its live streams.
 """
 
 from __future__ import annotations
@@ -25,7 +29,8 @@ from fastapi import FastAPI
 
 from secperf.bus.interface import EventBus
 from secperf.config import MIN_TOKEN_LENGTH, AlertsConfig, ServerConfig, is_loopback_host
-from secperf.store import Store
+from secperf.store import Store, StoreWriter
+from secperf.store.follower import EventLogFollower, cursor_name
 from secperf.web.auth import TOKEN_ENV
 from secperf.web.sse import SseHub
 
@@ -178,7 +183,8 @@ def serve(
     """Serve the API and dashboard until interrupted, then close the bus.
 
     ``token`` overrides the config's; ``app_options`` go to ``create_app``
-    (the correlation and advice providers default to the store's). With
+    (the correlation and advice providers default to the store's; with a
+    ``writer`` on an in-process bus, an event log follower). With
     ``alerts`` an ``AlertEngine`` built from it evaluates rules and notifies,
     its links pointing at the served URL. Raises UnsafeBindError for a
     non-loopback address without a token, OSError when the address cannot be
@@ -199,6 +205,16 @@ def serve(
     url = socket_url(sock)
     engine: AlertEngine | None = None
     try:
+        writer = app_options.get("writer")
+        if (
+            isinstance(writer, StoreWriter)
+            and app_options.get("bus_kind", "memory") == "memory"
+            and "follower" not in app_options
+        ):
+            # Other processes' events reach this bus through the store (NATS
+            # carries them itself).
+            follower = EventLogFollower(store, bus, name=cursor_name("serve"), writer=writer)
+            app_options = {**app_options, "follower": follower}
         if alerts is not None:
             engine = AlertEngine.from_config(store, bus, alerts, external_url=url)
             app_options = {**app_options, "alert_engine": engine}
