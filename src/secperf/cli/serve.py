@@ -33,6 +33,7 @@ def serve(
     from secperf.bus.factory import make_bus
     from secperf.config import BusConfig, ServerConfig, mask_url
     from secperf.model import ExitCode
+    from secperf.runtime import event_log_retention
     from secperf.store import Store, StoreWriter
     from secperf.web import UnsafeBindError, check_bind
     from secperf.web import serve as run_server
@@ -66,6 +67,7 @@ def serve(
     except Exception as exc:  # any failure to open is a configuration problem here
         failure = store_failure(exc)
         fail(failure[0] if failure else f"cannot open the store {mask_url(str(target))}: {exc}")
+    store.configure_event_log(event_log_retention(cfg.store))
     bus = make_bus(bus_cfg)
     writer = StoreWriter(store)
     writes = (
