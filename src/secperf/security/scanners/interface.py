@@ -49,6 +49,9 @@ class Scanner(abc.ABC):
     """
 
     id: str = ""
+    #: True for a scanner that reads other tools' reports (SARIF), not code: the
+    #: files it reads are not counted in the scan's coverage.
+    imports_results: bool = False
 
     @abc.abstractmethod
     def version(self) -> str:
