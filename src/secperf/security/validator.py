@@ -212,10 +212,20 @@ class SecurityValidator:
                 wanted[candidate.relpath] = indexes
         skipped: list[tuple[str, str, str]] = []
         failed_files: set[str] = set()
+        # Files only scanners of other tools' reports read (SARIF logs): their
+        # results count, the files do not count in coverage.
+        reports: set[str] = {
+            relpath
+            for relpath, indexes in wanted.items()
+            if all(self.scanners[i].imports_results for i in indexes)
+        }
         for relpath, reason in discovered.skipped:
-            if any(s.applies_to(relpath) for _, s in available):
+            applicable = [s for _, s in available if s.applies_to(relpath)]
+            if applicable:
                 skipped.append((relpath, "*", reason))
                 failed_files.add(relpath)
+                if all(s.imports_results for s in applicable):
+                    reports.add(relpath)
         candidates = [c for c in discovered.files if c.relpath in wanted]
 
         self._emit(
@@ -309,8 +319,11 @@ class SecurityValidator:
             self.triage = dict(self.triage_provider())
         new_fingerprints = {f.fingerprint for f in comparison.new}
         counts = count_scan_findings(findings, new_fingerprints, self.triage, finished_ms)
-        eligible = len(candidates) + len([p for p in failed_files if p not in wanted])
-        scanned_ok = len(candidates) - len([c for c in candidates if c.relpath in failed_files])
+        code = [c for c in candidates if c.relpath not in reports]
+        eligible = len(code) + len(
+            [p for p in failed_files if p not in wanted and p not in reports]
+        )
+        scanned_ok = len(code) - len([c for c in code if c.relpath in failed_files])
         hits = len(jobs) - len(misses)
         bytes_scanned = sum(c.size for c in candidates if c.relpath not in failed_files)
         lines = sum(n for path, n in line_counts.items() if path not in failed_files)

@@ -6,6 +6,11 @@ in ``secperf.security.sarif_import``. A log with skipped results keeps its valid
 findings and lists the skipped ones as the file's skip reason (as the deps
 scanner does for a manifest with unreadable lines), so the scan says it was
 partial.
+
+The logs are reports, not code: their results belong to the scan (counted as
+its findings, in its series), but the log files are not counted in the scan's
+coverage (``imports_results``), so a scan with SARIF logs covers what its code
+scanners covered.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ class SarifScanner(Scanner):
     """
 
     id = "sarif"
+    imports_results = True
 
     def __init__(self, files: Sequence[str] = DEFAULT_GLOBS) -> None:
         self.files = list(files)
