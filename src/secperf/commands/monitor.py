@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from secperf.commands.summary import LiveSummary, SummaryPoller, summary_series
 from secperf.config import LoadedConfig
 from secperf.events import Event, MetricsRecorded
 from secperf.perf.collectors.factory import CollectorPlan, build_collectors
@@ -142,13 +143,16 @@ async def run_monitor(
     options: MonitorOptions,
     *,
     on_view: Callable[[MonitorView], None] | None = None,
+    on_summary: Callable[[LiveSummary], None] | None = None,
     stop: asyncio.Event | None = None,
     store_url: str | None = None,
 ) -> MonitorSummary:
     """Collect until ``stop`` is set, SIGINT/SIGTERM arrives or ``duration_s`` passes.
 
     ``on_view`` (a live view) gets the figures once the collectors have started
-    and then every ``refresh_s``; the returned summary says what was stored.
+    and then every ``refresh_s``; ``on_summary`` (the live summary) gets the
+    last scan, firing alerts and trends read from the store as often; the
+    returned summary says what was stored.
     """
     stop = stop or asyncio.Event()
     figures = LatestFigures()
@@ -162,8 +166,17 @@ async def run_monitor(
         quiet = _OncePerMessage()
         scrape_log = logging.getLogger("secperf.perf.collectors.prometheus")
         scrape_log.addFilter(quiet)
+        poller: SummaryPoller | None = None
         try:
             await runner.start()
+            if on_summary is not None:
+                assert runtime.store is not None
+                poller = SummaryPoller(
+                    runtime.store,
+                    on_summary,
+                    series=summary_series(loaded.config),
+                    refresh_s=options.refresh_s,
+                ).start()
 
             def show() -> None:
                 if on_view is not None:
@@ -191,6 +204,8 @@ async def run_monitor(
                 show()
         finally:
             restore()
+            if poller is not None:
+                await poller.stop()
             await runner.stop()
             scrape_log.removeFilter(quiet)
         stats = runner.stats()
