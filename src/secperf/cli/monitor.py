@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Group, RenderableType
-from rich.table import Table
-from rich.text import Text
 
 from secperf.cli.common import console, duration_option, fail, load_or_exit
 
 if TYPE_CHECKING:
+    from rich.console import RenderableType
+
     from secperf.commands.monitor import MonitorSummary, MonitorView
+    from secperf.commands.summary import LiveSummary
     from secperf.perf.collectors.factory import CollectorPlan
 
 
@@ -36,9 +35,15 @@ def monitor(
     no_prometheus: Annotated[
         bool, typer.Option("--no-prometheus", help="Do not scrape Prometheus targets.")
     ] = False,
+    no_live: Annotated[
+        bool,
+        typer.Option("--no-live", help="No live summary: print the figures once, at the end."),
+    ] = False,
 ) -> None:
     """Collect system, process and Prometheus metrics into the store, with a live view."""
     # The collectors, the store and Rich's live display load only when monitoring runs.
+    import asyncio
+
     from rich.live import Live
 
     from secperf.commands.monitor import MonitorOptions, build_plan, run_monitor
@@ -59,14 +64,17 @@ def monitor(
         off = "; ".join(f"{name}: {why}" for name, why in plan.switched_off.items())
         fail(f"nothing to collect: every collector is switched off ({off or 'none configured'})")
     out = console()
-    live = out.is_terminal
+    # Pipes and CI logs get plain output: the live summary redraws in place.
+    live = out.is_terminal and not no_live
     if live:
-        with Live(console=out, auto_refresh=False) as shown:
-
-            def redraw(view: MonitorView) -> None:
-                shown.update(render_view(view, plan), refresh=True)
-
-            summary = asyncio.run(run_monitor(loaded, plan, options, on_view=redraw))
+        screen = LiveScreen(plan)
+        with Live(console=out, get_renderable=screen.render, refresh_per_second=2):
+            summary = asyncio.run(
+                run_monitor(
+                    loaded, plan, options, on_view=screen.on_view, on_summary=screen.on_summary
+                )
+            )
+            screen.finished = True  # the last frame, drawn when Live stops, says it is over
     else:
         # Not a terminal: nothing is drawn while collecting; the summary shows the last view.
         summary = asyncio.run(run_monitor(loaded, plan, options))
@@ -76,10 +84,59 @@ def monitor(
 # --------------------------------------------------------------------------- display
 
 
+class LiveScreen:
+    """What the live display draws: the newest summary and collector figures.
+
+    The callbacks run on the event loop; Rich's refresh thread calls ``render``
+    and reads whatever was set last (each is replaced whole, never changed).
+    """
+
+    def __init__(self, plan: CollectorPlan) -> None:
+        self.plan = plan
+        self.view: MonitorView | None = None
+        self.summary: LiveSummary | None = None
+        self.finished = False
+
+    def on_view(self, view: MonitorView) -> None:
+        """Keep the newest collector figures."""
+        self.view = view
+
+    def on_summary(self, summary: LiveSummary) -> None:
+        """Keep the newest summary."""
+        self.summary = summary
+
+    def status(self) -> str | None:
+        """One line on the collectors: time, samples stored, drops, scrape targets."""
+        view = self.view
+        if view is None:
+            return None
+        line = (
+            f"{view.elapsed_s:.0f} s · {view.samples_written} samples stored"
+            f" · {view.bus_dropped} dropped"
+        )
+        if view.targets:
+            up = sum(1 for _, _, state, _ in view.targets if state == "up")
+            line += f" · targets {up} up of {len(view.targets)}"
+        return line if self.finished else line + " · Ctrl-C stops"
+
+    def render(self) -> RenderableType:
+        """The live summary, or a line while the first one is being read."""
+        from rich.text import Text
+
+        from secperf.cli.live_summary import render_live_summary
+
+        if self.summary is None:
+            return Text("secperf monitor: starting the collectors …", style="dim")
+        return render_live_summary(self.summary, title="monitor", status=self.status())
+
+
 def render_summary(
     summary: MonitorSummary, plan: CollectorPlan, *, final_view: bool
 ) -> RenderableType:
     """The closing output: the last view (when no live view was shown) and a summary line."""
+    from rich.console import Group
+    from rich.text import Text
+
     line = Text(
         f"stored {summary.samples_written} samples from {len(summary.collectors)} collector(s) "
         f"in {summary.elapsed_s:.1f} s; {summary.bus_dropped} metric batches dropped"
@@ -110,7 +167,11 @@ def _num(value: float | None, fmt: str = "{:.1f}") -> str:
 
 
 def render_view(view: MonitorView, plan: CollectorPlan) -> RenderableType:
-    """The live view: host figures, secperf's own cost, scrape targets, counters."""
+    """The view printed at the end without a live summary: host, own cost, targets, counters."""
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
     figures = view.figures
     h = figures.host.get
     host = Table(title="host", show_header=False, box=None, padding=(0, 2))

@@ -1,0 +1,161 @@
+"""`secperf monitor` in a real terminal (a pseudo-terminal): the live summary, then Ctrl-C."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import pty
+import re
+import struct
+import subprocess
+import sys
+import termios
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from secperf.store import Store
+from support.cli import clean_env, run_cli
+
+FAR_FUTURE_MS = 2**53
+#: Colours and cursor movements Rich writes to a terminal.
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07|\r")
+
+
+class Terminal:
+    """A process on a pseudo-terminal of 80 columns, its output read as it comes."""
+
+    def __init__(self, args: list[str], cwd: Path, env: dict[str, str]) -> None:
+        master, slave = pty.openpty()
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 80, 0, 0))
+        self.master = master
+        self.proc = subprocess.Popen(
+            args,
+            cwd=cwd,
+            env=env,
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            # A session of its own with the terminal as its controlling one, so that
+            # Ctrl-C typed on it is the kernel's SIGINT to the process, as in a shell.
+            start_new_session=True,
+            preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0),
+        )
+        os.close(slave)
+        self._raw = bytearray()
+        self._lock = threading.Lock()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        while True:
+            try:
+                data = os.read(self.master, 65536)
+            except OSError:  # EIO: the process closed its side
+                return
+            if not data:
+                return
+            with self._lock:
+                self._raw += data
+
+    def text(self) -> str:
+        """Everything shown so far, without colours and cursor movements."""
+        with self._lock:
+            raw = bytes(self._raw)
+        return ANSI.sub("", raw.decode("utf-8", "replace"))
+
+    def wait_for(self, predicate: Callable[[str], bool], timeout: float = 60.0) -> str:
+        """The output once ``predicate`` holds for it (polled until ``timeout``)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            shown = self.text()
+            if predicate(shown):
+                return shown
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.1)
+        raise AssertionError(f"not shown in time (exit {self.proc.poll()}):\n{self.text()}")
+
+    def type(self, keys: bytes) -> None:
+        os.write(self.master, keys)
+
+    def close(self) -> str:
+        """Wait for the process to end (kill it if it does not); the whole output."""
+        try:
+            self.proc.wait(timeout=60)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait()
+            self._reader.join(timeout=10)
+            os.close(self.master)
+        return self.text()
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    root = tmp_path / "proj"
+    root.mkdir()
+    (root / "run.py").write_text("import subprocess\nsubprocess.call('ls', shell=True)\n")
+    (root / "secperf.toml").write_text(
+        '[store]\nurl = "data/secperf.db"\n[scan]\nscanners = ["bandit"]\n'
+    )
+    return root
+
+
+@pytest.mark.slow
+def test_live_summary_in_a_terminal_and_ctrl_c_keeps_what_was_collected(project: Path) -> None:
+    scanned = run_cli(["scan"], cwd=project)
+    assert scanned.returncode == 0, scanned.stdout + scanned.stderr
+    home = project.parent / "home"
+    home.mkdir()
+    env = clean_env({"HOME": str(home), "TERM": "xterm-256color"})
+    env.pop("COLUMNS", None)  # the terminal's own width (80) counts
+    env.pop("NO_COLOR", None)
+    args = [sys.executable, "-m", "secperf", "monitor", "--interval", "500ms", "--no-process"]
+    term = Terminal(args, project, env)
+    try:
+        bars = "▁▂▃▄▅▆▇█"
+
+        def summary_with_cpu(shown: str) -> bool:
+            cpu = [line for line in shown.splitlines() if line.startswith("host CPU")]
+            return any(any(c in bars for c in line) for line in cpu)
+
+        shown = term.wait_for(summary_with_cpu)
+        assert "secperf monitor" in shown
+        assert re.search(r"last scan\s+proj · ok", shown), shown
+        # bandit: subprocess imported (B404), called with shell=True (B602, B607), all low.
+        assert re.search(r"findings\s+3: low 3", shown), shown
+        assert "none firing" in shown
+        assert "samples stored" in shown
+        # The live summary redraws in place; plain output would be the table printed at the end.
+        assert "collections" not in shown
+        term.type(b"\x03")  # Ctrl-C
+    finally:
+        shown = term.close()
+    assert term.proc.returncode == 0, shown
+    assert "Traceback" not in shown
+    reported = re.search(r"stored (\d+) samples from", shown)
+    assert reported is not None, shown
+    with Store.open(project / "data" / "secperf.db") as store:
+        written = store.sample_count()
+        assert store.query("cpu_percent", {}, 0, FAR_FUTURE_MS)
+    # Every sample the closing line counts was flushed before exit.
+    assert written >= int(reported.group(1)) > 0
+
+
+def test_not_a_terminal_keeps_the_plain_output(project: Path) -> None:
+    # A pipe (and --no-live on a terminal) gets the figures once, at the end, as before.
+    result = run_cli(
+        ["monitor", "--duration", "2s", "--interval", "500ms", "--no-process", "--no-live"],
+        cwd=project,
+        env={"COLUMNS": "200"},
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "collections" in result.stdout and "CPU" in result.stdout
+    assert re.search(r"stored \d+ samples from 1 collector", result.stdout)
+    assert "last scan" not in result.stdout
+    assert "\x1b[" not in result.stdout
