@@ -46,12 +46,19 @@ class MetricType(StrEnum):
     THROUGHPUT = "throughput"
     ERROR_RATE = "error_rate"
     BENCHMARK_TIME = "benchmark_time"
+    # the resource use of scans (perf/impact.py)
+    SCAN_PROCESS_CPU_PERCENT = "scan_process_cpu_percent"
+    SCAN_PROCESS_RSS_BYTES = "scan_process_rss_bytes"
+    HOST_CPU_PERCENT = "host_cpu_percent"
     # security
     SECURITY_SCAN_TIME = "security_scan_time"
     SECURITY_VIOLATIONS = "security_violations"
     SECURITY_FALSE_POSITIVES = "security_false_positives"
     VULNERABILITY_COUNT = "vulnerability_count"
     SECURITY_SCAN_COVERAGE = "security_scan_coverage"
+    # derived from a scan's counted findings (security/series.py)
+    SECURITY_NEW_FINDINGS = "security_new_findings"
+    SECURITY_FINDINGS = "security_findings"
 
     @property
     def unit(self) -> str:
@@ -92,11 +99,16 @@ _METRIC_UNITS: dict[MetricType, str] = {
     MetricType.THROUGHPUT: "requests_per_second",
     MetricType.ERROR_RATE: "ratio",
     MetricType.BENCHMARK_TIME: "milliseconds",
+    MetricType.SCAN_PROCESS_CPU_PERCENT: "percent",
+    MetricType.SCAN_PROCESS_RSS_BYTES: "bytes",
+    MetricType.HOST_CPU_PERCENT: "percent",
     MetricType.SECURITY_SCAN_TIME: "milliseconds",
     MetricType.SECURITY_VIOLATIONS: "count",
     MetricType.SECURITY_FALSE_POSITIVES: "ratio",
     MetricType.VULNERABILITY_COUNT: "count",
     MetricType.SECURITY_SCAN_COVERAGE: "percent",
+    MetricType.SECURITY_NEW_FINDINGS: "count",
+    MetricType.SECURITY_FINDINGS: "count",
 }
 
 _SECURITY_METRICS = frozenset(
@@ -106,6 +118,8 @@ _SECURITY_METRICS = frozenset(
         MetricType.SECURITY_FALSE_POSITIVES,
         MetricType.VULNERABILITY_COUNT,
         MetricType.SECURITY_SCAN_COVERAGE,
+        MetricType.SECURITY_NEW_FINDINGS,
+        MetricType.SECURITY_FINDINGS,
     }
 )
 

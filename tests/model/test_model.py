@@ -36,6 +36,8 @@ def test_every_metric_has_a_unit_and_a_kind() -> None:
         MetricType.SECURITY_FALSE_POSITIVES,
         MetricType.VULNERABILITY_COUNT,
         MetricType.SECURITY_SCAN_COVERAGE,
+        MetricType.SECURITY_NEW_FINDINGS,
+        MetricType.SECURITY_FINDINGS,
     }
     for metric in MetricType:
         assert metric.unit
