@@ -9,16 +9,24 @@ matched against advisories; an unpinned requirement (``>=2.0``) is returned
 with ``version=None`` so callers can count it, but no vulnerability is claimed
 for it, because the installed version is unknown. Bad lines do not stop the
 parse: they are returned as problems naming the file and line.
+
+``resolve_manifest`` reads a manifest as pip and the lock tools would: it
+follows a requirements file's ``-r`` includes and ``-c`` constraints (relative
+to the including file, inside the scan root, each file once so that loops
+end), takes the version a constraint or a lock file beside the manifest pins
+for a requirement that is only a range, and lists what is still unpinned as
+``unpinned``: requirements whose installed version cannot be told.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from packaging.requirements import InvalidRequirement, Requirement
@@ -36,6 +44,9 @@ class Dependency:
     specifier: str  # as declared, e.g. "==2.31.0", ">=2", "^1.2" (empty for any)
     line: int  # 1-based line in the manifest (0 when unknown)
     manifest: str  # the manifest's path relative to the scan root
+    # Where the version or the requirement came from when not this line, e.g.
+    # "constraints.txt:3" or "uv.lock"; empty when declared and pinned here.
+    origin: str = ""
 
 
 @dataclass(slots=True)
@@ -44,6 +55,12 @@ class ManifestParse:
 
     dependencies: list[Dependency] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # "path:line: reason"
+    # requirements files: (option "-r" or "-c", target as written, line)
+    includes: list[tuple[str, str, int]] = field(default_factory=list)
+    # after ``resolve_manifest``: requirements whose installed version cannot be told
+    unpinned: list[Dependency] = field(default_factory=list)
+    # after ``resolve_manifest``: other files the result depends on (relpaths)
+    read_files: list[str] = field(default_factory=list)
 
 
 class ManifestError(ValueError):
@@ -108,15 +125,27 @@ def _logical_lines(text: str) -> Iterable[tuple[int, str]]:
         yield start, " ".join(part.strip() for part in buffer).strip()
 
 
-def parse_requirements_txt(relpath: str, text: str) -> ManifestParse:
-    """Parse a pip requirements file; option lines (-r, -c, -e, --index-url ...) are ignored.
+_INCLUDE = re.compile(
+    r"^(?:(?P<short>-[rc])\s*|(?P<long>--requirement|--constraint)(?:\s*=\s*|\s+))(?P<target>\S+)$"
+)
 
-    Nested files named by ``-r`` are not followed: they are manifests of their
-    own and are scanned when discovery finds them.
+
+def parse_requirements_txt(relpath: str, text: str) -> ManifestParse:
+    """Parse a pip requirements file; ``-r``/``-c`` lines become ``includes``.
+
+    Other option lines (-e, --index-url ...) are ignored. ``resolve_manifest``
+    follows the includes.
     """
     result = ManifestParse()
     for number, line in _logical_lines(text):
-        if not line or line.startswith("-"):
+        if not line:
+            continue
+        if line.startswith("-"):
+            include = _INCLUDE.match(line)
+            if include:
+                option = include.group("short") or include.group("long")
+                kind = "-c" if option in ("-c", "--constraint") else "-r"
+                result.includes.append((kind, include.group("target"), number))
             continue
         option = _TRAILING_OPTION.search(line)
         if option:
@@ -347,3 +376,148 @@ def parse_pipfile_lock(relpath: str, text: str) -> ManifestParse:
                 Dependency(canonicalize_name(name), pinned_version(spec), spec, line, relpath)
             )
     return result
+
+
+# ----------------------------------------------------------------- resolution
+
+#: Includes nested deeper than this are reported, not followed (a guard besides the loop check).
+MAX_INCLUDE_DEPTH = 20
+
+
+def resolve_manifest(root: Path, relpath: str, text: str) -> ManifestParse:
+    """Parse the manifest and resolve what it leaves open, reading related files under ``root``.
+
+    A requirements file's ``-r`` includes add their requirements (attributed to
+    the including line, ``origin`` naming the file and line), except includes
+    that are manifests of their own, which report their own; ``-c`` constraints
+    and a lock file in the same folder give versions to requirements that are
+    only ranges. Requirements left without a version are in ``unpinned``; a
+    requirement a lock file beside it pins is checked there and left out here.
+    Raises ManifestError when the manifest itself cannot be read.
+    """
+    result = parse_manifest(relpath, text)
+    root = root.resolve()
+    constraints: dict[str, Dependency] = {}
+    if manifest_kind(relpath) == "requirements":
+        visited = {relpath}
+        _follow(root, relpath, result.includes, result, constraints, visited, relpath, 1)
+    if manifest_kind(relpath) in ("requirements", "pyproject"):
+        locked = _sibling_lock(root, relpath, result)
+    else:
+        locked = {}
+    resolved: list[Dependency] = []
+    for dep in result.dependencies:
+        if dep.version is None and dep.name in constraints:
+            pin = constraints[dep.name]
+            dep = dataclasses.replace(dep, version=pin.version, origin=pin.origin)
+        if dep.version is None and dep.name in locked:
+            continue  # the lock file pins it and is scanned as a manifest of its own
+        if dep.version is None:
+            if dep.specifier != "<source>":
+                result.unpinned.append(dep)
+            continue
+        resolved.append(dep)
+    result.dependencies = resolved
+    # A range beside a pin of the same package (``pyyaml>=5`` and ``PyYAML==5.3``)
+    # is decided by the pin.
+    pinned_names = {dep.name for dep in resolved}
+    result.unpinned = [dep for dep in result.unpinned if dep.name not in pinned_names]
+    return result
+
+
+def _follow(
+    root: Path,
+    relpath: str,
+    includes: list[tuple[str, str, int]],
+    result: ManifestParse,
+    constraints: dict[str, Dependency],
+    visited: set[str],
+    top: str,
+    depth: int,
+    at: int = 0,
+) -> None:
+    """Read the files ``relpath`` includes into ``result`` (requirements) and ``constraints``.
+
+    ``at`` is the line of the top file whose include led here (0 in the top file).
+    """
+    for option, target, line in includes:
+        where = f"{relpath}:{line}: {option} {target}"
+        if "://" in target:
+            result.problems.append(f"{where}: remote files are not read")
+            continue
+        path = (root / PurePosixPath(relpath).parent / target).resolve()
+        if not path.is_relative_to(root):
+            result.problems.append(f"{where}: outside the scan root, not read")
+            continue
+        included = path.relative_to(root).as_posix()
+        if included in visited:
+            continue  # read already (an include loop, or the same file twice)
+        if depth > MAX_INCLUDE_DEPTH:
+            result.problems.append(f"{where}: includes nested deeper than {MAX_INCLUDE_DEPTH}")
+            continue
+        visited.add(included)
+        try:
+            text = path.read_text(encoding="utf-8-sig")
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            result.problems.append(f"{where}: cannot read it: {reason}")
+            continue
+        result.read_files.append(included)
+        nested = parse_requirements_txt(included, text)
+        result.problems.extend(nested.problems)
+        if option == "-c":
+            for dep in nested.dependencies:
+                if dep.version is not None:
+                    origin = f"{included}:{dep.line}"
+                    constraints.setdefault(dep.name, dataclasses.replace(dep, origin=origin))
+        elif manifest_kind(included) is None:
+            # Attributed to the including line of the top file: that is what installs it.
+            for dep in nested.dependencies:
+                result.dependencies.append(
+                    dataclasses.replace(
+                        dep, line=at or line, manifest=top, origin=f"{included}:{dep.line}"
+                    )
+                )
+        # A -c file's own -c lines constrain too; its -r lines are not installed.
+        nested_includes = [i for i in nested.includes if option == "-r" or i[0] == "-c"]
+        if nested_includes and manifest_kind(included) is None:
+            _follow(
+                root,
+                included,
+                nested_includes,
+                result,
+                constraints,
+                visited,
+                top,
+                depth + 1,
+                at or line,
+            )
+        elif nested.includes and manifest_kind(included) is not None:
+            # A manifest of its own resolves its requirements itself; its constraints
+            # still apply to the requirements of the file that includes it.
+            only_c = [i for i in nested.includes if i[0] == "-c"]
+            _follow(
+                root, included, only_c, result, constraints, visited, top, depth + 1, at or line
+            )
+
+
+def _sibling_lock(root: Path, relpath: str, result: ManifestParse) -> dict[str, Dependency]:
+    """Packages a lock file in the manifest's folder pins, by name."""
+    folder = root / PurePosixPath(relpath).parent
+    locked: dict[str, Dependency] = {}
+    for name in sorted(LOCK_FILES):
+        path = folder / name
+        lock_rel = (PurePosixPath(relpath).parent / name).as_posix()
+        try:
+            text = path.read_text(encoding="utf-8-sig")
+        except (OSError, UnicodeDecodeError):
+            continue  # no lock here (or an unreadable one, which its own scan reports)
+        try:
+            parsed = parse_manifest(lock_rel, text)
+        except ManifestError:
+            continue  # reported by the lock file's own scan
+        result.read_files.append(lock_rel)
+        for dep in parsed.dependencies:
+            if dep.version is not None:
+                locked.setdefault(dep.name, dep)
+    return locked

@@ -1,10 +1,15 @@
 """Dependency vulnerabilities: pinned and locked PyPI versions matched against OSV.
 
 Each manifest (requirements*.txt, requirements/*.txt, pyproject.toml,
-poetry.lock, uv.lock, Pipfile.lock) is one file result. Only exact versions
-(``==``, Poetry's bare version, lock files) are matched; an unpinned
-requirement such as ``requests>=2`` yields nothing, since the version that
-gets installed is unknown; lock the project to have it checked.
+poetry.lock, uv.lock, Pipfile.lock) is one file result, read whole: a
+requirements file's ``-r`` includes and ``-c`` constraints are followed, and a
+lock file beside a manifest pins what the manifest leaves as a range (see
+``manifests.resolve_manifest``). Only exact versions are matched; a
+requirement whose installed version still cannot be told (``requests>=2`` with
+no constraint or lock) is not silently dropped: the file's result lists them
+as a skip reason ("cannot tell the installed version"), so coverage says the
+file was only partly checked. Results that depend on other files (includes, a
+lock beside the manifest) are not cached by content.
 
 The advisories come from a local OSV database (a directory of JSON records or
 an ``all.zip``) when one is given, else from the OSV API when network access is
@@ -30,7 +35,7 @@ from secperf.security.manifests import (
     ManifestError,
     ManifestParse,
     manifest_kind,
-    parse_manifest,
+    resolve_manifest,
 )
 from secperf.security.osv import (
     DEFAULT_API_URL,
@@ -57,7 +62,7 @@ from secperf.security.scanners.interface import (
 
 log = logging.getLogger(__name__)
 
-ADAPTER_VERSION = "2"  # 2: messages redacted
+ADAPTER_VERSION = "3"  # 2: messages redacted; 3: includes, constraints, unpinned listed
 
 # Loaded once per process, keyed by (path, fingerprint): workers receive the
 # scanner pickled and must not ship the database with it.
@@ -136,7 +141,7 @@ class DepsScanner(Scanner):
                 parsed.append((source, None, f"{source.relpath}: not UTF-8: {exc.reason}"))
                 continue
             try:
-                parsed.append((source, parse_manifest(source.relpath, text), None))
+                parsed.append((source, resolve_manifest(root, source.relpath, text), None))
             except ManifestError as exc:
                 # Parse errors quote the line, which may hold an index URL's password.
                 parsed.append((source, None, redact_text(str(exc))))
@@ -178,7 +183,18 @@ class DepsScanner(Scanner):
             unused = _rejected_note(manifest.dependencies, rejected)
             if unused:
                 skipped = f"{skipped}; {unused}" if skipped else unused
-            results.append(FileResult(source.relpath, findings=findings, skipped=skipped))
+            unpinned = _unpinned_note(manifest.unpinned)
+            if unpinned:
+                skipped = f"{skipped}; {unpinned}" if skipped else unpinned
+            depends_elsewhere = bool(manifest.read_files or manifest.includes or manifest.unpinned)
+            results.append(
+                FileResult(
+                    source.relpath,
+                    findings=findings,
+                    skipped=skipped,
+                    cacheable=not depends_elsewhere,
+                )
+            )
         share = (time.perf_counter() - started) * 1000 / max(1, len(files))
         for result in results:
             result.duration_ms = share
@@ -235,6 +251,7 @@ class DepsScanner(Scanner):
                 fix_text = f"; fixed in {upgrade}" if upgrade else "; no fixed version above it"
                 # Advisory text is free text from outside; it goes through the redactor too.
                 summary = vuln.summary or "known vulnerability"
+                via = f" (via {dep.origin})" if dep.origin else ""
                 findings.append(
                     Finding(
                         fingerprint=counter.fingerprint(
@@ -244,7 +261,7 @@ class DepsScanner(Scanner):
                         scanner=self.id,
                         severity=vuln.severity,
                         message=redact_text(
-                            f"{dep.name} {dep.version}: {vuln.id}: {summary}{fix_text}"
+                            f"{dep.name} {dep.version}{via}: {vuln.id}: {summary}{fix_text}"
                         ),
                         path=relpath,
                         line=dep.line,
@@ -261,6 +278,7 @@ class DepsScanner(Scanner):
                             "cves": [a for a in aliases if a.startswith("CVE-")],
                             "fixed_versions": fixes,
                             "manifest_line": dep.line,
+                            "origin": dep.origin or None,
                             "cvss_vector": vuln.cvss_vector,
                             "cvss_score": vuln.cvss_score,
                             "severity_source": vuln.severity_source,
@@ -273,6 +291,29 @@ class DepsScanner(Scanner):
 
 #: At most this many rejected records are named in one skip reason.
 _REJECTED_SHOWN = 3
+#: At most this many unpinned requirements are named in one skip reason.
+_UNPINNED_SHOWN = 10
+#: The start of the skip reason for requirements without a known version.
+UNPINNED_REASON = "cannot tell the installed version"
+
+
+def _unpinned_note(unpinned: list[Dependency]) -> str | None:
+    """Why a manifest was only partly checked: requirements given as ranges or unpinned."""
+    if not unpinned:
+        return None
+    shown = ", ".join(
+        f"{dep.name}{dep.specifier or ' (any version)'} (line {dep.line}"
+        + (f", from {dep.origin}" if dep.origin else "")
+        + ")"
+        for dep in unpinned[:_UNPINNED_SHOWN]
+    )
+    more = len(unpinned) - _UNPINNED_SHOWN
+    if more > 0:
+        shown += f" and {more} more"
+    return (
+        f"{UNPINNED_REASON} of {len(unpinned)} requirement(s), not checked: {shown};"
+        " pin them (==), constrain them (-c) or commit a lock file"
+    )
 
 
 def _rejected_note(dependencies: list[Dependency], rejected: list[RejectedRecord]) -> str | None:
