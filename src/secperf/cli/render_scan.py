@@ -89,7 +89,8 @@ def summary_table(report: ScanReport) -> Table:
     m = report.metrics
     table = Table(title="scan summary", show_header=False, expand=False)
     table.add_column("what", style="bold")
-    table.add_column("value")
+    # Folded, never cut with an ellipsis: paths and reasons stay whole in CI logs.
+    table.add_column("value", overflow="fold")
     counts = ", ".join(
         f"{sev.value} {m.vulnerability_severity_counts.get(sev.value, 0)}"
         for sev in sorted(Severity, reverse=True)
@@ -106,10 +107,10 @@ def summary_table(report: ScanReport) -> Table:
         ("false-positive rate", f"{m.false_positive_rate:.1%}"),
         (
             "coverage",
-            f"{m.scan_coverage_percent:.1f} % ({m.files_scanned} of {m.eligible_files} files;"
-            f" {m.files_skipped} skipped)",
+            f"{m.scan_coverage_percent:.1f} % of eligible files ({m.files_scanned} of"
+            f" {m.eligible_files}; {m.files_skipped} skipped); {m.files_excluded} paths excluded",
         ),
-        ("lines scanned", f"{m.lines_scanned:,} lines read this time, {m.bytes_scanned:,} bytes"),
+        ("lines scanned", _lines_row(m.lines_scanned, m.bytes_scanned, m.files_read, m.lines_read)),
         ("duration", f"{m.scan_duration_ms / 1000:.2f} s (CPU {m.cpu_seconds:.2f} s)"),
         (
             "per scanner",
@@ -121,13 +122,22 @@ def summary_table(report: ScanReport) -> Table:
     if report.suppressed:
         rows.append(("suppressed inline", str(report.suppressed)))
     for scanner, reason in report.unavailable.items():
-        rows.append((f"{scanner} skipped", reason))
+        rows.append((f"{scanner} did not run", reason))
+    # Only files scanned this time have a time; a warm scan opens none.
     if m.slowest_files_ms:
         slowest = next(iter(m.slowest_files_ms.items()))
         rows.append(("slowest file", f"{slowest[0]} ({slowest[1]:.0f} ms)"))
     for what, value in rows:
         table.add_row(what, escape(value))
     return table
+
+
+def _lines_row(lines: int, size: int, files_read: int, lines_read: int) -> str:
+    """Lines the scan covers, and how many of them were read this time (the rest: cache)."""
+    covered = f"{lines:,} lines ({size:,} bytes) in scanned files"
+    if files_read == 0:
+        return f"{covered}; none read this time (all from the cache)" if lines else covered
+    return f"{covered}; {lines_read:,} read this time ({files_read:,} files)"
 
 
 def skipped_table(report: ScanReport, limit: int = 20) -> Table | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -17,6 +17,9 @@ from secperf.cli.common import (
     severity_option,
 )
 from secperf.model import SCANNER_IDS
+
+if TYPE_CHECKING:
+    from rich.console import RenderableType
 
 
 class ScanFormat(StrEnum):
@@ -59,10 +62,16 @@ def scan(
     # The scanners, the store and the reports load only when a scan runs.
     import asyncio
 
-    from secperf.cli import render_scan
-    from secperf.commands.scanning import blocking_findings, dumps, report_json, run_scan
+    from secperf.cli import render_coverage, render_scan
+    from secperf.commands.scanning import (
+        blocking_findings,
+        dumps,
+        report_json,
+        run_scan,
+        unevaluated_scanners,
+    )
     from secperf.events import now_ms
-    from secperf.gates.reports.sarif import to_sarif
+    from secperf.gates.reports.sarif import scan_notes, to_sarif
     from secperf.model import ExitCode
     from secperf.security.baseline import BaselineError
     from secperf.security.factory import ScanOptions
@@ -97,6 +106,7 @@ def scan(
     except ValueError as exc:
         fail(str(exc))
     blocking = blocking_findings(report, threshold, triage)
+    unevaluated = unevaluated_scanners(report, chosen)
     now = now_ms()
     if output_format is ScanFormat.JSON:
         text = dumps(report_json(report, triage))
@@ -107,13 +117,35 @@ def scan(
             triage=triage,
             now_ms=now,
             new_fingerprints={f.fingerprint for f in report.comparison.new},
+            notes=scan_notes(report.skipped, report.excluded, report.unavailable),
+            execution_successful=not unevaluated,
         )
         text = dumps(sarif)
     else:
         text = ""
+    tables: list[RenderableType] = []
+    if output_format is ScanFormat.TABLE:
+        width = out.width if output is None else render_coverage.FILE_WIDTH
+        new = {f.fingerprint for f in report.comparison.new}
+        if report.findings:
+            tables.append(
+                render_scan.findings_table(
+                    report.findings, new=new, triage=triage, now_ms=now, width=width
+                )
+            )
+        else:
+            tables.append("[green]no findings[/green]")
+        skipped = render_scan.skipped_table(report)
+        if skipped is not None:
+            tables.append(skipped)
+        tables.append(render_scan.summary_table(report))
+        not_scanned = render_coverage.coverage_table(report)
+        if not_scanned is not None:
+            tables.append(not_scanned)
     if output is not None:
         if output_format is ScanFormat.TABLE:
-            text = dumps(report_json(report, triage))
+            # What --format says, as plain text: a table report, not JSON.
+            text = render_coverage.plain_text(tables)
         try:
             output.parent.mkdir(parents=True, exist_ok=True)
             output.write_text(text, encoding="utf-8")
@@ -121,20 +153,14 @@ def scan(
             fail(f"--output: cannot write {output}: {exc.strerror or exc}")
     elif text:
         typer.echo(text, nl=False)
-    if output_format is ScanFormat.TABLE:
-        new = {f.fingerprint for f in report.comparison.new}
-        if report.findings:
-            out.print(
-                render_scan.findings_table(
-                    report.findings, new=new, triage=triage, now_ms=now, width=out.width
-                )
-            )
-        else:
-            out.print("[green]no findings[/green]")
-        skipped = render_scan.skipped_table(report)
-        if skipped is not None:
-            out.print(skipped)
-        out.print(render_scan.summary_table(report))
+    else:
+        for table in tables:
+            out.print(table)
     if blocking:
         err.print(f"{len(blocking)} new finding(s) at or above {threshold.value}", style="bold red")
         raise typer.Exit(int(ExitCode.BLOCKED))
+    if unevaluated:
+        # Asked for by name and unable to check: its files are not known to be clean.
+        for scanner, reason in unevaluated.items():
+            err.print(f"cannot evaluate: {scanner} checked nothing: {reason}", markup=False)
+        raise typer.Exit(int(ExitCode.CANNOT_EVALUATE))
