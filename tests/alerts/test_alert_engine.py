@@ -679,35 +679,56 @@ def test_scan_impact_rule_fires_only_on_a_planted_effect(store: Store, planted: 
     run_engine(store, [rule], scenario)
 
 
-def test_metrics_recorded_from_scan_carries_security_samples(store: Store) -> None:
+def test_a_scan_the_engine_sees_has_its_series_stored_once(store: Store) -> None:
+    names = {
+        "security_violations": 5,  # one series per severity
+        "vulnerability_count": 1,
+        "security_scan_time": 1,
+        "security_false_positives": 1,
+        "security_scan_coverage": 1,
+        "security_new_findings": 5,
+        "security_findings": 5,  # one per category
+    }
+
     async def scenario(engine: AlertEngine, clock: Clock, seen: list[Event]) -> None:
-        got: list[MetricsRecorded] = []
+        published: list[MetricsRecorded] = []
 
         async def grab(event: Event) -> None:
             assert isinstance(event, MetricsRecorded)
-            got.append(event)
+            published.append(event)
 
         await engine.bus.subscribe("metrics.recorded", grab, name="grab")
-        await engine.bus.publish(
-            ScanCompleted(metrics=_metrics("s1", clock.now - 1000, clock.now), host="h1")
+        metrics = _metrics(
+            "s1",
+            clock.now - 1000,
+            clock.now,
+            violations_found=1,
+            vulnerability_severity_counts={"critical": 1},
         )
-        for _ in range(100):
-            await asyncio.sleep(0.005)
-            if got:
-                break
-        names = {s.name for s in got[0].samples}
-        assert names == {
-            "security_violations",
-            "vulnerability_count",
-            "security_scan_time",
-            "security_false_positives",
-            "security_scan_coverage",
-            "security_new_findings",
-            "security_findings",
-        }
-        assert all(s.labels["host"] == "h1" for s in got[0].samples)
+        await engine.bus.publish(
+            ViolationDetected(scan_id="s1", finding=_finding("f1", Severity.CRITICAL), is_new=True)
+        )
+        await engine.bus.publish(ScanCompleted(metrics=metrics, host="h1"))
+        deadline = asyncio.get_running_loop().time() + 10
+        while not store.latest("security_findings"):
+            assert asyncio.get_running_loop().time() < deadline, "the scan's series never came"
+            await asyncio.sleep(0.01)
+        # The engine keeps the samples for its own rules and publishes none.
+        assert set(names) <= engine.recent.names()
+        assert published == []
+        # A re-delivered outcome stores nothing twice.
+        store.record_scan_completed(metrics, "ok", host="h1")
 
     run_engine(store, [], scenario)
+    for name, series in names.items():
+        points = store.query(name, None, 0, 2**53)
+        assert len(points) == series, name
+        assert all(p.timestamps.size == 1 and p.labels["host"] == "h1" for p in points), name
+    by_severity = {
+        p.labels["severity"]: float(p.values[0])
+        for p in store.query("security_new_findings", None, 0, 2**53)
+    }
+    assert by_severity["critical"] == 1.0 and by_severity["high"] == 0.0
 
 
 def test_the_evaluation_loop_runs_on_its_own(store: Store) -> None:

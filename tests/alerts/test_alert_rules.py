@@ -16,9 +16,8 @@ from secperf.alerts.rule_loading import (
     rules_from_config,
 )
 from secperf.alerts.rules import Rule, render_template
-from secperf.alerts.security_metrics import FindingTally, security_samples
 from secperf.config import load_config
-from secperf.model import Finding, MetricKind, Sample, SecurityMetrics, Severity
+from secperf.model import MetricKind, Sample, Severity
 from secperf.store import Store
 
 
@@ -288,39 +287,6 @@ def test_default_rule_set() -> None:
         "ScanTimeHigh",
         "FalsePositiveRateHigh",
     }
-
-
-def test_security_samples_and_tally() -> None:
-    metrics = SecurityMetrics(
-        scan_id="s",
-        target="/repo",
-        started_ms=1000,
-        finished_ms=2000,
-        scan_duration_ms=1000.0,
-        violations_found=4,
-        false_positive_rate=0.25,
-        vulnerability_severity_counts={"critical": 1, "low": 3},
-        scan_coverage_percent=90.0,
-    )
-    samples = {(s.name, s.labels.get("severity")): s for s in security_samples(metrics, "h")}
-    assert samples[("security_violations", "critical")].value == 1
-    assert samples[("security_violations", "high")].value == 0
-    assert samples[("vulnerability_count", None)].value == 4
-    assert samples[("security_scan_time", None)].value == 1000.0
-    assert samples[("security_false_positives", None)].value == 0.25
-    assert samples[("security_scan_coverage", None)].value == 90.0
-    assert all(s.timestamp_ms == 2000 and s.labels["host"] == "h" for s in samples.values())
-    tally = FindingTally("s")
-    finding = Finding("fp", "r", "secrets", Severity.HIGH, "m", "a.py", category="secret")
-    tally.add(finding, is_new=True)
-    tally.add(finding, is_new=False)
-    by = {
-        (s.name, s.labels.get("severity") or s.labels.get("category")): s.value
-        for s in tally.samples("h", "/repo", 5)
-    }
-    assert by[("security_new_findings", "high")] == 1
-    assert by[("security_findings", "secret")] == 2
-    assert by[("security_findings", "sast")] == 0
 
 
 def test_threshold_evaluation_over_the_store_with_recent_samples(tmp_path: Path) -> None:

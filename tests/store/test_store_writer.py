@@ -62,7 +62,10 @@ def samples(n: int, start: int, host: str = "a") -> tuple[Sample, ...]:
 def test_every_event_kind_is_written(store: Store) -> None:
     t = now_ms() - 60_000
     finding = Finding("fp1", "B602", "bandit", Severity.HIGH, "shell", "src/a.py", line=4)
-    metrics = SecurityMetrics("s1", "/repo", t, t + 900, 900.0, 1, 0.0, {"high": 1}, 100.0)
+    # The stored outcome is recounted from the stored finding (new): say so up front.
+    metrics = SecurityMetrics(
+        "s1", "/repo", t, t + 900, 900.0, 1, 0.0, {"high": 1}, 100.0, new_findings=1
+    )
     alert = Alert("al1", "HighCPU", AlertState.FIRING, Severity.HIGH, MetricKind.PERFORMANCE)
     gate = GateResult("g1", "/repo", t, t + 5, GateVerdict.BLOCK)
     bad = Sample("cpu_percent", {"host": "a"}, t, float("nan"))
