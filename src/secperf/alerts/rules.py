@@ -22,11 +22,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from secperf.config import Matcher
+from secperf.config import Matcher, format_duration_ms
 from secperf.config.rule_checks import KINDS, NO_DATA_MODES
 from secperf.model import MetricKind, MetricType, Severity
 
-__all__ = ["KINDS", "NO_DATA_MODES", "Rule", "compare", "format_value", "render_template"]
+__all__ = [
+    "KINDS",
+    "NO_DATA_MODES",
+    "Rule",
+    "compare",
+    "format_value",
+    "render_template",
+    "rule_summary",
+]
 
 _TEMPLATE_RE = re.compile(r"\{\{\s*\$(value|labels\.([a-zA-Z_][a-zA-Z0-9_]*))\s*\}\}")
 
@@ -123,3 +131,32 @@ def render_template(text: str, value: float | None, labels: Mapping[str, str]) -
         return labels.get(match.group(2) or "", "")
 
     return _TEMPLATE_RE.sub(replace, text)
+
+
+def rule_summary(rule: Rule) -> str:
+    """What a rule watches and when it fires, in one line (``rules check``, listings)."""
+    matchers = ",".join(f"{m.name}{m.op}{_quoted(m.value)}" for m in rule.matchers)
+    selector = f"{rule.metric}{{{matchers}}}" if matchers else rule.metric
+    window = format_duration_ms(rule.window_ms)
+    if rule.kind == "scan_impact":
+        p = rule.params
+        direction = {"up": "+", "down": "-", "any": "±"}.get(str(p.get("direction")), "")
+        lookback = format_duration_ms(int(p.get("lookback") or rule.window_ms))
+        return (
+            f"scan_impact on {selector}: {direction}{float(p['min_effect_pct']):g} % "
+            f"during scans at q < {float(p['max_q']):g} over {lookback}, {rule.severity.value}"
+        )
+    if rule.kind == "unexplained_anomaly":
+        k = float(rule.params["k"])
+        return (
+            f"unexplained_anomaly on {selector}: beyond median ± {k:g} MAD of {window} "
+            f"with no scan, {rule.severity.value}"
+        )
+    return (
+        f"{rule.aggregation}({selector}[{window}]) {rule.op} {rule.threshold:g}, "
+        f"{rule.severity.value}"
+    )
+
+
+def _quoted(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'

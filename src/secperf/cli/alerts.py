@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
@@ -14,10 +15,19 @@ from rich.table import Table
 from secperf.cli.common import author_option, console, err_console, fail, load_or_exit
 from secperf.model import Alert, AlertState, ExitCode
 
+if TYPE_CHECKING:
+    from secperf.alerts.rule_loading import RuleEntry
+    from secperf.config import LoadedConfig
+    from secperf.store import AlertTransition, Silence
+
 app = typer.Typer(
     help="List, acknowledge and silence alerts.", no_args_is_help=True, rich_markup_mode=None
 )
-rules_app = typer.Typer(help="Check alert rule files.", no_args_is_help=True, rich_markup_mode=None)
+rules_app = typer.Typer(
+    help="Check alert rules: the effective set, or one file.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
 
 _STATE_STYLE = {
     AlertState.FIRING: "bold red",
@@ -70,7 +80,8 @@ def alerts_list(
         shown = ", ".join(s.value for s in states)
         console().print(f"no alerts ({shown})", markup=False)
         return
-    console().print(alerts_table(rows, now))
+    out = console()
+    out.print(alerts_table(rows, now, width=out.width))
 
 
 @app.command("ack")
@@ -174,29 +185,233 @@ def alerts_unsilence(
         console().print(f"silence {silence_id} had already ended; nothing to do", markup=False)
 
 
+@app.command("history")
+def alerts_history(
+    ctx: typer.Context,
+    fingerprint: Annotated[
+        str, typer.Argument(help="The alert's fingerprint, or a unique prefix of 6+ characters.")
+    ],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Every recorded state change of one alert, oldest first."""
+    from secperf.commands.alerts import AlertsCommandError, resolve_alert
+    from secperf.commands.scanning import open_store
+
+    loaded = load_or_exit(ctx)
+    try:
+        with open_store(loaded) as store:
+            alert = resolve_alert(store, fingerprint)
+            history = store.alert_history(alert.fingerprint)
+    except AlertsCommandError as exc:
+        fail(str(exc))
+    if as_json:
+        typer.echo(
+            json.dumps(
+                [
+                    {
+                        "ts_ms": t.ts_ms,
+                        "from_state": t.from_state.value,
+                        "to_state": t.to_state.value,
+                        "value": t.alert.value,
+                        "summary": t.alert.annotations.get("summary", ""),
+                    }
+                    for t in history
+                ],
+                indent=2,
+            )
+        )
+        return
+    if not history:
+        console().print(
+            f"{alert.fingerprint} ({alert.rule}): no recorded state change", markup=False
+        )
+        return
+    console().print(history_table(alert, history))
+
+
+@app.command("silences")
+def alerts_silences(
+    ctx: typer.Context,
+    show_all: Annotated[
+        bool, typer.Option("--all", help="Also silences that ended or start later.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Silences in force now (every stored one with --all), newest first."""
+    from secperf.commands.scanning import open_store
+    from secperf.events import now_ms
+
+    loaded = load_or_exit(ctx)
+    now = now_ms()
+    with open_store(loaded) as store:
+        found = store.silences(active_at_ms=None if show_all else now)
+    found = sorted(found, key=lambda s: s.created_ms, reverse=True)
+    if as_json:
+        typer.echo(
+            json.dumps(
+                [{**dataclasses.asdict(s), "active": s.active(now)} for s in found], indent=2
+            )
+        )
+        return
+    if not found:
+        console().print(
+            "no silences" + ("" if show_all else " in force (--all shows every one)"),
+            markup=False,
+        )
+        return
+    console().print(silences_table(found, now))
+
+
 @rules_app.command("check")
 def rules_check(
+    ctx: typer.Context,
     file: Annotated[
-        Path,
+        Path | None,
         typer.Argument(
-            help="A rule file ([[rules]]), or secperf.toml / pyproject.toml with [alerts] rules."
+            help="A rule file ([[rules]]), or secperf.toml / pyproject.toml with [alerts] rules. "
+            "Default: the effective rules (defaults, configuration, rule files) with their source."
         ),
-    ],
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Load every rule and print it OK or its problem; exit 2 when any is invalid."""
+    if file is None:
+        _effective_rules_check(ctx, as_json=as_json)
+        return
     from secperf.commands.alerts import check_rules, rules_report_lines
 
     report = check_rules(file)
+    bad = sum(1 for c in report.checks if c.problem is not None) + len(report.file_problems)
+    good = sum(1 for c in report.checks if c.problem is None)
+    if as_json:
+        typer.echo(
+            json.dumps(
+                {
+                    "valid": bad == 0,
+                    "rules": [dataclasses.asdict(c) for c in report.checks],
+                    "file_problems": report.file_problems,
+                    "default_rules": report.default_rules,
+                },
+                indent=2,
+            )
+        )
+        if bad:
+            raise typer.Exit(int(ExitCode.USAGE))
+        return
     out = console()
     for is_problem, line in rules_report_lines(report):
         out.print(line, markup=False, soft_wrap=True, style="red" if is_problem else None)
-    bad = sum(1 for c in report.checks if c.problem is not None) + len(report.file_problems)
-    good = sum(1 for c in report.checks if c.problem is None)
     defaults = f" (+ {report.default_rules} default rules)" if report.default_rules else ""
     if bad:
         err_console().print(f"{bad} problem(s); {good} rule(s) valid{defaults}", markup=False)
         raise typer.Exit(int(ExitCode.USAGE))
     out.print(f"{good} rule(s) valid{defaults}", markup=False)
+
+
+def config_rules_source(loaded: LoadedConfig) -> str:
+    """How rule sources name the config: ``secperf.toml: alerts``, ``pyproject.toml:
+    tool.secperf.alerts`` or ``defaults: alerts`` without a config file."""
+    from secperf.config import PYPROJECT_FILE_NAME, PYPROJECT_PREFIX
+
+    if loaded.source is None:
+        return "defaults: alerts"
+    try:
+        shown = str(loaded.source.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        shown = str(loaded.source)
+    prefix = PYPROJECT_PREFIX if loaded.source.name == PYPROJECT_FILE_NAME else ""
+    return f"{shown}: {prefix}alerts"
+
+
+def rule_problems_or_exit(loaded: LoadedConfig) -> None:
+    """Exit 2 naming each rule file, rule and problem when a configured rule does not load."""
+    from secperf.alerts.rule_loading import effective_rules
+
+    found = effective_rules(loaded.config.alerts, source=config_rules_source(loaded))
+    if found.problems:
+        fail("\n".join(found.problems))
+
+
+def _effective_rules_check(ctx: typer.Context, *, as_json: bool) -> None:
+    from secperf.alerts.rule_loading import effective_rules
+    from secperf.alerts.rules import rule_summary
+
+    loaded = load_or_exit(ctx)
+    found = effective_rules(loaded.config.alerts, source=config_rules_source(loaded))
+    if as_json:
+        items = []
+        for entry in found.entries:
+            rule = entry.rule
+            items.append(
+                {
+                    "name": entry.name,
+                    "source": entry.source,
+                    "status": _entry_status(entry),
+                    "replaced_by": entry.replaced_by,
+                    "problem": entry.problem,
+                    "kind": rule.kind if rule is not None else None,
+                    "metric": rule.metric if rule is not None else None,
+                    "severity": rule.severity.value if rule is not None else None,
+                    "summary": rule_summary(rule) if rule is not None else None,
+                }
+            )
+        typer.echo(json.dumps({"valid": not found.problems, "rules": items}, indent=2))
+    else:
+        console().print(_rules_table(found.entries))
+        for problem in found.problems:
+            if not any(problem == e.problem for e in found.entries):
+                err_console().print(f"FAIL  {problem}", markup=False, style="red")
+    active = len(found.rules)
+    if found.problems:
+        if not as_json:
+            err_console().print(
+                f"{len(found.problems)} problem(s); {active} rule(s) in effect", markup=False
+            )
+        raise typer.Exit(int(ExitCode.USAGE))
+    if not as_json:
+        console().print(f"{active} rule(s) in effect, all valid", markup=False)
+
+
+def _entry_status(entry: RuleEntry) -> str:
+    if entry.problem is not None:
+        return "invalid"
+    if entry.replaced_by is not None:
+        return "replaced"
+    return "active"
+
+
+def _rules_table(entries: Sequence[RuleEntry]) -> Table:
+    """The effective rules: name and what each watches, its source, its status."""
+    from secperf.alerts.rules import rule_summary
+
+    table = Table(title=f"{len(entries)} rule(s)", title_justify="left", expand=True)
+    table.add_column("rule", overflow="fold", ratio=3)
+    table.add_column("source", overflow="fold", ratio=2)
+    table.add_column("status", overflow="fold", ratio=1, min_width=7)
+    for entry in entries:
+        name = escape(entry.name or "(no name)")
+        if entry.rule is not None and entry.problem is None:
+            cell = f"[bold]{name}[/bold]\n[dim]{escape(rule_summary(entry.rule))}[/dim]"
+        else:
+            cell = f"[bold]{name}[/bold]"
+        status = _entry_status(entry)
+        if entry.problem is not None:
+            shown = f"[red]invalid[/red]\n{escape(_problem_only(entry))}"
+        elif entry.replaced_by is not None:
+            shown = f"[dim]replaced by {escape(entry.replaced_by)}[/dim]"
+        else:
+            shown = status
+        table.add_row(cell, escape(entry.source), shown)
+    return table
+
+
+def _problem_only(entry: RuleEntry) -> str:
+    """The problem without the source and name the other cells already show."""
+    text = entry.problem or ""
+    for lead in (f"{entry.source} ({entry.name!r}): ", f"{entry.source}: "):
+        if text.startswith(lead):
+            return text[len(lead) :]
+    return text
 
 
 app.add_typer(rules_app, name="rules")
@@ -205,43 +420,134 @@ app.add_typer(rules_app, name="rules")
 # --------------------------------------------------------------------------- display
 
 
-def alerts_table(rows: Sequence[tuple[Alert, bool]], now_ms: int) -> Table:
-    """The Rich table of ``alerts list``."""
+#: Below this width ``alerts list`` stacks cells so that no column is squeezed to nothing.
+WIDE_TABLE = 120
+
+
+def _state_cell(state: AlertState) -> str:
+    style = _STATE_STYLE.get(state, "")
+    return f"[{style}]{state.value}[/{style}]" if style else state.value
+
+
+def _labels_text(alert: Alert, sep: str) -> str:
+    return sep.join(f"{k}={v}" for k, v in sorted(alert.labels.items()) if k not in _HIDDEN_LABELS)
+
+
+def _ack_text(alert: Alert) -> str:
+    if not alert.acknowledged_by:
+        return ""
+    note = f": {alert.acknowledgement_note}" if alert.acknowledgement_note else ""
+    return f"{alert.acknowledged_by}{note}"
+
+
+def alerts_table(rows: Sequence[tuple[Alert, bool]], now_ms: int, width: int = 200) -> Table:
+    """The Rich table of ``alerts list``.
+
+    Wide terminals get one line per alert; below ``WIDE_TABLE`` columns the
+    state goes under the fingerprint, the labels under the rule (one per line)
+    and the acknowledgement and "silenced" into notes, so every cell keeps its text.
+    Long values fold onto the next line rather than being cut with an ellipsis.
+    """
     # The alert rules and the store load only when the command runs.
     from secperf.alerts.rules import format_value
     from secperf.commands.alerts import ago, alert_since
     from secperf.timefmt import iso_seconds
 
-    table = Table(title=f"{len(rows)} alert(s)", title_justify="left")
-    table.add_column("fingerprint", no_wrap=True)
-    table.add_column("state", no_wrap=True)
-    table.add_column("severity", no_wrap=True)
-    table.add_column("rule")
-    table.add_column("labels", overflow="fold")
-    table.add_column("value", justify="right")
-    table.add_column("since", no_wrap=True)
-    table.add_column("ack", overflow="fold")
-    table.add_column("silenced", no_wrap=True)
+    wide = width >= WIDE_TABLE
+    # Narrow: the ratios share the width out, so the rule and labels get the most.
+    table = Table(title=f"{len(rows)} alert(s)", title_justify="left", expand=not wide)
+    if wide:
+        table.add_column("fingerprint", no_wrap=True)
+        table.add_column("state", no_wrap=True)
+        table.add_column("severity", no_wrap=True)
+        table.add_column("rule", overflow="fold")
+        table.add_column("labels", overflow="fold")
+        table.add_column("value", justify="right", overflow="fold")
+        table.add_column("since", no_wrap=True)
+        table.add_column("ack", overflow="fold")
+        table.add_column("silenced", no_wrap=True)
+    else:
+        table.add_column("alert", overflow="fold", min_width=8)
+        table.add_column("rule / labels", overflow="fold", ratio=3, min_width=16)
+        table.add_column("value", justify="right", overflow="fold", min_width=5)
+        table.add_column("since", overflow="fold", min_width=6)
+        table.add_column("notes", overflow="fold", ratio=2, min_width=12)
     for alert, silenced in rows:
-        labels = ", ".join(
-            f"{k}={v}" for k, v in sorted(alert.labels.items()) if k not in _HIDDEN_LABELS
-        )
-        ack = ""
-        if alert.acknowledged_by:
-            ack = alert.acknowledged_by
-            if alert.acknowledgement_note:
-                ack += f": {alert.acknowledgement_note}"
         since = alert_since(alert)
-        style = _STATE_STYLE.get(alert.state, "")
+        when = ago(since, now_ms)
+        clock = iso_seconds(since)[11:19]
+        if wide:
+            table.add_row(
+                alert.fingerprint,
+                _state_cell(alert.state),
+                alert.severity.value,
+                escape(alert.rule),
+                escape(_labels_text(alert, ", ")),
+                format_value(alert.value),
+                f"{when} ({clock})",
+                escape(_ack_text(alert)),
+                "yes" if silenced else "",
+            )
+            continue
+        labels = _labels_text(alert, "\n")
+        notes = [f"ack {_ack_text(alert)}"] if alert.acknowledged_by else []
+        if silenced:
+            notes.append("silenced")
         table.add_row(
-            alert.fingerprint,
-            f"[{style}]{alert.state.value}[/{style}]" if style else alert.state.value,
-            alert.severity.value,
-            escape(alert.rule),
-            escape(labels),
+            f"{alert.fingerprint}\n{_state_cell(alert.state)}\n{alert.severity.value}",
+            f"[bold]{escape(alert.rule)}[/bold]" + (f"\n{escape(labels)}" if labels else ""),
             format_value(alert.value),
-            f"{ago(since, now_ms)} ({iso_seconds(since)[11:19]})",
-            escape(ack),
-            "yes" if silenced else "",
+            f"{when}\n{clock}",
+            escape("\n".join(notes)),
+        )
+    return table
+
+
+def history_table(alert: Alert, history: Sequence[AlertTransition]) -> Table:
+    """The Rich table of ``alerts history``: when, the change, the value, the summary."""
+    from secperf.alerts.rules import format_value
+    from secperf.timefmt import iso_seconds
+
+    table = Table(
+        title=escape(f"{alert.fingerprint} ({alert.rule}): {len(history)} change(s)"),
+        title_justify="left",
+        expand=True,
+    )
+    table.add_column("when (UTC)", overflow="fold", min_width=10)
+    table.add_column("change", overflow="fold", min_width=10)
+    table.add_column("value", justify="right", overflow="fold", min_width=5)
+    table.add_column("summary", overflow="fold", ratio=1, min_width=20)
+    for t in history:
+        table.add_row(
+            iso_seconds(t.ts_ms),
+            f"{t.from_state.value} → {_state_cell(t.to_state)}",
+            format_value(t.alert.value),
+            escape(t.alert.annotations.get("summary", "")),
+        )
+    return table
+
+
+def silences_table(silences: Sequence[Silence], now_ms: int) -> Table:
+    """The Rich table of ``alerts silences``: id, matchers, when, who and why."""
+    from secperf.commands.alerts import ago, matchers_text
+    from secperf.timefmt import iso_seconds
+
+    table = Table(title=f"{len(silences)} silence(s)", title_justify="left", expand=True)
+    table.add_column("id", justify="right", min_width=2)
+    table.add_column("matchers", overflow="fold", ratio=2, min_width=12)
+    table.add_column("when (UTC)", overflow="fold", min_width=12)
+    table.add_column("by / why", overflow="fold", ratio=2, min_width=12)
+    for silence in silences:
+        if silence.active(now_ms):
+            when = f"until {iso_seconds(silence.ends_ms)}\n(ends {ago(silence.ends_ms, now_ms)})"
+        elif silence.starts_ms > now_ms:
+            when = f"from {iso_seconds(silence.starts_ms)}\nuntil {iso_seconds(silence.ends_ms)}"
+        else:
+            when = f"ended {iso_seconds(silence.ends_ms)}"
+        table.add_row(
+            str(silence.id),
+            escape(matchers_text(silence.matchers)),
+            when,
+            escape(f"{silence.author}: {silence.reason}"),
         )
     return table
