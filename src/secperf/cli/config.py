@@ -33,9 +33,11 @@ def config_check(ctx: typer.Context, file: ConfigFileArg = None) -> None:
     """Validate the configuration and summarise it; exit 2 with each problem if invalid."""
     from rich.markup import escape
 
+    from secperf.cli.alerts import rule_problems_or_exit
     from secperf.config import format_duration_ms, mask_url
 
     loaded = load_or_exit(ctx, file)
+    rule_problems_or_exit(loaded)  # the rule files it names must load too
     cfg = loaded.config
     retention = format_duration_ms(cfg.store.retention)
     token = f"token from {loaded.token_source}" if loaded.token_source else "no token"
