@@ -219,7 +219,8 @@ def prune_batch(conn: Connection, cutoff_ms: int, topics: Iterable[str] | None =
     oldest = select(event_log.c.seq).where(event_log.c.written_ms < cutoff_ms)
     if topics is not None:
         oldest = oldest.where(event_log.c.topic.in_(list(topics)))
-    chosen = [int(s) for s in conn.execute(oldest.order_by(event_log.c.seq).limit(PRUNE_BATCH))]
+    found = conn.execute(oldest.order_by(event_log.c.seq).limit(PRUNE_BATCH)).scalars()
+    chosen = [int(s) for s in found]
     if not chosen:
         return 0
     conn.execute(delete(event_log).where(event_log.c.seq.in_(chosen)))

@@ -59,6 +59,8 @@ READ_BATCH = 500
 CURSOR_SAVE_INTERVAL_S = 1.0
 #: How often the follower prunes the log.
 PRUNE_INTERVAL_S = 60.0
+#: The longest single wait on PostgreSQL's connection.
+_NOTIFY_SLICE_S = 0.25
 
 
 def cursor_name(kind: str) -> str:
@@ -129,11 +131,17 @@ class _NotifyWaiter:
         self._lock = threading.Lock()
 
     def wait(self, timeout_s: float) -> bool:
-        with self._lock:
-            got = False
-            for _ in self._conn.notifies(timeout=timeout_s, stop_after=1):
-                got = True
-            return got
+        deadline = time.monotonic() + timeout_s
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            # In short slices, so ``close`` never waits long for the connection.
+            with self._lock:
+                if self._conn.closed:
+                    return False
+                for _ in self._conn.notifies(timeout=min(left, _NOTIFY_SLICE_S), stop_after=1):
+                    return True
 
     def close(self) -> None:
         with self._lock:

@@ -401,7 +401,10 @@ class StoreWriter:
             done = event
 
             def run() -> None:
-                store.record_scan_completed(done.metrics, done.status, done.error, host=done.host)
+                with self._outbox([done]):
+                    store.record_scan_completed(
+                        done.metrics, done.status, done.error, host=done.host
+                    )
 
         elif isinstance(event, AlertChanged):
             changed = event
