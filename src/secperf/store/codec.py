@@ -105,6 +105,43 @@ def _decimal_mode(values: F64Array) -> tuple[int, I64Array] | None:
     return None
 
 
+def _timestamp_words(ts: I64Array) -> U64Array:
+    """Zigzagged delta-of-delta words of sorted timestamps (one fewer than timestamps)."""
+    deltas = np.diff(ts.view(np.uint64)).astype(
+        np.uint64, copy=False
+    )  # modular: exact for any int64 span
+    dod = np.diff(deltas, prepend=np.zeros(1, np.uint64))
+    return _zigzag(dod.astype(np.uint64, copy=False))
+
+
+def _timestamps_from_words(first: int, words: U64Array, count: int) -> I64Array:
+    ts = np.empty(count, dtype=np.uint64)
+    ts[0] = np.uint64(first & 0xFFFFFFFFFFFFFFFF)
+    if count > 1:
+        deltas = np.cumsum(_unzigzag(words), dtype=np.uint64)
+        ts[1:] = ts[0] + np.cumsum(deltas, dtype=np.uint64)
+    return ts.view(np.int64)
+
+
+def _value_words(vals: F64Array) -> tuple[int, U64Array]:
+    """The value mode and words: scaled-decimal deltas when exact, else XOR of the bits."""
+    decimal = _decimal_mode(vals)
+    if decimal is not None:
+        mode, ints = decimal
+        return mode, _zigzag(np.diff(ints, prepend=np.int64(0)).view(np.uint64))
+    bits = vals.view(np.uint64)
+    return MODE_XOR, bits ^ np.concatenate((np.zeros(1, np.uint64), bits[:-1]))
+
+
+def _values_from_words(mode: int, words: U64Array) -> F64Array:
+    if mode == MODE_XOR:
+        values: F64Array = np.bitwise_xor.accumulate(words).view(np.float64)
+        return values
+    ints = np.cumsum(_unzigzag(words).view(np.int64), dtype=np.int64)
+    scaled: F64Array = ints.astype(np.float64) / (10.0**mode)
+    return scaled
+
+
 def encode_chunk(timestamps: npt.ArrayLike, values: npt.ArrayLike) -> EncodedChunk:
     """Encode samples (any order; duplicates resolved last-wins) into one chunk.
 
@@ -116,18 +153,8 @@ def encode_chunk(timestamps: npt.ArrayLike, values: npt.ArrayLike) -> EncodedChu
     count = int(ts.size)
     if count == 0:
         return EncodedChunk(_HEADER.pack(FORMAT_VERSION, MODE_XOR, 0, 0), 0, 0, 0, MODE_XOR)
-    words_ts = ts.view(np.uint64)
-    deltas = np.diff(words_ts)  # modular: exact for any int64 span
-    dod = np.diff(deltas, prepend=np.uint64(0))
-    decimal = _decimal_mode(vals)
-    if decimal is not None:
-        mode, ints = decimal
-        value_words = _zigzag(np.diff(ints, prepend=np.int64(0)).view(np.uint64))
-    else:
-        mode = MODE_XOR
-        bits = vals.view(np.uint64)
-        value_words = bits ^ np.concatenate((np.zeros(1, np.uint64), bits[:-1]))
-    payload = zlib.compress(_shuffle(_zigzag(dod)) + _shuffle(value_words), _ZLIB_LEVEL)
+    mode, value_words = _value_words(vals)
+    payload = zlib.compress(_shuffle(_timestamp_words(ts)) + _shuffle(value_words), _ZLIB_LEVEL)
     header = _HEADER.pack(FORMAT_VERSION, mode, count, int(ts[0]))
     return EncodedChunk(header + payload, int(ts[0]), int(ts[-1]), count, mode)
 
@@ -153,16 +180,75 @@ def decode_chunk(data: bytes | memoryview) -> tuple[I64Array, F64Array]:
         raise ChunkDecodeError(
             f"chunk payload has {len(body)} bytes, expected {ts_len + count * 8}"
         )
-    ts = np.empty(count, dtype=np.uint64)
-    ts[0] = np.uint64(first & 0xFFFFFFFFFFFFFFFF)
-    if count > 1:
-        dod = _unzigzag(_unshuffle(body[:ts_len], count - 1))
-        deltas = np.cumsum(dod, dtype=np.uint64)
-        ts[1:] = ts[0] + np.cumsum(deltas, dtype=np.uint64)
-    value_words = _unshuffle(memoryview(body)[ts_len:], count)
-    if mode == MODE_XOR:
-        values = np.bitwise_xor.accumulate(value_words).view(np.float64)
+    words = _unshuffle(body[:ts_len], count - 1) if count > 1 else np.empty(0, np.uint64)
+    ts = _timestamps_from_words(first, words, count)
+    values = _values_from_words(mode, _unshuffle(memoryview(body)[ts_len:], count))
+    return ts, values
+
+
+# ---------------------------------------------------------------- column chunks
+#
+# A rollup block holds one row per bucket with several value columns (min, max,
+# sum, count). It reuses the chunk's pieces: header ``<BIqB`` = format version,
+# row count, first timestamp, column count; one mode byte per column; then one
+# zlib stream of the delta-of-delta timestamps and each column's words, every
+# array byte-shuffled. Values may be any float64 (a sum may overflow to
+# infinity); the XOR mode keeps every bit.
+
+COLUMNS_VERSION = 1
+_COLUMNS_HEADER = struct.Struct("<BIqB")
+
+
+def encode_columns(timestamps: I64Array, columns: list[F64Array]) -> bytes:
+    """Encode sorted, unique timestamps and equally long float64 columns as one blob."""
+    ts = np.asarray(timestamps, dtype=np.int64)
+    count = int(ts.size)
+    if any(np.asarray(c).shape != ts.shape for c in columns):
+        raise ValueError("every column must have one value per timestamp")
+    if count > 1 and not bool(np.all(ts[1:] > ts[:-1])):
+        raise ValueError("column chunk timestamps must be sorted and unique")
+    modes: list[int] = []
+    parts: list[bytes] = []
+    if count:
+        parts.append(_shuffle(_timestamp_words(ts)))
+        for column in columns:
+            mode, words = _value_words(np.ascontiguousarray(column, dtype=np.float64))
+            modes.append(mode)
+            parts.append(_shuffle(words))
     else:
-        ints = np.cumsum(_unzigzag(value_words).view(np.int64), dtype=np.int64)
-        values = ints.astype(np.float64) / (10.0**mode)
-    return ts.view(np.int64), values
+        modes = [MODE_XOR] * len(columns)
+    header = _COLUMNS_HEADER.pack(COLUMNS_VERSION, count, int(ts[0]) if count else 0, len(columns))
+    return header + bytes(modes) + zlib.compress(b"".join(parts), _ZLIB_LEVEL)
+
+
+def decode_columns(data: bytes | memoryview) -> tuple[I64Array, list[F64Array]]:
+    """The timestamps and columns ``encode_columns`` wrote, bit for bit."""
+    raw = bytes(data)
+    if len(raw) < _COLUMNS_HEADER.size:
+        raise ChunkDecodeError(f"column chunk of {len(raw)} bytes is shorter than its header")
+    version, count, first, ncols = _COLUMNS_HEADER.unpack_from(raw)
+    if version != COLUMNS_VERSION:
+        raise ChunkDecodeError(f"column chunk format version {version} is not supported")
+    at = _COLUMNS_HEADER.size
+    modes = list(raw[at : at + ncols])
+    if len(modes) != ncols or any(m != MODE_XOR and m > MAX_DECIMALS for m in modes):
+        raise ChunkDecodeError("column chunk has an unsupported value mode")
+    if count == 0:
+        return np.empty(0, np.int64), [np.empty(0, np.float64) for _ in modes]
+    try:
+        body = zlib.decompress(raw[at + ncols :])
+    except zlib.error as exc:
+        raise ChunkDecodeError(f"column chunk payload is corrupt: {exc}") from None
+    ts_len = (count - 1) * 8
+    if len(body) != ts_len + ncols * count * 8:
+        raise ChunkDecodeError(
+            f"column chunk payload has {len(body)} bytes, expected {ts_len + ncols * count * 8}"
+        )
+    words = _unshuffle(body[:ts_len], count - 1) if count > 1 else np.empty(0, np.uint64)
+    ts = _timestamps_from_words(first, words, count)
+    view = memoryview(body)
+    columns = [
+        _values_from_words(mode, _unshuffle(view[ts_len + i * count * 8 :], count))
+        for i, mode in enumerate(modes)
+    ]
+    return ts, columns

@@ -26,14 +26,14 @@ from operator import attrgetter
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Connection, delete, exists, func, select, update
+from sqlalchemy import BigInteger, Connection, delete, exists, func, literal, select, update
 
 from secperf.events import now_ms as _now_ms
 from secperf.model import MAX_FUTURE_SKEW_MS, Sample, sample_problem
 from secperf.store import codec
 from secperf.store.codec import F64Array, I64Array
 from secperf.store.record_base import RecordMixin
-from secperf.store.schema import chunks, dumps_json, series
+from secperf.store.schema import chunks, dumps_json, rollup_state, rollups, series
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +49,8 @@ SeriesKey = tuple[str, tuple[tuple[str, str], ...]]
 _TIMESTAMP = attrgetter("timestamp_ms")
 _VALUE = attrgetter("value")
 _NUMBER = frozenset({int, float})
+#: The tier rolled up from raw samples (store/tiers.py): raw retention waits for it.
+ROLLUP_SOURCE_TIER_MS = 60_000
 _NEW_SERIES = -2  # placeholder ids of new series count down from here (-1 means unknown)
 
 
@@ -220,7 +222,7 @@ class SampleStoreMixin(RecordMixin):
         accepted = int(checked.sids.size) + len(checked.unresolved)
         if accepted:
             with self._lock:
-                self._write_checked(checked)
+                self._write_checked(checked, now)
         return WriteResult(accepted, checked.rejected, tuple(checked.errors))
 
     def _check_vectorised(self, batch: list[Any], now: int) -> _Checked | None:
@@ -345,7 +347,7 @@ class SampleStoreMixin(RecordMixin):
             return f"sample cannot be checked: {type(exc).__name__}: {exc}"
         return problem
 
-    def _write_checked(self, checked: _Checked) -> None:
+    def _write_checked(self, checked: _Checked, now: int) -> None:
         new_fast: dict[SeriesKey, int] = {}
         new_canon: dict[tuple[str, str], int] = {}
         block_updates: dict[tuple[int, int], int] = {}
@@ -389,6 +391,7 @@ class SampleStoreMixin(RecordMixin):
             rows, groups = self._encode_groups(sids, tss, vals, pos)
             conn.execute(chunks.insert(), rows)
             self._after_insert(conn, groups, block_updates, open_updates)
+            self._after_samples_written(conn, sids, tss, now)
         # Only committed facts enter the caches: a rollback leaves them as they were.
         if len(self._series_fast) + len(new_fast) > _FAST_CACHE_LIMIT:
             self._series_fast.clear()
@@ -398,6 +401,11 @@ class SampleStoreMixin(RecordMixin):
             self._block_chunks.clear()
         self._block_chunks.update(block_updates)
         self._open_block.update(open_updates)
+
+    def _after_samples_written(
+        self, conn: Connection, sids: I64Array, ts: I64Array, now: int
+    ) -> None:
+        """Called in the write transaction after samples were stored (tiers mark late ones)."""
 
     def _prefetch_series(
         self, conn: Connection, samples: list[Sample], new_canon: dict[tuple[str, str], int]
@@ -759,20 +767,38 @@ class SampleStoreMixin(RecordMixin):
 
     # ------------------------------------------------------------------ retention
 
-    def _retain_chunks(self, conn: Connection, cutoff_ms: int) -> ChunkRetention:
-        deleted = conn.execute(delete(chunks).where(chunks.c.end_ms < cutoff_ms)).rowcount
+    def _retain_chunks(
+        self, conn: Connection, cutoff_ms: int, *, rolled_only: bool = False
+    ) -> ChunkRetention:
+        """Delete samples before the cutoff; ``rolled_only`` keeps those not rolled up yet."""
+        limit: Any = literal(cutoff_ms, BigInteger)
+        if rolled_only:
+            # Per series: no further than its 1-minute tier's watermark (none: keep all).
+            rolled = (
+                select(rollup_state.c.rolled_ms)
+                .where(rollup_state.c.series_id == chunks.c.series_id)
+                .where(rollup_state.c.tier_ms == ROLLUP_SOURCE_TIER_MS)
+                .scalar_subquery()
+            )
+            smaller = func.least if conn.dialect.name == "postgresql" else func.min
+            limit = smaller(limit, func.coalesce(rolled, 0))
+        deleted = conn.execute(delete(chunks).where(chunks.c.end_ms < limit)).rowcount
         boundary = conn.execute(
-            select(chunks.c.id, chunks.c.data).where(chunks.c.start_ms < cutoff_ms)
+            select(chunks.c.id, chunks.c.data, limit.label("limit")).where(
+                chunks.c.start_ms < limit
+            )
         ).all()
         for row in boundary:
             ts, vals = codec.decode_chunk(row.data)
-            keep = ts >= cutoff_ms
+            keep = ts >= int(row.limit)
             enc = codec.encode_chunk(ts[keep], vals[keep])
             conn.execute(
                 update(chunks)
                 .where(chunks.c.id == row.id)
                 .values(start_ms=enc.start_ms, end_ms=enc.end_ms, count=enc.count, data=enc.data)
             )
-        orphan = ~exists().where(chunks.c.series_id == series.c.id)
+        orphan = ~exists().where(chunks.c.series_id == series.c.id) & ~exists().where(
+            rollups.c.series_id == series.c.id
+        )
         emptied = conn.execute(delete(series).where(orphan)).rowcount
         return ChunkRetention(int(deleted), len(boundary), int(emptied))

@@ -40,9 +40,9 @@ from secperf.store.samples import (
     BLOCK_MS,
     COMPACT_AFTER,
     ChunkRetention,
-    SampleStoreMixin,
 )
 from secperf.store.scan_records import ScanRecordMixin
+from secperf.store.tiers import HOUR_MS, TierRetention, TierRetentionResult, TierStoreMixin
 from secperf.store.triage_records import TriageRecordMixin
 
 log = logging.getLogger(__name__)
@@ -55,10 +55,11 @@ class RetentionResult:
     cutoff_ms: int
     chunks: ChunkRetention
     records: RecordRetention
+    tiers: TierRetentionResult | None = None
 
 
 class Store(
-    SampleStoreMixin,
+    TierStoreMixin,
     ScanRecordMixin,
     FindingRecordMixin,
     TriageRecordMixin,
@@ -161,6 +162,27 @@ class Store(
                 # Series ids may be gone and block counts changed: reload lazily.
                 self._forget_sample_caches()
         return RetentionResult(cutoff, chunk_result, record_result)
+
+    def apply_tiered_retention(self, now_ms: int, retention: TierRetention) -> RetentionResult:
+        """Retention with downsampling tiers, in one short transaction.
+
+        Raw samples older than ``retention.raw_ms`` go (at an hour boundary, so
+        the tiers take over on whole buckets), but only once rolled up into the
+        1-minute tier; 1-minute and 1-hour buckets go after their own
+        retention; records go as in ``apply_retention`` after ``raw_ms``.
+        Run ``rollup`` first: samples not rolled up yet are kept.
+        """
+        raw_cutoff = now_ms - retention.raw_ms
+        raw_cutoff -= raw_cutoff % HOUR_MS
+        with self._lock:
+            try:
+                with self._write_tx() as conn:
+                    chunk_result = self._retain_chunks(conn, raw_cutoff, rolled_only=True)
+                    tier_result = self._retain_tiers(conn, now_ms, retention)
+                    record_result = retain_records(conn, now_ms - retention.raw_ms)
+            finally:
+                self._forget_sample_caches()
+        return RetentionResult(raw_cutoff, chunk_result, record_result, tier_result)
 
     def close(self) -> None:
         """Release every connection."""
