@@ -35,6 +35,7 @@ def serve(
     from secperf.model import ExitCode
     from secperf.runtime import event_log_retention
     from secperf.store import Store, StoreWriter
+    from secperf.store.maintenance import StoreMaintenance
     from secperf.web import UnsafeBindError, check_bind
     from secperf.web import serve as run_server
     from secperf.web.server import AlertEngineStartError
@@ -94,6 +95,7 @@ def serve(
             manage_writer=True,
             bus_kind="nats" if bus_cfg.is_nats else "memory",
             alerts=cfg.alerts,
+            maintenance=StoreMaintenance.from_config(store, cfg.store),
         )
     except KeyboardInterrupt:
         pass

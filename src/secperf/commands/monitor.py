@@ -25,6 +25,7 @@ from secperf.events import Event, MetricsRecorded
 from secperf.perf.collectors.factory import CollectorPlan, build_collectors
 from secperf.perf.collectors.runner import CollectorRunner, CollectorStats
 from secperf.runtime import Runtime
+from secperf.store.maintenance import StoreMaintenance
 
 __all__ = [
     "LatestFigures",
@@ -162,6 +163,9 @@ async def run_monitor(
         bus, writer = runtime.bus, runtime.writer
         await bus.subscribe("metrics.recorded", figures.handle, name="monitor-view", maxsize=64)
         runner = CollectorRunner(bus, plan.collectors)
+        assert runtime.store is not None
+        maintenance = StoreMaintenance.from_config(runtime.store, loaded.config.store)
+        maintenance.start()  # rollup and retention, in its own thread
         restore = _on_signals(stop.set)
         quiet = _OncePerMessage()
         scrape_log = logging.getLogger("secperf.perf.collectors.prometheus")
@@ -203,6 +207,7 @@ async def run_monitor(
                     await asyncio.wait_for(stop.wait(), wait)
                 show()
         finally:
+            maintenance.stop()
             restore()
             if poller is not None:
                 await poller.stop()

@@ -31,6 +31,7 @@ from secperf.bus.interface import EventBus
 from secperf.config import MIN_TOKEN_LENGTH, AlertsConfig, ServerConfig, is_loopback_host
 from secperf.store import Store, StoreWriter
 from secperf.store.follower import EventLogFollower, cursor_name
+from secperf.store.maintenance import StoreMaintenance
 from secperf.web.auth import TOKEN_ENV
 from secperf.web.sse import SseHub
 
@@ -178,6 +179,7 @@ def serve(
     on_started: Callable[[str], None] | None = None,
     log_level: str = "warning",
     alerts: AlertsConfig | None = None,
+    maintenance: StoreMaintenance | None = None,
     **app_options: Any,
 ) -> None:
     """Serve the API and dashboard until interrupted, then close the bus.
@@ -245,10 +247,14 @@ def serve(
                         raise AlertEngineStartError(
                             f"the alert engine could not start: {exc}"
                         ) from exc
+                if maintenance is not None:  # rollup and retention, in its own thread
+                    maintenance.start()
                 if on_started is not None:
                     on_started(url)
             await task
         finally:
+            if maintenance is not None:
+                maintenance.stop()
             if engine is not None:
                 with contextlib.suppress(Exception):
                     await engine.stop()
