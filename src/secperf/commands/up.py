@@ -35,6 +35,7 @@ from secperf.security.factory import (
 from secperf.security.validator import ScanReport, SecurityValidator
 from secperf.store import Store, StoreWriter
 from secperf.store.follower import EventLogFollower, cursor_name
+from secperf.store.maintenance import StoreMaintenance
 from secperf.web.app import create_app
 from secperf.web.providers import analysis_providers
 from secperf.web.server import bind_socket, check_bind, run_app, socket_url
@@ -140,6 +141,8 @@ async def run_up(
     await bus.start()
     writer = StoreWriter(store)
     await writer.attach(bus)
+    maintenance = StoreMaintenance.from_config(store, cfg.store)
+    maintenance.start()  # rollup and retention, in its own thread
     sock = bind_socket(server_cfg.host, server_cfg.port)
     url = socket_url(sock)
 
@@ -219,6 +222,7 @@ async def run_up(
         if runner is not None:
             await runner.stop()
         await engine.stop()
+        maintenance.stop()
         await bus.close(drain=True)
         await writer.close()
         if validator is not None:
