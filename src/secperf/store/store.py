@@ -184,6 +184,14 @@ class Store(
                 self._forget_sample_caches()
         return RetentionResult(raw_cutoff, chunk_result, record_result, tier_result)
 
+    def file_size(self) -> int | None:
+        """Bytes of an SQLite store's files (database, WAL), free pages included; None otherwise."""
+        database = self._engine.url.database
+        if self.dialect != "sqlite" or database in (None, "", ":memory:"):
+            return None
+        path = Path(str(database))
+        return sum(p.stat().st_size for p in path.parent.glob(path.name + "*") if p.is_file())
+
     def close(self) -> None:
         """Release every connection."""
         self._engine.dispose()
