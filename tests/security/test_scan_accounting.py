@@ -1,0 +1,218 @@
+"""Every file accounted for, honest exit codes and summaries: `secperf scan` end to end.
+
+In-process CLI runs (``support.cli.run_cli``) with the real scanners on real
+project directories, real git repositories made with the git command line.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+
+from support.cli import CliResult, run_cli
+from support.paths import SARIF_SCHEMA
+
+GIT = shutil.which("git")
+needs_git = pytest.mark.skipif(GIT is None, reason="git is not installed")
+
+AWS_KEY = "AKIAIOSFODNN7EXAMPLE"
+SETTINGS = (
+    f'{{\n  "aws.accessKeyId": "{AWS_KEY}",\n  "db.password": "hunter2-but-much-longer-Xq9"\n}}\n'
+)
+
+
+def secperf(cwd: Path, *args: str, check: int | None = None) -> CliResult:
+    home = cwd.parent / "home"
+    home.mkdir(exist_ok=True)
+    result = run_cli(args, cwd=cwd, env={"PATH": "/usr/bin:/bin", "HOME": str(home)})
+    if check is not None:
+        assert result.returncode == check, result.stdout + result.stderr
+    return result
+
+
+def column(table_text: str, index: int) -> str:
+    """The text of one column of the tables in ``table_text``, cell lines joined by spaces.
+
+    A folded cell spans several lines; reading the column puts it back together.
+    """
+    parts = []
+    for line in table_text.splitlines():
+        cells = line.split("│")
+        if len(cells) > index + 1:
+            parts.append(cells[index].strip())
+    return " ".join(" ".join(parts).split())
+
+
+def git(cwd: Path, *args: str) -> str:
+    assert GIT is not None
+    done = subprocess.run(
+        [GIT, "-c", "user.name=t", "-c", "user.email=t@example.org", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return done.stdout
+
+
+def write(root: Path, relpath: str, text: str | bytes) -> Path:
+    path = root / relpath
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    else:
+        path.write_text(text)
+    return path
+
+
+def scan_json(root: Path, *args: str, check: int = 0) -> dict[str, Any]:
+    result = secperf(root, "scan", "--format", "json", "--fail-on", "critical", *args, check=check)
+    data: dict[str, Any] = json.loads(result.stdout)
+    return data
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    root = tmp_path / "app"
+    write(root, "app/main.py", "import subprocess\nsubprocess.call('ls', shell=True)\n")
+    return root
+
+
+# ----------------------------------------------------------------- git: tracked files
+
+
+@needs_git
+def test_a_tracked_file_that_gitignore_matches_is_scanned(project: Path) -> None:
+    write(project, ".gitignore", ".vscode/\n*.env\ndata/\n")
+    write(project, ".vscode/settings.json", SETTINGS)
+    git(project, "init", "-q")
+    git(project, "add", "-f", ".gitignore", "app/main.py", ".vscode/settings.json")
+    write(project, "data/dump.sql", "-- local data\n")
+    git(project, "commit", "-q", "-m", "start")
+    # Untracked and ignored: git would not commit it, and neither is it scanned.
+    write(project, "local.env", f"AWS_ACCESS_KEY_ID={AWS_KEY}\n")
+    data = scan_json(project, "--scanners", "secrets")
+    found = {(f["path"], f["rule_id"]) for f in data["findings"]}
+    assert (".vscode/settings.json", "aws-access-key") in found
+    assert (".vscode/settings.json", "secret-keyword") in found
+    assert not any(path == "local.env" for path, _ in found)
+    excluded = {e["path"]: e["reason"] for e in data["excluded"]}
+    assert excluded["local.env"] == "ignored by git (untracked and matched by .gitignore)"
+    assert excluded["data/"] == "ignored by git (untracked and matched by .gitignore)"
+    # secperf's own state folder ignores itself: git status stays clean of it.
+    assert (project / ".secperf" / ".gitignore").read_text().splitlines()[-1] == "*"
+    status = git(project, "status", "--porcelain", "--untracked-files=all")
+    assert ".secperf" not in status
+
+
+# ----------------------------------------------------------------- exclusions
+
+
+def test_default_and_configured_excludes_are_listed_with_their_rule(project: Path) -> None:
+    write(project, "venv/lib/site.py", "import pickle\npickle.loads(b'')\n")
+    write(project, "node_modules/pkg/index.js", "x = 1\n")
+    write(project, "build/gen.py", "eval('1')\n")
+    write(project, "secperf.toml", '[scan]\nextend_exclude = ["build/"]\n')
+    data = scan_json(project, "--scanners", "bandit,secrets")
+    excluded = {e["path"]: e["reason"] for e in data["excluded"]}
+    assert excluded["venv/"] == "excluded by default rule 'venv/'"
+    assert excluded["node_modules/"] == "excluded by default rule 'node_modules/'"
+    assert excluded["build/"] == "excluded by configured rule 'build/'"
+    metrics = data["metrics"]
+    assert metrics["exclusion_reasons"]["excluded by default rule 'venv/'"] == 1
+    assert metrics["files_excluded"] == len(data["excluded"])
+    # Coverage is over eligible files; what was excluded is not in its denominator.
+    assert metrics["scan_coverage_percent"] == 100.0
+    assert {f["path"] for f in data["findings"]} == {"app/main.py"}
+
+    table = secperf(project, "scan", "--scanners", "bandit,secrets", check=0).stdout
+    assert "paths excluded" in column(table, 2)
+    assert "excluded by default rule 'venv/' 1" in column(table, 2)
+
+
+def test_skip_reasons_are_counted_by_kind_and_carried_by_sarif(project: Path) -> None:
+    write(project, "app/latin1.py", b"# caf\xe9\nx = 1\n")
+    write(project, "app/latin2.py", b"# na\xefve caf\xe9 bar\n")
+    write(project, "venv/x.py", "x = 1\n")
+    data = scan_json(project, "--scanners", "secrets")
+    reasons = [s["reason"] for s in data["skipped"]]
+    assert len(reasons) == 2 and len(set(reasons)) == 2  # two offsets, kept per file
+    assert data["metrics"]["skip_reasons"] == {"not UTF-8 text": 2}
+
+    result = secperf(project, "scan", "--scanners", "secrets", "--format", "sarif", check=0)
+    sarif = json.loads(result.stdout)
+    jsonschema.validate(sarif, json.loads(SARIF_SCHEMA.read_text()))
+    [invocation] = sarif["runs"][0]["invocations"]
+    notes = invocation["toolExecutionNotifications"]
+    by_kind = {n["descriptor"]["id"]: n for n in notes}
+    skipped = [n for n in notes if n["descriptor"]["id"] == "secperf/coverage/skipped"]
+    assert {n["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] for n in skipped} == {
+        "app/latin1.py",
+        "app/latin2.py",
+    }
+    assert "venv/" in by_kind["secperf/coverage/excluded"]["message"]["text"] or any(
+        n["message"]["text"].startswith("venv/: not scanned: excluded by default rule")
+        for n in notes
+    )
+
+
+# ----------------------------------------------------------------- exit codes
+
+
+def test_a_requested_scanner_that_cannot_run_exits_3(project: Path) -> None:
+    write(project, "requirements.txt", "requests==2.25.1\n")
+    result = secperf(project, "scan", "--scanners", "deps")
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert "cannot evaluate: deps checked nothing: no OSV database: pass --osv-db" in (
+        " ".join(result.stderr.split())
+    )
+    if shutil.which("semgrep") is None:
+        semgrep = secperf(project, "scan", "--scanners", "semgrep")
+        assert semgrep.returncode == 3
+        assert "cannot evaluate: semgrep checked nothing" in semgrep.stderr
+    # Enabled by default only: said in the summary, the exit code stays the scan's.
+    default = secperf(project, "scan", "--fail-on", "critical")
+    assert default.returncode == 0, default.stdout + default.stderr
+    assert "deps did not run" in default.stdout
+
+
+# ----------------------------------------------------------------- summary and output
+
+
+def test_a_warm_scan_says_it_read_nothing(project: Path) -> None:
+    secperf(project, "scan", "--scanners", "bandit", "--fail-on", "critical", check=0)
+    data = scan_json(project, "--scanners", "bandit")
+    metrics = data["metrics"]
+    assert metrics["cache_misses"] == 0 and metrics["cache_hits"] >= 1
+    assert metrics["files_read"] == 0 and metrics["lines_read"] == 0
+    assert metrics["lines_scanned"] > 0  # covered, from the cache
+    assert metrics["slowest_files_ms"] == {}
+    table = secperf(project, "scan", "--scanners", "bandit", "--fail-on", "critical").stdout
+    assert "none read this time (all from the cache)" in column(table, 2)
+    assert "slowest file" not in table
+
+
+def test_output_file_with_the_table_format_holds_tables(project: Path) -> None:
+    target = project / "out" / "scan.txt"
+    secperf(project, "scan", "--scanners", "bandit", "-o", str(target), "--fail-on", "critical")
+    text = target.read_text()
+    assert "scan summary" in text and "B602" in text
+    assert not text.lstrip().startswith("{")
+    assert "\x1b[" not in text  # no terminal codes in a file
+
+
+def test_long_paths_are_not_cut_in_output_that_is_not_a_terminal(project: Path) -> None:
+    deep = "app/" + "/".join(f"package_with_a_long_name_{i}" for i in range(4)) + "/mod.py"
+    # Far more lines than app/main.py: it is the slowest file the summary names.
+    write(project, deep, "".join(f"value_{i} = {i}\n" for i in range(5000)))
+    write(project, "app/latin.py", b"# caf\xe9\n")
+    result = secperf(project, "scan", "--scanners", "secrets", "--fail-on", "critical")
+    assert "…" not in result.stdout
+    # Folded over lines, never cut: the summary's value column holds the whole path.
+    assert deep in column(result.stdout, 2).replace(" ", "")
