@@ -42,6 +42,7 @@ import random
 import re
 import signal
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -140,6 +141,7 @@ class Launch:
     returncode: int | None = None
     killed: bool = False
     interrupted: bool = False  # sent SIGINT to stop at the end of the run
+    seconds: float = 0.0  # from start to exit
 
 
 @dataclass
@@ -157,6 +159,8 @@ class ChaosReport:
     integrity: str
     crashes: list[str]
     event_log: str
+    #: role -> seconds each run that was neither killed nor stopped took to exit
+    run_seconds: dict[str, list[float]] = field(default_factory=dict)
 
     @property
     def problems(self) -> list[str]:
@@ -175,9 +179,15 @@ class ChaosReport:
         """One paragraph for a log or a figure's note."""
         kills = ", ".join(f"{k} {n}" for k, n in sorted(self.kills.items())) or "none"
         checked = ", ".join(f"{n} {k}" for k, n in sorted(self.checked.items()))
+        took = ", ".join(
+            f"{role} {len(times)}x {statistics.median(times):.1f} s"
+            for role, times in sorted(self.run_seconds.items())
+            if times and role != "serve"
+        )
         return (
             f"{self.engine}, {self.duration_s:.0f} s, {self.launches} processes started, "
-            f"SIGKILL: {kills}; checked {checked}; event log: {self.event_log}"
+            f"SIGKILL: {kills}; checked {checked}; event log: {self.event_log}; "
+            f"runs that ended by themselves, median time: {took or 'none'}"
         )
 
 
@@ -290,8 +300,10 @@ class _Chaos:
         return proc, launch
 
     def _run(self, role: str, args: list[str]) -> Launch:
+        began = time.monotonic()
         proc, launch = self._launch(role, args)
         launch.returncode = proc.wait()
+        launch.seconds = time.monotonic() - began
         with self.lock:
             self.current.pop(role, None)
         return launch
@@ -410,8 +422,9 @@ class _Chaos:
             thread.start()
         end = self.started + self.duration_s
         while (left := end - time.monotonic()) > 0:
-            # Random moments: between 1 and 3 s apart.
-            time.sleep(min(left, self.rng.uniform(1.0, 3.0)))
+            # Random moments, 1.5 to 4 s apart: each process is hit every ~15 s on
+            # average, so most get to finish some work between kills.
+            time.sleep(min(left, self.rng.uniform(1.5, 4.0)))
             if time.monotonic() < end:
                 self._kill_one()
         self.stopping.set()
@@ -671,6 +684,10 @@ def _check(chaos: _Chaos, sqlite_path: Path | None) -> ChaosReport:
         integrity=_integrity(url, sqlite_path, chaos.work, chaos.env),
         crashes=crashes,
         event_log=_check_event_log(url, sorted(rep.scans)),
+        run_seconds={
+            role: [x.seconds for x in chaos.launches if x.role == role and not x.killed]
+            for role in sorted({x.role for x in chaos.launches})
+        },
     )
 
 
