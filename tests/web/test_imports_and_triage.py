@@ -99,8 +99,9 @@ def test_a_sarif_upload_is_an_import_and_no_scan(store: Store) -> None:
 def test_an_import_fires_no_coverage_alert(store: Store) -> None:
     with _client(store) as client:
         result = _upload(client, (FIXTURES / "sarif" / "trivy.sarif").read_bytes())
-    imported = store.scan(result["scan_id"])
-    assert imported is not None and imported.metrics is not None
+    record = store.scan(result["scan_id"])
+    assert record is not None and record.metrics is not None
+    imported = record.metrics
     rule = next(r for r in default_rules(cpu_count=2) if r.name == "ScanCoverageLow")
     low = replace(make_scan_metrics("low", _now(), [], target="webapp"), scan_coverage_percent=50.0)
 
@@ -112,7 +113,7 @@ def test_an_import_fires_no_coverage_alert(store: Store) -> None:
         await engine.start(run_loop=False)
         try:
             # What the upload published; the engine judges it as the server's would.
-            await engine.handle_scan_completed(ScanCompleted(metrics=imported.metrics))
+            await engine.handle_scan_completed(ScanCompleted(metrics=imported))
             await engine.evaluate(security_only=True)
             after_import = {a.rule for a in engine.alerts([AlertState.FIRING])}
             # The same rule on a scan that covered half the code fires: the rule works here.
