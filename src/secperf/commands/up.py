@@ -22,7 +22,9 @@ from secperf.alerts.engine import AlertEngine
 from secperf.bus.factory import make_bus
 from secperf.bus.interface import EventBus
 from secperf.commands.scanning import ScanCostRecorder
+from secperf.commands.summary import LiveSummary, SummaryPoller, summary_series
 from secperf.config import LoadedConfig, ServerConfig
+from secperf.model import AlertState
 from secperf.perf.collectors.factory import build_collectors
 from secperf.perf.collectors.runner import CollectorRunner
 from secperf.runtime import event_log_retention, scan_interruptibly
@@ -32,7 +34,7 @@ from secperf.security.factory import (
     make_validator,
     scan_paths,
 )
-from secperf.security.validator import ScanReport, SecurityValidator
+from secperf.security.validator import Progress, ScanReport, SecurityValidator
 from secperf.store import Store, StoreWriter
 from secperf.store.follower import EventLogFollower, cursor_name
 from secperf.store.maintenance import StoreMaintenance
@@ -126,8 +128,14 @@ async def run_up(
     *,
     say: Callable[[str], None],
     on_report: Callable[[ScanReport], None],
+    progress: Progress | None = None,
+    on_summary: Callable[[LiveSummary], None] | None = None,
 ) -> None:
-    """Run everything until the server is told to stop (Ctrl-C or SIGTERM)."""
+    """Run everything until the server is told to stop (Ctrl-C or SIGTERM).
+
+    ``progress`` follows each scan; ``on_summary`` gets the live summary (last
+    scan, the engine's firing alerts, trends) every second.
+    """
     cfg = loaded.config
     server_cfg = _server_config(loaded, options)
     configured = server_cfg.token.get_secret_value() if server_cfg.token is not None else None
@@ -166,7 +174,7 @@ async def run_up(
             baseline,
             store.triage_all,
             bus.publish_threadsafe,
-            None,
+            progress,
         )
         recorder = ScanCostRecorder.from_config(cfg)
         after_scan: Callable[[], Awaitable[object]] | None = None
@@ -208,9 +216,19 @@ async def run_up(
         say(f"write token {how}")
         say("Ctrl-C stops")
 
+    poller: SummaryPoller | None = None
+    if on_summary is not None:
+        poller = SummaryPoller(
+            store,
+            on_summary,
+            alerts=lambda: engine.alerts([AlertState.FIRING]),
+            series=summary_series(cfg),
+        ).start()
     try:
         await run_app(app, [sock], on_started=started)
     finally:
+        if poller is not None:
+            await poller.stop()
         if cost_pump is not None:
             cost_pump.cancel()
             with contextlib.suppress(asyncio.CancelledError):
