@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from pydantic import ValidationError
 
-from secperf.cli.common import fail, load_or_exit, project_root, say
-from secperf.security.baseline import BaselineError
+from secperf.cli.common import console, fail, load_or_exit, project_root, say
 
 if TYPE_CHECKING:
+    from rich.console import RenderableType
+
+    from secperf.cli.scan_progress import ScanProgressFeed
+    from secperf.commands.summary import LiveSummary
     from secperf.security.validator import ScanReport
 
 
@@ -34,11 +35,20 @@ def up(
     no_monitor: Annotated[
         bool, typer.Option("--no-monitor", help="Do not collect system metrics.")
     ] = False,
+    no_live: Annotated[
+        bool, typer.Option("--no-live", help="No live summary: print one line per event.")
+    ] = False,
 ) -> None:
     """Scan, watch, monitor, alert and serve the dashboard for this project."""
-    # The scanners, FastAPI and the store load only when the command runs.
+    # The scanners, FastAPI, pydantic and the store load only when the command runs.
+    import asyncio
+
+    from pydantic import ValidationError
+    from rich.live import Live
+
     from secperf.alerts.rule_loading import RuleError, effective_rules
     from secperf.commands.up import UpOptions, run_up
+    from secperf.security.baseline import BaselineError
     from secperf.web import UnsafeBindError
 
     loaded = load_or_exit(ctx, project=path)
@@ -65,8 +75,24 @@ def up(
             f" ({m.cache_hits} cached)"
         )
 
+    out = console()
     try:
-        asyncio.run(run_up(loaded, options, say=say, on_report=on_report))
+        # Pipes and CI logs get the plain lines: the live summary redraws in place.
+        if out.is_terminal and not no_live:
+            screen = UpScreen()
+            with Live(console=out, get_renderable=screen.render, refresh_per_second=2):
+                asyncio.run(
+                    run_up(
+                        loaded,
+                        options,
+                        say=say,
+                        on_report=on_report,
+                        progress=screen.progress,
+                        on_summary=screen.on_summary,
+                    )
+                )
+        else:
+            asyncio.run(run_up(loaded, options, say=say, on_report=on_report))
     except (UnsafeBindError, BaselineError) as exc:
         fail(str(exc))
     except ValidationError:
@@ -75,3 +101,33 @@ def up(
         fail(f"cannot serve: {exc.strerror or exc}")
     except KeyboardInterrupt:
         pass
+
+
+class UpScreen:
+    """What the live display of ``up`` draws: the newest summary and the running scan.
+
+    News (the dashboard's address, each scan's result) is printed above it as
+    lines; the summary below is redrawn in place by Rich's refresh thread.
+    """
+
+    def __init__(self) -> None:
+        from secperf.cli.scan_progress import ScanProgressFeed, scan_progress_bar
+
+        self.summary: LiveSummary | None = None
+        # Not started: drawn inside the summary, fed from the scan's thread.
+        self.progress: ScanProgressFeed = ScanProgressFeed(scan_progress_bar())
+
+    def on_summary(self, summary: LiveSummary) -> None:
+        """Keep the newest summary."""
+        self.summary = summary
+
+    def render(self) -> RenderableType:
+        """The live summary with the scan's progress while one runs."""
+        from rich.text import Text
+
+        from secperf.cli.live_summary import render_live_summary
+
+        if self.summary is None:
+            return Text("secperf up: starting …", style="dim")
+        bar = self.progress.progress.get_renderable() if self.progress.active else None
+        return render_live_summary(self.summary, title="up", progress=bar, status="Ctrl-C stops")
