@@ -16,7 +16,6 @@ from rich.rule import Rule
 from rich.table import Table
 from rich.text import Text
 
-from secperf.model import MetricKind
 from secperf.timefmt import clock_seconds, iso_minutes
 
 if TYPE_CHECKING:
@@ -145,8 +144,8 @@ def _alert_rows(summary: LiveSummary) -> list[tuple[str, Text]]:
         return [("alerts", Text("none firing", style="green"))]
     head = Text(f"{len(firing)} firing", style="bold red")
     head.append(
-        f": {summary.firing_count(MetricKind.SECURITY)} security,"
-        f" {summary.firing_count(MetricKind.PERFORMANCE)} performance"
+        f": {summary.firing_count('security')} security,"
+        f" {summary.firing_count('performance')} performance"
     )
     rows = [("alerts", head)]
     rows += [("", _alert_line(alert)) for alert in firing[:TOP_ALERTS]]

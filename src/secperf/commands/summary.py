@@ -126,9 +126,9 @@ class LiveSummary:
     firing: tuple[FiringAlert, ...]
     trends: tuple[SeriesTrend, ...]
 
-    def firing_count(self, kind: MetricKind) -> int:
-        """How many firing alerts are of ``kind`` (security or performance)."""
-        return sum(1 for a in self.firing if a.kind == kind.value)
+    def firing_count(self, kind: str) -> int:
+        """How many firing alerts are of ``kind`` (a ``MetricKind``: security or performance)."""
+        return sum(1 for a in self.firing if a.kind == kind)
 
 
 # --------------------------------------------------------------------------- building
