@@ -233,7 +233,7 @@ explained_by = ["benchmark_time"]
     broken = tmp_path / "broken.toml"
     broken.write_text("[[rules]\n")
     assert "invalid TOML" in load_rules_file(broken).errors[0]
-    assert "cannot read" in load_rules_file(tmp_path / "absent.toml").errors[0]
+    assert "absent.toml: no such file" in load_rules_file(tmp_path / "absent.toml").errors[0]
 
 
 def test_rules_from_config_merge_with_defaults(tmp_path: Path) -> None:
@@ -275,6 +275,8 @@ def test_default_rule_set() -> None:
         "ScanCoverageLow",
         "ScanTimeHigh",
         "FalsePositiveRateHigh",
+        "ScansRaiseHostCpu",
+        "ScansSlowLatency",
     }
     assert rules["HostHighCpu"].for_ms == 300_000 and rules["HostHighCpu"].threshold == 90
     assert rules["HostHighLoad"].threshold == 8.0
@@ -286,6 +288,8 @@ def test_default_rule_set() -> None:
         "ScanCoverageLow",
         "ScanTimeHigh",
         "FalsePositiveRateHigh",
+        "ScansRaiseHostCpu",
+        "ScansSlowLatency",
     }
 
 

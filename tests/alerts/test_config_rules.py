@@ -59,6 +59,7 @@ def test_correlation_kinds_load_from_the_config_as_from_a_rule_file(tmp_path: Pa
         "lookback": 7_200_000,
         "recompute_every": 600_000,  # the kind's default
         "lag": 5_000,
+        "min_scans": 1.0,
     }
     anomaly = rules["OddCpu"]
     assert anomaly.kind == "unexplained_anomaly"

@@ -379,7 +379,7 @@ def test_rules_check_reads_the_config_and_its_rule_files(
     assert "OK    pyproject.toml: Impact (scan_impact on response_time_ms" in out
     assert "OK    alerts.toml: SlowApi" in out
     assert "FAIL  alerts.toml: rules[1] ('CpuMedian'): aggregation: unknown aggregation" in out
-    assert "2 problem(s); 4 rule(s) valid (+ 8 default rules)" in result.stderr
+    assert "2 problem(s); 4 rule(s) valid (+ 10 default rules)" in result.stderr
 
 
 def test_rules_check_duplicate_names_and_unreadable_files(

@@ -30,7 +30,6 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any
 
 from secperf.alerts import operator
@@ -40,6 +39,7 @@ from secperf.alerts.evaluate import (
     Observation,
     RecentSamples,
     SeriesReader,
+    Waiting,
     evaluate_scan_impact,
     evaluate_threshold,
     evaluate_unexplained_anomaly,
@@ -57,7 +57,7 @@ from secperf.alerts.muting import NotificationFeed
 from secperf.alerts.notifiers import notifier_from_config
 from secperf.alerts.notifiers.interface import Notifier
 from secperf.alerts.notifiers.runner import NotifierRunner, NotifierStats
-from secperf.alerts.rule_loading import load_rules_file, rules_from_config
+from secperf.alerts.rule_loading import effective_rules
 from secperf.alerts.rules import Rule
 from secperf.analysis.windows import ScanWindow
 from secperf.bus.interface import EventBus, Subscription
@@ -90,6 +90,15 @@ class _RuleResult:
     rule: Rule
     observations: list[Observation]
     error: str | None = None
+    waiting: tuple[Waiting, ...] = ()
+
+
+def _waiting_summary(waiting: Sequence[Waiting]) -> str | None:
+    """One line for a rule whose series all wait for data: the first, and how many more."""
+    if not waiting:
+        return None
+    more = f" (and {len(waiting) - 1} more series)" if len(waiting) > 1 else ""
+    return waiting[0].text() + more
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,7 +172,9 @@ class AlertEngine:
         self.contexts = ContextBuilder(store, self.tracker)
         self._slots: dict[str, AlertSlot] = {}
         self.book = AlertBook(store, self._slots, self.rules, self.contexts)
-        self._impact_cache: dict[str, tuple[int, int, list[Observation]]] = {}
+        self._impact_cache: dict[str, tuple[int, int, list[Observation], tuple[Waiting, ...]]] = {}
+        # (rule, series) pairs already told to be waiting for data: said once each.
+        self._waiting_told: set[tuple[str, str]] = set()
         self._lock = asyncio.Lock()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -185,14 +196,8 @@ class AlertEngine:
         **options: Any,
     ) -> AlertEngine:
         """An engine as ``[alerts]`` describes it (default inhibition kept, rules added)."""
-        rules = rules_from_config(config.rules, defaults=config.default_rules)
-        problems: list[str] = []
-        for path in config.rule_files:
-            loaded = load_rules_file(Path(path))
-            rules += loaded.rules
-            problems += loaded.errors
-        if problems:
-            raise ValueError("alert rule files:\n" + "\n".join(problems))
+        # RuleError (a ValueError) naming each file, rule and problem.
+        rules = effective_rules(config).require_valid()
         rules += list(extra_rules)
         return cls(
             store,
@@ -351,33 +356,44 @@ class AlertEngine:
         windows = self.tracker.windows(now)
         results: list[_RuleResult] = []
         for rule in rules:
+            waiting: list[Waiting] = []
             try:
                 if rule.kind == "threshold":
                     obs = evaluate_threshold(rule, reader, now)
                 elif rule.kind == "unexplained_anomaly":
-                    obs = evaluate_unexplained_anomaly(rule, reader, now, windows)
+                    obs = evaluate_unexplained_anomaly(rule, reader, now, windows, waiting)
                 else:
-                    obs = self._scan_impact(rule, reader, now, windows)
+                    obs, waiting = self._scan_impact(rule, reader, now, windows)
             except Exception as exc:
                 self.rule_errors += 1
                 log.warning("alert rule %s failed: %s: %s", rule.name, type(exc).__name__, exc)
                 results.append(_RuleResult(rule, [], f"{type(exc).__name__}: {exc}"))
                 continue
-            results.append(_RuleResult(rule, obs))
+            self._tell_waiting(rule, waiting)
+            results.append(_RuleResult(rule, obs, waiting=tuple(waiting)))
         return results
+
+    def _tell_waiting(self, rule: Rule, waiting: Sequence[Waiting]) -> None:
+        """Log once per rule and series that it waits for data (not on every tick)."""
+        for item in waiting:
+            key = (rule.name, item.series)
+            if key not in self._waiting_told:
+                self._waiting_told.add(key)
+                log.info("alert rule %s: %s", rule.name, item.text())
 
     def _scan_impact(
         self, rule: Rule, reader: SeriesReader, now: int, windows: list[ScanWindow]
-    ) -> list[Observation]:
+    ) -> tuple[list[Observation], list[Waiting]]:
         # Correlating a day of data is costly: recompute when a scan completed or
         # the result is older than ``recompute_every``.
         cached = self._impact_cache.get(rule.name)
         every = int(rule.params.get("recompute_every", 600_000))
         if cached is not None and cached[1] == self.tracker.version and now - cached[0] < every:
-            return cached[2]
-        obs = evaluate_scan_impact(rule, reader, now, windows)
-        self._impact_cache[rule.name] = (now, self.tracker.version, obs)
-        return obs
+            return cached[2], list(cached[3])
+        waiting: list[Waiting] = []
+        obs = evaluate_scan_impact(rule, reader, now, windows, waiting)
+        self._impact_cache[rule.name] = (now, self.tracker.version, obs, tuple(waiting))
+        return obs, waiting
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -392,7 +408,13 @@ class AlertEngine:
         events: list[AlertChanged] = []
         for result in results:
             changes = advance_rule(
-                self._slots, result.rule, result.observations, result.error, now, damping
+                self._slots,
+                result.rule,
+                result.observations,
+                result.error,
+                now,
+                damping,
+                waiting=_waiting_summary(result.waiting),
             )
             self.transitions += len(changes)
             events.extend(

@@ -23,7 +23,7 @@ import numpy.typing as npt
 
 from secperf.alerts.rules import Rule
 from secperf.alerts.silences import matches_all
-from secperf.analysis.correlation import SeriesInput, correlate_all
+from secperf.analysis.correlation import CorrelationOptions, SeriesInput, correlate_all
 from secperf.analysis.windows import ScanWindow
 from secperf.model import Sample
 from secperf.store import Store
@@ -232,25 +232,91 @@ def _directional(effect: float, direction: str) -> float:
     return abs(effect)
 
 
+#: The margin kept free of quiet windows around each scan: a sixth of the usual
+#: time between scans, from 2 s up to the correlation's own 60 s.
+GUARD_MIN_MS = 2_000
+GUARD_MAX_MS = 60_000
+
+
+def quiet_guard_ms(windows: Sequence[ScanWindow]) -> int:
+    """The guard around scans for matching quiet windows, from how far apart scans are.
+
+    60 s suits scans minutes or hours apart; scans every 30 s (a busy CI
+    runner, the demo) would leave no quiet time at all, and a service recovers
+    within seconds of a scan's end, so a sixth of the median gap is kept.
+    """
+    starts = sorted(w.start_ms for w in windows)
+    if len(starts) < 2:
+        return GUARD_MAX_MS
+    gap = float(np.median(np.diff(np.array(starts, dtype=np.int64))))
+    return int(min(GUARD_MAX_MS, max(GUARD_MIN_MS, gap / 6)))
+
+
+@dataclass(frozen=True, slots=True)
+class Waiting:
+    """A series a rule cannot judge yet: how much data it has of what it needs."""
+
+    series: str  # metric{labels}
+    have: int
+    need: int
+    unit: str = "samples"
+
+    def text(self) -> str:
+        """``not enough data yet (12 of 20 samples, series x{job=api})``."""
+        return f"not enough data yet ({self.have} of {self.need} {self.unit}, series {self.series})"
+
+
+def series_name(name: str, labels: Mapping[str, str]) -> str:
+    """``name{a=1,b=2}`` (labels sorted), or ``name`` without labels."""
+    if not labels:
+        return name
+    return name + "{" + ",".join(f"{k}={labels[k]}" for k in sorted(labels)) + "}"
+
+
 def evaluate_scan_impact(
-    rule: Rule, reader: SeriesReader, now_ms: int, scans: Sequence[ScanWindow]
+    rule: Rule,
+    reader: SeriesReader,
+    now_ms: int,
+    scans: Sequence[ScanWindow],
+    waiting: list[Waiting] | None = None,
 ) -> list[Observation]:
-    """Series that scans move by at least ``min_effect_pct`` with q < ``max_q``."""
+    """Series that scans move by at least ``min_effect_pct`` with q < ``max_q``.
+
+    A series without enough data to judge (fewer finished scans than
+    ``min_scans``, too few samples inside scans or in quiet windows) gives no
+    observation; it is added to ``waiting`` with what it has and needs.
+    """
     params = rule.params
     lookback = int(params["lookback"]) or rule.window_ms
     start = now_ms - lookback
     # Only finished scans: a running one's effect is not known yet.
     windows = [s for s in scans if not s.running and s.end_ms > s.start_ms and s.start_ms >= start]
     series = reader.matching(rule, start, now_ms)
-    if not series or not windows:
+    notes: list[Waiting] = waiting if waiting is not None else []
+    min_scans = int(params.get("min_scans", 1))
+    if not series:
+        return []
+    if len(windows) < min_scans or not windows:
+        notes += [
+            Waiting(series_name(s.name, s.labels), len(windows), max(min_scans, 1), "scans")
+            for s in series
+        ]
         return []
     inputs = [SeriesInput(s.name, s.labels, s.ts, s.values) for s in series]
-    results = correlate_all(inputs, windows, alpha=float(params["max_q"]))
+    options = CorrelationOptions(alpha=float(params["max_q"]), guard_ms=quiet_guard_ms(windows))
+    results = correlate_all(inputs, windows, options=options)
     min_effect = float(params["min_effect_pct"])
     direction = str(params["direction"])
     out: list[Observation] = []
     for r in results:
-        if r.insufficient or r.effect_pct is None or r.q_value is None:
+        if r.insufficient:
+            have = min(r.n_inside, r.n_quiet)
+            notes.append(Waiting(series_name(r.name, r.labels), have, options.min_points))
+            continue
+        if r.n_scans < min_scans:
+            notes.append(Waiting(series_name(r.name, r.labels), r.n_scans, min_scans, "scans"))
+            continue
+        if r.effect_pct is None or r.q_value is None:
             continue
         effect = _directional(r.effect_pct, direction)
         significant = r.q_value < float(params["max_q"])
@@ -284,14 +350,19 @@ def explained_by_scan(
 
 
 def evaluate_unexplained_anomaly(
-    rule: Rule, reader: SeriesReader, now_ms: int, scans: Sequence[ScanWindow]
+    rule: Rule,
+    reader: SeriesReader,
+    now_ms: int,
+    scans: Sequence[ScanWindow],
+    waiting: list[Waiting] | None = None,
 ) -> list[Observation]:
     """Series far outside ``median +- k * MAD`` of their history with no known cause.
 
     The recent part (``recent``) is compared with the rest of the window; the
     value is the deviation in scaled MADs (signed). A scan overlapping the
     recent part (widened by ``scan_margin``), or any sample of an
-    ``explained_by`` metric there, explains the anomaly.
+    ``explained_by`` metric there, explains the anomaly. A series with less
+    history than ``min_points`` is added to ``waiting``.
     """
     params = rule.params
     recent = int(params["recent"]) or 60_000
@@ -312,6 +383,10 @@ def evaluate_unexplained_anomaly(
         history = series.values[:split]
         current = series.values[split:]
         if history.size < min_points or current.size == 0:
+            if waiting is not None and history.size < min_points:
+                waiting.append(
+                    Waiting(series_name(series.name, series.labels), history.size, min_points)
+                )
             continue
         median = float(np.median(history))
         mad = float(np.median(np.abs(history - median)))

@@ -92,8 +92,14 @@ def advance_rule(
     error: str | None,
     now: int,
     damping: Damping,
+    *,
+    waiting: str | None = None,
 ) -> list[Transition]:
-    """One tick of ``rule``: update ``slots`` (by fingerprint) and return the transitions."""
+    """One tick of ``rule``: update ``slots`` (by fingerprint) and return the transitions.
+
+    ``waiting`` says why a rule whose series exist has no observation yet (not
+    enough data); its ``nodata`` alert says so instead of "no series matched".
+    """
     out: list[Transition] = []
     rule_fp = labels_fingerprint(alert_labels(rule, {"scope": "rule"}))
     if error is not None:
@@ -117,7 +123,7 @@ def advance_rule(
         # A series gone from the window: its condition no longer holds.
         step(slot, None, now, damping, out)
     if not observations and rule.no_data == "nodata":
-        _rule_state(slots, rule, rule_fp, AlertState.NODATA, now, None, out)
+        _rule_state(slots, rule, rule_fp, AlertState.NODATA, now, None, out, waiting)
     else:
         slot = slots.get(rule_fp)
         if slot is not None and slot.alert.state in (AlertState.NODATA, AlertState.ERROR):
@@ -133,24 +139,33 @@ def _rule_state(
     now: int,
     error: str | None,
     out: list[Transition],
+    waiting: str | None = None,
 ) -> None:
     """Put the rule-level alert (``scope="rule"``) into ``nodata`` or ``error``."""
     slot = slots.get(fp)
     if slot is None:
         labels = alert_labels(rule, {"scope": "rule"})
         slot = slots[fp] = _new_slot(rule, fp, labels, {}, now)
+    summary = (
+        f"{rule.name}: evaluation failed: {error}"
+        if state is AlertState.ERROR
+        else f"{rule.name}: {waiting}"
+        if waiting is not None
+        else f"{rule.name}: no series of {rule.metric} matched in the last window"
+    )
     if slot.alert.state is state:
+        # Still waiting for data: the count moves on in memory, with no new transition.
+        if waiting is not None and slot.alert.annotations.get("summary") != summary:
+            slot.alert = replace(
+                slot.alert, annotations={**slot.alert.annotations, "summary": summary}
+            )
         return
     annotations = dict(slot.alert.annotations)
     if error is not None:
         annotations["error"] = error[:500]
     else:
         annotations.pop("error", None)
-    annotations["summary"] = (
-        f"{rule.name}: evaluation failed: {error}"
-        if state is AlertState.ERROR
-        else f"{rule.name}: no series of {rule.metric} matched in the last window"
-    )
+    annotations["summary"] = summary
     slot.alert = replace(slot.alert, annotations=annotations)
     transition(slot, state, now, None, out)
 

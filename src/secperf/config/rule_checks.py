@@ -28,6 +28,7 @@ KIND_PARAMS: dict[str, dict[str, float | str]] = {
         "lookback": "24h",
         "recompute_every": "10m",
         "lag": "0s",
+        "min_scans": 1.0,
     },
     "unexplained_anomaly": {
         "k": 5.0,
@@ -87,6 +88,9 @@ def param_problems(
             )
         if "max_q" not in bad and not 0 < params["max_q"] < 1:
             problems.append(f"max_q: must be between 0 and 1 (exclusive), got {params['max_q']:g}")
+        min_scans = params["min_scans"]
+        if "min_scans" not in bad and (min_scans != int(min_scans) or min_scans < 1):
+            problems.append(f"min_scans: must be a whole number of at least 1, got {min_scans:g}")
     if kind == "unexplained_anomaly":
         if "k" not in bad and params["k"] <= 0:
             problems.append(f"k: must be greater than 0, got {params['k']:g}")

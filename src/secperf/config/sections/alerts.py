@@ -66,6 +66,7 @@ class AlertRuleConfig(Section):
     lookback: DurationMs | None = None
     recompute_every: DurationMs | None = None
     lag: DurationMs | None = None
+    min_scans: Number | None = None
     # unexplained_anomaly
     k: Number | None = None
     recent: DurationMs | None = None
