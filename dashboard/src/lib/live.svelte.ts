@@ -222,18 +222,24 @@ class LiveState {
         metrics,
         cost: null,
       };
+      // The scan's own counts until the refetch brings them under today's triage.
+      const imported = metrics.kind === "import";
+      sec.kind = imported ? "import" : "scan";
       sec.severity_counts = { ...metrics.vulnerability_severity_counts };
+      sec.violations = metrics.violations_found;
       sec.new_findings = metrics.new_findings ?? 0;
+      sec.false_positives = metrics.false_positives ?? 0;
+      sec.accepted_risks = metrics.accepted_risks ?? 0;
       sec.false_positive_rate = metrics.false_positive_rate;
-      sec.coverage_percent = metrics.scan_coverage_percent;
-      sec.scan_duration_ms = metrics.scan_duration_ms;
+      sec.coverage_percent = imported ? null : metrics.scan_coverage_percent;
+      sec.scan_duration_ms = imported ? null : metrics.scan_duration_ms;
       sec.trend = [
         ...sec.trend,
         {
           ts_ms: metrics.finished_ms,
           violations: metrics.violations_found,
           new: metrics.new_findings ?? 0,
-          scan_duration_ms: metrics.scan_duration_ms,
+          scan_duration_ms: imported ? null : metrics.scan_duration_ms,
         },
       ].slice(-TREND_LIMIT);
       if (this.overview.scan_running?.scan_id === metrics.scan_id) this.overview.scan_running = null;

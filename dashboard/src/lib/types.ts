@@ -12,12 +12,16 @@ export interface SecurityMetrics {
   violations_found: number;
   false_positive_rate: number;
   vulnerability_severity_counts: Record<string, number>;
-  scan_coverage_percent: number;
+  // Null for an import of another tool's results (kind "import"): not measured.
+  scan_coverage_percent: number | null;
   files_scanned?: number;
   files_skipped?: number;
   new_findings?: number;
   existing_findings?: number;
   fixed_findings?: number;
+  false_positives?: number;
+  accepted_risks?: number;
+  kind?: "scan" | "import";
   [key: string]: unknown;
 }
 
@@ -35,7 +39,7 @@ export interface TrendPoint {
   ts_ms: number;
   violations: number;
   new: number;
-  scan_duration_ms: number;
+  scan_duration_ms: number | null;
 }
 
 export interface AlertJson {
@@ -60,11 +64,17 @@ export interface AlertJson {
 export interface Overview {
   security: {
     last_scan: ScanJson | null;
+    kind?: "scan" | "import" | null;
+    // Violations: findings triage has not set aside; the severity counts add up to it.
     severity_counts: Record<string, number>;
+    violations?: number;
+    findings?: number;
     new_findings: number;
+    false_positives?: number;
+    accepted_risks?: number;
     false_positive_rate: number;
-    coverage_percent: number;
-    scan_duration_ms: number;
+    coverage_percent: number | null;
+    scan_duration_ms: number | null;
     trend: TrendPoint[];
   };
   performance: {
