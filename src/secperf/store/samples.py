@@ -225,6 +225,55 @@ class SampleStoreMixin(RecordMixin):
                 self._write_checked(checked, now)
         return WriteResult(accepted, checked.rejected, tuple(checked.errors))
 
+    def write_series_arrays(
+        self,
+        name: str,
+        labels: dict[str, str],
+        timestamps: Any,
+        values: Any,
+        *,
+        now_ms: int | None = None,
+    ) -> WriteResult:
+        """Store many samples of one series given as arrays (imports, backfills).
+
+        The same checks as ``write_samples`` without a ``Sample`` per value:
+        the series' name and labels once, then timestamps and values as arrays;
+        rejected samples are counted and the first few named by position.
+        """
+        now = _now_ms() if now_ms is None else now_ms
+        ts = np.asarray(timestamps, dtype=np.int64)
+        vals = np.asarray(values, dtype=np.float64)
+        if ts.ndim != 1 or ts.shape != vals.shape:
+            raise ValueError(
+                f"timestamps {ts.shape} and values {vals.shape} must be 1-d and equally long"
+            )
+        if ts.size == 0:
+            return WriteResult(0, 0)
+        problem = self._sample_problem(Sample(name, labels, int(ts[0]), 0.0), now)
+        if problem is not None and not problem.startswith(f"{name}: timestamp_ms"):
+            return WriteResult(0, int(ts.size), (f"series: {problem}",))
+        ok = (ts >= 0) & (ts <= now + MAX_FUTURE_SKEW_MS) & np.isfinite(vals)
+        checked = _Checked.empty()
+        for index in np.flatnonzero(~ok)[:MAX_ERRORS_REPORTED].tolist():
+            checked.errors.append(
+                f"sample {index}: {name}: timestamp_ms {int(ts[index])} or value"
+                f" {float(vals[index])!r} cannot be stored (before 1970, over 10 minutes"
+                " ahead, or not finite)"
+            )
+        rejected = int(ts.size - int(ok.sum()))
+        keep = np.flatnonzero(ok)
+        if keep.size:
+            key: SeriesKey = (name, tuple(labels.items()))
+            sid = self._series_fast.get(key)
+            with self._lock:
+                if sid is None:
+                    checked.new_series = [Sample(name, labels, int(ts[keep[0]]), 0.0)]
+                    sid = _NEW_SERIES
+                checked.sids = np.full(keep.size, sid, dtype=np.int64)
+                checked.ts, checked.vals = ts[keep], vals[keep]
+                self._write_checked(checked, now)
+        return WriteResult(int(keep.size), rejected, tuple(checked.errors))
+
     def _check_vectorised(self, batch: list[Any], now: int) -> _Checked | None:
         """Check a batch of well-typed samples of known series with numpy.
 

@@ -59,7 +59,7 @@ GRACE_MS = 2 * MINUTE_MS
 #: Series per write transaction, and the most time one series advances per pass
 #: step, so that no transaction holds the write lock for long.
 SERIES_PER_TX = 25
-SPAN_PER_STEP = {MINUTE_MS: 6 * HOUR_MS, HOUR_MS: 30 * DAY_MS}
+SPAN_PER_STEP = {MINUTE_MS: DAY_MS, HOUR_MS: 30 * DAY_MS}
 _IN_BATCH = 500
 
 
