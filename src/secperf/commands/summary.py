@@ -15,6 +15,8 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from secperf.config import Config
 from secperf.events import local_host, now_ms
 from secperf.model import Alert, AlertState, MetricKind, MetricType, Severity
@@ -209,21 +211,24 @@ def _pick(found: list[SeriesPoints], spec: SeriesSpec, host: str) -> SeriesPoint
 def _trend(
     store: Store, spec: SeriesSpec, start_ms: int, end_ms: int, points: int, host: str
 ) -> SeriesTrend:
-    step = max(1, -(-(end_ms - start_ms) // points))  # ceiling: ``points`` steps cover the range
-    found = store.query(spec.metric, None, start_ms, end_ms, step_ms=step)
-    chosen = _pick(found, spec, host)
     known = MetricType.lookup(spec.metric)
     unit = known.unit if known is not None else ""
-    cells: list[float | None] = [None] * points
-    if chosen is None:
-        return SeriesTrend(spec.label, spec.metric, unit, tuple(cells), None, None, spec.guard)
-    for ts, value in zip(chosen.timestamps.tolist(), chosen.values.tolist(), strict=True):
-        index = min(points - 1, max(0, (int(ts) - start_ms) // step))
-        cells[index] = float(value)
-    highs = chosen.max if chosen.max is not None else chosen.values
-    last = float(chosen.values[-1]) if len(chosen.values) else None
-    high = float(highs.max()) if len(highs) else None
-    return SeriesTrend(spec.label, spec.metric, unit, tuple(cells), last, high, spec.guard)
+    # Raw samples: the last few minutes are always kept raw, and the newest
+    # sample (not a step's average) is the figure beside the sparkline.
+    chosen = _pick(store.query(spec.metric, None, start_ms, end_ms), spec, host)
+    if chosen is None or not len(chosen.values):
+        empty: tuple[float | None, ...] = (None,) * points
+        return SeriesTrend(spec.label, spec.metric, unit, empty, None, None, spec.guard)
+    step = max(1, -(-(end_ms - start_ms) // points))  # ceiling: ``points`` steps cover the range
+    cell = np.clip((chosen.timestamps - start_ms) // step, 0, points - 1)
+    sums = np.bincount(cell, weights=chosen.values, minlength=points)
+    counts = np.bincount(cell, minlength=points)
+    cells = tuple(
+        float(total / n) if n else None
+        for total, n in zip(sums.tolist(), counts.tolist(), strict=True)
+    )
+    last, high = float(chosen.values[-1]), float(chosen.values.max())
+    return SeriesTrend(spec.label, spec.metric, unit, cells, last, high, spec.guard)
 
 
 def build_summary(
