@@ -79,3 +79,15 @@ def test_not_a_terminal_keeps_the_plain_output(project: Path) -> None:
     assert re.search(r"stored \d+ samples from 1 collector", result.stdout)
     assert "last scan" not in result.stdout
     assert "\x1b[" not in result.stdout
+
+
+@pytest.mark.slow
+def test_no_live_on_a_terminal_prints_the_figures_once(project: Path) -> None:
+    env = clean_env({"HOME": str(project.parent), "TERM": "xterm-256color"})
+    env.pop("COLUMNS", None)
+    args = [sys.executable, "-m", "secperf", "monitor", "--duration", "2s", "--no-live"]
+    term = Terminal([*args, "--interval", "500ms", "--no-process"], project, env)
+    shown = term.close()
+    assert term.proc.returncode == 0, shown
+    assert "collections" in shown and "stored" in shown
+    assert "last scan" not in shown and "Ctrl-C stops" not in shown
