@@ -114,6 +114,8 @@ class MonitorSegment:
     started_ms: int
     ended_ms: int
     stored: int
+    pid: int
+    log: Path
 
 
 @dataclass
@@ -347,7 +349,9 @@ class _Chaos:
             found = re.search(r"stored (\d+) samples", launch.out.read_text(errors="replace"))
             if found:
                 with self.lock:
-                    self.reported.monitor.append(MonitorSegment(began, ended, int(found[1])))
+                    self.reported.monitor.append(
+                        MonitorSegment(began, ended, int(found[1]), launch.pid, launch.out)
+                    )
 
     def _scan(self, role: str) -> Callable[[int], None]:
         def body(n: int) -> None:
@@ -449,8 +453,13 @@ class _Chaos:
 # --------------------------------------------------------------------------- the checks
 
 
-def _raw_samples(store_url: str, start_ms: int, end_ms: int) -> Counter[tuple[int, int]]:
-    """(series id, timestamp) of every stored monitor sample in the range, repeats counted."""
+def _raw_samples(
+    store_url: str, start_ms: int, end_ms: int, names: dict[int, str] | None = None
+) -> Counter[tuple[int, int]]:
+    """(series id, timestamp) of every stored monitor sample in the range, repeats counted.
+
+    ``names``, when given, receives each series' name and labels by id.
+    """
     from sqlalchemy import select
 
     from secperf.store import Store, codec
@@ -458,11 +467,12 @@ def _raw_samples(store_url: str, start_ms: int, end_ms: int) -> Counter[tuple[in
 
     found: Counter[tuple[int, int]] = Counter()
     with Store.open(store_url) as store, store.engine.connect() as conn:
-        sids = [
-            int(row.id)
-            for row in conn.execute(select(series.c.id, series.c.name))
-            if row.name in MONITOR_METRICS
-        ]
+        sids = []
+        for row in conn.execute(select(series.c.id, series.c.name, series.c.labels)):
+            if row.name in MONITOR_METRICS:
+                sids.append(int(row.id))
+                if names is not None:
+                    names[int(row.id)] = f"{row.name}{row.labels}"
         stmt = (
             select(chunks.c.series_id, chunks.c.data)
             .where(chunks.c.series_id.in_(sids))
@@ -632,9 +642,19 @@ def _check(chaos: _Chaos, sqlite_path: Path | None) -> ChaosReport:
                 f"samples stored, {len(found)} in the store"
             )
         elif stored > seg.stored and not twice:
+            # More than it reported and none twice: say where, for a person to look.
+            names: dict[int, str] = {}
+            found = _raw_samples(url, seg.started_ms, seg.ended_ms, names)
+            detail = chaos.work / f"monitor-{seg.started_ms}.txt"
+            detail.write_text(
+                "\n".join(
+                    f"{names[sid]} {ts}" for sid, ts in sorted(found, key=lambda k: (k[1], k[0]))
+                )
+            )
             dup.append(
-                f"monitor segment {seg.started_ms}..{seg.ended_ms}: reported {seg.stored}, "
-                f"{stored} stored"
+                f"monitor segment {seg.started_ms}..{seg.ended_ms} (pid {seg.pid}, output "
+                f"{seg.log}): reported {seg.stored} samples stored, {stored} in its time range "
+                f"(none twice; every sample listed in {detail})"
             )
     _exactly_once(
         "benchmark result",
@@ -695,7 +715,8 @@ def _check(chaos: _Chaos, sqlite_path: Path | None) -> ChaosReport:
 
 
 @contextlib.contextmanager
-def _postgres_schema() -> Iterator[str]:
+def _postgres_schema(keep: bool = False) -> Iterator[str]:
+    """A fresh schema on the PostgreSQL server, dropped afterwards unless ``keep``."""
     import psycopg
 
     schema = f"secperf_chaos_{uuid.uuid4().hex[:12]}"
@@ -703,9 +724,12 @@ def _postgres_schema() -> Iterator[str]:
     try:
         yield f"{POSTGRES_URL}{sep}schema={schema}"
     finally:
-        dsn = POSTGRES_URL.replace("postgresql+psycopg://", "postgresql://", 1)
-        with psycopg.connect(dsn, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        if keep:
+            print(f"kept PostgreSQL schema {schema}", file=sys.stderr)
+        else:
+            dsn = POSTGRES_URL.replace("postgresql+psycopg://", "postgresql://", 1)
+            with psycopg.connect(dsn, autocommit=True) as conn:
+                conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
 def run_chaos(work: Path, store_url: str | None, duration_s: float, seed: int) -> ChaosReport:
@@ -773,7 +797,9 @@ if __name__ == "__main__":
     work = args.keep or Path(tempfile.mkdtemp(prefix="secperf-chaos-"))
     work.mkdir(parents=True, exist_ok=True)
     with contextlib.ExitStack() as stack:
-        url = stack.enter_context(_postgres_schema()) if args.postgres else None
+        url = (
+            stack.enter_context(_postgres_schema(args.keep is not None)) if args.postgres else None
+        )
         result = run_chaos(work, url, args.seconds, seed=20261207)
     print(result.summary())
     print("\n".join(result.problems) or "no problems")
