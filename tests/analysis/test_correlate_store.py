@@ -20,6 +20,7 @@ from secperf.analysis.correlate_store import (
     scan_windows,
 )
 from secperf.analysis.windows import ScanWindow
+from secperf.events import local_host
 from secperf.model import Sample, SecurityMetrics
 from secperf.store import Store
 from secperf.store.engine import create_store_engine
@@ -232,10 +233,17 @@ def test_dense_series_are_averaged_and_sparse_ones_kept_raw(store: Store) -> Non
 
 def test_scan_windows_and_step_choice() -> None:
     class Rec:
-        def __init__(self, sid: str, start: int, end: int | None) -> None:
+        def __init__(self, sid: str, start: int, end: int | None, kind: str = "scan") -> None:
             self.scan_id, self.started_ms, self.finished_ms = sid, start, end
+            self.is_import = kind == "import"
 
-    recs = [Rec("a", 100, 200), Rec("b", 50, None), Rec("c", 5000, 5000), Rec("d", 9000, 9500)]
+    recs = [
+        Rec("a", 100, 200),
+        Rec("b", 50, None),
+        Rec("c", 5000, 5000),
+        Rec("d", 9000, 9500),
+        Rec("sarif-e", 300, 400, "import"),  # another tool's results: no scan window
+    ]
     assert scan_windows(recs, 0, 1000) == [ScanWindow(100, 200, "a")]  # type: ignore[arg-type]
     assert choose_step_ms([]) == 10_000
     assert choose_step_ms([ScanWindow(0, 5_000)]) == 1_000
@@ -244,24 +252,21 @@ def test_scan_windows_and_step_choice() -> None:
 
 def test_lead_lag_finds_a_series_that_follows_violations(store: Store) -> None:
     windows = scan_times(8)
+    # Recording the scans stores their security_violations series (i per scan).
     record_scans(store, windows)
     rng = np.random.default_rng(3)
-    violations = [
-        Sample("security_violations", {"target": "/repo", "severity": sev}, end, float(i * w))
-        for i, (_, end) in enumerate(windows)
-        for sev, w in (("high", 1), ("low", 2))
-    ]
     # backlog follows the violations count of the latest scan, 2 minutes later.
     backlog = []
     for t in range(T0, T0 + 2 * HOUR, 1000):
         done = [i for i, (_, end) in enumerate(windows) if end + 120_000 <= t]
         level = 3 * done[-1] if done else 0
         backlog.append(Sample("backlog", {}, t, level * 10.0 + float(rng.normal(0, 1))))
-    store.write_samples(violations + backlog, now_ms=NOW)
+    store.write_samples(backlog, now_ms=NOW)
     run = run_correlation(store, T0, T0 + 2 * HOUR, now_ms=NOW)
     pair = next(p for p in run.lead_lags if p.name == "backlog")
     assert pair.security_name == "security_violations"
-    assert pair.security_labels == {"target": "/repo"}  # summed over severities
+    # Summed over severities.
+    assert pair.security_labels == {"host": local_host(), "target": "/repo"}
     assert pair.coefficient > 0.9
     assert 100_000 <= pair.best_lag_ms <= 140_000
 
