@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from sqlalchemy import func, select
 
-from secperf.model import Sample
+from secperf.model import GateResult, GateVerdict, Sample
 from secperf.store import Store, codec
 from secperf.store.maintenance import StoreMaintenance
 from secperf.store.schema import rollup_state, rollups
@@ -308,6 +308,18 @@ def test_maintenance_rolls_up_and_applies_retention(store: Store) -> None:
     assert second.retention is None  # not an hour later yet
     clock[0] += HOUR_MS
     assert maintenance.run_once().retention is not None
+
+
+def test_records_follow_their_own_retention(store: Store) -> None:
+    store.add_gate_run(GateResult("old", "/repo", T0, T0 + 1, GateVerdict.PASS))
+    store.add_gate_run(GateResult("new", "/repo", T0 + 20 * DAY, T0 + 20 * DAY, GateVerdict.PASS))
+    now = T0 + 25 * DAY
+    # Raw samples for a day, records for ten: only the old gate run goes.
+    store.apply_tiered_retention(now, TierRetention(DAY, DAY, DAY, records_ms=10 * DAY))
+    assert [g.run_id for g in store.gate_runs(10)] == ["new"]
+    # Without a records retention (0 in the configuration) records stay.
+    store.apply_tiered_retention(now + 100 * DAY, TierRetention(DAY, DAY, DAY))
+    assert [g.run_id for g in store.gate_runs(10)] == ["new"]
 
 
 def test_maintenance_thread_runs_until_stopped(store: Store) -> None:

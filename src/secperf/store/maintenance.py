@@ -28,8 +28,10 @@ RETENTION_EVERY_MS = 3_600_000
 
 
 def tier_retention(config: StoreConfig) -> TierRetention:
-    """The tiers' retention from ``[store]``: retention_raw, retention_1m, retention_1h."""
-    return TierRetention(config.retention_raw, config.retention_1m, config.retention_1h)
+    """The retention of ``[store]``: retention_raw, retention_1m, retention_1h, retention."""
+    return TierRetention(
+        config.retention_raw, config.retention_1m, config.retention_1h, config.retention or None
+    )
 
 
 @dataclass(frozen=True, slots=True)

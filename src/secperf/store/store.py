@@ -169,7 +169,7 @@ class Store(
         Raw samples older than ``retention.raw_ms`` go (at an hour boundary, so
         the tiers take over on whole buckets), but only once rolled up into the
         1-minute tier; 1-minute and 1-hour buckets go after their own
-        retention; records go as in ``apply_retention`` after ``raw_ms``.
+        retention; records go as in ``apply_retention`` after ``records_ms``.
         Run ``rollup`` first: samples not rolled up yet are kept.
         """
         raw_cutoff = now_ms - retention.raw_ms
@@ -179,7 +179,11 @@ class Store(
                 with self._write_tx() as conn:
                     chunk_result = self._retain_chunks(conn, raw_cutoff, rolled_only=True)
                     tier_result = self._retain_tiers(conn, now_ms, retention)
-                    record_result = retain_records(conn, now_ms - retention.raw_ms)
+                    record_result = (
+                        retain_records(conn, now_ms - retention.records_ms)
+                        if retention.records_ms
+                        else RecordRetention()
+                    )
             finally:
                 self._forget_sample_caches()
         return RetentionResult(raw_cutoff, chunk_result, record_result, tier_result)

@@ -164,6 +164,8 @@ class TierRetention:
     raw_ms: int
     minute_ms: int
     hour_ms: int
+    #: How long records (scans, alerts, gate runs ...) are kept; None or 0: forever.
+    records_ms: int | None = None
 
     def __post_init__(self) -> None:
         for name in ("raw_ms", "minute_ms", "hour_ms"):
