@@ -97,6 +97,7 @@ def test_up_in_a_terminal_draws_the_summary_and_stops_on_ctrl_c(project: Path) -
         shown = term.close()
     assert term.proc.returncode == 0, shown
     assert "Traceback" not in shown
+    assert shown.rstrip().endswith("stopped"), shown[-400:]  # the last frame says so
     with Store.open(project / ".secperf" / "secperf.db") as store:
         scans = store.scans()
         assert scans and scans[-1].status == "ok"

@@ -81,16 +81,19 @@ def up(
         if out.is_terminal and not no_live:
             screen = UpScreen()
             with Live(console=out, get_renderable=screen.render, refresh_per_second=2):
-                asyncio.run(
-                    run_up(
-                        loaded,
-                        options,
-                        say=say,
-                        on_report=on_report,
-                        progress=screen.progress,
-                        on_summary=screen.on_summary,
+                try:
+                    asyncio.run(
+                        run_up(
+                            loaded,
+                            options,
+                            say=say,
+                            on_report=on_report,
+                            progress=screen.progress,
+                            on_summary=screen.on_summary,
+                        )
                     )
-                )
+                finally:
+                    screen.finished = True  # the last frame, drawn when Live stops
         else:
             asyncio.run(run_up(loaded, options, say=say, on_report=on_report))
     except (UnsafeBindError, BaselineError) as exc:
@@ -114,6 +117,7 @@ class UpScreen:
         from secperf.cli.scan_progress import ScanProgressFeed, scan_progress_bar
 
         self.summary: LiveSummary | None = None
+        self.finished = False
         # Not started: drawn inside the summary, fed from the scan's thread.
         self.progress: ScanProgressFeed = ScanProgressFeed(scan_progress_bar())
 
@@ -130,4 +134,5 @@ class UpScreen:
         if self.summary is None:
             return Text("secperf up: starting …", style="dim")
         bar = self.progress.progress.get_renderable() if self.progress.active else None
-        return render_live_summary(self.summary, title="up", progress=bar, status="Ctrl-C stops")
+        status = "stopped" if self.finished else "Ctrl-C stops"
+        return render_live_summary(self.summary, title="up", progress=bar, status=status)
