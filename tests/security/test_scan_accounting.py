@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from secperf.security.discovery import GIT_IGNORED, FileDiscovery
 from support.cli import CliResult, run_cli
 from support.paths import SARIF_SCHEMA
 
@@ -215,10 +216,27 @@ def test_output_file_with_the_table_format_holds_tables(project: Path) -> None:
 
 def test_long_paths_are_not_cut_in_output_that_is_not_a_terminal(project: Path) -> None:
     deep = "app/" + "/".join(f"package_with_a_long_name_{i}" for i in range(4)) + "/mod.py"
-    # Far more lines than app/main.py: it is the slowest file the summary names.
-    write(project, deep, "".join(f"value_{i} = {i}\n" for i in range(5000)))
-    write(project, "app/latin.py", b"# caf\xe9\n")
+    # The only file: it is the slowest file the summary names.
+    (project / "app" / "main.py").unlink()
+    write(project, deep, "x = 1\n")
     result = secperf(project, "scan", "--scanners", "secrets", "--fail-on", "critical")
     assert "…" not in result.stdout
     # Folded over lines, never cut: the summary's value column holds the whole path.
     assert deep in column(result.stdout, 2).replace(" ", "")
+
+
+@needs_git
+def test_a_root_its_enclosing_repository_ignores_is_walked(tmp_path: Path) -> None:
+    outer = tmp_path / "outer"
+    write(outer, ".gitignore", "versions/\n")
+    write(outer, "versions/3.11/lib/os.py", "x = 1\n")
+    write(outer, "versions/3.11/lib/.gitignore", "skip.py\n")
+    write(outer, "versions/3.11/lib/skip.py", "x = 1\n")
+    git(outer, "init", "-q")
+    found = FileDiscovery().discover(outer / "versions" / "3.11")
+    # Like a Python install inside a pyenv clone: scanned, not "ignored by git".
+    assert found.mode == "walk"
+    assert [f.relpath for f in found.files] == ["lib/.gitignore", "lib/os.py"]
+    assert found.excluded == [("lib/skip.py", "matched by .gitignore (not a git work tree)")]
+    inside = FileDiscovery().discover(outer)
+    assert inside.mode == "git" and ("versions/", GIT_IGNORED) in inside.excluded

@@ -166,6 +166,16 @@ class FileDiscovery:
             )
             if inside.returncode != 0 or inside.stdout.strip() != "true":
                 return None
+            # A root the enclosing work tree ignores (a Python install inside a
+            # pyenv clone) is not that repository's content: walk it instead.
+            ignored_root = subprocess.run(
+                [git, "-C", str(root), "check-ignore", "-q", "."],
+                capture_output=True,
+                timeout=_GIT_TIMEOUT_S,
+                check=False,
+            )
+            if ignored_root.returncode != 1:
+                return None
             if not starts:
                 return result
             wanted = _run_git([*base, "--cached", "--others", "--exclude-standard", "--", *starts])
