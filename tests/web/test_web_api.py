@@ -96,12 +96,16 @@ def store(tmp_path: Path) -> Iterator[Store]:
         old = [_code_finding(1, Severity.MEDIUM, "src/app.py")]
         opened.record_scan_started("scan-old", "repo", now - 2 * HOUR, ["bandit"])
         opened.add_findings("scan-old", old, {old[0].fingerprint})
-        opened.record_scan_completed(_metrics("scan-old", now - 2 * HOUR + 2000, old, 1), "ok")
+        opened.record_scan_completed(
+            _metrics("scan-old", now - 2 * HOUR + 2000, old, 1), "ok", host="h1"
+        )
         new = [*old, _code_finding(2, Severity.HIGH, "src/db.py"), *_secret_findings()]
         fresh = {f.fingerprint for f in new[1:]}
         opened.record_scan_started("scan-new", "repo", now - HOUR, ["bandit", "secrets"])
         opened.add_findings("scan-new", new, fresh)
-        opened.record_scan_completed(_metrics("scan-new", now - HOUR + 2000, new, len(fresh)), "ok")
+        opened.record_scan_completed(
+            _metrics("scan-new", now - HOUR + 2000, new, len(fresh)), "ok", host="h1"
+        )
         # Performance: one hour of CPU at 1 s for host h1 (plus one core).
         start = now - HOUR
         opened.write_samples(
@@ -169,11 +173,21 @@ def test_health_overview_and_openapi(store: Store) -> None:
 def test_metric_listing_and_downsampled_query(store: Store) -> None:
     now = _now()
     with _client(store) as client:
-        assert client.get("/api/v1/metrics/names").json() == {
-            "names": ["cpu_percent", "memory_percent"]
+        # Recording the two scans stored their security series too.
+        names = client.get("/api/v1/metrics/names").json()["names"]
+        assert names == sorted(names)
+        security = {
+            "security_false_positives",
+            "security_findings",
+            "security_new_findings",
+            "security_scan_coverage",
+            "security_scan_time",
+            "security_violations",
+            "vulnerability_count",
         }
+        assert set(names) == {"cpu_percent", "memory_percent"} | security
         series = client.get("/api/v1/metrics?host=h1").json()["series"]
-        assert {s["name"] for s in series} == {"cpu_percent", "memory_percent"}
+        assert {s["name"] for s in series} == {"cpu_percent", "memory_percent"} | security
         query = client.get(
             "/api/v1/metrics/query",
             params=[
