@@ -65,6 +65,7 @@ POSTGRES_URL = os.environ.get(
     "SECPERF_TEST_POSTGRES", "postgresql+psycopg://root@127.0.0.1:5432/test"
 )
 LOCKED = "database is locked"
+ERROR_LINE = re.compile(r"error|traceback|failed|lost", re.IGNORECASE)
 #: The series ``secperf monitor`` writes (system and own-process collectors).
 MONITOR_METRICS = frozenset(
     {
@@ -163,6 +164,8 @@ class ChaosReport:
     event_log: str
     #: role -> seconds each run that was neither killed nor stopped took to exit
     run_seconds: dict[str, list[float]] = field(default_factory=dict)
+    #: error lines the processes logged (not problems by themselves: a retry may follow)
+    logged: Counter[str] = field(default_factory=Counter)
 
     @property
     def problems(self) -> list[str]:
@@ -190,6 +193,7 @@ class ChaosReport:
             f"{self.engine}, {self.duration_s:.0f} s, {self.launches} processes started, "
             f"SIGKILL: {kills}; checked {checked}; event log: {self.event_log}; "
             f"runs that ended by themselves, median time: {took or 'none'}"
+            + "".join(f"\n  logged {n}x: {line}" for line, n in self.logged.most_common(8))
         )
 
 
@@ -324,6 +328,15 @@ class _Chaos:
             proc.send_signal(signal.SIGKILL)
             self.kills[role] += 1
 
+    def _interrupt(self, role: str) -> None:
+        with self.lock:
+            if role not in self.current:
+                return
+            proc, launch = self.current[role]
+            if not launch.interrupted and proc.poll() is None:
+                launch.interrupted = True
+                proc.send_signal(signal.SIGINT)
+
     # ----------------------------------------------------------------- loops
 
     def _loop(self, body: Callable[[int], None]) -> Callable[[], None]:
@@ -432,16 +445,13 @@ class _Chaos:
             if time.monotonic() < end:
                 self._kill_one()
         self.stopping.set()
-        # serve runs until told (SIGINT, as Ctrl-C); monitor ends its segment by itself.
-        with self.lock:
-            if "serve" in self.current:
-                proc, launch = self.current["serve"]
-                launch.interrupted = True
-                with contextlib.suppress(ProcessLookupError):
-                    proc.send_signal(signal.SIGINT)
         deadline = time.monotonic() + STOPPED_MS / 1000
         for thread in threads:
-            thread.join(timeout=max(0.1, deadline - time.monotonic()))
+            while thread.is_alive() and time.monotonic() < deadline:
+                # serve runs until told (SIGINT, as Ctrl-C), asked again until it is
+                # gone in case it was being started; monitor ends its segment itself.
+                self._interrupt("serve")
+                thread.join(timeout=0.2)
         stuck = [t.name for t in threads if t.is_alive()]
         if stuck:
             with self.lock:
@@ -670,9 +680,13 @@ def _check(chaos: _Chaos, sqlite_path: Path | None) -> ChaosReport:
     _check_acks(url, rep.acks, lost)
     locked = 0
     crashes = []
+    logged: Counter[str] = Counter()
     for launch in chaos.launches:
         text = launch.out.read_text(errors="replace") + launch.err.read_text(errors="replace")
         locked += text.lower().count(LOCKED)
+        for line in launch.err.read_text(errors="replace").splitlines():
+            if ERROR_LINE.search(line):
+                logged[f"{launch.role}: {line.strip()[:200]}"] += 1
         expected: tuple[int, ...] = (0, 1) if launch.role.startswith("scan") else (0,)
         if launch.interrupted:
             expected = (0, 130, -signal.SIGINT)  # Ctrl-C while it was still starting too
@@ -704,6 +718,7 @@ def _check(chaos: _Chaos, sqlite_path: Path | None) -> ChaosReport:
         integrity=_integrity(url, sqlite_path, chaos.work, chaos.env),
         crashes=crashes,
         event_log=_check_event_log(url, sorted(rep.scans)),
+        logged=logged,
         run_seconds={
             role: [x.seconds for x in chaos.launches if x.role == role and not x.killed]
             for role in sorted({x.role for x in chaos.launches})
