@@ -43,6 +43,7 @@ from secperf.store.event_log import (
 )
 from secperf.store.follower import EventLogFollower, FollowerStats
 from secperf.store.schema import alert_transitions, event_log, findings, scans, triage_current
+from secperf.store.writer import MAX_LOGGED_SAMPLES
 from secperf.web.exposition import build_registry, render
 from support.factories import make_finding, make_scan_metrics
 
@@ -474,3 +475,24 @@ def test_a_change_wakes_the_follower_without_waiting_for_its_poll(
             return loop.time() - began
 
     assert asyncio.run(scenario()) < 30.0
+
+
+def test_a_large_metric_batch_logs_only_its_newest_samples(stores: tuple[Store, Store]) -> None:
+    _, store = stores
+    t = now_ms() - 60_000
+    batch = tuple(Sample("cpu_percent", {"host": "a"}, t + i, 1.0) for i in range(5_000))
+
+    async def scenario() -> None:
+        bus = AsyncEventBus()
+        writer = StoreWriter(store, flush_interval_s=30.0)
+        await writer.attach(bus)
+        await bus.publish(MetricsRecorded(samples=batch))
+        await bus.close(drain=True)
+        await writer.close()
+
+    asyncio.run(scenario())
+    [logged] = events_of(store)
+    assert isinstance(logged, MetricsRecorded)
+    assert logged.samples == batch[-MAX_LOGGED_SAMPLES:]
+    # The store has them all: charts read the older ones from there.
+    assert store.query("cpu_percent", None, t, t + 5_000)[0].timestamps.size == 5_000

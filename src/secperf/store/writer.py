@@ -18,10 +18,11 @@ Each event the writer persists goes to the store's event log in the same
 transaction as its records (``Store.outbox``), marked with the writer's
 ``origin``, so servers following the log hear of it: a scan's start, its
 findings, its completion, baselines, gate verdicts, alert changes, and one
-entry per flushed metric batch. Events that a follower republished onto this
-bus from the log (``skip_replayed``) are stored already and are not written
-again. On a durable bus (NATS) events travel between processes through NATS,
-so nothing is appended there.
+entry per flushed metric batch (its newest ``MAX_LOGGED_SAMPLES`` samples).
+Events that a follower republished onto this bus from the log
+(``skip_replayed``) are stored already and are not written again. On a
+durable bus (NATS) events travel between processes through NATS, so nothing
+is appended there.
 
 The writer also keeps the heartbeat of the scans its own process runs (see
 ``Store.touch_scans``), so other hosts sharing the store can tell them from
@@ -88,6 +89,9 @@ MAX_REPLAYED_IDS = 50_000
 
 
 _NUMBERS = (int, float)
+#: Samples of one flushed batch written to the event log at the most (the
+#: newest): encoding a bulk import's whole batch would cost more than storing it.
+MAX_LOGGED_SAMPLES = 2_000
 
 
 def new_origin() -> str:
@@ -515,10 +519,15 @@ class StoreWriter:
     def _write_batch(self, batch: list[Sample]) -> WriteResult:
         """Store a metric batch with one log entry for all of it (worker thread).
 
-        The entry carries the samples a follower can decode (finite values);
-        the store judges the batch itself.
+        The entry carries the newest ``MAX_LOGGED_SAMPLES`` samples a follower
+        can decode (finite values): enough for live charts elsewhere, which
+        read anything older from the store; the store judges the batch itself.
         """
-        logged = tuple(s for s in batch if type(s.value) in _NUMBERS and math.isfinite(s.value))
+        logged = tuple(
+            s
+            for s in batch[-MAX_LOGGED_SAMPLES:]
+            if type(s.value) in _NUMBERS and math.isfinite(s.value)
+        )
         if not logged:
             return self.store.write_samples(batch)
         with self._outbox([MetricsRecorded(samples=logged)]):
