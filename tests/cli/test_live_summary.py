@@ -21,9 +21,10 @@ from secperf.commands.summary import (
 )
 from secperf.config import Config, LoadedConfig, load_config
 from secperf.events import local_host, now_ms
-from secperf.model import Alert, AlertState, MetricKind, Sample
+from secperf.model import Alert, AlertState, MetricKind, Sample, Severity
 from secperf.security.factory import ScanOptions
 from secperf.store import Store, StoreWriter
+from support.factories import make_scan_metrics
 
 FAKE_AWS_KEY = "AKIAZZZZZZZZEXAMPLE7"
 
@@ -159,12 +160,13 @@ def test_an_empty_store_says_so(tmp_path: Path) -> None:
     assert text.count("no samples yet") == 2
 
 
-def test_scrape_targets_add_the_latency_series(tmp_path: Path) -> None:
+def test_scrape_targets_add_the_latency_series(store_url: str) -> None:
+    # On both engines: the scan, the alert and the series as the store holds them.
     config = Config.model_validate(
         {"monitor": {"prometheus": {"targets": [{"name": "app", "url": "http://127.0.0.1:1/m"}]}}}
     )
     now = now_ms()
-    with Store.open(tmp_path / "s.db") as store:
+    with Store.open(store_url) as store:
         store.write_samples(
             [
                 Sample("response_time_ms", {"job": "app", "quantile": q}, now - 1000, v)
@@ -172,11 +174,30 @@ def test_scrape_targets_add_the_latency_series(tmp_path: Path) -> None:
             ],
             now_ms=now,
         )
+        store.record_scan_started("s1", "/srv/shop", now - 61_000, ["bandit"])
+        store.record_scan_completed(make_scan_metrics("s1", now - 60_000, []), status="ok")
+        store.upsert_alert(
+            Alert(
+                fingerprint="a" * 32,
+                rule="OrdersSlow",
+                state=AlertState.FIRING,
+                severity=Severity.HIGH,
+                kind=MetricKind.PERFORMANCE,
+                labels={"job": "app"},
+                value=180.0,
+                fired_at_ms=now - 5000,
+                updated_ms=now - 5000,
+            )
+        )
         summary = build_summary(store, at_ms=now, series=summary_series(config))
     latency = summary.trends[-1]
     assert latency.label == "latency p95" and latency.last == 180.0
-    assert "latency p95" in "\n".join(draw(summary))
-    assert "180 ms" in "\n".join(draw(summary))
+    assert summary.last_scan is not None and summary.last_scan.findings == 0
+    assert [(a.rule, a.subject) for a in summary.firing] == [("OrdersSlow", "job=app")]
+    text = "\n".join(draw(summary))
+    assert "latency p95" in text and "180 ms" in text
+    assert "shop · ok · 1 min ago · took 2.0 s" in text
+    assert "OrdersSlow = 180  job=app" in text
 
 
 def test_the_poller_hands_on_summaries_until_stopped(tmp_path: Path) -> None:
