@@ -262,7 +262,10 @@ class SecretsScanner(Scanner):
     def scan_batch(self, root: Path, files: Sequence[SourceFile]) -> list[FileResult]:
         with _default_detect_secrets_settings():
             engine = _Engine(self.prefilter)
-            return [self._scan_one(engine, source) for source in files]
+            # One derivation per distinct value in a batch (a test password
+            # repeated across fixtures); dropped with the batch.
+            keys: dict[str, str] = {}
+            return [self._scan_one(engine, source, keys) for source in files]
 
     def scan_file(self, root: Path, source: SourceFile) -> FileResult:
         return self.scan_batch(root, [source])[0]
@@ -275,7 +278,7 @@ class SecretsScanner(Scanner):
         with _default_detect_secrets_settings():
             return _find_secrets(_Engine(self.prefilter), source)
 
-    def _scan_one(self, engine: _Engine, source: SourceFile) -> FileResult:
+    def _scan_one(self, engine: _Engine, source: SourceFile, keys: dict[str, str]) -> FileResult:
         started = time.perf_counter()
         result = FileResult(relpath=source.relpath)
         try:
@@ -285,15 +288,19 @@ class SecretsScanner(Scanner):
         except Exception as exc:  # a plugin failing on one file must not end the scan
             result.skipped = f"secrets scan failed: {type(exc).__name__}"
         else:
-            result.findings = self._to_findings(source.relpath, raw)
+            result.findings = self._to_findings(source.relpath, raw, keys)
         result.duration_ms = (time.perf_counter() - started) * 1000.0
         return result
 
-    def _to_findings(self, relpath: str, raw: list[RawSecret]) -> list[Finding]:
+    def _to_findings(
+        self, relpath: str, raw: list[RawSecret], keys: dict[str, str]
+    ) -> list[Finding]:
         counter = FingerprintCounter()
         findings: list[Finding] = []
         for item in sorted(raw, key=lambda r: (r.line, r.column or 0, r.secret_type)):
-            key = secret_key(self.salt, item.value, self.kdf)
+            key = keys.get(item.value)
+            if key is None:
+                key = keys[item.value] = secret_key(self.salt, item.value, self.kdf)
             rule_id = rule_id_of(item.secret_type)
             severity, confidence = rating_of(item.secret_type)
             properties: dict[str, Any] = {"secret_type": item.secret_type}
