@@ -189,14 +189,15 @@ def _serve(home: Path, store: Path, hook: str, env: dict[str, str]) -> Iterator[
         'group_by = ["alertname", "target"]\n'
         f'[[alerts.notifiers]]\nkind = "webhook"\nurl = "{hook}"\n'
     )
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "secperf", "serve", "--port", "0"],
-        cwd=home,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=(home / "serve.err").open("wb"),
-        text=True,
-    )
+    with (home / "serve.err").open("wb") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "secperf", "serve", "--port", "0"],
+            cwd=home,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=err,
+            text=True,
+        )
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline()
