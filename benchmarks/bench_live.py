@@ -203,8 +203,8 @@ def _serve(home: Path, store: Path, hook: str, env: dict[str, str]) -> Iterator[
         line = proc.stdout.readline()
         found = re.search(r"http://127\.0\.0\.1:\d+", line)
         if found is None:
-            err = (home / "serve.err").read_text(errors="replace")[-2000:]
-            raise RuntimeError(f"secperf serve did not start: {line!r} {err}")
+            said = (home / "serve.err").read_text(errors="replace")[-2000:]
+            raise RuntimeError(f"secperf serve did not start: {line!r} {said}")
         # Keep reading what it prints so that it never blocks on a full pipe.
         threading.Thread(target=proc.stdout.read, daemon=True).start()
         yield found.group(0)
