@@ -6,7 +6,8 @@ holds the run and its checks so that the two never drift apart): ``serve``,
 triage/ack/silence loop for a few seconds, random processes killed and started
 again. Whatever a process reported committed must be in the store exactly
 once, no output may say "database is locked", the file must pass
-``PRAGMA integrity_check``, and no process may end with a traceback.
+``PRAGMA integrity_check``, and no process that was not killed may end with an
+exit code of failure.
 """
 
 from __future__ import annotations
