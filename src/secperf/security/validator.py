@@ -64,6 +64,8 @@ CostProbe = Callable[[str], Callable[[], tuple[float, int]]]
 TriageProvider = Callable[[], Mapping[str, TriageDecision]]
 
 _SLOWEST_KEPT = 10
+#: Why a discovered file was not scanned when no enabled scanner reads it.
+NOT_READ = "no enabled scanner reads this file"
 # Below this many (file, scanner) jobs a pool costs more than it saves.
 _INLINE_LIMIT = 24
 # Batches this large amortise pickling without starving the other workers.
@@ -219,6 +221,10 @@ class SecurityValidator:
             for relpath, indexes in wanted.items()
             if all(self.scanners[i].imports_results for i in indexes)
         }
+        # Left out on purpose, each with its reason: discovery's exclusions, and
+        # files no enabled scanner reads (a PNG for secrets, a README for bandit).
+        excluded = list(discovered.excluded)
+        excluded += [(c.relpath, NOT_READ) for c in discovered.files if c.relpath not in wanted]
         for relpath, reason in discovered.skipped:
             applicable = [s for _, s in available if s.applies_to(relpath)]
             if applicable:
@@ -226,6 +232,9 @@ class SecurityValidator:
                 failed_files.add(relpath)
                 if all(s.imports_results for s in applicable):
                     reports.add(relpath)
+            else:
+                excluded.append((relpath, NOT_READ))
+        excluded.sort()
         candidates = [c for c in discovered.files if c.relpath in wanted]
 
         self._emit(
@@ -329,7 +338,7 @@ class SecurityValidator:
         lines = sum(n for path, n in line_counts.items() if path not in failed_files)
         read_now = {j.candidate.relpath for j in misses if j.key in fresh} - failed_files
         exclusion_reasons: dict[str, int] = defaultdict(int)
-        for _, reason in discovered.excluded:
+        for _, reason in excluded:
             exclusion_reasons[reason] += 1
         cpu_seconds, peak_rss_bytes = _stop_probe(stop_probe, usage_start)
         metrics = SecurityMetrics(
@@ -367,7 +376,7 @@ class SecurityValidator:
             peak_rss_bytes=peak_rss_bytes,
             false_positives=counts.false_positives,
             accepted_risks=counts.accepted_risks,
-            files_excluded=len(discovered.excluded),
+            files_excluded=len(excluded),
             exclusion_reasons=dict(exclusion_reasons),
             files_read=len(read_now),
             lines_read=sum(line_counts.get(path, 0) for path in read_now),
@@ -395,7 +404,7 @@ class SecurityValidator:
             unavailable=unavailable,
             suppressed=suppressed,
             status=status,
-            excluded=list(discovered.excluded),
+            excluded=excluded,
             failed_scanners={
                 scanner_id: scanner_failures[scanner_id]
                 for scanner_id, total in scanner_jobs.items()
