@@ -118,12 +118,15 @@ def test_default_and_configured_excludes_are_listed_with_their_rule(project: Pat
     write(project, "venv/lib/site.py", "import pickle\npickle.loads(b'')\n")
     write(project, "node_modules/pkg/index.js", "x = 1\n")
     write(project, "build/gen.py", "eval('1')\n")
+    write(project, "docs/logo.png", b"\x89PNG\r\n\x1a\n")
     write(project, "secperf.toml", '[scan]\nextend_exclude = ["build/"]\n')
     data = scan_json(project, "--scanners", "bandit,secrets")
     excluded = {e["path"]: e["reason"] for e in data["excluded"]}
     assert excluded["venv/"] == "excluded by default rule 'venv/'"
     assert excluded["node_modules/"] == "excluded by default rule 'node_modules/'"
     assert excluded["build/"] == "excluded by configured rule 'build/'"
+    # Neither bandit nor secrets reads an image: listed, not silently passed over.
+    assert excluded["docs/logo.png"] == "no enabled scanner reads this file"
     metrics = data["metrics"]
     assert metrics["exclusion_reasons"]["excluded by default rule 'venv/'"] == 1
     assert metrics["files_excluded"] == len(data["excluded"])
