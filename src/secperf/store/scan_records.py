@@ -9,21 +9,19 @@ no other part needs to.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import psutil
-from sqlalchemy import Connection, or_, select, update
+from sqlalchemy import JSON, ColumnElement, Connection, cast, func, or_, select, update
 
 from secperf.events import local_host
 from secperf.model import (
     Sample,
     ScanCost,
     SecurityMetrics,
-    Severity,
 )
 from secperf.security.series import (
     KIND_SCAN,
@@ -34,7 +32,7 @@ from secperf.security.series import (
     counted_metrics,
     scan_series,
 )
-from secperf.security.triage import effective_state
+from secperf.security.triage import TriageDecision, TriageState, effective_state
 from secperf.store.record_base import (
     IN_BATCH,
     RecordMixin,
@@ -48,7 +46,6 @@ from secperf.store.schema import (
     scans,
     triage_current,
 )
-from secperf.store.triage_records import decision_from_row
 
 if TYPE_CHECKING:
     from secperf.store.samples import WriteResult
@@ -101,41 +98,38 @@ class ScanRecord:
         return self.status in COMPLETE_SCAN_STATUSES
 
 
+def _category_of_payload(conn: Connection) -> ColumnElement[Any]:
+    """SQL for a stored finding's ``category`` (in its JSON payload), on either engine."""
+    if conn.dialect.name == "postgresql":
+        return func.json_extract_path_text(cast(findings.c.payload, JSON), "category")
+    return func.json_extract(findings.c.payload, "$.category")
+
+
 def count_stored_findings(conn: Connection, scan_id: str, at_ms: int) -> FindingCounts:
-    """The counts of a scan's stored findings with the triage in force at ``at_ms``."""
+    """The counts of a scan's stored findings with the triage in force at ``at_ms``.
+
+    The database groups the findings (severity, novelty, category, triage);
+    each group's triage state is then judged by ``effective_state``, the one
+    definition of an expired decision.
+    """
+    tc = triage_current.c
+    category = _category_of_payload(conn).label("category")
+    keys = (findings.c.severity, findings.c.is_new, category, tc.state, tc.expires_ms)
     stmt = (
-        select(
-            findings.c.fingerprint,
-            findings.c.severity,
-            findings.c.is_new,
-            findings.c.payload,
-            triage_current,
-        )
-        .outerjoin(triage_current, triage_current.c.fingerprint == findings.c.fingerprint)
+        select(*keys, func.count())
+        .select_from(findings.outerjoin(triage_current, tc.fingerprint == findings.c.fingerprint))
         .where(findings.c.scan_id == scan_id)
+        .group_by(*keys)
     )
     items: list[CountedFinding] = []
-    for row in conn.execute(stmt):
-        m = row._mapping
-        decision = None
-        if m[triage_current.c.state] is not None:
-            decision = decision_from_row(
-                m[findings.c.fingerprint],
-                m[triage_current.c.state],
-                m[triage_current.c.author],
-                m[triage_current.c.note],
-                m[triage_current.c.updated_ms],
-                m[triage_current.c.expires_ms],
-            )
-        category = json.loads(m[findings.c.payload]).get("category") or "sast"
-        items.append(
-            CountedFinding(
-                Severity(m[findings.c.severity]).value,
-                str(category),
-                bool(m[findings.c.is_new]),
-                effective_state(decision, at_ms),
-            )
+    for severity, is_new, cat, state, expires_ms, count in conn.execute(stmt):
+        decision = (
+            None if state is None else TriageDecision("", TriageState(state), "", "", 0, expires_ms)
         )
+        item = CountedFinding(
+            severity, str(cat or "sast"), bool(is_new), effective_state(decision, at_ms)
+        )
+        items.extend([item] * int(count))
     return count_findings(items)
 
 
