@@ -291,16 +291,17 @@ def evaluate_scan_impact(
     start = now_ms - lookback
     # Only finished scans: a running one's effect is not known yet.
     windows = [s for s in scans if not s.running and s.end_ms > s.start_ms and s.start_ms >= start]
-    series = reader.matching(rule, start, now_ms)
     notes: list[Waiting] = waiting if waiting is not None else []
-    min_scans = int(params.get("min_scans", 1))
-    if not series:
-        return []
-    if len(windows) < min_scans or not windows:
+    min_scans = max(int(params.get("min_scans", 1)), 1)
+    if len(windows) < min_scans:
+        # Too few scans to correlate: the live series are named, not a day of them read.
+        recent = reader.matching(rule, now_ms - min(lookback, rule.window_ms), now_ms)
         notes += [
-            Waiting(series_name(s.name, s.labels), len(windows), max(min_scans, 1), "scans")
-            for s in series
+            Waiting(series_name(s.name, s.labels), len(windows), min_scans, "scans") for s in recent
         ]
+        return []
+    series = reader.matching(rule, start, now_ms)
+    if not series:
         return []
     inputs = [SeriesInput(s.name, s.labels, s.ts, s.values) for s in series]
     options = CorrelationOptions(alpha=float(params["max_q"]), guard_ms=quiet_guard_ms(windows))
