@@ -158,3 +158,22 @@ def test_fingerprints_agree_on_another_machine_and_reports_hold_no_key(tmp_path:
         assert secret_key(salt, value) not in out
         assert not any(key in out for key in fast_keys(salt, value).values())
     assert "secret_hash" not in out
+
+
+def test_a_scan_against_a_version_1_baseline_says_how_to_migrate(tmp_path: Path) -> None:
+    root = tmp_path / "old"
+    root.mkdir()
+    (root / "settings.py").write_text(SETTINGS)
+    entry = {"rule_id": "secret-keyword", "scanner": "secrets", "severity": "medium"}
+    (root / ".secperf-baseline.json").write_text(
+        json.dumps({"version": 1, "salt": SALT.hex(), "findings": {"ab" * 16: entry}})
+    )
+    args = ("scan", "--scanners", "secrets", "--fail-on", "critical")
+    report = json.loads(secperf(root, *args, "--format", "json", check=0).stdout)
+    [note] = report["notes"]
+    assert "version 1 baseline" in note and "secperf baseline update" in note
+    table = secperf(root, *args, check=0).stdout
+    assert "secperf baseline update" in " ".join(table.replace("│", " ").split())
+    secperf(root, "baseline", "update", check=0)
+    after = json.loads(secperf(root, *args, "--format", "json", check=0).stdout)
+    assert after["notes"] == [] and after["metrics"]["new_findings"] == 0
