@@ -15,6 +15,7 @@ from pydantic import SecretStr, ValidationError
 
 from secperf.config.errors import INDEX_RE
 from secperf.config.rule_checks import (
+    KIND_PARAMS,
     RESOLVE_INPUTS,
     foreign_params,
     param_problems,
@@ -199,9 +200,9 @@ def rule_problems(key: str, rule: AlertRuleConfig) -> list[tuple[str, str]]:
     """What one ``[[alerts.rules]]`` entry's values cannot mean, as a rule file's rule is
     checked (``config.rule_checks``); each problem as (dotted key, message)."""
     found: list[str] = []
-    foreign = foreign_params(rule.kind, rule.model_fields_set)
-    if foreign:
-        found.append(f"{foreign[0]}: not a parameter of kind {rule.kind!r} ({', '.join(foreign)})")
+    for name in foreign_params(rule.kind, rule.model_fields_set):
+        owner = next(kind for kind, params in KIND_PARAMS.items() if name in params)
+        found.append(f"{name}: not a parameter of kind {rule.kind!r} (it belongs to {owner!r})")
     threshold = rule.threshold
     if rule.kind == "threshold" and threshold is None:
         found.append("threshold: required key is missing; expected a number")
