@@ -550,13 +550,15 @@ class StoreWriter:
     async def _flush_periodically(self) -> None:
         while True:
             await asyncio.sleep(self.flush_interval_s)
+            # Shielded: cancelling the timer (close) must not leave a write running
+            # in its thread without the lock, beside the final flush.
             if self._buffer or self._findings or self._kept:
                 try:
-                    await self.flush()
+                    await asyncio.shield(self.flush())
                 except Exception:  # flush logs its own failures; keep the timer alive
                     log.exception("store writer: periodic flush failed")
             if time.monotonic() - self._last_beat >= HEARTBEAT_INTERVAL_S:
-                await self._heartbeat()
+                await asyncio.shield(self._heartbeat())
 
     async def close(self) -> None:
         """Stop receiving (delivering what the bus queued), then flush what remains.
@@ -575,6 +577,8 @@ class StoreWriter:
             self._timer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._timer
+        async with self._lock:  # a shielded periodic write still running ends first
+            pass
         if self._inflight is not None:
             await self._inflight
         await self.flush()

@@ -137,7 +137,21 @@ async def overview(
     else:
         pending = len(await run_in_threadpool(store.alerts, [AlertState.PENDING]))
     data["alerts"] = {"firing": firing, "pending": pending}
+    data["store_writes"] = _store_writes(ctx)
     return ok(data)
+
+
+def _store_writes(ctx: AppContext) -> dict[str, int] | None:
+    """Writes the store refused after every retry (the dashboard's banner); None: no writer."""
+    if ctx.writer is None:
+        return None
+    ws = ctx.writer.stats()
+    return {
+        "failures": ws.write_failures,
+        "lost_events": ws.events_failed,
+        "lost_samples": ws.samples_failed,
+        "kept_events": ws.kept_events,
+    }
 
 
 @router.get("/annotations")
