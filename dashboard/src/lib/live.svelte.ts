@@ -20,10 +20,16 @@ export const EVENT_TYPES = [
   "MetricsRecorded",
   "AlertChanged",
   "GateEvaluated",
+  // What people do, here or in another page, the CLI or another server on the store.
+  "FindingTriaged",
+  "AlertAcknowledged",
+  "SilenceAdded",
+  "SilenceExpired",
 ] as const;
 
 const TOPICS = "security.>,alerts.>,metrics.recorded,gate.>";
 const TREND_LIMIT = 50;
+const OVERVIEW_REFRESH_MS = 30000;
 
 export type ConnectionState = "connecting" | "live" | "reconnecting" | "down";
 
@@ -97,6 +103,8 @@ class LiveState {
 
   start(): void {
     setInterval(() => (this.now = Date.now()), 5000);
+    // Now and then regardless of events: a failing store writes no events to tell of it.
+    setInterval(() => this.scheduleRefetch(0), OVERVIEW_REFRESH_MS);
     void this.loadOverview();
     this.connect();
   }
@@ -188,6 +196,18 @@ class LiveState {
         break;
       case "MetricsRecorded":
         this.#metrics(body);
+        break;
+      case "FindingTriaged":
+        // Triage moves findings in or out of the violations the overview counts.
+        this.rev.findings += 1;
+        this.rev.scans += 1;
+        this.scheduleRefetch();
+        break;
+      case "AlertAcknowledged":
+      case "SilenceAdded":
+      case "SilenceExpired":
+        this.rev.alerts += 1;
+        this.scheduleRefetch();
         break;
       default:
         break;

@@ -83,6 +83,15 @@ export interface Overview {
   };
   alerts: { firing: AlertJson[]; pending: number };
   scan_running: ScanJson | null;
+  // Writes the server's store refused after every retry; null when it stores nothing.
+  store_writes?: StoreWrites | null;
+}
+
+export interface StoreWrites {
+  failures: number;
+  lost_events: number;
+  lost_samples: number;
+  kept_events: number;
 }
 
 export interface QuerySeries {
