@@ -275,6 +275,7 @@ class _Chaos:
         self.lock = threading.Lock()
         self.stopping = threading.Event()
         self.started = 0.0
+        self.started_ms = 0
         self.monitor_segment_s = max(4.0, min(10.0, duration_s / 4))
         for name in ("scan-a", "scan-b"):
             _write_project(work / name, 12)
@@ -397,7 +398,7 @@ class _Chaos:
 
     def _ops(self, n: int) -> None:
         reason = f"chaos-{n}-{uuid.uuid4().hex[:6]}"
-        kind = ("triage", "ack", "silence")[n % 3]
+        kind = ("ack", "silence", "triage")[n % 3]  # silence first: it needs nothing
         with self.lock:
             fingerprints = list(self.reported.fingerprints)
         if kind == "triage" and fingerprints:
@@ -435,6 +436,7 @@ class _Chaos:
             for role, body in loops.items()
         ]
         self.started = time.monotonic()
+        self.started_ms = _now_ms()
         for thread in threads:
             thread.start()
         end = self.started + self.duration_s
@@ -640,6 +642,11 @@ def _check(chaos: _Chaos, sqlite_path: Path | None) -> ChaosReport:
     lost: list[str] = []
     dup: list[str] = []
     _check_scans(url, rep.scans, lost, dup)
+    # Killed monitors reported nothing, but nothing they stored may be there twice.
+    everything = _raw_samples(url, chaos.started_ms, _now_ms())
+    repeated = sum(1 for n in everything.values() if n > 1)
+    if repeated:
+        dup.append(f"{repeated} monitor sample(s) stored more than once over the whole run")
     for seg in rep.monitor:
         found = _raw_samples(url, seg.started_ms, seg.ended_ms)
         stored = sum(found.values())
@@ -700,6 +707,7 @@ def _check(chaos: _Chaos, sqlite_path: Path | None) -> ChaosReport:
         {
             "scans": len(rep.scans),
             "samples": sum(s.stored for s in rep.monitor),
+            "samples checked for repeats": sum(everything.values()),
             "benchmark results": len(rep.imports),
             "triage decisions": len(rep.triage),
             "silences": len(rep.silences),
@@ -760,7 +768,7 @@ def run_chaos(work: Path, store_url: str | None, duration_s: float, seed: int) -
 
 
 def _figures(report: ChaosReport) -> list[Figure]:
-    items = sum(report.checked.values())
+    items = sum(n for what, n in report.checked.items() if "repeats" not in what)
     note = report.summary()
     lost, dup = len(report.lost), len(report.duplicated)
     integrity = 0 if report.integrity == "ok" else 1
