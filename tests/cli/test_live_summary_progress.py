@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import io
+import re
+import sys
 from pathlib import Path
 
+import pytest
 from rich.console import Console
 
 from secperf.cli.scan_progress import ScanProgressFeed, scan_progress_bar
 from secperf.commands.scanning import run_scan
 from secperf.config import load_config
 from secperf.security.factory import ScanOptions
+from support.cli import clean_env
+from support.terminal import Terminal
 
 
 class Clock:
@@ -30,6 +35,8 @@ def active(feed: ScanProgressFeed) -> bool:
 
 
 def rendered(bar_console: Console, renderable: object) -> list[str]:
+    """The lines one print of ``renderable`` writes (the console's buffer starts empty)."""
+    bar_console.file = io.StringIO()
     bar_console.print(renderable)
     file = bar_console.file
     assert isinstance(file, io.StringIO)
@@ -46,8 +53,11 @@ def test_rate_and_eta_follow_the_scanned_files_within_80_columns() -> None:
     # Discovery found 600 files: that is not scanning, so it must not count as a rate.
     feed("discover", 600, 600)
     assert active(feed)
-    clock.now += 2.0
+    assert "ETA" not in "\n".join(rendered(out, bar.get_renderable()))  # discovery is done
     feed("scan", 0, 600)
+    # Drawn at once, the scan's bar does not keep the finished discovery's blank ETA.
+    assert "ETA -:--" in "\n".join(rendered(out, bar.get_renderable()))
+    clock.now += 2.0
     for done in (25, 50, 75, 100):
         clock.now += 1.0
         feed("scan", done, 600)
@@ -96,3 +106,21 @@ def test_a_real_scan_feeds_the_bar_to_the_end(tmp_path: Path) -> None:
     assert task.description == "scanning files"
     assert task.total is not None and task.completed == task.total >= 40
     assert not active(feed)
+
+
+@pytest.mark.slow
+def test_scan_in_a_terminal_draws_the_rate_and_eta(tmp_path: Path) -> None:
+    root = tmp_path / "proj"
+    (root / "pkg").mkdir(parents=True)
+    # Enough files for the scan to last several of the bar's refreshes (ten a second).
+    for n in range(300):
+        (root / "pkg" / f"m{n}.py").write_text(f"def f{n}(x):\n    return x + {n}\n")
+    (root / "secperf.toml").write_text('[scan]\nscanners = ["bandit"]\ncache = false\njobs = 1\n')
+    env = clean_env({"HOME": str(tmp_path), "TERM": "xterm-256color"})
+    env.pop("COLUMNS", None)
+    term = Terminal([sys.executable, "-m", "secperf", "scan"], root, env)
+    shown = term.close()
+    assert term.proc.returncode == 0, shown
+    # The bar was drawn on the terminal while the scan ran (it is gone afterwards).
+    assert re.search(r"scanning files .* \d+/300 +\S+ files/s .*ETA", shown), shown
+    assert "no findings" in shown

@@ -103,7 +103,10 @@ class ScanProgressFeed:
         if phase != self.phase:
             self.phase = phase
             label = "scanning files" if phase == "scan" else "discovering files"
-            self.progress.reset(self.task, total=total or None, completed=0, description=label)
+            # A new task, not a reset one: columns cache what they drew per task, and
+            # the finished discovery's blank ETA would stand for the scan's first half second.
+            self.progress.remove_task(self.task)
+            self.task = self.progress.add_task(label, total=total or None)
         self.progress.update(self.task, completed=done, total=total or None)
 
     @property
@@ -111,7 +114,7 @@ class ScanProgressFeed:
         """True while a scan is under way (discovering, or files left to scan)."""
         if self.phase is None:
             return False
-        task = self.progress.tasks[0]
+        task = next(t for t in self.progress.tasks if t.id == self.task)
         return self.phase == "discover" or not task.finished
 
 
