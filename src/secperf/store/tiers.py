@@ -407,7 +407,8 @@ class TierStoreMixin(SampleStoreMixin):
             rollup_state.c.series_id, rollup_state.c.rolled_ms, rollup_state.c.dirty_ms
         ).where(rollup_state.c.tier_ms == tier, rollup_state.c.series_id.in_(sids))
         if conn.dialect.name == "postgresql":
-            stmt = stmt.with_for_update()  # late writers wait for this transaction
+            # Late writers wait for this transaction; rows in one order, as they take them.
+            stmt = stmt.order_by(rollup_state.c.series_id).with_for_update()
         return {
             int(r.series_id): (int(r.rolled_ms), None if r.dirty_ms is None else int(r.dirty_ms))
             for r in conn.execute(stmt)
@@ -513,9 +514,8 @@ class TierStoreMixin(SampleStoreMixin):
         for sid, t in zip(sids[late].tolist(), ts[late].tolist(), strict=True):
             if sid not in lows or t < lows[sid]:
                 lows[sid] = t
-        self._mark_dirty(
-            conn, MINUTE_MS, {s: _floor(t, MINUTE_MS) for s, t in lows.items()}, below_only=True
-        )
+        marks = {s: _floor(t, MINUTE_MS) for s, t in sorted(lows.items())}
+        self._mark_dirty(conn, MINUTE_MS, marks, below_only=True)
 
     # ------------------------------------------------------------------ retention
 
