@@ -382,6 +382,23 @@ def test_ack_alert_and_triage_finding_with_token(page: Any, served: Served) -> N
     expect(page.get_by_test_id("finding-state").first).to_have_text("accepted risk")
 
 
+def test_a_triage_in_the_dashboard_changes_the_overview_at_once(page: Any, served: Served) -> None:
+    total = sum(SEVERITY_MIX.values())
+    _open(page, served, "overview", token=TOKEN)
+    expect(page.get_by_test_id("violations-total")).to_have_text(str(total))
+    page.goto(f"{served.base_url}/#/findings?severity=critical")
+    page.get_by_test_id("finding-row").first.click()
+    page.get_by_test_id("triage-state").select_option("false_positive")
+    page.get_by_test_id("triage-reason").fill("test fixture, not shipped")
+    page.get_by_test_id("triage-author").fill("dana")
+    page.get_by_test_id("triage-submit").click()
+    expect(page.get_by_test_id("finding-state").first).to_have_text("false positive")
+    page.goto(f"{served.base_url}/#/overview")
+    expect(page.get_by_test_id("sev-critical").locator(".n")).to_have_text("0")
+    expect(page.get_by_test_id("violations-total")).to_have_text(str(total - 1))
+    expect(page.get_by_test_id("set-aside")).to_contain_text("1 false positive")
+
+
 def test_write_without_token_shows_the_error_banner(page: Any, served: Served) -> None:
     _open(page, served, "findings?severity=high", token="")
     page.get_by_test_id("finding-row").first.click()
