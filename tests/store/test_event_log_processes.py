@@ -188,3 +188,41 @@ def test_a_scan_in_a_terminal_reaches_a_running_server(project: Path, server: st
         assert conn.execute(select(func.count()).select_from(scans)).scalar_one() == 1
         ids_logged = list(conn.execute(select(event_log.c.event_id)).scalars())
     assert len(ids_logged) == len(set(ids_logged))
+
+
+def test_secperf_up_hears_a_silence_added_from_the_cli(project: Path) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "secperf", "up", "--no-scan", "--no-monitor", "--port", "0"],
+        cwd=project,
+        env=clean_env({"SECPERF_TOKEN": TOKEN, "COLUMNS": "200"}),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        seen: list[str] = []
+        url = None
+        while url is None:
+            line = proc.stdout.readline()
+            assert line, "".join(seen)
+            seen.append(line)
+            found = re.search(r"dashboard (http://127\.0\.0\.1:\d+)", line)
+            url = found.group(1) if found else None
+        stream = Stream(url)
+        try:
+            silenced = run_cli(
+                ["alerts", "silence", 'alertname="ScanSeen"', "-d", "1h", "-r", "deploy"],
+                cwd=project,
+            )
+            assert silenced.returncode == 0, silenced.stderr
+            [added] = wait_for(lambda: stream.of("SilenceAdded"), "SilenceAdded on up's stream")
+            assert added["reason"] == "deploy"
+        finally:
+            stream.close()
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
