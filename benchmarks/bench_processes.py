@@ -176,8 +176,6 @@ class ChaosReport:
         if self.integrity != "ok":
             out.append(f"integrity: {self.integrity}")
         out += [f"crash: {c}" for c in self.crashes]
-        if self.event_log.startswith("problem"):
-            out.append(f"event log: {self.event_log}")
         return out
 
     def summary(self) -> str:
@@ -566,47 +564,74 @@ def _check_acks(store_url: str, acks: list[int], lost: list[str]) -> None:
         lost.append(f"acknowledgement 'ack {acks[-1]}' (reported), the alert holds {note!r}")
 
 
-def _check_event_log(store_url: str, scan_ids: list[str]) -> str:
-    """Unique event ids, and each reported scan's ScanCompleted once; or why not checked."""
+def _check_event_log(store_url: str, rep: Reported, lost: list[str], dup: list[str]) -> str:
+    """The events of what was reported, each once in the event log; or why not checked.
+
+    ScanCompleted per scan id, FindingTriaged and SilenceAdded per (unique)
+    reason, AlertAcknowledged per note, and the samples of each monitor segment's
+    MetricsRecorded entries; event ids must be unique.
+    """
     from sqlalchemy import func, inspect, select
 
     from secperf.store import Store
     from secperf.store.schema import event_log
 
+    seen: dict[str, Counter[str]] = {
+        kind: Counter()
+        for kind in ("ScanCompleted", "FindingTriaged", "SilenceAdded", "AlertAcknowledged")
+    }
+    sample_ts: list[int] = []
     with Store.open(store_url) as store:
         if not inspect(store.engine).has_table("event_log", schema=_schema(store_url)):
             return "not in this store's schema (not checked)"
         with store.engine.connect() as conn:
-            total = int(conn.execute(select(func.count()).select_from(event_log)).scalar() or 0)
             distinct = int(
                 conn.execute(select(func.count(func.distinct(event_log.c.event_id)))).scalar() or 0
             )
-            completed: Counter[str] = Counter()
+            total = 0
             for encoding, payload in conn.execute(
-                select(event_log.c.encoding, event_log.c.payload).where(
-                    event_log.c.topic.like("%scan%")
-                )
+                select(event_log.c.encoding, event_log.c.payload)
             ):
+                total += 1
                 raw = zlib.decompress(payload) if encoding == 1 else bytes(payload)
                 body = json.loads(raw)
-                if body.get("type") == "ScanCompleted":
-                    event = body.get("event", body)
-                    scan_id = event.get("scan_id") or event.get("metrics", {}).get("scan_id")
-                    completed[str(scan_id)] += 1
+                kind, event = body.get("type"), body.get("event", {})
+                if kind == "ScanCompleted":
+                    seen[kind][str(event.get("metrics", {}).get("scan_id"))] += 1
+                elif kind in ("FindingTriaged", "SilenceAdded"):
+                    seen[kind][str(event.get("reason"))] += 1
+                elif kind == "AlertAcknowledged":
+                    seen[kind][str(event.get("note"))] += 1
+                elif kind == "MetricsRecorded":
+                    sample_ts.extend(
+                        int(x["timestamp_ms"])
+                        for x in event.get("samples", [])
+                        if x.get("name") in MONITOR_METRICS
+                    )
     if total == 0:
         return "empty (no process appends to it yet)"
-    problems = []
     if distinct != total:
-        problems.append(f"{total - distinct} repeated event id(s) in {total}")
-    missing = [s for s in scan_ids if completed[s] == 0]
-    twice = [s for s in scan_ids if completed[s] > 1]
-    if missing:
-        problems.append(f"{len(missing)} reported scan(s) without ScanCompleted: {missing[:3]}")
-    if twice:
-        problems.append(f"{len(twice)} scan(s) with ScanCompleted more than once: {twice[:3]}")
-    if problems:
-        return "problem: " + "; ".join(problems)
-    return f"{total} entries, ids unique, ScanCompleted once for each of {len(scan_ids)} scans"
+        dup.append(f"event log: {total - distinct} repeated event id(s) in {total}")
+    before = len(lost) + len(dup)
+    wanted = {
+        "ScanCompleted": sorted(rep.scans),
+        "FindingTriaged": rep.triage,
+        "SilenceAdded": rep.silences,
+        "AlertAcknowledged": [f"ack {n}" for n in rep.acks],
+    }
+    for kind, items in wanted.items():
+        _exactly_once(f"{kind} event of", items, seen[kind], lost, dup)
+    for seg in rep.monitor:
+        logged = sum(1 for t in sample_ts if seg.started_ms <= t <= seg.ended_ms)
+        if logged != seg.stored:
+            (lost if logged < seg.stored else dup).append(
+                f"MetricsRecorded events of monitor pid {seg.pid}: {logged} samples in the "
+                f"event log, {seg.stored} reported stored"
+            )
+    checked = sum(len(v) for v in wanted.values()) + len(rep.monitor)
+    verdict = "problems (listed)" if len(lost) + len(dup) > before else "each once"
+    unique = "unique" if distinct == total else "NOT unique"
+    return f"{total} entries, ids {unique}; events of {checked} reported items: {verdict}"
 
 
 def _schema(store_url: str) -> str | None:
@@ -714,6 +739,7 @@ def _check(chaos: _Chaos, sqlite_path: Path | None) -> ChaosReport:
             "acks": len(rep.acks),
         }
     )
+    events = _check_event_log(url, rep, lost, dup)
     return ChaosReport(
         engine="SQLite" if sqlite_path is not None else "PostgreSQL",
         duration_s=chaos.duration_s,
@@ -725,7 +751,7 @@ def _check(chaos: _Chaos, sqlite_path: Path | None) -> ChaosReport:
         locked_errors=locked,
         integrity=_integrity(url, sqlite_path, chaos.work, chaos.env),
         crashes=crashes,
-        event_log=_check_event_log(url, sorted(rep.scans)),
+        event_log=events,
         logged=logged,
         run_seconds={
             role: [x.seconds for x in chaos.launches if x.role == role and not x.killed]
