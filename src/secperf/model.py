@@ -46,6 +46,21 @@ class MetricType(StrEnum):
     THROUGHPUT = "throughput"
     ERROR_RATE = "error_rate"
     BENCHMARK_TIME = "benchmark_time"
+    # the rest of what the system and process collectors publish (perf/collectors/)
+    LOAD_5M = "load_5m"
+    LOAD_15M = "load_15m"
+    MEMORY_USED_BYTES = "memory_used_bytes"
+    MEMORY_AVAILABLE_BYTES = "memory_available_bytes"
+    MEMORY_TOTAL_BYTES = "memory_total_bytes"
+    SWAP_USED_BYTES = "swap_used_bytes"
+    DISK_READ_OPS = "disk_read_ops"
+    DISK_WRITE_OPS = "disk_write_ops"
+    PROCESS_THREADS = "process_threads"
+    PROCESS_OPEN_FILES = "process_open_files"
+    PROCESS_READ_BYTES = "process_read_bytes"
+    PROCESS_WRITE_BYTES = "process_write_bytes"
+    PROCESS_READ_CHARS = "process_read_chars"
+    PROCESS_WRITE_CHARS = "process_write_chars"
     # the resource use of scans (perf/impact.py)
     SCAN_PROCESS_CPU_PERCENT = "scan_process_cpu_percent"
     SCAN_PROCESS_RSS_BYTES = "scan_process_rss_bytes"
@@ -99,6 +114,20 @@ _METRIC_UNITS: dict[MetricType, str] = {
     MetricType.THROUGHPUT: "requests_per_second",
     MetricType.ERROR_RATE: "ratio",
     MetricType.BENCHMARK_TIME: "milliseconds",
+    MetricType.LOAD_5M: "load",
+    MetricType.LOAD_15M: "load",
+    MetricType.MEMORY_USED_BYTES: "bytes",
+    MetricType.MEMORY_AVAILABLE_BYTES: "bytes",
+    MetricType.MEMORY_TOTAL_BYTES: "bytes",
+    MetricType.SWAP_USED_BYTES: "bytes",
+    MetricType.DISK_READ_OPS: "operations_per_second",
+    MetricType.DISK_WRITE_OPS: "operations_per_second",
+    MetricType.PROCESS_THREADS: "count",
+    MetricType.PROCESS_OPEN_FILES: "count",
+    MetricType.PROCESS_READ_BYTES: "bytes_per_second",
+    MetricType.PROCESS_WRITE_BYTES: "bytes_per_second",
+    MetricType.PROCESS_READ_CHARS: "bytes_per_second",
+    MetricType.PROCESS_WRITE_CHARS: "bytes_per_second",
     MetricType.SCAN_PROCESS_CPU_PERCENT: "percent",
     MetricType.SCAN_PROCESS_RSS_BYTES: "bytes",
     MetricType.HOST_CPU_PERCENT: "percent",
