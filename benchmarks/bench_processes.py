@@ -20,13 +20,17 @@ Each process says what it committed, and only that is checked:
   (uniquely named) results must be stored once;
 * a triage or silence that exits 0 must be in the store once (their reason is
   unique); an acknowledgement overwrites the alert, so the stored note must be
-  the last one reported or a later one.
+  the last one reported or a later one;
+* when the store has an event log, the event of each of these is in it once
+  (``ScanCompleted`` by scan id, ``FindingTriaged`` and ``SilenceAdded`` by
+  reason, ``AlertAcknowledged`` by note, the samples of each monitor segment's
+  ``MetricsRecorded`` entries), and its event ids are unique.
 
 Work a process did before it was killed may or may not be stored: it was not
-reported, so either is fine. At the end: "database is locked" is searched in
-every output, ``PRAGMA integrity_check`` runs on SQLite and ``secperf store
-check`` on both engines, and when the store has an event log, its event ids
-must be unique and each reported scan's ``ScanCompleted`` must be in it once.
+reported, so either is fine, but no monitor sample of the whole run may be
+stored twice. At the end: "database is locked" is searched in every output,
+``PRAGMA integrity_check`` runs on SQLite and ``secperf store check`` on both
+engines, and every process that was not killed must have exited as it should.
 
 ``run_chaos`` is shared with ``tests/store/test_many_processes.py`` (a short
 run on SQLite). Figures: lost, duplicated, locked errors and integrity
