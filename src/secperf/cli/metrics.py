@@ -4,28 +4,43 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import asdict
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 
 from secperf.cli.common import console, fail, load_or_exit
-from secperf.config import parse_duration_ms
-from secperf.model import ExitCode, MetricType
-from secperf.timefmt import clock_seconds
 
 if TYPE_CHECKING:
+    from rich.table import Table
+
     from secperf.commands.metrics import SeriesSummary, StoredMetric
+    from secperf.store import SeriesPoints
 
 app = typer.Typer(
     help="List stored metrics and query their series.", no_args_is_help=True, rich_markup_mode=None
 )
+
+#: Width of the trend line in a wide terminal, and the least it shrinks to.
+TREND_WIDTH = 40
+MIN_TREND_WIDTH = 10
+#: What the other columns of the query table take at most (labels at their least).
+QUERY_FIXED_WIDTH = 60
+#: Units as the tables show them (``--json`` keeps the names of ``MetricType``).
+SHORT_UNITS = {
+    "bytes_per_second": "B/s",
+    "operations_per_second": "ops/s",
+    "requests_per_second": "req/s",
+    "milliseconds": "ms",
+    "percent": "%",
+}
 
 
 @app.command("list")
 def metrics_list(
     ctx: typer.Context,
     host: Annotated[str | None, typer.Option("--host", help="Only series of this host.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Every stored metric with its unit, kind and number of series."""
     # The store (and numpy) load only when a command reads it.
@@ -34,7 +49,14 @@ def metrics_list(
 
     loaded = load_or_exit(ctx)
     with open_store(loaded) as store:
-        console().print(metric_table(stored_metrics(store, host)))
+        metrics = stored_metrics(store, host)
+    if as_json:
+        typer.echo(json.dumps({"metrics": [asdict(m) for m in metrics]}, indent=2))
+        return
+    if not metrics:
+        console().print("no stored metrics: run `secperf monitor` or `secperf scan`", markup=False)
+        return
+    console().print(metric_table(metrics))
 
 
 @app.command("query")
@@ -46,14 +68,19 @@ def metrics_query(
     ] = None,
     since: Annotated[str, typer.Option("--since", help="How far back, e.g. 15m, 1h, 24h.")] = "1h",
     step: Annotated[
-        str | None, typer.Option("--step", help="Downsample to this step, e.g. 10s.")
+        str | None,
+        typer.Option(
+            "--step", help="Downsample to buckets of this length, e.g. 10s (times: bucket starts)."
+        ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """A metric's series over a time range, downsampled, with a trend line."""
     from secperf.commands.metrics import parse_labels, points_json, series_summaries
     from secperf.commands.scanning import open_store
+    from secperf.config import parse_duration_ms
     from secperf.events import now_ms
+    from secperf.model import ExitCode, MetricType
 
     try:
         matchers = parse_labels(labels or [])
@@ -82,39 +109,99 @@ def metrics_query(
     if not points:
         fail(f"no samples of {name} in the last {since}", ExitCode.CANNOT_EVALUATE)
     known = MetricType.lookup(name)
-    console().print(query_table(series_summaries(points), known.unit if known else ""))
+    out = console()
+    trend = max(MIN_TREND_WIDTH, min(TREND_WIDTH, out.width - QUERY_FIXED_WIDTH))
+    out.print(
+        query_table(
+            series_summaries(points), known.unit if known else "", points, trend_width=trend
+        )
+    )
 
 
 # --------------------------------------------------------------------------- display
 
 
 def metric_table(metrics: Sequence[StoredMetric]) -> Table:
-    """Every stored metric name with its unit, kind and series count."""
-    table = Table(title="stored metrics")
-    table.add_column("metric")
-    table.add_column("unit")
-    table.add_column("kind")
-    table.add_column("series", justify="right")
-    table.add_column("labels", overflow="fold")
+    """Every stored metric name with its unit, kind and series count.
+
+    Fits 80 columns: units are shortened (B/s, ms, %), only the label keys
+    wrap; an unknown unit or kind is "-".
+    """
+    from rich import box
+    from rich.table import Table
+
+    table = Table(
+        title="stored metrics",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+        collapse_padding=True,
+    )
+    table.add_column("metric", no_wrap=True)
+    table.add_column("unit", no_wrap=True)
+    table.add_column("kind", no_wrap=True)
+    table.add_column("series", justify="right", no_wrap=True)
+    table.add_column("labels", overflow="fold", min_width=len("labels"))
     for m in metrics:
-        table.add_row(m.name, m.unit, m.kind, str(m.series), ", ".join(m.label_keys))
+        table.add_row(
+            m.name,
+            SHORT_UNITS.get(m.unit, m.unit) or "-",
+            m.kind or "-",
+            str(m.series),
+            ", ".join(m.label_keys) or "-",
+        )
     return table
 
 
-def query_table(summaries: Sequence[SeriesSummary], unit: str) -> Table:
-    """One row per series: labels, range, min / avg / max and a sparkline."""
+def _step_text(step_ms: int) -> str:
+    from secperf.config import format_duration_ms
+
+    return format_duration_ms(step_ms)
+
+
+def query_table(
+    summaries: Sequence[SeriesSummary],
+    unit: str,
+    points: Sequence[SeriesPoints] = (),
+    *,
+    trend_width: int = TREND_WIDTH,
+) -> Table:
+    """One row per series: labels, first and last time, points, min / avg / max, a trend line.
+
+    Downsampled points are stamped at the start of their bucket; the title says
+    so, with the bucket length. ``points`` (the queried series, in the order of
+    ``summaries``) redraw the trend line ``trend_width`` wide so that the table
+    fits the terminal.
+    """
+    from rich import box
+    from rich.table import Table
+
+    from secperf.commands.metrics import sparkline
+    from secperf.timefmt import clock_seconds
+
+    step = next((p.step_ms for p in points if p.step_ms), None)
     title = f"{summaries[0].name} ({unit or 'no unit'})" if summaries else "no data"
-    table = Table(title=title)
-    table.add_column("labels", overflow="fold")
-    table.add_column("from")
-    table.add_column("to")
-    table.add_column("points", justify="right")
-    table.add_column("min", justify="right")
-    table.add_column("avg", justify="right")
-    table.add_column("max", justify="right")
-    table.add_column("trend")
-    for s in summaries:
+    if step is not None and step > 1:
+        title += f"; times are bucket starts, {_step_text(step)} buckets"
+    table = Table(
+        title=title,
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+        collapse_padding=True,
+        min_width=len(title),  # the title on one line: a narrow table would wrap it
+    )
+    table.add_column("labels", overflow="fold", min_width=len("labels"))
+    table.add_column("first", no_wrap=True)
+    table.add_column("last", no_wrap=True)
+    table.add_column("points", justify="right", no_wrap=True)
+    table.add_column("min", justify="right", no_wrap=True)
+    table.add_column("avg", justify="right", no_wrap=True)
+    table.add_column("max", justify="right", no_wrap=True)
+    table.add_column("trend", no_wrap=True)
+    for i, s in enumerate(summaries):
         labels = ", ".join(f"{k}={v}" for k, v in sorted(s.labels.items()))
+        trend = sparkline(points[i].values, trend_width) if i < len(points) else s.trend
         table.add_row(
             labels or "-",
             clock_seconds(s.first_ms),
@@ -123,6 +210,6 @@ def query_table(summaries: Sequence[SeriesSummary], unit: str) -> Table:
             f"{s.low:.4g}",
             f"{s.mean:.4g}",
             f"{s.high:.4g}",
-            s.trend,
+            trend,
         )
     return table
