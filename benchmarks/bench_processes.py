@@ -463,6 +463,24 @@ class _Chaos:
                     proc.kill()
             raise RuntimeError(f"processes did not stop within {STOPPED_MS // 1000} s: {stuck}")
 
+    def leftovers(self, wait_s: float = 30.0) -> list[str]:
+        """Processes still running in the work folders (a killed scan's workers, say).
+
+        Waits up to ``wait_s`` for them to notice their parent is gone.
+        """
+        import psutil
+
+        deadline = time.monotonic() + wait_s
+        while True:
+            found = []
+            for proc in psutil.process_iter(["pid", "cwd", "cmdline"]):
+                cwd = proc.info.get("cwd") or ""
+                if proc.pid != os.getpid() and cwd.startswith(str(self.work)):
+                    found.append(f"pid {proc.pid}: {' '.join(proc.info.get('cmdline') or [])}")
+            if not found or time.monotonic() > deadline:
+                return found
+            time.sleep(0.5)
+
 
 # --------------------------------------------------------------------------- the checks
 
@@ -794,7 +812,10 @@ def run_chaos(work: Path, store_url: str | None, duration_s: float, seed: int) -
     _seed(store_url)
     chaos = _Chaos(work, store_url, duration_s, seed)
     chaos.run()
-    return _check(chaos, sqlite_path)
+    leftovers = chaos.leftovers()
+    report = _check(chaos, sqlite_path)
+    report.crashes += [f"still running after the run: {p}" for p in leftovers]
+    return report
 
 
 def _figures(report: ChaosReport) -> list[Figure]:
