@@ -309,7 +309,9 @@ class AlertEngine:
         except Exception:  # counting with no triage beats skipping the evaluation
             log.exception("reading triage for scan %s failed", m.scan_id)
             decisions = {}
-        counts = self.tracker.tally(m.scan_id).counts(decisions, m.finished_ms)
+        tally = self.tracker.tally(m.scan_id)
+        counts = tally.counts(decisions, m.finished_ms)
+        tally.seen.clear()  # counted: only the new findings kept for context stay
         self.recent.add(scan_series(counted_metrics(m, counts), event.host, counts))
         log.debug("scan %s completed: %s new findings", info.scan_id, info.new_findings)
         await self.evaluate(security_only=True)
