@@ -218,3 +218,25 @@ def test_the_poller_hands_on_summaries_until_stopped(tmp_path: Path) -> None:
     assert seen[-1].trends[0].last == 42.0
     with Store.open(tmp_path / "s.db") as store, pytest.raises(ValueError, match="refresh_s"):
         SummaryPoller(store, seen.append, refresh_s=0)
+
+
+def test_a_store_that_cannot_be_read_is_logged_once_and_the_view_goes_on(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "s.db"
+    store = Store.open(path)
+    store.close()
+    for file in tmp_path.iterdir():  # the database and its journal, overwritten
+        file.write_bytes(b"not a database " * 400)
+    seen: list[LiveSummary] = []
+    poller = SummaryPoller(store, seen.append)
+
+    async def twice() -> list[LiveSummary | None]:
+        return [await poller.refresh(), await poller.refresh()]
+
+    with caplog.at_level("WARNING", logger="secperf.commands.summary"):
+        assert asyncio.run(twice()) == [None, None]
+    assert poller.failures == 2 and seen == []
+    warnings = [r.getMessage() for r in caplog.records]
+    assert len(warnings) == 1 and "cannot read the store" in warnings[0]
+    assert str(path) in warnings[0]

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import io
 import re
 import sys
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 
+from secperf.cli.monitor import LiveScreen
+from secperf.commands.monitor import LatestFigures, MonitorView
+from secperf.commands.summary import build_summary, summary_series
+from secperf.config import Config
+from secperf.perf.collectors.factory import build_collectors
 from secperf.store import Store
 from support.cli import clean_env, run_cli
 from support.terminal import Terminal
@@ -91,3 +98,33 @@ def test_no_live_on_a_terminal_prints_the_figures_once(project: Path) -> None:
     assert term.proc.returncode == 0, shown
     assert "collections" in shown and "stored" in shown
     assert "last scan" not in shown and "Ctrl-C stops" not in shown
+
+
+def test_the_status_line_names_a_target_that_is_down(tmp_path: Path) -> None:
+    config = Config.model_validate(
+        {"monitor": {"prometheus": {"targets": [{"name": "gone", "url": "http://127.0.0.1:1/m"}]}}}
+    )
+    plan = build_collectors(config.monitor)
+    try:
+        screen = LiveScreen(plan)
+        screen.on_view(
+            MonitorView(
+                figures=LatestFigures(),
+                targets=[("gone", "http://127.0.0.1:1/m", "down", "cannot connect")],
+                stats={},
+                samples_written=240,
+                bus_dropped=0,
+                elapsed_s=12.0,
+            )
+        )
+        with Store.open(tmp_path / "s.db") as store:
+            screen.on_summary(build_summary(store, series=summary_series(config)))
+        out = Console(file=io.StringIO(), width=80, color_system=None)
+        out.print(screen.render())
+        assert isinstance(out.file, io.StringIO)
+        lines = out.file.getvalue().splitlines()
+    finally:
+        plan.close()
+    assert lines[-1] == "12 s · 240 samples stored · targets 0 up of 1 (gone down) · Ctrl-C stops"
+    assert "latency p95" in "\n".join(lines)  # a scrape target is configured
+    assert all(len(line) <= 80 for line in lines)

@@ -106,17 +106,19 @@ class LiveScreen:
         self.summary = summary
 
     def status(self) -> str | None:
-        """One line on the collectors: time, samples stored, drops, scrape targets."""
+        """One line on the collectors: time, samples stored, drops (if any), scrape targets."""
         view = self.view
         if view is None:
             return None
-        line = (
-            f"{view.elapsed_s:.0f} s · {view.samples_written} samples stored"
-            f" · {view.bus_dropped} dropped"
-        )
+        line = f"{view.elapsed_s:.0f} s · {view.samples_written} samples stored"
+        if view.bus_dropped:
+            line += f" · {view.bus_dropped} metric batches dropped"
         if view.targets:
             up = sum(1 for _, _, state, _ in view.targets if state == "up")
+            down = [job for job, _, state, _ in view.targets if state == "down"]
             line += f" · targets {up} up of {len(view.targets)}"
+            if down:
+                line += f" ({', '.join(down)} down)"
         return line if self.finished else line + " · Ctrl-C stops"
 
     def render(self) -> RenderableType:
