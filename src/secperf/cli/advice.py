@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from secperf.cli.common import SEVERITY_STYLE, console, load_or_exit
+from secperf.cli.common import SEVERITY_STYLE, console, load_or_exit, open_store
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -25,7 +25,6 @@ def advice(
     """Recommendations from the stored scans and metrics, each with its evidence and action."""
     # The analysis (and the store under it) loads only when the command runs.
     from secperf.analysis.advice import advice_json, build_advice
-    from secperf.commands.scanning import open_store
     from secperf.events import now_ms
 
     loaded = load_or_exit(ctx)

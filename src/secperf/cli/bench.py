@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from secperf.cli.common import console, duration_option, fail, load_or_exit
+from secperf.cli.common import console, duration_option, fail, load_or_exit, open_store
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -65,7 +65,6 @@ def bench_run(
     from rich.markup import escape
 
     from secperf.commands.bench import run_benchmark, store_results
-    from secperf.commands.scanning import open_store
     from secperf.perf.command_timing import CommandTimingError
 
     timeout_s = duration_option(timeout, "--timeout")
@@ -96,7 +95,6 @@ def bench_import(
     from rich.markup import escape
 
     from secperf.commands.bench import load_benchmark_files, status_counts, store_results
-    from secperf.commands.scanning import open_store
     from secperf.perf.benchmarks import BenchmarkImportError
 
     loaded = load_or_exit(ctx)
@@ -122,7 +120,6 @@ def bench_list(
     limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many.")] = 100,
 ) -> None:
     """Stored benchmark results, oldest first: name, commit, machine, median, rounds."""
-    from secperf.commands.scanning import open_store
     from secperf.model import ExitCode
 
     loaded = load_or_exit(ctx)

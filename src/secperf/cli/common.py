@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
     from secperf.config import LoadedConfig
     from secperf.model import Severity
+    from secperf.store import Store
 
 #: Exit code of a usage or configuration error (``secperf.model.ExitCode.USAGE``).
 USAGE = 2
@@ -97,6 +98,18 @@ def load_or_exit(
         return load_config(path or options.config_path, project_dir)
     except ConfigError as exc:
         fail(str(exc))
+
+
+def open_store(loaded: LoadedConfig) -> Store:
+    """The configured store, for commands that only read or triage.
+
+    What ``secperf.commands.scanning.open_store`` does, without importing that
+    module: it brings the runtime, the scanners and the collectors, which a
+    command that reads the store never needs (``findings list`` must start fast).
+    """
+    from secperf.store import Store
+
+    return Store.open(loaded.config.store.url)
 
 
 def project_root(path: Path | None, loaded: LoadedConfig) -> Path:

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from secperf.cli.common import console, fail, load_or_exit, severity_option
+from secperf.cli.common import console, fail, load_or_exit, open_store, severity_option
 
 app = typer.Typer(
     help="List and show stored findings.", no_args_is_help=True, rich_markup_mode=None
@@ -43,7 +43,6 @@ def findings_list(
     """
     # The store loads only when a command reads it.
     from secperf.cli import render_scan
-    from secperf.commands.scanning import open_store
     from secperf.events import now_ms
     from secperf.security.triage import parse_state
 

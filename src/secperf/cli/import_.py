@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from secperf.cli.common import console, fail, load_or_exit
+from secperf.cli.common import console, fail, load_or_exit, open_store
 
 app = typer.Typer(
     help="Import benchmark results: pytest-benchmark JSON or asv results.",
@@ -24,7 +24,6 @@ def _import_kind(ctx: typer.Context, files: list[Path], kind: str) -> None:
     from rich.markup import escape
 
     from secperf.commands.bench import load_benchmark_files, status_counts, store_results
-    from secperf.commands.scanning import open_store
     from secperf.perf.benchmarks import BenchmarkImportError
 
     loaded = load_or_exit(ctx)

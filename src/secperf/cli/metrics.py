@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from secperf.cli.common import console, fail, load_or_exit
+from secperf.cli.common import console, fail, load_or_exit, open_store
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -45,7 +45,6 @@ def metrics_list(
     """Every stored metric with its unit, kind and number of series."""
     # The store (and numpy) load only when a command reads it.
     from secperf.commands.metrics import stored_metrics
-    from secperf.commands.scanning import open_store
 
     loaded = load_or_exit(ctx)
     with open_store(loaded) as store:
@@ -77,7 +76,6 @@ def metrics_query(
 ) -> None:
     """A metric's series over a time range, downsampled, with a trend line."""
     from secperf.commands.metrics import parse_labels, points_json, series_summaries
-    from secperf.commands.scanning import open_store
     from secperf.config import parse_duration_ms
     from secperf.events import now_ms
     from secperf.model import ExitCode, MetricType

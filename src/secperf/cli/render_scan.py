@@ -7,6 +7,7 @@ security layer are not needed for ``secperf --help``.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from rich import box
 from rich.markup import escape
@@ -17,7 +18,10 @@ from rich.text import Text
 from secperf.cli.scan_progress import scan_progress as scan_progress
 from secperf.model import Finding, Severity
 from secperf.security.triage import TriageDecision, effective_state
-from secperf.security.validator import ScanReport
+
+if TYPE_CHECKING:
+    # Type only: `findings list` renders findings without loading the scanner side.
+    from secperf.security.validator import ScanReport
 
 #: Hex digits of a fingerprint shown in tables: `secperf triage` and `findings
 #: show` take any unique prefix of 6 or more, and 10 (40 bits) stay unique.

@@ -228,6 +228,10 @@ class RootGroup(typer.core.TyperGroup):
             entry = next((c for c in COMMANDS if c.name == cmd_name), None)
             if entry is not None:
                 found = self.commands[cmd_name] = load_command(entry)
+                if isinstance(found, typer.core.TyperGroup):
+                    # A group's only option is --help: `secperf findings list --help`
+                    # must not load pydantic to read it.
+                    _plain_values(found.get_params(ctx))
         return found
 
     def format_commands(self, ctx: Any, formatter: Any) -> None:
