@@ -105,6 +105,23 @@ def _decimal_mode(values: F64Array) -> tuple[int, I64Array] | None:
     return None
 
 
+def decimal_sums(values: F64Array, starts: I64Array) -> F64Array | None:
+    """Sums of ``values`` from each of ``starts`` on, exact when all are short decimals.
+
+    Values with at most ``MAX_DECIMALS`` fractional digits are summed as scaled
+    integers, so a sum is the float nearest the true decimal (and encodes as a
+    decimal again); None when that cannot be done exactly (floats summed then).
+    """
+    found = _decimal_mode(values) if values.size else None
+    if found is None:
+        return None
+    k, ints = found
+    if float(np.abs(ints).max(initial=0)) * values.size >= _SCALED_LIMIT:
+        return None
+    sums: F64Array = np.add.reduceat(ints, starts).astype(np.float64) / (10.0**k)
+    return sums
+
+
 def _timestamp_words(ts: I64Array) -> U64Array:
     """Zigzagged delta-of-delta words of sorted timestamps (one fewer than timestamps)."""
     deltas = np.diff(ts.view(np.uint64)).astype(
@@ -190,13 +207,34 @@ def decode_chunk(data: bytes | memoryview) -> tuple[I64Array, F64Array]:
 #
 # A rollup block holds one row per bucket with several value columns (min, max,
 # sum, count). It reuses the chunk's pieces: header ``<BIqB`` = format version,
-# row count, first timestamp, column count; one mode byte per column; then one
-# zlib stream of the delta-of-delta timestamps and each column's words, every
-# array byte-shuffled. Values may be any float64 (a sum may overflow to
-# infinity); the XOR mode keeps every bit.
+# row count, first timestamp, column count; one mode byte per column; one plane
+# mask byte per array (timestamps, then each column); then one zlib stream of
+# the delta-of-delta timestamps and each column's words, every array
+# byte-shuffled with only its non-zero byte planes kept (bit i of the mask: plane
+# i is stored). Small deltas leave most planes zero, so there is far less to
+# inflate when a long range is read. Values may be any float64 (a sum may
+# overflow to infinity); the XOR mode keeps every bit.
 
 COLUMNS_VERSION = 1
 _COLUMNS_HEADER = struct.Struct("<BIqB")
+
+
+def _planes(words: U64Array) -> tuple[int, bytes]:
+    """The plane mask and the non-zero byte planes of ``words`` (byte-shuffled)."""
+    planes = words.astype("<u8", copy=False).view(np.uint8).reshape(-1, 8).T
+    present = np.asarray(planes.any(axis=1), dtype=np.bool_)
+    mask = int(np.packbits(present[::-1])[0])
+    return mask, planes[present].tobytes()
+
+
+def _from_planes(raw: memoryview, mask: int, count: int) -> U64Array:
+    out = np.zeros((count, 8), dtype=np.uint8)
+    at = 0
+    for plane in range(8):
+        if mask >> plane & 1:
+            out[:, plane] = np.frombuffer(raw, dtype=np.uint8, count=count, offset=at)
+            at += count
+    return out.view("<u8").reshape(count).astype(np.uint64, copy=False)
 
 
 def encode_columns(timestamps: I64Array, columns: list[F64Array]) -> bytes:
@@ -207,18 +245,18 @@ def encode_columns(timestamps: I64Array, columns: list[F64Array]) -> bytes:
         raise ValueError("every column must have one value per timestamp")
     if count > 1 and not bool(np.all(ts[1:] > ts[:-1])):
         raise ValueError("column chunk timestamps must be sorted and unique")
-    modes: list[int] = []
+    modes = [MODE_XOR] * len(columns)
+    masks = [0] * (1 + len(columns))
     parts: list[bytes] = []
     if count:
-        parts.append(_shuffle(_timestamp_words(ts)))
-        for column in columns:
-            mode, words = _value_words(np.ascontiguousarray(column, dtype=np.float64))
-            modes.append(mode)
-            parts.append(_shuffle(words))
-    else:
-        modes = [MODE_XOR] * len(columns)
+        masks[0], planes = _planes(_timestamp_words(ts))
+        parts.append(planes)
+        for i, column in enumerate(columns):
+            modes[i], words = _value_words(np.ascontiguousarray(column, dtype=np.float64))
+            masks[i + 1], planes = _planes(words)
+            parts.append(planes)
     header = _COLUMNS_HEADER.pack(COLUMNS_VERSION, count, int(ts[0]) if count else 0, len(columns))
-    return header + bytes(modes) + zlib.compress(b"".join(parts), _ZLIB_LEVEL)
+    return header + bytes(modes) + bytes(masks) + zlib.compress(b"".join(parts), _ZLIB_LEVEL)
 
 
 def decode_columns(data: bytes | memoryview) -> tuple[I64Array, list[F64Array]]:
@@ -231,24 +269,27 @@ def decode_columns(data: bytes | memoryview) -> tuple[I64Array, list[F64Array]]:
         raise ChunkDecodeError(f"column chunk format version {version} is not supported")
     at = _COLUMNS_HEADER.size
     modes = list(raw[at : at + ncols])
-    if len(modes) != ncols or any(m != MODE_XOR and m > MAX_DECIMALS for m in modes):
-        raise ChunkDecodeError("column chunk has an unsupported value mode")
+    masks = list(raw[at + ncols : at + 2 * ncols + 1])
+    if len(masks) != ncols + 1 or any(m != MODE_XOR and m > MAX_DECIMALS for m in modes):
+        raise ChunkDecodeError("column chunk has an unsupported value mode or is cut short")
     if count == 0:
         return np.empty(0, np.int64), [np.empty(0, np.float64) for _ in modes]
     try:
-        body = zlib.decompress(raw[at + ncols :])
+        body = zlib.decompress(raw[at + 2 * ncols + 1 :])
     except zlib.error as exc:
         raise ChunkDecodeError(f"column chunk payload is corrupt: {exc}") from None
-    ts_len = (count - 1) * 8
-    if len(body) != ts_len + ncols * count * 8:
+    lengths = [(count - 1) * masks[0].bit_count()]
+    lengths += [count * m.bit_count() for m in masks[1:]]
+    if len(body) != sum(lengths):
         raise ChunkDecodeError(
-            f"column chunk payload has {len(body)} bytes, expected {ts_len + ncols * count * 8}"
+            f"column chunk payload has {len(body)} bytes, expected {sum(lengths)}"
         )
-    words = _unshuffle(body[:ts_len], count - 1) if count > 1 else np.empty(0, np.uint64)
-    ts = _timestamps_from_words(first, words, count)
     view = memoryview(body)
-    columns = [
-        _values_from_words(mode, _unshuffle(view[ts_len + i * count * 8 :], count))
-        for i, mode in enumerate(modes)
-    ]
+    words = _from_planes(view, masks[0], count - 1)
+    ts = _timestamps_from_words(first, words, count)
+    columns: list[F64Array] = []
+    offset = lengths[0]
+    for i, mode in enumerate(modes):
+        columns.append(_values_from_words(mode, _from_planes(view[offset:], masks[i + 1], count)))
+        offset += lengths[i + 1]
     return ts, columns

@@ -90,6 +90,14 @@ class Buckets:
             self.ts[mask], self.min[mask], self.max[mask], self.sum[mask], self.count[mask]
         )
 
+    def between(self, lo: int, hi: int) -> Buckets:
+        """The buckets starting in ``[lo, hi)`` (sorted starts: views, no copies)."""
+        a = int(np.searchsorted(self.ts, lo, side="left"))
+        b = int(np.searchsorted(self.ts, hi, side="left"))
+        if a == 0 and b == self.size:
+            return self
+        return Buckets(self.ts[a:b], self.min[a:b], self.max[a:b], self.sum[a:b], self.count[a:b])
+
     @classmethod
     def from_samples(cls, ts: I64Array, vals: F64Array) -> Buckets:
         """Each sample as a bucket of one (for stitching raw data into a tier's grid)."""
@@ -108,18 +116,30 @@ _FIELDS = ("ts", "min", "max", "sum", "count")
 
 
 def aggregate(
-    ts: I64Array, mins: F64Array, maxs: F64Array, sums: F64Array, counts: F64Array, keys: I64Array
+    ts: I64Array,
+    mins: F64Array,
+    maxs: F64Array,
+    sums: F64Array,
+    counts: F64Array,
+    keys: I64Array,
+    *,
+    exact_sums: bool = True,
 ) -> Buckets:
-    """Combine rows with equal ``keys`` (sorted) into one bucket each, keyed by ``keys``."""
+    """Combine rows with equal ``keys`` (sorted) into one bucket each, keyed by ``keys``.
+
+    Sums of short decimals (a CPU percentage, a byte count) are summed as
+    scaled integers: exact, and they stay short decimals that encode compactly.
+    """
     if ts.size == 0:
         return Buckets.empty()
     starts = np.flatnonzero(np.concatenate(([True], keys[1:] != keys[:-1])))
+    exact = codec.decimal_sums(sums, starts) if exact_sums else None
     with np.errstate(over="ignore", invalid="ignore"):
         return Buckets(
             keys[starts].astype(np.int64),
             np.minimum.reduceat(mins, starts),
             np.maximum.reduceat(maxs, starts),
-            np.add.reduceat(sums, starts),
+            np.add.reduceat(sums, starts) if exact is None else exact,
             np.add.reduceat(counts, starts),
         )
 
@@ -574,8 +594,7 @@ class TierStoreMixin(SampleStoreMixin):
                 parts.setdefault(int(sid), []).append(decode_buckets(data))
         out: dict[int, Buckets] = {}
         for sid, found in parts.items():
-            b = Buckets.concat(found)
-            b = b.select((b.ts >= lo) & (b.ts <= hi))
+            b = Buckets.concat(found).between(lo, hi + 1)  # rows come in block order
             if b.size:
                 out[sid] = b
         return out
@@ -698,12 +717,10 @@ class TierStoreMixin(SampleStoreMixin):
                 lo = _floor(start_ms, source)
                 found = self._read_tier(conn, source, active, lo, max(upper.values()) - 1)
                 for sid, b in found.items():
-                    # Whole buckets only below what a finer source covers.
-                    b = (
-                        b.select(b.ts + source <= upper[sid])
-                        if source != preferred
-                        else b.select(b.ts < upper[sid])
-                    )
+                    # Below what a finer source covers: the preferred tier's buckets
+                    # start before it, a coarser tier's also end before it (whole ones).
+                    limit = upper[sid] if source == preferred else upper[sid] - source + 1
+                    b = b.between(lo, limit)
                     if b.size:
                         data[sid].append((source, b))
                         used.add(source)
@@ -774,11 +791,12 @@ def _reduce(
         b = parts[0][1]
         step_ts, avg, mins, maxs, counts = downsample(b.ts, b.sum, start_ms, step)
         return SeriesPoints(info.id, info.name, info.labels, step_ts, avg, mins, maxs, counts, step)
-    b = Buckets.concat([p for _, p in parts])
-    order = np.argsort(b.ts, kind="stable")
-    b = b.select(order)
+    # Segments were found newest first, each sorted and disjoint: reversed, in time order.
+    b = Buckets.concat([p for _, p in reversed(parts)])
+    if b.size > 1 and not bool(np.all(b.ts[1:] > b.ts[:-1])):
+        b = b.select(np.argsort(b.ts, kind="stable"))
     keys = start_ms + np.maximum((b.ts - start_ms) // step, 0) * step
-    agg = aggregate(b.ts, b.min, b.max, b.sum, b.count, keys.astype(np.int64))
+    agg = aggregate(b.ts, b.min, b.max, b.sum, b.count, keys.astype(np.int64), exact_sums=False)
     with np.errstate(over="ignore", invalid="ignore"):
         avg = agg.sum / agg.count
     return SeriesPoints(
