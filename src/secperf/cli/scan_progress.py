@@ -112,10 +112,12 @@ class ScanProgressFeed:
     @property
     def active(self) -> bool:
         """True while a scan is under way (discovering, or files left to scan)."""
-        if self.phase is None:
+        phase, task_id = self.phase, self.task
+        if phase is None:
             return False
-        task = next(t for t in self.progress.tasks if t.id == self.task)
-        return self.phase == "discover" or not task.finished
+        # Read from the display's thread while the scan's thread may be swapping tasks.
+        task = next((t for t in self.progress.tasks if t.id == task_id), None)
+        return phase == "discover" or task is None or not task.finished
 
 
 @contextmanager
