@@ -71,7 +71,6 @@ def scan(
         unevaluated_scanners,
     )
     from secperf.events import now_ms
-    from secperf.gates.reports.sarif import scan_notes, to_sarif
     from secperf.model import ExitCode
     from secperf.security.baseline import BaselineError
     from secperf.security.factory import ScanOptions
@@ -111,6 +110,9 @@ def scan(
     if output_format is ScanFormat.JSON:
         text = dumps(report_json(report, triage))
     elif output_format is ScanFormat.SARIF:
+        # The report formats load only for the one asked for.
+        from secperf.gates.reports.sarif import scan_notes, to_sarif
+
         sarif = to_sarif(
             report.findings,
             root_uri=root.as_uri(),
