@@ -14,7 +14,6 @@ from secperf.cli.monitor import LiveScreen
 from secperf.commands.monitor import LatestFigures, MonitorView
 from secperf.commands.summary import build_summary, summary_series
 from secperf.config import Config
-from secperf.perf.collectors.factory import build_collectors
 from secperf.store import Store
 from support.cli import clean_env, run_cli
 from support.terminal import Terminal
@@ -104,27 +103,23 @@ def test_the_status_line_names_a_target_that_is_down(tmp_path: Path) -> None:
     config = Config.model_validate(
         {"monitor": {"prometheus": {"targets": [{"name": "gone", "url": "http://127.0.0.1:1/m"}]}}}
     )
-    plan = build_collectors(config.monitor)
-    try:
-        screen = LiveScreen(plan)
-        screen.on_view(
-            MonitorView(
-                figures=LatestFigures(),
-                targets=[("gone", "http://127.0.0.1:1/m", "down", "cannot connect")],
-                stats={},
-                samples_written=240,
-                bus_dropped=0,
-                elapsed_s=12.0,
-            )
+    screen = LiveScreen()
+    screen.on_view(
+        MonitorView(
+            figures=LatestFigures(),
+            targets=[("gone", "http://127.0.0.1:1/m", "down", "cannot connect")],
+            stats={},
+            samples_written=240,
+            bus_dropped=0,
+            elapsed_s=12.0,
         )
-        with Store.open(tmp_path / "s.db") as store:
-            screen.on_summary(build_summary(store, series=summary_series(config)))
-        out = Console(file=io.StringIO(), width=80, color_system=None)
-        out.print(screen.render())
-        assert isinstance(out.file, io.StringIO)
-        lines = out.file.getvalue().splitlines()
-    finally:
-        plan.close()
+    )
+    with Store.open(tmp_path / "s.db") as store:
+        screen.on_summary(build_summary(store, series=summary_series(config)))
+    out = Console(file=io.StringIO(), width=80, color_system=None)
+    out.print(screen.render())
+    assert isinstance(out.file, io.StringIO)
+    lines = out.file.getvalue().splitlines()
     assert lines[-1] == "12 s · 240 samples stored · targets 0 up of 1 (gone down) · Ctrl-C stops"
     assert "latency p95" in "\n".join(lines)  # a scrape target is configured
     assert all(len(line) <= 80 for line in lines)

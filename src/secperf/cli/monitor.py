@@ -67,14 +67,16 @@ def monitor(
     # Pipes and CI logs get plain output: the live summary redraws in place.
     live = out.is_terminal and not no_live
     if live:
-        screen = LiveScreen(plan)
+        screen = LiveScreen()
         with Live(console=out, get_renderable=screen.render, refresh_per_second=2):
-            summary = asyncio.run(
-                run_monitor(
-                    loaded, plan, options, on_view=screen.on_view, on_summary=screen.on_summary
+            try:
+                summary = asyncio.run(
+                    run_monitor(
+                        loaded, plan, options, on_view=screen.on_view, on_summary=screen.on_summary
+                    )
                 )
-            )
-            screen.finished = True  # the last frame, drawn when Live stops, says it is over
+            finally:
+                screen.finished = True  # the last frame, drawn when Live stops, says it is over
     else:
         # Not a terminal: nothing is drawn while collecting; the summary shows the last view.
         summary = asyncio.run(run_monitor(loaded, plan, options))
@@ -91,8 +93,7 @@ class LiveScreen:
     and reads whatever was set last (each is replaced whole, never changed).
     """
 
-    def __init__(self, plan: CollectorPlan) -> None:
-        self.plan = plan
+    def __init__(self) -> None:
         self.view: MonitorView | None = None
         self.summary: LiveSummary | None = None
         self.finished = False
