@@ -15,11 +15,12 @@ on one table pair and one chunk codec; its parts share the series cache.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from itertools import repeat
 from operator import attrgetter
@@ -155,6 +156,10 @@ class ChunkRetention:
     series_deleted: int
 
 
+def _nothing() -> None:
+    """Nothing to fill in (a write that stored no sample)."""
+
+
 def series_key_hash(name: str, canonical_labels: str) -> str:
     """The unique identity of a series in the database."""
     return hashlib.sha256(f"{name}\x00{canonical_labels}".encode()).hexdigest()
@@ -224,6 +229,24 @@ class SampleStoreMixin(RecordMixin):
             with self._lock:
                 self._write_checked(checked, now)
         return WriteResult(accepted, checked.rejected, tuple(checked.errors))
+
+    def write_samples_in(
+        self, conn: Connection, samples: Iterable[Sample], *, now_ms: int | None = None
+    ) -> tuple[WriteResult, Callable[[], None]]:
+        """``write_samples`` inside the caller's write transaction ``conn``.
+
+        So a record and its samples commit together. Returns the result and a
+        function to call once ``conn`` committed: only committed series enter
+        the caches.
+        """
+        now = _now_ms() if now_ms is None else now_ms
+        batch = samples if isinstance(samples, list) else list(samples)
+        checked = self._check_vectorised(batch, now)
+        if checked is None:
+            checked = self._check_each(batch, now)
+        accepted = int(checked.sids.size) + len(checked.unresolved)
+        committed = self._write_checked(checked, now, conn) if accepted else _nothing
+        return WriteResult(accepted, checked.rejected, tuple(checked.errors)), committed
 
     def write_series_arrays(
         self,
@@ -396,12 +419,20 @@ class SampleStoreMixin(RecordMixin):
             return f"sample cannot be checked: {type(exc).__name__}: {exc}"
         return problem
 
-    def _write_checked(self, checked: _Checked, now: int) -> None:
+    def _write_checked(
+        self, checked: _Checked, now: int, in_tx: Connection | None = None
+    ) -> Callable[[], None]:
+        """Write in a transaction of its own, or in ``in_tx`` (the caller commits it).
+
+        In ``in_tx`` the caches are filled by the returned function, which the
+        caller calls once it committed.
+        """
         new_fast: dict[SeriesKey, int] = {}
         new_canon: dict[tuple[str, str], int] = {}
         block_updates: dict[tuple[int, int], int] = {}
         open_updates: dict[int, int] = {}
-        with self._write_tx() as conn:
+        tx = self._write_tx() if in_tx is None else contextlib.nullcontext(in_tx)
+        with tx as conn:
             sids, tss, vals, pos = checked.sids, checked.ts, checked.vals, checked.pos
             if checked.new_series or checked.unresolved:
                 self._prefetch_series(
@@ -441,15 +472,21 @@ class SampleStoreMixin(RecordMixin):
             conn.execute(chunks.insert(), rows)
             self._after_insert(conn, groups, block_updates, open_updates)
             self._after_samples_written(conn, sids, tss, now)
-        # Only committed facts enter the caches: a rollback leaves them as they were.
-        if len(self._series_fast) + len(new_fast) > _FAST_CACHE_LIMIT:
-            self._series_fast.clear()
-        self._series_fast.update(new_fast)
-        self._series_canon.update(new_canon)
-        if len(self._block_chunks) > 4 * max(len(self._open_block), 1024):
-            self._block_chunks.clear()
-        self._block_chunks.update(block_updates)
-        self._open_block.update(open_updates)
+
+        def committed() -> None:
+            # Only committed facts enter the caches: a rollback leaves them as they were.
+            if len(self._series_fast) + len(new_fast) > _FAST_CACHE_LIMIT:
+                self._series_fast.clear()
+            self._series_fast.update(new_fast)
+            self._series_canon.update(new_canon)
+            if len(self._block_chunks) > 4 * max(len(self._open_block), 1024):
+                self._block_chunks.clear()
+            self._block_chunks.update(block_updates)
+            self._open_block.update(open_updates)
+
+        if in_tx is None:
+            committed()
+        return committed
 
     def _after_samples_written(
         self, conn: Connection, sids: I64Array, ts: I64Array, now: int
