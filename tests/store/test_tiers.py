@@ -25,6 +25,7 @@ from secperf.store.tiers import (
     MINUTE_MS,
     Buckets,
     TierRetention,
+    coarsen,
     decode_buckets,
 )
 
@@ -104,6 +105,16 @@ def test_column_chunks_round_trip_bit_for_bit() -> None:
         codec.encode_columns(ts[::-1].copy(), [c[::-1].copy() for c in cols])
     with pytest.raises(codec.ChunkDecodeError, match="version"):
         codec.decode_columns(b"\x09" + codec.encode_columns(ts, cols)[1:])
+
+
+def test_sums_of_short_decimals_are_exact() -> None:
+    values = np.array([0.1, 0.2, 0.1, 0.2])
+    assert 0.1 + 0.2 != 0.3  # what float addition gives
+    sums = codec.decimal_sums(values, np.array([0, 2]))
+    assert sums is not None and sums.tolist() == [0.3, 0.3]
+    assert codec.decimal_sums(np.array([0.1, 1 / 3]), np.array([0])) is None
+    samples = Buckets.from_samples(T0 + np.arange(4, dtype=np.int64) * 1000, values)
+    assert coarsen(samples, MINUTE_MS).sum.tolist() == [0.6]
 
 
 # --------------------------------------------------------------------------- rollups
