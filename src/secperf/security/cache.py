@@ -23,7 +23,7 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
@@ -43,7 +43,8 @@ CREATE TABLE IF NOT EXISTS results (
     key TEXT PRIMARY KEY,
     skipped TEXT,
     findings BLOB NOT NULL,
-    created_ms INTEGER NOT NULL
+    created_ms INTEGER NOT NULL,
+    partial INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS file_state (
     relpath TEXT PRIMARY KEY,
@@ -61,6 +62,14 @@ _CORRUPT_CODES = frozenset({"SQLITE_CORRUPT", "SQLITE_NOTADB"})
 #: secperf's state directory in a project; it marks itself ignored for git.
 STATE_DIR_NAME = ".secperf"
 _STATE_GITIGNORE = "# Created by secperf: its cache, store and salt are local state.\n*\n"
+
+
+def _add_partial_column(db: sqlite3.Connection) -> None:
+    """Caches made before results could be partial get the column (0: not partial)."""
+    columns = {row[1] for row in db.execute("PRAGMA table_info(results)")}
+    if "partial" not in columns:
+        with db:
+            db.execute("ALTER TABLE results ADD COLUMN partial INTEGER NOT NULL DEFAULT 0")
 
 
 def mark_state_dir(directory: Path) -> None:
@@ -107,11 +116,12 @@ def cache_key(scanner_id: str, version: str, config_hash: str, relpath: str, dig
 class CachedResult:
     """A cached scanner result: findings, or the reason the file was skipped."""
 
-    __slots__ = ("findings", "skipped")
+    __slots__ = ("findings", "partial", "skipped")
 
-    def __init__(self, findings: list[Finding], skipped: str | None) -> None:
+    def __init__(self, findings: list[Finding], skipped: str | None, partial: bool = False) -> None:
         self.findings = findings
         self.skipped = skipped
+        self.partial = partial  # ``skipped`` names what was not checked; the rest was
 
 
 def _set_wal(db: sqlite3.Connection) -> None:
@@ -167,6 +177,7 @@ class ScanCache:
             _set_wal(db)
             db.execute("PRAGMA synchronous=NORMAL")
             db.executescript(_SCHEMA)
+            _add_partial_column(db)
             # A damaged file can open cleanly: its first query is what fails.
             db.execute("SELECT count(*) FROM results WHERE key = ''").fetchone()
         except BaseException:
@@ -255,30 +266,37 @@ class ScanCache:
                 chunk = keys[start : start + _CHUNK]
                 marks = ",".join("?" * len(chunk))
                 rows = db.execute(
-                    f"SELECT key, skipped, findings FROM results WHERE key IN ({marks})",  # noqa: S608
+                    f"SELECT key, skipped, findings, partial FROM results WHERE key IN ({marks})",  # noqa: S608
                     chunk,
                 )
-                for key, skipped, blob in rows:
+                for key, skipped, blob, partial in rows:
                     try:
-                        found[key] = CachedResult(_FINDINGS.validate_json(blob), skipped)
+                        found[key] = CachedResult(
+                            _FINDINGS.validate_json(blob), skipped, bool(partial)
+                        )
                     except ValidationError:  # written by another version: a miss
                         continue
             return found
 
         return self._use(read, {})
 
-    def put_many(self, entries: Iterable[tuple[str, list[Finding], str | None]]) -> None:
-        """Store (key, findings, skipped reason) results."""
+    def put_many(
+        self,
+        entries: Iterable[tuple[str, list[Finding], str | None]],
+        partial_keys: Collection[str] = frozenset(),
+    ) -> None:
+        """Store (key, findings, skipped reason) results; ``partial_keys`` were partly checked."""
         now = now_ms()
         rows = [
-            (key, skipped, _FINDINGS.dump_json(findings), now) for key, findings, skipped in entries
+            (key, skipped, _FINDINGS.dump_json(findings), now, int(key in partial_keys))
+            for key, findings, skipped in entries
         ]
 
         def write(db: sqlite3.Connection) -> None:
             with db:
                 db.executemany(
-                    "INSERT OR REPLACE INTO results (key, skipped, findings, created_ms) "
-                    "VALUES (?, ?, ?, ?)",
+                    "INSERT OR REPLACE INTO results (key, skipped, findings, created_ms, partial) "
+                    "VALUES (?, ?, ?, ?, ?)",
                     rows,
                 )
 
