@@ -38,6 +38,9 @@ class FileResult:
     # False when the result depends on other files than this one (a requirements
     # file's -r includes, a lock file beside it): its content hash cannot key it.
     cacheable: bool = True
+    # With ``skipped``: the rest of the file was checked (a manifest with a few
+    # unpinned requirements); the file counts as skipped, but its scanner did work.
+    partial: bool = False
 
 
 class Scanner(abc.ABC):
