@@ -193,6 +193,8 @@ class DepsScanner(Scanner):
                     findings=findings,
                     skipped=skipped,
                     cacheable=not depends_elsewhere,
+                    # Its pinned requirements were checked: the skip is about the rest.
+                    partial=bool(skipped and manifest.dependencies),
                 )
             )
         share = (time.perf_counter() - started) * 1000 / max(1, len(files))
