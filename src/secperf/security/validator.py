@@ -268,17 +268,20 @@ class SecurityValidator:
             hit = cached.get(job.key)
             if hit is not None:
                 results[job.key] = FileResult(
-                    job.candidate.relpath, list(hit.findings), hit.skipped, 0.0
+                    job.candidate.relpath, list(hit.findings), hit.skipped, 0.0, partial=hit.partial
                 )
         fresh = self._run(root, misses)
         results.update(fresh)
         if self.cache is not None and fresh:
             self.cache.put_many(
-                (key, r.findings, r.skipped)
-                for key, r in fresh.items()
-                # Crashes may be transient, and a file's time or memory depends
-                # on the machine's load and the limits: scan such files again.
-                if r.cacheable and not (r.skipped or "").startswith(_NOT_CACHED)
+                [
+                    (key, r.findings, r.skipped)
+                    for key, r in fresh.items()
+                    # Crashes may be transient, and a file's time or memory depends
+                    # on the machine's load and the limits: scan such files again.
+                    if r.cacheable and not (r.skipped or "").startswith(_NOT_CACHED)
+                ],
+                partial_keys={key for key, r in fresh.items() if r.partial},
             )
 
         findings: list[Finding] = []
@@ -304,7 +307,8 @@ class SecurityValidator:
             if result.skipped:
                 skipped.append((job.candidate.relpath, scanner_id, result.skipped))
                 failed_files.add(job.candidate.relpath)
-                scanner_failed_jobs[scanner_id] += 1
+                if not result.partial:
+                    scanner_failed_jobs[scanner_id] += 1
                 scanner_failures.setdefault(scanner_id, result.skipped)
             findings.extend(result.findings)
         interrupted = self.interrupted
