@@ -243,3 +243,24 @@ def test_a_root_its_enclosing_repository_ignores_is_walked(tmp_path: Path) -> No
     assert found.excluded == [("lib/skip.py", "matched by .gitignore (not a git work tree)")]
     inside = FileDiscovery().discover(outer)
     assert inside.mode == "git" and ("versions/", GIT_IGNORED) in inside.excluded
+
+
+def test_a_partly_checked_manifest_is_not_a_scanner_that_checked_nothing(
+    project: Path, tmp_path: Path
+) -> None:
+    from test_scanner_deps import osv_dir
+
+    db = str(osv_dir(tmp_path))
+    # A pin checked, a bad line skipped: partly checked, cold and from the cache.
+    write(project, "requirements.txt", "requests==2.25.1\nnot a requirement!!\n")
+    args = ("--scanners", "deps", "--osv-db", db)
+    for attempt in range(2):
+        data = scan_json(project, *args)
+        assert data["failed_scanners"] == {}
+        assert [f["rule_id"] for f in data["findings"]] == ["GHSA-j8r2-6x86-q33q"]
+        assert data["metrics"]["cache_hits"] == attempt
+    # Only ranges: nothing could be checked, and a scan that asked for deps says so.
+    write(project, "requirements.txt", "flask>=2\n")
+    result = secperf(project, "scan", *args)
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert "deps checked nothing: cannot tell the installed version of 1" in result.stderr
