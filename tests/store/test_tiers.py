@@ -321,6 +321,21 @@ def test_maintenance_rolls_up_and_applies_retention(store: Store) -> None:
     assert maintenance.run_once().retention is not None
 
 
+def test_maintenance_works_in_slices_to_the_end(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from secperf.store import maintenance as module
+
+    monkeypatch.setattr(module, "TRANSACTIONS_PER_SLICE", 1)
+    ts, vals = irregular(50)
+    write(store, ts, vals)
+    retention = TierRetention(*[10_000 * DAY] * 3)
+    done = StoreMaintenance(store, retention, clock=lambda: T0 + 50 * HOUR_MS + GRACE_MS)
+    result = done.run_once()
+    assert result.rollup.transactions > 3  # three days of minutes, then the hours
+    assert_exact(stored(store, HOUR_MS), direct(ts, vals, HOUR_MS))
+
+
 def test_records_follow_their_own_retention(store: Store) -> None:
     store.add_gate_run(GateResult("old", "/repo", T0, T0 + 1, GateVerdict.PASS))
     store.add_gate_run(GateResult("new", "/repo", T0 + 20 * DAY, T0 + 20 * DAY, GateVerdict.PASS))

@@ -25,12 +25,26 @@ log = logging.getLogger(__name__)
 
 ROLLUP_EVERY_MS = 60_000
 RETENTION_EVERY_MS = 3_600_000
+TRANSACTIONS_PER_SLICE = 20
 
 
 def tier_retention(config: StoreConfig) -> TierRetention:
     """The retention of ``[store]``: retention_raw, retention_1m, retention_1h, retention."""
     return TierRetention(
         config.retention_raw, config.retention_1m, config.retention_1h, config.retention or None
+    )
+
+
+def _added(a: RollupResult, b: RollupResult) -> RollupResult:
+    def merged(x: dict[int, int], y: dict[int, int]) -> dict[int, int]:
+        return {k: x.get(k, 0) + y.get(k, 0) for k in {*x, *y}}
+
+    return RollupResult(
+        merged(a.buckets, b.buckets),
+        merged(a.series, b.series),
+        a.rerolled + b.rerolled,
+        a.conflicts + b.conflicts,
+        a.transactions + b.transactions,
     )
 
 
@@ -77,7 +91,14 @@ class StoreMaintenance:
     ) -> MaintenanceResult:
         """Roll up what is complete; apply retention when an hour has passed since the last."""
         at = self._clock() if now is None else now
-        rolled = self.store.rollup(at, retention=self.retention)
+        rolled = RollupResult()
+        while True:  # in slices, so that stop() need not wait for a long catch-up
+            part = self.store.rollup(
+                at, retention=self.retention, max_transactions=TRANSACTIONS_PER_SLICE
+            )
+            rolled = _added(rolled, part)
+            if part.transactions < TRANSACTIONS_PER_SLICE or self._stop.is_set():
+                break
         if rolled.total_buckets or rolled.conflicts:
             log.debug(
                 "store rollup: %d 1m and %d 1h buckets for %d series in %d transactions"
