@@ -1,16 +1,16 @@
 """Scan records: each scan's lifecycle, owner and heartbeat, metrics and cost.
 
 Recording a scan's outcome also stores its security series (``scan_series``
-of ``security.series``), once per scan, from the scan's metrics and the
-findings already stored for it: so every process that records a scan (a CLI
-scan, ``up``, ``serve`` consuming the bus, a SARIF upload) stores them, and
-no other part needs to.
+of ``security.series``), once per scan, in the same transaction, from the
+scan's metrics and the findings already stored for it: so every process that
+records a scan (a CLI scan, ``up``, ``serve`` consuming the bus, a SARIF
+upload) stores them, and no other part needs to.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -162,9 +162,9 @@ class ScanRecordMixin(RecordMixin):
 
     if TYPE_CHECKING:  # provided by ``SampleStoreMixin`` in ``Store``
 
-        def write_samples(
-            self, samples: Iterable[Sample], *, now_ms: int | None = None
-        ) -> WriteResult: ...
+        def write_samples_in(
+            self, conn: Connection, samples: Iterable[Sample], *, now_ms: int | None = None
+        ) -> tuple[WriteResult, Callable[[], None]]: ...
 
     def _scan_exists(self, conn: Connection, scan_id: str) -> bool:
         found = conn.execute(select(scans.c.scan_id).where(scans.c.scan_id == scan_id)).first()
@@ -221,8 +221,8 @@ class ScanRecordMixin(RecordMixin):
         scan run without the store's triage (an agent) counts as the store
         does; when fewer findings are stored than the scan reported, its own
         counts stand. The first time a scan's outcome is recorded its security
-        series are stored too, labelled with ``host`` (default: this machine),
-        so a re-delivered event stores nothing twice. Returns the metrics as
+        series are stored too, in the same transaction, labelled with ``host``
+        (default: this machine), so a re-delivered event stores nothing twice. Returns the metrics as
         stored.
         """
         require_text("status", status)
@@ -275,10 +275,19 @@ class ScanRecordMixin(RecordMixin):
                         **values,
                     )
                 )
-        if first_outcome:
-            # A transaction of its own: the sample store batches and caches its writes.
-            samples = scan_series(metrics, local_host() if host is None else host, counts)
-            self.write_samples(samples)
+            committed: Callable[[], None] | None = None
+            if first_outcome:  # the series commit with the outcome, or neither does
+                samples = scan_series(metrics, local_host() if host is None else host, counts)
+                written, committed = self.write_samples_in(conn, samples)
+                if written.rejected:
+                    log.warning(
+                        "scan %s: %d of its series' samples rejected: %s",
+                        metrics.scan_id,
+                        written.rejected,
+                        "; ".join(written.errors),
+                    )
+        if committed is not None:
+            committed()
         return metrics
 
     def scan_finding_counts(self, scan_id: str, *, at_ms: int | None = None) -> FindingCounts:
