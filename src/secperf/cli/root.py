@@ -110,8 +110,15 @@ COMMANDS: tuple[LazyCommand, ...] = (
         "app",
         "Time a command (bench run, or just bench -- CMD), import and list benchmark results.",
     ),
-    LazyCommand("rules", "alerts", "rules_app", "Check alert rule files."),
-    LazyCommand("store", "store", "app", "Check the store (integrity and schema version)."),
+    LazyCommand(
+        "rules", "alerts", "rules_app", "Check alert rules: the effective set, or one file."
+    ),
+    LazyCommand(
+        "store",
+        "store",
+        "app",
+        "Check the store (integrity, schema version) and show its tiers (stats).",
+    ),
 )
 
 
