@@ -222,8 +222,8 @@ class ScanRecordMixin(RecordMixin):
         does; when fewer findings are stored than the scan reported, its own
         counts stand. The first time a scan's outcome is recorded its security
         series are stored too, in the same transaction, labelled with ``host``
-        (default: this machine), so a re-delivered event stores nothing twice. Returns the metrics as
-        stored.
+        (default: this machine), so a re-delivered event stores nothing twice.
+        Returns the metrics as stored.
         """
         require_text("status", status)
         if status not in SCAN_STATUSES or status == "running":
