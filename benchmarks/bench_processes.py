@@ -274,6 +274,7 @@ class _Chaos:
         self.current: dict[str, tuple[subprocess.Popen[bytes], Launch]] = {}
         self.kills: Counter[str] = Counter()
         self.numbered = 0
+        self.harness_errors: list[str] = []
         self.lock = threading.Lock()
         self.stopping = threading.Event()
         self.started = 0.0
@@ -347,7 +348,11 @@ class _Chaos:
             n = 0
             while not self.stopping.is_set():
                 n += 1
-                body(n)
+                try:
+                    body(n)
+                except Exception as exc:  # e.g. a report that is not JSON: a finding
+                    with self.lock:
+                        self.harness_errors.append(f"{body.__name__} #{n}: {exc!r}")
 
         return run
 
@@ -822,6 +827,7 @@ def run_chaos(work: Path, store_url: str | None, duration_s: float, seed: int) -
     leftovers = chaos.leftovers()
     report = _check(chaos, sqlite_path)
     report.crashes += [f"still running after the run: {p}" for p in leftovers]
+    report.crashes += [f"reading what a process reported: {e}" for e in chaos.harness_errors]
     return report
 
 
