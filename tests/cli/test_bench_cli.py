@@ -140,6 +140,22 @@ def test_import_pytest_benchmark_and_asv(project: Path) -> None:
     assert listed.returncode == 0
     assert "test_sum" in listed.stdout and "test_sorted" not in listed.stdout
 
+    as_json = secperf(project, "bench", "list", "--json")
+    assert as_json.returncode == 0, as_json.stderr
+    listed_json = json.loads(as_json.stdout)["results"]
+    assert sorted((r["name"], r["source"]) for r in listed_json) == sorted(
+        (r.name, r.source) for r in results
+    )
+    narrow = run_cli(["bench", "list"], cwd=project, env={**env_for(project), "COLUMNS": "80"})
+    assert all(len(line) <= 80 for line in narrow.stdout.splitlines()), narrow.stdout
+    assert "…" not in narrow.stdout
+    # Each name reads whole down its column (folded, never cut).
+    lines = narrow.stdout.splitlines()
+    header = next(line for line in lines if line.split()[:1] == ["name"])
+    end = header.index("commit")
+    names = "".join(line[:end].strip() for line in lines[lines.index(header) + 2 :])
+    assert all(r.name.replace(" ", "") in names.replace(" ", "") for r in results)
+
 
 def test_an_asv_results_file_alone(project: Path, tmp_path: Path) -> None:
     one = next(p for p in (ASV_RESULTS / "ci-box").iterdir() if p.name != "machine.json")

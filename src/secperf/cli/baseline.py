@@ -48,6 +48,7 @@ def baseline_update(
 def baseline_show(
     ctx: typer.Context,
     path: Annotated[Path | None, typer.Argument(help="Project directory.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """What the repository's baseline accepts, by scanner and severity."""
     from collections import Counter
@@ -62,12 +63,26 @@ def baseline_show(
         baseline = load_project_baseline(root)
     except BaselineError as exc:
         fail(str(exc))
+    accepted = baseline.fingerprints if baseline is not None else {}
+    counts = Counter(
+        (str(v.get("scanner", "?")), str(v.get("severity", "?"))) for v in accepted.values()
+    )
+    if as_json:
+        import json
+
+        document = {
+            "path": str(baseline_path(root)),
+            "exists": baseline is not None,
+            "accepted": len(accepted),
+            "counts": [
+                {"scanner": scanner_id, "severity": sev, "count": count}
+                for (scanner_id, sev), count in sorted(counts.items())
+            ],
+        }
+        typer.echo(json.dumps(document, indent=2))
+        return
     if baseline is None:
         fail(f"no baseline at {baseline_path(root)}: run `secperf baseline update`", ExitCode.OK)
-    counts = Counter(
-        (str(v.get("scanner", "?")), str(v.get("severity", "?")))
-        for v in baseline.fingerprints.values()
-    )
     out = console()
     out.print(f"{baseline_path(root)}: {len(baseline.fingerprints)} accepted findings")
     for (scanner_id, sev), count in sorted(counts.items()):

@@ -118,6 +118,7 @@ def bench_list(
     ctx: typer.Context,
     name: Annotated[str | None, typer.Option("--name", help="Only this benchmark.")] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many.")] = 100,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Stored benchmark results, oldest first: name, commit, machine, median, rounds."""
     from secperf.model import ExitCode
@@ -125,6 +126,12 @@ def bench_list(
     loaded = load_or_exit(ctx)
     with open_store(loaded) as store:
         results = store.benchmark_results(name=name, limit=limit)
+    if as_json:
+        import json
+        from dataclasses import asdict
+
+        typer.echo(json.dumps({"results": [asdict(r) for r in results]}, indent=2))
+        return
     if not results:
         fail(
             f"no stored results{f' named {name!r}' if name else ''}: "
@@ -191,10 +198,18 @@ def _value(value: float | None, unit: Any) -> str:
 
 def results_table(results: Sequence[BenchmarkResult], title: str = "benchmark results") -> Table:
     """Stored results: name, commit, machine, median, rounds and status."""
+    from rich import box
     from rich.table import Table
     from rich.text import Text
 
-    table = Table(title=Text(title))
+    # Light rules and one space between columns leave the name most of 80 columns.
+    table = Table(
+        title=Text(title),
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+        collapse_padding=True,
+    )
     # Only the name may wrap: the other columns are short and read best whole.
     table.add_column("name", overflow="fold", ratio=1, min_width=16)
     table.add_column("commit", no_wrap=True)
