@@ -6,12 +6,15 @@ from collections.abc import Iterable
 
 from sqlalchemy import select
 
+from secperf.events import BenchmarksRecorded
 from secperf.model import (
     BenchmarkResult,
 )
+from secperf.store.event_log import append_entries
 from secperf.store.record_base import (
     IN_BATCH,
     RecordMixin,
+    clock_ms,
     from_json,
     require_text,
     to_json,
@@ -62,6 +65,11 @@ class BenchmarkRecordMixin(RecordMixin):
                         for r in fresh.values()
                     ],
                 )
+                # So servers following the event log refresh their benchmark views.
+                recorded = BenchmarksRecorded(
+                    names=tuple(sorted({r.name for r in fresh.values()})), results=len(fresh)
+                )
+                append_entries(conn, [recorded], None, clock_ms())
         return len(fresh)
 
     def benchmark_results(
