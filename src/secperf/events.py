@@ -6,7 +6,8 @@ Every event has an id (time-ordered, unique) and a timestamp, a dotted topic
 
 Besides what the sources publish, people's actions are events too
 (``FindingTriaged``, ``AlertAcknowledged``, ``SilenceAdded``,
-``SilenceExpired``): the store writes them to its event log with the records
+``SilenceExpired``), and so are benchmark results stored
+(``BenchmarksRecorded``): the store writes them to its event log with the records
 they describe, so every server following that log hears of them.
 """
 
@@ -187,6 +188,16 @@ class SilenceExpired(Event):
     ends_ms: int
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BenchmarksRecorded(Event):
+    """Benchmark results were stored (``secperf bench``, an import): ``results`` new ones."""
+
+    topic: ClassVar[str] = "perf.benchmarks.recorded"
+
+    names: tuple[str, ...]
+    results: int
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.__name__: cls
     for cls in (
@@ -201,6 +212,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         AlertAcknowledged,
         SilenceAdded,
         SilenceExpired,
+        BenchmarksRecorded,
     )
 }
 

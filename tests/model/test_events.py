@@ -13,6 +13,7 @@ from secperf.events import (
     AlertAcknowledged,
     AlertChanged,
     BaselineUpdated,
+    BenchmarksRecorded,
     Event,
     EventDecodeError,
     FindingTriaged,
@@ -122,6 +123,7 @@ EXAMPLES: list[Event] = [
         reason="maintenance",
     ),
     SilenceExpired(silence_id=3, ends_ms=5),
+    BenchmarksRecorded(names=("test_parse", "test_render"), results=4),
 ]
 
 

@@ -21,6 +21,7 @@ from secperf.events import (
     AlertAcknowledged,
     AlertChanged,
     BaselineUpdated,
+    BenchmarksRecorded,
     Event,
     FindingTriaged,
     MetricsRecorded,
@@ -32,7 +33,7 @@ from secperf.events import (
     decode_event,
     now_ms,
 )
-from secperf.model import Alert, AlertState, MetricKind, Sample, Severity
+from secperf.model import Alert, AlertState, BenchmarkResult, MetricKind, Sample, Severity
 from secperf.store import Store, StoreWriter
 from secperf.store.event_log import (
     ENCODING_ZLIB,
@@ -496,3 +497,16 @@ def test_a_large_metric_batch_logs_only_its_newest_samples(stores: tuple[Store, 
     assert logged.samples == batch[-MAX_LOGGED_SAMPLES:]
     # The store has them all: charts read the older ones from there.
     assert store.query("cpu_percent", None, t, t + 5_000)[0].timestamps.size == 5_000
+
+
+def test_stored_benchmark_results_are_logged_once(stores: tuple[Store, Store]) -> None:
+    _, store = stores
+    results = [
+        BenchmarkResult("test_parse", "pytest-benchmark", 1_000, "m1", "c1", stats={"median": 0.1}),
+        BenchmarkResult("test_load", "pytest-benchmark", 1_000, "m1", "c1", stats={"median": 0.2}),
+    ]
+    assert store.add_benchmark_results(results) == 2
+    assert store.add_benchmark_results(results) == 0  # nothing new: nothing to tell
+    [logged] = events_of(store)
+    assert isinstance(logged, BenchmarksRecorded)
+    assert (logged.names, logged.results) == (("test_load", "test_parse"), 2)

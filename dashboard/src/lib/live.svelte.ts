@@ -25,9 +25,10 @@ export const EVENT_TYPES = [
   "AlertAcknowledged",
   "SilenceAdded",
   "SilenceExpired",
+  "BenchmarksRecorded",
 ] as const;
 
-const TOPICS = "security.>,alerts.>,metrics.recorded,gate.>";
+const TOPICS = "security.>,alerts.>,metrics.recorded,gate.>,perf.benchmarks.recorded";
 const TREND_LIMIT = 50;
 const OVERVIEW_REFRESH_MS = 30000;
 
@@ -202,6 +203,9 @@ class LiveState {
         this.rev.findings += 1;
         this.rev.scans += 1;
         this.scheduleRefetch();
+        break;
+      case "BenchmarksRecorded":
+        this.rev.gate += 1;
         break;
       case "AlertAcknowledged":
       case "SilenceAdded":
