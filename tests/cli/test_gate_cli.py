@@ -355,3 +355,19 @@ def test_a_change_that_slows_real_code_is_blocked(project: Path, tmp_path: Path)
     blocking = [c for c in verdict["result"]["conditions"] if c["status"] == "block"]
     assert [c["name"] for c in blocking] == ["benchmark benchmarks/test_speed.py::test_crunch"]
     assert blocking[0]["measured"].startswith("+")
+
+
+def test_gate_table_is_whole_at_80_columns(project: Path) -> None:
+    """Every header whole, nothing cut with an ellipsis, the evidence readable down its column."""
+    (project / "app" / "calc.py").write_text(RISKY)
+    result = run_cli(["gate"], cwd=project, env={**_env(project), "COLUMNS": "80"})
+    expect(result, 1)
+    lines = result.stdout.splitlines()
+    assert all(len(line) <= 80 for line in lines), result.stdout
+    assert "…" not in result.stdout
+    header = next(line for line in lines if line.startswith("condition"))
+    assert header.split() == ["condition", "measured", "threshold", "status", "evidence"]
+    start = header.index("evidence")
+    rows = lines[lines.index(header) + 2 :]
+    evidence = " ".join(line[start:].strip() for line in rows if len(line) > start)
+    assert "new findings at or above high" in " ".join(evidence.split())

@@ -113,7 +113,7 @@ def gate(
         typer.echo(dumps(to_dict(outcome)), nl=False)
     else:
         out = console()
-        out.print(conditions_table(outcome))
+        out.print(conditions_table(outcome, out.width))
         for note in outcome.notes:
             out.print(f"[dim]{escape(note)}[/dim]")
         out.print(escape(outcome.result.summary.split(". ", 1)[0]))
@@ -123,8 +123,13 @@ def gate(
 # --------------------------------------------------------------------------- display
 
 
-def conditions_table(outcome: GateOutcome) -> Table:
-    """The conditions as a Rich table for the terminal."""
+#: From this terminal width on, no column of the conditions table is capped.
+WIDE = 120
+
+
+def conditions_table(outcome: GateOutcome, width: int = 80) -> Table:
+    """The conditions as a Rich table for a terminal ``width`` columns wide."""
+    from rich import box
     from rich.markup import escape
     from rich.table import Table
 
@@ -142,12 +147,29 @@ def conditions_table(outcome: GateOutcome) -> Table:
         GateVerdict.CANNOT_EVALUATE: "bold yellow",
     }
     verdict = outcome.result.verdict
+    # Light rules and one space between columns: the evidence, the column to
+    # read, gets most of an 80-column terminal; everything wraps, nothing is cut.
     table = Table(
         title=f"secperf gate: [{_VERDICT_STYLE[verdict]}]{verdict.value.upper()}[/]",
+        box=box.SIMPLE_HEAD,
         show_lines=True,
+        show_edge=False,
+        pad_edge=False,
+        collapse_padding=True,
     )
-    for column in ("condition", "measured", "threshold", "status", "evidence"):
-        table.add_column(column, overflow="fold")
+    # Narrow terminals cap the short columns so that the evidence keeps its room.
+    narrow = width < WIDE
+    table.add_column(
+        "condition", overflow="fold", min_width=len("condition"), max_width=16 if narrow else None
+    )
+    table.add_column(
+        "measured", overflow="fold", min_width=len("measured"), max_width=12 if narrow else None
+    )
+    table.add_column(
+        "threshold", overflow="fold", min_width=len("threshold"), max_width=12 if narrow else None
+    )
+    table.add_column("status", no_wrap=True)
+    table.add_column("evidence", overflow="fold", min_width=len("evidence"))
     for c in outcome.result.conditions:
         table.add_row(
             escape(c.name),
