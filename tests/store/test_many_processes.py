@@ -21,7 +21,7 @@ from support.paths import REPO
 
 # The benchmarks package sits at the repository root, beside tests/.
 if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+    sys.path.append(str(REPO))  # last: it must shadow nothing
 
 from benchmarks.bench_processes import run_chaos
 
