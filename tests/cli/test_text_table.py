@@ -1,0 +1,64 @@
+"""TextTable: the fast layout of long listings, printed through a real Rich console."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from rich.console import Console
+
+from secperf.cli.text_table import Cell, TextColumn, TextTable
+
+
+def printed(table: TextTable, *, terminal: bool = False) -> str:
+    out = io.StringIO()
+    if terminal:
+        console = Console(file=out, width=table.width, force_terminal=True, color_system="standard")
+    else:
+        console = Console(file=out, width=table.width, color_system=None)
+    console.print(table)
+    return out.getvalue()
+
+
+def test_a_long_path_folds_at_the_column_edge_and_reads_whole() -> None:
+    path = "src/" + "very_long_directory_name/" * 4 + "module.py:12"
+    table = TextTable([TextColumn("id"), TextColumn("location", wrap=True)], 40)
+    table.add_row("abc", path)
+    lines = printed(table).splitlines()
+    assert all(len(line) <= 40 for line in lines)
+    assert lines[0].split() == ["id", "location"]
+    start = lines[0].index("location")
+    assert "".join(line[start:] for line in lines[2:]) == path
+    assert "…" not in "".join(lines)
+    assert all(line == line.rstrip() for line in lines)  # no trailing padding
+
+
+def test_narrow_columns_give_their_room_to_the_wide_ones() -> None:
+    table = TextTable(
+        [TextColumn("a", wrap=True, ratio=1), TextColumn("b", wrap=True, ratio=1)], 60
+    )
+    table.add_row("short", "word " * 30)
+    assert table.widths() == [5, 60 - 5 - 2]
+
+
+def test_wrapping_columns_never_go_below_their_header_or_least_width() -> None:
+    table = TextTable(
+        [TextColumn("fixed-width-column"), TextColumn("location", wrap=True, min_width=4)], 20
+    )
+    table.add_row("x" * 18, "a/b/c/d/e/f")
+    assert table.widths()[1] == len("location")
+
+
+def test_right_justified_numbers_and_styles_on_a_terminal() -> None:
+    table = TextTable([TextColumn("name"), TextColumn("n", justify="right")], 30)
+    table.add_row("a", Cell("7", "bold red"))
+    table.add_row("b", "123")
+    text = printed(table)
+    assert text.splitlines()[2:] == ["a       7", "b     123"]
+    assert "\x1b[" in printed(table, terminal=True) and "\x1b[" not in text
+
+
+def test_a_row_must_have_a_cell_per_column() -> None:
+    table = TextTable([TextColumn("a"), TextColumn("b")], 20)
+    with pytest.raises(ValueError, match="1 cells for 2 columns"):
+        table.add_row("only one")
