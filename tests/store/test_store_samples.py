@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -200,7 +201,7 @@ def test_downsample_keeps_huge_averages_finite() -> None:
         ({"start_ms": 0, "end_ms": 5, "max_points": -1}, "max_points"),
     ],
 )
-def test_bad_query_arguments(store: Store, kwargs: dict[str, int], message: str) -> None:
+def test_bad_query_arguments(store: Store, kwargs: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         store.query("cpu_percent", None, **kwargs)
 
