@@ -3,7 +3,7 @@
 Rich's ``Table`` measures and wraps every cell through its renderer: right
 for a summary, but a scan of the standard library lists over 4,000 findings
 and Rich took seconds to lay them out. ``TextTable`` lays out plain strings
-with ``textwrap`` and hands Rich finished lines, so a long listing costs a
+with a plain greedy wrap and hands Rich finished lines, so a long listing costs a
 few milliseconds per hundred rows.
 
 Columns that do not wrap take their widest cell; the wrapping columns share
@@ -14,7 +14,6 @@ never cut with an ellipsis); headers are never wrapped.
 
 from __future__ import annotations
 
-import textwrap
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -106,11 +105,34 @@ class TextTable:
 
     @staticmethod
     def _wrap(text: str, width: int) -> list[str]:
+        """Greedy word wrap; a word longer than ``width`` is folded at the edge.
+
+        What ``textwrap.wrap`` does with ``break_long_words``, without its regular
+        expressions: this runs once per cell of listings thousands of rows long.
+        """
         if len(text) <= width:
             return [text]
-        return textwrap.wrap(text, width=width, break_long_words=True, break_on_hyphens=False) or [
-            ""
-        ]
+        lines: list[str] = []
+        line = ""
+        for word in text.split():
+            while len(word) > width:
+                room = width - len(line) - 1 if line else width
+                if room <= 0:
+                    lines.append(line)
+                    line = ""
+                    continue
+                lines.append(f"{line} {word[:room]}" if line else word[:room])
+                line, word = "", word[room:]
+            if not line:
+                line = word
+            elif len(line) + 1 + len(word) <= width:
+                line = f"{line} {word}"
+            else:
+                lines.append(line)
+                line = word
+        if line or not lines:
+            lines.append(line)
+        return lines
 
     @staticmethod
     def _fit(text: str, width: int, column: TextColumn) -> str:
