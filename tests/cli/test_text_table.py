@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from rich.console import Console
 
 from secperf.cli.text_table import Cell, TextColumn, TextTable
@@ -62,3 +64,14 @@ def test_a_row_must_have_a_cell_per_column() -> None:
     table = TextTable([TextColumn("a"), TextColumn("b")], 20)
     with pytest.raises(ValueError, match="1 cells for 2 columns"):
         table.add_row("only one")
+
+
+@given(
+    words=st.lists(st.text(alphabet="ab/:=.", min_size=1, max_size=60), min_size=1, max_size=15),
+    width=st.integers(min_value=1, max_value=50),
+)
+def test_wrapping_keeps_every_character_within_the_width(words: list[str], width: int) -> None:
+    text = " ".join(words)
+    lines = TextTable._wrap(text, width)
+    assert all(len(line) <= width for line in lines)
+    assert "".join(lines).replace(" ", "") == text.replace(" ", "")
