@@ -141,3 +141,10 @@ def test_the_root_help_lines_are_each_commands_own() -> None:
         own = (command.help or "").split("\n\n")[0].strip()
         assert own == entry.help, f"{entry.name}: update its help in secperf.cli.root.COMMANDS"
         assert root.get_command(ctx, entry.name) is not None  # type: ignore[attr-defined]
+
+
+def test_a_mistyped_command_gets_a_suggestion(tmp_path: Path) -> None:
+    """Commands load when used, yet a typo is still matched against all of them."""
+    result = secperf(tmp_path, "finding", "list")
+    assert result.returncode == 2
+    assert "No such command 'finding'. Did you mean 'findings'?" in result.stderr

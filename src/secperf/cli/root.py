@@ -241,6 +241,24 @@ class RootGroup(typer.core.TyperGroup):
                     _plain_values(found.get_params(ctx))
         return found
 
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+        """Typer's resolution; an unknown name gets suggestions from every command in ``COMMANDS``.
+
+        (Typer suggests from the commands built so far, which here is none.)
+        """
+        from difflib import get_close_matches
+
+        from typer._click.exceptions import UsageError
+
+        try:
+            return self._click_resolve_command(ctx, args)
+        except UsageError as exc:
+            matches = get_close_matches(args[0], [c.name for c in COMMANDS]) if args else []
+            if matches:
+                suggestions = ", ".join(repr(m) for m in matches)
+                exc.message = f"{exc.message.rstrip('.')}. Did you mean {suggestions}?"
+            raise
+
     def format_commands(self, ctx: Any, formatter: Any) -> None:
         """The command list from ``COMMANDS``: the help of each without importing any."""
         from typer._click.utils import make_default_short_help
