@@ -74,7 +74,7 @@ def demo(
         m = report.metrics
         by_scanner = ", ".join(f"{k} {v / 1000:.1f} s" for k, v in m.scanner_durations_ms.items())
         say(
-            f"scan: {m.violations_found} findings, {m.files_scanned} files in"
+            f"scan: {m.violations_found} violations, {m.files_scanned} files in"
             f" {m.scan_duration_ms / 1000:.1f} s ({by_scanner})"
         )
 

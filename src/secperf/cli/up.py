@@ -70,7 +70,7 @@ def up(
         m = report.metrics
         counts = ", ".join(f"{k} {v}" for k, v in sorted(m.vulnerability_severity_counts.items()))
         say(
-            f"scan: {m.violations_found} findings ({counts or 'none'}), {m.new_findings} new,"
+            f"scan: {m.violations_found} violations ({counts or 'none'}), {m.new_findings} new,"
             f" {m.files_scanned} files in {m.scan_duration_ms / 1000:.2f} s"
             f" ({m.cache_hits} cached)"
         )
