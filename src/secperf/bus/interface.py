@@ -16,7 +16,7 @@ from __future__ import annotations
 import abc
 import asyncio
 import threading
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
@@ -168,6 +168,13 @@ class EventBus(abc.ABC):
     @abc.abstractmethod
     def publish_threadsafe(self, event: Event, timeout: float | None = None) -> None:
         """Publish from any other thread; blocks that thread while it must wait."""
+
+    def publish_many_threadsafe(
+        self, events: Sequence[Event], timeout: float | None = None
+    ) -> None:
+        """Publish ``events`` in order from any other thread (one at a time unless overridden)."""
+        for event in events:
+            self.publish_threadsafe(event, timeout)
 
     @abc.abstractmethod
     async def close(self, *, drain: bool = True, timeout: float | None = 10.0) -> None:
