@@ -586,3 +586,70 @@ def test_a_handler_may_unsubscribe_itself() -> None:
         await bus.close()
 
     run(main)
+
+
+def test_publish_many_threadsafe_delivers_a_batch_in_order_through_full_queues() -> None:
+    async def main() -> None:
+        bus = AsyncEventBus(default_maxsize=2)  # small: the batch must wait for room
+        security = Recorder()
+        every = Recorder()
+        await bus.subscribe("security.>", security, name="security")
+        await bus.subscribe(">", every, name="every", maxsize=10_000)
+        events: list[Event] = [
+            metrics(i) if i % 3 == 0 else BaselineUpdated(baseline="main", fingerprints=i)
+            for i in range(500)
+        ]
+        await asyncio.to_thread(bus.publish_many_threadsafe, events, 10)
+        await bus.close()
+        assert bus.stats().published == len(events)
+        assert every.events == events
+        assert security.events == [e for e in events if not e.droppable]
+
+    run(main)
+
+
+def test_publish_many_threadsafe_checks_every_event_before_publishing_any() -> None:
+    async def main() -> None:
+        bus = AsyncEventBus()
+        every = Recorder()
+        await bus.subscribe(">", every)
+        with pytest.raises(TypeError, match="only secperf events can be published, got str"):
+            await asyncio.to_thread(
+                bus.publish_many_threadsafe,
+                [baseline(1), "not an event"],  # type: ignore[list-item]
+            )
+        await bus.close()
+        assert every.events == []
+        assert bus.stats().published == 0
+
+    run(main)
+
+
+def test_publish_many_threadsafe_times_out_while_a_queue_stays_full() -> None:
+    async def main() -> None:
+        bus = AsyncEventBus()
+        slow = Gate()
+        await bus.subscribe("security.>", slow, maxsize=1)
+        await bus.publish(baseline(0))
+        await slow.started.wait()
+        with pytest.raises(TimeoutError, match=r"3 events were not all queued within 0\.2 s"):
+            await asyncio.to_thread(
+                bus.publish_many_threadsafe, [baseline(1), baseline(2), baseline(3)], 0.2
+            )
+        slow.release.set()
+        await bus.close()
+        # The first of the batch found room; the rest were withdrawn with the timeout.
+        assert [e.fingerprints for e in slow.events] == [0, 1]  # type: ignore[attr-defined]
+
+    run(main)
+
+
+def test_publish_many_threadsafe_is_refused_on_the_loop_thread_and_before_start() -> None:
+    async def main() -> None:
+        async with AsyncEventBus() as bus:
+            with pytest.raises(RuntimeError, match="event loop's own thread"):
+                bus.publish_many_threadsafe([baseline(1), baseline(2)])
+
+    run(main)
+    with pytest.raises(RuntimeError, match="not started"):
+        AsyncEventBus().publish_many_threadsafe([baseline(1), baseline(2)])

@@ -134,6 +134,18 @@ def test_scan_finds_times_and_publishes(project: Path) -> None:
     assert isinstance(completed, ScanCompleted) and completed.metrics == m
 
 
+def test_findings_are_handed_over_in_one_call_with_publish_many(project: Path) -> None:
+    """One ViolationDetected per finding still, but one hand-over to the bus for all of them."""
+    batches: list[list[Event]] = []
+    validator, events = make(project, publish_many=lambda evs: batches.append(list(evs)))
+    report = validator.scan(project)
+    assert len(batches) == 1
+    assert [type(e) for e in batches[0]] == [ViolationDetected] * 3
+    assert [e.finding for e in batches[0]] == report.findings  # type: ignore[attr-defined]
+    # The scan's start and end still go one by one, around the batch.
+    assert [type(e) for e in events] == [ScanStarted, ScanCompleted]
+
+
 def test_warm_rescan_hits_the_cache_without_reading(
     project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

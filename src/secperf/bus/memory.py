@@ -21,6 +21,7 @@ import contextlib
 import logging
 import threading
 from collections import deque
+from collections.abc import Sequence
 
 from secperf.bus.interface import (
     BusClosedError,
@@ -502,6 +503,55 @@ class AsyncEventBus(EventBus):
             publish_dropping=self._publish_dropping,
             why_full="a subscriber's queue stayed full",
         )
+
+    def publish_many_threadsafe(
+        self, events: Sequence[Event], timeout: float | None = None
+    ) -> None:
+        """Publish ``events`` in order from any thread other than the loop's, in one hand-over.
+
+        The same delivery as ``publish_threadsafe`` on each event in turn
+        (droppable ones never wait, others wait for room), but the calling
+        thread crosses to the loop once and waits once for the whole batch:
+        a scan's thousands of findings are not a thousand round trips. After
+        ``timeout`` seconds it raises TimeoutError (earlier events of the batch
+        may already be queued).
+        """
+        batch = list(events)
+        for event in batch:
+            if not isinstance(event, Event):
+                raise TypeError(f"only secperf events can be published, got {type(event).__name__}")
+        if not batch:
+            return
+        if len(batch) == 1:
+            self.publish_threadsafe(batch[0], timeout)
+            return
+        loop = self._loop
+        if self._closed:
+            raise BusClosedError("cannot publish: the event bus is closed")
+        if loop is None:
+            raise RuntimeError(
+                "the event bus is not started: await bus.start() on its event loop first"
+            )
+        if threading.get_ident() == self._loop_thread:
+            raise RuntimeError(
+                "publish_many_threadsafe was called on the event loop's own thread, where "
+                "blocking would deadlock; use `await bus.publish(event)` there"
+            )
+        if loop.is_closed():
+            raise BusClosedError("cannot publish: the event bus's event loop is closed")
+        future = asyncio.run_coroutine_threadsafe(self._publish_all(batch), loop)
+        try:
+            future.result(timeout)
+        except TimeoutError:
+            future.cancel()
+            raise TimeoutError(
+                f"{len(batch)} events were not all queued within {timeout} s:"
+                " a subscriber's queue stayed full"
+            ) from None
+
+    async def _publish_all(self, events: list[Event]) -> None:
+        for event in events:
+            await self.publish(event)
 
     # ------------------------------------------------------------------ stats
 

@@ -162,7 +162,13 @@ async def _scan_in_runtime(
         triage = runtime.store.triage_all()
         bus = runtime.bus
         validator = make_validator(
-            loaded.config.scan, options, baseline, triage, bus.publish_threadsafe, progress
+            loaded.config.scan,
+            options,
+            baseline,
+            triage,
+            bus.publish_threadsafe,
+            progress,
+            publish_many=bus.publish_many_threadsafe,
         )
         paths = (
             list(options.paths) if options.paths else scan_paths(loaded.config.scan, options.root)

@@ -25,7 +25,12 @@ from secperf.security.redaction import DEFAULT_SECRET_KDF, SecretKdf
 from secperf.security.scanners.interface import Scanner
 from secperf.security.scanners.registry import BuildContext, get_spec
 from secperf.security.triage import TriageDecision
-from secperf.security.validator import Progress, SecurityValidator, TriageProvider
+from secperf.security.validator import (
+    Progress,
+    PublishMany,
+    SecurityValidator,
+    TriageProvider,
+)
 from secperf.security.workers import ScanLimits
 
 CACHE_FILE = Path(".secperf") / "cache.db"
@@ -95,6 +100,8 @@ def make_validator(
     triage: dict[str, TriageDecision] | TriageProvider,
     publish: Callable[[Event], None] | None,
     progress: Progress | None,
+    *,
+    publish_many: PublishMany | None = None,
 ) -> SecurityValidator:
     """A validator configured from ``[scan]`` with the command line's overrides."""
     salt = project_salt(options.root, baseline)
@@ -116,6 +123,7 @@ def make_validator(
         baseline=baseline,
         triage=triage,
         publish=publish,
+        publish_many=publish_many,
         progress=progress,
         limits=ScanLimits(
             file_timeout_s=scan_cfg.file_timeout / 1000 or None,

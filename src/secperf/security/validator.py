@@ -54,6 +54,8 @@ from secperf.security.workers import (
 log = logging.getLogger(__name__)
 
 Publish = Callable[[Event], None]
+#: Publishes several events in order, at once (``EventBus.publish_many_threadsafe``).
+PublishMany = Callable[[Sequence[Event]], None]
 #: progress(phase, done, total): phases are "discover", "scan"
 Progress = Callable[[str, int, int], None]
 #: cost_probe(scan_id) starts measuring a scan's resource use and returns the
@@ -137,6 +139,7 @@ class SecurityValidator:
         baseline: Baseline | None = None,
         triage: Mapping[str, TriageDecision] | TriageProvider | None = None,
         publish: Publish | None = None,
+        publish_many: PublishMany | None = None,
         progress: Progress | None = None,
         cost_probe: CostProbe | None = None,
         limits: ScanLimits | None = None,
@@ -153,6 +156,7 @@ class SecurityValidator:
             {} if triage is None or callable(triage) else dict(triage)
         )
         self.publish = publish
+        self.publish_many = publish_many
         self.progress = progress
         self.cost_probe = cost_probe
         self.limits = limits or ScanLimits()
@@ -183,6 +187,14 @@ class SecurityValidator:
     def _emit(self, event: Event) -> None:
         if self.publish is not None:
             self.publish(event)
+
+    def _emit_all(self, events: Sequence[Event]) -> None:
+        """Publish ``events`` in order: in one call when ``publish_many`` is set."""
+        if self.publish_many is not None:
+            self.publish_many(events)
+        else:
+            for event in events:
+                self._emit(event)
 
     def scan(self, root: Path, paths: Sequence[str] = (".",)) -> ScanReport:
         """Scan ``paths`` under ``root`` and return the report (events published on the way)."""
@@ -388,14 +400,17 @@ class SecurityValidator:
         # Unavailable optional scanners are reported, not a partial scan; files
         # that could not be scanned are.
         status = "interrupted" if interrupted else "partial" if failed_files else "ok"
-        for finding in findings:
-            self._emit(
+        # One event per finding, handed to the bus in one call.
+        self._emit_all(
+            [
                 ViolationDetected(
                     scan_id=scan_id,
                     finding=finding,
                     is_new=finding.fingerprint in new_fingerprints,
                 )
-            )
+                for finding in findings
+            ]
+        )
         error = "; ".join(f"{k}: {v}" for k, v in unavailable.items()) or None
         self._emit(ScanCompleted(metrics=metrics, status=status, error=error))
         return ScanReport(
