@@ -225,3 +225,26 @@ def test_password_findings_keep_their_fingerprints(tmp_path: Path) -> None:
     assert b105.message == "Possible hardcoded password: 'corr****e-42'"
     # Quoted strings are hidden in the fingerprint as they always were: baselines hold.
     assert b105.fingerprint == make_fingerprint("B105", "db.py", 'password = "<redacted>"')
+
+
+def test_building_and_versioning_loads_no_bandit_plugin() -> None:
+    """A scan whose files are all cached builds the scanner and its cache key, nothing more."""
+    code = (
+        "import sys\n"
+        "from secperf.security.scanners.bandit import BanditScanner\n"
+        "s = BanditScanner()\n"
+        "print(s.version())\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('bandit', 'stevedore')))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+    version_line, modules = proc.stdout.splitlines()
+    import bandit  # type: ignore[import-untyped]
+
+    assert version_line.startswith(f"bandit {bandit.__version__}; adapter ")
+    assert modules == "[]"
+    # Test ids given in the configuration are still checked when it is built.
+    with pytest.raises(ValueError, match="unknown bandit test id"):
+        BanditScanner(tests=["B999"])

@@ -264,3 +264,61 @@ def test_scanner_is_picklable_and_versioned() -> None:
     assert scanner.config_hash() != SecretsScanner(b"other").config_hash()
     with pytest.raises(TypeError, match="salt must be bytes"):
         SecretsScanner("not-bytes")  # type: ignore[arg-type]
+
+
+def test_path_decisions_without_detect_secrets_equal_its_filename_filters() -> None:
+    """applies_to answers from a copy of the filters; it must agree with detect-secrets' own."""
+    from detect_secrets.__version__ import VERSION
+    from detect_secrets.core import scan as ds_scan
+    from detect_secrets.filters.heuristic import IGNORED_FILE_EXTENSIONS
+
+    from secperf.security.scanners import secrets as secrets_module
+
+    assert secrets_module.detect_secrets_version() == VERSION
+    with default_settings():
+        filters = [
+            f
+            for f in ds_scan.get_filters_with_parameter("filename")
+            if f.injectable_variables == {"filename"}
+        ]
+    names = {f.path for f in filters} - {"detect_secrets.filters.common.is_invalid_file"}
+    assert names == secrets_module.MIRRORED_FILENAME_FILTERS
+    engine = secrets_module._path_filter()
+    paths = [
+        *(f"dir/file{ext}" for ext in IGNORED_FILE_EXTENSIONS),
+        *(f"dir/file{ext.upper()}" for ext in IGNORED_FILE_EXTENSIONS),
+        *(f"a/{name}" for name in ("yarn.lock", "Cargo.lock", "poetry.lock", "Pipfile.lock")),
+        "package-lock.json",
+        "Podfile.lock",
+        "packages.lock.json",
+        "docs/swagger-ui.html",
+        "swagger/app.py",
+        "Swagger.py",
+        "app/settings.py",
+        "x.lock.txt",
+        ".png",
+        "dir/.gitignore",
+        "dir/archive.tar.gz",
+        "a.",
+        "notes.md",
+    ]
+    scanner = SecretsScanner(b"s" * 16)
+    for path in paths:
+        assert scanner.applies_to(path) == (not engine.filename_excluded(path)), path
+
+
+def test_a_warm_decision_imports_no_detect_secrets(tmp_path: Path) -> None:
+    """Building the scanner, its cache key and its path decisions load no plugin."""
+    code = (
+        "import sys\n"
+        "from secperf.security.scanners.secrets import SecretsScanner\n"
+        "s = SecretsScanner(b's' * 16)\n"
+        "s.version(); s.config_hash()\n"
+        "assert not s.applies_to('logo.png') and s.applies_to('app.py')\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'detect_secrets'))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "[]\n"

@@ -41,7 +41,9 @@ produced by a transformer (INI/YAML), whose layout differs from the file's.
 
 from __future__ import annotations
 
+import importlib.util
 import io
+import os
 import re
 import sys
 import time
@@ -59,7 +61,6 @@ from secperf.security.redaction import (
     redact,
     secret_key,
 )
-from secperf.security.scanners import secrets_prefilter
 from secperf.security.scanners.interface import (
     FileResult,
     FingerprintCounter,
@@ -170,6 +171,9 @@ class _Engine:
             for f in ds_scan.get_filters_with_parameter("filename")
             if f.path not in _FILESYSTEM_FILTERS and f.injectable_variables == {"filename"}
         ]
+        # The prefilter reads detect-secrets' keyword list: it loads with the plugins.
+        from secperf.security.scanners import secrets_prefilter
+
         self.needles = secrets_prefilter.build_needles(self.plugins) if use_prefilter else None
 
     def filename_excluded(self, filename: str) -> bool:
@@ -242,10 +246,9 @@ class SecretsScanner(Scanner):
     # ------------------------------------------------------------------ identity
 
     def version(self) -> str:
-        from detect_secrets.__version__ import VERSION
-
         python = f"{sys.version_info.major}.{sys.version_info.minor}"
-        return f"detect-secrets {VERSION}; adapter {ADAPTER_VERSION}; python {python}"
+        version = detect_secrets_version()
+        return f"detect-secrets {version}; adapter {ADAPTER_VERSION}; python {python}"
 
     def config_hash(self) -> str:
         # The prefilter does not change results, so it stays out of the hash; the
@@ -255,6 +258,10 @@ class SecretsScanner(Scanner):
 
     def applies_to(self, relpath: str) -> bool:
         """False for paths detect-secrets ignores by name (images, lock files, swagger...)."""
+        if _known_filename_filters():
+            # The same decision without importing detect-secrets: a scan whose
+            # files are all cached never needs its plugins.
+            return not _excluded_by_name(relpath)
         return not _path_filter().filename_excluded(relpath)
 
     # ------------------------------------------------------------------ scanning
@@ -411,3 +418,80 @@ def _path_filter() -> _Engine:
         with _default_detect_secrets_settings():
             _PATH_FILTER.append(_Engine(use_prefilter=False))
     return _PATH_FILTER[0]
+
+
+#: The detect-secrets release whose filename filters ``_excluded_by_name`` mirrors.
+_MIRRORED_VERSION = "1.5.0"
+#: detect-secrets 1.5.0's ``is_non_text_file`` extensions.
+_IGNORED_EXTENSIONS = frozenset(
+    {
+        ".7z", ".bin", ".bmp", ".bz2", ".class", ".css", ".dmg", ".doc", ".eot", ".exe",
+        ".gif", ".gz", ".ico", ".iml", ".ipr", ".iws", ".jar", ".jpeg", ".jpg", ".lock",
+        ".map", ".mo", ".pdf", ".png", ".prefs", ".psd", ".rar", ".realm", ".s7z", ".sum",
+        ".svg", ".tar", ".tif", ".tiff", ".ttf", ".webp", ".woff", ".xls", ".xlsx", ".zip",
+    }
+)  # fmt: skip
+#: detect-secrets 1.5.0's ``is_lock_file`` names.
+_LOCK_FILES = frozenset(
+    {
+        "Brewfile.lock.json", "Cartfile.resolved", "composer.lock", "Gemfile.lock",
+        "Package.resolved", "package-lock.json", "Podfile.lock", "yarn.lock", "Pipfile.lock",
+        "poetry.lock", "Cargo.lock", "packages.lock.json",
+    }
+)  # fmt: skip
+#: detect-secrets 1.5.0's default filters that look at the file name alone.
+MIRRORED_FILENAME_FILTERS = frozenset(
+    {
+        "detect_secrets.filters.heuristic.is_non_text_file",
+        "detect_secrets.filters.heuristic.is_swagger_file",
+        "detect_secrets.filters.heuristic.is_lock_file",
+    }
+)
+_VERSION: list[str] = []
+
+
+def detect_secrets_version() -> str:
+    """The installed detect-secrets' version, read without importing the package.
+
+    Importing ``detect_secrets`` loads its plugins and ``requests`` (~0.1 s),
+    which a scan whose files are all cached does not need.
+    """
+    if not _VERSION:
+        _VERSION.append(_read_version() or _imported_version())
+    return _VERSION[0]
+
+
+def _read_version() -> str | None:
+    spec = importlib.util.find_spec("detect_secrets")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for folder in spec.submodule_search_locations:
+        try:
+            text = (Path(folder) / "__version__.py").read_text(encoding="utf-8")
+        except OSError:
+            continue
+        match = re.search(r"""^VERSION\s*=\s*['"]([^'"]+)['"]""", text, re.MULTILINE)
+        if match:
+            return match.group(1)
+    return None
+
+
+def _imported_version() -> str:
+    from detect_secrets.__version__ import VERSION
+
+    return str(VERSION)
+
+
+def _known_filename_filters() -> bool:
+    """True when the installed detect-secrets is the release ``_excluded_by_name`` mirrors."""
+    return detect_secrets_version() == _MIRRORED_VERSION
+
+
+def _excluded_by_name(relpath: str) -> bool:
+    """detect-secrets 1.5.0's default filename filters, as ``filename_excluded`` applies them."""
+    # os.path, as detect-secrets' filters use it (Path.suffix differs on names like "a.").
+    return (
+        os.path.splitext(relpath)[1] in _IGNORED_EXTENSIONS  # noqa: PTH122
+        or "swagger" in relpath
+        or os.path.basename(relpath) in _LOCK_FILES  # noqa: PTH119
+    )
