@@ -22,9 +22,12 @@ from __future__ import annotations
 import struct
 import zlib
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import numpy as np
-import numpy.typing as npt
+from secperf.store.lazy_numpy import np
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
 
 FORMAT_VERSION = 1
 MODE_XOR = 255
@@ -33,9 +36,11 @@ _HEADER = struct.Struct("<BBIq")
 _SCALED_LIMIT = float(2**53)
 _ZLIB_LEVEL = 6
 
-I64Array = npt.NDArray[np.int64]
-F64Array = npt.NDArray[np.float64]
-U64Array = npt.NDArray[np.uint64]
+if TYPE_CHECKING:
+    # Annotations only: numpy loads when a chunk is encoded or decoded.
+    I64Array = npt.NDArray[np.int64]
+    F64Array = npt.NDArray[np.float64]
+    U64Array = npt.NDArray[np.uint64]
 
 
 class ChunkDecodeError(ValueError):

@@ -24,17 +24,19 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from itertools import repeat
 from operator import attrgetter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from sqlalchemy import BigInteger, Connection, delete, exists, func, literal, select, update
 
 from secperf.events import now_ms as _now_ms
 from secperf.model import MAX_FUTURE_SKEW_MS, Sample, sample_problem
 from secperf.store import codec
-from secperf.store.codec import F64Array, I64Array
+from secperf.store.lazy_numpy import np
 from secperf.store.record_base import RecordMixin
 from secperf.store.schema import chunks, dumps_json, rollup_state, rollups, series
+
+if TYPE_CHECKING:
+    from secperf.store.codec import F64Array, I64Array
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import psutil
 from sqlalchemy import JSON, ColumnElement, Connection, cast, func, or_, select, update
 
 from secperf.events import local_host
@@ -136,6 +135,9 @@ def count_stored_findings(conn: Connection, scan_id: str, at_ms: int) -> Finding
 def _owner_gone(row: Any, here: str, now_ms: int, stale_after_ms: int) -> str | None:
     """Why the owner of a running scan row is gone, or None while it may be alive."""
     if row.owner_host == here and row.owner_pid is not None:
+        # Only a running scan row's liveness check needs psutil: reading scans does not.
+        import psutil
+
         pid = int(row.owner_pid)
         try:
             proc = psutil.Process(pid)

@@ -32,16 +32,19 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import numpy.typing as npt
 from sqlalchemy import Connection, and_, delete, func, select, update
 
 from secperf.store import codec
-from secperf.store.codec import F64Array, I64Array
+from secperf.store.lazy_numpy import np
 from secperf.store.samples import SampleStoreMixin, SeriesInfo, SeriesPoints, downsample
 from secperf.store.schema import chunks, rollup_state, rollups
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
+
+    from secperf.store.codec import F64Array, I64Array
 
 log = logging.getLogger(__name__)
 
