@@ -43,6 +43,7 @@ from secperf.store.event_log import (
     payload_json,
 )
 from secperf.store.follower import EventLogFollower, FollowerStats
+from secperf.store.record_base import PRUNE_INTERVAL_MS
 from secperf.store.schema import alert_transitions, event_log, findings, scans, triage_current
 from secperf.store.writer import MAX_LOGGED_SAMPLES
 from secperf.web.exposition import build_registry, render
@@ -406,6 +407,28 @@ def test_retention_prunes_metric_batches_sooner_and_in_small_transactions(
     _, _, last = store.event_log_bounds()
     store.set_triage("fp", "open", "ana")
     assert entries(store)[0].seq > last
+
+
+def test_writers_prune_at_most_once_a_minute_across_processes(
+    stores: tuple[Store, Store],
+) -> None:
+    """A scan appends thousands of entries; the writes of the next one must not prune again."""
+    first, second = stores  # two stores on one database: two processes
+    for store in stores:
+        store.configure_event_log(EventLogRetention(all_ms=1_000, metrics_ms=1_000))
+    first.set_triage("a", "open", "ana")
+    now = now_ms()
+    assert first.prune_event_log_if_due(now + 5_000) == 1
+    second.set_triage("b", "open", "ana")
+    # Another process within the minute: not due, the old entry stays.
+    assert second.prune_event_log_if_due(now + 5_000 + PRUNE_INTERVAL_MS - 1) == 0
+    assert len(entries(second)) == 1
+    # A minute after the last prune, any writer prunes again.
+    assert second.prune_event_log_if_due(now + 5_000 + PRUNE_INTERVAL_MS) == 1
+    assert entries(second) == []
+    # An explicit prune (the follower's) is never held back.
+    second.set_triage("c", "open", "ana")
+    assert second.prune_event_log(now + 5_000 + PRUNE_INTERVAL_MS + 1) == 1
 
 
 def test_a_cursor_older_than_the_log_starts_at_the_oldest_and_says_so(

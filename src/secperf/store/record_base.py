@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from pydantic import TypeAdapter
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, select
 
 from secperf.events import Event, now_ms
 from secperf.store.event_log import (
@@ -39,6 +39,7 @@ from secperf.store.event_log import (
     save_cursor,
     seq_bounds,
 )
+from secperf.store.schema import event_log_cursors
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +84,11 @@ def require_text(what: str, value: Any) -> str:
 #: A store appending this many log entries prunes the log once (so the log is
 #: bounded even where no server runs).
 PRUNE_EVERY_APPENDS = 500
+#: Writers prune the log at most this often, across processes: each prune reads
+#: every old entry (~40 ms per 100,000), and a scan appends thousands of them.
+PRUNE_INTERVAL_MS = 60_000
+#: The ``event_log_cursors`` row whose ``updated_ms`` says when a writer last pruned.
+PRUNED_MARKER = "secperf:pruned"
 
 #: Events queued with ``Store.outbox``, per thread and per store.
 _OUTBOX = threading.local()
@@ -140,7 +146,7 @@ class RecordMixin:
         if getattr(self, "_appended_since_prune", 0) >= PRUNE_EVERY_APPENDS:
             self._appended_since_prune = 0
             try:
-                self.prune_event_log()
+                self.prune_event_log_if_due()
             except Exception as exc:  # a later append tries again; the write itself is done
                 log.warning("pruning the event log failed: %s", exc)
 
@@ -194,6 +200,28 @@ class RecordMixin:
                 removed += done
                 if done < PRUNE_BATCH:
                     break
+        return removed
+
+    def prune_event_log_if_due(self, now_ms: int | None = None) -> int:
+        """``prune_event_log`` unless a writer of any process did within ``PRUNE_INTERVAL_MS``.
+
+        What writers call: a terminal's scans, each appending thousands of
+        entries, prune at most once a minute between them. Returns how many
+        entries were deleted (0 when not due).
+        """
+        now = clock_ms() if now_ms is None else now_ms
+        with self._engine.connect() as conn:
+            last = conn.execute(
+                select(event_log_cursors.c.updated_ms).where(
+                    event_log_cursors.c.name == PRUNED_MARKER
+                )
+            ).scalar()
+        # A clock set back makes the last prune look in the future: prune then.
+        if last is not None and 0 <= now - int(last) < PRUNE_INTERVAL_MS:
+            return 0
+        removed = self.prune_event_log(now)
+        with self._lock, self._writer.begin() as conn:
+            save_cursor(conn, PRUNED_MARKER, 0, now)
         return removed
 
     # ------------------------------------------------------------------ reading the log
