@@ -585,7 +585,7 @@ class StoreWriter:
         if self._log_events:
             # So the log stays bounded where no server runs to prune it.
             try:
-                await asyncio.to_thread(self.store.prune_event_log)
+                await asyncio.to_thread(self.store.prune_event_log_if_due)
             except Exception as exc:
                 log.warning("store writer: pruning the event log failed: %s", _cause(exc))
         kept_events = sum(w.count for w in self._kept)
