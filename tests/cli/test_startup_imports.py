@@ -116,6 +116,9 @@ def test_findings_list_loads_no_scanner_web_or_statistics(tmp_path: Path) -> Non
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "B602" in proc.stdout
     forbidden = (
+        # Arrays are for metric samples, psutil for the liveness of running scans.
+        "numpy",
+        "psutil",
         "scipy",
         "fastapi",
         "starlette",
@@ -131,3 +134,21 @@ def test_findings_list_loads_no_scanner_web_or_statistics(tmp_path: Path) -> Non
         "secperf.analysis",
     )
     assert loaded(modules, forbidden) == []
+
+
+def test_a_warm_scan_with_nothing_changed_loads_no_scanner_tool(tmp_path: Path) -> None:
+    """Every file is a cache hit: bandit's and detect-secrets' plugins stay unloaded."""
+    (tmp_path / "app.py").write_text("import subprocess\nsubprocess.call('ls', shell=True)\n")
+    (tmp_path / "settings.py").write_text("password = 'hunter2hunter2'  # noqa\n")
+    cold = run_cli(["scan", "--format", "json"], cwd=tmp_path)
+    assert cold.returncode in (0, 1), cold.stderr
+    proc, modules = imports("scan", cwd=tmp_path)
+    assert proc.returncode in (0, 1), proc.stderr[-2000:]
+    # The cached results are the findings, printed as before.
+    assert "B602" in proc.stdout
+    assert loaded(modules, ("bandit", "detect_secrets", "stevedore")) == []
+    # Changing a file loads bandit again, for that file.
+    (tmp_path / "app.py").write_text("import subprocess\nsubprocess.call('id', shell=True)\n")
+    proc, modules = imports("scan", cwd=tmp_path)
+    assert proc.returncode in (0, 1), proc.stderr[-2000:]
+    assert "bandit" in modules

@@ -75,3 +75,52 @@ def test_wrapping_keeps_every_character_within_the_width(words: list[str], width
     lines = TextTable._wrap(text, width)
     assert all(len(line) <= width for line in lines)
     assert "".join(lines).replace(" ", "") == text.replace(" ", "")
+
+
+def printed_directly(table: TextTable, width: int | None = None) -> str:
+    out = io.StringIO()
+    table.print_to(Console(file=out, width=width or table.width, color_system=None))
+    return out.getvalue()
+
+
+@given(
+    rows=st.lists(
+        st.tuples(
+            st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=12),
+            st.text(alphabet="abc XYZ/._-", max_size=60),
+            st.text(alphabet="abc XYZ/._-", max_size=40),
+            st.sampled_from(["", " ", "yes", "-"]),
+        ),
+        max_size=12,
+    ),
+    width=st.integers(min_value=20, max_value=100),
+)
+def test_printing_without_colour_skips_rich_and_prints_what_rich_prints(
+    rows: list[tuple[str, str, str, str]], width: int
+) -> None:
+    table = TextTable(
+        [
+            TextColumn("id"),
+            TextColumn("finding", wrap=True, ratio=3),
+            TextColumn("location", wrap=True, ratio=2),
+            TextColumn("n", justify="right"),
+        ],
+        width,
+    )
+    for key, finding, location, last in rows:
+        table.add_row(Cell(key, "bold red"), finding, location, last)
+    assert printed_directly(table) == printed(table)
+
+
+def test_lines_rich_would_crop_or_measure_otherwise_still_go_through_rich() -> None:
+    table = TextTable([TextColumn("id"), TextColumn("path")], 80)
+    table.add_row("abc", "données/ファイル.py")  # wide characters: Rich measures cells
+    table.add_row("tab", "a\tb")  # control characters: Rich's own handling
+    assert printed_directly(table) == printed(table)
+    wide = TextTable([TextColumn("id"), TextColumn("path")], 80)
+    wide.add_row("abc", "x" * 70)
+    # Printed on a narrower console than laid out for: Rich crops, so Rich prints.
+    out = io.StringIO()
+    console = Console(file=out, width=40, color_system=None)
+    console.print(wide)
+    assert printed_directly(wide, width=40) == out.getvalue()

@@ -63,6 +63,7 @@ def scan(
     import asyncio
 
     from secperf.cli import render_coverage, render_scan
+    from secperf.cli.text_table import TextTable
     from secperf.commands.scanning import (
         blocking_findings,
         dumps,
@@ -157,7 +158,10 @@ def scan(
         typer.echo(text, nl=False)
     else:
         for table in tables:
-            out.print(table)
+            if isinstance(table, TextTable):
+                table.print_to(out)
+            else:
+                out.print(table)
     if blocking:
         err.print(f"{len(blocking)} new finding(s) at or above {threshold.value}", style="bold red")
         raise typer.Exit(int(ExitCode.BLOCKED))
