@@ -229,7 +229,7 @@ class SampleStoreMixin(RecordMixin):
         accepted = int(checked.sids.size) + len(checked.unresolved)
         if accepted:
             with self._lock:
-                self._write_checked(checked, now)
+                self._write_checked(checked, now, live_clock=now_ms is None)
         return WriteResult(accepted, checked.rejected, tuple(checked.errors))
 
     def write_samples_in(
@@ -296,7 +296,7 @@ class SampleStoreMixin(RecordMixin):
                     sid = _NEW_SERIES
                 checked.sids = np.full(keep.size, sid, dtype=np.int64)
                 checked.ts, checked.vals = ts[keep], vals[keep]
-                self._write_checked(checked, now)
+                self._write_checked(checked, now, live_clock=now_ms is None)
         return WriteResult(int(keep.size), rejected, tuple(checked.errors))
 
     def _check_vectorised(self, batch: list[Any], now: int) -> _Checked | None:
@@ -422,7 +422,12 @@ class SampleStoreMixin(RecordMixin):
         return problem
 
     def _write_checked(
-        self, checked: _Checked, now: int, in_tx: Connection | None = None
+        self,
+        checked: _Checked,
+        now: int,
+        in_tx: Connection | None = None,
+        *,
+        live_clock: bool = False,
     ) -> Callable[[], None]:
         """Write in a transaction of its own, or in ``in_tx`` (the caller commits it).
 
@@ -473,7 +478,9 @@ class SampleStoreMixin(RecordMixin):
             rows, groups = self._encode_groups(sids, tss, vals, pos)
             conn.execute(chunks.insert(), rows)
             self._after_insert(conn, groups, block_updates, open_updates)
-            self._after_samples_written(conn, sids, tss, now)
+            # With the live clock, "late" is judged once the write lock is held: a
+            # rollup that committed while this write waited has rolled by a later clock.
+            self._after_samples_written(conn, sids, tss, _now_ms() if live_clock else now)
 
         def committed() -> None:
             # Only committed facts enter the caches: a rollback leaves them as they were.
