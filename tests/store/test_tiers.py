@@ -7,9 +7,11 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -426,3 +428,129 @@ def test_a_rollup_killed_mid_way_resumes_with_exact_totals(tmp_path: Path) -> No
             assert found.values.tolist() == pytest.approx(
                 [expected[k][2] / expected[k][3] for k in sorted(expected)], rel=1e-12
             )
+
+
+# --------------------------------------------------------------------------- races
+
+
+def _minutes(n: int, value: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    ts = T0 + np.arange(n, dtype=np.int64) * MINUTE_MS
+    return ts, np.full(n, value)
+
+
+@pytest.mark.parametrize("state", ["new series", "rolled before"])
+def test_a_late_sample_written_during_a_rollup_reaches_the_tiers(
+    store_url: str, state: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A second store (another process's) writes a late sample while a pass is rolling its span."""
+    ts, vals = _minutes(20)
+    with Store.open(store_url) as store, Store.open(store_url) as other:
+        write(store, ts, vals, now=T0 + 20 * MINUTE_MS)
+        if state == "rolled before":
+            store.rollup(T0 + 12 * MINUTE_MS)  # watermark at T0 + 10 min
+        late_ts = T0 + 15 * MINUTE_MS + 1 if state == "rolled before" else T0 + 5 * MINUTE_MS + 1
+        now = T0 + 30 * MINUTE_MS
+        writers: list[threading.Thread] = []
+        read_sources = store._read_sources
+
+        def racing(*args: Any) -> Any:
+            out = read_sources(*args)
+            if not writers:
+                late = [Sample(NAME, {"host": "a"}, late_ts, 100.0)]
+                writer = threading.Thread(
+                    target=other.write_samples, args=(late,), kwargs={"now_ms": now}
+                )
+                writers.append(writer)
+                writer.start()
+                # Where the source is read under the write lock the writer waits for the
+                # pass; elsewhere it commits now, between the read and the write.
+                writer.join(2.0)
+            return out
+
+        monkeypatch.setattr(store, "_read_sources", racing)
+        store.rollup(now)
+        monkeypatch.undo()
+        writers[0].join(30)
+        assert not writers[0].is_alive()
+        store.rollup(now + MINUTE_MS)
+        all_ts, all_vals = np.append(ts, late_ts), np.append(vals, 100.0)
+        order = np.argsort(all_ts)
+        assert_exact(stored(store, MINUTE_MS), direct(all_ts[order], all_vals[order], MINUTE_MS))
+
+
+def test_a_write_judges_lateness_by_the_clock_once_it_holds_the_lock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A rollup that commits while a write waits for the lock has rolled by a later clock."""
+    store = Store.open(f"sqlite:///{tmp_path / 's.db'}")
+    ts, vals = _minutes(10)
+    write(store, ts, vals, now=T0 + 7 * MINUTE_MS + 40_000)
+    clock = {"now": T0 + 9 * MINUTE_MS + 20_000}
+    readers: list[str] = []
+
+    def fake_clock() -> int:
+        readers.append(threading.current_thread().name)
+        return clock["now"]
+
+    monkeypatch.setattr("secperf.store.samples._now_ms", fake_clock)
+    late_ts = T0 + 7 * MINUTE_MS + 30_000  # not late by the first clock reading
+    sample = [Sample(NAME, {"host": "a"}, late_ts, 50.0)]
+    writer = threading.Thread(target=store.write_samples, args=(sample,), name="writer")
+    with store._lock:
+        writer.start()
+        deadline = time.monotonic() + 10
+        while "writer" not in readers:  # it read the clock and now waits for the lock
+            assert time.monotonic() < deadline, "the writer never read the clock"
+            time.sleep(0.005)
+        clock["now"] = T0 + 10 * MINUTE_MS
+        store.rollup(clock["now"])  # rolls the minutes before T0 + 8 min
+    writer.join(30)
+    assert not writer.is_alive()
+    store.rollup(T0 + 15 * MINUTE_MS)
+    all_ts, all_vals = np.append(ts, late_ts), np.append(vals, 50.0)
+    order = np.argsort(all_ts)
+    expected = direct(all_ts[order], all_vals[order], MINUTE_MS)
+    rolled = {k: v for k, v in expected.items() if k < T0 + 13 * MINUTE_MS}
+    assert_exact(stored(store, MINUTE_MS), rolled)
+    store.close()
+
+
+def test_two_stores_rolling_up_a_new_series_at_once_on_postgresql(postgres_url: str) -> None:
+    """Both find no state row; the second to insert one loses the race instead of failing."""
+    ts, vals = _minutes(10)
+    with Store.open(postgres_url) as a, Store.open(postgres_url) as b:
+        for t, v in zip(ts.tolist(), vals.tolist(), strict=True):  # on time: no state row yet
+            a.write_samples([Sample(NAME, {"host": "a"}, t, v)], now_ms=t)
+        barrier = threading.Barrier(2, timeout=10)
+        results: dict[str, Any] = {}
+
+        def hold_after_lock(s: Store) -> None:
+            lock_states = s._lock_states
+            calls: list[int] = []
+
+            def wrapped(*args: Any) -> Any:
+                found = lock_states(*args)
+                if not calls:  # both transactions have looked for the state row
+                    calls.append(1)
+                    barrier.wait()
+                return found
+
+            setattr(s, "_lock_states", wrapped)  # noqa: B010 - a per-instance hook
+
+        def run(name: str, s: Store) -> None:
+            try:
+                results[name] = s.rollup(T0 + 20 * MINUTE_MS)
+            except Exception as exc:  # the failure this test is about
+                results[name] = exc
+
+        hold_after_lock(a)
+        hold_after_lock(b)
+        threads = [threading.Thread(target=run, args=(n, s)) for n, s in (("a", a), ("b", b))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        errors = [r for r in results.values() if isinstance(r, Exception)]
+        assert errors == []
+        assert sum(r.conflicts for r in results.values()) >= 1
+        assert_exact(stored(a, MINUTE_MS), direct(ts, vals, MINUTE_MS))

@@ -12,13 +12,16 @@ watermark below which every bucket is rolled up; a pass rolls only complete
 buckets (ending ``GRACE_MS`` before now) above it. It is idempotent: a bucket
 is always recomputed whole from its source and replaces what was there, so
 running a pass twice, or resuming one that was killed, adds nothing twice.
-The work is read outside any write transaction; each short write transaction
-(a few dozen series) moves the watermark with a compare-and-set, so a pass
-racing another process only skips what the other did.
+Each short write transaction (a few dozen series) checks the watermarks it
+planned from (compare-and-set), then reads the source and writes the buckets,
+so a pass racing another process only skips what the other did.
 
-Late samples: a write holding samples older than ``GRACE_MS`` marks
-``dirty_ms`` on the series' 1-minute state; the next pass rolls the buckets
-from there up to the watermark again from raw (and the hours above them from
+Late samples: a write holding samples older than ``GRACE_MS`` (by the clock
+read once it holds the write lock) marks ``dirty_ms`` on the series' 1-minute
+state, unconditionally and creating the state row if there is none: a pass
+that planned before the mark fails its compare-and-set, one that read its
+source after the write has the sample. The next pass rolls the buckets from
+the mark up to the watermark again from raw (and the hours above them from
 minutes). Samples older than the raw retention are not rolled up again: their
 raw neighbours are gone, so a bucket recomputed from them would lose data.
 
@@ -255,6 +258,17 @@ def _floor(ts: int, width: int) -> int:
     return ts - ts % width
 
 
+def _dialect_insert(conn: Connection) -> Any:
+    """The engine's own INSERT, which has ``on_conflict_do_*`` (SQLite and PostgreSQL)."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert
+
+
 class TierStoreMixin(SampleStoreMixin):
     """Rollups, their retention and tier-aware queries; ``Store`` mixes it in."""
 
@@ -294,7 +308,9 @@ class TierStoreMixin(SampleStoreMixin):
                     written, done, conflicts = self._roll_part(tier, part)
                     counters["tx"] += 1
                     counters["conflicts"] += conflicts
-                    counters["rerolled"] += sum(1 for p in part if p.dirty is not None)
+                    counters["rerolled"] += sum(
+                        1 for p in part if p.dirty is not None and p.dirty < p.rolled
+                    )
                     buckets[tier] += written
                     series_done[tier].update(done)
                     progressed = progressed or bool(done)
@@ -375,7 +391,7 @@ class TierStoreMixin(SampleStoreMixin):
                 plans.append(_Plan(sid, rolled, rolled, rolled, dirty, rolled))
         return plans
 
-    def _read_sources(self, tier: int, part: list[_Plan]) -> dict[int, Buckets]:
+    def _read_sources(self, conn: Connection, tier: int, part: list[_Plan]) -> dict[int, Buckets]:
         """The new buckets of each planned series, computed from the finer source."""
         lo = min(p.lo for p in part)
         hi = max(p.hi for p in part)
@@ -383,15 +399,14 @@ class TierStoreMixin(SampleStoreMixin):
         out: dict[int, Buckets] = {}
         if not sids or hi <= lo:
             return out
-        with self._engine.connect() as conn:
-            if tier == MINUTE_MS:
-                points = self._read_points(conn, sids, lo, hi - 1)
-                source = {sid: bucketize(ts, vals, tier) for sid, (ts, vals) in points.items()}
-            else:
-                source = {
-                    sid: coarsen(b, tier)
-                    for sid, b in self._read_tier(conn, MINUTE_MS, sids, lo, hi - 1).items()
-                }
+        if tier == MINUTE_MS:
+            points = self._read_points(conn, sids, lo, hi - 1)
+            source = {sid: bucketize(ts, vals, tier) for sid, (ts, vals) in points.items()}
+        else:
+            source = {
+                sid: coarsen(b, tier)
+                for sid, b in self._read_tier(conn, MINUTE_MS, sids, lo, hi - 1).items()
+            }
         for p in part:
             b = source.get(p.sid)
             if b is None:
@@ -401,24 +416,33 @@ class TierStoreMixin(SampleStoreMixin):
 
     def _roll_part(self, tier: int, part: list[_Plan]) -> tuple[int, list[int], int]:
         """One short write transaction: merge new buckets, move watermarks (compare-and-set)."""
-        computed = self._read_sources(tier, part)
         written = 0
         done: list[int] = []
         conflicts = 0
         with self._write_tx() as conn:
             current = self._lock_states(conn, tier, [p.sid for p in part])
+            valid: list[_Plan] = []
             for p in part:
                 seen = current.get(p.sid)
                 expected = (p.rolled, p.dirty) if (p.rolled or p.dirty is not None) else None
                 if seen != expected and not (expected is None and seen == (0, None)):
-                    conflicts += 1  # another process rolled it meanwhile
+                    conflicts += 1  # another process rolled it (or a late sample came) meanwhile
                     continue
+                if seen is None and not self._claim_state(conn, tier, p.sid):
+                    conflicts += 1  # another process created the state row meanwhile
+                    continue
+                valid.append(p)
+            # Read inside the write transaction, after the states were checked: a late
+            # sample committed before is in the source, one committed after marks the
+            # state again (``_mark_late``), so the next pass rolls its bucket.
+            computed = self._read_sources(conn, tier, valid) if valid else {}
+            for p in valid:
                 new = computed.get(p.sid, Buckets.empty())
                 written += self._store_buckets(conn, tier, p.sid, new, p.lo, p.hi)
-                self._set_state(conn, tier, p, exists=seen is not None)
+                self._set_state(conn, tier, p)
                 if tier == MINUTE_MS and p.dirty is not None and p.hi > p.lo:
                     # The hours over re-rolled minutes are rolled again too.
-                    self._mark_dirty(conn, HOUR_MS, {p.sid: _floor(p.lo, HOUR_MS)}, below_only=True)
+                    self._mark_late(conn, HOUR_MS, {p.sid: _floor(p.lo, HOUR_MS)})
                 done.append(p.sid)
         return written, done, conflicts
 
@@ -438,34 +462,59 @@ class TierStoreMixin(SampleStoreMixin):
         }
 
     @staticmethod
-    def _set_state(conn: Connection, tier: int, p: _Plan, *, exists: bool) -> None:
+    def _claim_state(conn: Connection, tier: int, sid: int) -> bool:
+        """Create a series' state row before its first rollup; False when one exists already.
+
+        ``FOR UPDATE`` locks no row that does not exist: two processes rolling
+        a new series both find none. The insert that comes second waits for
+        the first and then inserts nothing, which counts as a lost race; and a
+        late sample's mark waits for this row instead of missing it.
+        """
+        stmt = (
+            _dialect_insert(conn)(rollup_state)
+            .values(series_id=sid, tier_ms=tier, rolled_ms=0, dirty_ms=None)
+            .on_conflict_do_nothing(
+                index_elements=[rollup_state.c.series_id, rollup_state.c.tier_ms]
+            )
+        )
+        # RETURNING, since psycopg reports no row count for an INSERT ... ON CONFLICT.
+        return conn.execute(stmt.returning(rollup_state.c.series_id)).first() is not None
+
+    @staticmethod
+    def _set_state(conn: Connection, tier: int, p: _Plan) -> None:
         dirty: int | None = None
         if p.dirty is not None and p.hi < p.rolled:
             dirty = p.hi  # a long re-roll goes on from here next step
-        if exists:
-            conn.execute(
-                update(rollup_state)
-                .where(rollup_state.c.series_id == p.sid, rollup_state.c.tier_ms == tier)
-                .values(rolled_ms=p.new_rolled, dirty_ms=dirty)
-            )
-        else:
-            conn.execute(
-                rollup_state.insert().values(
-                    series_id=p.sid, tier_ms=tier, rolled_ms=p.new_rolled, dirty_ms=dirty
-                )
-            )
+        conn.execute(
+            update(rollup_state)
+            .where(rollup_state.c.series_id == p.sid, rollup_state.c.tier_ms == tier)
+            .values(rolled_ms=p.new_rolled, dirty_ms=dirty)
+        )
 
     @staticmethod
-    def _mark_dirty(
-        conn: Connection, tier: int, lows: dict[int, int], *, below_only: bool = False
-    ) -> None:
-        """Mark buckets from ``lows[sid]`` on as needing a re-roll."""
-        for sid, low in lows.items():
-            cond = and_(rollup_state.c.series_id == sid, rollup_state.c.tier_ms == tier)
-            if below_only:
-                cond = and_(cond, rollup_state.c.rolled_ms > low)
-            cond = and_(cond, (rollup_state.c.dirty_ms.is_(None)) | (rollup_state.c.dirty_ms > low))
-            conn.execute(update(rollup_state).where(cond).values(dirty_ms=low))
+    def _mark_late(conn: Connection, tier: int, lows: dict[int, int]) -> None:
+        """Mark buckets from ``lows[sid]`` on as needing a re-roll, whatever the watermark.
+
+        Unconditional (and inserting a state row where none is yet), so that a
+        pass that read its source before this write fails its compare-and-set
+        and the next pass rolls the span again.
+        """
+        if not lows:
+            return
+        insert = _dialect_insert(conn)
+        for sid, low in sorted(lows.items()):
+            stmt = insert(rollup_state).values(
+                series_id=sid, tier_ms=tier, rolled_ms=0, dirty_ms=low
+            )
+            stmt = stmt.on_conflict_do_update(
+                index_elements=[rollup_state.c.series_id, rollup_state.c.tier_ms],
+                set_={
+                    "dirty_ms": func.min(func.coalesce(rollup_state.c.dirty_ms, low), low)
+                    if conn.dialect.name == "sqlite"
+                    else func.least(func.coalesce(rollup_state.c.dirty_ms, low), low)
+                },
+            )
+            conn.execute(stmt)
 
     def _store_buckets(
         self, conn: Connection, tier: int, sid: int, new: Buckets, lo: int, hi: int
@@ -538,7 +587,7 @@ class TierStoreMixin(SampleStoreMixin):
             if sid not in lows or t < lows[sid]:
                 lows[sid] = t
         marks = {s: _floor(t, MINUTE_MS) for s, t in sorted(lows.items())}
-        self._mark_dirty(conn, MINUTE_MS, marks, below_only=True)
+        self._mark_late(conn, MINUTE_MS, marks)
 
     # ------------------------------------------------------------------ retention
 
