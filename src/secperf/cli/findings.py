@@ -93,11 +93,9 @@ def findings_list(
         return
     new = {r.finding.fingerprint for r in rows if r.is_new}
     out = console()
-    out.print(
-        render_scan.findings_table(
-            [r.finding for r in rows], new=new, triage=triage, now_ms=now_ms(), width=out.width
-        )
-    )
+    render_scan.findings_table(
+        [r.finding for r in rows], new=new, triage=triage, now_ms=now_ms(), width=out.width
+    ).print_to(out)
 
 
 @app.command("show")
