@@ -294,8 +294,17 @@ def test_tiered_retention_drops_raw_and_keeps_the_tiers(store: Store) -> None:
     # A later pass drops minutes older than their own retention, and keeps the hours.
     later = now + 2 * DAY
     store.apply_tiered_retention(later, retention)
-    minutes = stored(store, MINUTE_MS)
-    assert int(minutes.ts.min()) == T0 + 2 * DAY
+    with store.engine.connect() as conn:
+        oldest = dict(
+            conn.execute(
+                select(rollups.c.series_id, func.min(rollups.c.start_ms))
+                .where(rollups.c.tier_ms == MINUTE_MS)
+                .group_by(rollups.c.series_id)
+            ).all()
+        )
+    assert oldest[a_id] == T0 + 2 * DAY
+    # The other series' hours are not accounted for (no state): its minutes stay.
+    assert min(v for k, v in oldest.items() if k != a_id) == T0
     assert stored(store, HOUR_MS).ts.min() == T0
     assert store.series(NAME, {"host": "a"})  # a series with rollups stays
 
@@ -554,3 +563,51 @@ def test_two_stores_rolling_up_a_new_series_at_once_on_postgresql(postgres_url: 
         assert errors == []
         assert sum(r.conflicts for r in results.values()) >= 1
         assert_exact(stored(a, MINUTE_MS), direct(ts, vals, MINUTE_MS))
+
+
+# --------------------------------------------------------------------------- retention and catch-up
+
+
+def _four_days(store: Store, series: int) -> tuple[int, int]:
+    """A sample every 10 minutes for 4 days per series; returns (start, now)."""
+    now = T0 + 10 * DAY
+    start = now - 4 * DAY
+    for i in range(series):
+        ts = np.arange(start, now, 10 * MINUTE_MS, dtype=np.int64)
+        write(store, ts, np.ones(ts.size), host=f"h{i}", now=now)
+    return start, now
+
+
+def test_one_minute_retention_keeps_what_the_hours_have_not_rolled(store: Store) -> None:
+    start, now = _four_days(store, 1)
+    retention = TierRetention(DAY, 2 * DAY, 730 * DAY)
+    store.rollup(now, retention=retention, max_transactions=4)  # minutes only, no hours yet
+    store.apply_tiered_retention(now, retention)
+    store.rollup(now, retention=retention)
+    days = store.query(NAME, None, start, now - 1, step_ms=DAY)[0]
+    assert days.count is not None and int(days.count.sum()) == 4 * 144
+    # Once the hours have them, the minutes past their retention go.
+    store.apply_tiered_retention(now, retention)
+    assert int(stored(store, MINUTE_MS).ts.min()) >= now - 2 * DAY - HOUR_MS
+
+
+def test_maintenance_stopped_during_a_catch_up_applies_no_retention(store: Store) -> None:
+    start, now = _four_days(store, 150)  # 6 transactions of series x 4 days: over one slice
+    retention = TierRetention(DAY, 2 * DAY, 730 * DAY)
+    m = StoreMaintenance(store, retention, clock=lambda: now)
+    rollup = store.rollup
+
+    def interrupted(*args: Any, **kwargs: Any) -> Any:
+        result = rollup(*args, **kwargs)
+        m.stop()  # Ctrl-C during the first slice
+        return result
+
+    setattr(store, "rollup", interrupted)  # noqa: B010 - a per-instance hook
+    first = m.run_once()
+    delattr(store, "rollup")
+    assert first.retention is None
+    assert first.rollup.transactions == 20
+    StoreMaintenance(store, retention, clock=lambda: now).run_once()
+    days = store.query(NAME, None, start, now - 1, step_ms=DAY)
+    assert len(days) == 150
+    assert all(d.count is not None and int(d.count.sum()) == 4 * 144 for d in days)

@@ -89,15 +89,21 @@ class StoreMaintenance:
     def run_once(
         self, now: int | None = None, *, force_retention: bool = False
     ) -> MaintenanceResult:
-        """Roll up what is complete; apply retention when an hour has passed since the last."""
+        """Roll up what is complete; apply retention when an hour has passed since the last.
+
+        Retention is left for the next step when this one was stopped before the
+        rollup caught up (its result's ``retention`` is None then).
+        """
         at = self._clock() if now is None else now
         rolled = RollupResult()
+        complete = False
         while True:  # in slices, so that stop() need not wait for a long catch-up
             part = self.store.rollup(
                 at, retention=self.retention, max_transactions=TRANSACTIONS_PER_SLICE
             )
             rolled = _added(rolled, part)
-            if part.transactions < TRANSACTIONS_PER_SLICE or self._stop.is_set():
+            complete = part.transactions < TRANSACTIONS_PER_SLICE
+            if complete or self._stop.is_set():
                 break
         if rolled.total_buckets or rolled.conflicts:
             log.debug(
@@ -112,7 +118,9 @@ class StoreMaintenance:
             )
         retained = None
         due = self._last_retention is None or at - self._last_retention >= self.retention_every_ms
-        if force_retention or due:
+        # Retention waits for a whole catch-up: a pass stopped half-way has not yet
+        # rolled into the tiers what retention would delete from their sources.
+        if complete and (force_retention or due):
             retained = self.store.apply_tiered_retention(at, self.retention)
             self._last_retention = at
             tiers = retained.tiers

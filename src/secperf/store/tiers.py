@@ -596,20 +596,57 @@ class TierStoreMixin(SampleStoreMixin):
     ) -> TierRetentionResult:
         deleted: dict[int, int] = {}
         trimmed: dict[int, int] = {}
+        # Minutes go only where the hours have them: below the 1-hour watermark (and
+        # below its dirty mark, whose hours are still to be rolled again from minutes).
+        hour_state = rollup_state.alias("hour_state")
+        hour_done = (
+            select(
+                func.coalesce(
+                    func.min(
+                        func.coalesce(hour_state.c.dirty_ms, hour_state.c.rolled_ms),
+                        hour_state.c.rolled_ms,
+                    )
+                    if conn.dialect.name == "sqlite"
+                    else func.least(
+                        func.coalesce(hour_state.c.dirty_ms, hour_state.c.rolled_ms),
+                        hour_state.c.rolled_ms,
+                    ),
+                    0,
+                )
+            )
+            .where(hour_state.c.series_id == rollups.c.series_id, hour_state.c.tier_ms == HOUR_MS)
+            .scalar_subquery()
+        )
+        hours = {
+            int(r.series_id): min(int(r.rolled_ms), int(r.dirty_ms or r.rolled_ms))
+            for r in conn.execute(
+                select(
+                    rollup_state.c.series_id, rollup_state.c.rolled_ms, rollup_state.c.dirty_ms
+                ).where(rollup_state.c.tier_ms == HOUR_MS)
+            )
+        }
         for tier in TIERS:
             cutoff = _floor(now_ms - retention.of(tier), HOUR_MS)
             base = and_(rollups.c.tier_ms == tier)
-            deleted[tier] = int(
-                conn.execute(delete(rollups).where(base, rollups.c.end_ms < cutoff)).rowcount
-            )
+            gone = rollups.c.end_ms < cutoff
+            if tier == MINUTE_MS:
+                gone = and_(gone, rollups.c.end_ms < func.coalesce(hour_done, 0))
+            deleted[tier] = int(conn.execute(delete(rollups).where(base, gone)).rowcount)
             boundary = conn.execute(
                 select(rollups.c.series_id, rollups.c.block_ms, rollups.c.data).where(
                     base, rollups.c.start_ms < cutoff
                 )
             ).all()
+            n_trimmed = 0
             for row in boundary:
+                bound = cutoff
+                if tier == MINUTE_MS:
+                    bound = min(cutoff, hours.get(int(row.series_id), 0))
                 b = decode_buckets(row.data)
-                b = b.select(b.ts >= cutoff)
+                if int(b.ts[0]) >= bound:
+                    continue
+                n_trimmed += 1
+                b = b.select(b.ts >= bound)
                 where = and_(
                     base, rollups.c.series_id == row.series_id, rollups.c.block_ms == row.block_ms
                 )
@@ -623,7 +660,7 @@ class TierStoreMixin(SampleStoreMixin):
                         data=encode_buckets(b),
                     )
                 )
-            trimmed[tier] = len(boundary)
+            trimmed[tier] = n_trimmed
         return TierRetentionResult(deleted, trimmed)
 
     # ------------------------------------------------------------------ reading
