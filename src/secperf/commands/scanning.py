@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import threading
@@ -209,15 +210,22 @@ def blocking_findings(
     ]
 
 
-_METRICS = TypeAdapter(SecurityMetrics)
-_FINDINGS = TypeAdapter(list[Finding])
+@functools.cache
+def _metrics_adapter() -> TypeAdapter[SecurityMetrics]:
+    # Built on first use: only the JSON report needs it (~10 ms of schema building).
+    return TypeAdapter(SecurityMetrics)
+
+
+@functools.cache
+def _findings_adapter() -> TypeAdapter[list[Finding]]:
+    return TypeAdapter(list[Finding])
 
 
 def report_json(report: ScanReport, triage: dict[str, TriageDecision]) -> dict[str, Any]:
     """The scan as JSON: metrics, findings (with new/triage state), skips."""
     now = now_ms()
     new = {f.fingerprint for f in report.comparison.new}
-    findings = _FINDINGS.dump_python(report.findings, mode="json")
+    findings = _findings_adapter().dump_python(report.findings, mode="json")
     for item in findings:
         item["is_new"] = item["fingerprint"] in new
         item["state"] = effective_state(triage.get(item["fingerprint"]), now).value
@@ -225,7 +233,7 @@ def report_json(report: ScanReport, triage: dict[str, TriageDecision]) -> dict[s
         "scan_id": report.scan_id,
         "target": report.target,
         "status": report.status,
-        "metrics": _METRICS.dump_python(report.metrics, mode="json"),
+        "metrics": _metrics_adapter().dump_python(report.metrics, mode="json"),
         "findings": findings,
         "fixed": report.comparison.fixed,
         "skipped": [
