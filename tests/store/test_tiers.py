@@ -611,3 +611,29 @@ def test_maintenance_stopped_during_a_catch_up_applies_no_retention(store: Store
     days = store.query(NAME, None, start, now - 1, step_ms=DAY)
     assert len(days) == 150
     assert all(d.count is not None and int(d.count.sum()) == 4 * 144 for d in days)
+
+
+# --------------------------------------------------------------------------- step edges
+
+
+@pytest.mark.parametrize("rolled_hours", [2, 1])  # all from minutes; minutes then raw
+def test_tier_steps_lie_on_the_bucket_grid_for_any_start(store: Store, rolled_hours: int) -> None:
+    ts, vals = irregular(2)
+    write(store, ts, vals, now=T0 + 2 * HOUR_MS)
+    store.rollup(T0 + rolled_hours * HOUR_MS + GRACE_MS)
+    start, end, step = T0 + 30_007, T0 + 2 * HOUR_MS - 45_000, 2 * MINUTE_MS
+    tiered = store.query(NAME, None, start, end, step_ms=step)[0]
+    # The same steps from raw samples over the whole buckets holding the ends.
+    lo, hi = T0, end - end % MINUTE_MS + MINUTE_MS - 1
+    raw = store.query(NAME, None, lo, hi, step_ms=step, tiers=False)[0]
+    assert tiered.step_ms == raw.step_ms == step
+    assert tiered.timestamps.tolist() == raw.timestamps.tolist()
+    assert tiered.count is not None and raw.count is not None
+    assert tiered.count.tolist() == raw.count.tolist()
+    assert tiered.min is not None and raw.min is not None
+    assert tiered.min.tolist() == raw.min.tolist()
+    assert tiered.max is not None and raw.max is not None
+    assert tiered.max.tolist() == raw.max.tolist()
+    np.testing.assert_allclose(tiered.values, raw.values, rtol=1e-12)
+    for t, n in zip(tiered.timestamps.tolist(), tiered.count.tolist(), strict=True):
+        assert n == int(((ts >= t) & (ts < t + step)).sum())

@@ -738,7 +738,10 @@ class TierStoreMixin(SampleStoreMixin):
         coarsest tier whose bucket is no wider than the step (raw below one
         minute), with the newest part from raw and parts older than a tier's
         retention from the next coarser tier. When a tier is read the step is
-        rounded up to whole buckets (``step_ms`` of the result says which).
+        rounded up to whole buckets (``step_ms`` of the result says which), and
+        the steps lie on the buckets' grid: the first starts at the start of
+        the bucket holding ``start_ms``, the last takes in the whole bucket
+        holding ``end_ms`` (the timestamps of the result say where each starts).
         ``tiers=False`` reads raw samples only.
         """
         if end_ms < start_ms:
@@ -757,20 +760,26 @@ class TierStoreMixin(SampleStoreMixin):
         for tier in TIERS:
             if tier <= step:
                 preferred = tier
+        # A tier's buckets are whole: the range is widened to the buckets holding its
+        # ends, and the steps start on bucket edges, so each step holds exactly the
+        # buckets (and raw samples) of its own span.
+        edge = preferred if preferred != RAW else 1
+        lo, hi = _floor(start_ms, edge), _floor(end_ms, edge) + edge - 1
         with self._engine.connect() as conn:
             infos = self._find_series(conn, name, matchers)
             if not infos:
                 return []
             sids = [s.id for s in infos]
-            plan = self._stitch(conn, preferred, sids, start_ms, end_ms)
+            plan = self._stitch(conn, preferred, sids, lo, hi)
         if plan is None:  # no tier data in reach: raw as before, same step
             return super().query(name, matchers, start_ms, end_ms, step_ms=step)
         width = max((w for w in plan.widths if w != RAW), default=1)
         eff_step = step if preferred == RAW else math.ceil(step / width) * width
+        anchor = _floor(lo, width)
         return [
             points
             for info in infos
-            if (points := _reduce(info, plan.data.get(info.id, []), start_ms, eff_step)) is not None
+            if (points := _reduce(info, plan.data.get(info.id, []), anchor, eff_step)) is not None
         ]
 
     def _stitch(
