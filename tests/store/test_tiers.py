@@ -637,3 +637,43 @@ def test_tier_steps_lie_on_the_bucket_grid_for_any_start(store: Store, rolled_ho
     np.testing.assert_allclose(tiered.values, raw.values, rtol=1e-12)
     for t, n in zip(tiered.timestamps.tolist(), tiered.count.tolist(), strict=True):
         assert n == int(((ts >= t) & (ts < t + step)).sum())
+
+
+def test_hours_rolled_while_another_store_rerolls_their_minutes_are_rolled_again(
+    store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ts = T0 + np.arange(120, dtype=np.int64) * MINUTE_MS
+    vals = np.ones(ts.size)
+    now = T0 + 3 * HOUR_MS
+    late_ts = T0 + 30 * MINUTE_MS + 5
+    with Store.open(store_url) as store, Store.open(store_url) as other:
+        write(store, ts, vals, now=now)
+        other.rollup(now, max_transactions=1)  # the minutes, not yet the hours
+        workers: list[threading.Thread] = []
+        read_sources = store._read_sources
+
+        def racing(*args: Any) -> Any:
+            out = read_sources(*args)
+            if HOUR_MS in args and not workers:
+
+                def late_and_reroll() -> None:
+                    other.write_samples([Sample(NAME, {"host": "a"}, late_ts, 9.0)], now_ms=now)
+                    other.rollup(now, max_transactions=1)  # re-rolls the minute only
+
+                worker = threading.Thread(target=late_and_reroll)
+                workers.append(worker)
+                worker.start()
+                worker.join(2.0)  # under the write lock it waits for this pass
+            return out
+
+        monkeypatch.setattr(store, "_read_sources", racing)
+        store.rollup(now)
+        monkeypatch.undo()
+        assert workers
+        workers[0].join(30)
+        assert not workers[0].is_alive()
+        store.rollup(now)
+        all_ts, all_vals = np.append(ts, late_ts), np.append(vals, 9.0)
+        order = np.argsort(all_ts)
+        assert_exact(stored(store, MINUTE_MS), direct(all_ts[order], all_vals[order], MINUTE_MS))
+        assert_exact(stored(store, HOUR_MS), direct(all_ts[order], all_vals[order], HOUR_MS))
