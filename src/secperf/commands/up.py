@@ -205,7 +205,9 @@ async def run_up(
         # What other processes store (a scan in a terminal, a triage) reaches this bus.
         follower=None
         if cfg.bus.is_nats
-        else EventLogFollower(store, bus, name=cursor_name("up"), writer=writer),
+        else EventLogFollower(
+            store, bus, name=cursor_name("up", url.split("://", 1)[1]), writer=writer
+        ),
         alert_engine=engine,
         **analysis_providers(store),
     )
@@ -240,7 +242,7 @@ async def run_up(
         if runner is not None:
             await runner.stop()
         await engine.stop()
-        maintenance.stop()
+        await asyncio.to_thread(maintenance.stop)  # its join must not hold the event loop
         await bus.close(drain=True)
         await writer.close()
         if validator is not None:

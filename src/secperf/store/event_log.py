@@ -106,7 +106,7 @@ def payload_json(entry: LogEntry) -> bytes:
         except zlib.error as exc:
             raise EntryDecodeError("damaged compression", f"cannot decompress: {exc}") from None
     raise EntryDecodeError(
-        f"encoding {entry.encoding}",
+        "unknown encoding",
         f"unknown payload encoding {entry.encoding} (written by a newer secperf?)",
     )
 
@@ -192,6 +192,16 @@ def last_seq(conn: Connection) -> int:
             "SELECT seq FROM sqlite_sequence WHERE name = 'event_log'"
         ).first()
         return int(row[0]) if row is not None else 0
+    if conn.dialect.name == "postgresql":
+        # The column's sequence: a log pruned to empty still knows the last number
+        # (NULL when none was ever given).
+        value = conn.execute(
+            text(
+                "SELECT pg_sequence_last_value("
+                "CAST(pg_get_serial_sequence('event_log', 'seq') AS regclass))"
+            )
+        ).scalar()
+        return int(value or 0)
     return seq_bounds(conn)[1]
 
 

@@ -24,8 +24,12 @@ Waking up is cheap. On SQLite a dedicated connection polls ``PRAGMA
 data_version`` (which changes when another connection commits; it reads no
 table) every ``poll_interval_s`` and the log is read only when it changed. On
 PostgreSQL a dedicated connection LISTENs to the channel appends NOTIFY, and
-the log is read at least every ``fallback_poll_s`` all the same. The follower
-also prunes the log past its retention every ``prune_interval_s``.
+the log is read at least every ``fallback_poll_s`` all the same; a lost
+LISTEN connection is opened again with a growing pause, never in a tight
+loop. The follower also prunes the log past its retention every
+``prune_interval_s``; entries pruned before it read them are counted as
+``missed``. ``stop`` is prompt: what is left stays in the log for the next
+start.
 """
 
 from __future__ import annotations
@@ -61,11 +65,23 @@ CURSOR_SAVE_INTERVAL_S = 1.0
 PRUNE_INTERVAL_S = 60.0
 #: The longest single wait on PostgreSQL's connection.
 _NOTIFY_SLICE_S = 0.25
+#: The first and the longest pause before opening a lost LISTEN connection again.
+RECONNECT_MIN_S = 0.25
+RECONNECT_MAX_S = 30.0
+#: The longest wait for a LISTEN connection to open (seconds).
+CONNECT_TIMEOUT_S = 5
 
 
-def cursor_name(kind: str) -> str:
-    """The cursor of a ``kind`` of server (``serve``, ``up``) on this host."""
-    return f"{kind}@{local_host()}"
+def cursor_name(kind: str, instance: str) -> str:
+    """The cursor of a ``kind`` of server (``serve``, ``up``) on this host.
+
+    ``instance`` tells apart servers of one kind on one host and stays the same
+    across restarts (what they listen on, e.g. ``127.0.0.1:8080``), so two
+    servers never share a cursor and a restarted one resumes its own.
+    """
+    if not instance.strip():
+        raise ValueError("an event log cursor name needs what tells its server apart")
+    return f"{kind}@{local_host()}/{instance}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +95,24 @@ class FollowerStats:
     missed: int  # entries pruned before this follower read them
     lag: int  # entries in the log not yet read, at the last read
     prune_removed: int  # entries this follower pruned
+
+
+def _decode_kind(exc: EventDecodeError) -> str:
+    """A fixed name for the sort of problem (messages vary: positions, type names)."""
+    message = str(exc)
+    for prefix, kind in _DECODE_KINDS:
+        if message.startswith(prefix):
+            return kind
+    return "undecodable event"
+
+
+#: ``EventDecodeError`` message beginnings and the kind each is reported as.
+_DECODE_KINDS = (
+    ("event is not valid JSON", "not JSON"),
+    ("an event must be a JSON object", "not a JSON object"),
+    ("unknown event type", "unknown event type (a newer secperf's?)"),
+    ("invalid ", "invalid fields (a newer or older secperf's?)"),
+)
 
 
 class _Waiter(Protocol):
@@ -121,31 +155,99 @@ class _DataVersionWaiter:
 
 
 class _NotifyWaiter:
-    """PostgreSQL: LISTEN on a connection of its own; a bounded wait for a NOTIFY."""
+    """PostgreSQL: LISTEN on a connection of its own; a bounded wait for a NOTIFY.
+
+    A lost connection (server restart, killed backend) is opened again and
+    LISTENs again, with a growing pause between attempts; until then ``wait``
+    sleeps its whole timeout, so the follower reads at its fallback pace
+    instead of spinning.
+    """
 
     def __init__(self, connect_kwargs: dict[str, Any]) -> None:
+        self._kwargs = connect_kwargs
+        self._lock = threading.Lock()
+        self._closing = threading.Event()
+        self._conn: Any = None
+        self._backoff_s = RECONNECT_MIN_S
+        self._next_attempt = 0.0
+        self.reconnects = 0
+        self._conn = self._connect()
+
+    def _connect(self) -> Any:
         import psycopg
 
-        self._conn = psycopg.connect(**connect_kwargs, autocommit=True)
-        self._conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
-        self._lock = threading.Lock()
+        # Bounded, so an unreachable server never holds ``close`` for long.
+        options = {"connect_timeout": CONNECT_TIMEOUT_S, **self._kwargs}
+        conn = psycopg.connect(**options, autocommit=True)
+        try:
+            conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _lost(self, why: object) -> None:
+        """Drop the connection (lock held); the next attempt comes after the pause."""
+        if self._conn is not None:
+            with contextlib.suppress(Exception):
+                self._conn.close()
+            self._conn = None
+            log.warning(
+                "event log follower: the PostgreSQL connection listening for appends was lost"
+                " (%s); connecting again",
+                why,
+            )
+        self._next_attempt = time.monotonic() + self._backoff_s
+        self._backoff_s = min(self._backoff_s * 2, RECONNECT_MAX_S)
+
+    def _reconnect(self) -> bool:
+        """One attempt (lock held); True when LISTENing again."""
+        try:
+            self._conn = self._connect()
+        except Exception as exc:
+            log.debug("event log follower: connecting again failed: %s", exc)
+            self._next_attempt = time.monotonic() + self._backoff_s
+            self._backoff_s = min(self._backoff_s * 2, RECONNECT_MAX_S)
+            return False
+        self._backoff_s = RECONNECT_MIN_S
+        self.reconnects += 1
+        log.info("event log follower: listening for appends again")
+        return True
 
     def wait(self, timeout_s: float) -> bool:
         deadline = time.monotonic() + timeout_s
-        while True:
-            left = deadline - time.monotonic()
+        while not self._closing.is_set():
+            now = time.monotonic()
+            left = deadline - now
             if left <= 0:
                 return False
-            # In short slices, so ``close`` never waits long for the connection.
             with self._lock:
-                if self._conn.closed:
+                if self._closing.is_set():
                     return False
-                for _ in self._conn.notifies(timeout=min(left, _NOTIFY_SLICE_S), stop_after=1):
-                    return True
+                if self._conn is None and now >= self._next_attempt and self._reconnect():
+                    return True  # notifications may have been missed meanwhile: read
+                conn = self._conn
+                if conn is not None:
+                    if conn.closed:
+                        self._lost("closed")
+                        continue
+                    # In short slices, so ``close`` never waits long for the connection.
+                    try:
+                        for _ in conn.notifies(timeout=min(left, _NOTIFY_SLICE_S), stop_after=1):
+                            return True
+                    except Exception as exc:
+                        self._lost(exc)
+                    continue
+            # Not connected: sleep until the next attempt (or the deadline, or close).
+            self._closing.wait(max(0.0, min(left, self._next_attempt - time.monotonic())))
+        return False
 
     def close(self) -> None:
+        self._closing.set()
         with self._lock:
-            self._conn.close()
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
 
 
 class _TimerWaiter:
@@ -207,6 +309,7 @@ class EventLogFollower:
         self._waiter: _Waiter | None = None
         self._task: asyncio.Task[None] | None = None
         self._read_lock = asyncio.Lock()
+        self._stopping = False
 
     # ------------------------------------------------------------------ life
 
@@ -214,6 +317,7 @@ class EventLogFollower:
         """Find where to begin (the cursor), then follow in the background."""
         if self._task is not None:
             raise RuntimeError("the event log follower is already started")
+        self._stopping = False
         await asyncio.to_thread(self._begin)
         self._waiter = await asyncio.to_thread(self._open_waiter)
         self._task = asyncio.create_task(self._run(), name=f"event-log-follower {self.name}")
@@ -225,21 +329,26 @@ class EventLogFollower:
             # Never ran here (or the log was rebuilt): begin with what comes next.
             self.position = last
         elif oldest and cursor < oldest - 1:
-            self.missed = oldest - 1 - cursor
-            log.warning(
-                "event log follower %s: its cursor (%d) is older than the log keeps; up to %d"
-                " entries were pruned before they were read; going on from the oldest (%d)",
-                self.name,
-                cursor,
-                self.missed,
-                oldest,
-            )
+            self._count_missed(cursor, oldest)
             self.position = oldest - 1
         else:
             self.position = cursor
         self.store.save_event_log_cursor(self.name, self.position)
         self._saved = self.position
         self._last_save = time.monotonic()
+
+    def _count_missed(self, position: int, oldest: int) -> None:
+        """Entries between ``position`` and ``oldest`` were pruned before they were read."""
+        missed = oldest - 1 - position
+        self.missed += missed
+        log.warning(
+            "event log follower %s: its position (%d) is older than the log keeps; up to %d"
+            " entries were pruned before they were read; going on from the oldest (%d)",
+            self.name,
+            position,
+            missed,
+            oldest,
+        )
 
     def _open_waiter(self) -> _Waiter:
         engine = self.store.engine
@@ -252,16 +361,20 @@ class EventLogFollower:
         return _DataVersionWaiter(str(database), self.poll_interval_s)
 
     async def stop(self) -> None:
-        """Stop following: read what is left, save the cursor, release the connection."""
+        """Stop following promptly: save the cursor, release the connection.
+
+        What is left to read stays in the log: the cursor keeps the position,
+        the next start resumes there. A batch being republished is finished
+        first, so no entry is half delivered.
+        """
+        self._stopping = True
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            async with self._read_lock:  # ``follow`` gives it up after its batch
+                self._task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._task
             self._task = None
-        try:
-            await self.follow()
-        except Exception as exc:
-            log.warning("event log follower %s: the last read failed: %s", self.name, exc)
+        self._stopping = False  # a later ``follow`` reads everything again
         try:
             await self._save_cursor(force=True)
         except Exception as exc:
@@ -310,7 +423,7 @@ class EventLogFollower:
                         self.followed += 1
                         published += 1
                     self.position = entry.seq
-                if len(batch) < self.read_batch:
+                if len(batch) < self.read_batch or self._stopping:
                     break
         return published
 
@@ -318,8 +431,12 @@ class EventLogFollower:
         """Read and decode a batch (worker thread); own and bad entries come back as None."""
         entries = self.store.read_event_log(after, self.read_batch)
         if entries:
-            newest = self.store.event_log_bounds()[1]
+            oldest, newest, _ = self.store.event_log_bounds()
             self.lag = max(0, newest - entries[-1].seq)
+            # Nothing older than what came first: the log was pruned past the position.
+            first = min(oldest, entries[0].seq) if oldest else entries[0].seq
+            if first > after + 1 and first == entries[0].seq:
+                self._count_missed(after, first)
         else:
             self.lag = 0
         out: list[tuple[LogEntry, Event | None]] = []
@@ -336,7 +453,7 @@ class EventLogFollower:
             return decode_event(payload_json(entry))
         except (EntryDecodeError, EventDecodeError) as exc:
             self.undecodable += 1
-            kind = exc.kind if isinstance(exc, EntryDecodeError) else f"{entry.topic}: {exc}"
+            kind = exc.kind if isinstance(exc, EntryDecodeError) else _decode_kind(exc)
             if kind not in self._reported:
                 self._reported.add(kind)
                 log.warning(

@@ -215,7 +215,9 @@ def serve(
         ):
             # Other processes' events reach this bus through the store (NATS
             # carries them itself).
-            follower = EventLogFollower(store, bus, name=cursor_name("serve"), writer=writer)
+            # The cursor is this server's own: named by its address, kept across restarts.
+            name = cursor_name("serve", url.split("://", 1)[1])
+            follower = EventLogFollower(store, bus, name=name, writer=writer)
             app_options = {**app_options, "follower": follower}
         if alerts is not None:
             engine = AlertEngine.from_config(store, bus, alerts, external_url=url)
@@ -253,8 +255,8 @@ def serve(
                     on_started(url)
             await task
         finally:
-            if maintenance is not None:
-                maintenance.stop()
+            if maintenance is not None:  # its join must not hold the event loop
+                await asyncio.to_thread(maintenance.stop)
             if engine is not None:
                 with contextlib.suppress(Exception):
                     await engine.stop()
