@@ -61,8 +61,9 @@ from secperf.events import (
     ScanStarted,
     ViolationDetected,
     local_host,
+    now_ms,
 )
-from secperf.model import Sample
+from secperf.model import Sample, sample_problem
 from secperf.store.engine import is_corruption
 from secperf.store.samples import WriteResult
 from secperf.store.store import Store
@@ -520,13 +521,18 @@ class StoreWriter:
         """Store a metric batch with one log entry for all of it (worker thread).
 
         The entry carries the newest ``MAX_LOGGED_SAMPLES`` samples a follower
-        can decode (finite values): enough for live charts elsewhere, which
-        read anything older from the store; the store judges the batch itself.
+        can decode and the store accepts (``sample_problem``, its own check):
+        enough for live charts elsewhere, which read anything older from the
+        store. A batch the store refuses whole logs nothing.
         """
+        now = now_ms()
+        # Only what the store accepts: others must not hear of samples never stored.
         logged = tuple(
             s
             for s in batch[-MAX_LOGGED_SAMPLES:]
-            if type(s.value) in _NUMBERS and math.isfinite(s.value)
+            if type(s.value) in _NUMBERS
+            and math.isfinite(s.value)
+            and sample_problem(s, now) is None
         )
         if not logged:
             return self.store.write_samples(batch)
