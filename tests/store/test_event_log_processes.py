@@ -8,6 +8,7 @@ alert engine evaluates the scan.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import signal
@@ -24,7 +25,7 @@ import pytest
 from sqlalchemy import func, select
 
 from secperf.store import Store
-from secperf.store.schema import event_log, scans
+from secperf.store.schema import event_log, event_log_cursors, scans
 from support.cli import clean_env, run_cli, run_secperf
 
 pytestmark = pytest.mark.slow
@@ -98,6 +99,13 @@ def project(tmp_path: Path) -> Path:
 @pytest.fixture
 def server(project: Path) -> Iterator[str]:
     """A real ``secperf serve`` on a free port over the project's store; its URL."""
+    with running_server(project) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def running_server(project: Path) -> Iterator[str]:
+    """Run ``secperf serve`` on a free port over the project's store; its URL."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "secperf", "serve", "--port", "0"],
         cwd=project,
@@ -226,3 +234,20 @@ def test_secperf_up_hears_a_silence_added_from_the_cli(project: Path) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_two_servers_on_one_host_follow_with_cursors_of_their_own(project: Path) -> None:
+    """Each cursor is named by its server's address: neither moves the other's."""
+    with running_server(project) as first, running_server(project) as second:
+
+        def cursors() -> list[str]:
+            with (
+                Store.open(project / ".secperf" / "secperf.db") as store,
+                store.engine.connect() as conn,
+            ):
+                names = conn.execute(select(event_log_cursors.c.name)).scalars()
+                return sorted(n for n in names if n.startswith("serve@"))
+
+        names = wait_for(lambda: len(cursors()) == 2 and cursors(), "two cursors")
+    addresses = sorted(url.split("://", 1)[1] for url in (first, second))
+    assert [name.rsplit("/", 1)[1] for name in names] == addresses
