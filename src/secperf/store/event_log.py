@@ -17,7 +17,8 @@ Sequence numbers grow in commit order: SQLite has one writer at a time, and on
 PostgreSQL appending takes a transaction-scoped advisory lock, held until the
 commit, so no reader ever sees a later number before an earlier one commits.
 The append also sends ``NOTIFY secperf_event_log`` there, which followers
-LISTEN to.
+LISTEN to, with the store's schema as payload: followers of stores in other
+schemas of the database ignore it.
 
 The log has its own retention (``[store] event_log_retention``, metric batches
 ``event_log_metrics_retention``), pruned in small transactions.
@@ -155,7 +156,9 @@ def append_entries(
     if rows:
         conn.execute(event_log.insert(), rows)
         if postgres:
-            conn.execute(text("SELECT pg_notify(:c, '')"), {"c": NOTIFY_CHANNEL})
+            # The schema as payload: followers of stores in other schemas of the
+            # database hear the channel too, and ignore it.
+            conn.execute(text("SELECT pg_notify(:c, current_schema())"), {"c": NOTIFY_CHANNEL})
     return len(rows)
 
 

@@ -43,6 +43,8 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
+from sqlalchemy import text
+
 from secperf.bus.interface import EventBus
 from secperf.events import Event, EventDecodeError, decode_event, local_host
 from secperf.store.event_log import NOTIFY_CHANNEL, EntryDecodeError, LogEntry, payload_json
@@ -163,8 +165,10 @@ class _NotifyWaiter:
     instead of spinning.
     """
 
-    def __init__(self, connect_kwargs: dict[str, Any]) -> None:
+    def __init__(self, connect_kwargs: dict[str, Any], schema: str | None = None) -> None:
         self._kwargs = connect_kwargs
+        # Appends name their schema; others' (or none: an older secperf) wake it too.
+        self._wakes = {"", schema} if schema else None
         self._lock = threading.Lock()
         self._closing = threading.Event()
         self._conn: Any = None
@@ -233,8 +237,10 @@ class _NotifyWaiter:
                         continue
                     # In short slices, so ``close`` never waits long for the connection.
                     try:
-                        for _ in conn.notifies(timeout=min(left, _NOTIFY_SLICE_S), stop_after=1):
-                            return True
+                        slice_s = min(left, _NOTIFY_SLICE_S)
+                        for note in conn.notifies(timeout=slice_s, stop_after=1):
+                            if self._wakes is None or note.payload in self._wakes:
+                                return True
                     except Exception as exc:
                         self._lost(exc)
                     continue
@@ -354,7 +360,9 @@ class EventLogFollower:
         engine = self.store.engine
         if engine.dialect.name == "postgresql":
             _, kwargs = engine.dialect.create_connect_args(engine.url)
-            return _NotifyWaiter(dict(kwargs))
+            with engine.connect() as conn:  # the store's schema (its URL's ``schema=``)
+                schema = conn.execute(text("SELECT current_schema()")).scalar()
+            return _NotifyWaiter(dict(kwargs), str(schema) if schema else None)
         database = engine.url.database
         if database in (None, "", ":memory:"):
             return _TimerWaiter()
