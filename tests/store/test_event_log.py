@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -48,15 +48,7 @@ from secperf.store.schema import alert_transitions, event_log, findings, scans, 
 from secperf.store.writer import MAX_LOGGED_SAMPLES
 from secperf.web.exposition import build_registry, render
 from support.factories import make_finding, make_scan_metrics
-
-
-@pytest.fixture
-def stores(store_url: str) -> Iterator[tuple[Store, Store]]:
-    """Two stores on one database: the server's and another process's."""
-    server, other = Store.open(store_url), Store.open(store_url)
-    yield server, other
-    other.close()
-    server.close()
+from support.waiting import wait_for
 
 
 def entries(store: Store) -> list[LogEntry]:
@@ -70,19 +62,6 @@ def events_of(store: Store) -> list[Event]:
 def count(store: Store, table: Any) -> int:
     with store.engine.connect() as conn:
         return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
-
-
-async def wait_for(condition: Callable[[], Any], limit_s: float = 15.0) -> Any:
-    """Poll until ``condition`` is truthy (bounded, so a bug fails instead of hanging)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + limit_s
-    while True:
-        value = condition()
-        if value:
-            return value
-        if loop.time() > deadline:
-            raise AssertionError("condition not reached")
-        await asyncio.sleep(0.02)
 
 
 class Server:

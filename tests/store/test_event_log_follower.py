@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -26,28 +26,7 @@ from secperf.store import Store
 from secperf.store.event_log import EventLogRetention
 from secperf.store.follower import EventLogFollower, cursor_name
 from secperf.store.schema import event_log
-
-
-@pytest.fixture
-def stores(store_url: str) -> Iterator[tuple[Store, Store]]:
-    """Two stores on one database: the server's and another process's."""
-    server, other = Store.open(store_url), Store.open(store_url)
-    yield server, other
-    other.close()
-    server.close()
-
-
-async def wait_for(condition: Callable[[], Any], limit_s: float = 15.0) -> Any:
-    """Poll until ``condition`` is truthy (bounded, so a bug fails instead of hanging)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + limit_s
-    while True:
-        value = condition()
-        if value:
-            return value
-        if loop.time() > deadline:
-            raise AssertionError("condition not reached")
-        await asyncio.sleep(0.02)
+from support.waiting import wait_for
 
 
 async def listening_bus() -> tuple[AsyncEventBus, list[Event]]:
