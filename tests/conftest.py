@@ -12,6 +12,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -54,6 +55,17 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         yield f"sqlite:///{tmp_path / 'nested' / 'dir' / 'secperf.db'}"
         return
     yield request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture
+def stores(store_url: str) -> Iterator[tuple[Any, Any]]:
+    """Two stores on one database: the server's and another process's."""
+    from secperf.store import Store
+
+    server, other = Store.open(store_url), Store.open(store_url)
+    yield server, other
+    other.close()
+    server.close()
 
 
 # --------------------------------------------------------------------------- CI strictness
