@@ -65,10 +65,10 @@ def _fill(store: Store, now: int, seconds: int) -> None:
     for n in range(200):
         finished = now - (200 - n) * 60_000
         scan_id = f"scan-{n}"
-        store.record_scan_started(scan_id, "/work/project", finished - 5000, ["bandit"])
+        store.record_scan_started(scan_id, "example-project", finished - 5000, ["bandit"])
         metrics = SecurityMetrics(
             scan_id=scan_id,
-            target="/work/project",
+            target="example-project",
             started_ms=finished - 5000,
             finished_ms=finished,
             scan_duration_ms=5000.0,
