@@ -128,6 +128,11 @@ MIGRATIONS: tuple[Migration, ...] = (
         "downsampling tiers: 1-minute and 1-hour rollups of samples and their watermarks",
         _create(schema.rollups, schema.rollup_state),
     ),
+    Migration(
+        8,
+        "scan pacing and prediction: how a scan shared the machine, what it was predicted to cost",
+        _add_columns(schema.scans, "pacing", "prediction"),
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -9,14 +9,15 @@ upload) stores them, and no other part needs to.
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import JSON, ColumnElement, Connection, cast, func, or_, select, update
 
-from secperf.events import local_host
+from secperf.events import local_host, now_ms
 from secperf.model import (
     Sample,
     ScanCost,
@@ -85,6 +86,12 @@ class ScanRecord:
     owner_host: str | None = None
     heartbeat_ms: int | None = None
     kind: str = KIND_SCAN  # "scan", or "import" for another tool's results
+    #: How the scan shared the machine (priority, impact budget, throttled
+    #: stretches), as the JSON document ``record_scan_pacing`` stored; None when not recorded.
+    pacing: dict[str, Any] | None = None
+    #: What the cost model predicted before the scan, as ``record_scan_prediction``
+    #: stored it; None when no prediction was made.
+    prediction: dict[str, Any] | None = None
 
     @property
     def is_import(self) -> bool:
@@ -95,6 +102,18 @@ class ScanRecord:
     def complete(self) -> bool:
         """Whether the scan ended with a result of the whole scan (ok, partial, failed)."""
         return self.status in COMPLETE_SCAN_STATUSES
+
+
+def _json_document(value: str | None) -> dict[str, Any] | None:
+    """A stored JSON document column, or None when empty or unreadable (logged)."""
+    if not value:
+        return None
+    try:
+        document = json.loads(value)
+    except ValueError:
+        log.warning("a stored scan document is not JSON; ignored")
+        return None
+    return document if isinstance(document, dict) else None
 
 
 def _category_of_payload(conn: Connection) -> ColumnElement[Any]:
@@ -400,6 +419,48 @@ class ScanRecordMixin(RecordMixin):
                     )
                 )
 
+    def record_scan_pacing(self, scan_id: str, pacing: Mapping[str, Any]) -> None:
+        """Attach how a scan shared the machine (creates the scan row when missing)."""
+        self._attach_scan_document(scan_id, "pacing", pacing)
+
+    def record_scan_prediction(
+        self, scan_id: str, prediction: Mapping[str, Any], *, target: str = "", started_ms: int
+    ) -> None:
+        """Attach what the cost model predicted for a scan (creates the scan row when missing)."""
+        self._attach_scan_document(
+            scan_id, "prediction", prediction, target=target, started_ms=started_ms
+        )
+
+    def _attach_scan_document(
+        self,
+        scan_id: str,
+        column: str,
+        document: Mapping[str, Any],
+        *,
+        target: str = "",
+        started_ms: int | None = None,
+    ) -> None:
+        # Sorted keys: the same document is the same text, whichever process wrote it.
+        text_value = json.dumps(dict(document), sort_keys=True, separators=(",", ":"))
+        with self._write_tx() as conn:
+            if self._scan_exists(conn, scan_id):
+                conn.execute(
+                    update(scans).where(scans.c.scan_id == scan_id).values({column: text_value})
+                )
+            else:
+                conn.execute(
+                    scans.insert().values(
+                        {
+                            "scan_id": scan_id,
+                            "target": target,
+                            "started_ms": started_ms if started_ms is not None else now_ms(),
+                            "status": "unknown",
+                            "scanners": [],
+                            column: text_value,
+                        }
+                    )
+                )
+
     @staticmethod
     def _scan_from_row(row: Any) -> ScanRecord:
         return ScanRecord(
@@ -416,6 +477,8 @@ class ScanRecordMixin(RecordMixin):
             owner_host=row.owner_host,
             heartbeat_ms=row.heartbeat_ms,
             kind=row.kind or KIND_SCAN,
+            pacing=_json_document(row.pacing),
+            prediction=_json_document(row.prediction),
         )
 
     def scans(

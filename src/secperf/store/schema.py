@@ -104,6 +104,12 @@ scans = Table(
     # "scan" (secperf scanned) or "import" (another tool's results, e.g. a SARIF
     # upload: no coverage, no scan window); NULL in rows older than migration 6.
     Column("kind", Text),
+    # How the scan shared the machine (migration 8): priority, impact budget,
+    # throttled stretches and their reasons, as JSON; NULL when not recorded.
+    Column("pacing", Text),
+    # What the cost model predicted before the scan ran (migration 8): duration
+    # and CPU seconds per scanner and the inputs, as JSON; NULL when none.
+    Column("prediction", Text),
     Index("ix_scans_target_started", "target", "started_ms"),
     Index("ix_scans_started", "started_ms"),
     Index("ix_scans_status", "status"),

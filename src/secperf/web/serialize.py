@@ -64,6 +64,8 @@ def scan_json(record: ScanRecord) -> dict[str, Any]:
         "kind": record.kind,
         "metrics": _metrics_json(record),
         "cost": to_jsonable(record.cost) if record.cost is not None else None,
+        "pacing": record.pacing,
+        "prediction": record.prediction,
     }
 
 
