@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Iterable
+import itertools
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 
 from secperf.model import (
     Finding,
     Severity,
 )
 from secperf.security.triage import TriageDecision, TriageState, effective_state, parse_state
+from secperf.store.finding_history import FindingLifetime, ScanSightings, Sighting, lifetimes
 from secperf.store.record_base import (
     IN_BATCH,
     RecordMixin,
@@ -166,3 +169,52 @@ class FindingRecordMixin(RecordMixin):
         if scan_id is None:
             return []
         return self.findings(scan_id=scan_id, limit=None)
+
+    def finding_history(self, target: str | None, since_ms: int) -> list[FindingLifetime]:
+        """The lifetimes of the findings of ``target`` (None: every target) since ``since_ms``.
+
+        First seen, last seen and fixed times as ``store/finding_history.py``
+        defines them, from the complete scans stored; a finding fixed before
+        ``since_ms`` is left out.
+        """
+        f = findings.c
+        ended = func.coalesce(scans.c.finished_ms, scans.c.started_ms)
+        stmt = (
+            select(
+                scans.c.scan_id,
+                scans.c.target,
+                ended.label("ended_ms"),
+                scans.c.status,
+                f.fingerprint,
+                f.rule_id,
+                f.scanner,
+                f.severity,
+                f.path,
+                f.payload,
+            )
+            .select_from(scans.outerjoin(findings, f.scan_id == scans.c.scan_id))
+            .where(scans.c.status.in_(COMPLETE_SCAN_STATUSES))
+            .order_by(scans.c.target, scans.c.started_ms, scans.c.scan_id)
+        )
+        if target is not None:
+            stmt = stmt.where(scans.c.target == target)
+        with self._engine.connect() as conn:
+            rows = conn.execute(stmt).all()
+        return lifetimes(_scan_sightings(rows), since_ms)
+
+
+def _scan_sightings(rows: Iterable[Any]) -> Iterator[ScanSightings]:
+    """Rows of scans joined with their findings (ordered by scan) as one item per scan."""
+    for _scan_id, group in itertools.groupby(rows, key=lambda r: r.scan_id):
+        items = list(group)
+        first = items[0]
+        yield ScanSightings(
+            first.target,
+            int(first.ended_ms),
+            first.status,
+            [
+                Sighting(r.fingerprint, r.rule_id, r.scanner, r.severity, r.path, r.payload)
+                for r in items
+                if r.fingerprint is not None
+            ],
+        )
