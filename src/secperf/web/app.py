@@ -15,15 +15,13 @@ scrapes share one rendering, so neither waits behind the API.
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 from fastapi import Depends, FastAPI
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
-from fastapi.staticfiles import StaticFiles
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -35,8 +33,10 @@ from secperf.store.follower import EventLogFollower
 from secperf.web import (
     routes_alerts,
     routes_analysis,
+    routes_fleet,
     routes_ingest,
     routes_metrics,
+    routes_otlp,
     routes_overview,
     routes_security,
     routes_stream,
@@ -59,6 +59,7 @@ from secperf.web.auth import TokenPolicy, require_read
 from secperf.web.context import AdviceProvider, AlertEngine, AppContext, CorrelationsProvider
 from secperf.web.errors import error_body, install_error_handlers
 from secperf.web.exposition import CONTENT_TYPE, build_registry, render
+from secperf.web.serving import HeadMiddleware, ServerTimeMiddleware, mount_dashboard
 from secperf.web.sse import SseHub
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -77,17 +78,7 @@ SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
     (b"cross-origin-opener-policy", b"same-origin"),
     (b"cross-origin-resource-policy", b"same-origin"),
 )
-_ROOT_FILE = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9_.-]*\.[A-Za-z0-9]+$")
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-
-NOT_BUILT_PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>secperf</title></head>
-<body><h1>secperf</h1>
-<p>The dashboard is not built. The API is available under <code>/api/v1</code>
-(see <a href="/openapi.json">/openapi.json</a>) and metrics at <a href="/metrics">/metrics</a>.</p>
-<p>Build it with <code>npm ci &amp;&amp; npm run build</code> in <code>dashboard/</code>.</p>
-</body></html>
-"""
 
 
 class SecurityHeadersMiddleware:
@@ -299,6 +290,7 @@ def create_app(
     )
     app.state.context = context
     app.state.token_policy = policy
+    app.state.server_config = server
     app.state.sse_hub = hub
     app.state.registry = registry
     app.state.shed_counter = shed
@@ -310,6 +302,8 @@ def create_app(
     app.add_middleware(AdmissionMiddleware, limiter=limiter, counter=shed)
     app.add_middleware(BodyLimitMiddleware, max_bytes=server.max_request_bytes)
     app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(ServerTimeMiddleware)
+    app.add_middleware(HeadMiddleware)
 
     for module in (
         routes_overview,
@@ -318,7 +312,9 @@ def create_app(
         routes_alerts,
         routes_analysis,
         routes_ingest,
+        routes_otlp,
         routes_stream,
+        routes_fleet,
     ):
         app.include_router(module.router)
 
@@ -352,7 +348,7 @@ def create_app(
         body: bytes = await render_metrics()
         return Response(body, media_type=CONTENT_TYPE)
 
-    _mount_dashboard(app, static_root)
+    mount_dashboard(app, static_root)
     _describe_errors_and_auth(app)
     return app
 
@@ -416,33 +412,3 @@ def _describe_errors_and_auth(app: FastAPI) -> None:
         return spec
 
     app.openapi = openapi  # type: ignore[method-assign]
-
-
-class _OptionalStaticFiles(StaticFiles):
-    """Static files whose directory may not exist yet (the dashboard is not built): 404s."""
-
-    async def check_config(self) -> None:
-        if self.directory is not None and not Path(self.directory).is_dir():
-            return
-        await super().check_config()
-
-
-def _mount_dashboard(app: FastAPI, root: Path) -> None:
-    """``/`` and ``/assets/*`` from the dashboard build; a small page when it is absent."""
-    app.mount("/assets", _OptionalStaticFiles(directory=root / "assets", check_dir=False))
-
-    @app.get("/", include_in_schema=False)
-    def index() -> Response:
-        page = root / "index.html"
-        if page.is_file():
-            return FileResponse(page, media_type="text/html", headers={"Cache-Control": "no-cache"})
-        return HTMLResponse(NOT_BUILT_PAGE)
-
-    @app.get("/{name}", include_in_schema=False)
-    def root_file(name: str) -> Response:
-        # Files at the build's top level (favicon, manifest): no sub-paths, no dot-files.
-        if _ROOT_FILE.match(name) and name != "index.html":
-            candidate = root / name
-            if candidate.is_file():
-                return FileResponse(candidate)
-        raise StarletteHTTPException(404, "no such resource")

@@ -45,6 +45,10 @@ class ServerConfig(Section):
         Expect("an environment variable name (or '' to read none)"),
     ] = "SECPERF_TOKEN"
     max_request_bytes: PositiveSizeBytes = parse_size_bytes("10MiB")
+    # The OTLP receiver (/v1/metrics): its body as sent, and once gzip is undone.
+    otlp_max_request_bytes: PositiveSizeBytes = parse_size_bytes("4MiB")
+    otlp_max_decompressed_bytes: PositiveSizeBytes = parse_size_bytes("32MiB")
+    otlp_scope_label: Annotated[bool, Strict(), Expect("true or false")] = False
 
     @property
     def is_loopback(self) -> bool:

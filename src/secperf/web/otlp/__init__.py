@@ -1,0 +1,1 @@
+"""The OTLP/HTTP metrics receiver's parts: the wire (``wire``), names and the mapping."""

@@ -1,0 +1,126 @@
+"""OpenTelemetry metric and attribute names as secperf (Prometheus-style) names.
+
+Follows the OpenTelemetry-to-Prometheus compatibility rules: characters a
+metric name cannot hold become ``_`` (runs of them collapse into one); the
+unit becomes a suffix (``s`` -> ``_seconds``, ``By`` -> ``_bytes``,
+``By/s`` -> ``_bytes_per_second``, ``{request}`` -> nothing, ``1`` on a
+gauge -> ``_ratio``) unless the name already ends with it; monotonic
+counters end in ``_total``.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+from secperf.model import LABEL_NAME_RE, METRIC_NAME_RE
+
+_INVALID_METRIC_CHARS = re.compile(r"[^a-zA-Z0-9_:]+")
+_INVALID_LABEL_CHARS = re.compile(r"[^a-zA-Z0-9_]+")
+_REPEATED_UNDERSCORES = re.compile(r"__+")
+_ANNOTATION = re.compile(r"\{[^}]*\}")
+
+#: UCUM units as Prometheus spells them in a suffix.
+_MAIN_UNITS = {
+    "d": "days",
+    "h": "hours",
+    "min": "minutes",
+    "s": "seconds",
+    "ms": "milliseconds",
+    "us": "microseconds",
+    "ns": "nanoseconds",
+    "By": "bytes",
+    "KiBy": "kibibytes",
+    "MiBy": "mebibytes",
+    "GiBy": "gibibytes",
+    "TiBy": "tebibytes",
+    "KBy": "kilobytes",
+    "MBy": "megabytes",
+    "GBy": "gigabytes",
+    "TBy": "terabytes",
+    "bit": "bits",
+    "m": "meters",
+    "V": "volts",
+    "A": "amperes",
+    "J": "joules",
+    "W": "watts",
+    "g": "grams",
+    "Cel": "celsius",
+    "Hz": "hertz",
+    "%": "percent",
+}
+#: The denominator of a ``x/y`` unit.
+_PER_UNITS = {
+    "s": "second",
+    "m": "minute",
+    "h": "hour",
+    "d": "day",
+    "w": "week",
+    "mo": "month",
+    "y": "year",
+}
+
+
+class MetricNameError(ValueError):
+    """A metric name that cannot become a secperf name (empty once cleaned)."""
+
+
+def _clean_metric_name(name: str) -> str:
+    cleaned = _REPEATED_UNDERSCORES.sub("_", _INVALID_METRIC_CHARS.sub("_", name))
+    if cleaned and cleaned[0].isdigit():
+        cleaned = f"_{cleaned}"
+    return cleaned
+
+
+def _unit_word(unit: str) -> str:
+    word = _MAIN_UNITS.get(unit)
+    if word is not None:
+        return word
+    return _INVALID_LABEL_CHARS.sub("_", unit).strip("_")
+
+
+def unit_suffix(unit: str, *, gauge: bool) -> str:
+    """The suffix a unit adds (``""`` for none): ``By/s`` -> ``bytes_per_second``."""
+    unit = _ANNOTATION.sub("", unit).strip()
+    if not unit:
+        return ""
+    if unit == "1":
+        # Dimensionless: a ratio when it is a gauge, nothing on a counter.
+        return "ratio" if gauge else ""
+    main, _, per = unit.partition("/")
+    parts: list[str] = []
+    if main:
+        parts.append(_unit_word(main))
+    if per:
+        per_word = _PER_UNITS.get(per) or _INVALID_LABEL_CHARS.sub("_", per).strip("_")
+        if per_word:
+            parts.append(f"per_{per_word}")
+    return "_".join(p for p in parts if p)
+
+
+@lru_cache(maxsize=4096)
+def metric_name(name: str, unit: str, *, gauge: bool, counter: bool = False) -> str:
+    """The secperf name of an OpenTelemetry metric (raises ``MetricNameError`` if none)."""
+    # A trailing "_" (from "app.") would double the one before the suffix.
+    base = _clean_metric_name(name).rstrip("_")
+    if not base:
+        raise MetricNameError(f"metric name {name!r} has no character a metric name can use")
+    suffix = unit_suffix(unit, gauge=gauge)
+    if suffix and not base.endswith(f"_{suffix}") and base != suffix:
+        base = f"{base}_{suffix}"
+    if counter and not base.endswith("_total"):
+        base = f"{base}_total"
+    if not METRIC_NAME_RE.match(base):  # by construction; kept as a guard
+        raise MetricNameError(f"metric name {name!r} becomes {base!r}, which is not valid")
+    return base
+
+
+@lru_cache(maxsize=4096)
+def label_name(key: str) -> str | None:
+    """The label name of an attribute key (None when nothing usable is left)."""
+    cleaned = _INVALID_LABEL_CHARS.sub("_", key)
+    if not cleaned or cleaned.strip("_") == "":
+        return None
+    if cleaned[0].isdigit():
+        cleaned = f"key_{cleaned}"
+    return cleaned if LABEL_NAME_RE.match(cleaned) else None

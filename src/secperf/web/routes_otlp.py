@@ -1,0 +1,167 @@
+"""OpenTelemetry in: an OTLP/HTTP metrics receiver at ``POST /v1/metrics``.
+
+Services instrumented with OpenTelemetry export to secperf as to any OTLP
+endpoint (``OTEL_EXPORTER_OTLP_METRICS_ENDPOINT=http://127.0.0.1:8765/v1/metrics``),
+protobuf or JSON, gzip or not, with the write token as a bearer header. The
+token check runs before the body is read, as on every write.
+
+A request is read within ``server.otlp_max_request_bytes`` (413 beyond), its
+gzip undone within ``server.otlp_max_decompressed_bytes``, decoded and
+mapped whole (``otlp/mapping.py``): a malformed one gets 400 naming the field
+and stores nothing. Its samples are published as one ``MetricsRecorded``, as
+the JSON ingest does, and under the same backpressure (503 with
+``Retry-After`` while the writer is behind).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.concurrency import run_in_threadpool
+
+from secperf.config import ServerConfig
+from secperf.events import MetricsRecorded
+from secperf.events import now_ms as _now_ms
+from secperf.web.admission import REASON_WRITER_BEHIND
+from secperf.web.auth import WriteCheckedRoute, require_write
+from secperf.web.context import AppContext, get_context
+from secperf.web.errors import ApiError
+from secperf.web.otlp import wire
+from secperf.web.otlp.mapping import (
+    MappedRequest,
+    MappingOptions,
+    OtlpInvalid,
+    OtlpTooMany,
+    map_request,
+)
+from secperf.web.routes_ingest import _overloaded as writer_behind
+
+PATH = "/v1/metrics"
+#: Bodies at least this large are decoded in a worker thread, off the event loop.
+THREAD_ABOVE_BYTES = 64 * 1024
+#: Seconds a client is asked to wait while the writer is behind.
+RETRY_AFTER_S = 1
+
+Ctx = Annotated[AppContext, Depends(get_context)]
+
+
+class OtlpRoute(WriteCheckedRoute):
+    """A write-checked route whose every refusal is an OTLP ``Status`` in the request's encoding."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def answered(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except ApiError as exc:
+                return _failure(request, exc.status, exc.code, exc.message, exc.where, exc.headers)
+
+        return answered
+
+
+def _failure(
+    request: Request,
+    status: int,
+    code: str,
+    message: str,
+    where: str | None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    encoding = wire.answer_type(request.headers.get("content-type"))
+    body = wire.status_body(encoding, status, code, message, where)
+    return Response(body, status_code=status, media_type=encoding, headers=headers)
+
+
+router = APIRouter(
+    tags=["otlp"],
+    dependencies=[Depends(require_write)],
+    route_class=OtlpRoute,
+)
+
+
+def _config(request: Request) -> ServerConfig:
+    config = getattr(request.app.state, "server_config", None)
+    return config if isinstance(config, ServerConfig) else ServerConfig()
+
+
+def _decode(
+    body: bytes, gzipped: bool, encoding: str, config: ServerConfig, now_ms: int
+) -> MappedRequest:
+    """The body's samples (raises ``ApiError`` for a body refused whole)."""
+    try:
+        if gzipped:
+            body = wire.gunzip(body, config.otlp_max_decompressed_bytes)
+        elif len(body) > config.otlp_max_decompressed_bytes:
+            raise wire.WireError(
+                413, f"the body is over {config.otlp_max_decompressed_bytes} bytes", "body"
+            )
+        message = wire.parse(body, encoding)
+        options = MappingOptions(scope_label=config.otlp_scope_label)
+        return map_request(message, now_ms, options)
+    except wire.WireError as exc:
+        raise ApiError(exc.status, exc.message, where=exc.where) from None
+    except OtlpInvalid as exc:
+        # The message names the field too: a protobuf client only gets the message.
+        raise ApiError(
+            400, f"{exc.where}: {exc.problem}; nothing was stored", where=f"body.{exc.where}"
+        ) from None
+    except OtlpTooMany as exc:
+        raise ApiError(413, f"{exc}; nothing was stored", where="body") from None
+
+
+_BODY_SCHEMA = {
+    "description": "An OTLP ExportMetricsServiceRequest (protobuf or OTLP/JSON), gzip allowed.",
+    "required": True,
+    "content": {
+        wire.PROTOBUF: {"schema": {"type": "string", "format": "binary"}},
+        wire.JSON: {"schema": {"type": "object"}},
+    },
+}
+
+
+@router.post(
+    PATH,
+    response_class=Response,
+    openapi_extra={"requestBody": _BODY_SCHEMA},
+    responses={
+        200: {
+            "description": "ExportMetricsServiceResponse (partial_success when points were "
+            "left out), in the request's encoding",
+            "content": {wire.PROTOBUF: {}, wire.JSON: {}},
+        },
+        400: {"description": "Not valid OTLP: a google.rpc.Status naming the field"},
+        413: {"description": "Body, inflated body or samples over the server's bounds"},
+        415: {"description": "Neither application/x-protobuf nor application/json, or not gzip"},
+    },
+)
+async def export_metrics(ctx: Ctx, request: Request) -> Response:
+    """Receive an OTLP metrics export; store its samples, all or none."""
+    config = _config(request)
+    try:
+        encoding = wire.content_type(request.headers.get("content-type"))
+        gzipped = wire.is_gzip(request.headers.get("content-encoding"))
+        body = await wire.read_body(request, config.otlp_max_request_bytes)
+    except wire.WireError as exc:
+        raise ApiError(exc.status, exc.message, where=exc.where) from None
+    now = _now_ms()
+    if len(body) >= THREAD_ABOVE_BYTES:
+        mapped = await run_in_threadpool(_decode, body, gzipped, encoding, config, now)
+    else:
+        mapped = _decode(body, gzipped, encoding, config, now)
+    if mapped.samples:
+        if writer_behind(ctx):
+            counter = getattr(request.app.state, "shed_counter", None)
+            if counter is not None:
+                counter.add(REASON_WRITER_BEHIND)
+            raise ApiError(
+                503,
+                "secperf is writing behind; retry this export shortly",
+                code="overloaded",
+                headers={"Retry-After": str(RETRY_AFTER_S)},
+            )
+        await ctx.bus.publish(MetricsRecorded(samples=tuple(mapped.samples)))
+    answer = wire.success_body(encoding, mapped.rejected_points, mapped.rejection_message)
+    return Response(answer, media_type=encoding)
