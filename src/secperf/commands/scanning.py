@@ -40,6 +40,7 @@ from secperf.security.factory import (
     make_validator,
     scan_paths,
 )
+from secperf.security.pacing.prediction import record_prediction, try_predict
 from secperf.security.triage import SET_ASIDE, TriageDecision, effective_state
 from secperf.security.validator import Progress, ScanReport
 from secperf.store import Store
@@ -174,6 +175,10 @@ async def _scan_in_runtime(
         paths = (
             list(options.paths) if options.paths else scan_paths(loaded.config.scan, options.root)
         )
+        # Predicted before the scan, stored beside its actual cost after it.
+        prediction = await asyncio.to_thread(
+            try_predict, runtime.store, validator, options.root, paths, host=local_host()
+        )
         pump: asyncio.Task[None] | None = None
         if recorder is not None:
             validator.cost_probe = recorder.probe
@@ -182,6 +187,15 @@ async def _scan_in_runtime(
         try:
             report = await scan_interruptibly(validator, options.root, paths)
             completed = True
+            if prediction is not None:
+                await asyncio.to_thread(
+                    record_prediction,
+                    runtime.store,
+                    report.scan_id,
+                    prediction,
+                    target=report.target,
+                    started_ms=report.metrics.started_ms,
+                )
         finally:
             if pump is not None:
                 pump.cancel()

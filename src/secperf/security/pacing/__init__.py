@@ -1,0 +1,1 @@
+"""How scans share a machine: low priority, the impact budget, quiet-time scheduling, prediction."""

@@ -1,0 +1,186 @@
+"""What a scan will read, known before it runs and cheap to get.
+
+The cost model predicts a scan from these inputs: per scanner, the files it
+will look at and the (file, scanner) jobs the content cache will miss. A miss
+is expected where the cache's stat memo (path -> size, mtime, hash, lines)
+does not hold the file with the size and mtime it has now; a file whose stat
+is unchanged is assumed to be a hit (a changed rule or scanner version misses
+too, which this does not see). Gathering costs one discovery walk (the scan
+does the same walk) and one read of the memo: no file is opened.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from secperf.security.cache import ScanCache
+from secperf.security.discovery import FileDiscovery
+from secperf.security.scanners.interface import Scanner
+
+#: Bytes per line assumed for files the memo has never seen, until it has seen some.
+DEFAULT_BYTES_PER_LINE = 40.0
+
+
+@dataclass(frozen=True, slots=True)
+class ScannerInputs:
+    """What one scanner will look at, and what of it the cache is expected to miss."""
+
+    files: int = 0
+    bytes: int = 0
+    lines: int = 0
+    misses: int = 0
+    missed_bytes: int = 0
+    missed_lines: int = 0
+
+    def to_document(self) -> dict[str, int]:
+        """As stored in the ``prediction`` document's ``inputs.per_scanner``."""
+        return {
+            "files": self.files,
+            "bytes": self.bytes,
+            "lines": self.lines,
+            "misses": self.misses,
+            "missed_bytes": self.missed_bytes,
+            "missed_lines": self.missed_lines,
+        }
+
+    @classmethod
+    def from_document(cls, doc: Mapping[str, Any]) -> ScannerInputs:
+        """Read back ``to_document``'s form; missing or odd values count as 0."""
+        return cls(**{name: _count(doc.get(name)) for name in _SCANNER_FIELDS})
+
+
+_SCANNER_FIELDS = ("files", "bytes", "lines", "misses", "missed_bytes", "missed_lines")
+
+
+def _count(value: Any) -> int:
+    return int(value) if isinstance(value, int | float) and value >= 0 else 0
+
+
+@dataclass(frozen=True, slots=True)
+class ScanInputs:
+    """What a whole scan will read: files, bytes, lines and expected cache misses.
+
+    ``files``/``bytes``/``lines`` count each file once (whatever number of
+    scanners read it); ``expected_misses`` counts (file, scanner) jobs, as the
+    scan's own ``cache_misses`` does.
+    """
+
+    files: int = 0
+    bytes: int = 0
+    lines: int = 0
+    expected_misses: int = 0
+    per_scanner: dict[str, ScannerInputs] = field(default_factory=dict)
+    #: Scanners that will not run here (not installed, no data), with why.
+    unavailable: dict[str, str] = field(default_factory=dict)
+    #: Worker processes the scan will use.
+    jobs: int = 1
+    #: Whether the content cache is in use (without it every job misses).
+    cached: bool = True
+
+    def to_document(self) -> dict[str, Any]:
+        """As stored in the ``prediction`` document's ``inputs``."""
+        return {
+            "files": self.files,
+            "bytes": self.bytes,
+            "lines": self.lines,
+            "expected_misses": self.expected_misses,
+            "per_scanner": {sid: s.to_document() for sid, s in self.per_scanner.items()},
+            "jobs": self.jobs,
+            "cached": self.cached,
+        }
+
+    @classmethod
+    def from_document(cls, doc: Mapping[str, Any]) -> ScanInputs:
+        """Read back ``to_document``'s form (older or partial documents give zeros)."""
+        per = doc.get("per_scanner")
+        per_scanner = (
+            {
+                str(sid): ScannerInputs.from_document(value)
+                for sid, value in per.items()
+                if isinstance(value, Mapping)
+            }
+            if isinstance(per, Mapping)
+            else {}
+        )
+        return cls(
+            files=_count(doc.get("files")),
+            bytes=_count(doc.get("bytes")),
+            lines=_count(doc.get("lines")),
+            expected_misses=_count(doc.get("expected_misses")),
+            per_scanner=per_scanner,
+            jobs=max(1, _count(doc.get("jobs"))),
+            cached=bool(doc.get("cached", True)),
+        )
+
+
+def gather_inputs(
+    scanners: Sequence[Scanner],
+    discovery: FileDiscovery,
+    cache: ScanCache | None,
+    root: Path,
+    paths: Sequence[str] = (".",),
+    *,
+    jobs: int = 1,
+) -> ScanInputs:
+    """The inputs of a scan of ``paths`` under ``root`` by ``scanners``, without opening a file."""
+    root = root.resolve()
+    available: list[Scanner] = []
+    unavailable: dict[str, str] = {}
+    for scanner in scanners:
+        reason = scanner.unavailable_reason()
+        if reason is None:
+            available.append(scanner)
+        else:
+            unavailable[scanner.id] = reason
+    found = discovery.discover(root, paths)
+    known = cache.known_files() if cache is not None else {}
+    bytes_per_line = _bytes_per_line(known)
+    totals = {s.id: [0, 0, 0, 0, 0, 0] for s in available}
+    files = size_total = lines_total = misses = 0
+    for candidate in found.files:
+        readers = [s for s in available if s.applies_to(candidate.relpath)]
+        if not readers:
+            continue
+        seen = known.get(candidate.relpath)
+        if seen is not None and seen[0] == candidate.size:
+            lines = seen[3]  # same size: most likely the same number of lines
+        else:
+            lines = round(candidate.size / bytes_per_line)
+        hit = (
+            cache is not None
+            and seen is not None
+            and seen[0] == candidate.size
+            and seen[1] == candidate.mtime_ns
+        )
+        files += 1
+        size_total += candidate.size
+        lines_total += lines
+        for scanner in readers:
+            row = totals[scanner.id]
+            row[0] += 1
+            row[1] += candidate.size
+            row[2] += lines
+            if not hit:
+                misses += 1
+                row[3] += 1
+                row[4] += candidate.size
+                row[5] += lines
+    return ScanInputs(
+        files=files,
+        bytes=size_total,
+        lines=lines_total,
+        expected_misses=misses,
+        per_scanner={sid: ScannerInputs(*row) for sid, row in totals.items()},
+        unavailable=unavailable,
+        jobs=max(1, jobs),
+        cached=cache is not None,
+    )
+
+
+def _bytes_per_line(known: Mapping[str, tuple[int, int, str, int]]) -> float:
+    size = sum(entry[0] for entry in known.values())
+    lines = sum(entry[3] for entry in known.values())
+    return size / lines if lines > 0 and size > 0 else DEFAULT_BYTES_PER_LINE
