@@ -59,6 +59,12 @@ COMMANDS: tuple[LazyCommand, ...] = (
         "Run the CI quality gate: exit 0 pass, 1 blocked, 3 cannot evaluate, 2 bad input.",
     ),
     LazyCommand(
+        "report",
+        "report",
+        "report",
+        "Write the compliance report of a period: findings, SLAs, gates, objectives, evidence.",
+    ),
+    LazyCommand(
         "monitor",
         "monitor",
         "monitor",

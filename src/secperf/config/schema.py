@@ -12,8 +12,10 @@ from secperf.config.sections.alerts import AlertsConfig
 from secperf.config.sections.bus import BusConfig
 from secperf.config.sections.gate import GateConfig
 from secperf.config.sections.monitor import MonitorConfig
+from secperf.config.sections.report import ReportConfig
 from secperf.config.sections.scan import ScanConfig
 from secperf.config.sections.server import ServerConfig
+from secperf.config.sections.siem import SiemConfig
 from secperf.config.sections.store import StoreConfig
 
 
@@ -28,6 +30,8 @@ class Config(Section):
     gate: GateConfig = Field(default_factory=GateConfig)
     server: ServerConfig = ServerConfig()
     agent: AgentConfig = Field(default_factory=AgentConfig)
+    siem: SiemConfig = Field(default_factory=SiemConfig)
+    report: ReportConfig = ReportConfig()
 
     @model_validator(mode="before")
     @classmethod
