@@ -27,5 +27,7 @@ export default defineConfig({
   test: {
     include: ["src/**/*.test.ts"],
     environment: "node",
+    // The theme test reads app.css as text (?raw); vitest empties CSS it does not process.
+    css: { include: [/app\.css/] },
   },
 });

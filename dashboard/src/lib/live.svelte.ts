@@ -26,6 +26,8 @@ export const EVENT_TYPES = [
   "SilenceAdded",
   "SilenceExpired",
   "BenchmarksRecorded",
+  // The impact budget held a running scan back or let it go.
+  "ScanThrottled",
 ] as const;
 
 const TOPICS = "security.>,alerts.>,metrics.recorded,gate.>,perf.benchmarks.recorded";
@@ -64,6 +66,7 @@ class LiveState {
   #retryMs = 1000;
   #retryTimer: ReturnType<typeof setTimeout> | null = null;
   #refetchTimer: ReturnType<typeof setTimeout> | null = null;
+  #throttleTimer: ReturnType<typeof setTimeout> | null = null;
   #listeners = new Set<SamplesListener>();
   #nextErrorId = 1;
 
@@ -206,6 +209,15 @@ class LiveState {
         break;
       case "BenchmarksRecorded":
         this.rev.gate += 1;
+        break;
+      case "ScanThrottled":
+        // A scan's pacing changed: refetch scan records once per burst, not per event.
+        if (this.#throttleTimer === null) {
+          this.#throttleTimer = setTimeout(() => {
+            this.#throttleTimer = null;
+            this.rev.scans += 1;
+          }, 2000);
+        }
         break;
       case "AlertAcknowledged":
       case "SilenceAdded":

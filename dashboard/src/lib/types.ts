@@ -33,6 +33,67 @@ export interface ScanJson {
   finished_ms: number | null;
   metrics: SecurityMetrics | null;
   cost: Record<string, unknown> | null;
+  // How the scan shared the machine and what it was predicted to cost; null
+  // (or absent, from an older server) until the scan records them.
+  pacing?: ScanPacing | null;
+  prediction?: ScanPrediction | null;
+}
+
+export type PacingAction = "pause" | "fewer_workers" | "batch_pause";
+
+/** A stretch of a scan during which the impact budget held it back. */
+export interface PacingStretch {
+  start_ms: number;
+  end_ms: number;
+  action: PacingAction | string;
+  reason: string;
+}
+
+export interface PacingGuard {
+  series: string;
+  before: number | null;
+  quiet: number | null;
+  peak_increase_pct: number | null;
+  samples: number;
+}
+
+export interface PacingBudget {
+  state: "on" | "off" | "not_configured";
+  reason: string | null;
+  max_increase_pct: number | null;
+  guards: PacingGuard[];
+}
+
+/** The ``pacing`` document of a scan. */
+export interface ScanPacing {
+  priority: "low" | "normal" | string;
+  budget: PacingBudget | null;
+  throttled_ms: number;
+  stretches: PacingStretch[];
+  deadline_ms: number | null;
+  deadline_reached: boolean;
+  within_budget: boolean | null;
+}
+
+/** The ``prediction`` document of a scan: what the cost model expected before it ran. */
+export interface ScanPrediction {
+  duration_ms: number;
+  cpu_s: number | null;
+  basis: "history" | "builtin" | string;
+  history_scans: number;
+  per_scanner: Record<string, { duration_ms: number; cpu_s: number | null }>;
+  inputs: Record<string, number>;
+  made_ms: number;
+}
+
+/** ``GET /api/v1/schedule``: when the next periodic scan starts and why. */
+export interface Schedule {
+  next_scan_ms: number | null;
+  reason: string;
+  quiet_now: boolean;
+  every_ms: number | null;
+  max_delay_ms: number | null;
+  profile: { hour_of_week: number; level: number; samples: number }[];
 }
 
 export interface TrendPoint {
@@ -109,6 +170,8 @@ export interface ScanWindow {
   end_ms: number | null;
   violations: number;
   new_findings: number;
+  // Joined from the scan's record by the view (the annotations carry no pacing).
+  pacing?: ScanPacing | null;
 }
 
 export interface FindingMark {
