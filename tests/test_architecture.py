@@ -31,6 +31,7 @@ LAYERS: dict[str, int] = {
     "analysis": 4,
     "alerts": 5,
     "gates": 5,
+    "siem": 5,  # security events to a SIEM: a sink beside the alert notifiers
     "web": 6,
     "commands": 7,
     "runtime": 7,

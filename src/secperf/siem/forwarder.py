@@ -1,0 +1,313 @@
+"""The SIEM forwarder: bus subscriber → records → one on-disk queue per output → sender.
+
+``SiemForwarder`` subscribes to every topic on the bus (one subscription, so
+events keep their order), turns each security event into records once
+(``RecordBuilder``) and appends each record, formatted, to the queue of every
+output that asked for its kind. Appending is a committed SQLite write: from
+then on the message survives a SIEM outage and a restart of secperf.
+
+Each ``SiemOutput`` has a sender thread: it sends the oldest waiting messages
+in order, in batches, over one TCP or TLS connection, and removes them from
+the queue only once their receipt is confirmed (see ``syslog.py``). A failed
+connection or send is retried from the first unconfirmed message, after a
+pause that doubles from ``retry_initial`` up to ``retry_max``. Queue depth,
+sent, failed, dropped and the last error are in ``stats()`` (``/metrics``
+``secperf_siem_*`` and ``GET /api/v1/integrations``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from secperf.bus.interface import EventBus, Subscription
+from secperf.config.sections.siem import SiemConfig, SiemOutputConfig
+from secperf.events import Event, MetricsRecorded, now_ms
+from secperf.siem.format_cef import format_cef
+from secperf.siem.format_ecs import format_ecs
+from secperf.siem.queue import DiskQueue, QueuedMessage, QueueError
+from secperf.siem.records import SYSLOG_SEVERITY, SiemRecord
+from secperf.siem.syslog import (
+    SyslogConnection,
+    SyslogError,
+    SyslogHeader,
+    build_message,
+    frame,
+    tls_context,
+)
+from secperf.siem.translate import TOPICS, RecordBuilder
+from secperf.store import Store
+
+log = logging.getLogger(__name__)
+
+#: Messages sent per batch at the most (one confirmation per batch).
+BATCH_MESSAGES = 200
+#: Bytes sent per batch, about.
+BATCH_BYTES = 256 * 1024
+#: How long the receiver's TCP stack has to acknowledge a batch.
+CONFIRM_TIMEOUT_S = 15.0
+#: The bus queue of the forwarder's subscription (security events are never dropped).
+SUBSCRIPTION_QUEUE = 10_000
+
+Formatter = Callable[[SiemRecord, int], str]
+FORMATTERS: dict[str, Formatter] = {"cef": format_cef, "ecs": format_ecs}
+
+
+@dataclass(frozen=True, slots=True)
+class SiemOutputStats:
+    """What one output has done: the numbers ``/metrics`` and the API show."""
+
+    name: str
+    address: str
+    format: str
+    queued: int
+    queued_bytes: int
+    sent: int
+    failed: int
+    dropped: int
+    duplicates: int
+    connected: bool
+    last_error: str | None
+    last_error_ms: int | None
+    last_sent_ms: int | None
+
+
+def queue_path(queue_dir: Path, output: SiemOutputConfig) -> Path:
+    """Where ``output``'s queue lives: ``<queue_dir>/siem-<name>.db``."""
+    return queue_dir / f"siem-{output.queue_name}.db"
+
+
+def default_queue_dir(store_url: str) -> Path:
+    """The SQLite store's directory; ``.secperf/`` in the working directory for other stores."""
+    prefix = "sqlite:///"
+    if store_url.startswith(prefix) and store_url[len(prefix) :] not in ("", ":memory:"):
+        return Path(store_url[len(prefix) :]).parent
+    return Path.cwd() / ".secperf"
+
+
+class SiemOutput:
+    """One receiver: its queue, its message format and its sender thread."""
+
+    def __init__(self, config: SiemOutputConfig, queue: DiskQueue) -> None:
+        self.config = config
+        self.queue = queue
+        self.kinds = frozenset(config.events)
+        self.formatter = FORMATTERS[config.format]
+        self.header = SyslogHeader(facility=config.facility, app_name=config.app_name)
+        context = (
+            tls_context(
+                ca_file=config.ca_file,
+                verify=config.verify,
+                cert_file=config.cert_file,
+                key_file=config.key_file,
+            )
+            if config.is_tls
+            else None
+        )
+        self.connection = SyslogConnection(
+            config.host,
+            config.port,
+            context=context,
+            server_name=config.server_name,
+            timeout_s=config.connect_timeout / 1000,
+        )
+        self.sent = 0
+        self.failed = 0
+        self.last_error: str | None = None
+        self.last_error_ms: int | None = None
+        self.last_sent_ms: int | None = None
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def name(self) -> str:
+        return self.config.queue_name
+
+    def wants(self, record: SiemRecord) -> bool:
+        """Whether this output forwards records of ``record.kind``."""
+        return record.kind in self.kinds
+
+    def enqueue(self, record: SiemRecord) -> int | None:
+        """Format ``record`` and queue it (blocking); its sequence number, None when refused."""
+
+        def build(seq: int) -> bytes:
+            return build_message(
+                self.header,
+                severity=SYSLOG_SEVERITY[record.severity],
+                ts_ms=record.ts_ms,
+                hostname=record.host,
+                msgid=record.kind,
+                sequence=seq,
+                key=record.key,
+                text=self.formatter(record, seq),
+            )
+
+        seq = self.queue.append(record.key, record.kind, now_ms(), build)
+        if seq is not None:
+            self._wake.set()
+        return seq
+
+    def stats(self) -> SiemOutputStats:
+        """A snapshot of this output's numbers."""
+        return SiemOutputStats(
+            name=self.name,
+            address=self.config.address,
+            format=self.config.format,
+            queued=self.queue.depth,
+            queued_bytes=self.queue.size_bytes,
+            sent=self.sent,
+            failed=self.failed,
+            dropped=self.queue.dropped,
+            duplicates=self.queue.duplicates,
+            connected=self.connection.connected,
+            last_error=self.last_error,
+            last_error_ms=self.last_error_ms,
+            last_sent_ms=self.last_sent_ms,
+        )
+
+    # ------------------------------------------------------------------ sending thread
+
+    def start(self) -> None:
+        """Start the sender thread (it sends what an earlier run left queued first)."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name=f"siem-{self.name}", daemon=True)
+            self._thread.start()
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        """Stop sending (blocking); what is queued stays on disk for the next start."""
+        self._stop.set()
+        self._wake.set()
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout_s)
+            if thread.is_alive():
+                log.warning(
+                    "SIEM output %s: the sender did not stop within %.0f s", self.name, timeout_s
+                )
+        self.connection.close()
+        self.queue.close()
+
+    def _run(self) -> None:
+        delay_s = self.config.retry_initial / 1000
+        while not self._stop.is_set():
+            try:
+                batch = self.queue.peek(BATCH_MESSAGES, BATCH_BYTES)
+            except QueueError as exc:
+                self.record_failure(str(exc))
+                self._stop.wait(delay_s)
+                continue
+            if not batch:
+                self._wake.wait(1.0)
+                self._wake.clear()
+                continue
+            try:
+                self._deliver(batch)
+            except (SyslogError, QueueError) as exc:
+                self.record_failure(str(exc))
+                # Jitter keeps many servers from retrying in step.
+                self._stop.wait(delay_s * (1 + 0.1 * random.random()))  # noqa: S311
+                delay_s = min(delay_s * 2, self.config.retry_max / 1000)
+                continue
+            delay_s = self.config.retry_initial / 1000
+
+    def _deliver(self, batch: list[QueuedMessage]) -> None:
+        connection = self.connection
+        if not connection.connected or connection.peer_closed():
+            connection.connect()
+            log.info("SIEM output %s: connected to %s", self.name, self.config.address)
+        connection.send([frame(m.message) for m in batch], CONFIRM_TIMEOUT_S)
+        self.queue.confirm(batch)
+        self.sent += len(batch)
+        self.last_sent_ms = now_ms()
+
+    def record_failure(self, why: str) -> None:
+        """Count a failed attempt and keep its reason as the last error."""
+        self.failed += 1
+        first = self.last_error != why
+        self.last_error = why
+        self.last_error_ms = now_ms()
+        # One line per new reason; the same failure again is counted, not repeated.
+        (log.warning if first else log.debug)("SIEM output %s: %s; retrying", self.name, why)
+
+
+class SiemForwarder:
+    """Forwards security events from the bus to every configured SIEM output."""
+
+    def __init__(self, store: Store, bus: EventBus, outputs: list[SiemOutput]) -> None:
+        self.bus = bus
+        self.outputs = outputs
+        self.builder = RecordBuilder(store)
+        self.forwarded = 0
+        self._subscription: Subscription | None = None
+
+    @classmethod
+    def from_config(
+        cls, config: SiemConfig, store: Store, bus: EventBus, *, store_url: str
+    ) -> SiemForwarder | None:
+        """The forwarder ``[siem]`` asks for, or None without outputs.
+
+        Opens each output's queue; raises QueueError when one cannot be opened.
+        """
+        if not config.outputs:
+            return None
+        directory = config.queue_dir or default_queue_dir(store_url)
+        outputs: list[SiemOutput] = []
+        try:
+            for output in config.outputs:
+                path = queue_path(directory, output)
+                queue = DiskQueue(
+                    path, max_events=output.max_events, max_bytes=output.max_queue_bytes
+                )
+                outputs.append(SiemOutput(output, queue))
+        except Exception:
+            for made in outputs:
+                made.queue.close()
+            raise
+        return cls(store, bus, outputs)
+
+    async def start(self) -> None:
+        """Start the senders and subscribe to the bus."""
+        for output in self.outputs:
+            output.start()
+        if self._subscription is None:
+            self._subscription = await self.bus.subscribe(
+                ">", self.handle, name="siem-forwarder", maxsize=SUBSCRIPTION_QUEUE
+            )
+
+    async def handle(self, event: Event) -> None:
+        """The bus handler: queue the event's records for every output that wants them."""
+        if isinstance(event, MetricsRecorded) or type(event).topic not in TOPICS:
+            return
+        await asyncio.to_thread(self._queue_records, event)
+
+    def _queue_records(self, event: Event) -> None:
+        for record in self.builder.records(event):
+            for output in self.outputs:
+                if output.wants(record):
+                    try:
+                        output.enqueue(record)
+                    except QueueError as exc:
+                        output.record_failure(str(exc))
+                        log.error("SIEM output %s: %s lost: %s", output.name, record.key, exc)
+            self.forwarded += 1
+
+    def stats(self) -> list[SiemOutputStats]:
+        """Each output's numbers."""
+        return [output.stats() for output in self.outputs]
+
+    async def stop(self) -> None:
+        """Unsubscribe (what the bus queued is handled first), then stop the senders."""
+        subscription, self._subscription = self._subscription, None
+        if subscription is not None:
+            try:
+                await subscription.unsubscribe()
+            except Exception:  # the bus may be closing already
+                log.debug("SIEM: unsubscribe failed", exc_info=True)
+        for output in self.outputs:
+            await asyncio.to_thread(output.stop)
