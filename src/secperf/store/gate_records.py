@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from secperf.model import (
     GateResult,
@@ -52,3 +52,22 @@ class GateRecordMixin(RecordMixin):
             stmt = stmt.where(gate_runs.c.target == target)
         with self._engine.connect() as conn:
             return [from_json(GateResult, p) for p in conn.execute(stmt.limit(limit)).scalars()]
+
+    def latest_gate_runs_by_target(self) -> dict[str, GateResult]:
+        """The newest gate run of every target, in one read."""
+        ranked = select(
+            gate_runs.c.run_id,
+            func.row_number()
+            .over(
+                partition_by=gate_runs.c.target,
+                order_by=(gate_runs.c.started_ms.desc(), gate_runs.c.run_id.desc()),
+            )
+            .label("rank"),
+        ).subquery()
+        stmt = (
+            select(gate_runs.c.target, gate_runs.c.payload)
+            .join(ranked, ranked.c.run_id == gate_runs.c.run_id)
+            .where(ranked.c.rank == 1)
+        )
+        with self._engine.connect() as conn:
+            return {t: from_json(GateResult, p) for t, p in conn.execute(stmt)}

@@ -33,6 +33,7 @@ from secperf.security.series import (
     scan_series,
 )
 from secperf.security.triage import TriageDecision, TriageState, effective_state
+from secperf.store.finding_rows import row_owners
 from secperf.store.record_base import (
     IN_BATCH,
     RecordMixin,
@@ -130,25 +131,48 @@ def count_stored_findings(conn: Connection, scan_id: str, at_ms: int) -> Finding
     each group's triage state is then judged by ``effective_state``, the one
     definition of an expired decision.
     """
+    return count_stored_findings_of(conn, [scan_id], at_ms).get(scan_id, FindingCounts())
+
+
+def count_stored_findings_of(
+    conn: Connection, scan_ids: list[str], at_ms: int
+) -> dict[str, FindingCounts]:
+    """``count_stored_findings`` of many scans in one grouped read per batch of ids."""
     tc = triage_current.c
     category = _category_of_payload(conn).label("category")
-    keys = (findings.c.severity, findings.c.is_new, category, tc.state, tc.expires_ms)
-    stmt = (
-        select(*keys, func.count())
-        .select_from(findings.outerjoin(triage_current, tc.fingerprint == findings.c.fingerprint))
-        .where(findings.c.scan_id == scan_id)
-        .group_by(*keys)
+    keys = (
+        findings.c.scan_id,
+        findings.c.severity,
+        findings.c.is_new,
+        category,
+        tc.state,
+        tc.expires_ms,
     )
-    items: list[CountedFinding] = []
-    for severity, is_new, cat, state, expires_ms, count in conn.execute(stmt):
-        decision = (
-            None if state is None else TriageDecision("", TriageState(state), "", "", 0, expires_ms)
+    # A scan may share the rows of an earlier scan with the same findings.
+    owners = row_owners(conn, scan_ids)
+    owner_ids = list(dict.fromkeys(owners.values()))
+    items: dict[str, list[CountedFinding]] = {owner: [] for owner in owner_ids}
+    for i in range(0, len(owner_ids), IN_BATCH):
+        stmt = (
+            select(*keys, func.count())
+            .select_from(
+                findings.outerjoin(triage_current, tc.fingerprint == findings.c.fingerprint)
+            )
+            .where(findings.c.scan_id.in_(owner_ids[i : i + IN_BATCH]))
+            .group_by(*keys)
         )
-        item = CountedFinding(
-            severity, str(cat or "sast"), bool(is_new), effective_state(decision, at_ms)
-        )
-        items.extend([item] * int(count))
-    return count_findings(items)
+        for scan_id, severity, is_new, cat, state, expires_ms, count in conn.execute(stmt):
+            decision = (
+                None
+                if state is None
+                else TriageDecision("", TriageState(state), "", "", 0, expires_ms)
+            )
+            item = CountedFinding(
+                severity, str(cat or "sast"), bool(is_new), effective_state(decision, at_ms)
+            )
+            items[scan_id].extend([item] * int(count))
+    counted = {owner: count_findings(found) for owner, found in items.items()}
+    return {scan_id: counted[owner] for scan_id, owner in owners.items()}
 
 
 def _owner_gone(row: Any, here: str, now_ms: int, stale_after_ms: int) -> str | None:
@@ -494,6 +518,43 @@ class ScanRecordMixin(RecordMixin):
             stmt = stmt.where(scans.c.kind == kind)
         with self._engine.connect() as conn:
             return [self._scan_from_row(r) for r in conn.execute(stmt.limit(limit))]
+
+    def latest_scans_by_target(self, *, finished: bool = False) -> dict[str, ScanRecord]:
+        """The newest scan (or import) of every target, in one read.
+
+        ``finished``: the newest that ended whole with metrics (what the
+        overview counts), instead of the newest of any status.
+        """
+        ranked = select(
+            scans.c.scan_id,
+            func.row_number()
+            .over(
+                partition_by=scans.c.target,
+                order_by=(scans.c.started_ms.desc(), scans.c.scan_id.desc()),
+            )
+            .label("rank"),
+        )
+        if finished:
+            ranked = ranked.where(scans.c.status.in_(COMPLETE_SCAN_STATUSES)).where(
+                scans.c.metrics.is_not(None)
+            )
+        newest = ranked.subquery()
+        stmt = (
+            select(scans)
+            .join(newest, newest.c.scan_id == scans.c.scan_id)
+            .where(newest.c.rank == 1)
+            .order_by(scans.c.target)
+        )
+        with self._engine.connect() as conn:
+            return {row.target: self._scan_from_row(row) for row in conn.execute(stmt)}
+
+    def scan_finding_counts_of(
+        self, scan_ids: Iterable[str], *, at_ms: int | None = None
+    ) -> dict[str, FindingCounts]:
+        """``scan_finding_counts`` of many scans at once (no read per scan)."""
+        at = clock_ms() if at_ms is None else at_ms
+        with self._engine.connect() as conn:
+            return count_stored_findings_of(conn, list(dict.fromkeys(scan_ids)), at)
 
     def scan(self, scan_id: str) -> ScanRecord | None:
         """One scan by id, or None."""

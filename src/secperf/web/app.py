@@ -38,6 +38,8 @@ from secperf.web import (
     routes_metrics,
     routes_otlp,
     routes_overview,
+    routes_report,
+    routes_schedule,
     routes_security,
     routes_stream,
 )
@@ -59,6 +61,7 @@ from secperf.web.auth import TokenPolicy, require_read
 from secperf.web.context import AdviceProvider, AlertEngine, AppContext, CorrelationsProvider
 from secperf.web.errors import error_body, install_error_handlers
 from secperf.web.exposition import CONTENT_TYPE, build_registry, render
+from secperf.web.routes_report import ReportSettings
 from secperf.web.serving import HeadMiddleware, ServerTimeMiddleware, mount_dashboard
 from secperf.web.sse import SseHub
 
@@ -190,6 +193,7 @@ def create_app(
     admission_wait_s: float = DEFAULT_WAIT_S,
     pool_timeout_s: float | None = POOL_TIMEOUT_S,
     health_interval_s: float = 5.0,
+    report_settings: ReportSettings | None = None,
 ) -> FastAPI:
     """Build the app over ``store`` and ``bus``.
 
@@ -297,6 +301,8 @@ def create_app(
     app.state.retry_after_s = RETRY_AFTER_S
     app.state.admission = limiter
     app.state.store_health = health
+    # The compliance report's policy, objectives and evidence (defaults when not given).
+    app.state.report_settings = report_settings or ReportSettings()
     install_error_handlers(app)
     # Added innermost first: headers wrap everything, including the 413 and 503 answers.
     app.add_middleware(AdmissionMiddleware, limiter=limiter, counter=shed)
@@ -315,6 +321,8 @@ def create_app(
         routes_otlp,
         routes_stream,
         routes_fleet,
+        routes_report,
+        routes_schedule,
     ):
         app.include_router(module.router)
 

@@ -19,8 +19,9 @@ from secperf.store import Silence, Store, StoreWriter
 
 #: Returns ``{"computed_ms": int | None, "results": [...]}`` (see docs/api.md).
 CorrelationsProvider = Callable[[], Mapping[str, Any]]
-#: Returns the list of advice items (see docs/api.md).
-AdviceProvider = Callable[[], Iterable[Mapping[str, Any]]]
+#: Returns the list of advice items (see docs/api.md); one taking a ``target``
+#: keyword scopes the scan-based advice to that target.
+AdviceProvider = Callable[..., Iterable[Mapping[str, Any]]]
 
 
 @runtime_checkable

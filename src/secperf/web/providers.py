@@ -20,8 +20,9 @@ def analysis_providers(store: Store) -> dict[str, Any]:
     def correlations() -> dict[str, Any]:
         return correlations_json(latest_run(store))
 
-    def advice() -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = advice_json(build_advice(store, now_ms()))["advice"]
+    def advice(target: str | None = None) -> list[dict[str, Any]]:
+        found = build_advice(store, now_ms(), target=target)
+        items: list[dict[str, Any]] = advice_json(found)["advice"]
         return items
 
     return {"correlations": correlations, "advice": advice}

@@ -31,6 +31,7 @@ from secperf.store import Silence, Store
 from secperf.web.auth import WriteCheckedRoute, require_read, require_write
 from secperf.web.context import AlertEngine, AppContext, get_context
 from secperf.web.errors import ApiError
+from secperf.web.scope import HostQuery, TargetQuery, labels_in_scope
 from secperf.web.serialize import alert_json, ok, silence_json
 
 log = logging.getLogger(__name__)
@@ -145,28 +146,64 @@ async def _described(
     return [_engine_alert_json(engine, a, active, contexts.get(a.fingerprint)) for a in alerts]
 
 
-async def alerts_json(ctx: AppContext, states: list[AlertState] | None) -> list[dict[str, Any]]:
-    """AlertJson for every alert in ``states`` (all when None).
+async def alerts_json(
+    ctx: AppContext,
+    states: list[AlertState] | None,
+    *,
+    target: str | None = None,
+    host: str | None = None,
+) -> list[dict[str, Any]]:
+    """AlertJson for every alert in ``states`` (all when None) within the scope.
 
-    The engine lives on the event loop, so its alerts are read here on the
-    loop; the store (silences, contexts) is read in a worker thread.
+    ``target`` and ``host`` keep the alerts carrying those labels. The engine
+    lives on the event loop, so its alerts are read here on the loop; the
+    store (silences, contexts) is read in a worker thread.
     """
     store = ctx.store
     active = await run_in_threadpool(store.silences, _now_ms())
     engine = ctx.alert_engine
     if engine is not None:
-        return await _described(engine, engine.alerts(states), active)
+        mine = [a for a in engine.alerts(states) if labels_in_scope(a.labels, target, host)]
+        return await _described(engine, mine, active)
     found = await run_in_threadpool(store.alerts, states)
-    return [alert_json(a, silenced=is_silenced(a, active)) for a in found]
+    return [
+        alert_json(a, silenced=is_silenced(a, active))
+        for a in found
+        if labels_in_scope(a.labels, target, host)
+    ]
+
+
+def alert_counts(alerts: list[dict[str, Any]]) -> dict[str, int]:
+    """Firing alerts that count (not silenced) and silenced ones, of a list of AlertJson.
+
+    The one definition of the dashboard's alert badge: a silenced alert is
+    muted on purpose, so it is not counted as firing.
+    """
+    firing = [a for a in alerts if a.get("state") == AlertState.FIRING.value]
+    silenced = sum(1 for a in firing if a.get("silenced"))
+    return {"firing": len(firing) - silenced, "silenced": silenced}
 
 
 @router.get("/alerts", dependencies=[Depends(require_read)])
 async def list_alerts(
     ctx: Ctx,
     state: Annotated[list[AlertState] | None, Query(max_length=10)] = None,
+    target: TargetQuery = None,
+    host: HostQuery = None,
 ) -> JSONResponse:
-    """Current alerts, optionally only in the given states (repeat ``state``)."""
-    return ok({"alerts": await alerts_json(ctx, state or None)})
+    """Current alerts, optionally only in the given states (repeat ``state``) and scope.
+
+    ``counts`` are over the firing alerts in scope, whatever ``state`` asks
+    for: ``firing`` excludes silenced alerts, ``silenced`` counts those.
+    ``server_ms`` is the server's clock when it answered.
+    """
+    wanted = state or None
+    listed = await alerts_json(ctx, wanted, target=target, host=host)
+    if wanted is not None and set(wanted) == {AlertState.FIRING}:
+        firing = listed
+    else:
+        firing = await alerts_json(ctx, [AlertState.FIRING], target=target, host=host)
+    return ok({"alerts": listed, "counts": alert_counts(firing), "server_ms": _now_ms()})
 
 
 @router.get("/alerts/{fingerprint}/history", dependencies=[Depends(require_read)])

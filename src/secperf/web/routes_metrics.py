@@ -12,6 +12,7 @@ from secperf.model import LABEL_NAME_RE
 from secperf.web.auth import require_read
 from secperf.web.context import AppContext, get_context
 from secperf.web.errors import ApiError
+from secperf.web.scope import HostQuery, TargetQuery
 from secperf.web.serialize import ok
 
 router = APIRouter(prefix="/api/v1", tags=["metrics"], dependencies=[Depends(require_read)])
@@ -45,13 +46,20 @@ def parse_matchers(items: list[str] | None, where: str = "query.match") -> dict[
     return out
 
 
+def scope_matchers(target: str | None, host: str | None) -> dict[str, str]:
+    """The label matchers of the scope filters (series carry ``target`` and ``host`` labels)."""
+    out: dict[str, str] = {}
+    if target is not None:
+        out["target"] = target
+    if host is not None:
+        out["host"] = host
+    return out
+
+
 @router.get("/metrics")
-def list_series(
-    ctx: Ctx,
-    host: Annotated[str | None, Query(max_length=255, description="Only this host.")] = None,
-) -> JSONResponse:
-    """Every stored series (id, name, labels), optionally of one host."""
-    matchers = {"host": host} if host is not None else None
+def list_series(ctx: Ctx, host: HostQuery = None, target: TargetQuery = None) -> JSONResponse:
+    """Every stored series (id, name, labels), optionally of one host and one target."""
+    matchers = scope_matchers(target, host) or None
     return ok(
         {
             "series": [
@@ -63,9 +71,12 @@ def list_series(
 
 
 @router.get("/metrics/names")
-def metric_names(ctx: Ctx) -> JSONResponse:
-    """Every metric name with a stored series."""
-    return ok({"names": ctx.store.list_metric_names()})
+def metric_names(ctx: Ctx, host: HostQuery = None, target: TargetQuery = None) -> JSONResponse:
+    """Every metric name with a stored series (of one host and one target, when asked)."""
+    matchers = scope_matchers(target, host)
+    if not matchers:
+        return ok({"names": ctx.store.list_metric_names()})
+    return ok({"names": sorted({info.name for info in ctx.store.series(None, matchers)})})
 
 
 @router.get("/metrics/query")
@@ -82,13 +93,20 @@ def query(
         int | None, Query(ge=1, le=MAX_POINTS, description="Downsample to at most this many.")
     ] = None,
     step_ms: Annotated[int | None, Query(ge=1, le=2**53, description="Downsample step.")] = None,
+    host: HostQuery = None,
+    target: TargetQuery = None,
 ) -> JSONResponse:
     """Points of every series of ``name`` matching ``match`` in [start_ms, end_ms].
 
-    Downsampled (``points`` or ``step_ms``): per step its start, average, min
-    and max. Raw: min = max = avg = the sample's value.
+    ``host`` and ``target`` are matchers on those labels (a ``match`` on the
+    same label with another value selects nothing). Downsampled (``points``
+    or ``step_ms``): per step its start, average, min and max. Raw: min =
+    max = avg = the sample's value.
     """
     matchers = parse_matchers(match)
+    for label, value in scope_matchers(target, host).items():
+        if matchers.setdefault(label, value) != value:
+            return ok({"series": []})
     end = end_ms if end_ms is not None else now_ms()
     start = start_ms if start_ms is not None else max(0, end - DEFAULT_RANGE_MS)
     if end < start:

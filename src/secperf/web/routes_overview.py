@@ -11,12 +11,13 @@ from fastapi.responses import JSONResponse
 from secperf.events import local_host
 from secperf.events import now_ms as _now_ms
 from secperf.model import AlertState, MetricType
-from secperf.security.series import counted_metrics, is_violation
+from secperf.security.series import KIND_SCAN, counted_metrics, is_violation
 from secperf.store import ScanRecord, Store
 from secperf.web.auth import require_read
 from secperf.web.context import AppContext, get_context
 from secperf.web.errors import ApiError
-from secperf.web.routes_alerts import alerts_json
+from secperf.web.routes_alerts import alert_counts, alerts_json
+from secperf.web.scope import HostQuery, TargetQuery, labels_in_scope
 from secperf.web.serialize import ok, scan_json, severity_counts
 
 router = APIRouter(prefix="/api/v1", tags=["overview"], dependencies=[Depends(require_read)])
@@ -113,31 +114,64 @@ def _performance(store: Store, host: str | None) -> dict[str, Any]:
     }
 
 
+def shown_target(store: Store) -> str | None:
+    """The target the overview shows when none is asked for: the most recently scanned.
+
+    Scans secperf ran decide (the newest that ended whole, else the newest at
+    all), so importing another tool's results for another project never
+    switches the overview; a store holding only imports shows the newest
+    import's target.
+    """
+    scans = store.scans(limit=50, kind=KIND_SCAN)
+    chosen = next((s for s in scans if s.complete), scans[0] if scans else None)
+    if chosen is None:
+        imports = store.scans(limit=1)
+        chosen = imports[0] if imports else None
+    return chosen.target if chosen is not None else None
+
+
 @router.get("/overview")
 async def overview(
     ctx: Ctx,
-    host: Annotated[str | None, Query(min_length=1, max_length=255)] = None,
+    target: TargetQuery = None,
+    host: HostQuery = None,
 ) -> JSONResponse:
-    """Security status, performance status, firing alerts and a running scan, at once."""
+    """Security status of one target, performance status, firing alerts and a running scan.
+
+    The security part is ``target``'s, by default the most recently scanned
+    target (named in ``target``), never a mix of targets; the performance part
+    is ``host``'s. Firing alerts are those in the scope asked for, silenced
+    ones left out and counted in ``silenced``. ``server_ms`` is the server's
+    clock when it answered.
+    """
     store = ctx.store
 
     def read_store() -> dict[str, Any]:
-        scans = store.scans(limit=100)
+        chosen = target if target is not None else shown_target(store)
+        scans = store.scans(limit=100, target=chosen) if chosen is not None else []
         running = next((s for s in scans if s.finished_ms is None and s.status == "running"), None)
         return {
+            "target": chosen,
             "security": _security(store, scans, _now_ms()),
             "performance": _performance(store, host),
             "scan_running": scan_json(running) if running is not None else None,
         }
 
     data = await run_in_threadpool(read_store)
-    firing = await alerts_json(ctx, [AlertState.FIRING])
+    firing = await alerts_json(ctx, [AlertState.FIRING], target=target, host=host)
     if ctx.alert_engine is not None:
-        pending = len(ctx.alert_engine.alerts([AlertState.PENDING]))
+        pending_alerts = ctx.alert_engine.alerts([AlertState.PENDING])
     else:
-        pending = len(await run_in_threadpool(store.alerts, [AlertState.PENDING]))
-    data["alerts"] = {"firing": firing, "pending": pending}
+        pending_alerts = await run_in_threadpool(store.alerts, [AlertState.PENDING])
+    pending = sum(1 for a in pending_alerts if labels_in_scope(a.labels, target, host))
+    counts = alert_counts(firing)
+    data["alerts"] = {
+        "firing": [a for a in firing if not a.get("silenced")],
+        "pending": pending,
+        "silenced": counts["silenced"],
+    }
     data["store_writes"] = _store_writes(ctx)
+    data["server_ms"] = _now_ms()
     return ok(data)
 
 
@@ -159,8 +193,14 @@ def chart_annotations(
     ctx: Ctx,
     start_ms: Annotated[int | None, Query(ge=0, le=2**53)] = None,
     end_ms: Annotated[int | None, Query(ge=0, le=2**53)] = None,
+    target: TargetQuery = None,
+    host: HostQuery = None,
 ) -> JSONResponse:
-    """Scan windows, new findings and alert changes in [start_ms, end_ms], for chart overlays."""
+    """Scan windows, new findings and alert changes in [start_ms, end_ms], for chart overlays.
+
+    ``target`` keeps its scans and findings and the alerts labelled with it;
+    ``host`` keeps the alerts labelled with it (scans are not a host's).
+    """
     end = end_ms if end_ms is not None else _now_ms()
     start = start_ms if start_ms is not None else max(0, end - DEFAULT_WINDOW_MS)
     if end < start:
@@ -169,7 +209,7 @@ def chart_annotations(
     scans_out: list[dict[str, Any]] = []
     findings_out: list[dict[str, Any]] = []
     # The store lists scans newest first without a time filter; keep the overlapping ones.
-    for record in store.scans(limit=SCANS_READ):
+    for record in store.scans(limit=SCANS_READ, target=target):
         scan_end = record.finished_ms if record.finished_ms is not None else _now_ms()
         if scan_end < start or record.started_ms > end:
             continue
@@ -216,6 +256,8 @@ def chart_annotations(
     alerts_out: list[dict[str, Any]] = []
     # Transitions are recorded per alert; read those of alerts changed since ``start``.
     for alert in store.alerts():
+        if not labels_in_scope(alert.labels, target, host):
+            continue
         if alert.updated_ms < start or len(alerts_out) >= MAX_ANNOTATION_ALERTS:
             continue
         for t in store.alert_history(alert.fingerprint):

@@ -19,6 +19,7 @@ from secperf.store.schema import findings as findings_table
 from secperf.web.auth import WriteCheckedRoute, require_read, require_write
 from secperf.web.context import AppContext, get_context
 from secperf.web.errors import ApiError
+from secperf.web.scope import TargetQuery
 from secperf.web.serialize import finding_json, ok, scan_json, triage_json
 
 router = APIRouter(prefix="/api/v1", tags=["security"], route_class=WriteCheckedRoute)
@@ -59,12 +60,13 @@ class BaselineRequest(BaseModel):
     author: str | None = Field(default=None, min_length=1, max_length=200)
 
 
-def latest_scan_id(store: Store) -> str | None:
+def latest_scan_id(store: Store, target: str | None = None) -> str | None:
     """The newest scan that ended whole (by status), else the newest scan at all, else None.
 
     An interrupted or abandoned scan has an end but saw only part of the code.
+    ``target``: the newest of that target's scans.
     """
-    recent = store.scans(limit=50)
+    recent = store.scans(limit=50, target=target)
     for record in recent:
         if record.complete:
             return record.scan_id
@@ -86,9 +88,11 @@ def _finding_known(store: Store, fingerprint: str) -> bool:
 
 
 @router.get("/scans", dependencies=[Depends(require_read)])
-def list_scans(ctx: Ctx, limit: Annotated[int, Query(ge=1, le=1000)] = 50) -> JSONResponse:
-    """The newest scans first."""
-    return ok({"scans": [scan_json(r) for r in ctx.store.scans(limit=limit)]})
+def list_scans(
+    ctx: Ctx, limit: Annotated[int, Query(ge=1, le=1000)] = 50, target: TargetQuery = None
+) -> JSONResponse:
+    """The newest scans first, optionally of one target."""
+    return ok({"scans": [scan_json(r) for r in ctx.store.scans(limit=limit, target=target)]})
 
 
 @router.get("/scans/{scan_id}", dependencies=[Depends(require_read)])
@@ -118,12 +122,21 @@ def list_findings(
     ] = None,
     new: Annotated[bool | None, Query(description="Only new (true) or known (false).")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_FINDINGS)] = 500,
+    target: TargetQuery = None,
 ) -> JSONResponse:
-    """Findings of one scan with their triage state, filtered."""
+    """Findings of one scan with their triage state, filtered.
+
+    ``target``: the default scan is that target's newest; a ``scan_id`` of
+    another target gives no findings.
+    """
     store = ctx.store
-    chosen = scan_id if scan_id is not None else latest_scan_id(store)
+    chosen = scan_id if scan_id is not None else latest_scan_id(store, target)
+    if chosen is not None and target is not None and scan_id is not None:
+        record = store.scan(scan_id)
+        if record is None or record.target != target:
+            chosen = None
     if chosen is None:
-        return ok({"scan_id": None, "findings": []})
+        return ok({"scan_id": None, "target": target, "findings": []})
     rows = store.findings(
         scan_id=chosen,
         severity_at_least=severity,
@@ -134,7 +147,7 @@ def list_findings(
     )
     if new is not None:
         rows = [r for r in rows if r.is_new == new][:limit]
-    return ok({"scan_id": chosen, "findings": [finding_json(r) for r in rows]})
+    return ok({"scan_id": chosen, "target": target, "findings": [finding_json(r) for r in rows]})
 
 
 @router.post("/findings/{fingerprint}/triage", dependencies=[Depends(require_write)])

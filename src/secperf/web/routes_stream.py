@@ -9,7 +9,8 @@ from fastapi.responses import StreamingResponse
 
 from secperf.web.auth import require_stream
 from secperf.web.errors import ApiError
-from secperf.web.sse import SseHub, parse_topics
+from secperf.web.scope import HostQuery, TargetQuery
+from secperf.web.sse import SseHub, StreamScope, parse_topics
 
 router = APIRouter(prefix="/api/v1", tags=["stream"])
 
@@ -37,6 +38,8 @@ async def stream(
     last_event_id: Annotated[
         str | None, Header(alias="Last-Event-ID", max_length=512, include_in_schema=False)
     ] = None,
+    target: TargetQuery = None,
+    host: HostQuery = None,
     last_event_id_query: Annotated[
         str | None,
         Query(
@@ -46,7 +49,11 @@ async def stream(
         ),
     ] = None,
 ) -> StreamingResponse:
-    """Every bus event matching ``topics``, live, resumable with Last-Event-ID."""
+    """Every bus event matching ``topics``, live, resumable with Last-Event-ID.
+
+    ``target`` and ``host`` keep the events in that scope (see docs/api.md);
+    events about neither (triage, silences, baselines) always pass.
+    """
     try:
         patterns = parse_topics(topics)
     except ValueError as exc:
@@ -54,7 +61,9 @@ async def stream(
     hub = request.app.state.sse_hub
     assert isinstance(hub, SseHub)
     return StreamingResponse(
-        hub.stream(patterns, last_event_id or last_event_id_query),
+        hub.stream(
+            patterns, last_event_id or last_event_id_query, StreamScope(target=target, host=host)
+        ),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )

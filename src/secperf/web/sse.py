@@ -12,22 +12,35 @@ so a slow client cannot slow the bus: when its queue is full the client is
 disconnected, and its browser reconnects with ``Last-Event-ID`` and catches
 up from the ring buffer. ``MetricsRecorded`` batches are thinned to at most
 ``metrics_per_second`` per client (a browser chart needs no more); every other
-event is always delivered. A comment line (``: ping``) goes out every
+event is always delivered. A client may ask for one ``target`` and one
+``host`` (``StreamScope``): it then gets only the events in that scope, as
+the API's filters judge it (see ``event_scope``). A comment line (``: ping``) goes out every
 ``heartbeat_s`` seconds so proxies and clients know the stream is alive.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 import logging
 import time
-from collections import deque
-from collections.abc import AsyncGenerator, Sequence
+from collections import OrderedDict, deque
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from secperf.bus.interface import EventBus, Subscription, topic_matches, validate_pattern
-from secperf.events import Event, MetricsRecorded, encode_event
+from secperf.events import (
+    AlertAcknowledged,
+    AlertChanged,
+    Event,
+    GateEvaluated,
+    MetricsRecorded,
+    ScanCompleted,
+    ScanStarted,
+    ViolationDetected,
+    encode_event,
+)
 
 log = logging.getLogger(__name__)
 
@@ -35,20 +48,104 @@ log = logging.getLogger(__name__)
 MAX_EVENT_ID_LENGTH = 128
 #: How long browsers wait before reconnecting after the stream ends (ms).
 RETRY_MS = 2000
+#: Scans whose target the hub remembers, to place their findings' events.
+SCAN_TARGETS_KEPT = 1024
+
+
+@dataclass(frozen=True, slots=True)
+class StreamScope:
+    """The target and host a client asked for (None: any)."""
+
+    target: str | None = None
+    host: str | None = None
+
+    @property
+    def everything(self) -> bool:
+        """Whether this scope lets every event through."""
+        return self.target is None and self.host is None
+
+
+#: An event's scope: the targets and the hosts it is about; None where it is
+#: about none (a baseline, a triage, a silence), so every filter lets it pass.
+EventScope = tuple[frozenset[str] | None, frozenset[str] | None]
+
+
+def _label_scope(labels: Sequence[Mapping[str, str]]) -> EventScope:
+    """Labelled things (alerts, samples) are about the target and host they carry."""
+    targets = frozenset(v for lab in labels if (v := lab.get("target")) is not None)
+    hosts = frozenset(v for lab in labels if (v := lab.get("host")) is not None)
+    return targets, hosts
+
+
+def event_scope(event: Event, scan_targets: Mapping[str, str]) -> EventScope:
+    """What an event is about, judged as the API's ``target``/``host`` filters judge it.
+
+    Scans and gate runs are about their target; a finding about its scan's
+    target (from ``scan_targets``: None when the scan is unknown); alerts and
+    metric samples about their labels, so one without a ``target`` label is
+    outside every target's scope.
+    """
+    if isinstance(event, ScanStarted):
+        return frozenset({event.target}), None
+    if isinstance(event, ScanCompleted):
+        return frozenset({event.metrics.target}), None
+    if isinstance(event, GateEvaluated):
+        return frozenset({event.result.target}), None
+    if isinstance(event, ViolationDetected):
+        target = scan_targets.get(event.scan_id)
+        return (frozenset({target}) if target is not None else None), None
+    if isinstance(event, AlertChanged | AlertAcknowledged):
+        return _label_scope([event.alert.labels])
+    if isinstance(event, MetricsRecorded):
+        return _label_scope([s.labels for s in event.samples])
+    return None, None
+
+
+def scope_admits(scope: EventScope, wanted: StreamScope) -> bool:
+    """Whether an event of ``scope`` belongs to the client's ``wanted`` scope."""
+    targets, hosts = scope
+    if wanted.target is not None and targets is not None and wanted.target not in targets:
+        return False
+    return wanted.host is None or hosts is None or wanted.host in hosts
 
 
 class StreamEntry:
     """One event as the stream sends it; its text is built once, when first needed."""
 
-    __slots__ = ("_event", "_frame", "event_id", "is_metrics", "seq", "topic")
+    __slots__ = ("_event", "_frame", "_metrics", "event_id", "is_metrics", "scope", "seq", "topic")
 
-    def __init__(self, seq: int, event: Event) -> None:
+    def __init__(
+        self, seq: int, event: Event, scan_targets: Mapping[str, str] | None = None
+    ) -> None:
         self.seq = seq
         self.event_id = event.id
         self.topic = event.topic
         self.is_metrics = isinstance(event, MetricsRecorded)
+        # A metric batch's scope is judged per sample, and only for scoped clients.
+        self._metrics = event if isinstance(event, MetricsRecorded) else None
+        self.scope: EventScope = (
+            (None, None) if self.is_metrics else event_scope(event, scan_targets or {})
+        )
         self._event: Event | None = event
         self._frame: str | None = None
+
+    def scoped(self, wanted: StreamScope) -> StreamEntry | None:
+        """This entry as a client of ``wanted`` scope gets it, or None when outside it.
+
+        A metric batch keeps only the samples in scope (a new entry with the
+        same id); any other event passes whole or not at all.
+        """
+        if wanted.everything:
+            return self
+        batch = self._metrics
+        if batch is None:
+            return self if scope_admits(self.scope, wanted) else None
+        kept = tuple(s for s in batch.samples if scope_admits(_label_scope([s.labels]), wanted))
+        if not kept:
+            return None
+        if len(kept) == len(batch.samples):
+            return self
+        return StreamEntry(self.seq, dataclasses.replace(batch, samples=kept))
 
     @property
     def frame(self) -> str:
@@ -81,6 +178,7 @@ class SseClient:
     patterns: tuple[str, ...]
     queue_max: int
     metrics_per_second: float
+    scope: StreamScope = field(default_factory=StreamScope)
     queue: deque[StreamEntry] = field(default_factory=deque)
     wakeup: asyncio.Event = field(default_factory=asyncio.Event)
     overflowed: bool = False
@@ -111,8 +209,12 @@ class SseClient:
 
     def offer(self, entry: StreamEntry) -> None:
         """Queue a live entry; a full queue marks the client for disconnection."""
-        if self.closed or self.overflowed or not self.wants(entry):
+        if self.closed or self.overflowed:
             return
+        scoped = entry.scoped(self.scope)
+        if scoped is None or not self.wants(scoped):
+            return
+        entry = scoped
         if len(self.queue) >= self.queue_max:
             self.overflowed = True
             self.queue.clear()
@@ -151,6 +253,7 @@ class SseHub:
         self._index: dict[str, int] = {}
         self._seq = itertools.count(1)
         self._clients: set[SseClient] = set()
+        self._scan_targets: OrderedDict[str, str] = OrderedDict()
         self._subscription: Subscription | None = None
         self.events_seen = 0
         self.slow_disconnects = 0
@@ -194,7 +297,11 @@ class SseHub:
         re-query on reconnect) and are encoded only if some client takes them.
         """
         self.events_seen += 1
-        entry = StreamEntry(next(self._seq), event)
+        if isinstance(event, ScanStarted):
+            self._scan_targets[event.scan_id] = event.target
+            if len(self._scan_targets) > SCAN_TARGETS_KEPT:
+                self._scan_targets.popitem(last=False)
+        entry = StreamEntry(next(self._seq), event, self._scan_targets)
         if not entry.is_metrics:
             entry.frame  # noqa: B018 - encode now, while the event is fresh
             buffer = self._buffer
@@ -225,17 +332,26 @@ class SseHub:
     # ------------------------------------------------------------------ clients
 
     def connect(
-        self, patterns: tuple[str, ...], last_event_id: str | None
+        self,
+        patterns: tuple[str, ...],
+        last_event_id: str | None,
+        scope: StreamScope | None = None,
     ) -> tuple[SseClient, list[StreamEntry]]:
         """Register a client; returns it with the entries to replay first.
 
         Registration and the replay snapshot happen without yielding to the
         loop, so no event falls between them or arrives twice.
         """
-        client = SseClient(patterns, self.client_queue, self.metrics_per_second)
+        client = SseClient(
+            patterns, self.client_queue, self.metrics_per_second, scope or StreamScope()
+        )
         if last_event_id is not None and len(last_event_id) > MAX_EVENT_ID_LENGTH:
             last_event_id = None
-        replay = [e for e in self._after(last_event_id) if client.wants(e)]
+        replay = [
+            e
+            for e in self._after(last_event_id)
+            if e.scoped(client.scope) is not None and client.wants(e)
+        ]
         self._clients.add(client)
         self.connections += 1
         return client, replay
@@ -246,14 +362,17 @@ class SseHub:
         self._clients.discard(client)
 
     async def stream(
-        self, patterns: tuple[str, ...], last_event_id: str | None
+        self,
+        patterns: tuple[str, ...],
+        last_event_id: str | None,
+        scope: StreamScope | None = None,
     ) -> AsyncGenerator[str, None]:
         """The text of one stream: retry hint, replay, live events and heartbeats.
 
         The client registers when the response starts sending, so a request
         that never gets that far leaves nothing behind.
         """
-        client, replay = self.connect(patterns, last_event_id)
+        client, replay = self.connect(patterns, last_event_id, scope)
         try:
             yield f"retry: {RETRY_MS}\n: connected\n\n"
             if replay:
