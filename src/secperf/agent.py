@@ -19,7 +19,7 @@ from pathlib import Path
 
 from secperf.bus.interface import BusStats, EventBus, Handler, Subscription
 from secperf.config import LoadedConfig
-from secperf.events import Event, MetricsRecorded
+from secperf.events import Event, MetricsRecorded, now_ms
 from secperf.model import Sample
 from secperf.perf.collectors.factory import build_collectors
 from secperf.perf.collectors.interface import Collector
@@ -31,8 +31,20 @@ from secperf.security.factory import (
     make_validator,
     scan_paths,
 )
+from secperf.security.pacing.prediction import record_prediction, try_predict
+from secperf.security.pacing.schedule import (
+    QuietWaiter,
+    SchedulePlan,
+    Settings,
+    configured_guards,
+    measure_host_cpu,
+)
+from secperf.store import Store
 
 log = logging.getLogger(__name__)
+
+#: How often a due scan looks at the guards again while it waits for a quiet moment.
+QUIET_POLL_S = 10.0
 
 
 def stamp_host(event: Event, host: str) -> Event:
@@ -109,6 +121,7 @@ class Agent:
         collectors: Sequence[Collector] | None = None,
         scan_root: Path | None = None,
         scan_interval_s: float | None = None,
+        store: Store | None = None,
     ) -> None:
         if scan_interval_s is not None and scan_interval_s <= 0:
             raise ValueError(f"scan interval must be positive, got {scan_interval_s} s")
@@ -121,6 +134,11 @@ class Agent:
         self.scan_root = scan_root
         self.scan_interval_s = scan_interval_s
         self.stats = AgentStats()
+        # Read only: the quiet hours and the scan history the plans and predictions learn
+        # from (the central store, when this host can read it); None: host CPU now only.
+        self.store = store
+        #: The current plan of the next scan (quiet-time scheduling).
+        self.next_scan: SchedulePlan | None = None
         self._runner = CollectorRunner(self.bus, self.collectors)
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -146,6 +164,26 @@ class Agent:
             await self.scan_once()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self.scan_interval_s)
+            await self._wait_for_quiet(stop)
+
+    async def _wait_for_quiet(self, stop: asyncio.Event) -> None:
+        """Hold a due scan until the guards are quiet (``[scan.schedule]``), at most max_delay."""
+        scan_cfg = self.loaded.config.scan
+        waiter = QuietWaiter(
+            self.store,
+            Settings.from_config(scan_cfg, every_ms=round((self.scan_interval_s or 0) * 1000)),
+            configured_guards(scan_cfg, self.host),
+            due_ms=now_ms(),
+            measure=measure_host_cpu,
+        )
+        while not stop.is_set():
+            start, plan, why = await asyncio.to_thread(waiter.check, now_ms())
+            self.next_scan = plan
+            if start:
+                log.info("agent scan of %s: %s", self.scan_root, why)
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), QUIET_POLL_S)
 
     async def scan_once(self) -> None:
         """Scan ``scan_root`` once, publishing the scan's events; failures are logged.
@@ -164,8 +202,20 @@ class Agent:
             )
             try:
                 paths = scan_paths(self.loaded.config.scan, root)
+                prediction = await asyncio.to_thread(
+                    try_predict, self.store, validator, root, paths, host=self.host
+                )
                 # Stopping the agent mid-scan publishes the scan as interrupted.
-                await scan_interruptibly(validator, root, paths)
+                report = await scan_interruptibly(validator, root, paths)
+                if prediction is not None and self.store is not None:
+                    await asyncio.to_thread(
+                        record_prediction,
+                        self.store,
+                        report.scan_id,
+                        prediction,
+                        target=report.target,
+                        started_ms=report.metrics.started_ms,
+                    )
             finally:
                 validator.close()
                 if validator.cache is not None:

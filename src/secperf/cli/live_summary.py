@@ -181,6 +181,8 @@ def render_live_summary(
     grid.add_column(no_wrap=True, overflow="ellipsis")
     for label, line in _scan_rows(summary.last_scan, summary.now_ms):
         grid.add_row(label, line)
+    if summary.next_scan:
+        grid.add_row("next scan", Text(summary.next_scan))
     for label, line in _alert_rows(summary):
         grid.add_row(label, line)
     minutes = max(1, round(summary.window_ms / 60_000))

@@ -21,6 +21,9 @@ from secperf.model import SCANNER_IDS
 if TYPE_CHECKING:
     from rich.console import RenderableType
 
+    from secperf.config import LoadedConfig
+    from secperf.security.factory import ScanOptions
+
 
 class ScanFormat(StrEnum):
     """Formats of ``secperf scan``."""
@@ -28,6 +31,13 @@ class ScanFormat(StrEnum):
     TABLE = "table"
     JSON = "json"
     SARIF = "sarif"
+
+
+class ScanPriority(StrEnum):
+    """``--priority``: low (niced workers, the impact budget) or normal (full speed)."""
+
+    LOW = "low"
+    NORMAL = "normal"
 
 
 def scan(
@@ -56,6 +66,27 @@ def scan(
     osv_db: Annotated[
         Path | None,
         typer.Option("--osv-db", help="OSV database: a directory of JSON files or all.zip."),
+    ] = None,
+    plan: Annotated[
+        bool, typer.Option("--plan", help="Print the predicted cost and schedule; do not scan.")
+    ] = False,
+    when_quiet: Annotated[
+        bool,
+        typer.Option("--when-quiet", help="Wait for the host and the guards to be quiet first."),
+    ] = False,
+    max_wait: Annotated[
+        str | None,
+        typer.Option(
+            "--max-wait", help="With --when-quiet: scan anyway after this long (e.g. 10m)."
+        ),
+    ] = None,
+    priority: Annotated[
+        ScanPriority | None,
+        typer.Option(
+            "--priority",
+            help="low: niced workers throttled within [scan.impact]'s budget; "
+            "normal: full speed (the default of a one-shot scan).",
+        ),
     ] = None,
 ) -> None:
     """Scan a codebase with every enabled scanner; new findings at or above --fail-on exit 1."""
@@ -97,10 +128,23 @@ def scan(
         paths=["."] if path is not None else None,
     )
     out, err = console(), err_console()
+    max_wait_ms = _max_wait_ms(max_wait, when_quiet)
+    if plan:
+        _print_plan(loaded, options, max_wait_ms, as_json=output_format is ScanFormat.JSON)
+        return
+    if when_quiet:
+        _wait_until_quiet(loaded, max_wait_ms)
     show_progress = output_format is ScanFormat.TABLE and err.is_terminal
     try:
         with render_scan.scan_progress(err, show_progress) as progress:
-            report, triage = asyncio.run(run_scan(loaded, options, progress=progress))
+            report, triage = asyncio.run(
+                run_scan(
+                    loaded,
+                    options,
+                    progress=progress,
+                    priority=priority.value if priority is not None else None,
+                )
+            )
     except BaselineError as exc:
         fail(str(exc))
     except ValueError as exc:
@@ -170,3 +214,58 @@ def scan(
         for scanner, reason in unevaluated.items():
             err.print(f"cannot evaluate: {scanner} checked nothing: {reason}", markup=False)
         raise typer.Exit(int(ExitCode.CANNOT_EVALUATE))
+
+
+def _max_wait_ms(max_wait: str | None, when_quiet: bool) -> int | None:
+    """``--max-wait`` in ms (None: ``[scan.schedule] max_delay``); exit 2 when unusable."""
+    from secperf.config.units import parse_duration_ms
+
+    if max_wait is None:
+        return None
+    if not when_quiet:
+        fail("--max-wait: only with --when-quiet")
+    try:
+        return parse_duration_ms(max_wait)
+    except ValueError as exc:
+        fail(f"--max-wait: {exc}")
+
+
+def _print_plan(
+    loaded: LoadedConfig, options: ScanOptions, max_wait_ms: int | None, *, as_json: bool
+) -> None:
+    """``--plan``: the prediction per scanner and the schedule, without scanning."""
+    from secperf.cli.render_plan import plan_lines, plan_table
+    from secperf.commands.scan_plan import plan_scan_run
+    from secperf.commands.scanning import dumps
+
+    result = plan_scan_run(loaded, options, max_wait_ms=max_wait_ms)
+    if as_json:
+        typer.echo(dumps(result.to_document()), nl=False)
+        return
+    out = console()
+    plan_table(result.prediction, width=min(out.width, 100)).print_to(out)
+    for line in plan_lines(result):
+        out.print(line, markup=False)
+
+
+def _wait_until_quiet(loaded: LoadedConfig, max_wait_ms: int | None) -> None:
+    """``--when-quiet``: wait (saying for what and until when), then let the scan run."""
+    import asyncio
+
+    from secperf.commands.scan_plan import wait_until_quiet
+    from secperf.security.pacing.schedule import SchedulePlan
+
+    err = err_console()
+    shown: list[str] = []
+
+    def on_wait(plan: SchedulePlan) -> None:
+        if not shown or shown[-1] != plan.reason:
+            shown.append(plan.reason)
+            err.print(f"waiting: {plan.reason} (Ctrl-C stops)", markup=False)
+
+    try:
+        why = asyncio.run(wait_until_quiet(loaded, max_wait_ms=max_wait_ms, on_wait=on_wait))
+    except KeyboardInterrupt:
+        err.print("stopped waiting: no scan was run", markup=False)
+        raise typer.Exit(130) from None
+    err.print(f"scanning: {why}", markup=False)

@@ -127,6 +127,8 @@ class LiveSummary:
     #: Every firing alert, most severe first.
     firing: tuple[FiringAlert, ...]
     trends: tuple[SeriesTrend, ...]
+    #: When the next periodic scan starts and why (``[scan] every``), if any.
+    next_scan: str | None = None
 
     def firing_count(self, kind: str) -> int:
         """How many firing alerts are of ``kind`` (a ``MetricKind``: security or performance)."""

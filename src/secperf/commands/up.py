@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
@@ -24,6 +25,7 @@ from secperf.bus.interface import EventBus
 from secperf.commands.scanning import ScanCostRecorder
 from secperf.commands.summary import LiveSummary, SummaryPoller, summary_series
 from secperf.config import LoadedConfig, ServerConfig
+from secperf.events import local_host, now_ms
 from secperf.model import AlertState
 from secperf.perf.collectors.factory import build_collectors
 from secperf.perf.collectors.runner import CollectorRunner
@@ -34,18 +36,28 @@ from secperf.security.factory import (
     make_validator,
     scan_paths,
 )
+from secperf.security.pacing.prediction import record_prediction, try_predict
+from secperf.security.pacing.schedule import (
+    PeriodicScans,
+    Settings,
+    configured_guards,
+    measure_host_cpu,
+)
 from secperf.security.validator import Progress, ScanReport, SecurityValidator
 from secperf.store import Store, StoreWriter
 from secperf.store.follower import EventLogFollower, cursor_name
 from secperf.store.maintenance import StoreMaintenance
 from secperf.web.app import create_app
 from secperf.web.providers import analysis_providers
+from secperf.web.routes_schedule import attach_schedule
 from secperf.web.server import bind_socket, check_bind, run_app, socket_url
 
 log = logging.getLogger(__name__)
 
 #: How often the tree is checked for edits; a change is rescanned within a second.
 WATCH_INTERVAL_S = 0.5
+#: How often a due periodic scan looks at the guards again.
+PERIODIC_POLL_S = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,8 +87,14 @@ class ScanWatcher:
         on_report: Callable[[ScanReport], None],
         after_scan: Callable[[], Awaitable[object]] | None = None,
         interval_s: float = WATCH_INTERVAL_S,
+        store: Store | None = None,
+        periodic: PeriodicScans | None = None,
     ) -> None:
         self.validator = validator
+        # Each scan is predicted from the store's history and its prediction stored there.
+        self.store = store
+        # ``[scan] every``: periodic scans besides the watching, started at quiet times.
+        self.periodic = periodic
         self.after_scan = after_scan
         self.root = root
         self.paths = paths
@@ -90,11 +108,27 @@ class ScanWatcher:
 
     async def scan(self) -> ScanReport:
         """Scan once; cancelled (the server stops), the scan is recorded as interrupted."""
+        if self.periodic is not None:
+            self.periodic.scanned(now_ms())
+        prediction = None
+        if self.store is not None:
+            prediction = await asyncio.to_thread(
+                try_predict, self.store, self.validator, self.root, self.paths, host=local_host()
+            )
         try:
             report = await scan_interruptibly(self.validator, self.root, self.paths)
         finally:
             if self.after_scan is not None:
                 await self.after_scan()
+        if prediction is not None and self.store is not None:
+            await asyncio.to_thread(
+                record_prediction,
+                self.store,
+                report.scan_id,
+                prediction,
+                target=report.target,
+                started_ms=report.metrics.started_ms,
+            )
         self.scans += 1
         self.on_report(report)
         return report
@@ -102,11 +136,24 @@ class ScanWatcher:
     async def run(self, *, watch: bool) -> None:
         previous = await asyncio.to_thread(self._snapshot)
         await self.scan()
-        while watch:
+        polled = asyncio.get_running_loop().time()
+        while watch or self.periodic is not None:
             await asyncio.sleep(self.interval_s)
-            current = await asyncio.to_thread(self._snapshot)
-            if current != previous:
-                previous = current
+            due = False
+            if self.periodic is not None and (
+                asyncio.get_running_loop().time() - polled >= PERIODIC_POLL_S
+            ):
+                polled = asyncio.get_running_loop().time()
+                why = await asyncio.to_thread(self.periodic.poll, now_ms())
+                if why is not None:
+                    log.info("periodic scan of %s: %s", self.root, why)
+                    due = True
+            if watch:
+                current = await asyncio.to_thread(self._snapshot)
+                if current != previous:
+                    previous = current
+                    due = True
+            if due:
                 try:
                     await self.scan()
                 except Exception:  # a failed rescan must not stop the watch
@@ -163,6 +210,7 @@ async def run_up(
         await runner.start()
 
     validator: SecurityValidator | None = None
+    periodic: PeriodicScans | None = None
     watch_task: asyncio.Task[None] | None = None
     cost_pump: asyncio.Task[None] | None = None
     if options.scan:
@@ -187,12 +235,21 @@ async def run_up(
                 await recorder.finish(store, bus)
 
             after_scan = finish_costs
+        if cfg.scan.every > 0:
+            periodic = PeriodicScans(
+                store,
+                Settings.from_config(cfg.scan),
+                configured_guards(cfg.scan, local_host()),
+                measure=measure_host_cpu,
+            )
         watcher = ScanWatcher(
             validator,
             options.root,
             scan_paths(cfg.scan, options.root),
             on_report=on_report,
             after_scan=after_scan,
+            store=store,
+            periodic=periodic,
         )
         watch_task = asyncio.create_task(watcher.run(watch=options.watch))
 
@@ -211,6 +268,13 @@ async def run_up(
         alert_engine=engine,
         **analysis_providers(store),
     )
+    attach_schedule(
+        app,
+        Settings.from_config(cfg.scan),
+        periodic,
+        guards=configured_guards(cfg.scan, local_host()),
+        target=str(options.root.resolve()),
+    )
 
     def started() -> None:
         how = "from your configuration" if configured else f"for this run: {token}"
@@ -220,6 +284,13 @@ async def run_up(
 
     poller: SummaryPoller | None = None
     if on_summary is not None:
+        if periodic is not None:
+            show = on_summary
+
+            def with_next_scan(summary: LiveSummary, periodic: PeriodicScans = periodic) -> None:
+                show(dataclasses.replace(summary, next_scan=periodic.describe()))
+
+            on_summary = with_next_scan
         poller = SummaryPoller(
             store,
             on_summary,

@@ -572,3 +572,72 @@ class QuietWaiter:
         if planned is not None and planned < self.deadline_ms and now_ms >= planned:
             return True, plan, f"planned quiet hour {hour_name(planned)} reached"
         return False, plan, plan.reason
+
+
+class PeriodicScans:
+    """``[scan] every``: when the next periodic scan is due, and when it may start.
+
+    ``scanned`` after every scan (periodic or not) sets the next due time;
+    ``poll`` says whether a scan should start now (and why) and keeps the
+    current plan for the live summary and the API.
+    """
+
+    def __init__(
+        self,
+        store: Store | None,
+        settings: Settings,
+        guards: Sequence[GuardSeries],
+        *,
+        measure: MeasureHostCpu | None = None,
+    ) -> None:
+        if not settings.every_ms or settings.every_ms <= 0:
+            raise ValueError("periodic scans need a period: set [scan] every")
+        self.store = store
+        self.settings = settings
+        self.guards = list(guards)
+        self.measure = measure
+        self.next_due_ms: int | None = None
+        self.plan: SchedulePlan | None = None
+        self._waiter: QuietWaiter | None = None
+
+    @property
+    def every_ms(self) -> int:
+        """The period."""
+        assert self.settings.every_ms is not None
+        return self.settings.every_ms
+
+    def scanned(self, started_ms: int) -> None:
+        """A scan started at ``started_ms``: the next one is due a period later."""
+        self.next_due_ms = started_ms + self.every_ms
+        self._waiter = None
+        self.plan = plan_scan(
+            self.store, self.settings, self.guards, now_ms=started_ms, due_ms=self.next_due_ms
+        )
+
+    def poll(self, now_ms: int) -> str | None:
+        """Why a periodic scan starts now, or None when it waits (blocking: reads the store)."""
+        if self.next_due_ms is None:
+            return None
+        if now_ms < self.next_due_ms:
+            self.plan = plan_scan(
+                self.store, self.settings, self.guards, now_ms=now_ms, due_ms=self.next_due_ms
+            )
+            return None
+        if self._waiter is None:
+            self._waiter = QuietWaiter(
+                self.store,
+                self.settings,
+                self.guards,
+                due_ms=self.next_due_ms,
+                measure=self.measure,
+            )
+        start, plan, why = self._waiter.check(now_ms)
+        self.plan = plan
+        return why if start else None
+
+    def describe(self) -> str | None:
+        """``04:00 UTC: quietest hour ...`` for the live summary, or None before the first scan."""
+        plan = self.plan
+        if plan is None or plan.next_scan_ms is None:
+            return None
+        return f"{clock(plan.next_scan_ms)}: {plan.reason}"
