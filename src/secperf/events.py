@@ -198,6 +198,26 @@ class BenchmarksRecorded(Event):
     results: int
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ScanThrottled(Event):
+    """A scan's impact budget throttled it, changed how, or let it go on (``resume``).
+
+    ``action``: ``pause`` (its workers stopped), ``fewer_workers``,
+    ``batch_pause`` (no new batch until the guard recovers) or ``resume``;
+    ``throttled_ms`` is the scan's throttled time so far; ``guard`` the series
+    that exceeded the budget (None for a resume at the deadline or the end).
+    """
+
+    topic: ClassVar[str] = "security.scan.throttled"
+
+    scan_id: str
+    target: str
+    action: str
+    reason: str
+    throttled_ms: float = 0.0
+    guard: str | None = None
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.__name__: cls
     for cls in (
@@ -213,6 +233,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         SilenceAdded,
         SilenceExpired,
         BenchmarksRecorded,
+        ScanThrottled,
     )
 }
 

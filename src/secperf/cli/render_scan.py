@@ -122,6 +122,10 @@ def summary_table(report: ScanReport) -> Table:
         ),
         ("cache", f"{m.cache_hits} hits, {m.cache_misses} misses ({m.cache_hit_rate:.0%})"),
     ]
+    if report.pacing is not None:
+        from secperf.security.pacing.document import PacingDocument
+
+        rows.append(("pacing", PacingDocument.from_document(report.pacing).summary()))
     if report.suppressed:
         rows.append(("suppressed inline", str(report.suppressed)))
     for scanner, reason in report.unavailable.items():

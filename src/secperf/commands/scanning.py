@@ -21,10 +21,11 @@ from pydantic import TypeAdapter
 
 from secperf.bus.interface import EventBus
 from secperf.config import Config, LoadedConfig
+from secperf.config.sections.impact import Priority
 from secperf.events import BaselineUpdated, MetricsRecorded, local_host, now_ms
 from secperf.model import Finding, Sample, ScanCost, SecurityMetrics, Severity
 from secperf.perf.impact import ScanImpactError, ScanImpactSampler
-from secperf.runtime import Runtime, scan_interruptibly, sigterm_cancels_task
+from secperf.runtime import Runtime, sigterm_cancels_task
 from secperf.security.baseline import (
     Baseline,
     baseline_from_findings,
@@ -41,6 +42,7 @@ from secperf.security.factory import (
     scan_paths,
 )
 from secperf.security.pacing.prediction import record_prediction, try_predict
+from secperf.security.pacing.session import ScanPacing
 from secperf.security.triage import SET_ASIDE, TriageDecision, effective_state
 from secperf.security.validator import Progress, ScanReport
 from secperf.store import Store
@@ -134,16 +136,21 @@ async def run_scan(
     *,
     progress: Progress | None = None,
     store_url: str | None = None,
+    priority: Priority | None = None,
 ) -> tuple[ScanReport, dict[str, TriageDecision]]:
     """Scan once; events go through the bus into the store. Returns the report and triage.
 
     Unless ``[monitor.impact]`` is switched off, the scan's cost is sampled
-    while it runs (see ``ScanCostRecorder``) and stored with the scan.
+    while it runs (see ``ScanCostRecorder``) and stored with the scan. The scan
+    runs at full speed unless ``priority`` (or ``[scan.impact] priority``) is
+    low, which brings the impact budget (``security.pacing``).
     """
     baseline = load_project_baseline(options.root)
     recorder = ScanCostRecorder.from_config(loaded.config)
     with sigterm_cancels_task():
-        return await _scan_in_runtime(loaded, options, baseline, recorder, progress, store_url)
+        return await _scan_in_runtime(
+            loaded, options, baseline, recorder, progress, store_url, priority
+        )
 
 
 async def _scan_in_runtime(
@@ -153,6 +160,7 @@ async def _scan_in_runtime(
     recorder: ScanCostRecorder | None,
     progress: Progress | None,
     store_url: str | None,
+    priority: Priority | None = None,
 ) -> tuple[ScanReport, dict[str, TriageDecision]]:
     async with Runtime(loaded.config, store_url=store_url) as runtime:
         assert runtime.store is not None and runtime.bus is not None
@@ -179,13 +187,24 @@ async def _scan_in_runtime(
         prediction = await asyncio.to_thread(
             try_predict, runtime.store, validator, options.root, paths, host=local_host()
         )
+        # One-shot scans (CI) run at full speed unless told otherwise.
+        pacing = ScanPacing.for_command(
+            loaded.config.scan.impact, "normal", store=runtime.store, bus=bus, override=priority
+        )
+        pacing.configure(validator)
         pump: asyncio.Task[None] | None = None
         if recorder is not None:
             validator.cost_probe = recorder.probe
             pump = asyncio.create_task(recorder.pump(bus), name="scan-impact-publisher")
         completed = False
         try:
-            report = await scan_interruptibly(validator, options.root, paths)
+            report = await pacing.scan(
+                validator,
+                options.root,
+                paths,
+                predicted_ms=prediction.duration_ms if prediction is not None else None,
+                prediction_basis=prediction.basis if prediction is not None else None,
+            )
             completed = True
             if prediction is not None:
                 await asyncio.to_thread(
@@ -197,6 +216,7 @@ async def _scan_in_runtime(
                     started_ms=report.metrics.started_ms,
                 )
         finally:
+            await pacing.detach()
             if pump is not None:
                 pump.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -259,6 +279,7 @@ def report_json(report: ScanReport, triage: dict[str, TriageDecision]) -> dict[s
         "failed_scanners": report.failed_scanners,
         "notes": report.notes,
         "suppressed": report.suppressed,
+        "pacing": report.pacing,
     }
 
 

@@ -27,7 +27,7 @@ from concurrent.futures import (
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from secperf.events import (
     Event,
@@ -64,6 +64,22 @@ Progress = Callable[[str, int, int], None]
 CostProbe = Callable[[str], Callable[[], tuple[float, int]]]
 #: The triage decisions in force now, by fingerprint (e.g. ``Store.triage_all``).
 TriageProvider = Callable[[], Mapping[str, TriageDecision]]
+
+
+class ScanPacer(Protocol):
+    """Paces a scan while its cache misses are scanned (``security.pacing``).
+
+    ``scan_started`` is told the scan and how to find its worker processes;
+    ``hold`` is called before each batch scanned in this process and may block
+    (a pause between batches) until the scan should go on or ``stop`` is done;
+    ``scan_finished`` runs however the scan ends and must leave no worker paused.
+    """
+
+    def scan_started(self, scan_id: str, worker_pids: Callable[[], list[int]]) -> None: ...
+
+    def hold(self, stop: Future[None]) -> None: ...
+
+    def scan_finished(self) -> None: ...
 
 _SLOWEST_KEPT = 10
 #: Why a discovered file was not scanned when no enabled scanner reads it.
@@ -106,6 +122,8 @@ class ScanReport:
     failed_scanners: dict[str, str] = field(default_factory=dict)
     # What a user should know about this scan beyond its numbers (an old baseline ...).
     notes: list[str] = field(default_factory=list)
+    # How the scan shared the machine (the ``scans.pacing`` document); None: not paced.
+    pacing: dict[str, Any] | None = None
 
 
 @dataclass(slots=True)
@@ -162,6 +180,11 @@ class SecurityValidator:
         self.limits = limits or ScanLimits()
         self._pool: ProcessPoolExecutor | None = None
         self._stop: Future[None] = Future()
+        #: "low": workers run niced (``security.pacing.priority``) and every
+        #: scan goes to them, so this process itself is never reniced.
+        self.priority = "normal"
+        #: Throttles the scan within an impact budget while it runs; None: full speed.
+        self.pacer: ScanPacer | None = None
 
     def close(self) -> None:
         """Stop the worker pool (kept between scans for incremental rescans)."""
@@ -282,7 +305,7 @@ class SecurityValidator:
                 results[job.key] = FileResult(
                     job.candidate.relpath, list(hit.findings), hit.skipped, 0.0, partial=hit.partial
                 )
-        fresh = self._run(root, misses)
+        fresh = self._run(root, misses, scan_id)
         results.update(fresh)
         if self.cache is not None and fresh:
             self.cache.put_many(
@@ -474,7 +497,25 @@ class SecurityValidator:
             self.cache.remember_files(changed)
         return digests, lines
 
-    def _run(self, root: Path, jobs: list[_Job]) -> dict[str, FileResult]:
+    def worker_pids(self) -> list[int]:
+        """The pids of the pool's worker processes now (none without a pool)."""
+        pool = self._pool
+        if pool is None:
+            return []
+        return [p.pid for p in list((pool._processes or {}).values()) if p.pid is not None]
+
+    def _run(self, root: Path, jobs: list[_Job], scan_id: str) -> dict[str, FileResult]:
+        """``_scan_misses`` under the pacer, which always hears that the scan ended."""
+        pacer = self.pacer
+        if pacer is None or not jobs:
+            return self._scan_misses(root, jobs)
+        pacer.scan_started(scan_id, self.worker_pids)
+        try:
+            return self._scan_misses(root, jobs)
+        finally:
+            pacer.scan_finished()
+
+    def _scan_misses(self, root: Path, jobs: list[_Job]) -> dict[str, FileResult]:
         """Scan the cache misses, in the pool unless there are only a few.
 
         Files are read when their batch is handed out, and only a few batches
@@ -503,9 +544,15 @@ class SecurityValidator:
         # Limits hold only in worker processes (a SIGALRM budget needs a main
         # thread, and this process's memory must not be capped): with limits,
         # even a few files go to the pool.
-        inline = (total <= _INLINE_LIMIT or self.jobs == 1) and not self.limits.enforced
+        inline = (
+            (total <= _INLINE_LIMIT or self.jobs == 1)
+            and not self.limits.enforced
+            and self.priority != "low"
+        )
         if inline:
             for index, batch in work:
+                if self.pacer is not None:
+                    self.pacer.hold(self._stop)
                 if self._stop.done():
                     break
                 sources = _sources(batch, results)
@@ -600,7 +647,7 @@ class SecurityValidator:
             self._pool = ProcessPoolExecutor(
                 max_workers=self.jobs,
                 initializer=init_worker,
-                initargs=(tuple(self.scanners), os.getpid(), self.limits),
+                initargs=(tuple(self.scanners), os.getpid(), self.limits, self.priority),
             )
         return self._pool
 

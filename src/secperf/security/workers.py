@@ -84,15 +84,27 @@ class _TimedOut(BaseException):
 _worker_scanners: Sequence[Scanner] = ()
 _worker_limits = ScanLimits()
 _alarm_armed = False
+# The clock of a file's time budget: wall time, or, in a low-priority worker,
+# CPU time (ITIMER_PROF): such a worker waits for the CPU, or is paused by the
+# impact budget, for times that say nothing of the file it scans.
+_budget_timer = signal.ITIMER_REAL
+_budget_signal = signal.SIGALRM
 #: MemoryErrors seen in log records: bandit reports any error as "exception
 #: while scanning file", but logs it while the exception is being handled.
 _memory_errors_logged = 0
 
 
-def init_worker(scanners: Sequence[Scanner], parent_pid: int, limits: ScanLimits) -> None:
-    global _worker_scanners, _worker_limits
+def init_worker(
+    scanners: Sequence[Scanner], parent_pid: int, limits: ScanLimits, priority: str = "normal"
+) -> None:
+    global _worker_scanners, _worker_limits, _budget_timer, _budget_signal
     _worker_scanners = scanners
     _worker_limits = limits
+    if priority == "low":
+        from secperf.security.pacing.priority import apply_low_priority
+
+        apply_low_priority()
+        _budget_timer, _budget_signal = signal.ITIMER_PROF, signal.SIGPROF
     # Workers may be forked while a server's handlers are installed: let SIGTERM
     # end them, and leave Ctrl-C (sent to the whole process group) to the parent,
     # which shuts the pool down.
@@ -100,7 +112,7 @@ def init_worker(scanners: Sequence[Scanner], parent_pid: int, limits: ScanLimits
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _follow_parent(parent_pid)
     # A worker runs its tasks in its main thread, where SIGALRM handlers run.
-    signal.signal(signal.SIGALRM, _on_alarm)
+    signal.signal(_budget_signal, _on_alarm)
     _count_logged_memory_errors()
     if limits.memory_bytes:
         _limit_memory(limits.memory_bytes)
@@ -179,16 +191,16 @@ def _time_budget(seconds: float | None) -> Iterator[None]:
     huge file) finishes first, and the memory limit bounds that.
     """
     global _alarm_armed
-    if not seconds or signal.getsignal(signal.SIGALRM) is not _on_alarm:
+    if not seconds or signal.getsignal(_budget_signal) is not _on_alarm:
         yield
         return
     _alarm_armed = True
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    signal.setitimer(_budget_timer, seconds)
     try:
         yield
     finally:
         # An alarm landing in here still raises _TimedOut: the caller handles it.
-        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.setitimer(_budget_timer, 0)
         _alarm_armed = False
 
 

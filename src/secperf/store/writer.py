@@ -17,8 +17,17 @@ dropped silently.
 Each event the writer persists goes to the store's event log in the same
 transaction as its records (``Store.outbox``), marked with the writer's
 ``origin``, so servers following the log hear of it: a scan's start, its
-findings, its completion, baselines, gate verdicts, alert changes, and one
-entry per flushed metric batch (its newest ``MAX_LOGGED_SAMPLES`` samples).
+new findings, its completion, baselines, gate verdicts, alert changes, and
+one entry per flushed metric batch (its newest ``MAX_LOGGED_SAMPLES`` samples).
+
+A scan's findings are held until the scan completes and stored as one set
+(``Store.record_scan_findings``): a scan that found what the previous scan of
+its target found shares that scan's rows instead of writing them again, and
+only the findings the previous scan did not find (first seen) go to the event
+log, so a warm scan of an unchanged repository writes one row and no entry per
+finding. Findings held longer than ``HOLD_FINDINGS_S``, past
+``MAX_HELD_FINDINGS``, or at a ``flush``/``commit`` are written as they are
+(``Store.add_findings``), and the rest of that scan's findings after them.
 Events that a follower republished onto this bus from the log
 (``skip_replayed``) are stored already and are not written again. On a
 durable bus (NATS) events travel between processes through NATS, so nothing
@@ -44,7 +53,7 @@ import math
 import os
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Set
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -59,6 +68,7 @@ from secperf.events import (
     MetricsRecorded,
     ScanCompleted,
     ScanStarted,
+    ScanThrottled,
     ViolationDetected,
     local_host,
     now_ms,
@@ -72,9 +82,14 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-#: Findings of one scan written in one transaction at the most (a very large scan
-#: is written in several before it completes).
-FINDINGS_BATCH = 1000
+#: Findings of one scan held until it completes at the most; a larger scan's
+#: findings are written in parts of this size before it completes.
+MAX_HELD_FINDINGS = 20_000
+#: Findings held longer than this without their scan's completion are written
+#: by the periodic flush (a scan publishes them just before its completion).
+HOLD_FINDINGS_S = 10.0
+#: Scans whose findings were written in parts, remembered at the most.
+MAX_SPILLED_SCANS = 1_000
 #: Attempts of one write (each waits the store's busy timeout for its lock)
 #: before it is reported and kept for the next flush.
 WRITE_ATTEMPTS = 3
@@ -183,9 +198,12 @@ class StoreWriter:
         self.write_retries = 0
         self.write_failures = 0
         self._buffer: list[Sample] = []
-        # A scan's findings are written together (with its completion, usually):
-        # one transaction per scan rather than one per finding.
+        # A scan's findings are held until its completion and written as one set
+        # (shared with the previous scan's when equal); when each was first held.
         self._findings: dict[str, list[ViolationDetected]] = {}
+        self._held_since: dict[str, float] = {}
+        # Scans whose findings were written in parts: the rest are parts too.
+        self._spilled: dict[str, None] = {}
         # Writes that failed every attempt, retried in order before anything new.
         self._kept: deque[_Write] = deque()
         # Running scans this process owns, whose heartbeat the writer keeps.
@@ -270,18 +288,23 @@ class StoreWriter:
             return
         if isinstance(event, ViolationDetected):
             pending = self._findings.setdefault(event.scan_id, [])
+            if not pending:
+                self._held_since[event.scan_id] = time.monotonic()
             pending.append(event)
-            if len(pending) >= FINDINGS_BATCH:
-                batch = self._findings.pop(event.scan_id, [])
+            if len(pending) >= MAX_HELD_FINDINGS:
+                batch = self._take_findings(event.scan_id)
                 async with self._lock:
-                    await asyncio.to_thread(self._run, [self._findings_write(batch)])
+                    await asyncio.to_thread(self._run, [self._findings_write(batch, whole=False)])
             return
         writes: list[_Write] = []
         if isinstance(event, ScanCompleted):
-            self._owned.discard(event.metrics.scan_id)
-            pending = self._findings.pop(event.metrics.scan_id, [])
+            scan_id = event.metrics.scan_id
+            self._owned.discard(scan_id)
+            pending = self._take_findings(scan_id)
+            spilled = scan_id in self._spilled
+            self._spilled.pop(scan_id, None)
             if pending:
-                writes.append(self._findings_write(pending))
+                writes.append(self._findings_write(pending, whole=not spilled))
         elif isinstance(event, ScanStarted) and self._owns(event):
             self._owned.add(event.scan_id)
         write = self._event_write(event)
@@ -372,18 +395,44 @@ class StoreWriter:
             )
         return kept
 
-    def _findings_write(self, pending: list[ViolationDetected]) -> _Write:
+    def _take_findings(self, scan_id: str) -> list[ViolationDetected]:
+        """The findings held for ``scan_id``, no longer held."""
+        self._held_since.pop(scan_id, None)
+        return self._findings.pop(scan_id, [])
+
+    def _findings_write(self, pending: list[ViolationDetected], *, whole: bool) -> _Write:
+        """The write of a scan's findings: its whole set, or a part (``whole`` False).
+
+        A whole set logs only the findings first seen; a part logs every one,
+        as the writer cannot tell what the scan's previous scan lacked.
+        """
         scan_id = pending[0].scan_id
         new = {e.finding.fingerprint for e in pending if e.is_new}
         found = [e.finding for e in pending]
+        what = f"{len(pending)} findings of scan {scan_id}"
+        if whole:
+            log_events = self._log_events
 
+            def announce(first_seen: Set[str]) -> list[Event]:
+                return [e for e in pending if e.finding.fingerprint in first_seen]
+
+            def run_whole() -> None:
+                with self._outbox([]):
+                    self.store.record_scan_findings(
+                        scan_id, found, new, announce=announce if log_events else None
+                    )
+
+            return _Write(what, len(pending), run_whole)
+        self._spilled[scan_id] = None
+        while len(self._spilled) > MAX_SPILLED_SCANS:
+            del self._spilled[next(iter(self._spilled))]
         events: list[Event] = list(pending)
 
         def run() -> None:
             with self._outbox(events):
                 self.store.add_findings(scan_id, found, new)
 
-        return _Write(f"{len(pending)} findings of scan {scan_id}", len(pending), run)
+        return _Write(what, len(pending), run)
 
     def _event_write(self, event: Event) -> _Write | None:
         store = self.store
@@ -441,16 +490,30 @@ class StoreWriter:
             def run() -> None:
                 store.append_events([notice], origin=self.origin)
 
+        elif isinstance(event, ScanThrottled):
+            # Its record is the scan's pacing document; the log carries the notice.
+            if not self._log_events:
+                return None
+            throttled = event
+
+            def run() -> None:
+                store.append_events([throttled], origin=self.origin)
+
         else:
             # People's actions (triage, acknowledgements, silences) are logged by
             # the store method that records them; nothing else is stored.
             return None
         return _Write(f"{type(event).__name__} {event.id}", 1, run)
 
-    async def _flush_findings(self) -> None:
-        while self._findings:
-            _, pending = self._findings.popitem()
-            await asyncio.to_thread(self._run, [self._findings_write(pending)])
+    async def _flush_findings(self, *, held_too: bool) -> None:
+        """Write held findings as parts: all of them, or (periodic) those held too long."""
+        now = time.monotonic()
+        for scan_id in list(self._findings):
+            if not held_too and now - self._held_since.get(scan_id, now) < HOLD_FINDINGS_S:
+                continue
+            pending = self._take_findings(scan_id)
+            if pending:
+                await asyncio.to_thread(self._run, [self._findings_write(pending, whole=False)])
 
     async def commit(self) -> None:
         """Make everything handled so far durable; raise when any of it failed.
@@ -468,10 +531,13 @@ class StoreWriter:
 
     async def flush(self) -> None:
         """Write every buffered sample (one transaction), finding and kept write now."""
+        await self._flush(held_too=True)
+
+    async def _flush(self, *, held_too: bool) -> None:
         async with self._lock:
             if self._kept:
                 await asyncio.to_thread(self._run, [])
-            await self._flush_findings()
+            await self._flush_findings(held_too=held_too)
             if self._buffer:
                 await self._flush_samples()
 
@@ -560,7 +626,7 @@ class StoreWriter:
             # in its thread without the lock, beside the final flush.
             if self._buffer or self._findings or self._kept:
                 try:
-                    await asyncio.shield(self.flush())
+                    await asyncio.shield(self._flush(held_too=False))
                 except Exception:  # flush logs its own failures; keep the timer alive
                     log.exception("store writer: periodic flush failed")
             if time.monotonic() - self._last_beat >= HEARTBEAT_INTERVAL_S:

@@ -23,6 +23,8 @@ from secperf.config.fields import (
     SeverityLevel,
     validate_size,
 )
+from secperf.config.sections.impact import ImpactConfig
+from secperf.config.sections.schedule import ScheduleConfig
 from secperf.config.units import format_size_bytes, parse_duration_ms, parse_size_bytes
 from secperf.model import SCANNER_IDS, ScannerId, Severity
 
@@ -142,6 +144,10 @@ class ScanConfig(Section):
     deps: DepsConfig = DepsConfig()
     semgrep: SemgrepConfig = SemgrepConfig()
     sarif: SarifImportConfig = SarifImportConfig()
+    impact: ImpactConfig = ImpactConfig()
+    # Periodic scans of ``up`` besides its file watching; 0: none.
+    every: DurationMs = 0
+    schedule: ScheduleConfig = ScheduleConfig()
 
     @property
     def all_excludes(self) -> list[str]:

@@ -1,0 +1,353 @@
+"""The impact budget's controller: throttles a running scan while a guard is over budget.
+
+``PacingController`` is the validator's ``ScanPacer``. When the scan's cache
+misses start, a thread learns each guard's level (``guards.Guard.prepare``)
+and then, every ``tick_s``, reads the guards:
+
+- a fresh reading more than ``max_increase_pct`` over (for ``host_cpu_others``:
+  under) the level throttles the scan: with two or more workers, half of them
+  are stopped (``fewer_workers``); if the next fresh reading is still over,
+  all of them (``pause``); a scan without workers holds its next batch
+  (``batch_pause``);
+- throttling ends after two fresh readings in a row within half the budget
+  (hysteresis: a guard hovering at the budget does not make it flap);
+- a deadline guarantees every scan finishes: once ``max_slowdown`` times the
+  predicted duration has passed since the scan began, it is not throttled
+  again. Without a prediction the same factor caps the throttled time: at most
+  ``max_slowdown - 1`` times the time the scan has run;
+- a guard matching no series, or whose data stops arriving for
+  ``stale_after``, switches the budget off for the rest of the scan (the
+  workers keep their low priority); the reason is kept.
+
+Every change is published as ``ScanThrottled`` and kept as a stretch of the
+pacing document (``document.PacingDocument``).
+"""
+
+from __future__ import annotations
+
+import logging
+import statistics
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+
+from secperf.events import Event, ScanThrottled, now_ms
+from secperf.security.pacing.document import (
+    BUDGET_NOT_CONFIGURED,
+    BUDGET_OFF,
+    BUDGET_ON,
+    GuardReport,
+    PacingDocument,
+    Stretch,
+)
+from secperf.security.pacing.guards import Guard, Reading
+from secperf.security.pacing.priority import read_priority
+from secperf.security.pacing.throttle import WorkerThrottle
+
+log = logging.getLogger(__name__)
+
+#: Fresh readings within half the budget, in a row, that end throttling.
+RECOVER_READINGS = 2
+
+
+@dataclass(slots=True)
+class _GuardStats:
+    increases: list[float] = field(default_factory=list)
+    last_ts: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetSettings:
+    """The budget's numbers (``[scan.impact]``), in the units the controller uses."""
+
+    max_increase_pct: float = 10.0
+    max_slowdown: float = 4.0
+    before_window_ms: int = 120_000
+    stale_after_ms: int = 10_000
+
+
+class PacingController:
+    """Paces one scan at a time (see the module doc); ``document()`` says what it did."""
+
+    def __init__(
+        self,
+        *,
+        target: str,
+        priority: str,
+        guards: list[Guard],
+        settings: BudgetSettings,
+        started_ms: int | None = None,
+        predicted_ms: float | None = None,
+        prediction_basis: str | None = None,
+        publish: Callable[[Event], None] | None = None,
+        not_configured: str | None = None,
+        tick_s: float = 0.25,
+    ) -> None:
+        self.target = target
+        self.priority = priority
+        self.guards = guards
+        self.settings = settings
+        self.started_ms = started_ms if started_ms is not None else now_ms()
+        self.predicted_ms = predicted_ms
+        self.prediction_basis = prediction_basis
+        self.publish = publish
+        self.tick_s = tick_s
+        self.scan_id = ""
+        self.state = BUDGET_ON if not_configured is None and guards else BUDGET_NOT_CONFIGURED
+        self.reason: str | None = not_configured
+        if self.state == BUDGET_NOT_CONFIGURED and self.reason is None:
+            self.reason = "no guard ([scan.impact] guard = [])"
+        self.deadline_ms: int | None = (
+            self.started_ms + round(settings.max_slowdown * predicted_ms)
+            if predicted_ms is not None and predicted_ms > 0
+            else None
+        )
+        self.deadline_reached = False
+        self.stretches: list[Stretch] = []
+        self.priority_applied: dict[str, object] | None = None
+        self._stats = {id(g): _GuardStats() for g in guards}
+        self._throttle = WorkerThrottle()
+        self._worker_pids: Callable[[], list[int]] = list
+        self._hold = threading.Event()
+        self._done = threading.Event()
+        self._lock = threading.RLock()
+        self._thread: threading.Thread | None = None
+        self._action: str | None = None
+        self._action_ts = 0  # newest reading when the action began
+        self._recovered = 0
+        self._loop_started_ms = 0
+
+    # ------------------------------------------------------------------ ScanPacer
+
+    def scan_started(self, scan_id: str, worker_pids: Callable[[], list[int]]) -> None:
+        self.scan_id = scan_id
+        self._worker_pids = worker_pids
+        self._thread = threading.Thread(
+            target=self._run, name=f"scan-pacing-{scan_id}", daemon=True
+        )
+        self._thread.start()
+
+    def hold(self, stop: Future[None]) -> None:
+        while self._hold.is_set() and not stop.done() and not self._done.is_set():
+            self._done.wait(0.05)
+
+    def scan_finished(self) -> None:
+        self._done.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        with self._lock:
+            self._set_action(None, "the scan ended", None)
+        self._throttle.release()  # whatever the thread did or did not do
+
+    # ------------------------------------------------------------------ the loop
+
+    def _run(self) -> None:
+        try:
+            if self.state == BUDGET_ON:
+                for guard in self.guards:
+                    problem = guard.prepare(self.started_ms, self.settings.before_window_ms)
+                    if problem is not None:
+                        self._turn_off(problem)
+                        break
+            self._loop_started_ms = now_ms()
+            while not self._done.is_set():
+                self._read_priority()
+                if self.state == BUDGET_ON:
+                    self._tick(now_ms())
+                self._done.wait(self.tick_s)
+        except Exception as exc:  # the scan goes on without its budget
+            log.exception("scan %s: the impact budget failed", self.scan_id)
+            self._turn_off(f"the budget controller failed: {exc}")
+        finally:
+            self._throttle.release()
+            self._hold.clear()
+
+    def _read_priority(self) -> None:
+        if self.priority_applied is not None:
+            return
+        pids = self._worker_pids()
+        if pids:
+            self.priority_applied = read_priority(pids[0]).to_document()
+
+    def _tick(self, now: int) -> None:
+        settings = self.settings
+        readings: list[tuple[Guard, Reading, float]] = []
+        fresh = False
+        for guard in self.guards:
+            reading = guard.read(now)
+            if reading is None:
+                if now - self._loop_started_ms > settings.stale_after_ms:
+                    self._turn_off(
+                        f"guard {guard.name}: no data for {settings.stale_after_ms / 1000:g} s"
+                        " during the scan"
+                    )
+                    return
+                continue
+            increase = guard.increase_pct(reading.value)
+            stats = self._stats[id(guard)]
+            if reading.ts_ms > stats.last_ts:
+                stats.last_ts = reading.ts_ms
+                stats.increases.append(increase)
+                fresh = fresh or reading.ts_ms > self._action_ts
+            readings.append((guard, reading, increase))
+        with self._lock:
+            if self.deadline_reached or (self.deadline_ms is not None and now >= self.deadline_ms):
+                if not self.deadline_reached:
+                    self.deadline_reached = True
+                    self._set_action(None, "deadline reached: the scan runs to its end", None)
+                return
+            if self._over_slowdown_cap(now):
+                self._set_action(None, "the scan was throttled as long as it may be", None)
+                return
+            over = [(g, r, inc) for g, r, inc in readings if inc > settings.max_increase_pct]
+            if over and fresh:
+                self._recovered = 0
+                guard, _, increase = max(over, key=lambda item: item[2])
+                reason = self._why(guard, increase)
+                pids = self._worker_pids()
+                newest = max(r.ts_ms for _, r, _ in readings)
+                if self._action is None:
+                    action = (
+                        "batch_pause"
+                        if not pids
+                        else "fewer_workers"
+                        if len(pids) >= 2
+                        else "pause"
+                    )
+                    self._set_action(action, reason, guard.name, newest)
+                elif self._action == "fewer_workers":
+                    self._set_action("pause", reason, guard.name, newest)
+            elif self._action is not None and fresh:
+                if all(inc <= settings.max_increase_pct / 2 for _, _, inc in readings):
+                    self._recovered += 1
+                    if self._recovered >= RECOVER_READINGS:
+                        self._set_action(None, "the guards recovered", None)
+                else:
+                    self._recovered = 0
+            self._apply()
+
+    def _over_slowdown_cap(self, now: int) -> bool:
+        """Without a prediction: throttled at most (max_slowdown - 1) x the time the scan ran."""
+        if self.deadline_ms is not None:
+            return False
+        elapsed = now - self.started_ms
+        throttled = self.throttled_ms(now)
+        return throttled > 0 and throttled >= (self.settings.max_slowdown - 1) * max(
+            0.0, elapsed - throttled
+        )
+
+    def _why(self, guard: Guard, increase: float) -> str:
+        budget = self.settings.max_increase_pct
+        if guard.direction == "down":
+            return (
+                f"{guard.name} {increase:.0f} % under its level before the scan while the host"
+                f" is busy (budget {budget:g} %)"
+            )
+        return (
+            f"{guard.name} +{increase:.0f} % over its level before the scan (budget {budget:g} %)"
+        )
+
+    def _apply(self) -> None:
+        """Hold the workers as the current action says (new workers included)."""
+        pids = self._worker_pids()
+        if self._action == "pause":
+            self._throttle.apply(pids, keep_running=0)
+        elif self._action == "fewer_workers":
+            self._throttle.apply(pids, keep_running=max(1, len(pids) - len(pids) // 2))
+        else:
+            self._throttle.release()
+        if self._action is not None:
+            self._hold.set()
+        else:
+            self._hold.clear()
+
+    def _set_action(
+        self, action: str | None, reason: str, guard: str | None, reading_ts: int = 0
+    ) -> None:
+        if action == self._action:
+            return
+        now = now_ms()
+        if self.stretches and self._action is not None:
+            self.stretches[-1].end_ms = now
+        self._action = action
+        self._action_ts = reading_ts
+        self._recovered = 0
+        if action is not None:
+            self.stretches.append(Stretch(now, now, action, reason))
+        self._apply()
+        if self.publish is not None and self.scan_id:
+            try:
+                self.publish(
+                    ScanThrottled(
+                        scan_id=self.scan_id,
+                        target=self.target,
+                        action=action or "resume",
+                        reason=reason,
+                        throttled_ms=self.throttled_ms(now),
+                        guard=guard,
+                    )
+                )
+            except Exception:  # a closed bus must not leave workers paused
+                log.warning("scan %s: ScanThrottled not published", self.scan_id, exc_info=True)
+
+    def _turn_off(self, reason: str) -> None:
+        with self._lock:
+            self.state = BUDGET_OFF
+            self.reason = reason
+            self._set_action(None, f"impact budget off: {reason}", None)
+        self._throttle.release()
+        log.warning("scan %s: impact budget off: %s", self.scan_id or self.target, reason)
+
+    # ------------------------------------------------------------------ results
+
+    def throttled_ms(self, now: int | None = None) -> float:
+        """Time throttled so far (the open stretch up to ``now``)."""
+        now = now if now is not None else now_ms()
+        total = 0.0
+        for index, stretch in enumerate(self.stretches):
+            is_open = index == len(self.stretches) - 1 and self._action is not None
+            total += (now if is_open else stretch.end_ms) - stretch.start_ms
+        return float(total)
+
+    def document(self) -> PacingDocument:
+        """What this controller did, as the ``scans.pacing`` document."""
+        reports: list[GuardReport] = []
+        within: bool | None = None
+        if self.state == BUDGET_ON:
+            within = True
+        for guard in self.guards:
+            stats = self._stats[id(guard)]
+            increases = [i for i in stats.increases if i != float("inf")]
+            mean = statistics.fmean(increases) if increases else None
+            if within and mean is not None and mean > self.settings.max_increase_pct:
+                within = False
+            reports.append(
+                GuardReport(
+                    series=guard.name,
+                    before=_rounded(guard.before),
+                    quiet=_rounded(guard.quiet),
+                    peak_increase_pct=_rounded(max(increases)) if increases else None,
+                    samples=len(stats.increases),
+                    mean_increase_pct=_rounded(mean),
+                )
+            )
+        return PacingDocument(
+            priority=self.priority,
+            budget_state=self.state,
+            reason=self.reason,
+            max_increase_pct=self.settings.max_increase_pct,
+            guards=reports if self.state != BUDGET_NOT_CONFIGURED else [],
+            throttled_ms=self.throttled_ms(),
+            stretches=list(self.stretches),
+            deadline_ms=self.deadline_ms,
+            deadline_reached=self.deadline_reached,
+            within_budget=within,
+            priority_applied=self.priority_applied,
+            predicted_ms=self.predicted_ms,
+            prediction_basis=self.prediction_basis,
+        )
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)

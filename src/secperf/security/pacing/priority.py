@@ -1,0 +1,143 @@
+"""Low priority for scan worker processes: nice, the idle I/O class and SCHED_IDLE.
+
+``apply_low_priority`` runs in each worker as it starts (``workers.init_worker``);
+``read_priority`` reads back what a process really runs with, for the pacing
+record. Anything the OS does not offer is noted and skipped: a scan never
+fails because its priority could not be lowered.
+
+Why SCHED_IDLE on Linux as well as nice 19: under the fair scheduler a nice 19
+task still has a weight (15 against 1024 for nice 0) and, on waking, may
+preempt the service it shares a core with; a SCHED_IDLE task (weight 3) runs
+only on a core nothing else wants and is preempted at once. The I/O class
+"idle" does the same for disk reads under CFQ/BFQ (other I/O schedulers ignore it).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from dataclasses import dataclass, field
+from typing import Any
+
+import psutil
+
+log = logging.getLogger(__name__)
+
+#: The nice value of a low-priority worker (the lowest priority there is).
+LOW_NICE = 19
+
+
+@dataclass(frozen=True, slots=True)
+class PriorityState:
+    """What one process runs with: nice, I/O class, scheduler; and what could not be set."""
+
+    nice: int | None = None
+    io_class: str | None = None
+    scheduler: str | None = None
+    unsupported: tuple[str, ...] = field(default=())
+
+    def to_document(self) -> dict[str, Any]:
+        """The JSON form kept in the pacing record (``priority_applied``)."""
+        return {
+            "nice": self.nice,
+            "io_class": self.io_class,
+            "scheduler": self.scheduler,
+            "unsupported": list(self.unsupported),
+        }
+
+    @classmethod
+    def from_document(cls, data: dict[str, Any]) -> PriorityState:
+        """The inverse of ``to_document`` (missing keys read as unknown)."""
+        return cls(
+            nice=data.get("nice"),
+            io_class=data.get("io_class"),
+            scheduler=data.get("scheduler"),
+            unsupported=tuple(data.get("unsupported") or ()),
+        )
+
+    def describe(self) -> str:
+        """``nice 19, I/O idle, SCHED_IDLE``: for the scan's output."""
+        parts = []
+        if self.nice is not None:
+            parts.append(f"nice {self.nice}")
+        if self.io_class is not None:
+            parts.append(f"I/O {self.io_class}")
+        if self.scheduler is not None:
+            parts.append(self.scheduler)
+        return ", ".join(parts) or "unknown"
+
+
+def apply_low_priority(*, idle_scheduler: bool = True) -> list[str]:
+    """Lower this process's CPU and I/O priority as far as it goes; returns what failed.
+
+    Each step is tried on its own; a refusal (no such call on this OS, a
+    container that forbids it) is logged at debug level and returned, so the
+    caller can say so, and the worker runs on.
+    """
+    failed: list[str] = []
+    try:
+        os.nice(LOW_NICE - os.nice(0))
+    except (OSError, AttributeError) as exc:
+        failed.append(f"nice: {exc}")
+    ionice = getattr(psutil.Process, "ionice", None)
+    idle_class = getattr(psutil, "IOPRIO_CLASS_IDLE", None)
+    if ionice is None or idle_class is None:
+        failed.append("I/O priority: not offered on this system")
+    else:
+        try:
+            psutil.Process().ionice(idle_class)
+        except (psutil.Error, OSError, ValueError) as exc:
+            failed.append(f"I/O priority: {exc}")
+    if idle_scheduler:
+        sched_idle = getattr(os, "SCHED_IDLE", None)
+        if sched_idle is None or not sys.platform.startswith("linux"):
+            failed.append("SCHED_IDLE: not offered on this system")
+        else:
+            try:
+                os.sched_setscheduler(0, sched_idle, os.sched_param(0))
+            except OSError as exc:
+                failed.append(f"SCHED_IDLE: {exc}")
+    for problem in failed:
+        log.debug("scan worker: cannot lower its priority: %s", problem)
+    return failed
+
+
+_SCHEDULERS = {
+    getattr(os, name): name
+    for name in ("SCHED_OTHER", "SCHED_BATCH", "SCHED_IDLE", "SCHED_FIFO", "SCHED_RR")
+    if hasattr(os, name)
+}
+_IO_CLASSES = {
+    getattr(psutil, f"IOPRIO_CLASS_{name}"): name.lower()
+    for name in ("NONE", "RT", "BE", "IDLE")
+    if hasattr(psutil, f"IOPRIO_CLASS_{name}")
+}
+
+
+def read_priority(pid: int) -> PriorityState:
+    """What process ``pid`` runs with now (None for what this OS does not tell)."""
+    unsupported: list[str] = []
+    nice: int | None = None
+    io_class: str | None = None
+    scheduler: str | None = None
+    try:
+        proc = psutil.Process(pid)
+        nice = int(proc.nice())
+        try:
+            io: object = proc.ionice()
+            ioclass = getattr(io, "ioclass", io)
+            io_class = _IO_CLASSES.get(int(ioclass), str(io)) if isinstance(ioclass, int) else None
+        except (AttributeError, NotImplementedError, psutil.AccessDenied):
+            unsupported.append("I/O priority")
+    except psutil.Error:
+        return PriorityState(unsupported=("process gone",))
+    getscheduler = getattr(os, "sched_getscheduler", None)
+    if getscheduler is None:
+        unsupported.append("scheduler")
+    else:
+        try:
+            scheduler = _SCHEDULERS.get(getscheduler(pid), str(getscheduler(pid)))
+        except OSError:
+            unsupported.append("scheduler")
+    return PriorityState(nice, io_class, scheduler, tuple(unsupported))

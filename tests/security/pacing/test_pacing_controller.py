@@ -1,0 +1,197 @@
+"""The impact budget's controller against real worker processes and a real bus.
+
+The "workers" are real child processes; the guard series is published on a real
+in-memory bus by the test, as the scraper would publish it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+
+from secperf.bus.memory import AsyncEventBus
+from secperf.config.sections.impact import ImpactConfig, parse_selector
+from secperf.events import Event, ScanThrottled, now_ms
+from secperf.security.pacing.controller import PacingController
+from secperf.security.pacing.document import PacingDocument
+from secperf.security.pacing.session import ScanPacing
+from support.pacing import GUARD_SELECTOR, guard_batch, stopped
+from support.waiting import wait_for
+
+LEVEL = 10.0
+
+
+@contextlib.contextmanager
+def child_processes(count: int) -> Iterator[list[int]]:
+    procs = [
+        subprocess.Popen([sys.executable, "-c", "import time\nwhile True: time.sleep(0.05)"])
+        for _ in range(count)
+    ]
+    try:
+        yield [p.pid for p in procs]
+    finally:
+        for proc in procs:
+            proc.kill()
+            proc.wait()
+
+
+class Guard:
+    """Publishes the guard series every 0.2 s at ``value`` (the test changes it)."""
+
+    def __init__(self, bus: AsyncEventBus) -> None:
+        self.bus = bus
+        self.value = LEVEL
+        self.publishing = True
+
+    async def run(self) -> None:
+        while True:
+            if self.publishing:
+                await self.bus.publish(guard_batch(self.value, now_ms()))
+            await asyncio.sleep(0.2)
+
+
+@contextlib.asynccontextmanager
+async def paced(
+    impact: ImpactConfig, *, predicted_ms: float | None = None
+) -> AsyncIterator[tuple[AsyncEventBus, Guard, ScanPacing, PacingController, list[Event]]]:
+    async with AsyncEventBus() as bus:
+        events: list[Event] = []
+
+        async def record(event: Event) -> None:
+            events.append(event)
+
+        await bus.subscribe(ScanThrottled.topic, record)
+        pacing = ScanPacing(impact, priority="low", store=None, bus=bus)
+        await pacing.attach()
+        start = now_ms()
+        # The level before the scan: a minute of samples at LEVEL.
+        for seconds in range(60, 0, -5):
+            await bus.publish(guard_batch(LEVEL, start - seconds * 1000))
+        await wait_for(lambda: len(pacing.feeds[0].values_between(start - 61_000, start)) == 12)
+        guard = Guard(bus)
+        task = asyncio.create_task(guard.run())
+        controller = pacing.controller(None, "/project", predicted_ms=predicted_ms)
+        try:
+            yield bus, guard, pacing, controller, events
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            await pacing.detach()
+
+
+IMPACT = ImpactConfig(
+    guard=[parse_selector(GUARD_SELECTOR)], before_window="1m", stale_after="30s"
+)
+
+
+def test_over_budget_pauses_the_workers_and_recovery_resumes_them() -> None:
+    async def main() -> PacingDocument:
+        with child_processes(2) as pids:
+            async with paced(IMPACT) as (_, guard, _, controller, events):
+                controller.scan_started("scan-1", lambda: list(pids))
+                await asyncio.sleep(0.5)
+                assert stopped(pids) == []  # at its level: full speed
+                guard.value = LEVEL * 1.5  # +50 %, budget 10 %
+                # Half the workers first, then all of them while it stays over.
+                await wait_for(lambda: len(stopped(pids)) == 1)
+                await wait_for(lambda: len(stopped(pids)) == 2)
+                guard.value = LEVEL * 1.02  # within half the budget
+                await wait_for(lambda: stopped(pids) == [])
+                controller.scan_finished()
+                assert stopped(pids) == []
+                await wait_for(lambda: any(getattr(e, "action", "") == "resume" for e in events))
+                actions = [e.action for e in events if isinstance(e, ScanThrottled)]
+                assert actions == ["fewer_workers", "pause", "resume"]
+                assert all(e.scan_id == "scan-1" for e in events if isinstance(e, ScanThrottled))
+                return controller.document()
+
+    document = asyncio.run(main())
+    assert [s.action for s in document.stretches] == ["fewer_workers", "pause"]
+    assert document.throttled_ms > 0
+    assert document.budget_state == "on"
+    assert document.guards[0].before == LEVEL
+    assert document.guards[0].peak_increase_pct is not None
+    assert document.guards[0].peak_increase_pct >= 40
+    assert "+50 %" in document.stretches[0].reason
+    assert PacingDocument.from_document(document.to_document()) == document
+
+
+def test_the_deadline_ends_throttling_so_the_scan_finishes() -> None:
+    async def main() -> PacingDocument:
+        with child_processes(2) as pids:
+            # Predicted 1 s, max_slowdown 2: no throttling after 2 s.
+            impact = IMPACT.model_copy(update={"max_slowdown": 2.0})
+            async with paced(impact, predicted_ms=1000) as (_, guard, _, controller, _):
+                guard.value = LEVEL * 3
+                controller.scan_started("scan-2", lambda: list(pids))
+                await wait_for(lambda: len(stopped(pids)) == 2)
+                await wait_for(lambda: controller.deadline_reached)
+                assert stopped(pids) == []
+                await asyncio.sleep(0.6)  # still far over budget: stays running
+                assert stopped(pids) == []
+                controller.scan_finished()
+                return controller.document()
+
+    document = asyncio.run(main())
+    assert document.deadline_reached
+    assert document.deadline_ms is not None
+    assert document.within_budget is False
+    assert document.stretches and document.stretches[-1].end_ms <= document.deadline_ms + 1000
+
+
+def test_a_guard_whose_data_stops_switches_the_budget_off() -> None:
+    async def main() -> PacingDocument:
+        with child_processes(2) as pids:
+            impact = IMPACT.model_copy(update={"stale_after": 1000})
+            async with paced(impact) as (_, guard, _, controller, _):
+                guard.value = LEVEL * 3
+                controller.scan_started("scan-3", lambda: list(pids))
+                await wait_for(lambda: len(stopped(pids)) >= 1)
+                guard.publishing = False
+                await wait_for(lambda: controller.state == "off")
+                assert stopped(pids) == []
+                controller.scan_finished()
+                return controller.document()
+
+    document = asyncio.run(main())
+    assert document.budget_state == "off"
+    assert document.reason is not None and "no data for 1 s" in document.reason
+    assert document.within_budget is None
+    assert "impact budget off" in document.summary()
+
+
+def test_a_scan_with_no_workers_pauses_between_batches() -> None:
+    async def main() -> None:
+        async with paced(IMPACT) as (_, guard, _, controller, _):
+            guard.value = LEVEL * 2
+            controller.scan_started("scan-4", list)
+            stop: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            from concurrent.futures import Future
+
+            never: Future[None] = Future()
+            await wait_for(lambda: controller.stretches)
+            assert controller.stretches[0].action == "batch_pause"
+            held = asyncio.create_task(asyncio.to_thread(controller.hold, never))
+            await asyncio.sleep(0.3)
+            assert not held.done()  # held while over budget
+            guard.value = LEVEL
+            await asyncio.wait_for(held, 15)
+            controller.scan_finished()
+            stop.cancel()
+
+    asyncio.run(main())
+
+
+@pytest.mark.parametrize("priority", ["normal"])
+def test_normal_priority_has_no_budget(priority: str) -> None:
+    pacing = ScanPacing(IMPACT, priority="normal", store=None, bus=None)
+    document = pacing.controller(None, "/p").document()
+    assert document.budget_state == "not_configured"
+    assert document.within_budget is None
+    assert "full speed" in (document.reason or "")
