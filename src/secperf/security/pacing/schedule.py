@@ -70,7 +70,7 @@ def clock(t_ms: int) -> str:
 
 def format_span(ms: int) -> str:
     """``2 h``, ``90 min``, ``45 s``."""
-    if ms >= 2 * HOUR_MS and ms % HOUR_MS == 0:
+    if ms >= HOUR_MS and ms % HOUR_MS == 0:
         return f"{ms // HOUR_MS} h"
     if ms >= 60_000:
         return f"{round(ms / 60_000)} min"

@@ -1,0 +1,198 @@
+"""The cost model: inputs gathered from real files and the real cache's stat memo,
+a model fitted on scan history written through the real store API, and real
+scans that store their prediction beside their actual cost."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from secperf.commands.scanning import run_scan
+from secperf.config import ScanConfig, load_config
+from secperf.events import local_host
+from secperf.model import SecurityMetrics
+from secperf.security.cache import ScanCache
+from secperf.security.factory import ScanOptions, build_discovery, build_scanners, make_validator
+from secperf.security.pacing.inputs import ScanInputs, ScannerInputs, gather_inputs
+from secperf.security.pacing.prediction import (
+    BUILTIN_MS_PER_KB,
+    ScanPrediction,
+    predict_scan,
+    theil_sen,
+)
+from secperf.store import Store
+
+HOST = "build-host"
+TARGET = "/srv/repo"
+SCANNERS = ["bandit", "secrets"]
+CLEAN = "def add(a, b):\n    return a + b\n"
+
+
+def _project(root: Path, files: int = 6) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    for i in range(files):
+        (root / f"mod{i}.py").write_text(CLEAN * (i + 1), encoding="utf-8")
+    (root / "notes.txt").write_text("plain text\n", encoding="utf-8")
+    return root
+
+
+def test_inputs_count_what_will_be_read_and_the_cache_misses(tmp_path: Path) -> None:
+    root = _project(tmp_path / "proj")
+    scan_cfg = ScanConfig(scanners=SCANNERS)
+    scanners = build_scanners(scan_cfg, b"salt")
+    cache = ScanCache(tmp_path / "cache.db")
+    cold = gather_inputs(scanners, build_discovery(scan_cfg), cache, root)
+    assert cold.files == 7
+    assert cold.bytes == sum(p.stat().st_size for p in root.iterdir())
+    assert cold.per_scanner["bandit"].files == 6  # Python files only
+    assert cold.per_scanner["secrets"].files == 7
+    assert cold.expected_misses == 13  # every (file, scanner) job, nothing cached yet
+
+    validator = make_validator(scan_cfg, ScanOptions(root=root, jobs=1), None, {}, None, None)
+    validator.cache = cache
+    first = validator.scan(root)
+    assert first.metrics.cache_misses == cold.expected_misses
+    warm = gather_inputs(scanners, build_discovery(scan_cfg), cache, root)
+    assert warm.expected_misses == 0
+    assert warm.lines == first.metrics.lines_scanned  # from the memo, no file opened
+
+    (root / "mod2.py").write_text(CLEAN * 40, encoding="utf-8")
+    edited = gather_inputs(scanners, build_discovery(scan_cfg), cache, root)
+    assert edited.expected_misses == 2  # bandit and secrets read the edited file
+    assert edited.per_scanner["bandit"].missed_bytes == len(CLEAN * 40)
+    again = validator.scan(root)
+    assert again.metrics.cache_misses == edited.expected_misses
+    validator.close()
+    cache.close()
+
+
+def _inputs(bandit_kb: float, secrets_kb: float) -> ScanInputs:
+    per = {
+        "bandit": ScannerInputs(10, 0, 0, 10, round(bandit_kb * 1024), 0),
+        "secrets": ScannerInputs(10, 0, 0, 10, round(secrets_kb * 1024), 0),
+    }
+    return ScanInputs(files=10, expected_misses=20, per_scanner=per, jobs=2)
+
+
+def _store_scan(
+    store: Store,
+    scan_id: str,
+    started_ms: int,
+    inputs: ScanInputs,
+    *,
+    host: str = HOST,
+    target: str = TARGET,
+    slow: float = 1.0,
+) -> None:
+    """A scan whose bandit costs 4 ms/KB and secrets 0.5 ms/KB; 80 ms + work/2 long."""
+    bandit = 4.0 * inputs.per_scanner["bandit"].missed_bytes / 1024
+    secrets = 0.5 * inputs.per_scanner["secrets"].missed_bytes / 1024
+    work = bandit + secrets
+    duration = (80.0 + 0.5 * work) * slow
+    store.record_scan_started(scan_id, target, started_ms, SCANNERS, owner_pid=1, owner_host=host)
+    metrics = SecurityMetrics(
+        scan_id=scan_id,
+        target=target,
+        started_ms=started_ms,
+        finished_ms=started_ms + round(duration),
+        scan_duration_ms=duration,
+        violations_found=0,
+        false_positive_rate=0.0,
+        vulnerability_severity_counts={},
+        scan_coverage_percent=100.0,
+        scanner_durations_ms={"bandit": bandit, "secrets": secrets},
+        cpu_seconds=0.05 + 0.001 * work,
+    )
+    store.record_scan_completed(metrics, "ok", host=host)
+    doc = {"duration_ms": 1.0, "cpu_s": 1.0, "inputs": inputs.to_document()}
+    store.record_scan_prediction(scan_id, doc, target=target, started_ms=started_ms)
+
+
+def test_without_history_the_builtin_throughputs_are_used_and_grow_with_the_misses(
+    tmp_path: Path,
+) -> None:
+    store = Store.open(f"sqlite:///{tmp_path / 'store.db'}")
+    small = predict_scan(store, target=TARGET, host=HOST, inputs=_inputs(10, 10), scanners=SCANNERS)
+    large = predict_scan(store, target=TARGET, host=HOST, inputs=_inputs(90, 90), scanners=SCANNERS)
+    store.close()
+    assert small.basis == large.basis == "builtin"
+    assert "built-in throughputs" in small.basis_text
+    assert small.per_scanner["bandit"].ms_per_kb == BUILTIN_MS_PER_KB["bandit"]
+    assert large.duration_ms > small.duration_ms
+    assert large.cpu_s > small.cpu_s
+    assert large.per_scanner["bandit"].duration_ms > large.per_scanner["secrets"].duration_ms
+
+
+def test_the_model_learns_rates_and_lines_from_stored_scans(tmp_path: Path) -> None:
+    store = Store.open(f"sqlite:///{tmp_path / 'store.db'}")
+    sizes = [(0.0, 0.0), (20.0, 30.0), (100.0, 100.0), (5.0, 10.0), (60.0, 40.0)]
+    for i, (bandit_kb, secrets_kb) in enumerate(sizes):
+        _store_scan(store, f"scan-{i}", 1_000_000 + i * 60_000, _inputs(bandit_kb, secrets_kb))
+    # Scans of another target or run on another host teach nothing about this one.
+    _store_scan(store, "other-host", 2_000_000, _inputs(50, 50), host="elsewhere", slow=20)
+    _store_scan(store, "other-target", 2_100_000, _inputs(50, 50), target="/srv/x", slow=20)
+    wanted = _inputs(50.0, 20.0)
+    predicted = predict_scan(store, target=TARGET, host=HOST, inputs=wanted, scanners=SCANNERS)
+    assert predicted.basis == "history"
+    assert predicted.history_scans == 5
+    assert predicted.basis_text == "history of 5 scans"
+    assert predicted.per_scanner["bandit"].ms_per_kb == pytest.approx(4.0)
+    assert predicted.per_scanner["secrets"].ms_per_kb == pytest.approx(0.5)
+    work = 4.0 * 50 + 0.5 * 20
+    assert predicted.duration_ms == pytest.approx(80.0 + 0.5 * work, rel=0.01)
+    assert predicted.cpu_s == pytest.approx(0.05 + 0.001 * work, rel=0.01)
+
+    # One scan slowed five times by a busy machine barely moves a robust fit.
+    _store_scan(store, "busy", 3_000_000, _inputs(50, 50), slow=5.0)
+    robust = predict_scan(store, target=TARGET, host=HOST, inputs=wanted, scanners=SCANNERS)
+    store.close()
+    assert robust.duration_ms == pytest.approx(predicted.duration_ms, rel=0.1)
+
+    # The document round-trips.
+    again = ScanPrediction.from_document(robust.to_document())
+    assert again.duration_ms == pytest.approx(robust.duration_ms, abs=0.1)
+    assert again.inputs.per_scanner["bandit"].missed_bytes == 50 * 1024
+
+
+def test_theil_sen_ignores_an_outlier_and_refuses_a_vertical_line() -> None:
+    xs = [0.0, 1.0, 2.0, 3.0, 4.0]
+    ys = [1.0, 3.0, 5.0, 70.0, 9.0]
+    fitted = theil_sen(xs, ys)
+    assert fitted is not None
+    assert fitted[1] == pytest.approx(2.0)
+    assert fitted[0] == pytest.approx(1.0)
+    assert theil_sen([2.0, 2.0], [1.0, 5.0]) is None
+
+
+def test_real_scans_store_their_prediction_beside_the_actual_cost(tmp_path: Path) -> None:
+    root = _project(tmp_path / "proj", files=8)
+    (root / "secperf.toml").write_text(
+        f'[store]\nurl = "sqlite:///{tmp_path / "store.db"}"\n'
+        '[scan]\nscanners = ["bandit", "secrets"]\njobs = 1\n',
+        encoding="utf-8",
+    )
+    loaded = load_config(root / "secperf.toml")
+    options = ScanOptions(root=root, jobs=1)
+    first, _ = asyncio.run(run_scan(loaded, options))
+    (root / "mod3.py").write_text(CLEAN * 200, encoding="utf-8")
+    second, _ = asyncio.run(run_scan(loaded, options))
+    third, _ = asyncio.run(run_scan(loaded, options))
+
+    store = Store.open(f"sqlite:///{tmp_path / 'store.db'}")
+    records = {r.scan_id: r for r in store.scans(limit=10)}
+    store.close()
+    docs = [records[r.scan_id].prediction for r in (first, second, third)]
+    assert all(doc is not None for doc in docs)
+    one, two, three = (ScanPrediction.from_document(doc or {}) for doc in docs)
+    assert one.basis == "builtin"
+    assert (two.basis, two.history_scans) == ("history", 1)
+    assert (three.basis, three.history_scans) == ("history", 2)
+    assert records[first.scan_id].owner_host == local_host()
+    # What the model expected to miss is what each scan missed.
+    for report, predicted in ((first, one), (second, two), (third, three)):
+        assert predicted.inputs.expected_misses == report.metrics.cache_misses
+    assert two.inputs.expected_misses == 2 and three.inputs.expected_misses == 0
+    # A warm scan (nothing to read) is predicted cheaper than one with an edit.
+    assert three.duration_ms < two.duration_ms

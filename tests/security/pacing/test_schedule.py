@@ -1,0 +1,191 @@
+"""Quiet-time scheduling over a real SQLite store whose series the test wrote, at
+timestamps it chose: the hour-of-week profile, the plan and the waiter."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from secperf.model import Sample
+from secperf.security.pacing.schedule import (
+    HOST_CPU_LABEL,
+    GuardSeries,
+    PeriodicScans,
+    QuietWaiter,
+    Settings,
+    hour_of_week,
+    hour_of_week_profile,
+    host_cpu_guard,
+    plan_scan,
+    quietest,
+)
+from secperf.store import Store
+
+HOST = "web-1"
+HOUR = 3_600_000
+MIN = 60_000
+#: Tuesday 1 December 2026, 01:30 UTC: "now" in these tests.
+NOW = int(datetime(2026, 12, 1, 1, 30, tzinfo=UTC).timestamp() * 1000)
+QUIET_HOUR = int(datetime(2026, 12, 1, 3, 0, tzinfo=UTC).timestamp() * 1000)
+
+
+def _store(tmp_path: Path) -> Store:
+    return Store.open(f"sqlite:///{tmp_path / 'store.db'}")
+
+
+def _history(store: Store, *, busy: float = 60.0, quiet: float = 5.0, days: int = 14) -> None:
+    """Host CPU every 10 minutes for ``days`` before NOW: busy, except Tuesdays 03:00-04:00.
+
+    Per-core series (label ``cpu``) are written at 0 %: the profile must ignore them.
+    """
+    samples: list[Sample] = []
+    start = (NOW - days * 24 * HOUR) // HOUR * HOUR
+    for t in range(start, NOW - 10 * MIN, 10 * MIN):
+        value = quiet if hour_of_week(t) == hour_of_week(QUIET_HOUR) else busy
+        samples.append(Sample("cpu_percent", {"host": HOST}, t, value))
+        samples.append(Sample("cpu_percent", {"host": HOST, "cpu": "0"}, t, 0.0))
+        samples.append(Sample("cpu_percent", {"host": "other"}, t, 1.0))
+    store.write_samples(samples)
+
+
+def _now_level(store: Store, value: float, at: int = NOW) -> None:
+    store.write_samples(
+        [Sample("cpu_percent", {"host": HOST}, at - s * 1000, value) for s in range(0, 50, 5)]
+    )
+
+
+def test_hour_of_week_starts_on_monday() -> None:
+    monday = int(datetime(2026, 11, 30, 0, 0, tzinfo=UTC).timestamp() * 1000)
+    assert hour_of_week(monday) == 0
+    assert hour_of_week(monday - 1) == 167
+    assert hour_of_week(QUIET_HOUR) == 24 + 3
+
+
+def test_the_profile_finds_the_quiet_hour_of_this_host_only(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    _history(store)
+    profile = hour_of_week_profile(store, host_cpu_guard(HOST), NOW)
+    store.close()
+    assert profile.usable
+    assert len(profile.buckets) == 168
+    best = quietest(profile)
+    assert best is not None
+    assert best.hour_of_week == hour_of_week(QUIET_HOUR)
+    assert best.level == pytest.approx(5.0)
+    assert profile.level_at(NOW) == pytest.approx(60.0)
+    assert best.samples == 2 * 6  # two weeks of six samples in that hour
+    doc = profile.to_document()
+    assert doc[0] == {"hour_of_week": 0, "level": 60.0, "samples": 12}
+
+
+def test_a_busy_host_waits_for_the_quietest_hour_within_max_delay(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    _history(store)
+    _now_level(store, 62.0)
+    guards = [host_cpu_guard(HOST)]
+    plan = plan_scan(store, Settings(max_delay_ms=2 * HOUR), guards, now_ms=NOW)
+    assert not plan.quiet_now
+    assert plan.next_scan_ms == QUIET_HOUR
+    assert "quietest hour in the next 2 h: Tue 03:00 UTC" in plan.reason
+    assert plan.deadline_ms == NOW + 2 * HOUR
+    doc = plan.to_document()
+    assert {"next_scan_ms", "reason", "quiet_now", "every_ms", "max_delay_ms", "profile"} <= set(
+        doc
+    )
+    assert len(doc["profile"]) == 168
+
+    # The quiet hour lies beyond a one-hour delay: the usual level is the best within reach.
+    short = plan_scan(store, Settings(max_delay_ms=HOUR), guards, now_ms=NOW)
+    assert short.quiet_now
+    assert short.reason == "quiet now (host CPU 62 ≤ 72)"
+    # Busier than usual: wait for the usual level, at the latest until the deadline.
+    _now_level(store, 90.0)
+    busy = plan_scan(store, Settings(max_delay_ms=HOUR), guards, now_ms=NOW)
+    store.close()
+    assert not busy.quiet_now
+    assert busy.next_scan_ms == NOW + HOUR
+    assert busy.reason == (
+        "waiting for a quiet moment (host CPU 90 now, quiet at ≤ 72);"
+        " at the latest 02:30 UTC (max delay 1 h)"
+    )
+
+
+def test_a_quiet_host_scans_at_once(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    _history(store)
+    _now_level(store, 5.5)  # within 20 % of the 5 % expected at best
+    plan = plan_scan(store, Settings(), [host_cpu_guard(HOST)], now_ms=NOW)
+    store.close()
+    assert plan.quiet_now
+    assert plan.next_scan_ms == NOW
+    assert plan.reason.startswith("quiet now (host CPU 5.5 ≤ 6")
+
+
+def test_without_a_profile_the_scan_starts_and_says_why(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    _now_level(store, 90.0)
+    plan = plan_scan(store, Settings(), [host_cpu_guard(HOST)], now_ms=NOW)
+    store.close()
+    assert plan.quiet_now
+    assert plan.next_scan_ms == NOW
+    assert "no hour-of-week profile of host CPU yet" in plan.reason
+    assert plan.reason.endswith("scanning now")
+
+
+def test_a_guard_without_data_falls_back_to_host_cpu(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    _history(store)
+    _now_level(store, 62.0)
+    latency = GuardSeries("response_time_ms{job=\"api\"}", "response_time_ms", {"job": "api"})
+    plan = plan_scan(store, Settings(), [latency], now_ms=NOW)
+    store.close()
+    assert [g.series for g in plan.guards] == [HOST_CPU_LABEL]
+    assert plan.notes == (
+        'guard response_time_ms{job="api"} has no stored data: using host CPU instead',
+    )
+    assert plan.next_scan_ms == QUIET_HOUR
+
+
+def test_the_waiter_starts_at_the_planned_hour_or_the_deadline(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    _history(store)
+    _now_level(store, 62.0)
+    waiter = QuietWaiter(
+        store, Settings(max_delay_ms=2 * HOUR, window_ms=MIN), [host_cpu_guard(HOST)], due_ms=NOW
+    )
+    start, plan, _ = waiter.check(NOW)
+    assert not start and plan.next_scan_ms == QUIET_HOUR
+    _now_level(store, 61.0, at=QUIET_HOUR - 10 * MIN)
+    assert not waiter.check(QUIET_HOUR - 10 * MIN)[0]
+    _now_level(store, 61.0, at=QUIET_HOUR + MIN)  # busy at the planned hour: it starts anyway
+    start, _, why = waiter.check(QUIET_HOUR + MIN)
+    assert start and why == "planned quiet hour Tue 03:00 UTC reached"
+
+    short = QuietWaiter(
+        store, Settings(max_delay_ms=10 * MIN, window_ms=MIN), [host_cpu_guard(HOST)], due_ms=NOW
+    )
+    _now_level(store, 90.0)  # busier than the usual 60 % the next ten minutes hold
+    assert not short.check(NOW)[0]
+    _now_level(store, 90.0, at=NOW + 10 * MIN)
+    start, _, why = short.check(NOW + 10 * MIN)
+    store.close()
+    assert start and why == "max delay 10 min reached: scanning anyway"
+
+
+def test_periodic_scans_are_due_a_period_after_the_last_one(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    _history(store)
+    periodic = PeriodicScans(
+        store, Settings(every_ms=HOUR, window_ms=MIN), [host_cpu_guard(HOST)]
+    )
+    periodic.scanned(NOW - HOUR + 5 * MIN)
+    assert periodic.poll(NOW) is None
+    assert periodic.describe() == "01:35 UTC: next periodic scan due at 01:35 UTC (every 1 h)"
+    _now_level(store, 5.0, at=NOW)
+    periodic.scanned(NOW - HOUR)
+    assert periodic.poll(NOW) is not None  # due and quiet
+    with pytest.raises(ValueError, match=r"\[scan\] every"):
+        PeriodicScans(store, Settings(), [host_cpu_guard(HOST)])
+    store.close()
