@@ -514,7 +514,7 @@ def collect_report(store: Store, inputs: ReportInputs) -> dict[str, Any]:
         ]
         considered.extend(every)
         cadence.append(_cadence(target, every, period))
-        lives = finding_lives(store, target, scans)
+        lives = finding_lives(store, target, scans, period.since_ms, period.until_ms)
         all_lives.extend(lives)
         by_fp = {life.finding.fingerprint: life for life in lives}
         latest = _latest_complete(scans)

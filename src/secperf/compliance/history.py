@@ -1,11 +1,9 @@
 """Each finding's life on a target: first seen, last seen, and when it was fixed.
 
-Read from the store's complete scans of the target, oldest first: a finding
-is first seen when the first scan that reported it ended, and fixed when
-the first later complete scan that ran its scanner and did not report it
-(a scan without that scanner, such as an import of another tool's results,
-says nothing about it). A finding reported again after a fix opens a new
-life; the report counts its latest.
+The times are the store's one definition (``Store.finding_history``, see
+``store/finding_history.py``); this module adds to each lifetime the finding
+as its latest sighting stored it, which the report needs for its category,
+location, secret preview and dependency details.
 """
 
 from __future__ import annotations
@@ -42,41 +40,33 @@ def complete_scans(store: Store, target: str, until_ms: int) -> list[ScanRecord]
     return records
 
 
-def finding_lives(store: Store, target: str, scans: list[ScanRecord]) -> list[FindingLife]:
-    """The life of every finding ``scans`` (complete, oldest first) reported on ``target``."""
-    open_lives: dict[str, FindingLife] = {}
-    closed: list[FindingLife] = []
-    for record in scans:
-        seen_at = record.finished_ms if record.finished_ms is not None else record.started_ms
-        reported = {
-            row.finding.fingerprint: row.finding
-            for row in store.findings(scan_id=record.scan_id, limit=None)
-        }
-        ran = set(record.scanners)
-        for fingerprint, life in list(open_lives.items()):
-            if fingerprint in reported:
-                continue
-            # Without the scanner list (older rows) a complete scan of the kind
-            # that found it is taken to have looked again.
-            looked = life.finding.scanner in ran if ran else not record.is_import
-            if looked:
-                closed.append(
-                    FindingLife(
-                        target,
-                        life.finding,
-                        life.first_seen_ms,
-                        life.last_seen_ms,
-                        seen_at,
-                    )
-                )
-                del open_lives[fingerprint]
-        for fingerprint, finding in reported.items():
-            before = open_lives.get(fingerprint)
-            first = before.first_seen_ms if before is not None else seen_at
-            open_lives[fingerprint] = FindingLife(target, finding, first, seen_at)
-    latest: dict[str, FindingLife] = {}
-    for life in [*closed, *open_lives.values()]:
-        kept = latest.get(life.finding.fingerprint)
-        if kept is None or life.first_seen_ms >= kept.first_seen_ms:
-            latest[life.finding.fingerprint] = life
-    return sorted(latest.values(), key=lambda x: (x.first_seen_ms, x.finding.fingerprint))
+def finding_lives(
+    store: Store, target: str, scans: list[ScanRecord], since_ms: int, until_ms: int
+) -> list[FindingLife]:
+    """The lifetimes of ``target``'s findings alive in ``[since_ms, until_ms]``, with each finding.
+
+    ``scans`` are the target's complete scans up to ``until_ms``, oldest first:
+    they are read newest first, only until every finding has been found.
+    """
+    lifetimes = [
+        lt for lt in store.finding_history(target, since_ms) if lt.first_seen_ms <= until_ms
+    ]
+    wanted = {lt.fingerprint for lt in lifetimes}
+    found: dict[str, Finding] = {}
+    for record in reversed(scans):
+        if wanted <= found.keys():
+            break
+        for row in store.findings(scan_id=record.scan_id, limit=None):
+            found.setdefault(row.finding.fingerprint, row.finding)
+    return [
+        FindingLife(
+            target,
+            found[lt.fingerprint],
+            lt.first_seen_ms,
+            lt.last_seen_ms,
+            # Fixed after the period: still there at its end.
+            lt.fixed_ms if lt.fixed_ms is not None and lt.fixed_ms <= until_ms else None,
+        )
+        for lt in lifetimes
+        if lt.fingerprint in found
+    ]

@@ -551,7 +551,10 @@ def _cost_section(data: Mapping[str, Any]) -> str:
 def _evidence_section(data: Mapping[str, Any], sha256: str) -> str:
     evidence = data["evidence"]
     versions = evidence["scanner_versions"]
-    embedded = html.escape(json.dumps(data, sort_keys=True, indent=1, ensure_ascii=False))
+    # Quotes stay as they are (readable JSON); <, > and & are escaped, so no tag can open.
+    embedded = html.escape(
+        json.dumps(data, sort_keys=True, indent=1, ensure_ascii=False), quote=False
+    )
     return (
         _table(
             ["item", "value"],
