@@ -271,6 +271,7 @@ def chart_annotations(
                         "from": t.from_state.value,
                         "severity": t.alert.severity.value,
                         "kind": t.alert.kind.value,
+                        "labels": t.alert.labels,
                     }
                 )
     alerts_out.sort(key=lambda a: a["ts_ms"])
