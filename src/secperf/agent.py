@@ -24,7 +24,6 @@ from secperf.model import Sample
 from secperf.perf.collectors.factory import build_collectors
 from secperf.perf.collectors.interface import Collector
 from secperf.perf.collectors.runner import CollectorRunner
-from secperf.runtime import scan_interruptibly
 from secperf.security.factory import (
     ScanOptions,
     load_project_baseline,
@@ -39,6 +38,7 @@ from secperf.security.pacing.schedule import (
     configured_guards,
     measure_host_cpu,
 )
+from secperf.security.pacing.session import ScanPacing
 from secperf.store import Store
 
 log = logging.getLogger(__name__)
@@ -139,6 +139,7 @@ class Agent:
         self.store = store
         #: The current plan of the next scan (quiet-time scheduling).
         self.next_scan: SchedulePlan | None = None
+        self._pacing: ScanPacing | None = None
         self._runner = CollectorRunner(self.bus, self.collectors)
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -205,8 +206,20 @@ class Agent:
                 prediction = await asyncio.to_thread(
                     try_predict, self.store, validator, root, paths, host=self.host
                 )
-                # Stopping the agent mid-scan publishes the scan as interrupted.
-                report = await scan_interruptibly(validator, root, paths)
+                # A host's workload comes first: low priority and the impact budget
+                # by default. Stopping the agent mid-scan publishes the scan as interrupted.
+                if self._pacing is None:
+                    self._pacing = ScanPacing.for_command(
+                        self.loaded.config.scan.impact, "low", store=self.store, bus=self.bus
+                    )
+                self._pacing.configure(validator)
+                report = await self._pacing.scan(
+                    validator,
+                    root,
+                    paths,
+                    predicted_ms=prediction.duration_ms if prediction is not None else None,
+                    prediction_basis=prediction.basis if prediction is not None else None,
+                )
                 if prediction is not None and self.store is not None:
                     await asyncio.to_thread(
                         record_prediction,

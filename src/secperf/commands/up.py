@@ -43,7 +43,9 @@ from secperf.security.pacing.schedule import (
     configured_guards,
     measure_host_cpu,
 )
+from secperf.security.pacing.session import ScanPacing
 from secperf.security.validator import Progress, ScanReport, SecurityValidator
+from secperf.siem.forwarder import SiemForwarder
 from secperf.store import Store, StoreWriter
 from secperf.store.follower import EventLogFollower, cursor_name
 from secperf.store.maintenance import StoreMaintenance
@@ -89,8 +91,11 @@ class ScanWatcher:
         interval_s: float = WATCH_INTERVAL_S,
         store: Store | None = None,
         periodic: PeriodicScans | None = None,
+        pacing: ScanPacing | None = None,
     ) -> None:
         self.validator = validator
+        # Low priority and the impact budget for every scan (None: full speed).
+        self.pacing = pacing
         # Each scan is predicted from the store's history and its prediction stored there.
         self.store = store
         # ``[scan] every``: periodic scans besides the watching, started at quiet times.
@@ -116,7 +121,16 @@ class ScanWatcher:
                 try_predict, self.store, self.validator, self.root, self.paths, host=local_host()
             )
         try:
-            report = await scan_interruptibly(self.validator, self.root, self.paths)
+            if self.pacing is not None:
+                report = await self.pacing.scan(
+                    self.validator,
+                    self.root,
+                    self.paths,
+                    predicted_ms=prediction.duration_ms if prediction is not None else None,
+                    prediction_basis=prediction.basis if prediction is not None else None,
+                )
+            else:
+                report = await scan_interruptibly(self.validator, self.root, self.paths)
         finally:
             if self.after_scan is not None:
                 await self.after_scan()
@@ -196,6 +210,10 @@ async def run_up(
     await bus.start()
     writer = StoreWriter(store)
     await writer.attach(bus)
+    # Security events to the SIEM outputs of [siem], subscribed before anything publishes.
+    forwarder = SiemForwarder.from_config(cfg.siem, store, bus)
+    if forwarder is not None:
+        await forwarder.start()
     maintenance = StoreMaintenance.from_config(store, cfg.store)
     maintenance.start()  # rollup and retention, in its own thread
     sock = bind_socket(server_cfg.host, server_cfg.port)
@@ -224,6 +242,9 @@ async def run_up(
             bus.publish_threadsafe,
             progress,
         )
+        # The scans share the machine with what it runs: low priority by default.
+        pacing = ScanPacing.for_command(cfg.scan.impact, "low", store=store, bus=bus)
+        pacing.configure(validator)
         recorder = ScanCostRecorder.from_config(cfg)
         after_scan: Callable[[], Awaitable[object]] | None = None
         if recorder is not None:
@@ -250,6 +271,7 @@ async def run_up(
             after_scan=after_scan,
             store=store,
             periodic=periodic,
+            pacing=pacing,
         )
         watch_task = asyncio.create_task(watcher.run(watch=options.watch))
 
@@ -266,6 +288,7 @@ async def run_up(
             store, bus, name=cursor_name("up", url.split("://", 1)[1]), writer=writer
         ),
         alert_engine=engine,
+        siem_stats=forwarder.stats if forwarder is not None else None,
         **analysis_providers(store),
     )
     attach_schedule(
@@ -314,6 +337,8 @@ async def run_up(
             await runner.stop()
         await engine.stop()
         await asyncio.to_thread(maintenance.stop)  # its join must not hold the event loop
+        if forwarder is not None:  # what it queued stays on disk for the next start
+            await forwarder.stop()
         await bus.close(drain=True)
         await writer.close()
         if validator is not None:
