@@ -166,8 +166,10 @@ def _report(filled: Filled, tmp: Path, fmt: str, *extra: str) -> Path:
     return out
 
 
-def _data(filled: Filled, tmp: Path) -> dict[str, Any]:
-    document = json.loads(_report(filled, tmp, "json").read_text())
+@pytest.fixture(scope="module")
+def report_data(filled: Filled, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The JSON report's data over the last two hours (written once for the module)."""
+    document = json.loads(_report(filled, tmp_path_factory.mktemp("json"), "json").read_text())
     assert document["sha256"] == data_sha256(document["data"])
     data: dict[str, Any] = document["data"]
     return data
@@ -198,8 +200,8 @@ def test_owasp_and_top25_tables_follow_their_sources() -> None:
 # --------------------------------------------------------------------------- content
 
 
-def test_json_counts_equal_findings_list(filled: Filled, tmp_path: Path) -> None:
-    data = _data(filled, tmp_path)
+def test_json_counts_equal_findings_list(filled: Filled, report_data: dict[str, Any]) -> None:
+    data = report_data
     listed = _findings(filled.root)
     findings = data["findings"]
     assert findings["findings"] == len(listed) == len(findings["items"])
@@ -217,8 +219,10 @@ def test_json_counts_equal_findings_list(filled: Filled, tmp_path: Path) -> None
     assert cadence["coverage_last_percent"] == 100.0
 
 
-def test_owasp_mapping_and_unmapped_cwes_in_the_report(filled: Filled, tmp_path: Path) -> None:
-    data = _data(filled, tmp_path)
+def test_owasp_mapping_and_unmapped_cwes_in_the_report(
+    filled: Filled, report_data: dict[str, Any]
+) -> None:
+    data = report_data
     items = data["findings"]["items"]
     by_rule = {i["rule_id"]: i for i in items}
     assert by_rule["B602"]["cwe"] == 78 and by_rule["B602"]["owasp"] == "A03"
@@ -236,8 +240,10 @@ def test_owasp_mapping_and_unmapped_cwes_in_the_report(filled: Filled, tmp_path:
     )
 
 
-def test_sla_breaches_triage_gates_objectives_and_cost(filled: Filled, tmp_path: Path) -> None:
-    data = _data(filled, tmp_path)
+def test_sla_breaches_triage_gates_objectives_and_cost(
+    filled: Filled, report_data: dict[str, Any]
+) -> None:
+    data = report_data
     breaches = data["remediation"]["breaches"]
     fixed = [b for b in breaches if b["status"] == "fixed late"]
     assert [b["fingerprint"] for b in fixed] == [filled.fixed]  # low: 1 ms allowed
@@ -381,8 +387,8 @@ def test_bad_input_exits_2_naming_what(filled: Filled, tmp_path: Path) -> None:
     assert done.returncode == 2 and "report.objectives[0]" in done.stderr
 
 
-def test_api_serves_the_same_report(filled: Filled, tmp_path: Path) -> None:
-    cli = _data(filled, tmp_path)
+def test_api_serves_the_same_report(filled: Filled, report_data: dict[str, Any]) -> None:
+    cli = report_data
     with (
         Store.open(filled.store_url) as store,
         TestClient(create_app(store, AsyncEventBus())) as client,
@@ -400,3 +406,22 @@ def test_api_serves_the_same_report(filled: Filled, tmp_path: Path) -> None:
         assert bad.status_code == 422 and "since" in bad.text
         wrong = client.get("/api/v1/report", params={"format": "docx"})
         assert wrong.status_code == 422
+
+
+def test_report_on_postgresql_counts_as_findings_list(postgres_url: str, tmp_path: Path) -> None:
+    project = write_sample_project(tmp_path / "shop")
+    osv = write_osv_records(tmp_path / "osv")
+    (project.root / "secperf.toml").write_text(
+        CONFIG.replace('"sqlite:///{store}"', '"{store}"').format(store=postgres_url, osv=osv)
+    )
+    scanned = run_cli(["scan", "."], cwd=project.root)
+    assert scanned.returncode in (0, 1), scanned.stderr
+    out = tmp_path / "r.json"
+    done = run_cli(["report", "--since", "1h", "-f", "json", "-o", str(out)], cwd=project.root)
+    assert done.returncode == 0, done.stderr
+    data = json.loads(out.read_text())["data"]
+    listed = _findings(project.root)
+    assert data["findings"]["findings"] == len(listed) > 0
+    by_severity = Counter(f["severity"] for f in listed)
+    assert {k: v for k, v in data["findings"]["by_severity"].items() if v} == dict(by_severity)
+    assert data["cadence"][0]["scans"] == 1

@@ -8,6 +8,8 @@ from datetime import UTC, datetime
 from secperf.config.units import parse_duration_ms
 
 DAY_MS = 86_400_000
+#: The longest period a report covers: ten years (its per-day tables stay bounded).
+MAX_PERIOD_MS = 3_660 * DAY_MS
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,4 +65,11 @@ def parse_period(since: str, until: str | None, now_ms: int) -> Period:
         raise ValueError(
             f"--since ({since}) is after --until ({until or 'now'}): the period is empty"
         )
+    if end - start > MAX_PERIOD_MS:
+        raise ValueError(
+            f"--since ({since}) to --until ({until or 'now'}) spans more than 3660 days;"
+            " a report covers at most ten years"
+        )
+    if start < 0:
+        raise ValueError(f"--since ({since}) is before 1970")
     return Period(start, end)

@@ -38,7 +38,16 @@ def _settings(request: Request) -> ReportSettings:
     return found if isinstance(found, ReportSettings) else ReportSettings()
 
 
-@router.get("/report", dependencies=[Depends(require_read)])
+_RESPONSES: dict[int | str, dict[str, object]] = {
+    200: {
+        "description": "The report as an attachment, in the format asked for.",
+        "content": {"application/json": {}, "text/html": {}, "application/pdf": {}},
+    },
+    501: {"description": "PDF asked for, and WeasyPrint is not installed (secperf[pdf])."},
+}
+
+
+@router.get("/report", dependencies=[Depends(require_read)], responses=_RESPONSES)
 async def get_report(
     request: Request,
     ctx: Ctx,
