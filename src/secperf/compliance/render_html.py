@@ -604,8 +604,8 @@ def render_html(data: Mapping[str, Any], sha256: str) -> str:
     head = (
         f"<h1>{_e(title)}</h1>"
         f'<p class="meta">Scope: <span class="mono">{_e(scope_text)}</span>.'
-        f" Period: {_e(_when(period['since_ms']))} to {_e(_when(period['until_ms']))} UTC"
-        f" ({_num(period['days'])} days). Written {_e(_when(data['generated_ms']))} UTC by"
+        f" Period: {_e(_when(period['since_ms']))} to {_e(_when(period['until_ms']))}"
+        f" ({_num(period['days'])} days). Written {_e(_when(data['generated_ms']))} by"
         f" {_e(data['generator'])}.</p>"
     )
     if not data["has_data"]:
