@@ -3,22 +3,30 @@
 from __future__ import annotations
 
 import fnmatch
-import itertools
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Sequence, Set
 from dataclasses import dataclass
-from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import Connection, delete, func, select, update
 
+from secperf.events import Event
 from secperf.model import (
     Finding,
     Severity,
 )
 from secperf.security.triage import TriageDecision, TriageState, effective_state, parse_state
+from secperf.store.event_log import append_entries
 from secperf.store.finding_history import FindingLifetime, ScanSightings, Sighting, lifetimes
+from secperf.store.finding_rows import (
+    detach,
+    findings_digest,
+    owner_of,
+    previous_complete_scan,
+    row_owner,
+)
 from secperf.store.record_base import (
     IN_BATCH,
     RecordMixin,
+    _pending_for,
     clock_ms,
     from_json,
     require_text,
@@ -50,41 +58,100 @@ class FindingRecordMixin(RecordMixin):
     def add_findings(
         self, scan_id: str, found: Iterable[Finding], new_fingerprints: Iterable[str] = ()
     ) -> int:
-        """Store a scan's findings, one row per scan and fingerprint (re-adding replaces)."""
+        """Store findings of a scan, one row per scan and fingerprint (re-adding replaces).
+
+        Part of a scan's findings at a time (a very large scan, a bus batch):
+        what is stored already stays. ``record_scan_findings`` stores a
+        scan's whole set at once and shares rows with the previous scan.
+        """
         require_text("scan_id", scan_id)
-        new = set(new_fingerprints)
-        by_fp: dict[str, Finding] = {}
-        for item in found:
-            if not isinstance(item, Finding):
-                raise TypeError(f"add_findings expects Finding objects, got {type(item).__name__}")
-            by_fp[item.fingerprint] = item
+        by_fp = _by_fingerprint(found, "add_findings")
         if not by_fp:
             return 0
-        rows = [
-            {
-                "scan_id": scan_id,
-                "fingerprint": fp,
-                "rule_id": f.rule_id,
-                "scanner": f.scanner,
-                "severity": Severity(f.severity).value,
-                "severity_rank": Severity(f.severity).rank,
-                "path": f.path,
-                "line": f.line,
-                "is_new": fp in new,
-                "payload": to_json(f),
-            }
-            for fp, f in by_fp.items()
-        ]
-        fps = list(by_fp)
+        new = set(new_fingerprints)
         with self._write_tx() as conn:
-            for i in range(0, len(fps), IN_BATCH):
-                conn.execute(
-                    delete(findings)
-                    .where(findings.c.scan_id == scan_id)
-                    .where(findings.c.fingerprint.in_(fps[i : i + IN_BATCH]))
+            detach(conn, scan_id)
+            _replace_rows(conn, scan_id, by_fp, new, replace_all=False)
+        return len(by_fp)
+
+    def record_scan_findings(
+        self,
+        scan_id: str,
+        found: Iterable[Finding],
+        new_fingerprints: Iterable[str] = (),
+        *,
+        announce: Callable[[Set[str]], Sequence[Event]] | None = None,
+    ) -> Set[str]:
+        """Store the whole finding set of a scan; returns the fingerprints first seen.
+
+        When the set (every field, and which are new) equals that of the
+        previous complete scan of the scan's target, no rows are written: the
+        scan shares that scan's rows (see ``store/finding_rows.py``).
+        Otherwise the scan's rows are replaced by ``found``.
+
+        First seen: not found by the previous complete scan of the target.
+        ``announce`` is given them inside the write transaction and returns
+        the events to append to the event log with it (in the ``outbox`` in
+        force, if any), so other processes hear of exactly what is new.
+        """
+        require_text("scan_id", scan_id)
+        by_fp = _by_fingerprint(found, "record_scan_findings")
+        new = set(new_fingerprints)
+        digest = findings_digest(by_fp, new)
+        with self._write_tx() as conn:
+            row = conn.execute(
+                select(scans.c.target, scans.c.findings_from, scans.c.findings_digest).where(
+                    scans.c.scan_id == scan_id
                 )
-            conn.execute(findings.insert(), rows)
-        return len(rows)
+            ).first()
+            previous = (
+                None
+                if row is None
+                else previous_complete_scan(conn, row.target, scan_id, COMPLETE_SCAN_STATUSES)
+            )
+            first_seen: Set[str] = frozenset()
+            if row is not None and row.findings_digest == digest:
+                pass  # delivered again: stored already
+            elif previous is not None and previous.findings_digest == digest:
+                detach(conn, scan_id)
+                conn.execute(delete(findings).where(findings.c.scan_id == scan_id))
+                conn.execute(
+                    update(scans)
+                    .where(scans.c.scan_id == scan_id)
+                    .values(findings_from=previous.owner, findings_digest=digest)
+                )
+            else:
+                detach(conn, scan_id)
+                _replace_rows(conn, scan_id, by_fp, new, replace_all=True)
+                if row is not None:
+                    conn.execute(
+                        update(scans)
+                        .where(scans.c.scan_id == scan_id)
+                        .values(findings_digest=digest)
+                    )
+                known: set[str] = set()
+                if previous is not None:
+                    known.update(
+                        conn.execute(
+                            select(findings.c.fingerprint).where(
+                                findings.c.scan_id == previous.owner
+                            )
+                        ).scalars()
+                    )
+                first_seen = frozenset(by_fp.keys() - known)
+            if announce is not None:
+                self._announce_in(conn, announce(first_seen))
+        return first_seen
+
+    def _announce_in(self, conn: Connection, events: Sequence[Event]) -> None:
+        """Append ``events`` with this transaction: to the open outbox, else on their own."""
+        if not events:
+            return
+        pending = _pending_for(self)
+        if pending is not None and not pending.appended:
+            pending.events.extend(events)  # appended after the records, with its origin
+        else:
+            append_entries(conn, list(events), None, clock_ms())
 
     def findings(
         self,
@@ -104,8 +171,6 @@ class FindingRecordMixin(RecordMixin):
             .outerjoin(triage_current, triage_current.c.fingerprint == findings.c.fingerprint)
             .order_by(findings.c.id)
         )
-        if scan_id is not None:
-            stmt = stmt.where(findings.c.scan_id == scan_id)
         if severity_at_least is not None:
             floor = (
                 Severity.parse(severity_at_least)
@@ -122,6 +187,8 @@ class FindingRecordMixin(RecordMixin):
         now = clock_ms() if now_ms is None else now_ms
         out: list[StoredFinding] = []
         with self._engine.connect() as conn:
+            if scan_id is not None:  # its rows may be shared with an earlier scan
+                stmt = stmt.where(findings.c.scan_id == row_owner(conn, scan_id))
             for row in conn.execute(stmt):
                 m = row._mapping
                 if path_glob is not None and not fnmatch.fnmatchcase(m[findings.c.path], path_glob):
@@ -141,7 +208,7 @@ class FindingRecordMixin(RecordMixin):
                     continue
                 out.append(
                     StoredFinding(
-                        m[findings.c.scan_id],
+                        m[findings.c.scan_id] if scan_id is None else scan_id,
                         from_json(Finding, m[findings.c.payload]),
                         bool(m[findings.c.is_new]),
                         effective,
@@ -177,44 +244,81 @@ class FindingRecordMixin(RecordMixin):
         defines them, from the complete scans stored; a finding fixed before
         ``since_ms`` is left out.
         """
-        f = findings.c
         ended = func.coalesce(scans.c.finished_ms, scans.c.started_ms)
-        stmt = (
-            select(
-                scans.c.scan_id,
-                scans.c.target,
-                ended.label("ended_ms"),
-                scans.c.status,
-                f.fingerprint,
-                f.rule_id,
-                f.scanner,
-                f.severity,
-                f.path,
-                f.payload,
-            )
-            .select_from(scans.outerjoin(findings, f.scan_id == scans.c.scan_id))
-            .where(scans.c.status.in_(COMPLETE_SCAN_STATUSES))
-            .order_by(scans.c.target, scans.c.started_ms, scans.c.scan_id)
-        )
+        complete = select(
+            scans.c.scan_id,
+            scans.c.target,
+            ended.label("ended_ms"),
+            scans.c.status,
+            owner_of().label("owner"),
+        ).where(scans.c.status.in_(COMPLETE_SCAN_STATUSES))
         if target is not None:
-            stmt = stmt.where(scans.c.target == target)
+            complete = complete.where(scans.c.target == target)
+        f = findings.c
+        rows = select(f.scan_id, f.fingerprint, f.rule_id, f.scanner, f.severity, f.path, f.payload)
+        owners = complete.with_only_columns(owner_of()).scalar_subquery()
         with self._engine.connect() as conn:
-            rows = conn.execute(stmt).all()
-        return lifetimes(_scan_sightings(rows), since_ms)
-
-
-def _scan_sightings(rows: Iterable[Any]) -> Iterator[ScanSightings]:
-    """Rows of scans joined with their findings (ordered by scan) as one item per scan."""
-    for _scan_id, group in itertools.groupby(rows, key=lambda r: r.scan_id):
-        items = list(group)
-        first = items[0]
-        yield ScanSightings(
-            first.target,
-            int(first.ended_ms),
-            first.status,
-            [
-                Sighting(r.fingerprint, r.rule_id, r.scanner, r.severity, r.path, r.payload)
-                for r in items
-                if r.fingerprint is not None
-            ],
+            ordered = conn.execute(
+                complete.order_by(scans.c.target, scans.c.started_ms, scans.c.scan_id)
+            ).all()
+            by_owner: dict[str, list[Sighting]] = {}
+            for r in conn.execute(rows.where(f.scan_id.in_(owners))):
+                by_owner.setdefault(r.scan_id, []).append(
+                    Sighting(r.fingerprint, r.rule_id, r.scanner, r.severity, r.path, r.payload)
+                )
+        sightings = (
+            ScanSightings(s.target, int(s.ended_ms), s.status, by_owner.get(s.owner, ()))
+            for s in ordered
         )
+        return lifetimes(sightings, since_ms)
+
+
+def _by_fingerprint(found: Iterable[Finding], where: str) -> dict[str, Finding]:
+    """``found`` by fingerprint (the last of each); TypeError for anything but a Finding."""
+    by_fp: dict[str, Finding] = {}
+    for item in found:
+        if not isinstance(item, Finding):
+            raise TypeError(f"{where} expects Finding objects, got {type(item).__name__}")
+        by_fp[item.fingerprint] = item
+    return by_fp
+
+
+def _replace_rows(
+    conn: Connection,
+    scan_id: str,
+    by_fp: dict[str, Finding],
+    new: Set[str],
+    *,
+    replace_all: bool,
+) -> None:
+    """Write a scan's rows for ``by_fp``: over all its rows, or over those fingerprints."""
+    if replace_all:
+        conn.execute(delete(findings).where(findings.c.scan_id == scan_id))
+    else:
+        fps = list(by_fp)
+        for i in range(0, len(fps), IN_BATCH):
+            conn.execute(
+                delete(findings)
+                .where(findings.c.scan_id == scan_id)
+                .where(findings.c.fingerprint.in_(fps[i : i + IN_BATCH]))
+            )
+    if not by_fp:
+        return
+    conn.execute(
+        findings.insert(),
+        [
+            {
+                "scan_id": scan_id,
+                "fingerprint": fp,
+                "rule_id": f.rule_id,
+                "scanner": f.scanner,
+                "severity": Severity(f.severity).value,
+                "severity_rank": Severity(f.severity).rank,
+                "path": f.path,
+                "line": f.line,
+                "is_new": fp in new,
+                "payload": to_json(f),
+            }
+            for fp, f in by_fp.items()
+        ],
+    )

@@ -133,6 +133,11 @@ MIGRATIONS: tuple[Migration, ...] = (
         "scan pacing and prediction: how a scan shared the machine, what it was predicted to cost",
         _add_columns(schema.scans, "pacing", "prediction"),
     ),
+    Migration(
+        9,
+        "scans share the finding rows of an earlier scan with the same findings",
+        _add_columns(schema.scans, "findings_from", "findings_digest"),
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -9,6 +9,7 @@ from sqlalchemy import Connection, delete, func, select
 from secperf.model import (
     AlertState,
 )
+from secperf.store.finding_rows import hand_over_before_delete
 from secperf.store.record_base import (
     IN_BATCH,
 )
@@ -51,6 +52,8 @@ def retain_records(conn: Connection, cutoff_ms: int) -> RecordRetention:
         ).scalars()
         if sid not in keep
     ]
+    # Rows a kept scan shares with an old one move to the kept scan first.
+    hand_over_before_delete(conn, old_ids)
     removed_findings = 0
     for i in range(0, len(old_ids), IN_BATCH):
         part = old_ids[i : i + IN_BATCH]

@@ -110,9 +110,16 @@ scans = Table(
     # What the cost model predicted before the scan ran (migration 8): duration
     # and CPU seconds per scanner and the inputs, as JSON; NULL when none.
     Column("prediction", Text),
+    # A scan whose findings equal those of the previous scan of its target stores
+    # no finding rows of its own (migration 9): ``findings_from`` names the scan
+    # holding its rows (NULL: its own); ``findings_digest`` identifies the set, so
+    # the next scan compares one value instead of every finding.
+    Column("findings_from", Text),
+    Column("findings_digest", Text),
     Index("ix_scans_target_started", "target", "started_ms"),
     Index("ix_scans_started", "started_ms"),
     Index("ix_scans_status", "status"),
+    Index("ix_scans_findings_from", "findings_from"),
 )
 
 findings = Table(
