@@ -11,9 +11,9 @@ import contextlib
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import Future
 
-import pytest
-
+from secperf.bus.interface import EventBus
 from secperf.bus.memory import AsyncEventBus
 from secperf.config.sections.impact import ImpactConfig, parse_selector
 from secperf.events import Event, ScanThrottled, now_ms
@@ -43,7 +43,7 @@ def child_processes(count: int) -> Iterator[list[int]]:
 class Guard:
     """Publishes the guard series every 0.2 s at ``value`` (the test changes it)."""
 
-    def __init__(self, bus: AsyncEventBus) -> None:
+    def __init__(self, bus: EventBus) -> None:
         self.bus = bus
         self.value = LEVEL
         self.publishing = True
@@ -58,7 +58,7 @@ class Guard:
 @contextlib.asynccontextmanager
 async def paced(
     impact: ImpactConfig, *, predicted_ms: float | None = None
-) -> AsyncIterator[tuple[AsyncEventBus, Guard, ScanPacing, PacingController, list[Event]]]:
+) -> AsyncIterator[tuple[EventBus, Guard, ScanPacing, PacingController, list[Event]]]:
     async with AsyncEventBus() as bus:
         events: list[Event] = []
 
@@ -85,9 +85,7 @@ async def paced(
             await pacing.detach()
 
 
-IMPACT = ImpactConfig(
-    guard=[parse_selector(GUARD_SELECTOR)], before_window="1m", stale_after="30s"
-)
+IMPACT = ImpactConfig(guard=[parse_selector(GUARD_SELECTOR)], before_window="1m", stale_after="30s")
 
 
 def test_over_budget_pauses_the_workers_and_recovery_resumes_them() -> None:
@@ -171,9 +169,6 @@ def test_a_scan_with_no_workers_pauses_between_batches() -> None:
         async with paced(IMPACT) as (_, guard, _, controller, _):
             guard.value = LEVEL * 2
             controller.scan_started("scan-4", list)
-            stop: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-            from concurrent.futures import Future
-
             never: Future[None] = Future()
             await wait_for(lambda: controller.stretches)
             assert controller.stretches[0].action == "batch_pause"
@@ -183,13 +178,11 @@ def test_a_scan_with_no_workers_pauses_between_batches() -> None:
             guard.value = LEVEL
             await asyncio.wait_for(held, 15)
             controller.scan_finished()
-            stop.cancel()
 
     asyncio.run(main())
 
 
-@pytest.mark.parametrize("priority", ["normal"])
-def test_normal_priority_has_no_budget(priority: str) -> None:
+def test_normal_priority_has_no_budget() -> None:
     pacing = ScanPacing(IMPACT, priority="normal", store=None, bus=None)
     document = pacing.controller(None, "/p").document()
     assert document.budget_state == "not_configured"

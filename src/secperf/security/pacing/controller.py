@@ -207,14 +207,11 @@ class PacingController:
                 reason = self._why(guard, increase)
                 pids = self._worker_pids()
                 newest = max(r.ts_ms for _, r, _ in readings)
-                if self._action is None:
-                    action = (
-                        "batch_pause"
-                        if not pids
-                        else "fewer_workers"
-                        if len(pids) >= 2
-                        else "pause"
-                    )
+                # Held between batches until the pool has workers to pause.
+                if self._action is None or (self._action == "batch_pause" and pids):
+                    action = "batch_pause"
+                    if pids:
+                        action = "fewer_workers" if len(pids) >= 2 else "pause"
                     self._set_action(action, reason, guard.name, newest)
                 elif self._action == "fewer_workers":
                     self._set_action("pause", reason, guard.name, newest)
