@@ -396,6 +396,12 @@ def test_a_malformed_request_is_refused_whole_naming_the_field(served: Served) -
     # Not JSON at all, and not protobuf at all.
     answer = served.post(b'{"resourceMetrics": [', "application/json")
     assert answer.status_code == 400
+    assert "the body is not JSON" in answer.json()["message"]
+    answer = served.post(b'"AAA"', "application/json")
+    assert answer.status_code == 400
+    assert "must be a JSON object" in answer.json()["message"]
+    answer = served.post(b'{"resourceMetrics": "x"}', "application/json")
+    assert answer.status_code == 400
     assert "not an OTLP/JSON" in answer.json()["message"]
     assert served.post(b"\x0a\xff\xff", "application/x-protobuf").status_code == 400
     # Nothing of the refused requests was stored, not even their valid part.

@@ -147,13 +147,24 @@ def parse(body: bytes, encoding: str) -> ExportMetricsServiceRequest:
     except UnicodeDecodeError as exc:
         raise WireError(400, f"the JSON body is not UTF-8 (byte {exc.start})", "body") from None
     try:
+        document = json.loads(text)
+    except (RecursionError, ValueError) as exc:
+        raise WireError(400, f"the body is not JSON: {exc}", "body") from None
+    if not isinstance(document, dict):
+        raise WireError(
+            400,
+            f"the body must be a JSON object (an ExportMetricsServiceRequest), "
+            f"not {type(document).__name__}",
+            "body",
+        )
+    try:
         # Unknown fields are ignored, as the OTLP/JSON specification asks of receivers.
-        json_format.Parse(text, message, ignore_unknown_fields=True)
+        json_format.ParseDict(document, message, ignore_unknown_fields=True)
     except json_format.ParseError as exc:
         raise WireError(
             400, f"not an OTLP/JSON ExportMetricsServiceRequest: {exc}", "body"
         ) from None
-    except (RecursionError, ValueError) as exc:
+    except (RecursionError, ValueError, TypeError, AttributeError) as exc:
         raise WireError(
             400, f"the JSON body could not be read: {type(exc).__name__}", "body"
         ) from None
