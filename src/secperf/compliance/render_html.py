@@ -57,7 +57,7 @@ details pre { white-space: pre-wrap; overflow-wrap: anywhere; font-size: .75rem;
 @media print {
   body { max-width: none; padding: 0; font-size: 10.5pt; }
   h2 { break-after: avoid; }
-  table, svg, .tile { break-inside: avoid; }
+  tr, svg, .tile { break-inside: avoid; }
   details { display: none; }
   .scroll { overflow: visible; }
 }
