@@ -96,6 +96,7 @@ def serve(
             bus_kind="nats" if bus_cfg.is_nats else "memory",
             alerts=cfg.alerts,
             maintenance=StoreMaintenance.from_config(store, cfg.store),
+            siem=cfg.siem,
         )
     except KeyboardInterrupt:
         pass
@@ -103,7 +104,7 @@ def serve(
         fail(f"cannot start: {exc}")
     except OSError as exc:
         fail(f"cannot listen on {server_cfg.bind}: {exc.strerror or exc}")
-    except ValueError as exc:  # alert rule files that do not load
+    except ValueError as exc:  # alert rule files that do not load, a SIEM queue that cannot open
         fail(str(exc))
     except AlertEngineStartError as exc:
         fail(str(exc), ExitCode.CANNOT_EVALUATE)

@@ -82,11 +82,11 @@ def queue_path(queue_dir: Path, output: SiemOutputConfig) -> Path:
     return queue_dir / f"siem-{output.queue_name}.db"
 
 
-def default_queue_dir(store_url: str) -> Path:
+def default_queue_dir(store: Store) -> Path:
     """The SQLite store's directory; ``.secperf/`` in the working directory for other stores."""
-    prefix = "sqlite:///"
-    if store_url.startswith(prefix) and store_url[len(prefix) :] not in ("", ":memory:"):
-        return Path(store_url[len(prefix) :]).parent
+    database = store.engine.url.database
+    if store.dialect == "sqlite" and database not in (None, "", ":memory:"):
+        return Path(str(database)).resolve().parent
     return Path.cwd() / ".secperf"
 
 
@@ -247,16 +247,15 @@ class SiemForwarder:
         self._subscription: Subscription | None = None
 
     @classmethod
-    def from_config(
-        cls, config: SiemConfig, store: Store, bus: EventBus, *, store_url: str
-    ) -> SiemForwarder | None:
+    def from_config(cls, config: SiemConfig, store: Store, bus: EventBus) -> SiemForwarder | None:
         """The forwarder ``[siem]`` asks for, or None without outputs.
 
-        Opens each output's queue; raises QueueError when one cannot be opened.
+        Opens each output's queue; raises QueueError (a ValueError: the queue's
+        path is at fault) when one cannot be opened.
         """
         if not config.outputs:
             return None
-        directory = config.queue_dir or default_queue_dir(store_url)
+        directory = config.queue_dir or default_queue_dir(store)
         outputs: list[SiemOutput] = []
         try:
             for output in config.outputs:
@@ -309,5 +308,9 @@ class SiemForwarder:
                 await subscription.unsubscribe()
             except Exception:  # the bus may be closing already
                 log.debug("SIEM: unsubscribe failed", exc_info=True)
+        await asyncio.to_thread(self.close)
+
+    def close(self) -> None:
+        """Stop the senders and close the queues (blocking; idempotent)."""
         for output in self.outputs:
-            await asyncio.to_thread(output.stop)
+            output.stop()

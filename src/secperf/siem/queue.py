@@ -46,8 +46,11 @@ _SCHEMA = (
 )
 
 
-class QueueError(RuntimeError):
-    """The queue file cannot be opened or written (path, permissions, a damaged file)."""
+class QueueError(ValueError):
+    """The queue file cannot be opened or written (path, permissions, a damaged file).
+
+    A ValueError: at start-up it is a configuration problem (``siem.queue_dir``).
+    """
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +90,9 @@ class DiskQueue:
                 "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM entries"
             ).fetchone()
         except (OSError, sqlite3.Error) as exc:
-            raise QueueError(f"cannot open the SIEM queue {path}: {exc}") from None
+            raise QueueError(
+                f"cannot open the SIEM queue {path}: {exc} (siem.queue_dir sets where it lives)"
+            ) from None
         self._count = int(count)
         self._bytes = int(size)
 

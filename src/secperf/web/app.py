@@ -35,6 +35,7 @@ from secperf.web import (
     routes_analysis,
     routes_fleet,
     routes_ingest,
+    routes_integrations,
     routes_metrics,
     routes_otlp,
     routes_overview,
@@ -61,6 +62,7 @@ from secperf.web.auth import TokenPolicy, require_read
 from secperf.web.context import AdviceProvider, AlertEngine, AppContext, CorrelationsProvider
 from secperf.web.errors import error_body, install_error_handlers
 from secperf.web.exposition import CONTENT_TYPE, build_registry, render
+from secperf.web.routes_integrations import SiemStatsProvider
 from secperf.web.routes_report import ReportSettings
 from secperf.web.serving import HeadMiddleware, ServerTimeMiddleware, mount_dashboard
 from secperf.web.sse import SseHub
@@ -194,6 +196,7 @@ def create_app(
     pool_timeout_s: float | None = POOL_TIMEOUT_S,
     health_interval_s: float = 5.0,
     report_settings: ReportSettings | None = None,
+    siem_stats: SiemStatsProvider | None = None,
 ) -> FastAPI:
     """Build the app over ``store`` and ``bus``.
 
@@ -203,7 +206,8 @@ def create_app(
     The bus is started at startup but never closed here: its owner closes it.
     ``follower`` (the store's event log onto ``bus``) starts at startup, after
     the writer is attached, and stops at shutdown, before the writer closes;
-    its counters go to ``/metrics``.
+    its counters go to ``/metrics``. ``siem_stats`` (the SIEM forwarder's
+    ``stats``) feeds ``/metrics`` and ``GET /api/v1/integrations``.
 
     Load shedding: at most ``max_active_requests`` API requests work at once
     (default: one per CPU, 2 to 8, within the store pool's capacity less a
@@ -260,6 +264,7 @@ def create_app(
             else None
         ),
         follower=follower.stats if follower is not None else None,
+        siem=siem_stats,
     )
     render_metrics = SingleFlight(lambda: render(registry))
     static_root = (static_dir or STATIC_DIR).resolve()
@@ -303,6 +308,8 @@ def create_app(
     app.state.store_health = health
     # The compliance report's policy, objectives and evidence (defaults when not given).
     app.state.report_settings = report_settings or ReportSettings()
+    # The SIEM forwarder's numbers (GET /api/v1/integrations); None without outputs.
+    app.state.siem_stats = siem_stats
     install_error_handlers(app)
     # Added innermost first: headers wrap everything, including the 413 and 503 answers.
     app.add_middleware(AdmissionMiddleware, limiter=limiter, counter=shed)
@@ -323,6 +330,7 @@ def create_app(
         routes_fleet,
         routes_report,
         routes_schedule,
+        routes_integrations,
     ):
         app.include_router(module.router)
 

@@ -22,7 +22,8 @@ the computed family is the authority for that name.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, ProcessCollector, generate_latest
 from prometheus_client.core import (
@@ -36,6 +37,9 @@ from secperf.bus.interface import EventBus
 from secperf.model import METRIC_NAME_RE, AlertState, Severity
 from secperf.store import ScanRecord, Store, StoreWriter
 from secperf.store.follower import FollowerStats
+
+if TYPE_CHECKING:
+    from secperf.siem.forwarder import SiemOutputStats
 
 log = logging.getLogger(__name__)
 
@@ -86,8 +90,10 @@ class SecperfCollector(Collector):
         admission: Callable[[], tuple[int, int]] | None = None,
         alert_evaluations: Callable[[], int] | None = None,
         follower: Callable[[], FollowerStats] | None = None,
+        siem: Callable[[], Sequence[SiemOutputStats]] | None = None,
     ) -> None:
         self.follower = follower
+        self.siem = siem
         self.store = store
         self.bus = bus
         self.writer = writer
@@ -265,6 +271,8 @@ class SecperfCollector(Collector):
             )
         if self.follower is not None:
             yield from _follower_families(self.follower())
+        if self.siem is not None:
+            yield from _siem_families(self.siem())
         if self.stream_clients is not None:
             yield GaugeMetricFamily(
                 "secperf_stream_clients",
@@ -333,6 +341,56 @@ def _follower_families(fs: FollowerStats) -> Iterator[Metric]:
     )
 
 
+def _siem_families(outputs: Sequence[SiemOutputStats]) -> Iterator[Metric]:
+    """SIEM outputs: what waits in each queue, what was sent, failed and dropped."""
+    labels = ["output"]
+    queued = GaugeMetricFamily(
+        "secperf_siem_queue_depth", "Events waiting in the output's on-disk queue.", labels=labels
+    )
+    queued_bytes = GaugeMetricFamily(
+        "secperf_siem_queue_bytes", "Bytes of the events waiting in the queue.", labels=labels
+    )
+    sent = CounterMetricFamily(
+        "secperf_siem_sent", "Events the receiver confirmed (by this process).", labels=labels
+    )
+    failed = CounterMetricFamily(
+        "secperf_siem_failed",
+        "Failed attempts to connect or send (each is retried after a pause).",
+        labels=labels,
+    )
+    dropped = CounterMetricFamily(
+        "secperf_siem_dropped",
+        "Events dropped, the oldest first, because the queue was full.",
+        labels=labels,
+    )
+    connected = GaugeMetricFamily(
+        "secperf_siem_connected", "1 while a connection to the receiver is open.", labels=labels
+    )
+    last_error = GaugeMetricFamily(
+        "secperf_siem_last_error_timestamp_seconds",
+        "When the last attempt failed (Unix seconds; the text is in /api/v1/integrations).",
+        labels=labels,
+    )
+    last_sent = GaugeMetricFamily(
+        "secperf_siem_last_sent_timestamp_seconds",
+        "When the receiver last confirmed events (Unix seconds).",
+        labels=labels,
+    )
+    for output in outputs:
+        name = [output.name]
+        queued.add_metric(name, float(output.queued))
+        queued_bytes.add_metric(name, float(output.queued_bytes))
+        sent.add_metric(name, float(output.sent))
+        failed.add_metric(name, float(output.failed))
+        dropped.add_metric(name, float(output.dropped))
+        connected.add_metric(name, 1.0 if output.connected else 0.0)
+        if output.last_error_ms is not None:
+            last_error.add_metric(name, output.last_error_ms / 1000.0)
+        if output.last_sent_ms is not None:
+            last_sent.add_metric(name, output.last_sent_ms / 1000.0)
+    yield from (queued, queued_bytes, sent, failed, dropped, connected, last_error, last_sent)
+
+
 def build_registry(
     store: Store,
     bus: EventBus | None = None,
@@ -344,6 +402,7 @@ def build_registry(
     admission: Callable[[], tuple[int, int]] | None = None,
     alert_evaluations: Callable[[], int] | None = None,
     follower: Callable[[], FollowerStats] | None = None,
+    siem: Callable[[], Sequence[SiemOutputStats]] | None = None,
 ) -> CollectorRegistry:
     """A registry holding secperf's collector (and this process's own metrics)."""
     registry = CollectorRegistry(auto_describe=False)
@@ -364,6 +423,7 @@ def build_registry(
             admission=admission,
             alert_evaluations=alert_evaluations,
             follower=follower,
+            siem=siem,
         )
     )
     return registry

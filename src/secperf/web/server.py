@@ -29,6 +29,7 @@ from fastapi import FastAPI
 
 from secperf.bus.interface import EventBus
 from secperf.config import MIN_TOKEN_LENGTH, AlertsConfig, ServerConfig, is_loopback_host
+from secperf.config.sections.siem import SiemConfig
 from secperf.store import Store, StoreWriter
 from secperf.store.follower import EventLogFollower, cursor_name
 from secperf.store.maintenance import StoreMaintenance
@@ -180,6 +181,7 @@ def serve(
     log_level: str = "warning",
     alerts: AlertsConfig | None = None,
     maintenance: StoreMaintenance | None = None,
+    siem: SiemConfig | None = None,
     **app_options: Any,
 ) -> None:
     """Serve the API and dashboard until interrupted, then close the bus.
@@ -190,10 +192,13 @@ def serve(
     ``alerts`` an ``AlertEngine`` built from it evaluates rules and notifies,
     its links pointing at the served URL. Raises UnsafeBindError for a
     non-loopback address without a token, OSError when the address cannot be
-    bound, ValueError for alert rule files that do not load and
-    AlertEngineStartError when the engine cannot start.
+    bound, ValueError for alert rule files that do not load (or a SIEM queue
+    that cannot be opened) and AlertEngineStartError when the engine cannot
+    start. With ``siem`` outputs a ``SiemForwarder`` forwards security events,
+    subscribed before the event log follower starts so it misses none.
     """
     from secperf.alerts.engine import AlertEngine
+    from secperf.siem.forwarder import SiemForwarder
     from secperf.web.app import create_app
     from secperf.web.providers import analysis_providers
 
@@ -206,6 +211,7 @@ def serve(
     sock = bind_socket(config.host, config.port)
     url = socket_url(sock)
     engine: AlertEngine | None = None
+    forwarder: SiemForwarder | None = None
     try:
         writer = app_options.get("writer")
         if (
@@ -222,9 +228,15 @@ def serve(
         if alerts is not None:
             engine = AlertEngine.from_config(store, bus, alerts, external_url=url)
             app_options = {**app_options, "alert_engine": engine}
+        if siem is not None:
+            forwarder = SiemForwarder.from_config(siem, store, bus)
+            if forwarder is not None:
+                app_options = {**app_options, "siem_stats": forwarder.stats}
         app_options = {**analysis_providers(store), **app_options}
         app = create_app(store, bus, config=config, token=effective, **app_options)
     except BaseException:
+        if forwarder is not None:
+            forwarder.close()
         sock.close()
         raise
 
@@ -232,6 +244,8 @@ def serve(
         # Connect the bus before serving: an unreachable bus is a clear error,
         # not a failed application startup (the app's own start is then a no-op).
         await bus.start()
+        if forwarder is not None:
+            await forwarder.start()
         server = make_server(app, log_level=log_level)
         if engine is not None:
             server.before_shutdown.append(engine.stop)
@@ -260,10 +274,15 @@ def serve(
             if engine is not None:
                 with contextlib.suppress(Exception):
                     await engine.stop()
+            if forwarder is not None:  # what it queued stays on disk for the next start
+                with contextlib.suppress(Exception):
+                    await forwarder.stop()
             with contextlib.suppress(Exception):
                 await bus.close()
 
     try:
         asyncio.run(main())
     finally:
+        if forwarder is not None:
+            forwarder.close()
         sock.close()
