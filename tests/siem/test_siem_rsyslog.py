@@ -108,7 +108,7 @@ async def _with_forwarder(
     await bus.start()
     writer = StoreWriter(store)
     await writer.attach(bus)
-    forwarder = SiemForwarder.from_config(config, store, bus, store_url=store_url)
+    forwarder = SiemForwarder.from_config(config, store, bus)
     assert forwarder is not None
     await forwarder.start()
     try:
