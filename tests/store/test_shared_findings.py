@@ -208,3 +208,56 @@ def test_the_writer_logs_only_findings_first_seen(store: Store) -> None:
     for scan_id, expected in (("s1", 2), ("s2", 2), ("s3", 3)):
         assert len(found_by(store, scan_id)) == expected
         assert store.scan(scan_id).metrics.violations_found == expected  # type: ignore[union-attr]
+
+
+def test_an_engine_that_heard_only_first_seen_findings_counts_from_the_store(
+    store: Store,
+) -> None:
+    """A server following the log hears no finding of an unchanged scan: it counts stored ones."""
+    from secperf.alerts import AlertEngine
+    from secperf.events import now_ms
+
+    secret = make_finding(
+        "aws", "conf.py", Severity.CRITICAL, fingerprint="f-secret", category="secret"
+    )
+    now = now_ms()
+    done = SecurityMetrics(
+        scan_id="s1",
+        target="/repo",
+        started_ms=now - 2000,
+        finished_ms=now - 1000,
+        scan_duration_ms=1000.0,
+        violations_found=2,
+        false_positive_rate=0.0,
+        vulnerability_severity_counts={"critical": 1, "high": 1},
+        scan_coverage_percent=100.0,
+        new_findings=2,
+        scanner_durations_ms={"bandit": 500.0},
+    )
+    # Stored by the scanning process, before its completion reached the log.
+    store.record_scan_started("s1", "/repo", now - 2000, ["bandit"])
+    store.record_scan_findings("s1", [A, secret], {A.fingerprint, secret.fingerprint})
+
+    async def scenario() -> dict[str, float]:
+        bus = AsyncEventBus()
+        engine = AlertEngine(store, bus, [], evaluation_interval_s=60, host="h1")
+        await engine.start(run_loop=False)
+        try:
+            await engine.handle_scan_completed(ScanCompleted(metrics=done, host="h1"))
+        finally:
+            await engine.stop()
+            await bus.close()
+        heard: dict[str, float] = {}
+        for name, label in (
+            ("security_findings", "category"),
+            ("security_new_findings", "severity"),
+        ):
+            for key, points in engine.recent.series(name).items():
+                heard[f"{name}:{dict(key)[label]}"] = points[-1][1]
+        return heard
+
+    heard = asyncio.run(scenario())
+    assert heard["security_findings:secret"] == 1.0
+    assert heard["security_findings:sast"] == 1.0
+    assert heard["security_new_findings:critical"] == 1.0
+    assert heard["security_new_findings:high"] == 1.0

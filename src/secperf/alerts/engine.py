@@ -311,6 +311,18 @@ class AlertEngine:
             decisions = {}
         tally = self.tracker.tally(m.scan_id)
         counts = tally.counts(decisions, m.finished_ms)
+        if counts.findings < m.violations_found + m.false_positives + m.accepted_risks:
+            # Heard through the event log, a scan's findings come as those first
+            # seen only: the store holds them all (stored before the completion).
+            try:
+                stored = await asyncio.to_thread(
+                    self.store.scan_finding_counts, m.scan_id, at_ms=m.finished_ms
+                )
+            except Exception:  # the tally still counts what it heard
+                log.exception("reading the findings of scan %s failed", m.scan_id)
+            else:
+                if stored.findings > counts.findings:
+                    counts = stored
         tally.seen.clear()  # counted: only the new findings kept for context stay
         self.recent.add(scan_series(counted_metrics(m, counts), event.host, counts))
         log.debug("scan %s completed: %s new findings", info.scan_id, info.new_findings)
