@@ -248,7 +248,7 @@ def test_unknown_top_level_key(tmp_path: Path) -> None:
     err = load_error(tmp_path, "bogus = 1\n")
     assert str(err) == (
         "secperf.toml: bogus: unknown key; allowed top-level keys: "
-        "store, bus, scan, monitor, alerts, gate, server, agent"
+        "store, bus, scan, monitor, alerts, gate, server, agent, siem, report"
     )
 
 
