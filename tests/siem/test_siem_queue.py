@@ -1,0 +1,184 @@
+"""The SIEM queue on disk, the [siem] configuration, and which events give which records."""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from secperf.config import ConfigError, load_config
+from secperf.events import AlertChanged, ScanCompleted, ScanStarted, ViolationDetected
+from secperf.model import Alert, AlertState, Finding, MetricKind, Severity
+from secperf.siem.queue import DiskQueue
+from secperf.siem.translate import RecordBuilder
+from secperf.store import Store
+from support.factories import make_finding, make_scan_metrics
+
+
+def _message(seq: int, size: int = 10) -> bytes:
+    return f"{seq}:".encode().ljust(size, b"x")
+
+
+def test_queue_keeps_order_and_numbers_across_a_reopen(tmp_path: Path) -> None:
+    path = tmp_path / "siem-soc.db"
+    queue = DiskQueue(path, max_events=100, max_bytes=10_000)
+    seqs = [queue.append(f"k{i}", "triage", 0, _message) for i in range(5)]
+    assert seqs == [1, 2, 3, 4, 5]
+    queue.confirm(queue.peek(2))
+    queue.close()
+
+    again = DiskQueue(path, max_events=100, max_bytes=10_000)
+    assert again.depth == 3
+    assert [m.seq for m in again.peek()] == [3, 4, 5]
+    assert [m.message for m in again.peek()] == [_message(3), _message(4), _message(5)]
+    # Numbers only grow, also after everything was delivered.
+    again.confirm(again.peek())
+    assert again.append("k5", "triage", 0, _message) == 6
+    again.close()
+
+
+def test_queue_refuses_a_key_it_holds_or_delivered(tmp_path: Path) -> None:
+    queue = DiskQueue(tmp_path / "q.db", max_events=100, max_bytes=10_000)
+    assert queue.append("same", "gate", 0, _message) == 1
+    assert queue.append("same", "gate", 0, _message) is None  # still queued
+    queue.confirm(queue.peek())
+    assert queue.append("same", "gate", 0, _message) is None  # delivered already
+    assert queue.duplicates == 2 and queue.depth == 0
+    queue.close()
+
+
+def test_a_full_queue_drops_the_oldest_counted_and_logged(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    by_count = DiskQueue(tmp_path / "count.db", max_events=3, max_bytes=10_000)
+    with caplog.at_level(logging.WARNING, logger="secperf.siem.queue"):
+        for i in range(5):
+            by_count.append(f"k{i}", "triage", 0, _message)
+    assert [m.seq for m in by_count.peek()] == [3, 4, 5]
+    assert by_count.dropped == 2
+    assert "dropped" in caplog.text and "count.db" in caplog.text
+    by_count.close()
+
+    by_bytes = DiskQueue(tmp_path / "bytes.db", max_events=100, max_bytes=25)
+    for i in range(4):
+        by_bytes.append(f"k{i}", "triage", 0, _message)
+    assert [m.seq for m in by_bytes.peek()] == [3, 4] and by_bytes.size_bytes == 20
+    # A message larger than the whole bound is refused, not queued.
+    assert by_bytes.append("big", "triage", 0, lambda seq: b"y" * 26) is None
+    assert by_bytes.dropped == 3 and by_bytes.depth == 2
+    by_bytes.close()
+
+
+@pytest.mark.slow
+def test_queued_messages_survive_a_kill_of_the_process_writing_them(tmp_path: Path) -> None:
+    path = tmp_path / "siem-soc.db"
+    script = textwrap.dedent(
+        f"""
+        import os, signal
+        from pathlib import Path
+        from secperf.siem.queue import DiskQueue
+        queue = DiskQueue(Path({str(path)!r}), max_events=100, max_bytes=100_000)
+        for i in range(20):
+            queue.append(f"k{{i}}", "triage", 0, lambda seq: b"message %d" % seq)
+        os.kill(os.getpid(), signal.SIGKILL)
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", script], timeout=120, check=False)
+    assert done.returncode == -9
+    queue = DiskQueue(path, max_events=100, max_bytes=100_000)
+    assert [m.message for m in queue.peek()] == [b"message %d" % i for i in range(1, 21)]
+    queue.close()
+
+
+def test_siem_config_errors_name_the_key(tmp_path: Path) -> None:
+    (tmp_path / "secperf.toml").write_text(
+        "[[siem.outputs]]\n"
+        'address = "udp://127.0.0.1:514"\n'
+        'format = "leef"\n'
+        'events = ["finding.new", "findings"]\n'
+        'facility = "local8"\n'
+        "[[siem.outputs]]\n"
+        'address = "tcp://127.0.0.1:514"\n'
+        'ca_file = "ca.pem"\n'
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_config(project_dir=tmp_path)
+    text = str(caught.value)
+    for where in (
+        "siem.outputs[0].address",
+        "siem.outputs[0].format",
+        "siem.outputs[0].events[1]",
+        "siem.outputs[0].facility",
+        "siem.outputs[1]",
+    ):
+        assert where in text, text
+    assert "tls:// addresses only" in text
+
+
+def test_siem_config_defaults(tmp_path: Path) -> None:
+    (tmp_path / "secperf.toml").write_text(
+        '[[siem.outputs]]\naddress = "tls://siem.example.com:6514"\n'
+    )
+    output = load_config(project_dir=tmp_path).config.siem.outputs[0]
+    assert output.is_tls and output.port == 6514 and output.format == "cef"
+    assert len(output.events) == 8 and output.facility == 16  # local0
+    assert output.queue_name == "tls-siem-example-com-6514"
+
+
+# --------------------------------------------------------------------------- records
+
+
+def _builder(tmp_path: Path) -> tuple[RecordBuilder, Store]:
+    store = Store.open(f"sqlite:///{tmp_path / 'secperf.db'}")
+    return RecordBuilder(store), store
+
+
+def _complete(store: Store, scan_id: str, found: list[Finding], started_ms: int) -> None:
+    metrics = make_scan_metrics(scan_id, started_ms + 2_000, found, target="shop")
+    store.record_scan_started(scan_id, "shop", started_ms, ["bandit"])
+    store.add_findings(scan_id, found)
+    store.record_scan_completed(metrics, "ok")
+
+
+def test_fixed_needs_a_whole_scan_and_partial_views_give_nothing(tmp_path: Path) -> None:
+    builder, store = _builder(tmp_path)
+    a = make_finding("B105", "a.py")
+    b = make_finding("B602", "b.py")
+    _complete(store, "s1", [a, b], 1_000_000)
+
+    def scan(scan_id: str, status: str, found: list[Finding]) -> list[str]:
+        metrics = make_scan_metrics(scan_id, 2_000_000, [], target="shop")
+        builder.records(ScanStarted(scan_id=scan_id, target="shop"))
+        for f in found:
+            builder.records(ViolationDetected(scan_id=scan_id, finding=f))
+        return [r.kind for r in builder.records(ScanCompleted(metrics=metrics, status=status))]
+
+    assert scan("s2", "interrupted", [a]) == []  # saw part of the code: nothing
+    assert scan("s3", "failed", [a]) == []  # no new finding, and no fixed one from a failure
+    assert scan("s4", "ok", [a]) == ["finding.fixed"]  # b is gone from a whole scan
+    store.close()
+
+
+def test_only_firing_and_resolved_alerts_give_records(tmp_path: Path) -> None:
+    builder, store = _builder(tmp_path)
+
+    def alert(state: AlertState, previous: AlertState) -> list[str]:
+        made = Alert(
+            fingerprint="a",
+            rule="r",
+            state=state,
+            severity=Severity.HIGH,
+            kind=MetricKind.SECURITY,
+            fired_at_ms=None if state is AlertState.PENDING else 1,
+        )
+        return [r.kind for r in builder.records(AlertChanged(alert=made, previous_state=previous))]
+
+    assert alert(AlertState.PENDING, AlertState.INACTIVE) == []
+    assert alert(AlertState.FIRING, AlertState.PENDING) == ["alert.firing"]
+    assert alert(AlertState.FIRING, AlertState.FIRING) == []
+    assert alert(AlertState.RESOLVED, AlertState.FIRING) == ["alert.resolved"]
+    store.close()
