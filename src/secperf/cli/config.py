@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from secperf.cli.common import console, load_or_exit
+from secperf.cli.common import console, err_console, load_or_exit
+
+if TYPE_CHECKING:
+    from secperf.config import Config
+    from secperf.config.sections.impact import SeriesSelector
 
 app = typer.Typer(
     help="Check and show the configuration.", no_args_is_help=True, rich_markup_mode=None
@@ -54,25 +58,34 @@ def config_check(ctx: typer.Context, file: ConfigFileArg = None) -> None:
     # Plain lines rather than a table: paths must never be cut short.
     for label, value in rows.items():
         out.print(f"  [bold]{label:<10}[/bold]{escape(value)}", soft_wrap=True)
+    _warn_about_guards(cfg)
 
 
-@app.command("show")
-def config_show(
-    ctx: typer.Context,
-    file: ConfigFileArg = None,
-    output_format: Annotated[
-        OutputFormat, typer.Option("--format", "-f", help="Output format.")
-    ] = OutputFormat.TOML,
-) -> None:
-    """Print the effective configuration, defaults included (secrets masked)."""
-    import json
+def _warn_about_guards(cfg: Config) -> None:
+    """Warn (exit 0) about impact-budget guards that match nothing stored yet."""
+    if all(selector.builtin for selector in cfg.scan.impact.guard):
+        return
+    from rich.markup import escape
 
-    from secperf.config import export_config, to_toml
+    from secperf.config.checks import guard_warnings
 
-    loaded = load_or_exit(ctx, file)
-    data = export_config(loaded.config)
-    if output_format is OutputFormat.JSON:
-        typer.echo(json.dumps(data, indent=2))
-    else:
-        source = loaded.source if loaded.source else "defaults"
-        typer.echo(f"# effective secperf configuration (from {source})\n" + to_toml(data))
+    err = err_console()
+    url = cfg.store.url
+    try:
+        if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).is_file():
+            warnings = guard_warnings(cfg, None)  # checking must not create a store
+        else:
+            from secperf.store import Store
+
+            with Store.open(url) as store:
+
+                def count(selector: SeriesSelector) -> int:
+                    infos = store.series(selector.name, selector.equality_labels() or None)
+                    return sum(1 for i in infos if selector.matches(i.name, i.labels))
+
+                warnings = guard_warnings(cfg, count)
+    except Exception as exc:  # an unreachable store: the config itself is fine
+        err.print(f"[yellow]warning[/yellow] scan.impact.guard: not checked: {escape(str(exc))}")
+        return
+    for key, message in warnings:
+        err.print(f"[yellow]warning[/yellow] {key}: {escape(message)}", soft_wrap=True)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import copy
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ from secperf.config.rule_checks import (
 )
 from secperf.config.schema import Config
 from secperf.config.sections.alerts import AlertRuleConfig
+from secperf.config.sections.impact import SeriesSelector
 from secperf.config.sections.server import MIN_TOKEN_LENGTH
 from secperf.config.units import format_duration_ms
 
@@ -223,3 +224,28 @@ def rule_problems(key: str, rule: AlertRuleConfig) -> list[tuple[str, str]]:
         field, _, message = problem.partition(": ")
         out.append((f"{key}.{field}", message))
     return out
+
+
+def guard_warnings(
+    config: Config, stored_series: Callable[[SeriesSelector], int] | None
+) -> list[tuple[str, str]]:
+    """Guards of ``[scan.impact]`` that match no stored series yet, as (dotted key, message).
+
+    Not an error: a series scraped from now on will match. Until it does, a
+    scan runs at low priority without its budget. ``stored_series`` counts a
+    selector's stored series (None: there is no store yet).
+    """
+    warnings: list[tuple[str, str]] = []
+    for index, selector in enumerate(config.scan.impact.guard):
+        if selector.builtin:
+            continue
+        count = stored_series(selector) if stored_series is not None else 0
+        if count == 0:
+            warnings.append(
+                (
+                    f"scan.impact.guard[{index}]",
+                    f"{selector} matches no stored series yet; until it does, scans run at"
+                    " low priority without the impact budget",
+                )
+            )
+    return warnings
