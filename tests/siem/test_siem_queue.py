@@ -13,7 +13,7 @@ import pytest
 from secperf.config import ConfigError, load_config
 from secperf.events import AlertChanged, ScanCompleted, ScanStarted, ViolationDetected
 from secperf.model import Alert, AlertState, Finding, MetricKind, Severity
-from secperf.siem.queue import DiskQueue
+from secperf.siem.queue import DiskQueue, QueueError
 from secperf.siem.translate import RecordBuilder
 from secperf.store import Store
 from support.factories import make_finding, make_scan_metrics
@@ -51,6 +51,15 @@ def test_queue_refuses_a_key_it_holds_or_delivered(tmp_path: Path) -> None:
     queue.close()
 
 
+def test_one_process_at_a_time_holds_a_queue(tmp_path: Path) -> None:
+    path = tmp_path / "siem-soc.db"
+    first = DiskQueue(path, max_events=10, max_bytes=1_000)
+    with pytest.raises(QueueError, match="in use by another secperf process"):
+        DiskQueue(path, max_events=10, max_bytes=1_000)
+    first.close()
+    DiskQueue(path, max_events=10, max_bytes=1_000).close()
+
+
 def test_a_full_queue_drops_the_oldest_counted_and_logged(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -80,7 +89,7 @@ def test_queued_messages_survive_a_kill_of_the_process_writing_them(tmp_path: Pa
         f"""
         import os, signal
         from pathlib import Path
-        from secperf.siem.queue import DiskQueue
+        from secperf.siem.queue import DiskQueue, QueueError
         queue = DiskQueue(Path({str(path)!r}), max_events=100, max_bytes=100_000)
         for i in range(20):
             queue.append(f"k{{i}}", "triage", 0, lambda seq: b"message %d" % seq)

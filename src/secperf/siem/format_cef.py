@@ -65,15 +65,16 @@ def extension_pairs(record: SiemRecord, sequence: int | None = None) -> list[tup
         pairs += [("cs3Label", "scanId"), ("cs3", record.scan_id)]
     if finding is not None:
         if finding.snippet:
-            pairs += [("cs4Label", "preview" if record.kind == "secret" else "snippet")]
-            pairs += [("cs4", finding.snippet)]
+            label = "preview" if record.kind == "secret" else "snippet"
+            pairs += [("cs4Label", label), ("cs4", finding.snippet)]
         pairs += [("cs5Label", "scanner"), ("cs5", finding.scanner)]
         if finding.line:
             pairs += [("cn1Label", "line"), ("cn1", str(finding.line))]
         if finding.cwe is not None:
             pairs += [("cn2Label", "cwe"), ("cn2", str(finding.cwe))]
         if record.baselined is not None:
-            pairs += [("flexString1Label", "baselined"), ("flexString1", str(record.baselined))]
+            baselined = "true" if record.baselined else "false"
+            pairs += [("flexString1Label", "baselined"), ("flexString1", baselined)]
     if record.labels:
         text = ",".join(f"{k}={v}" for k, v in sorted(record.labels.items()))
         pairs += [("cs6Label", "labels"), ("cs6", text)]

@@ -12,12 +12,18 @@ are dropped, counted and reported in the log (at most once a minute, with the
 count since). A single message larger than ``max_bytes`` is refused the same way.
 
 Thread-safe: the forwarder appends from worker threads while the sender reads
-and confirms from its own; one connection behind one lock.
+and confirms from its own; one connection behind one lock. One process at a
+time: the queue holds an exclusive lock on ``<file>.lock`` while open (the
+system releases it when the process dies, even by SIGKILL), so two secperf
+processes on one store cannot both send its messages.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import logging
+import os
 import sqlite3
 import threading
 import time
@@ -77,6 +83,7 @@ class DiskQueue:
         self._lock = threading.Lock()
         self._unreported_drops = 0
         self._last_drop_warning = float("-inf")
+        self._lock_file = _exclusive_lock(path)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(
@@ -90,6 +97,7 @@ class DiskQueue:
                 "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM entries"
             ).fetchone()
         except (OSError, sqlite3.Error) as exc:
+            os.close(self._lock_file)
             raise QueueError(
                 f"cannot open the SIEM queue {path}: {exc} (siem.queue_dir sets where it lives)"
             ) from None
@@ -252,6 +260,31 @@ class DiskQueue:
         """Close the file (what is queued stays for the next start)."""
         with self._lock:
             self._db.close()
+            if self._lock_file >= 0:
+                with contextlib.suppress(OSError):
+                    os.close(self._lock_file)  # closing releases the lock
+                self._lock_file = -1
+
+
+def _exclusive_lock(path: Path) -> int:
+    """Hold an exclusive lock on ``<path>.lock`` (its descriptor); QueueError when taken."""
+    lock_path = path.with_name(path.name + ".lock")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as exc:
+        raise QueueError(
+            f"cannot open the SIEM queue {path}: {exc} (siem.queue_dir sets where it lives)"
+        ) from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        raise QueueError(
+            f"the SIEM queue {path} is in use by another secperf process: one process per"
+            " store forwards to a SIEM; stop the other one first"
+        ) from None
+    return fd
 
 
 def with_rollback(db: sqlite3.Connection) -> None:
