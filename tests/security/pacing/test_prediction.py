@@ -15,12 +15,18 @@ from secperf.events import local_host
 from secperf.model import SecurityMetrics
 from secperf.security.cache import ScanCache
 from secperf.security.factory import ScanOptions, build_discovery, build_scanners, make_validator
-from secperf.security.pacing.inputs import ScanInputs, ScannerInputs, gather_inputs
+from secperf.security.pacing.inputs import (
+    ScanInputs,
+    ScannerInputs,
+    WalkHandedOver,
+    gather_inputs,
+)
 from secperf.security.pacing.prediction import (
     BUILTIN_MS_PER_KB,
     ScanPrediction,
     predict_scan,
     theil_sen,
+    try_predict,
 )
 from secperf.store import Store
 
@@ -103,6 +109,7 @@ def _store_scan(
         vulnerability_severity_counts={},
         scan_coverage_percent=100.0,
         scanner_durations_ms={"bandit": bandit, "secrets": secrets},
+        cache_misses=inputs.expected_misses if work else 0,
         cpu_seconds=0.05 + 0.001 * work,
     )
     store.record_scan_completed(metrics, "ok", host=host)
@@ -196,3 +203,19 @@ def test_real_scans_store_their_prediction_beside_the_actual_cost(tmp_path: Path
     assert two.inputs.expected_misses == 2 and three.inputs.expected_misses == 0
     # A warm scan (nothing to read) is predicted cheaper than one with an edit.
     assert three.duration_ms < two.duration_ms
+
+
+def test_the_scan_reuses_the_walk_its_prediction_made(tmp_path: Path) -> None:
+    root = _project(tmp_path / "proj")
+    scan_cfg = ScanConfig(scanners=SCANNERS, cache=False)
+    validator = make_validator(scan_cfg, ScanOptions(root=root, jobs=1), None, {}, None, None)
+    own = validator.discovery
+    predicted = try_predict(None, validator, root, ["."], host=HOST)
+    assert predicted is not None and predicted.basis == "builtin"
+    assert isinstance(validator.discovery, WalkHandedOver)
+    (root / "late.py").write_text(CLEAN, encoding="utf-8")  # after the walk: not in this scan
+    report = validator.scan(root)
+    assert validator.discovery is own  # handed over once, then the validator walks again
+    assert report.metrics.eligible_files == predicted.inputs.files == 7
+    assert validator.scan(root).metrics.eligible_files == 8
+    validator.close()

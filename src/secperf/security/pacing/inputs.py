@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from secperf.security.cache import ScanCache
-from secperf.security.discovery import FileDiscovery
+from secperf.security.discovery import Discovery, FileDiscovery
 from secperf.security.scanners.interface import Scanner
 
 #: Bytes per line assumed for files the memo has never seen, until it has seen some.
@@ -124,8 +124,12 @@ def gather_inputs(
     paths: Sequence[str] = (".",),
     *,
     jobs: int = 1,
+    walked: list[Discovery] | None = None,
 ) -> ScanInputs:
-    """The inputs of a scan of ``paths`` under ``root`` by ``scanners``, without opening a file."""
+    """The inputs of a scan of ``paths`` under ``root`` by ``scanners``, without opening a file.
+
+    ``walked``, when given, receives the discovery walk, so the scan can reuse it.
+    """
     root = root.resolve()
     available: list[Scanner] = []
     unavailable: dict[str, str] = {}
@@ -136,6 +140,8 @@ def gather_inputs(
         else:
             unavailable[scanner.id] = reason
     found = discovery.discover(root, paths)
+    if walked is not None:
+        walked.append(found)
     known = cache.known_files() if cache is not None else {}
     bytes_per_line = _bytes_per_line(known)
     totals = {s.id: [0, 0, 0, 0, 0, 0] for s in available}
@@ -184,3 +190,36 @@ def _bytes_per_line(known: Mapping[str, tuple[int, int, str, int]]) -> float:
     size = sum(entry[0] for entry in known.values())
     lines = sum(entry[3] for entry in known.values())
     return size / lines if lines > 0 and size > 0 else DEFAULT_BYTES_PER_LINE
+
+
+class WalkHandedOver(FileDiscovery):
+    """Answers the next ``discover`` of the same root and paths with a walk already made.
+
+    The prediction walks the tree just before the scan does: handing its walk
+    over (see ``hand_over``) spares the scan a second one. The first call puts
+    the owner's own discovery back; any other root or paths walk as it does.
+    """
+
+    def __init__(
+        self, owner: Any, inner: FileDiscovery, root: Path, paths: Sequence[str], walk: Discovery
+    ) -> None:
+        # Not FileDiscovery's own state: everything but the one handed-over walk is inner's.
+        self.owner = owner
+        self.inner = inner
+        self._key = (root.resolve(), tuple(paths))
+        self._handed = walk
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def discover(self, root: Path, paths: Sequence[str] = (".",)) -> Discovery:
+        if self.owner.discovery is self:
+            self.owner.discovery = self.inner
+        if (root.resolve(), tuple(paths)) == self._key:
+            return self._handed
+        return self.inner.discover(root, paths)
+
+
+def hand_over(owner: Any, root: Path, paths: Sequence[str], walk: Discovery) -> None:
+    """Give ``owner.discovery`` (a validator's) ``walk`` for its next scan of ``root``."""
+    owner.discovery = WalkHandedOver(owner, owner.discovery, root, paths, walk)

@@ -1,25 +1,30 @@
 """How long a scan will take and how much CPU it will use, predicted before it runs.
 
-The model is small enough to explain in two lines:
+The model is small enough to explain in a few lines:
 
 * each scanner's *work* (the time its workers spend on files, as
-  ``SecurityMetrics.scanner_durations_ms`` measures it) is its missed kilobytes
-  times its rate, in ms per KB: the median of work / missed KB over the last
+  ``SecurityMetrics.scanner_durations_ms`` measures it) is, when it has cache
+  misses, a start-up (its workers load the scanner: bandit takes about a
+  second) plus its missed kilobytes times its rate, in ms per KB. Both are a
+  Theil-Sen line (the median of the pairwise slopes: a scan slowed by a busy
+  machine barely moves it) through (missed KB, work) of the last
   ``HISTORY_SCANS`` scans of this target on this host whose prediction stored
-  the inputs, or a built-in rate while there are none;
-* the scan's duration is a fixed start-up plus a share of the work
-  (``startup_ms + wall_per_work * work``), and its CPU seconds likewise;
-  both lines are fitted on the same scans' measured work, duration and CPU
-  with Theil-Sen (the median of the pairwise slopes, robust to a scan slowed
-  by a busy machine), or with the built-in slope (1 / workers for the
-  duration, 1 for CPU) and the median intercept while the work has not varied.
+  the inputs; with too few of them the rate is the median work per KB, and
+  with none the built-in values below;
+* a scan with cache misses lasts a fixed start-up plus a share of the work
+  (``startup_ms + wall_per_work * work``; with two workers about half), its
+  CPU likewise: Theil-Sen lines through the same scans' measured work,
+  duration and CPU, or the built-in slope (1 / workers, and 1 for CPU) and
+  the median intercept while the work has not varied;
+* a scan with nothing to read (every file cached) lasts as long as the
+  median such scan did (the walk, the cache lookups, the events).
 
 Built-in rates were measured on a copy of part of the standard library (76
 files, 1.3 MB) on a loaded 2-core machine: bandit 3.3 ms per KB with one
-worker and 9.2 with two (they compete for the cores), built in as 5;
-detect-secrets behind its prefilter 0.17 to 0.5 ms per KB. A warm scan of it
-took about 40 ms. They are a starting point, replaced per scanner as soon as
-history exists.
+worker and 9.2 with two (they compete for the cores), built in as 5, and a
+second to load in a fresh worker; detect-secrets behind its prefilter 0.17 to
+0.5 ms per KB. A warm scan of it took about 40 ms. They are a starting
+point, replaced per scanner as soon as history exists.
 """
 
 from __future__ import annotations
@@ -33,7 +38,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from secperf.events import now_ms
-from secperf.security.pacing.inputs import ScanInputs, gather_inputs
+from secperf.security.discovery import Discovery
+from secperf.security.pacing.inputs import ScanInputs, gather_inputs, hand_over
 
 if TYPE_CHECKING:
     from secperf.security.validator import SecurityValidator
@@ -55,6 +61,14 @@ BUILTIN_MS_PER_KB: dict[str, float] = {
 }
 #: For a scanner not in the table.
 DEFAULT_MS_PER_KB = 1.0
+#: Work of a scanner with misses before its first byte (loading it in the workers), built in.
+BUILTIN_SCANNER_STARTUP_MS: dict[str, float] = {
+    "bandit": 800.0,
+    "secrets": 150.0,
+    "deps": 50.0,
+    "semgrep": 1500.0,
+    "sarif": 0.0,
+}
 #: A warm scan's duration and CPU (discovery, cache reads, baseline, events), built in.
 BUILTIN_STARTUP_MS = 100.0
 BUILTIN_STARTUP_CPU_S = 0.1
@@ -75,6 +89,8 @@ class ScannerPrediction:
     #: The rate used, worker ms per KB missed, and whether it came from history.
     ms_per_kb: float
     basis: str
+    #: The scanner's start-up in the workers, ms of work, when it has misses.
+    startup_ms: float = 0.0
 
     def to_document(self) -> dict[str, Any]:
         """As stored in the ``prediction`` document's ``per_scanner``."""
@@ -82,27 +98,35 @@ class ScannerPrediction:
             "duration_ms": round(self.duration_ms, 1),
             "cpu_s": round(self.cpu_s, 3),
             "ms_per_kb": round(self.ms_per_kb, 4),
+            "startup_ms": round(self.startup_ms, 1),
             "basis": self.basis,
         }
 
 
 @dataclass(frozen=True, slots=True)
 class CostModel:
-    """The fitted model: per-scanner rates and the two lines (see the module docstring)."""
+    """The fitted model: per-scanner lines and the whole scan's (see the module docstring)."""
 
     ms_per_kb: dict[str, float]
+    scanner_startup_ms: dict[str, float]
     rate_scans: dict[str, int]
     startup_ms: float
     wall_per_work: float
     startup_cpu_s: float
     cpu_per_work: float
+    warm_ms: float
+    warm_cpu_s: float
     history_scans: int
 
-    def rate(self, scanner: str) -> tuple[float, str]:
-        """The scanner's ms per KB and its basis (history or built in)."""
+    def rate(self, scanner: str) -> tuple[float, float, str]:
+        """The scanner's (ms per KB, start-up ms) and their basis (history or built in)."""
         if self.rate_scans.get(scanner, 0) > 0:
-            return self.ms_per_kb[scanner], HISTORY
-        return BUILTIN_MS_PER_KB.get(scanner, DEFAULT_MS_PER_KB), BUILTIN
+            return self.ms_per_kb[scanner], self.scanner_startup_ms[scanner], HISTORY
+        return (
+            BUILTIN_MS_PER_KB.get(scanner, DEFAULT_MS_PER_KB),
+            BUILTIN_SCANNER_STARTUP_MS.get(scanner, 0.0),
+            BUILTIN,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +185,7 @@ class ScanPrediction:
                         float(p.get("cpu_s", 0.0)),
                         float(p.get("ms_per_kb", 0.0)),
                         str(p.get("basis", BUILTIN)),
+                        float(p.get("startup_ms", 0.0)),
                     )
                     for sid, p in per.items()
                     if isinstance(p, Mapping)
@@ -240,27 +265,51 @@ def _line(
     return max(0.0, intercept), slope if slope > 0 else prior_slope
 
 
+def _scanner_line(points: Sequence[tuple[float, float]], scanner: str) -> tuple[float, float]:
+    """(start-up ms, ms per KB) of one scanner from its (missed KB, work ms) points."""
+    xs = [x for x, _ in points]
+    top = max(xs)
+    if len(points) >= 3 and top > 0 and top - min(xs) > 0.2 * top:
+        fitted = theil_sen(xs, [y for _, y in points])
+        if fitted is not None and fitted[1] > 0 and math.isfinite(fitted[1]):
+            return max(0.0, fitted[0]), fitted[1]
+    startup = BUILTIN_SCANNER_STARTUP_MS.get(scanner, 0.0)
+    # Too few points for a line: the built-in start-up, the median rate above it.
+    rates = [max(0.0, y - startup) / x for x, y in points if x > 0]
+    rate = statistics.median(rates) if rates else 0.0
+    return startup, rate if rate > 0 else BUILTIN_MS_PER_KB.get(scanner, DEFAULT_MS_PER_KB)
+
+
 def fit_model(history: Sequence[ScanRecord], jobs: int) -> CostModel:
     """Fit the model on ``history`` (see ``usable_history``); built-in values without it."""
-    ratios: dict[str, list[float]] = {}
+    points: dict[str, list[tuple[float, float]]] = {}
     work: list[float] = []
     durations: list[float] = []
     cpus: list[float] = []
+    warm_durations: list[float] = []
+    warm_cpus: list[float] = []
     for record in history:
         metrics = record.metrics
         assert metrics is not None
         measured = metrics.scanner_durations_ms
-        work.append(sum(measured.values()))
-        durations.append(metrics.scan_duration_ms)
-        cpus.append(metrics.cpu_seconds)
+        total = sum(measured.values())
+        if total <= 0 or metrics.cache_misses == 0:
+            warm_durations.append(metrics.scan_duration_ms)
+            if metrics.cpu_seconds > 0:
+                warm_cpus.append(metrics.cpu_seconds)
+        else:
+            work.append(total)
+            durations.append(metrics.scan_duration_ms)
+            cpus.append(metrics.cpu_seconds)
         inputs = _stored_inputs(record)
         if inputs is None:
             continue
         for scanner, scanner_inputs in inputs.per_scanner.items():
             spent = measured.get(scanner)
-            if spent is None or scanner_inputs.missed_bytes <= 0:
+            if spent is None or scanner_inputs.misses <= 0 or spent <= 0:
                 continue
-            ratios.setdefault(scanner, []).append(spent / (scanner_inputs.missed_bytes / 1024))
+            points.setdefault(scanner, []).append((scanner_inputs.missed_bytes / 1024, spent))
+    lines = {scanner: _scanner_line(p, scanner) for scanner, p in points.items()}
     startup_ms, wall_per_work = _line(work, durations, 1.0 / max(1, jobs), BUILTIN_STARTUP_MS)
     # A scan without a cost probe measured its CPU as 0: not a point of the CPU line.
     cpu_points = [(w, c) for w, c in zip(work, cpus, strict=True) if c > 0]
@@ -271,12 +320,15 @@ def fit_model(history: Sequence[ScanRecord], jobs: int) -> CostModel:
         BUILTIN_STARTUP_CPU_S,
     )
     return CostModel(
-        ms_per_kb={s: statistics.median(r) for s, r in ratios.items()},
-        rate_scans={s: len(r) for s, r in ratios.items()},
+        ms_per_kb={s: line[1] for s, line in lines.items()},
+        scanner_startup_ms={s: line[0] for s, line in lines.items()},
+        rate_scans={s: len(p) for s, p in points.items()},
         startup_ms=startup_ms,
         wall_per_work=wall_per_work,
         startup_cpu_s=startup_cpu_s,
         cpu_per_work=cpu_per_work,
+        warm_ms=statistics.median(warm_durations) if warm_durations else BUILTIN_STARTUP_MS,
+        warm_cpu_s=statistics.median(warm_cpus) if warm_cpus else BUILTIN_STARTUP_CPU_S,
         history_scans=len(history),
     )
 
@@ -294,26 +346,32 @@ def predict_from_model(
         if scanner in inputs.unavailable:
             continue
         scanner_inputs = inputs.per_scanner.get(scanner)
-        missed_kb = scanner_inputs.missed_bytes / 1024 if scanner_inputs else 0.0
-        rate, basis = model.rate(scanner)
-        work = rate * missed_kb
+        rate, startup, basis = model.rate(scanner)
+        work = 0.0
+        if scanner_inputs is not None and scanner_inputs.misses > 0:
+            work = startup + rate * scanner_inputs.missed_bytes / 1024
         total_work += work
         per_scanner[scanner] = ScannerPrediction(
             duration_ms=model.wall_per_work * work,
             cpu_s=model.cpu_per_work * work,
             ms_per_kb=rate,
             basis=basis,
+            startup_ms=startup,
         )
+    if total_work > 0:
+        startup_ms, startup_cpu_s = model.startup_ms, model.startup_cpu_s
+    else:  # nothing to read: a warm scan
+        startup_ms, startup_cpu_s = model.warm_ms, model.warm_cpu_s
     return ScanPrediction(
-        duration_ms=model.startup_ms + model.wall_per_work * total_work,
-        cpu_s=model.startup_cpu_s + model.cpu_per_work * total_work,
+        duration_ms=startup_ms + model.wall_per_work * total_work,
+        cpu_s=startup_cpu_s + model.cpu_per_work * total_work,
         basis=HISTORY if model.history_scans else BUILTIN,
         history_scans=model.history_scans,
         per_scanner=per_scanner,
         inputs=inputs,
         made_ms=now_ms() if made_ms is None else made_ms,
-        startup_ms=model.startup_ms,
-        startup_cpu_s=model.startup_cpu_s,
+        startup_ms=startup_ms,
+        startup_cpu_s=startup_cpu_s,
         unavailable=dict(inputs.unavailable),
     )
 
@@ -340,8 +398,14 @@ def predict_validator_scan(
     paths: Sequence[str],
     *,
     host: str,
+    hand_over_walk: bool = False,
 ) -> ScanPrediction:
-    """Predict the scan ``validator`` is about to run of ``paths`` under ``root``."""
+    """Predict the scan ``validator`` is about to run of ``paths`` under ``root``.
+
+    ``hand_over_walk``: the validator's next scan reuses the walk made here
+    (call it right before the scan), so predicting costs no second walk.
+    """
+    walked: list[Discovery] = []
     inputs = gather_inputs(
         validator.scanners,
         validator.discovery,
@@ -349,7 +413,10 @@ def predict_validator_scan(
         root,
         paths,
         jobs=validator.jobs,
+        walked=walked,
     )
+    if hand_over_walk and walked:
+        hand_over(validator, root, paths, walked[0])
     return predict_scan(
         store,
         target=str(root.resolve()),
@@ -367,9 +434,12 @@ def try_predict(
     *,
     host: str,
 ) -> ScanPrediction | None:
-    """``predict_validator_scan``, or None (logged) when predicting fails: a scan never does."""
+    """Predict the validator's next scan, handing it the walk; None (logged) when that fails.
+
+    Call it right before the scan. A failing prediction never fails the scan.
+    """
     try:
-        return predict_validator_scan(store, validator, root, paths, host=host)
+        return predict_validator_scan(store, validator, root, paths, host=host, hand_over_walk=True)
     except Exception:
         log.exception("predicting the scan of %s failed; it runs without a prediction", root)
         return None
