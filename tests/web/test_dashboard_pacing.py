@@ -98,7 +98,7 @@ def _pacing_throttled(start: int, end: int) -> dict[str, Any]:
                 }
             ],
         },
-        "throttled_ms": 72_300.0,
+        "throttled_ms": 180_000.0,
         "stretches": [
             {
                 "start_ms": start + 30_000,
@@ -107,8 +107,9 @@ def _pacing_throttled(start: int, end: int) -> dict[str, Any]:
                 "reason": "host CPU +15 % over its level before the scan (budget 10 %)",
             },
             {
-                "start_ms": start + 150_000,
-                "end_ms": end + 42_300,
+                # 150 s of it inside the window: 30 + 150 s = throttled_ms.
+                "start_ms": end - 150_000,
+                "end_ms": end + 42_000,
                 "action": "pause",
                 "reason": BUDGET_REASON,
             },
@@ -332,7 +333,7 @@ def test_throttled_stretches_are_hatched_inside_their_scan_window(
     box = chart.locator("canvas").bounding_box()
     assert box is not None
     first = server.now_ms - HOUR
-    moment = paced.start_ms + 200_000  # inside the pause, before the scan's end
+    moment = paced.end_ms - 75_000  # the middle of the pause inside the window
     x = box["x"] + 64 + (moment - first) / HOUR * (box["width"] - 64)
     page.mouse.move(x, box["y"] + box["height"] / 2)
     hover = page.get_by_test_id("chart-hover")
@@ -341,7 +342,7 @@ def test_throttled_stretches_are_hatched_inside_their_scan_window(
         f"throttled here: paused — {BUDGET_REASON}"
     )
     expect(page.get_by_test_id("hover-pacing")).to_contain_text(
-        "throttled 1m 12s in 2 stretches (paused: "
+        "throttled 3m 00s in 2 stretches (paused: "
     )
     expect(page.get_by_test_id("hover-pacing")).to_contain_text(
         "priority low · budget on (max +10 %) · within budget"
@@ -356,7 +357,7 @@ def test_scans_table_shows_predicted_against_actual_and_the_detail_by_keyboard(
     expect(rows).to_have_count(3)
     paced = rows.filter(has_text="scan-paced")
     expect(paced.get_by_test_id("scan-took")).to_have_text("5m 00s (predicted 4m 10s, +20 %)")
-    expect(paced.get_by_test_id("scan-throttled")).to_contain_text("throttled 1m 12s")
+    expect(paced.get_by_test_id("scan-throttled")).to_contain_text("throttled 3m 00s")
     plain = rows.filter(has_text="scan-a")
     expect(plain.get_by_test_id("scan-took")).to_have_text("4m 00s (predicted 3m 40s, +9 %)")
     expect(plain.get_by_test_id("scan-throttled")).to_have_text("not throttled")
@@ -394,7 +395,7 @@ def test_overview_shows_the_last_scan_against_its_prediction_and_its_pacing(
     _open(page, server, "overview")
     expect(page.get_by_test_id("last-scan")).to_contain_text("5m 00s (predicted 4m 10s, +20 %)")
     pacing = page.get_by_test_id("last-scan-pacing")
-    expect(pacing).to_contain_text(f"throttled 1m 12s in 2 stretches (paused: {BUDGET_REASON})")
+    expect(pacing).to_contain_text(f"throttled 3m 00s in 2 stretches (paused: {BUDGET_REASON})")
     expect(pacing).to_contain_text("priority low · budget on (max +10 %) · within budget")
     chart = page.get_by_test_id("prediction-chart")
     expect(chart).to_have_attribute("data-points", "3")
