@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from secperf.bus.interface import BusStats, EventBus, Handler, Subscription
+from secperf.commands.pacing import ScanPacing
 from secperf.config import LoadedConfig
 from secperf.events import Event, MetricsRecorded, now_ms
 from secperf.model import Sample
@@ -38,7 +39,6 @@ from secperf.security.pacing.schedule import (
     configured_guards,
     measure_host_cpu,
 )
-from secperf.security.pacing.session import ScanPacing
 from secperf.store import Store
 
 log = logging.getLogger(__name__)

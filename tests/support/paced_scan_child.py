@@ -14,9 +14,9 @@ import sys
 from pathlib import Path
 
 from secperf.bus.memory import AsyncEventBus
+from secperf.commands.pacing import ScanPacing
 from secperf.config.sections.impact import ImpactConfig, parse_selector
 from secperf.events import now_ms
-from secperf.security.pacing.session import ScanPacing
 from secperf.security.validator import SecurityValidator
 from support.pacing import GUARD_SELECTOR, SlowScanner, guard_batch, stopped
 

@@ -23,6 +23,7 @@ from secperf.alerts.security_metrics import FindingTally
 from secperf.analysis.windows import ScanWindow
 from secperf.events import ScanCompleted, ScanStarted, ViolationDetected
 from secperf.model import Alert, Finding, MetricKind
+from secperf.security.pacing.document import PacingDocument
 from secperf.store import COMPLETE_SCAN_STATUSES, ScanRecord, Store
 from secperf.timefmt import clock_seconds
 
@@ -190,10 +191,36 @@ class ContextBuilder:
         running = self.tracker.running_at(at_ms)
         new = self.tracker.new_findings_of(latest.scan_id) if latest else []
         return {
-            "latest_scan": latest.as_json() if latest else None,
+            "latest_scan": self._with_pacing(latest),
             "new_findings": [_finding_json(f) for f in new[:NEW_FINDINGS_SHOWN]],
-            "scan_running": running.as_json() if running else None,
+            "scan_running": self._with_pacing(running),
         }
+
+    def _with_pacing(self, scan: ScanInfo | None) -> dict[str, Any] | None:
+        """The scan's JSON with how its impact budget paced it (``pacing``: None if unknown).
+
+        One read of the scan's row: its pacing document is stored when it ends,
+        so a scan still running has none yet.
+        """
+        if scan is None:
+            return None
+        out = scan.as_json()
+        out["pacing"] = None
+        try:
+            record = self.store.scan(scan.scan_id)
+        except Exception as exc:  # context is a help, never a reason to fail
+            log.warning("alert context: reading scan %s failed: %s", scan.scan_id, exc)
+            return out
+        if record is not None and record.pacing is not None:
+            pacing = PacingDocument.from_document(record.pacing)
+            out["pacing"] = {
+                "priority": pacing.priority,
+                "budget_state": pacing.budget_state,
+                "throttled_ms": pacing.throttled_ms,
+                "within_budget": pacing.within_budget,
+                "summary": pacing.summary(),
+            }
+        return out
 
     def performance(
         self, metric: str, series_labels: Mapping[str, str], at_ms: int, now_ms: int
@@ -260,6 +287,7 @@ class ContextBuilder:
                 f"a security scan ({scanners}) was running since "
                 f"{clock_seconds(running['started_ms'])}"
             )
+            sec += _throttled_clause(running)
             if latest and latest.get("new_findings") is not None:
                 sec += f"; {latest['new_findings']} new findings in the last completed scan"
         elif latest:
@@ -269,6 +297,7 @@ class ContextBuilder:
                     f"; the last scan ({clock_seconds(latest['finished_ms'] or 0)}) found "
                     f"{latest['new_findings']} new findings"
                 )
+            sec += _throttled_clause(latest)
         else:
             sec = "no security scan on record"
         parts = [sec]
@@ -286,3 +315,11 @@ class ContextBuilder:
                 where = f" on {host}" if host else ""
                 parts.append("machine" + where + ": " + ", ".join(perf))
         return "; ".join(parts)
+
+
+def _throttled_clause(scan: Mapping[str, Any]) -> str:
+    """`` (throttled 3.2 s by its impact budget)`` when the scan's pacing says so, else ""."""
+    pacing = scan.get("pacing")
+    if not pacing or not pacing.get("throttled_ms"):
+        return ""
+    return f" (throttled {pacing['throttled_ms'] / 1000:.1f} s by its impact budget)"

@@ -12,6 +12,8 @@ if TYPE_CHECKING:
     from rich.table import Table
 
     from secperf.analysis.correlate_store import CorrelationRun
+    from secperf.config import LoadedConfig
+    from secperf.security.pacing.summary import ThrottlingWindow
 
 #: Rows of the table; --json shows every series.
 MAX_ROWS = 30
@@ -49,11 +51,12 @@ def correlate(
     except CorrelateUsageError as exc:
         fail(str(exc))
     out, err = console(), err_console()
+    throttling = _throttling(loaded, run.since_ms, run.until_ms)
     if as_json:
         # Plain text, never wrapped: scripts parse it.
-        out.print(
-            json.dumps(run_json(run), indent=2), markup=False, highlight=False, soft_wrap=True
-        )
+        document = run_json(run)
+        document["pacing"] = throttling.to_json() if throttling is not None else None
+        out.print(json.dumps(document, indent=2), markup=False, highlight=False, soft_wrap=True)
     if not run.evaluable:
         err.print(
             f"cannot evaluate: {len(run.problems)} problem(s) between {iso_seconds(run.since_ms)}"
@@ -85,8 +88,23 @@ def correlate(
             markup=False,
         )
     out.print(explain(run.tested[0], run.alpha), markup=False, soft_wrap=True)
+    if throttling is not None and (line := throttling.sentence()) is not None:
+        # Throttled scans moved the series less than they would have at full speed.
+        out.print(line, markup=False, soft_wrap=True)
     if run.id is not None:
         out.print(f"stored as correlation run {run.id}", style="dim", markup=False)
+
+
+def _throttling(loaded: LoadedConfig, since_ms: int, until_ms: int) -> ThrottlingWindow | None:
+    """How the window's scans were paced (None when the store cannot say)."""
+    from secperf.security.pacing.summary import throttling_in_window
+    from secperf.store import Store
+
+    try:
+        with Store.open(loaded.config.store.url) as store:
+            return throttling_in_window(store, since_ms, until_ms)
+    except Exception:  # the correlation stands without it
+        return None
 
 
 def _num(value: float | None, spec: str) -> str:

@@ -20,6 +20,7 @@ from typing import Any
 from pydantic import TypeAdapter
 
 from secperf.bus.interface import EventBus
+from secperf.commands.pacing import ScanPacing
 from secperf.config import Config, LoadedConfig
 from secperf.config.sections.impact import Priority
 from secperf.events import BaselineUpdated, MetricsRecorded, local_host, now_ms
@@ -42,7 +43,6 @@ from secperf.security.factory import (
     scan_paths,
 )
 from secperf.security.pacing.prediction import record_prediction, try_predict
-from secperf.security.pacing.session import ScanPacing
 from secperf.security.triage import SET_ASIDE, TriageDecision, effective_state
 from secperf.security.validator import Progress, ScanReport
 from secperf.store import Store

@@ -22,6 +22,7 @@ from typing import Any
 from secperf.alerts.engine import AlertEngine
 from secperf.bus.factory import make_bus
 from secperf.bus.interface import EventBus
+from secperf.commands.pacing import ScanPacing
 from secperf.commands.scanning import ScanCostRecorder
 from secperf.commands.summary import LiveSummary, SummaryPoller, summary_series
 from secperf.config import LoadedConfig, ServerConfig
@@ -43,7 +44,6 @@ from secperf.security.pacing.schedule import (
     configured_guards,
     measure_host_cpu,
 )
-from secperf.security.pacing.session import ScanPacing
 from secperf.security.validator import Progress, ScanReport, SecurityValidator
 from secperf.siem.forwarder import SiemForwarder
 from secperf.store import Store, StoreWriter

@@ -15,11 +15,11 @@ from concurrent.futures import Future
 
 from secperf.bus.interface import EventBus
 from secperf.bus.memory import AsyncEventBus
+from secperf.commands.pacing import ScanPacing
 from secperf.config.sections.impact import ImpactConfig, parse_selector
 from secperf.events import Event, ScanThrottled, now_ms
 from secperf.security.pacing.controller import PacingController
 from secperf.security.pacing.document import PacingDocument
-from secperf.security.pacing.session import ScanPacing
 from support.pacing import GUARD_SELECTOR, guard_batch, stopped
 from support.waiting import wait_for
 

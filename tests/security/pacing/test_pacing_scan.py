@@ -16,16 +16,22 @@ import pytest
 from fastapi.testclient import TestClient
 
 from secperf.bus.memory import AsyncEventBus
+from secperf.commands.pacing import ScanPacing
 from secperf.config.sections.impact import ImpactConfig, parse_selector
 from secperf.events import ScanThrottled, now_ms
 from secperf.model import Sample
-from secperf.security.pacing.session import ScanPacing
 from secperf.security.validator import ScanReport, SecurityValidator
 from secperf.store import Store
 from secperf.store.writer import StoreWriter
 from secperf.web.app import create_app
-from support.pacing import GUARD_LABELS, GUARD_NAME, GUARD_SELECTOR, SlowScanner, stopped
-from support.pacing import write_project
+from support.pacing import (
+    GUARD_LABELS,
+    GUARD_NAME,
+    GUARD_SELECTOR,
+    SlowScanner,
+    stopped,
+    write_project,
+)
 
 LEVEL = 10.0
 

@@ -139,6 +139,7 @@ class PacingController:
         with self._lock:
             self._set_action(None, "the scan ended", None)
         self._throttle.release()  # whatever the thread did or did not do
+        self._read_priority()  # a short scan may end before the thread looked
 
     # ------------------------------------------------------------------ the loop
 

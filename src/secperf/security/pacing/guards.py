@@ -37,8 +37,7 @@ import psutil
 from secperf.config.sections.impact import SeriesSelector
 from secperf.events import now_ms
 from secperf.model import Sample
-from secperf.perf.impact import _host_busy_total
-from secperf.store import Store
+from secperf.security.pacing.reading import SeriesStore
 
 #: The host counts as busy (other processes can be starved) from this CPU %.
 HOST_BUSY_PCT = 90.0
@@ -49,6 +48,16 @@ QUIET_STEP_MS = 60_000
 MAX_KEPT = 3600
 #: Below this many seconds of bus silence, a guard does not poll the store.
 BUS_FRESH_S = 1.5
+
+
+def _host_busy_total() -> tuple[float, float]:
+    """Busy and total CPU seconds of the host, summed over CPUs (as ``perf.impact`` counts)."""
+    times = psutil.cpu_times()
+    total = sum(times)
+    # Guest time is already counted in user time on Linux; iowait is idle time.
+    idle = times.idle + getattr(times, "iowait", 0.0)
+    total -= getattr(times, "guest", 0.0) + getattr(times, "guest_nice", 0.0)
+    return total - idle, total
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +105,7 @@ class Guard(abc.ABC):
 class GuardFeed:
     """The samples of one selector, from the bus (``offer``) and the store (``poll``)."""
 
-    def __init__(self, selector: SeriesSelector, store: Store | None) -> None:
+    def __init__(self, selector: SeriesSelector, store: SeriesStore | None) -> None:
         self.selector = selector
         self.store = store
         self._lock = threading.Lock()
@@ -206,7 +215,7 @@ class SeriesGuard(Guard):
         return self.feed.latest(newer_than_ms=now - self.stale_after_ms)
 
 
-def quiet_level(store: Store, selector: SeriesSelector, now: int) -> float | None:
+def quiet_level(store: SeriesStore, selector: SeriesSelector, now: int) -> float | None:
     """The median of the selector's 1-minute averages over 24 h outside stored scans."""
     start = now - QUIET_WINDOW_MS
     windows = [
