@@ -45,30 +45,48 @@ def findings_list(
     from secperf.cli import render_scan
     from secperf.events import now_ms
     from secperf.security.triage import parse_state
+    from secperf.store.sqlite_reader import NotReadable, latest_scan_findings
 
     loaded = load_or_exit(ctx)
     floor = severity_option(severity)
+    state = None
     if state_filter is not None:
         try:
-            parse_state(state_filter)
+            state = parse_state(state_filter)
         except ValueError as exc:
             raise typer.BadParameter(str(exc), param_hint="--state") from None
-    with open_store(loaded) as store:
-        scans = store.scans(limit=1, target=str(loaded.root.resolve()))
-        if not scans:
-            fail("no scan of this project yet: run `secperf scan`")
-        try:
-            rows = store.findings(
-                scan_id=scans[0].scan_id,
-                severity_at_least=floor,
-                scanner=scanner,
-                path_glob=path_glob,
-                state=state_filter,
-                limit=limit,
+    target = str(loaded.root.resolve())
+    try:
+        # An SQLite store that needs no migration is read without SQLAlchemy.
+        scan_id, rows, triage = latest_scan_findings(
+            loaded.config.store.url,
+            target,
+            severity_at_least=floor,
+            scanner=scanner,
+            path_glob=path_glob,
+            state=state,
+            limit=limit,
+            now_ms=now_ms(),
+        )
+    except NotReadable:
+        with open_store(loaded) as store:
+            scans = store.scans(limit=1, target=target)
+            scan_id = scans[0].scan_id if scans else None
+            rows = (
+                []
+                if scan_id is None
+                else store.findings(
+                    scan_id=scan_id,
+                    severity_at_least=floor,
+                    scanner=scanner,
+                    path_glob=path_glob,
+                    state=state,
+                    limit=limit,
+                )
             )
-        except ValueError as exc:
-            fail(str(exc))
-        triage = store.triage_all()
+            triage = store.triage_all()
+    if scan_id is None:
+        fail("no scan of this project yet: run `secperf scan`")
     if only_new:
         rows = [r for r in rows if r.is_new]
     if as_json:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import fnmatch
 from collections.abc import Callable, Iterable, Sequence, Set
-from dataclasses import dataclass
 
 from sqlalchemy import Connection, delete, func, select, update
 
@@ -13,7 +12,7 @@ from secperf.model import (
     Finding,
     Severity,
 )
-from secperf.security.triage import TriageDecision, TriageState, effective_state, parse_state
+from secperf.security.triage import TriageState, effective_state, parse_state
 from secperf.store.event_log import append_entries
 from secperf.store.finding_history import FindingLifetime, ScanSightings, Sighting, lifetimes
 from secperf.store.finding_rows import (
@@ -38,18 +37,8 @@ from secperf.store.schema import (
     scans,
     triage_current,
 )
+from secperf.store.stored_finding import StoredFinding as StoredFinding  # re-exported
 from secperf.store.triage_records import decision_from_row
-
-
-@dataclass(frozen=True, slots=True)
-class StoredFinding:
-    """A finding of one scan with whether that scan saw it first and its triage."""
-
-    scan_id: str
-    finding: Finding
-    is_new: bool
-    triage_state: TriageState = TriageState.OPEN
-    triage: TriageDecision | None = None
 
 
 class FindingRecordMixin(RecordMixin):
