@@ -92,6 +92,7 @@ class ScanWatcher:
         store: Store | None = None,
         periodic: PeriodicScans | None = None,
         pacing: ScanPacing | None = None,
+        periodic_poll_s: float = PERIODIC_POLL_S,
     ) -> None:
         self.validator = validator
         # Low priority and the impact budget for every scan (None: full speed).
@@ -100,6 +101,7 @@ class ScanWatcher:
         self.store = store
         # ``[scan] every``: periodic scans besides the watching, started at quiet times.
         self.periodic = periodic
+        self.periodic_poll_s = periodic_poll_s
         self.after_scan = after_scan
         self.root = root
         self.paths = paths
@@ -155,7 +157,7 @@ class ScanWatcher:
             await asyncio.sleep(self.interval_s)
             due = False
             if self.periodic is not None and (
-                asyncio.get_running_loop().time() - polled >= PERIODIC_POLL_S
+                asyncio.get_running_loop().time() - polled >= self.periodic_poll_s
             ):
                 polled = asyncio.get_running_loop().time()
                 why = await asyncio.to_thread(self.periodic.poll, now_ms())
