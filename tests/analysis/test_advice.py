@@ -345,7 +345,8 @@ def test_scans_that_degrade_a_metric(store: Store) -> None:
     impact = by_id(build_advice(store, NOW), "scan-impact:response_time_ms{job=api}")
     assert impact.kind == "both" and impact.severity is Severity.MEDIUM
     assert impact.title.startswith("Scans move response_time_ms{job=api} by +")
-    assert "off-peak" in impact.action and "jobs" in impact.action and "nice" in impact.action
+    assert "off-peak" in impact.action and "jobs" in impact.action
+    assert "full speed" in impact.action and "--priority low" in impact.action
     labels = [e.label for e in impact.evidence]
     assert "q-value" in labels and "median change during scans" in labels
 

@@ -3,6 +3,7 @@ quietest hour to scan in."""
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from typing import TYPE_CHECKING
 
@@ -17,6 +18,8 @@ from secperf.model import Severity
 if TYPE_CHECKING:
     from secperf.store import Store
 from secperf.analysis.advice.interface import Advice, AdviceContext, Evidence
+from secperf.config.sections.impact import parse_selector
+from secperf.security.pacing.summary import ThrottlingWindow, throttling_in_window
 from secperf.timefmt import iso_minutes
 
 
@@ -54,6 +57,9 @@ def rule_scan_impact(ctx: AdviceContext) -> list[Advice]:
         if quiet
         else "pick the hour your services are least busy"
     )
+    # What secperf already did about it: the pacing records of the run's scans.
+    paced = throttling_in_window(ctx.store, run.since_ms, run.until_ms)
+    evidence_pacing = paced.sentence()
     out = []
     for r in hits:
         assert r.effect_pct is not None
@@ -71,6 +77,8 @@ def rule_scan_impact(ctx: AdviceContext) -> list[Advice]:
             evidence.append(Evidence("onset after scan start", format_duration(r.onset_lag_ms)))
         if quiet:
             evidence.append(Evidence("quietest hour (UTC)", f"{quiet[0]:02d}:00"))
+        if evidence_pacing is not None:
+            evidence.append(Evidence("pacing of these scans", evidence_pacing))
         out.append(
             Advice(
                 id=f"scan-impact:{series}",
@@ -83,10 +91,69 @@ def rule_scan_impact(ctx: AdviceContext) -> list[Advice]:
                     f"during scans than in matched quiet windows (q={r.q_value:.2g})."
                 ),
                 evidence=tuple(evidence),
-                action=(
-                    f"Schedule scans off-peak ({when}), lower [scan] jobs so the scan leaves "
-                    "cores to the service, or run the scan workers niced (nice -n 10 secperf ...)."
-                ),
+                action=pacing_action(r.name, r.labels, paced, when),
             )
         )
     return out
+
+
+def pacing_action(name: str, labels: dict[str, str], paced: ThrottlingWindow, when: str) -> str:
+    """What to do, after what secperf already does: low priority, the budget and its record."""
+    series = name + (
+        "{" + ",".join(f"{k}={json.dumps(v)}" for k, v in sorted(labels.items())) + "}"
+        if labels
+        else ""
+    )
+    low = [p for p in paced.paced if p.pacing.priority == "low"]
+    if not low:
+        return (
+            "These scans ran at full speed. Run them at low priority with an impact budget "
+            f"on this series: [scan.impact] priority = \"low\" and guard = ['{series}'] "
+            "(secperf up, agent and demo run at low priority by default; a one-shot scan "
+            f"with secperf scan --priority low), scan off-peak ({when}; "
+            "[scan] every starts periodic scans at quiet times), or lower [scan] jobs."
+        )
+    budgeted = paced.budgeted
+    guarded = any(_guards(g.series, name, labels) for p in budgeted for g in p.pacing.guards)
+    budget = max((p.pacing.max_increase_pct for p in budgeted), default=None)
+    done = f"secperf already runs {len(low)} of these {len(paced.paced)} scans at low priority"
+    if budget is None:
+        return (
+            f"{done}, without an impact budget ({low[0].pacing.reason or 'off'}). Give it a "
+            f"guard: [scan.impact] guard = ['{series}'], or scan off-peak ({when})."
+        )
+    throttled = paced.throttled
+    record = (
+        f"{len(throttled)} were throttled, {paced.throttled_ms / 1000:.1f} s in all"
+        if throttled
+        else "none was throttled"
+    )
+    over = paced.over_budget
+    verdict = (
+        f"{len(over)} stayed over the {budget:g} % budget"
+        if over
+        else f"all kept the {budget:g} % budget"
+    )
+    if not guarded:
+        return (
+            f"{done} with a {budget:g} % impact budget ({record}; {verdict}), but this series "
+            f"is not one of its guards: add it, [scan.impact] guard = [..., '{series}']."
+        )
+    if over:
+        return (
+            f"{done} with a {budget:g} % impact budget on this series ({record}; {verdict}, "
+            "as their deadline let them finish): allow a longer deadline "
+            f"([scan.impact] max_slowdown) or scan off-peak ({when})."
+        )
+    return (
+        f"{done} with a {budget:g} % impact budget on this series ({record}; {verdict}): "
+        "what remains is within the budget; lower [scan.impact] max_increase_pct to ask for less."
+    )
+
+
+def _guards(selector: str, name: str, labels: dict[str, str]) -> bool:
+    """Whether the guard ``selector`` (as a pacing record names it) watches this series."""
+    try:
+        return parse_selector(selector).matches(name, labels)
+    except ValueError:
+        return False
