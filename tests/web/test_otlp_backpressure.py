@@ -83,3 +83,20 @@ def test_a_subscriber_behind_gets_exports_a_503_with_retry_after(tmp_path: Path)
         assert len(store.latest("otlp_backpressure")) == 1
         stored = store.query("otlp_backpressure", None, 0, time.time_ns() // 1_000_000 + 1)
         assert stored[0].values.size == accepted
+
+
+def test_an_export_that_finds_no_free_slot_gets_a_503(tmp_path: Path) -> None:
+    with Store.open(tmp_path / "s.db") as store:
+        app = create_app(store, AsyncEventBus(), token=TOKEN)
+        with TestClient(app) as client:
+            portal = client.portal
+            assert portal is not None
+            # Every slot taken, as by four long exports in flight.
+            portal.call(lambda: setattr(app.state, "otlp_slots", asyncio.Semaphore(0)))
+            answer = client.post("/v1/metrics", content=_export(1), headers=HEADERS)
+            assert answer.status_code == 503
+            assert answer.headers["retry-after"] == "1"
+            assert b"busy with other exports" in answer.content
+            exposition = client.get("/metrics").text
+            assert 'secperf_http_requests_shed_total{reason="queue_timeout"} 1.0' in exposition
+        assert store.list_metric_names() == []

@@ -8,13 +8,16 @@ token check runs before the body is read, as on every write.
 A request is read within ``server.otlp_max_request_bytes`` (413 beyond), its
 gzip undone within ``server.otlp_max_decompressed_bytes``, decoded and
 mapped whole (``otlp/mapping.py``): a malformed one gets 400 naming the field
-and stores nothing. Its samples are published as one ``MetricsRecorded``, as
-the JSON ingest does, and under the same backpressure (503 with
-``Retry-After`` while the writer is behind).
+and stores nothing. At most ``MAX_CONCURRENT_EXPORTS`` exports are read and
+decoded at once (memory stays bounded); others wait briefly, then get 503.
+Its samples are published as one ``MetricsRecorded``, as the JSON ingest
+does, and under the same backpressure (503 with ``Retry-After`` while the
+writer is behind).
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
@@ -24,7 +27,7 @@ from fastapi.concurrency import run_in_threadpool
 from secperf.config import ServerConfig
 from secperf.events import MetricsRecorded
 from secperf.events import now_ms as _now_ms
-from secperf.web.admission import REASON_WRITER_BEHIND
+from secperf.web.admission import REASON_QUEUE_TIMEOUT, REASON_WRITER_BEHIND
 from secperf.web.auth import WriteCheckedRoute, require_write
 from secperf.web.context import AppContext, get_context
 from secperf.web.errors import ApiError
@@ -43,6 +46,11 @@ PATH = "/v1/metrics"
 THREAD_ABOVE_BYTES = 64 * 1024
 #: Seconds a client is asked to wait while the writer is behind.
 RETRY_AFTER_S = 1
+#: Exports read and decoded at once: each may hold its body inflated (up to
+#: ``otlp_max_decompressed_bytes``) and its decoded messages, so memory stays bounded.
+MAX_CONCURRENT_EXPORTS = 4
+#: How long an export waits for a slot before it gets 503 with Retry-After.
+EXPORT_WAIT_S = 2.0
 
 Ctx = Annotated[AppContext, Depends(get_context)]
 
@@ -143,25 +151,61 @@ async def export_metrics(ctx: Ctx, request: Request) -> Response:
     try:
         encoding = wire.content_type(request.headers.get("content-type"))
         gzipped = wire.is_gzip(request.headers.get("content-encoding"))
+    except wire.WireError as exc:
+        raise ApiError(exc.status, exc.message, where=exc.where) from None
+    slots = _slots(request)
+    try:
+        await asyncio.wait_for(slots.acquire(), EXPORT_WAIT_S)
+    except TimeoutError:
+        _shed(request, REASON_QUEUE_TIMEOUT)
+        raise ApiError(
+            503,
+            "secperf is busy with other exports; retry this export shortly",
+            code="overloaded",
+            headers={"Retry-After": str(RETRY_AFTER_S)},
+        ) from None
+    try:
+        mapped = await _read_and_map(request, gzipped, encoding, config)
+        if mapped.samples:
+            if writer_behind(ctx):
+                _shed(request, REASON_WRITER_BEHIND)
+                raise ApiError(
+                    503,
+                    "secperf is writing behind; retry this export shortly",
+                    code="overloaded",
+                    headers={"Retry-After": str(RETRY_AFTER_S)},
+                )
+            await ctx.bus.publish(MetricsRecorded(samples=tuple(mapped.samples)))
+    finally:
+        slots.release()
+    answer = wire.success_body(encoding, mapped.rejected_points, mapped.rejection_message)
+    return Response(answer, media_type=encoding)
+
+
+async def _read_and_map(
+    request: Request, gzipped: bool, encoding: str, config: ServerConfig
+) -> MappedRequest:
+    try:
         body = await wire.read_body(request, config.otlp_max_request_bytes)
     except wire.WireError as exc:
         raise ApiError(exc.status, exc.message, where=exc.where) from None
     now = _now_ms()
     if len(body) >= THREAD_ABOVE_BYTES:
-        mapped = await run_in_threadpool(_decode, body, gzipped, encoding, config, now)
-    else:
-        mapped = _decode(body, gzipped, encoding, config, now)
-    if mapped.samples:
-        if writer_behind(ctx):
-            counter = getattr(request.app.state, "shed_counter", None)
-            if counter is not None:
-                counter.add(REASON_WRITER_BEHIND)
-            raise ApiError(
-                503,
-                "secperf is writing behind; retry this export shortly",
-                code="overloaded",
-                headers={"Retry-After": str(RETRY_AFTER_S)},
-            )
-        await ctx.bus.publish(MetricsRecorded(samples=tuple(mapped.samples)))
-    answer = wire.success_body(encoding, mapped.rejected_points, mapped.rejection_message)
-    return Response(answer, media_type=encoding)
+        return await run_in_threadpool(_decode, body, gzipped, encoding, config, now)
+    return _decode(body, gzipped, encoding, config, now)
+
+
+def _slots(request: Request) -> asyncio.Semaphore:
+    """The app's export slots (made on first use, on the server's event loop)."""
+    state = request.app.state
+    slots = getattr(state, "otlp_slots", None)
+    if not isinstance(slots, asyncio.Semaphore):
+        slots = asyncio.Semaphore(MAX_CONCURRENT_EXPORTS)
+        state.otlp_slots = slots
+    return slots
+
+
+def _shed(request: Request, reason: str) -> None:
+    counter = getattr(request.app.state, "shed_counter", None)
+    if counter is not None:
+        counter.add(reason)
