@@ -166,10 +166,17 @@ describe("the next planned scan", () => {
     expect(scheduleText(s, next - 42 * 60_000)).toBe("next scan in 42 min (Tue 03:00 UTC, quietest hour in the next 2 h)");
     expect(scheduleText({ ...s, reason: "" }, next - 42 * 60_000)).toBe("next scan in 42 min (Tue 03:00 UTC)");
     expect(scheduleText(s, next + 1000)).toBe("next scan due now (Tue 03:00 UTC, quietest hour in the next 2 h)");
+    const measured = { ...s, reason: "quietest hour in the next 2 h: Tue 03:00 UTC (host CPU 62 now, quiet at ≤ 6)" };
+    expect(scheduleText(measured, next - 42 * 60_000)).toBe(
+      "next scan in 42 min (Tue 03:00 UTC, quietest hour in the next 2 h (host CPU 62 now, quiet at ≤ 6))",
+    );
   });
   it("says scans run now when the host is quiet", () => {
     expect(scheduleText(schedule({ quiet_now: true, next_scan_ms: T0 }), T0)).toBe("scans when quiet: now");
     expect(scheduleText(schedule({ quiet_now: true }), T0)).toBe("scans when quiet: now");
+    expect(scheduleDetail(schedule({ quiet_now: true, reason: "quiet now (host CPU 4 ≤ 12)" }))).toBe(
+      "quiet now (host CPU 4 ≤ 12) · every 1 h · waits at most 2 h for a quiet time",
+    );
   });
   it("hides when nothing is planned", () => {
     expect(scheduleText(schedule({}), T0)).toBeNull();

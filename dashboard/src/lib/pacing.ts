@@ -229,18 +229,24 @@ export function scheduleText(schedule: Schedule | null | undefined, now: number)
   if (schedule.quiet_now && (next === null || next <= now + 60_000)) return "scans when quiet: now";
   if (next === null || next === undefined || !Number.isFinite(next)) return null;
   const slot = utcSlot(next);
-  // The server's reason may end by naming the slot itself ("…: Tue 03:00 UTC"): say it once.
-  let reason = (schedule.reason ?? "").trim();
-  if (reason.endsWith(slot)) reason = reason.slice(0, -slot.length).replace(/[\s:,–-]+$/, "");
+  // The server's reason may name the slot itself ("…: Tue 03:00 UTC (…)"): say it once.
+  const reason = (schedule.reason ?? "")
+    .replace(new RegExp(`\\s*[:,–-]?\\s*${slot.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}`), "")
+    .trim();
   const why = reason ? `, ${reason}` : "";
   if (next <= now) return `next scan due now (${slot}${why})`;
   return `next scan in ${formatWait(next - now)} (${slot}${why})`;
 }
 
-/** "every 1 h · waits at most 2 h for a quiet time", or null when neither is known. */
+/**
+ * "quiet now (host CPU 4 ≤ 12) · every 1 h · waits at most 2 h for a quiet
+ * time" (the reason only when scanning now, where the headline has none), or
+ * null when nothing is known.
+ */
 export function scheduleDetail(schedule: Schedule | null | undefined): string | null {
   if (!schedule) return null;
   const parts: string[] = [];
+  if (schedule.quiet_now && schedule.reason) parts.push(schedule.reason.trim());
   if (schedule.every_ms) parts.push(`every ${formatWait(schedule.every_ms)}`);
   if (schedule.max_delay_ms) parts.push(`waits at most ${formatWait(schedule.max_delay_ms)} for a quiet time`);
   return parts.length ? parts.join(" · ") : null;
