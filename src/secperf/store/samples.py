@@ -26,10 +26,21 @@ from itertools import repeat
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import BigInteger, Connection, delete, exists, func, literal, select, update
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Connection,
+    cast,
+    delete,
+    exists,
+    func,
+    literal,
+    select,
+    update,
+)
 
 from secperf.events import now_ms as _now_ms
-from secperf.model import MAX_FUTURE_SKEW_MS, Sample, sample_problem
+from secperf.model import LABEL_NAME_RE, MAX_FUTURE_SKEW_MS, Sample, sample_problem
 from secperf.store import codec
 from secperf.store.lazy_numpy import np
 from secperf.store.record_base import RecordMixin
@@ -732,6 +743,18 @@ class SampleStoreMixin(RecordMixin):
             if all(labels.get(k) == v for k, v in wanted.items()):
                 found.append(SeriesInfo(int(row.id), row.name, labels))
         return found
+
+    def label_values(self, label: str) -> list[str]:
+        """Every value ``label`` takes in a stored series, sorted (the database reads the JSON)."""
+        if not LABEL_NAME_RE.match(label):
+            raise ValueError(f"label name {label!r} does not match {LABEL_NAME_RE.pattern}")
+        with self._engine.connect() as conn:
+            if conn.dialect.name == "postgresql":
+                value = func.json_extract_path_text(cast(series.c.labels, JSON), label)
+            else:
+                value = func.json_extract(series.c.labels, f'$."{label}"')
+            stmt = select(value).where(value.is_not(None)).distinct()
+            return sorted(str(v) for v in conn.execute(stmt).scalars())
 
     def list_metric_names(self) -> list[str]:
         """Every metric name that has a series, sorted."""

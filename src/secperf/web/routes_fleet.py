@@ -174,8 +174,8 @@ def fleet_hosts(
                 sample.timestamp_ms,
                 sample.value,
             )
-    hosts = {s.labels["host"] for s in store.series() if "host" in s.labels}
-    names = sorted(hosts if host is None else hosts & {host})
+    hosts = store.label_values("host")
+    names = hosts if host is None else [h for h in hosts if h == host]
     by_host = _alert_counts(alerts, "host")
     entries = []
     for name in _page(names, limit, offset):

@@ -103,7 +103,7 @@ def _latest_value(store: Store, name: str, host: str | None) -> float | None:
 
 
 def _performance(store: Store, host: str | None) -> dict[str, Any]:
-    hosts = sorted({s.labels["host"] for s in store.series() if "host" in s.labels})
+    hosts = store.label_values("host")
     return {
         "host": host,
         "latest": {
