@@ -21,8 +21,9 @@ import asyncio
 import logging
 import random
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from secperf.bus.interface import EventBus, Subscription
@@ -30,7 +31,7 @@ from secperf.config.sections.siem import SiemConfig, SiemOutputConfig
 from secperf.events import Event, MetricsRecorded, now_ms
 from secperf.siem.format_cef import format_cef
 from secperf.siem.format_ecs import format_ecs
-from secperf.siem.queue import DiskQueue, QueuedMessage, QueueError
+from secperf.siem.queue import DiskQueue, Pending, QueuedMessage, QueueError
 from secperf.siem.records import SYSLOG_SEVERITY, SiemRecord
 from secperf.siem.syslog import (
     SyslogConnection,
@@ -133,25 +134,30 @@ class SiemOutput:
         """Whether this output forwards records of ``record.kind``."""
         return record.kind in self.kinds
 
-    def enqueue(self, record: SiemRecord) -> int | None:
-        """Format ``record`` and queue it (blocking); its sequence number, None when refused."""
+    def enqueue(self, records: Sequence[SiemRecord]) -> list[int | None]:
+        """Format and queue ``records`` in one transaction (blocking); their numbers.
 
-        def build(seq: int) -> bytes:
-            return build_message(
-                self.header,
-                severity=SYSLOG_SEVERITY[record.severity],
-                ts_ms=record.ts_ms,
-                hostname=record.host,
-                msgid=record.kind,
-                sequence=seq,
-                key=record.key,
-                text=self.formatter(record, seq),
-            )
-
-        seq = self.queue.append(record.key, record.kind, now_ms(), build)
-        if seq is not None:
+        None for a record refused (already queued or delivered, or too large).
+        """
+        created = now_ms()
+        seqs = self.queue.append_many(
+            [Pending(r.key, r.kind, created, partial(self._message, r)) for r in records]
+        )
+        if any(seq is not None for seq in seqs):
             self._wake.set()
-        return seq
+        return seqs
+
+    def _message(self, record: SiemRecord, seq: int) -> bytes:
+        return build_message(
+            self.header,
+            severity=SYSLOG_SEVERITY[record.severity],
+            ts_ms=record.ts_ms,
+            hostname=record.host,
+            msgid=record.kind,
+            sequence=seq,
+            key=record.key,
+            text=self.formatter(record, seq),
+        )
 
     def stats(self) -> SiemOutputStats:
         """A snapshot of this output's numbers."""
@@ -286,15 +292,19 @@ class SiemForwarder:
         await asyncio.to_thread(self._queue_records, event)
 
     def _queue_records(self, event: Event) -> None:
-        for record in self.builder.records(event):
-            for output in self.outputs:
-                if output.wants(record):
-                    try:
-                        output.enqueue(record)
-                    except QueueError as exc:
-                        output.record_failure(str(exc))
-                        log.error("SIEM output %s: %s lost: %s", output.name, record.key, exc)
-            self.forwarded += 1
+        records = self.builder.records(event)
+        if not records:
+            return
+        for output in self.outputs:
+            wanted = [r for r in records if output.wants(r)]
+            if not wanted:
+                continue
+            try:
+                output.enqueue(wanted)
+            except QueueError as exc:
+                output.record_failure(str(exc))
+                log.error("SIEM output %s: %d event(s) lost: %s", output.name, len(wanted), exc)
+        self.forwarded += len(records)
 
     def stats(self) -> list[SiemOutputStats]:
         """Each output's numbers."""

@@ -27,7 +27,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,6 +57,16 @@ class QueueError(ValueError):
 
     A ValueError: at start-up it is a configuration problem (``siem.queue_dir``).
     """
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """A message to queue: its key, kind, when it was made, and how to build it from its number."""
+
+    key: str
+    kind: str
+    created_ms: int
+    build: Callable[[int], bytes]
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,59 +147,78 @@ class DiskQueue:
         ``duplicates``) or the message alone is larger than ``max_bytes``
         (counted in ``dropped``).
         """
+        return self.append_many([Pending(key, kind, created_ms, build)])[0]
+
+    def append_many(self, items: Sequence[Pending]) -> list[int | None]:
+        """Queue several messages in order, in one transaction (one disk sync for all)."""
+        if not items:
+            return []
         with self._lock:
             try:
-                return self._append(key, kind, created_ms, build)
+                return self._append_many(items)
             except sqlite3.Error as exc:
                 with_rollback(self._db)
                 raise QueueError(f"cannot write to the SIEM queue {self.path}: {exc}") from None
 
-    def _append(
-        self, key: str, kind: str, created_ms: int, build: Callable[[int], bytes]
-    ) -> int | None:
+    def _append_many(self, items: Sequence[Pending]) -> list[int | None]:
         db = self._db
         db.execute("BEGIN IMMEDIATE")
-        seen = db.execute(
-            "SELECT 1 FROM entries WHERE key = ? UNION ALL SELECT 1 FROM delivered WHERE key = ?",
-            (key, key),
-        ).fetchone()
-        if seen is not None:
-            db.execute("ROLLBACK")
-            self.duplicates += 1
-            return None
-        seq = self._next_seq()
-        message = build(seq)
-        size = len(message)
-        if size > self.max_bytes:
-            db.execute("ROLLBACK")
-            self._count_drops(1, f"a {size}-byte message is larger than max_queue_bytes")
-            return None
-        dropped = 0
         count, total = self._count, self._bytes
-        while count > 0 and (count + 1 > self.max_events or total + size > self.max_bytes):
-            oldest = db.execute("SELECT seq, size FROM entries ORDER BY seq LIMIT 64").fetchall()
-            for old_seq, old_size in oldest:
-                if not (count + 1 > self.max_events or total + size > self.max_bytes):
-                    break
-                db.execute("DELETE FROM entries WHERE seq = ?", (old_seq,))
-                count -= 1
-                total -= int(old_size)
-                dropped += 1
-        db.execute(
-            "INSERT INTO entries (seq, key, kind, created_ms, size, message)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            (seq, key, kind, created_ms, size, message),
-        )
+        next_seq = self._next_seq()
+        dropped = duplicates = 0
+        too_large: list[int] = []
+        out: list[int | None] = []
+        for item in items:
+            seen = db.execute(
+                "SELECT 1 FROM entries WHERE key = ?"
+                " UNION ALL SELECT 1 FROM delivered WHERE key = ?",
+                (item.key, item.key),
+            ).fetchone()
+            if seen is not None:
+                duplicates += 1
+                out.append(None)
+                continue
+            message = item.build(next_seq)
+            size = len(message)
+            if size > self.max_bytes:
+                too_large.append(size)
+                out.append(None)
+                continue
+            while count > 0 and (count + 1 > self.max_events or total + size > self.max_bytes):
+                oldest = db.execute(
+                    "SELECT seq, size FROM entries ORDER BY seq LIMIT 64"
+                ).fetchall()
+                for old_seq, old_size in oldest:
+                    if not (count + 1 > self.max_events or total + size > self.max_bytes):
+                        break
+                    db.execute("DELETE FROM entries WHERE seq = ?", (old_seq,))
+                    count -= 1
+                    total -= int(old_size)
+                    dropped += 1
+            db.execute(
+                "INSERT INTO entries (seq, key, kind, created_ms, size, message)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (next_seq, item.key, item.kind, item.created_ms, size, message),
+            )
+            out.append(next_seq)
+            next_seq += 1
+            count += 1
+            total += size
         db.execute(
             "INSERT INTO meta (name, value) VALUES ('next_seq', ?)"
             " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-            (seq + 1,),
+            (next_seq,),
         )
         db.execute("COMMIT")
-        self._count, self._bytes = count + 1, total + size
+        self._count, self._bytes = count, total
+        self.duplicates += duplicates
         if dropped:
             self._count_drops(dropped, "the queue is full (max_events / max_queue_bytes)")
-        return seq
+        if too_large:
+            self._count_drops(
+                len(too_large), f"a {max(too_large)}-byte message is larger than max_queue_bytes"
+            )
+        return out
 
     def _count_drops(self, dropped: int, why: str) -> None:
         self.dropped += dropped
