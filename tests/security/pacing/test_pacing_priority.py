@@ -1,5 +1,5 @@
-"""Low priority: scan workers run niced, in the idle I/O class and SCHED_IDLE; the
-process running the scan keeps its own priority."""
+"""Low priority: scan workers run niced and in the idle I/O class; the process running
+the scan keeps its own priority."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ def _validator(priority: str, jobs: int = 2) -> SecurityValidator:
     return validator
 
 
-def test_low_priority_workers_run_niced_idle_io_and_sched_idle(tmp_path: Path) -> None:
+def test_low_priority_workers_run_niced_in_the_idle_io_class(tmp_path: Path) -> None:
     project = write_project(tmp_path / "p", 40)
     validator = _validator("low")
     try:
@@ -35,7 +35,7 @@ def test_low_priority_workers_run_niced_idle_io_and_sched_idle(tmp_path: Path) -
             state = read_priority(pid)
             assert state.nice == LOW_NICE
             assert state.io_class == "idle"
-            assert state.scheduler == "SCHED_IDLE"
+            assert state.scheduler == "SCHED_OTHER"  # SCHED_IDLE could starve the scan
             assert psutil.Process(pid).ionice().ioclass == psutil.IOPRIO_CLASS_IDLE
     finally:
         validator.close()

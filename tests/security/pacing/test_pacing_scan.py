@@ -146,5 +146,5 @@ def test_a_guard_matching_no_series_leaves_the_scan_at_low_priority_without_budg
     assert pacing["budget"]["reason"] == 'guard response_time_ms{job="nowhere"} matches no series'
     assert pacing["within_budget"] is None
     assert pacing["throttled_ms"] == 0
-    assert pacing["priority_applied"]["scheduler"] == "SCHED_IDLE"
+    assert pacing["priority_applied"]["io_class"] == "idle"
     assert _api_scan(store, report.scan_id)["pacing"]["budget"]["state"] == "off"

@@ -44,7 +44,7 @@ def _pacing(start: int, throttled: bool) -> dict[str, Any]:
         throttled_ms=4_000.0 if throttled else 0.0,
         stretches=stretches if throttled else [],
         within_budget=True,
-        priority_applied={"nice": 19, "io_class": "idle", "scheduler": "SCHED_IDLE"},
+        priority_applied={"nice": 19, "io_class": "idle", "scheduler": "SCHED_OTHER"},
     ).to_document()
 
 
