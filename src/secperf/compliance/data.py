@@ -32,8 +32,8 @@ from secperf.model import GateVerdict, Severity
 from secperf.security.series import CountedFinding, count_findings
 from secperf.security.triage import TriageState, effective_state
 from secperf.store import Store
-from secperf.store.finding_records import StoredFinding
 from secperf.store.scan_records import ScanRecord
+from secperf.store.stored_finding import StoredFinding
 
 #: Version of the data's layout; a reader checks it before reading further.
 FORMAT_VERSION = 1
