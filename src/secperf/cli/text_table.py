@@ -89,19 +89,36 @@ class TextTable:
     def lines(self) -> Iterator[list[Cell]]:
         """The header, a rule, then every row's lines: one padded cell per column each."""
         widths = self.widths()
+        yield from self.lines_before_rows(widths)
+        for row in self.rows:
+            for texts in self._row_lines(row, widths):
+                yield [Cell(text, cell.style) for text, cell in zip(texts, row, strict=True)]
+
+    def lines_before_rows(self, widths: list[int]) -> Iterator[list[Cell]]:
+        """The header and the rule under it, at ``widths``."""
         columns = zip(self.columns, widths, strict=True)
         yield [Cell(self._fit(c.header, w, c), "bold") for c, w in columns]
         yield [Cell("─" * (sum(widths) + len(GAP) * (len(widths) - 1)))]
-        for row in self.rows:
-            wrapped = [
-                self._wrap(cell.text, w) if col.wrap else [cell.text]
-                for cell, col, w in zip(row, self.columns, widths, strict=True)
+
+    def _row_lines(self, row: list[Cell], widths: list[int]) -> Iterator[list[str]]:
+        """The padded text of each cell, for each line of one row."""
+        fits = [
+            (str.rjust if col.justify == "right" else str.ljust, w)
+            for col, w in zip(self.columns, widths, strict=True)
+        ]
+        wrapped = [
+            self._wrap(cell.text, w) if col.wrap else [cell.text]
+            for cell, col, w in zip(row, self.columns, widths, strict=True)
+        ]
+        height = max(map(len, wrapped))
+        if height == 1:  # most rows: no cell wraps
+            yield [fit(parts[0], w) for parts, (fit, w) in zip(wrapped, fits, strict=True)]
+            return
+        for n in range(height):
+            yield [
+                fit(parts[n] if n < len(parts) else "", w)
+                for parts, (fit, w) in zip(wrapped, fits, strict=True)
             ]
-            for n in range(max(len(parts) for parts in wrapped)):
-                yield [
-                    Cell(self._fit(parts[n] if n < len(parts) else "", w, col), cell.style)
-                    for parts, cell, col, w in zip(wrapped, row, self.columns, widths, strict=True)
-                ]
 
     @staticmethod
     def _wrap(text: str, width: int) -> list[str]:
@@ -153,16 +170,28 @@ class TextTable:
         width = console.width
         styles: dict[str, Style] = {}
         plain: list[str] = []
-        for line in self.lines():
-            segments = _line_segments(line, styles)
-            text = "".join(segment.text for segment in segments)
+
+        def add(texts: list[str], row: list[Cell], cut: int) -> None:
+            nonlocal plain
+            text = _line_text(texts, cut)
             if len(text) <= width and _plain(text):
                 plain.append(text)
-                continue
+                return
             if plain:
                 console.file.write("\n".join(plain) + "\n")
                 plain = []
-            console.print(_Lines([segments]))
+            cells = [Cell(t, cell.style) for t, cell in zip(texts, row, strict=True)]
+            console.print(_Lines([_line_segments(cells, styles)]))
+
+        widths = self.widths()
+        for line in self.lines_before_rows(widths):
+            add([cell.text for cell in line], line, _last_styled(line))
+        # Rows: their text straight from the padded cells (no cell or segment objects
+        # per line: a listing of thousands of findings is mostly this loop).
+        for row in self.rows:
+            cut = _last_styled(row)
+            for texts in self._row_lines(row, widths):
+                add(texts, row, cut)
         if plain:
             console.file.write("\n".join(plain) + "\n")
 
@@ -210,6 +239,28 @@ def _line_segments(line: list[Cell], styles: dict[str, Style]) -> list[Segment]:
     if rest:
         segments.append(Segment(rest))
     return segments
+
+
+def _last_styled(cells: list[Cell]) -> int:
+    """The index of the last cell with a style, -1 when none has one."""
+    return max((i for i, cell in enumerate(cells) if cell.style), default=-1)
+
+
+def _line_text(texts: list[str], cut: int) -> str:
+    """The text of ``_line_segments`` for one line of padded cells (``cut``: the last styled).
+
+    Trailing padding goes as there: the last cell's, and the unstyled cells'
+    after the last styled one.
+    """
+    if cut < 0:
+        return GAP.join(texts).rstrip()
+    if cut == len(texts) - 1:
+        return (
+            GAP.join(texts).rstrip()
+            if len(texts) == 1
+            else GAP.join(texts[:-1]) + GAP + texts[-1].rstrip()
+        )
+    return GAP.join(texts[: cut + 1]) + (GAP + GAP.join(texts[cut + 1 :])).rstrip()
 
 
 def _plain(line: str) -> bool:

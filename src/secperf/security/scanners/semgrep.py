@@ -27,8 +27,6 @@ from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-import yaml  # type: ignore[import-untyped]
-
 from secperf.model import Finding, Severity
 from secperf.security.redaction import redact_text
 from secperf.security.sarif_import import is_secret_rule
@@ -221,6 +219,9 @@ class SemgrepScanner(Scanner):
     def _rules(self) -> tuple[list[str], list[str], list[str]]:
         """(rule ids, wanted suffixes, wanted file names) read from the rule files."""
         if self._rule_info is None:
+            # Only rule files need YAML (~40 ms to import): a warm scan never reads them.
+            import yaml  # type: ignore[import-untyped]
+
             ids: list[str] = []
             suffixes: set[str] = set()
             names: set[str] = set()
