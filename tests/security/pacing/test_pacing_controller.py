@@ -17,7 +17,14 @@ from secperf.bus.interface import EventBus
 from secperf.bus.memory import AsyncEventBus
 from secperf.commands.pacing import ScanPacing
 from secperf.config.sections.impact import ImpactConfig, parse_selector
-from secperf.events import Event, ScanThrottled, now_ms
+from secperf.events import (
+    EVENT_TYPES,
+    Event,
+    ScanThrottled,
+    decode_event,
+    encode_event,
+    now_ms,
+)
 from secperf.security.pacing.controller import PacingController
 from secperf.security.pacing.document import PacingDocument
 from support.pacing import GUARD_SELECTOR, guard_batch, stopped
@@ -188,3 +195,17 @@ def test_normal_priority_has_no_budget() -> None:
     assert document.budget_state == "not_configured"
     assert document.within_budget is None
     assert "full speed" in (document.reason or "")
+
+
+def test_scan_throttled_round_trips_as_json() -> None:
+    event = ScanThrottled(
+        scan_id="s",
+        target="/p",
+        action="pause",
+        reason=f"{GUARD_SELECTOR} +23 % over its level before the scan (budget 10 %)",
+        throttled_ms=1234.5,
+        guard=GUARD_SELECTOR,
+    )
+    assert decode_event(encode_event(event)) == event
+    assert ScanThrottled.topic == "security.scan.throttled"
+    assert EVENT_TYPES["ScanThrottled"] is ScanThrottled
