@@ -61,6 +61,28 @@ def config_check(ctx: typer.Context, file: ConfigFileArg = None) -> None:
     _warn_about_guards(cfg)
 
 
+@app.command("show")
+def config_show(
+    ctx: typer.Context,
+    file: ConfigFileArg = None,
+    output_format: Annotated[
+        OutputFormat, typer.Option("--format", "-f", help="Output format.")
+    ] = OutputFormat.TOML,
+) -> None:
+    """Print the effective configuration, defaults included (secrets masked)."""
+    import json
+
+    from secperf.config import export_config, to_toml
+
+    loaded = load_or_exit(ctx, file)
+    data = export_config(loaded.config)
+    if output_format is OutputFormat.JSON:
+        typer.echo(json.dumps(data, indent=2))
+    else:
+        source = loaded.source if loaded.source else "defaults"
+        typer.echo(f"# effective secperf configuration (from {source})\n" + to_toml(data))
+
+
 def _warn_about_guards(cfg: Config) -> None:
     """Warn (exit 0) about impact-budget guards that match nothing stored yet."""
     if all(selector.builtin for selector in cfg.scan.impact.guard):
