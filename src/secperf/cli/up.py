@@ -75,6 +75,13 @@ def up(
             f" {m.files_scanned} files in {m.scan_duration_ms / 1000:.2f} s"
             f" ({m.cache_hits} cached)"
         )
+        if report.pacing is not None:
+            from secperf.security.pacing.document import PacingDocument
+
+            pacing = PacingDocument.from_document(report.pacing)
+            # Said when the budget acted or could not: a quiet scan needs no line.
+            if pacing.throttled or pacing.budget_state == "off":
+                say(f"scan pacing: {pacing.summary()}")
 
     out = console()
     try:

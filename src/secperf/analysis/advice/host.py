@@ -46,8 +46,10 @@ def rule_host_pressure(ctx: AdviceContext) -> list[Advice]:
                 )
             elif metric == "cpu_percent":
                 action = (
-                    "Find what keeps the CPU busy; if scans do, lower [scan] jobs or run them "
-                    "off-peak."
+                    "Find what keeps the CPU busy; if scans do: secperf up and agent already "
+                    "run them at low priority within an impact budget ([scan.impact]), "
+                    "[scan] every starts periodic ones at quiet times, and lower [scan] jobs "
+                    "leaves more cores to the rest."
                 )
             else:
                 action = (
