@@ -42,7 +42,7 @@ from secperf.web.otlp.mapping import (
 from secperf.web.routes_ingest import _overloaded as writer_behind
 
 PATH = "/v1/metrics"
-#: Bodies at least this large are decoded in a worker thread, off the event loop.
+#: Plain bodies at least this large are decoded in a worker thread, off the event loop.
 THREAD_ABOVE_BYTES = 64 * 1024
 #: Seconds a client is asked to wait while the writer is behind.
 RETRY_AFTER_S = 1
@@ -190,7 +190,8 @@ async def _read_and_map(
     except wire.WireError as exc:
         raise ApiError(exc.status, exc.message, where=exc.where) from None
     now = _now_ms()
-    if len(body) >= THREAD_ABOVE_BYTES:
+    # A small gzip body may inflate to many megabytes: off the event loop too.
+    if gzipped or len(body) >= THREAD_ABOVE_BYTES:
         return await run_in_threadpool(_decode, body, gzipped, encoding, config, now)
     return _decode(body, gzipped, encoding, config, now)
 
