@@ -106,8 +106,12 @@ def test_subcommand_help_loads_nothing_heavy(tmp_path: Path) -> None:
     assert loaded(modules, HEAVY) == []
 
 
-def test_findings_list_loads_no_scanner_web_or_statistics(tmp_path: Path) -> None:
-    """Reading stored findings needs the config and the store, not what produced them."""
+def test_findings_list_loads_no_scanner_web_statistics_or_sqlalchemy(tmp_path: Path) -> None:
+    """Reading stored findings needs the config and the store's file, not what produced them.
+
+    An SQLite store at the latest schema is read through plain sqlite3
+    (``store.sqlite_reader``): neither SQLAlchemy nor the store's write path loads.
+    """
     (tmp_path / "app.py").write_text("import subprocess\nsubprocess.call('ls', shell=True)\n")
     (tmp_path / "secperf.toml").write_text('[scan]\nscanners = ["bandit"]\n')
     scanned = run_cli(["scan", "--format", "json"], cwd=tmp_path)
@@ -132,8 +136,14 @@ def test_findings_list_loads_no_scanner_web_or_statistics(tmp_path: Path) -> Non
         "secperf.security.validator",
         "secperf.web",
         "secperf.analysis",
+        "sqlalchemy",
+        "secperf.store.store",
+        "secperf.store.engine",
+        "secperf.store.samples",
+        "secperf.store.writer",
     )
     assert loaded(modules, forbidden) == []
+    assert "secperf.store.sqlite_reader" in modules
 
 
 def test_a_warm_scan_with_nothing_changed_loads_no_scanner_tool(tmp_path: Path) -> None:
@@ -147,6 +157,21 @@ def test_a_warm_scan_with_nothing_changed_loads_no_scanner_tool(tmp_path: Path) 
     # The cached results are the findings, printed as before.
     assert "B602" in proc.stdout
     assert loaded(modules, ("bandit", "detect_secrets", "stevedore")) == []
+    # Nor what only other commands or other inputs need: YAML (semgrep's rule
+    # files), the web server, statistics, the alert engine, NATS.
+    others = (
+        "yaml",
+        "fastapi",
+        "starlette",
+        "uvicorn",
+        "scipy",
+        "nats",
+        "secperf.web",
+        "secperf.analysis",
+        "secperf.alerts",
+        "secperf.gates",
+    )
+    assert loaded(modules, others) == []
     # Changing a file loads bandit again, for that file.
     (tmp_path / "app.py").write_text("import subprocess\nsubprocess.call('id', shell=True)\n")
     proc, modules = imports("scan", cwd=tmp_path)
