@@ -41,7 +41,12 @@ from secperf.model import (
 from secperf.siem.forwarder import SiemForwarder
 from secperf.store import Store, StoreWriter
 from support.factories import make_finding, make_scan_metrics
-from support.rsyslog import RsyslogServer, self_signed_certificate
+from support.rsyslog import (  # noqa: F401
+    RsyslogFactory,
+    RsyslogServer,
+    rsyslog,
+    self_signed_certificate,
+)
 from support.waiting import wait_for
 
 pytestmark = pytest.mark.slow
@@ -147,8 +152,11 @@ def _messages(server: RsyslogServer, app: str | None = None) -> list[tuple[int, 
     return out
 
 
-def test_every_kind_arrives_once_in_order_in_cef_and_ecs(tmp_path: Path) -> None:
-    server = RsyslogServer(tmp_path / "rsyslog")
+def test_every_kind_arrives_once_in_order_in_cef_and_ecs(
+    tmp_path: Path,
+    rsyslog: RsyslogFactory,  # noqa: F811
+) -> None:
+    server = rsyslog()
     assert "End of config validation run" in server.validate()
     server.start()
     a = make_finding("B105", "src/a.py", Severity.HIGH, line=3)
@@ -247,8 +255,11 @@ def _failed_more_than(forwarder: SiemForwarder, count: int) -> Callable[[], bool
     return lambda: forwarder.stats()[0].failed > count
 
 
-def test_an_rsyslog_outage_loses_nothing_and_repeats_nothing(tmp_path: Path) -> None:
-    server = RsyslogServer(tmp_path / "rsyslog")
+def test_an_rsyslog_outage_loses_nothing_and_repeats_nothing(
+    tmp_path: Path,
+    rsyslog: RsyslogFactory,  # noqa: F811
+) -> None:
+    server = rsyslog()
     server.start()
     config = _config(tmp_path, [{"name": "soc", "address": f"tcp://127.0.0.1:{server.port}"}])
 
@@ -289,9 +300,12 @@ def test_an_rsyslog_outage_loses_nothing_and_repeats_nothing(tmp_path: Path) -> 
     assert len(received) > 6
 
 
-def test_tls_to_rsyslog_with_a_self_signed_certificate(tmp_path: Path) -> None:
+def test_tls_to_rsyslog_with_a_self_signed_certificate(
+    tmp_path: Path,
+    rsyslog: RsyslogFactory,  # noqa: F811
+) -> None:
     cert, key = self_signed_certificate(tmp_path)
-    server = RsyslogServer(tmp_path / "rsyslog", tls=(cert, key))
+    server = rsyslog(tls=(cert, key))
     server.validate()
     server.start()
     config = _config(

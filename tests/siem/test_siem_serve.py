@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 import pytest
 
 from support.cli import clean_env, run_cli
-from support.rsyslog import RsyslogServer
+from support.rsyslog import RsyslogFactory, rsyslog  # noqa: F401
 from support.services import free_port
 
 pytestmark = pytest.mark.slow
@@ -93,8 +93,9 @@ def _integrations(port: int) -> dict[str, Any]:
 
 def test_a_scan_waits_out_an_outage_and_a_kill_and_arrives_once_without_secrets(
     tmp_path: Path,
+    rsyslog: RsyslogFactory,  # noqa: F811
 ) -> None:
-    rsyslog = RsyslogServer(tmp_path / "rsyslog")  # not started: the SIEM is down
+    server = rsyslog()  # not started: the SIEM is down
     project = tmp_path / "project"
     (project / "conf").mkdir(parents=True)
     (project / "conf" / "settings.py").write_text(
@@ -110,7 +111,7 @@ def test_a_scan_waits_out_an_outage_and_a_kill_and_arrives_once_without_secrets(
         "[monitor.impact]\nenabled = false\n"
         "[[siem.outputs]]\n"
         'name = "soc"\n'
-        f'address = "tcp://127.0.0.1:{rsyslog.port}"\n'
+        f'address = "tcp://127.0.0.1:{server.port}"\n'
         'format = "ecs"\n'
         # Findings only: the default alert rules fire on them too, as a count of their own.
         'events = ["finding.new", "secret", "finding.fixed"]\n'
@@ -140,19 +141,19 @@ def test_a_scan_waits_out_an_outage_and_a_kill_and_arrives_once_without_secrets(
         first.wait(30)
 
     assert (project / ".secperf" / "siem-soc.db").is_file()
-    rsyslog.start()
+    server.start()
     with _serving(project, port, log):
-        _poll(lambda: len(rsyslog.lines()) >= expected, 60, "every finding reaches rsyslog")
+        _poll(lambda: len(server.lines()) >= expected, 60, "every finding reaches rsyslog")
         _poll(lambda: _integrations(port)["queued"] == 0, 30, "the queue is empty")
-    rsyslog.stop()
+    server.stop()
 
-    received = rsyslog.lines()
+    received = server.lines()
     assert len(received) == expected
     seqs = [int(SEQ_RE.search(line).group(1)) for line in received]  # type: ignore[union-attr]
     assert seqs == sorted(seqs) and len(set(seqs)) == expected
     keys = {SEQ_RE.search(line).group(2) for line in received}  # type: ignore[union-attr]
     assert len(keys) == expected
-    whole = rsyslog.received.read_text(encoding="utf-8")
+    whole = server.received.read_text(encoding="utf-8")
     for value in PLANTED:
         assert value not in whole
     docs = [json.loads(line[line.index("{") :]) for line in received]

@@ -6,7 +6,8 @@ line, to ``received.log``), its own work directory and pid file: no root, no
 system paths. ``stop`` sends SIGTERM and waits until the process is gone;
 ``start`` again listens on the same port. With ``tls`` (rsyslog's ``ossl``
 network stream driver, package ``rsyslog-openssl``) it takes TLS with a
-self-signed certificate made by ``openssl``.
+self-signed certificate made by ``openssl``. The ``rsyslog`` fixture makes
+servers and stops every one when the test ends, passed or failed.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -155,3 +157,22 @@ class RsyslogServer:
         if not self.received.exists():
             return []
         return self.received.read_text(encoding="utf-8", errors="replace").splitlines()
+
+
+#: Makes an ``RsyslogServer`` in the test's tmp_path (``name``: its directory; ``tls``).
+RsyslogFactory = Callable[..., RsyslogServer]
+
+
+@pytest.fixture
+def rsyslog(tmp_path: Path) -> Iterator[RsyslogFactory]:
+    """A factory of rsyslog servers, each stopped when the test ends."""
+    made: list[RsyslogServer] = []
+
+    def make(name: str = "rsyslog", *, tls: tuple[Path, Path] | None = None) -> RsyslogServer:
+        server = RsyslogServer(tmp_path / name, tls=tls)
+        made.append(server)
+        return server
+
+    yield make
+    for server in made:
+        server.stop()
