@@ -139,7 +139,7 @@ class PacingController:
         with self._lock:
             self._set_action(None, "the scan ended", None)
         self._throttle.release()  # whatever the thread did or did not do
-        self._read_priority()  # a short scan may end before the thread looked
+        self._read_priority()
 
     # ------------------------------------------------------------------ the loop
 
@@ -153,7 +153,6 @@ class PacingController:
                         break
             self._loop_started_ms = now_ms()
             while not self._done.is_set():
-                self._read_priority()
                 if self.state == BUDGET_ON:
                     self._tick(now_ms())
                 self._done.wait(self.tick_s)
@@ -165,11 +164,12 @@ class PacingController:
             self._hold.clear()
 
     def _read_priority(self) -> None:
-        if self.priority_applied is not None:
-            return
-        pids = self._worker_pids()
-        if pids:
-            self.priority_applied = read_priority(pids[0]).to_document()
+        """What the workers run with, read at the end: a worker just forked has not yet
+        lowered its priority; the most lowered one shows what the others did too."""
+        states = [read_priority(pid) for pid in self._worker_pids()]
+        if states:
+            chosen = max(states, key=lambda state: state.nice if state.nice is not None else -99)
+            self.priority_applied = chosen.to_document()
 
     def _tick(self, now: int) -> None:
         settings = self.settings

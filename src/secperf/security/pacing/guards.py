@@ -48,6 +48,8 @@ QUIET_STEP_MS = 60_000
 MAX_KEPT = 3600
 #: Below this many seconds of bus silence, a guard does not poll the store.
 BUS_FRESH_S = 1.5
+#: How often a guard fed by the store polls it.
+POLL_EVERY_S = 1.0
 
 
 def _host_busy_total() -> tuple[float, float]:
@@ -113,6 +115,7 @@ class GuardFeed:
         self._samples: deque[tuple[int, float, str]] = deque(maxlen=MAX_KEPT)
         self._latest: dict[str, tuple[int, float]] = {}
         self._last_offer = 0.0
+        self._last_poll = 0.0
         self._polled_to: int | None = None
 
     def offer(self, samples: Iterable[Sample]) -> int:
@@ -154,6 +157,11 @@ class GuardFeed:
             for ts, value in zip(points.timestamps.tolist(), points.values.tolist(), strict=True):
                 self._add(int(ts), float(value), key)
         self._polled_to = until_ms + 1
+        self._last_poll = time.monotonic()
+
+    def poll_due(self) -> bool:
+        """Whether a second has passed since the store was last polled (one query a second)."""
+        return time.monotonic() - self._last_poll >= POLL_EVERY_S
 
     def bus_fresh(self) -> bool:
         """Whether the bus delivered samples lately (then the store is not polled)."""
@@ -210,7 +218,7 @@ class SeriesGuard(Guard):
         )
 
     def read(self, now: int) -> Reading | None:
-        if self.feed.store is not None and not self.feed.bus_fresh():
+        if self.feed.store is not None and not self.feed.bus_fresh() and self.feed.poll_due():
             self.feed.poll(now)
         return self.feed.latest(newer_than_ms=now - self.stale_after_ms)
 
