@@ -30,6 +30,7 @@ from support.two_targets import (
     BETA,
     HOST_ONE,
     HOST_TWO,
+    HOUR,
     MARKERS,
     fill_two_targets,
     scan,
@@ -170,6 +171,17 @@ def test_the_overview_names_its_target_and_an_import_does_not_switch_it(store: S
         alpha = client.get("/api/v1/overview", params={"target": ALPHA}).json()["security"]
         assert [t["scan_id"] for t in alpha["trend"]] == [f"{ALPHA}-scan-1", f"{ALPHA}-scan-2"]
         assert alpha["severity_counts"]["high"] == 1 and alpha["severity_counts"]["medium"] == 1
+
+
+def test_a_store_of_imports_only_shows_the_newest_imports_target(tmp_path: Any) -> None:
+    with Store.open(tmp_path / "imports.db") as opened, _client(opened) as client:
+        assert client.get("/api/v1/overview").json()["target"] is None
+        now = _now()
+        scan(opened, "old-import", "old-project", HOST_ONE, now - HOUR, [], kind="import")
+        scan(opened, "new-import", "new-project", HOST_ONE, now, [Severity.LOW], kind="import")
+        shown = client.get("/api/v1/overview").json()
+        assert shown["target"] == "new-project"
+        assert shown["security"]["last_scan"]["scan_id"] == "new-import"
 
 
 def test_silenced_alerts_are_counted_apart(store: Store) -> None:
