@@ -13,6 +13,7 @@ that the new controls work from the keyboard, at 390 px, in both themes.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -35,6 +36,7 @@ from test_dashboard_browser import (
     playwright_sync,
 )
 
+from secperf.events import ScanThrottled
 from secperf.model import Sample, SecurityMetrics
 from secperf.store import Store
 
@@ -230,16 +232,12 @@ class Server:
         return httpx.get(f"{self.url}{path}", timeout=60)
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    root = tmp_path_factory.mktemp("pacing-dashboard")
-    now = int(time.time() * 1000)
-    db = root / "secperf.db"
-    with Store.open(db) as store:
-        scans = _fill(store, now)
-    project = root / "project"
-    project.mkdir()
-    stderr_path = root / "serve.stderr"
+@contextlib.contextmanager
+def _serving(db: Path, now: int, scans: list[PacedScan]) -> Iterator[Server]:
+    """``secperf serve`` over the store ``db``, with the token set, until the block ends."""
+    project = db.parent / "project"
+    project.mkdir(exist_ok=True)
+    stderr_path = db.parent / "serve.stderr"
     env = {**os.environ, "SECPERF_TOKEN": TOKEN}
     with stderr_path.open("wb") as err:
         process = subprocess.Popen(
@@ -265,6 +263,17 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
                 process.kill()
                 process.wait()
     assert "Traceback" not in stderr_path.read_text(errors="replace")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """The filled store served for the whole module (the tests only read it)."""
+    db = tmp_path_factory.mktemp("pacing-dashboard") / "secperf.db"
+    now = int(time.time() * 1000)
+    with Store.open(db) as store:
+        scans = _fill(store, now)
+    with _serving(db, now, scans) as served:
+        yield served
 
 
 def _context(browser: Any, *, width: int = 1400, scheme: str = "light") -> Any:
@@ -507,6 +516,49 @@ def test_report_failure_reads_as_a_sentence(page: Any, server: Server) -> None:
         message = response.json()["error"]["message"]
         expect(status).to_contain_text(f"the report could not be made: {response.status} ")
         expect(status).to_contain_text(message)
+
+
+def test_a_running_scan_says_live_when_the_budget_holds_it_back(page: Any, tmp_path: Path) -> None:
+    # A store of its own: the running scan must not change what the other tests read.
+    db = tmp_path / "secperf.db"
+    now = int(time.time() * 1000)
+    with Store.open(db) as store:
+        store.record_scan_started("scan-live", TARGET, now - 5000, ["bandit"])
+        with _serving(db, now, []) as served:
+            _open(page, served, "overview")
+            _wait_live(page)
+            expect(page.get_by_test_id("scan-running")).to_contain_text(f"scanning {TARGET}")
+            expect(page.get_by_test_id("scan-running-throttle")).to_have_count(0)
+            # What the pacing controller publishes, through the store's event log
+            # (as a scan in another process reaches the server).
+            store.append_events(
+                [
+                    ScanThrottled(
+                        scan_id="scan-live",
+                        target=TARGET,
+                        action="pause",
+                        reason=BUDGET_REASON,
+                        throttled_ms=4200.0,
+                        guard='response_time_ms{job="api",quantile="0.95"}',
+                    )
+                ]
+            )
+            live = page.get_by_test_id("scan-running-throttle")
+            expect(live).to_have_text(
+                f"held back (paused: {BUDGET_REASON}), throttled 4.20 s so far"
+            )
+            store.append_events(
+                [
+                    ScanThrottled(
+                        scan_id="scan-live",
+                        target=TARGET,
+                        action="resume",
+                        reason="guard recovered",
+                        throttled_ms=9100.0,
+                    )
+                ]
+            )
+            expect(live).to_have_text("back to full pace, throttled 9.10 s so far")
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])

@@ -2,6 +2,7 @@
 // revision counters that views watch to refetch what an event made stale.
 
 import { api, errorText, getToken } from "./api";
+import type { LiveThrottle } from "./pacing";
 import type {
   AlertJson,
   GateRun,
@@ -61,6 +62,8 @@ class LiveState {
   now = $state(Date.now());
   // Bumped when an event makes a view's data stale; views refetch on change.
   rev = $state({ scans: 0, findings: 0, alerts: 0, gate: 0, baselines: 0 });
+  // Running scans' latest throttling (ScanThrottled), by scan id, until they end.
+  throttling = $state<Record<string, LiveThrottle>>({});
 
   #source: EventSource | null = null;
   #retryMs = 1000;
@@ -211,6 +214,15 @@ class LiveState {
         this.rev.gate += 1;
         break;
       case "ScanThrottled":
+        this.throttling = {
+          ...this.throttling,
+          [String(body.scan_id ?? "")]: {
+            scan_id: String(body.scan_id ?? ""),
+            action: String(body.action ?? ""),
+            reason: String(body.reason ?? ""),
+            throttled_ms: Number(body.throttled_ms ?? 0),
+          },
+        };
         // A scan's pacing changed: refetch scan records once per burst, not per event.
         if (this.#throttleTimer === null) {
           this.#throttleTimer = setTimeout(() => {
@@ -247,6 +259,10 @@ class LiveState {
 
   #scanCompleted(body: Record<string, unknown>): void {
     const metrics = body.metrics as SecurityMetrics | undefined;
+    if (metrics && metrics.scan_id in this.throttling) {
+      const { [metrics.scan_id]: _ended, ...rest } = this.throttling;
+      this.throttling = rest;
+    }
     if (metrics && this.overview) {
       const sec = this.overview.security;
       sec.last_scan = {

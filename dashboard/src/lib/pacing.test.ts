@@ -6,6 +6,7 @@ import {
   deltaPercent,
   filenameFromDisposition,
   formatWait,
+  liveThrottleText,
   medianAbsPercentError,
   pacingFacts,
   perScannerRows,
@@ -99,6 +100,15 @@ describe("what the budget did, in words", () => {
     expect(withinBudgetText(pacing({ within_budget: false }))).toBe("over budget");
     expect(budgetText(pacing({ budget: null }))).toBe("no impact budget");
     expect(pacingFacts(pacing({ deadline_reached: true }))).toContain("deadline reached");
+  });
+});
+
+describe("a running scan's throttling, live", () => {
+  it("says what holds the scan back, or that it runs at full pace again", () => {
+    const t = { scan_id: "s", action: "pause", reason: REASON, throttled_ms: 12_300 };
+    expect(liveThrottleText(t)).toBe(`held back (paused: ${REASON}), throttled 12.3 s so far`);
+    expect(liveThrottleText({ ...t, action: "resume" })).toBe("back to full pace, throttled 12.3 s so far");
+    expect(liveThrottleText(null)).toBeNull();
   });
 });
 

@@ -78,6 +78,25 @@ export function throttleSummary(pacing: ScanPacing | null | undefined): string |
   return `throttled ${formatDuration(throttled)}${more}${why}`;
 }
 
+/** The last ``ScanThrottled`` event of a running scan. */
+export interface LiveThrottle {
+  scan_id: string;
+  action: string;
+  reason: string;
+  throttled_ms: number;
+}
+
+/**
+ * A running scan's throttling as its events tell it: "held back (paused:
+ * <reason>), 12.3 s so far" or "back to full pace, throttled 12.3 s so far".
+ */
+export function liveThrottleText(t: LiveThrottle | null | undefined): string | null {
+  if (!t) return null;
+  const so = `${formatDuration(t.throttled_ms)} so far`;
+  if (t.action === "resume") return `back to full pace, throttled ${so}`;
+  return `held back (${actionText(t.action)}: ${t.reason}), throttled ${so}`;
+}
+
 /** "budget on (max +10 %)", "budget off: <why>" or "no impact budget". */
 export function budgetText(pacing: ScanPacing | null | undefined): string | null {
   if (!pacing) return null;
