@@ -21,6 +21,7 @@ from secperf.events import (
     MetricsRecorded,
     ScanCompleted,
     ScanStarted,
+    ScanThrottled,
     SilenceAdded,
     SilenceExpired,
     ViolationDetected,
@@ -124,6 +125,14 @@ EXAMPLES: list[Event] = [
     ),
     SilenceExpired(silence_id=3, ends_ms=5),
     BenchmarksRecorded(names=("test_parse", "test_render"), results=4),
+    ScanThrottled(
+        scan_id="scan-1",
+        target="/repo",
+        action="pause",
+        reason='response_time_ms{job="api"} +23 % over its level before the scan (budget 10 %)',
+        throttled_ms=1234.0,
+        guard='response_time_ms{job="api"}',
+    ),
 ]
 
 
