@@ -81,6 +81,7 @@ class ScanPacer(Protocol):
 
     def scan_finished(self) -> None: ...
 
+
 _SLOWEST_KEPT = 10
 #: Why a discovered file was not scanned when no enabled scanner reads it.
 NOT_READ = "no enabled scanner reads this file"
