@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
 
 from secperf.config.sections.siem import SIEM_EVENT_KINDS
 from secperf.model import Finding, Severity
-from secperf.security.redaction import redact_text, scrub_finding
+from secperf.security.redaction import redact_text
 
 #: The vendor and product every format names.
 VENDOR = "secperf"
@@ -80,6 +82,36 @@ SYSLOG_SEVERITY: dict[Severity, int] = {
 }
 
 
+@lru_cache(maxsize=8192)
+def _redacted(text: str, filename: str = "") -> str:
+    """``redact_text`` remembered per text: titles, states, targets and messages repeat.
+
+    Held in this process's memory only, as the events themselves are.
+    """
+    return redact_text(text, filename=filename)
+
+
+def _redacted_value(value: Any) -> Any:
+    if isinstance(value, str):
+        return _redacted(value)
+    if isinstance(value, dict):
+        return {key: _redacted_value(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_redacted_value(item) for item in value)
+    return value
+
+
+def _redacted_finding(finding: Finding) -> Finding:
+    """``finding`` with every text field redacted, as ``scrub_finding`` does."""
+    return dataclasses.replace(
+        finding,
+        message=_redacted(finding.message),
+        snippet=None if finding.snippet is None else _redacted(finding.snippet, finding.path),
+        help_url=None if finding.help_url is None else _redacted(finding.help_url),
+        properties=_redacted_value(finding.properties),
+    )
+
+
 def redact_record(record: SiemRecord) -> SiemRecord:
     """``record`` with every free-text field passed through the redactor once more.
 
@@ -89,12 +121,12 @@ def redact_record(record: SiemRecord) -> SiemRecord:
     finding = record.finding
     return dataclasses.replace(
         record,
-        name=redact_text(record.name),
-        message=redact_text(record.message),
-        reason=redact_text(record.reason),
-        user=redact_text(record.user),
-        state=redact_text(record.state),
-        target=redact_text(record.target),
-        labels={key: redact_text(value) for key, value in record.labels.items()},
-        finding=None if finding is None else scrub_finding(finding),
+        name=_redacted(record.name),
+        message=_redacted(record.message),
+        reason=_redacted(record.reason),
+        user=_redacted(record.user),
+        state=_redacted(record.state),
+        target=_redacted(record.target),
+        labels={key: _redacted(value) for key, value in record.labels.items()},
+        finding=None if finding is None else _redacted_finding(finding),
     )
