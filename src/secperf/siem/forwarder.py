@@ -52,6 +52,8 @@ BATCH_MESSAGES = 200
 BATCH_BYTES = 256 * 1024
 #: How long the receiver's TCP stack has to acknowledge a batch.
 CONFIRM_TIMEOUT_S = 15.0
+#: Records queued per transaction at the most (a scan's findings come in chunks).
+ENQUEUE_CHUNK = 200
 #: The bus queue of the forwarder's subscription (security events are never dropped).
 SUBSCRIPTION_QUEUE = 10_000
 
@@ -297,10 +299,10 @@ class SiemForwarder:
             return
         for output in self.outputs:
             wanted = [r for r in records if output.wants(r)]
-            if not wanted:
-                continue
             try:
-                output.enqueue(wanted)
+                # In chunks: the sender starts on the first while the rest are formatted.
+                for start in range(0, len(wanted), ENQUEUE_CHUNK):
+                    output.enqueue(wanted[start : start + ENQUEUE_CHUNK])
             except QueueError as exc:
                 output.record_failure(str(exc))
                 log.error("SIEM output %s: %d event(s) lost: %s", output.name, len(wanted), exc)
