@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import JSON, ColumnElement, Connection, cast, func, or_, select, update
+from sqlalchemy import JSON, ColumnElement, Connection, and_, case, cast, func, or_, select, update
 
 from secperf.events import local_host, now_ms
 from secperf.model import (
@@ -519,34 +519,44 @@ class ScanRecordMixin(RecordMixin):
         with self._engine.connect() as conn:
             return [self._scan_from_row(r) for r in conn.execute(stmt.limit(limit))]
 
-    def latest_scans_by_target(self, *, finished: bool = False) -> dict[str, ScanRecord]:
-        """The newest scan (or import) of every target, in one read.
+    def latest_scans_by_target(
+        self,
+    ) -> tuple[dict[str, ScanRecord], dict[str, ScanRecord]]:
+        """The newest scan (or import) of every target, and its newest finished one, in one read.
 
-        ``finished``: the newest that ended whole with metrics (what the
-        overview counts), instead of the newest of any status.
+        Finished: ended whole (ok, partial, failed) with metrics, what the
+        overview counts. A row that is both is read once.
         """
+        done = case(
+            (and_(scans.c.status.in_(COMPLETE_SCAN_STATUSES), scans.c.metrics.is_not(None)), 1),
+            else_=0,
+        )
+        newest_first = (scans.c.started_ms.desc(), scans.c.scan_id.desc())
         ranked = select(
             scans.c.scan_id,
+            done.label("done"),
             func.row_number()
-            .over(
-                partition_by=scans.c.target,
-                order_by=(scans.c.started_ms.desc(), scans.c.scan_id.desc()),
-            )
-            .label("rank"),
-        )
-        if finished:
-            ranked = ranked.where(scans.c.status.in_(COMPLETE_SCAN_STATUSES)).where(
-                scans.c.metrics.is_not(None)
-            )
-        newest = ranked.subquery()
+            .over(partition_by=scans.c.target, order_by=newest_first)
+            .label("newest"),
+            func.row_number()
+            .over(partition_by=(scans.c.target, done), order_by=newest_first)
+            .label("rank_done"),
+        ).subquery()
         stmt = (
-            select(scans)
-            .join(newest, newest.c.scan_id == scans.c.scan_id)
-            .where(newest.c.rank == 1)
-            .order_by(scans.c.target)
+            select(scans, ranked.c.newest, ranked.c.done, ranked.c.rank_done)
+            .join(ranked, ranked.c.scan_id == scans.c.scan_id)
+            .where(or_(ranked.c.newest == 1, and_(ranked.c.done == 1, ranked.c.rank_done == 1)))
         )
+        newest: dict[str, ScanRecord] = {}
+        finished: dict[str, ScanRecord] = {}
         with self._engine.connect() as conn:
-            return {row.target: self._scan_from_row(row) for row in conn.execute(stmt)}
+            for row in conn.execute(stmt):
+                record = self._scan_from_row(row)
+                if row.newest == 1:
+                    newest[record.target] = record
+                if row.done == 1 and row.rank_done == 1:
+                    finished[record.target] = record
+        return newest, finished
 
     def scan_finding_counts_of(
         self, scan_ids: Iterable[str], *, at_ms: int | None = None

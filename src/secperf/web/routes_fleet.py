@@ -126,8 +126,7 @@ def fleet_targets(
 ) -> dict[str, Any]:
     """The targets document: one read per kind of data for the whole page."""
     now = _now_ms()
-    newest = store.latest_scans_by_target()
-    finished = store.latest_scans_by_target(finished=True)
+    newest, finished = store.latest_scans_by_target()
     gates = store.latest_gate_runs_by_target()
     names = sorted(set(newest) | set(gates))
     if target is not None:
