@@ -13,7 +13,8 @@ Three parts, built fresh on every scrape by one custom collector:
 * secperf's own counters: bus events published / delivered / dropped / failed,
   per-subscriber queue depth, store-writer samples written / rejected, live
   stream clients, API requests shed by reason, at work and waiting, alert
-  evaluations, plus the standard ``process_*`` metrics of this process.
+  evaluations, each SIEM output's queue, deliveries, failures and drops
+  (``secperf_siem_*``), plus the standard ``process_*`` metrics of this process.
 
 A stored series whose name equals one of secperf's own families is left out:
 the computed family is the authority for that name.
