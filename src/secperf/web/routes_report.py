@@ -18,6 +18,7 @@ from secperf.events import now_ms
 from secperf.web.auth import WriteCheckedRoute, require_read
 from secperf.web.context import AppContext, get_context
 from secperf.web.errors import ApiError
+from secperf.web.scope import TargetQuery
 
 router = APIRouter(prefix="/api/v1", tags=["report"], route_class=WriteCheckedRoute)
 
@@ -57,7 +58,7 @@ async def get_report(
     until: Annotated[
         str | None, Query(min_length=1, max_length=64, description="Default: now.")
     ] = None,
-    target: Annotated[str | None, Query(min_length=1, max_length=1000)] = None,
+    target: TargetQuery = None,
     format: Annotated[ReportFormat, Query(description="json, html or pdf.")] = "json",
 ) -> Response:
     """The compliance report of a period as an attachment: what ``secperf report`` writes."""
