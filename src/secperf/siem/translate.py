@@ -12,7 +12,10 @@ carries the redacted preview only.
 
 Interrupted and abandoned scans saw part of the code: they give no records.
 A scan that failed gives new findings but no fixed ones (what it did not
-report may simply not have been scanned).
+report may simply not have been scanned), and so does a scan whose start this
+builder did not see (it may have missed some of its findings: a server that
+started during the scan) or an import of another tool's results (it announces
+only the findings new to it).
 
 Blocking (reads the store): call it from a worker thread.
 """
@@ -28,6 +31,7 @@ from secperf.events import (
     FindingTriaged,
     GateEvaluated,
     ScanCompleted,
+    ScanStarted,
     ViolationDetected,
 )
 from secperf.model import AlertState, Finding, GateVerdict, Severity
@@ -44,6 +48,7 @@ SCAN_THROTTLED_TOPIC = "security.scan.throttled"
 #: The topics that can give records.
 TOPICS = frozenset(
     {
+        ScanStarted.topic,
         ViolationDetected.topic,
         ScanCompleted.topic,
         FindingTriaged.topic,
@@ -87,9 +92,16 @@ class RecordBuilder:
     def __init__(self, store: Store) -> None:
         self.store = store
         self._open: OrderedDict[str, list[ViolationDetected]] = OrderedDict()
+        # Scans whose start was seen: only those are whole enough to tell what is fixed.
+        self._started: OrderedDict[str, None] = OrderedDict()
 
     def records(self, event: Event) -> list[SiemRecord]:
         """The records ``event`` gives, in order (blocking: may read the store)."""
+        if isinstance(event, ScanStarted):
+            self._started[event.scan_id] = None
+            while len(self._started) > MAX_OPEN_SCANS:
+                self._started.popitem(last=False)
+            return []
         if isinstance(event, ViolationDetected):
             self._collect(event)
             return []
@@ -122,6 +134,7 @@ class RecordBuilder:
     def _scan_completed(self, event: ScanCompleted) -> list[SiemRecord]:
         metrics = event.metrics
         found = self._open.pop(metrics.scan_id, [])
+        seen_whole = self._started.pop(metrics.scan_id, False) is None
         if event.status not in COMPLETE_SCAN_STATUSES:
             return []
         previous = {
@@ -146,7 +159,7 @@ class RecordBuilder:
             for fp, v in current.items()
             if fp not in previous
         ]
-        if event.status != "failed":
+        if event.status != "failed" and seen_whole:
             gone = sorted(
                 (s for fp, s in previous.items() if fp not in current),
                 key=lambda s: (s.finding.path, s.finding.line, s.finding.fingerprint),
