@@ -23,7 +23,10 @@ Blocking (reads the store): call it from a worker thread.
 from __future__ import annotations
 
 import logging
+import time
 from collections import OrderedDict
+
+from sqlalchemy.exc import SQLAlchemyError
 
 from secperf.events import (
     AlertChanged,
@@ -60,6 +63,9 @@ TOPICS = frozenset(
 #: Scans whose findings are being collected at the most (a scan whose completion
 #: never comes, e.g. its process died, is forgotten after this many others).
 MAX_OPEN_SCANS = 32
+#: Reads of the previous scan's findings before giving up, and the first pause between.
+STORE_ATTEMPTS = 3
+STORE_RETRY_S = 0.25
 #: How many recent scans of a target are read to find the previous complete one.
 _RECENT_SCANS = 20
 
@@ -118,6 +124,25 @@ class RecordBuilder:
             return [_throttled(event)]
         return []
 
+    def _previous(self, scan_id: str, target: str, started_ms: int) -> list[StoredFinding] | None:
+        """The previous scan's findings; None when the store cannot say (logged)."""
+        delay_s = STORE_RETRY_S
+        for attempt in range(1, STORE_ATTEMPTS + 1):
+            try:
+                return previous_scan_findings(self.store, scan_id, target, started_ms)
+            except SQLAlchemyError as exc:  # locked, disconnected: it may pass
+                if attempt == STORE_ATTEMPTS:
+                    log.error(
+                        "SIEM: the findings of scan %s cannot be judged new or fixed: the"
+                        " store could not be read (%s); none are forwarded",
+                        scan_id,
+                        str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
+                    )
+                    return None
+                time.sleep(delay_s)  # a worker thread: waiting holds no event loop
+                delay_s *= 2
+        return None
+
     def _collect(self, event: ViolationDetected) -> None:
         found = self._open.get(event.scan_id)
         if found is None:
@@ -137,12 +162,10 @@ class RecordBuilder:
         seen_whole = self._started.pop(metrics.scan_id, False) is None
         if event.status not in COMPLETE_SCAN_STATUSES:
             return []
-        previous = {
-            s.finding.fingerprint: s
-            for s in previous_scan_findings(
-                self.store, metrics.scan_id, metrics.target, metrics.started_ms
-            )
-        }
+        earlier = self._previous(metrics.scan_id, metrics.target, metrics.started_ms)
+        if earlier is None:
+            return []
+        previous = {s.finding.fingerprint: s for s in earlier}
         current: dict[str, ViolationDetected] = {}
         for violation in found:
             current.setdefault(violation.finding.fingerprint, violation)
