@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import statistics
 import tempfile
 import threading
@@ -146,7 +147,7 @@ async def _scan(
 
 def _increase(
     points: list[tuple[int, float]], runs: list[ScanRun], every_run: list[ScanRun]
-) -> tuple[float | None, float | None, int]:
+) -> tuple[float | None, float | None, str]:
     """(median increase %, p95 increase %, quiet windows) of the guard during ``runs``.
 
     The correlation engine's own steps: quiet windows matched with every scan of
@@ -183,7 +184,12 @@ def _increase(
     p95 = None
     if result.inside_quantiles and result.quiet_quantiles and result.quiet_quantiles[4]:
         p95 = (result.inside_quantiles[4] / result.quiet_quantiles[4] - 1) * 100
-    return result.effect_pct, p95, result.n_quiet_windows
+    medians = (
+        f"median {result.inside_median:.1f} ms in / {result.quiet_median:.1f} ms quiet"
+        if result.inside_median is not None and result.quiet_median is not None
+        else result.reason
+    )
+    return result.effect_pct, p95, f"{result.n_quiet_windows} quiet windows, {medians}"
 
 
 async def _session(quick: bool) -> tuple[list[ScanRun], list[tuple[int, float]]]:
@@ -236,9 +242,11 @@ def run(quick: bool) -> list[Figure]:
     throttled = statistics.median(r.throttled_s for r in budget)
     # Partial: a file of the sample was skipped (as in every scan of it), the scan ended.
     completed = sum(r.status in ("ok", "partial") for r in runs)
+    load = os.getloadavg()[1]
     note = (
-        f"{len(today)}+{len(budget)} alternating full scans of the demo project; "
-        f"quiet windows matched by the correlation engine ({t_quiet} / {b_quiet})"
+        f"{len(today)}+{len(budget)} alternating full scans of the demo project; budget: "
+        f"{b_quiet}; as today: {t_quiet}; host load average {load:.1f} (5 min) on "
+        f"{os.cpu_count()} CPUs"
     )
     figures = [
         Figure(
