@@ -174,3 +174,14 @@ def test_serve_refuses_a_queue_it_cannot_open(tmp_path: Path) -> None:
     assert done.returncode == 2, done.stderr
     assert "SIEM queue" in done.stderr and str(blocker) in done.stderr
     assert blocker.read_text().startswith("a file")
+
+
+def test_serve_refuses_tls_files_it_cannot_load(tmp_path: Path) -> None:
+    (tmp_path / "secperf.toml").write_text(
+        '[[siem.outputs]]\nname = "soc"\naddress = "tls://127.0.0.1:6514"\n'
+        'ca_file = "missing-ca.pem"\n'
+    )
+    done = run_cli(["serve", "--port", "0"], cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert "SIEM output soc: cannot load its TLS files" in done.stderr
+    assert "Traceback" not in done.stderr

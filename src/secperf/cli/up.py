@@ -49,6 +49,7 @@ def up(
     from secperf.alerts.rule_loading import RuleError, effective_rules
     from secperf.commands.up import UpOptions, run_up
     from secperf.security.baseline import BaselineError
+    from secperf.siem.forwarder import SiemSetupError
     from secperf.siem.queue import QueueError
     from secperf.web import UnsafeBindError
 
@@ -104,7 +105,7 @@ def up(
                     screen.finished = True  # the last frame, drawn when Live stops
         else:
             asyncio.run(run_up(loaded, options, say=say, on_report=on_report))
-    except (UnsafeBindError, BaselineError, QueueError) as exc:
+    except (UnsafeBindError, BaselineError, QueueError, SiemSetupError) as exc:
         fail(str(exc))
     except ValidationError:
         fail(f"--host {host!r} is not an IP address or a host name")

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import ssl
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -93,6 +94,10 @@ def default_queue_dir(store: Store) -> Path:
     return Path.cwd() / ".secperf"
 
 
+class SiemSetupError(ValueError):
+    """An output cannot be set up from its configuration (its TLS files); names the output."""
+
+
 class SiemOutput:
     """One receiver: its queue, its message format and its sender thread."""
 
@@ -102,16 +107,20 @@ class SiemOutput:
         self.kinds = frozenset(config.events)
         self.formatter = FORMATTERS[config.format]
         self.header = SyslogHeader(facility=config.facility, app_name=config.app_name)
-        context = (
-            tls_context(
-                ca_file=config.ca_file,
-                verify=config.verify,
-                cert_file=config.cert_file,
-                key_file=config.key_file,
-            )
-            if config.is_tls
-            else None
-        )
+        context = None
+        if config.is_tls:
+            try:
+                context = tls_context(
+                    ca_file=config.ca_file,
+                    verify=config.verify,
+                    cert_file=config.cert_file,
+                    key_file=config.key_file,
+                )
+            except (OSError, ssl.SSLError) as exc:
+                raise SiemSetupError(
+                    f"SIEM output {config.queue_name}: cannot load its TLS files"
+                    f" (ca_file, cert_file, key_file): {exc}"
+                ) from None
         self.connection = SyslogConnection(
             config.host,
             config.port,
@@ -124,6 +133,7 @@ class SiemOutput:
         self.last_error: str | None = None
         self.last_error_ms: int | None = None
         self.last_sent_ms: int | None = None
+        self._logged_error: str | None = None
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -216,8 +226,10 @@ class SiemOutput:
                 continue
             try:
                 self._deliver(batch)
-            except (SyslogError, QueueError) as exc:
-                self.record_failure(str(exc))
+            except Exception as exc:  # the sender must outlive any failure; it retries
+                if not isinstance(exc, SyslogError | QueueError):
+                    log.exception("SIEM output %s: unexpected failure", self.name)
+                self.record_failure(str(exc) or type(exc).__name__)
                 # Jitter keeps many servers from retrying in step.
                 self._stop.wait(delay_s * (1 + 0.1 * random.random()))  # noqa: S311
                 delay_s = min(delay_s * 2, self.config.retry_max / 1000)
@@ -233,14 +245,18 @@ class SiemOutput:
         self.queue.confirm(batch)
         self.sent += len(batch)
         self.last_sent_ms = now_ms()
+        if self._logged_error is not None:
+            log.info("SIEM output %s: delivering again", self.name)
+            self._logged_error = None
 
     def record_failure(self, why: str) -> None:
         """Count a failed attempt and keep its reason as the last error."""
         self.failed += 1
-        first = self.last_error != why
         self.last_error = why
         self.last_error_ms = now_ms()
-        # One line per new reason; the same failure again is counted, not repeated.
+        # One line per new reason (or outage); the same failure again is counted, not repeated.
+        first = self._logged_error != why
+        self._logged_error = why
         (log.warning if first else log.debug)("SIEM output %s: %s; retrying", self.name, why)
 
 
@@ -271,7 +287,11 @@ class SiemForwarder:
                 queue = DiskQueue(
                     path, max_events=output.max_events, max_bytes=output.max_queue_bytes
                 )
-                outputs.append(SiemOutput(output, queue))
+                try:
+                    outputs.append(SiemOutput(output, queue))
+                except Exception:
+                    queue.close()
+                    raise
         except Exception:
             for made in outputs:
                 made.queue.close()
