@@ -15,9 +15,9 @@ from secperf.security.pacing.schedule import (
     PeriodicScans,
     QuietWaiter,
     Settings,
+    host_cpu_guard,
     hour_of_week,
     hour_of_week_profile,
-    host_cpu_guard,
     plan_scan,
     quietest,
 )
@@ -138,7 +138,7 @@ def test_a_guard_without_data_falls_back_to_host_cpu(tmp_path: Path) -> None:
     store = _store(tmp_path)
     _history(store)
     _now_level(store, 62.0)
-    latency = GuardSeries("response_time_ms{job=\"api\"}", "response_time_ms", {"job": "api"})
+    latency = GuardSeries('response_time_ms{job="api"}', "response_time_ms", {"job": "api"})
     plan = plan_scan(store, Settings(), [latency], now_ms=NOW)
     store.close()
     assert [g.series for g in plan.guards] == [HOST_CPU_LABEL]
@@ -177,9 +177,7 @@ def test_the_waiter_starts_at_the_planned_hour_or_the_deadline(tmp_path: Path) -
 def test_periodic_scans_are_due_a_period_after_the_last_one(tmp_path: Path) -> None:
     store = _store(tmp_path)
     _history(store)
-    periodic = PeriodicScans(
-        store, Settings(every_ms=HOUR, window_ms=MIN), [host_cpu_guard(HOST)]
-    )
+    periodic = PeriodicScans(store, Settings(every_ms=HOUR, window_ms=MIN), [host_cpu_guard(HOST)])
     periodic.scanned(NOW - HOUR + 5 * MIN)
     assert periodic.poll(NOW) is None
     assert periodic.describe() == "01:35 UTC: next periodic scan due at 01:35 UTC (every 1 h)"
