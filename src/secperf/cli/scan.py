@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 
     from secperf.config import LoadedConfig
     from secperf.security.factory import ScanOptions
+    from secperf.security.triage import TriageDecision
+    from secperf.security.validator import ScanReport
 
 
 class ScanFormat(StrEnum):
@@ -137,14 +139,24 @@ def scan(
     show_progress = output_format is ScanFormat.TABLE and err.is_terminal
     try:
         with render_scan.scan_progress(err, show_progress) as progress:
-            report, triage = asyncio.run(
-                run_scan(
-                    loaded,
-                    options,
-                    progress=progress,
-                    priority=priority.value if priority is not None else None,
+            outcome: list[tuple[ScanReport, dict[str, TriageDecision]]] = []
+
+            async def scan_once() -> None:
+                # The main task returns None: asyncio.run (3.11) formats its task,
+                # result included, when it puts SIGINT's handler back, and the repr
+                # of a report of thousands of findings costs a visible part of a
+                # second, twice.
+                outcome.append(
+                    await run_scan(
+                        loaded,
+                        options,
+                        progress=progress,
+                        priority=priority.value if priority is not None else None,
+                    )
                 )
-            )
+
+            asyncio.run(scan_once())
+            report, triage = outcome[0]
     except BaselineError as exc:
         fail(str(exc))
     except ValueError as exc:
