@@ -261,3 +261,20 @@ def test_an_engine_that_heard_only_first_seen_findings_counts_from_the_store(
     assert heard["security_findings:sast"] == 1.0
     assert heard["security_new_findings:critical"] == 1.0
     assert heard["security_new_findings:high"] == 1.0
+
+
+def test_a_whole_set_never_removes_findings_stored_already(store: Store) -> None:
+    """An import stores all its findings, then announces some: the announced ones add nothing."""
+    scan(store, "s1", 1, [A])
+    store.record_scan_started("imp", "/repo", T0 + 2 * STEP, ["sarif"])
+    store.add_findings("imp", [A, B, C], {B.fingerprint, C.fingerprint})
+    first = store.record_scan_findings("imp", [B], {B.fingerprint})
+    assert set(first) == {B.fingerprint}
+    assert set(found_by(store, "imp")) == {A.fingerprint, B.fingerprint, C.fingerprint}
+    # Nor from a scan that shares rows: it gets its own and keeps every finding.
+    scan(store, "s3", 3, [A])
+    scan(store, "s4", 4, [A])
+    assert rows(store, "s4") == 0
+    store.record_scan_findings("s4", [B], set())
+    assert set(found_by(store, "s4")) == {A.fingerprint, B.fingerprint}
+    assert set(found_by(store, "s3")) == {A.fingerprint}

@@ -29,7 +29,7 @@ DEADLINE_S = 180.0
 BARRIER = textwrap.dedent(
     """
     import os, sys, time
-    import secperf.store
+    from secperf.store import Store  # the store and SQLAlchemy load before the barrier
     barrier = sys.argv[1]
     open(f"{barrier}.ready.{os.getpid()}", "w").close()
     deadline = time.monotonic() + 120

@@ -60,7 +60,7 @@ class FindingRecordMixin(RecordMixin):
         new = set(new_fingerprints)
         with self._write_tx() as conn:
             detach(conn, scan_id)
-            _replace_rows(conn, scan_id, by_fp, new, replace_all=False)
+            _write_rows(conn, scan_id, by_fp, new, replace=True)
         return len(by_fp)
 
     def record_scan_findings(
@@ -76,7 +76,9 @@ class FindingRecordMixin(RecordMixin):
         When the set (every field, and which are new) equals that of the
         previous complete scan of the scan's target, no rows are written: the
         scan shares that scan's rows (see ``store/finding_rows.py``).
-        Otherwise the scan's rows are replaced by ``found``.
+        Findings stored for the scan already (an import stores its own, then
+        announces some) are never removed: ``found`` is added to them, as
+        ``add_findings`` does.
 
         First seen: not found by the previous complete scan of the target.
         ``announce`` is given them inside the write transaction and returns
@@ -93,6 +95,13 @@ class FindingRecordMixin(RecordMixin):
                     scans.c.scan_id == scan_id
                 )
             ).first()
+            stored = row is not None and row.findings_from is not None
+            stored = stored or (
+                conn.execute(
+                    select(findings.c.id).where(findings.c.scan_id == scan_id).limit(1)
+                ).first()
+                is not None
+            )
             previous = (
                 None
                 if row is None
@@ -101,18 +110,17 @@ class FindingRecordMixin(RecordMixin):
             first_seen: Set[str] = frozenset()
             if row is not None and row.findings_digest == digest:
                 pass  # delivered again: stored already
-            elif previous is not None and previous.findings_digest == digest:
-                detach(conn, scan_id)
-                conn.execute(delete(findings).where(findings.c.scan_id == scan_id))
+            elif not stored and previous is not None and previous.findings_digest == digest:
                 conn.execute(
                     update(scans)
                     .where(scans.c.scan_id == scan_id)
                     .values(findings_from=previous.owner, findings_digest=digest)
                 )
             else:
-                detach(conn, scan_id)
-                _replace_rows(conn, scan_id, by_fp, new, replace_all=True)
-                if row is not None:
+                if stored:  # added to what is there, which no other scan may see change
+                    detach(conn, scan_id)
+                _write_rows(conn, scan_id, by_fp, new, replace=stored)
+                if row is not None and not stored:
                     conn.execute(
                         update(scans)
                         .where(scans.c.scan_id == scan_id)
@@ -272,18 +280,16 @@ def _by_fingerprint(found: Iterable[Finding], where: str) -> dict[str, Finding]:
     return by_fp
 
 
-def _replace_rows(
+def _write_rows(
     conn: Connection,
     scan_id: str,
     by_fp: dict[str, Finding],
     new: Set[str],
     *,
-    replace_all: bool,
+    replace: bool,
 ) -> None:
-    """Write a scan's rows for ``by_fp``: over all its rows, or over those fingerprints."""
-    if replace_all:
-        conn.execute(delete(findings).where(findings.c.scan_id == scan_id))
-    else:
+    """Write a scan's rows for ``by_fp`` (``replace``: over its rows of those fingerprints)."""
+    if replace:
         fps = list(by_fp)
         for i in range(0, len(fps), IN_BATCH):
             conn.execute(
