@@ -13,9 +13,11 @@ The model is small enough to explain in a few lines:
   with none the built-in values below;
 * a scan with cache misses lasts a fixed start-up plus a share of the work
   (``startup_ms + wall_per_work * work``; with two workers about half), its
-  CPU likewise: Theil-Sen lines through the same scans' measured work,
-  duration and CPU, or the built-in slope (1 / workers, and 1 for CPU) and
-  the median intercept while the work has not varied;
+  CPU likewise: Theil-Sen lines through the same scans' (work, duration) and
+  (work, CPU), the work being what the scanner lines give for each scan's
+  stored inputs (so a bias of those lines is corrected rather than carried
+  over), or the built-in slope (1 / workers, and 1 for CPU) and the median
+  intercept while the work has not varied;
 * a scan with nothing to read (every file cached) lasts as long as the
   median such scan did (the walk, the cache lookups, the events).
 
@@ -280,6 +282,23 @@ def _scanner_line(points: Sequence[tuple[float, float]], scanner: str) -> tuple[
     return startup, rate if rate > 0 else BUILTIN_MS_PER_KB.get(scanner, DEFAULT_MS_PER_KB)
 
 
+def _predicted_work(lines: Mapping[str, tuple[float, float]], inputs: ScanInputs) -> float:
+    """The work (ms) the scanner lines give for ``inputs``; built-in lines for others."""
+    total = 0.0
+    for scanner, scanner_inputs in inputs.per_scanner.items():
+        if scanner_inputs.misses <= 0:
+            continue
+        startup, rate = lines.get(
+            scanner,
+            (
+                BUILTIN_SCANNER_STARTUP_MS.get(scanner, 0.0),
+                BUILTIN_MS_PER_KB.get(scanner, DEFAULT_MS_PER_KB),
+            ),
+        )
+        total += startup + rate * scanner_inputs.missed_bytes / 1024
+    return total
+
+
 def fit_model(history: Sequence[ScanRecord], jobs: int) -> CostModel:
     """Fit the model on ``history`` (see ``usable_history``); built-in values without it."""
     points: dict[str, list[tuple[float, float]]] = {}
@@ -288,11 +307,14 @@ def fit_model(history: Sequence[ScanRecord], jobs: int) -> CostModel:
     cpus: list[float] = []
     warm_durations: list[float] = []
     warm_cpus: list[float] = []
+    # The inputs of each scan with misses (None: not stored), in the order of ``work``.
+    working_inputs: list[ScanInputs | None] = []
     for record in history:
         metrics = record.metrics
         assert metrics is not None
         measured = metrics.scanner_durations_ms
         total = sum(measured.values())
+        inputs = _stored_inputs(record)
         if total <= 0 or metrics.cache_misses == 0:
             warm_durations.append(metrics.scan_duration_ms)
             if metrics.cpu_seconds > 0:
@@ -301,7 +323,7 @@ def fit_model(history: Sequence[ScanRecord], jobs: int) -> CostModel:
             work.append(total)
             durations.append(metrics.scan_duration_ms)
             cpus.append(metrics.cpu_seconds)
-        inputs = _stored_inputs(record)
+            working_inputs.append(inputs)
         if inputs is None:
             continue
         for scanner, scanner_inputs in inputs.per_scanner.items():
@@ -310,6 +332,13 @@ def fit_model(history: Sequence[ScanRecord], jobs: int) -> CostModel:
                 continue
             points.setdefault(scanner, []).append((scanner_inputs.missed_bytes / 1024, spent))
     lines = {scanner: _scanner_line(p, scanner) for scanner, p in points.items()}
+    # The whole-scan lines are fitted on the work these scanner lines predict for
+    # each past scan (its measured work where its inputs were not stored), so a
+    # bias of the scanner lines is corrected, not compounded.
+    work = [
+        w if inputs is None else _predicted_work(lines, inputs)
+        for w, inputs in zip(work, working_inputs, strict=True)
+    ]
     startup_ms, wall_per_work = _line(work, durations, 1.0 / max(1, jobs), BUILTIN_STARTUP_MS)
     # A scan without a cost probe measured its CPU as 0: not a point of the CPU line.
     cpu_points = [(w, c) for w, c in zip(work, cpus, strict=True) if c > 0]
