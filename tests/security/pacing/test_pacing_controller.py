@@ -107,17 +107,19 @@ def test_over_budget_pauses_the_workers_and_recovery_resumes_them() -> None:
                 await wait_for(lambda: len(stopped(pids)) == 1)
                 await wait_for(lambda: len(stopped(pids)) == 2)
                 guard.value = LEVEL * 1.02  # within half the budget
+                # One step at a time: half the workers first, then all.
+                await wait_for(lambda: len(stopped(pids)) == 1)
                 await wait_for(lambda: stopped(pids) == [])
                 controller.scan_finished()
                 assert stopped(pids) == []
                 await wait_for(lambda: any(getattr(e, "action", "") == "resume" for e in events))
                 actions = [e.action for e in events if isinstance(e, ScanThrottled)]
-                assert actions == ["fewer_workers", "pause", "resume"]
+                assert actions == ["fewer_workers", "pause", "fewer_workers", "resume"]
                 assert all(e.scan_id == "scan-1" for e in events if isinstance(e, ScanThrottled))
                 return controller.document()
 
     document = asyncio.run(main())
-    assert [s.action for s in document.stretches] == ["fewer_workers", "pause"]
+    assert [s.action for s in document.stretches] == ["fewer_workers", "pause", "fewer_workers"]
     assert document.throttled_ms > 0
     assert document.budget_state == "on"
     assert document.guards[0].before == LEVEL

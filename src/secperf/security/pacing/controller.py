@@ -9,8 +9,9 @@ and then, every ``tick_s``, reads the guards:
   are stopped (``fewer_workers``); if the next fresh reading is still over,
   all of them (``pause``); a scan without workers holds its next batch
   (``batch_pause``);
-- throttling ends after two fresh readings in a row within half the budget
-  (hysteresis: a guard hovering at the budget does not make it flap);
+- two fresh readings in a row within half the budget step back one level
+  (``pause`` to ``fewer_workers``, then to full speed): hysteresis, so a
+  guard hovering at the budget does not make it flap;
 - a deadline guarantees every scan finishes: once ``max_slowdown`` times the
   predicted duration has passed since the scan began, it is not throttled
   again. Without a prediction the same factor caps the throttled time: at most
@@ -220,7 +221,18 @@ class PacingController:
                 if all(inc <= settings.max_increase_pct / 2 for _, _, inc in readings):
                     self._recovered += 1
                     if self._recovered >= RECOVER_READINGS:
-                        self._set_action(None, "the guards recovered", None)
+                        # One step at a time: all workers at once would bring the
+                        # guard straight back over (measured: it oscillated).
+                        if self._action == "pause" and len(self._worker_pids()) >= 2:
+                            newest = max(r.ts_ms for _, r, _ in readings)
+                            self._set_action(
+                                "fewer_workers",
+                                "the guards recovered: half the workers resume",
+                                None,
+                                newest,
+                            )
+                        else:
+                            self._set_action(None, "the guards recovered", None)
                 else:
                     self._recovered = 0
             self._apply()
