@@ -31,6 +31,7 @@ LAYERS: dict[str, int] = {
     "analysis": 4,
     "alerts": 5,
     "gates": 5,
+    "compliance": 5,  # the period's report: beside the gate's reports
     "siem": 5,  # security events to a SIEM: a sink beside the alert notifiers
     "web": 6,
     "commands": 7,
