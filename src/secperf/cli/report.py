@@ -40,7 +40,8 @@ def report(
         Path | None,
         typer.Option(
             "--verify",
-            help="Check a JSON or HTML report's SHA-256 against its data; exit 1 if edited.",
+            help="Check a JSON or HTML report against its SHA-256 (and an HTML page against"
+            " its data); exit 1 if edited.",
         ),
     ] = None,
 ) -> None:
@@ -84,6 +85,7 @@ def _build(
     from secperf.compliance.output import ReportFormat, render
     from secperf.compliance.period import parse_period
     from secperf.compliance.render_pdf import PdfUnavailable
+    from secperf.compliance.scope import UnknownTarget, resolve_target
     from secperf.compliance.settings import config_sha256, scanner_versions
     from secperf.events import now_ms
 
@@ -101,15 +103,22 @@ def _build(
             require_pdf_support()
         except PdfUnavailable as exc:
             fail(str(exc))
-    inputs = ReportInputs(
-        period=period,
-        target=target,
-        config=loaded.config.report,
-        scanner_versions=scanner_versions(loaded.config),
-        config_hash=config_sha256(loaded.config),
-        generated_ms=now,
-    )
     with open_store(loaded) as store:
+        # A name that matches no stored target would report nothing, which reads as clean.
+        try:
+            chosen_target = (
+                None if target is None else resolve_target(store, target, cwd=Path.cwd())
+            )
+        except UnknownTarget as exc:
+            fail(str(exc))
+        inputs = ReportInputs(
+            period=period,
+            target=chosen_target,
+            config=loaded.config.report,
+            scanner_versions=scanner_versions(loaded.config),
+            config_hash=config_sha256(loaded.config),
+            generated_ms=now,
+        )
         data = collect_report(store, inputs)
     try:
         return render(data, chosen)
@@ -118,21 +127,33 @@ def _build(
 
 
 def _verify(path: Path) -> None:
-    from secperf.compliance.digest import VerifyError, verify_text
+    from secperf.compliance.digest import VerifyError
+    from secperf.compliance.verify import verify_report_bytes
 
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        fail(f"{path}: cannot read the report: {exc}")
+        body = path.read_bytes()
+    except OSError as exc:
+        fail(f"{path}: cannot read the report: {exc.strerror or exc}")
     try:
-        result = verify_text(text)
+        result = verify_report_bytes(body)
     except VerifyError as exc:
         fail(f"{path}: {exc}")
-    if result.ok:
-        say(f"{path}: ok, the data matches its SHA-256 {result.stated}")
-        return
-    fail(
-        f"{path}: EDITED: the report states SHA-256 {result.stated or '(none)'}"
-        f" but its data hashes to {result.computed}",
-        code=1,
-    )
+    if not result.hash_ok:
+        fail(
+            f"{path}: EDITED: the report states SHA-256 {result.stated or '(none)'}"
+            f" but its data hashes to {result.computed}",
+            code=1,
+        )
+    if result.page_matches is False:
+        written_by = (
+            f" (written by {result.other_generator}: another version may draw it otherwise)"
+            if result.other_generator
+            else ""
+        )
+        fail(
+            f"{path}: EDITED: the data matches its SHA-256 {result.stated}, but the page"
+            f" is not what that data draws{written_by}; first difference {result.difference}",
+            code=1,
+        )
+    checked = ", and the page is what that data draws" if result.page_matches else ""
+    say(f"{path}: ok, the data matches its SHA-256 {result.stated}{checked}")

@@ -38,6 +38,7 @@ def serve(
     from secperf.store.maintenance import StoreMaintenance
     from secperf.web import UnsafeBindError, check_bind
     from secperf.web import serve as run_server
+    from secperf.web.routes_report import ReportSettings
     from secperf.web.server import AlertEngineStartError
 
     loaded = load_or_exit(ctx)
@@ -97,6 +98,8 @@ def serve(
             alerts=cfg.alerts,
             maintenance=StoreMaintenance.from_config(store, cfg.store),
             siem=cfg.siem,
+            # The API report applies [report] (scanner versions are read on first use).
+            report_settings=ReportSettings.from_config(cfg),
         )
     except KeyboardInterrupt:
         pass

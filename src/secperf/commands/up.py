@@ -51,6 +51,7 @@ from secperf.store.follower import EventLogFollower, cursor_name
 from secperf.store.maintenance import StoreMaintenance
 from secperf.web.app import create_app
 from secperf.web.providers import analysis_providers
+from secperf.web.routes_report import ReportSettings
 from secperf.web.routes_schedule import attach_schedule
 from secperf.web.server import bind_socket, check_bind, run_app, socket_url
 
@@ -291,6 +292,8 @@ async def run_up(
         ),
         alert_engine=engine,
         siem_stats=forwarder.stats if forwarder is not None else None,
+        # The API report applies [report] (scanner versions are read on first use).
+        report_settings=ReportSettings.from_config(cfg),
         **analysis_providers(store),
     )
     attach_schedule(

@@ -82,10 +82,12 @@ def _round(value: float | None, digits: int = 2) -> float | None:
 def _targets(store: Store, inputs: ReportInputs) -> list[str]:
     if inputs.target is not None:
         return [inputs.target]
+    # Every target scanned up to the period's end: one not scanned in the period
+    # still has the findings its last scan left open (its state at the end).
     found = {
         r.target
         for r in store.scans(limit=1_000_000)
-        if r.target and inputs.period.holds(r.started_ms)
+        if r.target and r.started_ms <= inputs.period.until_ms
     }
     return sorted(found)
 
@@ -320,6 +322,17 @@ def _life_state(life: FindingLife, states: Mapping[str, str], until_ms: int) -> 
     return states.get(life.finding.fingerprint, TriageState.OPEN.value)
 
 
+def _alive_in(life: FindingLife, period: Period) -> bool:
+    """Whether ``life`` was there at some time of ``period``.
+
+    A finding still open at the period's end counts even when no scan ran in the
+    period: it was carried into it, not fixed.
+    """
+    return life.first_seen_ms <= period.until_ms and (
+        life.fixed_ms is None or life.fixed_ms >= period.since_ms
+    )
+
+
 def _secrets_section(
     lives: list[FindingLife], states: Mapping[str, str], period: Period
 ) -> list[dict[str, Any]]:
@@ -340,7 +353,7 @@ def _secrets_section(
             "state": _life_state(life, states, period.until_ms),
         }
         for life in lives
-        if life.finding.category == "secret" and life.last_seen_ms >= period.since_ms
+        if life.finding.category == "secret" and _alive_in(life, period)
     ]
 
 
@@ -350,7 +363,7 @@ def _dependencies_section(
     out = []
     for life in lives:
         finding = life.finding
-        if finding.category != "dependency" or life.last_seen_ms < period.since_ms:
+        if finding.category != "dependency" or not _alive_in(life, period):
             continue
         props = finding.properties
         fixed = props.get("fixed_versions")
@@ -540,7 +553,14 @@ def collect_report(store: Store, inputs: ReportInputs) -> dict[str, Any]:
     gates = _gates_section(store, targets, inputs)
     cost = _cost_section(considered, period)
     findings = {**_findings_section(items, rows), "scan_ids": latest_scans}
-    has_data = bool(considered) or gates["runs"] > 0 or any(o["steps"] for o in objectives)
+    # Findings open at the period's end are data even when no scan ran in it.
+    has_data = (
+        bool(considered)
+        or bool(items)
+        or bool(all_lives)
+        or gates["runs"] > 0
+        or any(o["steps"] for o in objectives)
+    )
     scan_ids = sorted({r.scan_id for r in considered} | {s for s in latest_scans.values() if s})
     return {
         "format_version": FORMAT_VERSION,
@@ -549,6 +569,8 @@ def collect_report(store: Store, inputs: ReportInputs) -> dict[str, Any]:
         "period": {
             "since_ms": period.since_ms,
             "until_ms": period.until_ms,
+            # The end asked for when it lay in the future (the period stops at now).
+            "requested_until_ms": period.requested_until_ms,
             "days": len(period.days()),
         },
         "scope": {"target": inputs.target, "targets": targets},

@@ -57,7 +57,11 @@ class Verification:
 
 
 def verify_text(text: str) -> Verification:
-    """Check a JSON or HTML report's text; VerifyError when it holds no report data."""
+    """Check a JSON or HTML report's data against its hash; VerifyError when it holds none.
+
+    This checks the data only: ``compliance.verify`` also checks an HTML
+    report's visible page against its data.
+    """
     stripped = text.lstrip()
     if stripped.startswith("{"):
         try:
@@ -67,15 +71,25 @@ def verify_text(text: str) -> Verification:
         if not isinstance(document, dict) or "data" not in document or "sha256" not in document:
             raise VerifyError("a JSON report holds 'data' and 'sha256'; this file does not")
         return Verification(str(document["sha256"]), data_sha256(document["data"]))
-    found = _DATA_RE.search(text)
     stated = _HASH_RE.search(text)
-    if found is None or stated is None:
-        raise VerifyError(
-            f'an HTML report holds <pre id="{DATA_ELEMENT_ID}"> and <code id="{HASH_ELEMENT_ID}">;'
-            " this file does not (a PDF cannot be checked: check the JSON or HTML report)"
-        )
+    data = html_embedded_data(text)
+    if stated is None:
+        raise VerifyError(_NOT_HTML_REPORT)
+    return Verification(stated.group("hash"), data_sha256(data))
+
+
+_NOT_HTML_REPORT = (
+    f'an HTML report holds <pre id="{DATA_ELEMENT_ID}"> and <code id="{HASH_ELEMENT_ID}">;'
+    " this file does not (a PDF cannot be checked: check the JSON or HTML report)"
+)
+
+
+def html_embedded_data(text: str) -> Any:
+    """The report data an HTML report embeds; VerifyError when it holds none or it is damaged."""
+    found = _DATA_RE.search(text)
+    if found is None:
+        raise VerifyError(_NOT_HTML_REPORT)
     try:
-        data = json.loads(html.unescape(found.group("body")))
+        return json.loads(html.unescape(found.group("body")))
     except ValueError as exc:
         raise VerifyError(f"the embedded report data is not valid JSON: {exc}") from None
-    return Verification(stated.group("hash"), data_sha256(data))

@@ -10,14 +10,21 @@ from secperf.config.units import parse_duration_ms
 DAY_MS = 86_400_000
 #: The longest period a report covers: ten years (its per-day tables stay bounded).
 MAX_PERIOD_MS = 3_660 * DAY_MS
+#: The latest instant a report names: 9999-12-31T23:59:59.999Z (dates print with four digits).
+MAX_INSTANT_MS = 253_402_300_799_999
 
 
 @dataclass(frozen=True, slots=True)
 class Period:
-    """A closed range of UTC milliseconds, ``since_ms <= until_ms``."""
+    """A closed range of UTC milliseconds, ``since_ms <= until_ms``.
+
+    ``requested_until_ms`` is the end asked for when it lay in the future and
+    the period was cut at the time of writing (None otherwise).
+    """
 
     since_ms: int
     until_ms: int
+    requested_until_ms: int | None = None
 
     def holds(self, ms: int | None) -> bool:
         """Whether ``ms`` falls in the period (None never does)."""
@@ -50,20 +57,30 @@ def parse_instant(text: str, now_ms: int, what: str) -> int:
         ) from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
-    return int(parsed.timestamp() * 1000)
+    ms = int(parsed.timestamp() * 1000)
+    if ms > MAX_INSTANT_MS:
+        # A valid ISO time with an offset can land past year 9999 in UTC.
+        raise ValueError(f"{what}: {text!r} is after 9999-12-31T23:59:59Z in UTC")
+    return ms
 
 
 def parse_period(since: str, until: str | None, now_ms: int) -> Period:
     """The period from ``since`` to ``until`` (default now); ValueError when it is empty.
 
-    A duration in ``since`` counts back from the end of the period.
+    A duration in ``since`` counts back from the end of the period. An ``until``
+    in the future is cut at ``now_ms``: nothing is stored after now, and a
+    finding open today is not "open past SLA" on a day that has not come.
     """
     end = now_ms if until is None else parse_instant(until, now_ms, "--until")
+    requested = None
+    if end > now_ms:
+        requested, end = end, now_ms
     # A duration in --since counts back from the period's end (90 days up to --until).
     start = parse_instant(since, end, "--since")
     if start > end:
+        cut = " (cut at now: a period ends at the latest now)" if requested is not None else ""
         raise ValueError(
-            f"--since ({since}) is after --until ({until or 'now'}): the period is empty"
+            f"--since ({since}) is after --until ({until or 'now'}){cut}: the period is empty"
         )
     if end - start > MAX_PERIOD_MS:
         raise ValueError(
@@ -72,4 +89,4 @@ def parse_period(since: str, until: str | None, now_ms: int) -> Period:
         )
     if start < 0:
         raise ValueError(f"--since ({since}) is before 1970")
-    return Period(start, end)
+    return Period(start, end, requested)

@@ -14,6 +14,7 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from secperf.compliance.data import AGE_BUCKETS
 from secperf.compliance.digest import DATA_ELEMENT_ID, HASH_ELEMENT_ID
 from secperf.timefmt import iso_date, iso_minutes
 
@@ -63,6 +64,18 @@ details pre { white-space: pre-wrap; overflow-wrap: anywhere; font-size: .75rem;
 }
 @page { size: A4; margin: 15mm; }
 """
+
+
+#: Severities, most severe first (the order of every table and chart).
+_SEVERITIES = tuple(_SEVERITY_COLOUR)
+#: Age buckets of open findings, youngest first.
+_AGE_LABELS = tuple(label for label, *_ in AGE_BUCKETS)
+
+
+def _ordered(mapping: Mapping[str, Any], order: Sequence[str]) -> list[str]:
+    """``mapping``'s keys in ``order``, then any other key sorted (independent of key order)."""
+    known = [k for k in order if k in mapping]
+    return known + sorted(k for k in mapping if k not in order)
 
 
 def _e(value: Any) -> str:
@@ -250,12 +263,23 @@ def _findings_section(data: Mapping[str, Any]) -> str:
     findings = data["findings"]
     if not findings["findings"]:
         return _none("No finding in the latest scan of any target in scope.")
-    severity_bars = [(s, float(n), _SEVERITY_COLOUR[s]) for s, n in findings["by_severity"].items()]
-    age_rows = [
-        (_e(bucket), *(_num(counts[s]) for s in counts), _num(sum(counts.values())))
-        for bucket, counts in findings["by_age"].items()
+    # Tables follow the fixed orders, never the data's key order: the page drawn
+    # again from the embedded (key-sorted) data must be the same page (--verify).
+    by_severity = findings["by_severity"]
+    severity_bars = [
+        (s, float(by_severity[s]), _SEVERITY_COLOUR[s]) for s in _ordered(by_severity, _SEVERITIES)
     ]
-    severities = list(next(iter(findings["by_age"].values())).keys()) if findings["by_age"] else []
+    by_age = findings["by_age"]
+    buckets = _ordered(by_age, _AGE_LABELS)
+    severities = _ordered(by_age[buckets[0]], _SEVERITIES) if buckets else []
+    age_rows = [
+        (
+            _e(bucket),
+            *(_num(by_age[bucket][s]) for s in severities),
+            _num(sum(by_age[bucket].values())),
+        )
+        for bucket in buckets
+    ]
     items = [
         (
             _sev(i["severity"]),
@@ -337,7 +361,10 @@ def _remediation_section(data: Mapping[str, Any]) -> str:
             _num(v["max_days"], " d"),
             f'<span class="{"bad" if v["breaches"] else "good"}">{_num(v["breaches"])}</span>',
         )
-        for sev, v in remediation["per_severity"].items()
+        for sev, v in (
+            (s, remediation["per_severity"][s])
+            for s in _ordered(remediation["per_severity"], _SEVERITIES)
+        )
     ]
     breaches = remediation["breaches"]
     listed = (
@@ -592,6 +619,17 @@ def _evidence_section(data: Mapping[str, Any], sha256: str) -> str:
     )
 
 
+def _cut_note(period: Mapping[str, Any]) -> str:
+    """Why the period ends at the time of writing when a later end was asked for."""
+    requested = period.get("requested_until_ms")
+    if requested is None:
+        return ""
+    return (
+        f"; {_e(_when(requested))} was asked for as the end, and the period stops"
+        " at the time of writing (nothing after now is known)"
+    )
+
+
 def render_html(data: Mapping[str, Any], sha256: str) -> str:
     """The whole report as one HTML document."""
     period = data["period"]
@@ -605,7 +643,8 @@ def render_html(data: Mapping[str, Any], sha256: str) -> str:
         f"<h1>{_e(title)}</h1>"
         f'<p class="meta">Scope: <span class="mono">{_e(scope_text)}</span>.'
         f" Period: {_e(_when(period['since_ms']))} to {_e(_when(period['until_ms']))}"
-        f" ({_num(period['days'])} days). Written {_e(_when(data['generated_ms']))} by"
+        f" ({_num(period['days'])} days){_cut_note(period)}."
+        f" Written {_e(_when(data['generated_ms']))} by"
         f" {_e(data['generator'])}.</p>"
     )
     if not data["has_data"]:

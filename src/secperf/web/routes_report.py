@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Annotated
+import threading
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
@@ -13,6 +14,7 @@ from secperf.compliance.data import ReportInputs, collect_report
 from secperf.compliance.output import MEDIA_TYPES, ReportFormat, file_name, render
 from secperf.compliance.period import parse_period
 from secperf.compliance.render_pdf import PdfUnavailable
+from secperf.compliance.scope import UnknownTarget, resolve_target
 from secperf.config.sections.report import ReportConfig
 from secperf.events import now_ms
 from secperf.web.auth import WriteCheckedRoute, require_read
@@ -20,18 +22,50 @@ from secperf.web.context import AppContext, get_context
 from secperf.web.errors import ApiError
 from secperf.web.scope import TargetQuery
 
+if TYPE_CHECKING:
+    from secperf.config import Config
+
 router = APIRouter(prefix="/api/v1", tags=["report"], route_class=WriteCheckedRoute)
 
 Ctx = Annotated[AppContext, Depends(get_context)]
 
 
-@dataclass(frozen=True, slots=True)
 class ReportSettings:
-    """What the server knows of the configuration for reports (``app.state.report_settings``)."""
+    """What the server knows of the configuration for reports (``app.state.report_settings``).
 
-    config: ReportConfig = field(default_factory=ReportConfig)
-    scanner_versions: dict[str, str] = field(default_factory=dict)
-    config_hash: str | None = None
+    ``scanner_versions`` may be a function: building the scanners to ask their
+    versions is slow, so it runs on the first report asked for, once, and the
+    server starts without paying for it.
+    """
+
+    def __init__(
+        self,
+        config: ReportConfig | None = None,
+        scanner_versions: Mapping[str, str] | Callable[[], Mapping[str, str]] | None = None,
+        config_hash: str | None = None,
+    ) -> None:
+        self.config = config if config is not None else ReportConfig()
+        self.config_hash = config_hash
+        self._versions_source = scanner_versions
+        self._versions: dict[str, str] | None = (
+            dict(scanner_versions) if isinstance(scanner_versions, Mapping) else None
+        )
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_config(cls, config: Config) -> ReportSettings:
+        """The settings ``config`` gives: its [report] section, hash and (lazily) scanners."""
+        from secperf.compliance.settings import config_sha256, scanner_versions
+
+        return cls(config.report, lambda: scanner_versions(config), config_sha256(config))
+
+    def scanner_versions(self) -> dict[str, str]:
+        """Each enabled scanner's version (computed on the first call, then kept)."""
+        with self._lock:
+            if self._versions is None:
+                source = self._versions_source
+                self._versions = dict(source()) if callable(source) else {}
+            return self._versions
 
 
 def _settings(request: Request) -> ReportSettings:
@@ -44,6 +78,7 @@ _RESPONSES: dict[int | str, dict[str, object]] = {
         "description": "The report as an attachment, in the format asked for.",
         "content": {"application/json": {}, "text/html": {}, "application/pdf": {}},
     },
+    404: {"description": "The target names no target with a stored scan or gate run."},
     501: {"description": "PDF asked for, and WeasyPrint is not installed (secperf[pdf])."},
 }
 
@@ -69,21 +104,26 @@ async def get_report(
         where = "query.until" if str(exc).startswith("--until") else "query.since"
         raise ApiError(422, str(exc).replace("--", ""), where=where) from None
     settings = _settings(request)
-    inputs = ReportInputs(
-        period=period,
-        target=target,
-        config=settings.config,
-        scanner_versions=settings.scanner_versions,
-        config_hash=settings.config_hash,
-        generated_ms=now,
-    )
 
     def work() -> tuple[bytes, str]:
+        # The server has no working directory of the caller's: the target is
+        # matched as stored (the absolute path secperf scan names it by).
+        chosen = None if target is None else resolve_target(ctx.store, target)
+        inputs = ReportInputs(
+            period=period,
+            target=chosen,
+            config=settings.config,
+            scanner_versions=settings.scanner_versions(),
+            config_hash=settings.config_hash,
+            generated_ms=now,
+        )
         data = collect_report(ctx.store, inputs)
         return render(data, format), file_name(data, format)
 
     try:
         body, name = await run_in_threadpool(work)
+    except UnknownTarget as exc:
+        raise ApiError(404, str(exc).replace("--", "", 1), where="query.target") from None
     except PdfUnavailable as exc:
         raise ApiError(501, str(exc), where="query.format") from None
     return Response(
