@@ -155,6 +155,13 @@ _SECURITY_METRICS = frozenset(
 #: Metric names follow Prometheus' rule so that every series can be exported.
 METRIC_NAME_RE = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 LABEL_NAME_RE = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+#: Bounds every way in (the JSON ingest, OTLP) applies to what a sender names
+#: and labels: Prometheus sets none, but each name and value is kept in every
+#: series key and shown everywhere, so a sender must not store megabytes in one.
+MAX_METRIC_NAME_LENGTH = 200
+MAX_LABEL_NAME_LENGTH = 200
+MAX_LABEL_VALUE_LENGTH = 2000
+MAX_LABELS_PER_SERIES = 64
 
 #: Samples stamped further ahead than this are refused (clock skew allowance).
 MAX_FUTURE_SKEW_MS = 10 * 60 * 1000

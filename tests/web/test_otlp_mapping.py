@@ -12,7 +12,11 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
     ExportMetricsServiceRequest,
 )
 
-from secperf.model import Sample
+from secperf.model import (
+    MAX_LABEL_NAME_LENGTH,
+    MAX_METRIC_NAME_LENGTH,
+    Sample,
+)
 from secperf.web.otlp import wire
 from secperf.web.otlp.mapping import (
     MappedRequest,
@@ -21,7 +25,8 @@ from secperf.web.otlp.mapping import (
     OtlpTooMany,
     map_request,
 )
-from secperf.web.otlp.names import label_name, metric_name
+from secperf.web.otlp.names import NameTooLong, label_name, metric_name
+from secperf.web.routes_ingest import SampleIn
 
 NOW_MS = time.time_ns() // 1_000_000
 NOW_NS = NOW_MS * 1_000_000
@@ -219,6 +224,134 @@ def test_unstorable_points_are_left_out_and_counted() -> None:
     assert "70 labels; at most 64" in message
     assert "3000 characters" in message
     assert message.endswith("; and 2 more")
+
+
+def test_unit_one_adds_ratio_to_gauges_only() -> None:
+    start = NOW_NS - 10 * 1_000_000_000
+    metrics = [
+        {"name": "cpu.util", "unit": "1", "gauge": {"dataPoints": [_point(0.5)]}},
+        # An up-down counter: stored as a gauge, but named as a sum (a count of things).
+        {
+            "name": "queue.depth",
+            "unit": "1",
+            "sum": {"aggregationTemporality": 2, "isMonotonic": False, "dataPoints": [_point(3)]},
+        },
+        {
+            "name": "retries",
+            "unit": "1",
+            "sum": {"aggregationTemporality": 2, "isMonotonic": True, "dataPoints": [_point(2)]},
+        },
+        {
+            "name": "drops",
+            "unit": "1",
+            "sum": {
+                "aggregationTemporality": 1,
+                "isMonotonic": False,
+                "dataPoints": [_point(20, startTimeUnixNano=str(start))],
+            },
+        },
+    ]
+    mapped = _map(metrics)
+    assert {s.name: s.value for s in mapped.samples} == {
+        "cpu_util_ratio": 0.5,
+        "queue_depth": 3.0,
+        "retries_total": 2.0,
+        "drops_per_second": 2.0,
+    }
+
+
+def _gauge(name: str, value: float = 1.0, **extra: Any) -> dict[str, Any]:
+    return {"name": name, "gauge": {"dataPoints": [_point(value, **extra)]}}
+
+
+def test_names_over_the_ingest_bounds_are_left_out_and_counted() -> None:
+    fits = "m" * MAX_METRIC_NAME_LENGTH
+    key_fits = "k" * MAX_LABEL_NAME_LENGTH
+    metrics = [
+        _gauge("kept"),
+        # The name as sent, far over the bound: every point of the metric is left out.
+        {"name": "n" * 300_000, "gauge": {"dataPoints": [_point(1.0), _point(2.0)]}},
+        # At the bound exactly: stored.
+        _gauge(fits),
+        # Within the bound as sent, over it once the unit's suffix is added.
+        {"name": fits[:-3], "unit": "ms", "gauge": {"dataPoints": [_point(1.0)]}},
+        # A histogram's stored names are longer by "_bucket".
+        {
+            "name": fits[:-2],
+            "histogram": {
+                "aggregationTemporality": 2,
+                "dataPoints": [{"timeUnixNano": str(NOW_NS), "count": "1", "bucketCounts": ["1"]}],
+            },
+        },
+        # A unit far over the bound.
+        {"name": "u", "unit": "x" * 100_000, "gauge": {"dataPoints": [_point(1.0)]}},
+        # An attribute key far over the bound: the point is left out, its neighbour kept.
+        {
+            "name": "labelled",
+            "gauge": {
+                "dataPoints": [
+                    _point(1.0, attributes=_attrs(**{"k" * 200_000: "v"})),
+                    _point(2.0, attributes=_attrs(**{key_fits: "v"})),
+                    # Within the bound as sent, over it cleaned ("key_" before a digit).
+                    _point(3.0, attributes=_attrs(**{"9" * MAX_LABEL_NAME_LENGTH: "v"})),
+                ]
+            },
+        },
+    ]
+    mapped = _map(metrics)
+    assert {(s.name, tuple(s.labels)): s.value for s in mapped.samples} == {
+        ("kept", ()): 1.0,
+        (fits, ()): 1.0,
+        ("labelled", (key_fits,)): 2.0,
+    }
+    assert mapped.accepted_points == 3
+    assert mapped.rejected_points == 2 + 1 + 1 + 1 + 2
+    message = mapped.rejection_message
+    assert "metrics[1].name: the metric name is 300000 characters long; at most 200" in message
+    assert "metrics[3].name: the metric name with its unit and type suffixes is 210" in message
+    assert "metrics[4].name: the metric name with its _bucket suffix is 205" in message
+    assert message.endswith("; and 4 more")
+    # The reasons give lengths, never the names themselves.
+    assert len(message) < 1_000
+    later = _map(metrics[5:])
+    assert "metrics[0].name: the unit is 100000 characters long" in later.rejection_message
+    assert (
+        "gauge.dataPoints[0].attributes[0].key: the attribute key is 200000 characters long"
+        in later.rejection_message
+    )
+    assert (
+        "gauge.dataPoints[2].attributes[0].key: the label name it makes is 204 characters"
+        in later.rejection_message
+    )
+
+
+def test_a_resource_or_scope_label_over_the_bounds_leaves_its_points_out() -> None:
+    long_key = {"k" * (MAX_LABEL_NAME_LENGTH + 1): "v"}
+    mapped = _map([_gauge("up")], resource=long_key)
+    assert mapped.samples == []
+    assert mapped.rejected_points == 1
+    assert "resource.attributes[0].key: the attribute key is 201" in mapped.rejection_message
+    request = _request([_gauge("up")], scope="s" * 3000)
+    scoped = map_request(request, NOW_MS, MappingOptions(scope_label=True))
+    assert scoped.samples == []
+    assert "scope.name: label 'otel_scope_name' is 3000" in scoped.rejection_message
+    # Without the scope label the scope's name is stored nowhere: no bound to apply.
+    assert len(map_request(request, NOW_MS, MappingOptions()).samples) == 1
+
+
+def test_otlp_and_the_json_ingest_share_one_bound_on_names() -> None:
+    at = {"timestamp_ms": NOW_MS, "value": 1.0}
+    SampleIn(name="m" * MAX_METRIC_NAME_LENGTH, labels={"k" * MAX_LABEL_NAME_LENGTH: "v"}, **at)
+    metric_name("m" * MAX_METRIC_NAME_LENGTH, "", gauge=True)
+    label_name("k" * MAX_LABEL_NAME_LENGTH)
+    with pytest.raises(ValueError, match="at most 200 characters"):
+        SampleIn(name="m" * (MAX_METRIC_NAME_LENGTH + 1), **at)
+    with pytest.raises(ValueError, match="at most 200 characters"):
+        SampleIn(name="m", labels={"k" * (MAX_LABEL_NAME_LENGTH + 1): "v"}, **at)
+    with pytest.raises(NameTooLong):
+        metric_name("m" * (MAX_METRIC_NAME_LENGTH + 1), "", gauge=True)
+    with pytest.raises(NameTooLong):
+        label_name("k" * (MAX_LABEL_NAME_LENGTH + 1))
 
 
 @pytest.mark.parametrize(

@@ -192,6 +192,9 @@ def test_the_sdk_exporter_stores_gauges_counters_and_histograms(
         queue = meter.create_up_down_counter("queue.items", unit="{item}")
         queue.add(5, {"region": region})
         queue.add(-2, {"region": region})
+        # Unit "1": a count on an up-down counter, a ratio on a gauge.
+        depth = meter.create_up_down_counter("queue.depth", unit="1")
+        depth.add(4, {"region": region})
         latency = meter.create_histogram(
             "http.server.request.duration",
             unit="s",
@@ -204,6 +207,11 @@ def test_the_sdk_exporter_stores_gauges_counters_and_histograms(
             return [Observation(1234, {"region": region})]
 
         meter.create_observable_gauge("process.memory.usage", [memory], unit="By")
+
+        def busy(_: CallbackOptions) -> list[Observation]:
+            return [Observation(0.25, {"region": region})]
+
+        meter.create_observable_gauge("cpu.busy", [busy], unit="1")
         started = time.time_ns() // 1_000_000
         assert provider.force_flush(timeout_millis=30_000)
     finally:
@@ -221,6 +229,9 @@ def test_the_sdk_exporter_stores_gauges_counters_and_histograms(
     assert counted == 5.0
     assert served.by_labels("queue_items")[key] == 3.0
     assert served.by_labels("process_memory_usage_bytes")[key] == 1234.0
+    assert served.by_labels("queue_depth")[key] == 4.0
+    assert served.by_labels("cpu_busy_ratio")[key] == 0.25
+    assert key not in served.by_labels("queue_depth_ratio")
     route = frozenset({**identity, "http_route": "/pay"}.items())
     buckets = {
         dict(s.labels)["le"]: s.value
@@ -353,6 +364,43 @@ def test_points_secperf_cannot_store_are_a_partial_success_in_protobuf(served: S
     assert "exponential histograms are not supported" in message
     stored = _poll(lambda: served.latest("pool_size"))
     assert [s.value for s in stored] == [4.0]
+
+
+def test_names_over_the_bounds_are_a_partial_success(served: Served) -> None:
+    now = time.time_ns()
+    point = {"timeUnixNano": str(now), "asDouble": 1.0}
+    long_key = {
+        "timeUnixNano": str(now),
+        "asDouble": 2.0,
+        "attributes": [{"key": "k" * 200_000, "value": {"stringValue": "v"}}],
+    }
+    request = {
+        "resourceMetrics": [
+            {
+                "scopeMetrics": [
+                    {
+                        "metrics": [
+                            {"name": "n" * 300_000, "gauge": {"dataPoints": [point]}},
+                            {"name": "otlp_bounded", "gauge": {"dataPoints": [point, long_key]}},
+                        ]
+                    }
+                ]
+            }
+        ]
+    }
+    answer = served.post(
+        gzip.compress(json.dumps(request).encode()), "application/json", content_encoding="gzip"
+    )
+    assert answer.status_code == 200, answer.text
+    partial = answer.json()["partialSuccess"]
+    assert int(partial["rejectedDataPoints"]) == 2
+    message = partial["errorMessage"]
+    assert "metrics[0].name: the metric name is 300000 characters long; at most 200" in message
+    assert "attributes[0].key: the attribute key is 200000 characters long" in message
+    assert len(message) < 1_000
+    stored = _poll(lambda: served.latest("otlp_bounded"))
+    assert [(s.labels, s.value) for s in stored] == [({}, 1.0)]
+    assert all(len(name) <= 200 for name in served.store.list_metric_names())
 
 
 def test_a_malformed_request_is_refused_whole_naming_the_field(served: Served) -> None:

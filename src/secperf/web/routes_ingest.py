@@ -30,6 +30,10 @@ from secperf.events import MetricsRecorded, ScanCompleted, ViolationDetected
 from secperf.events import now_ms as _now_ms
 from secperf.model import (
     LABEL_NAME_RE,
+    MAX_LABEL_NAME_LENGTH,
+    MAX_LABEL_VALUE_LENGTH,
+    MAX_LABELS_PER_SERIES,
+    MAX_METRIC_NAME_LENGTH,
     METRIC_NAME_RE,
     Finding,
     Sample,
@@ -61,8 +65,10 @@ DEFAULT_BASELINE = "default"
 #: Refuse metric batches while a bus subscriber's queue is fuller than this.
 BACKPRESSURE_FILL = 0.9
 
-LabelName = Annotated[str, Field(min_length=1, max_length=200, pattern=LABEL_NAME_RE.pattern)]
-LabelValue = Annotated[str, Field(max_length=2000)]
+LabelName = Annotated[
+    str, Field(min_length=1, max_length=MAX_LABEL_NAME_LENGTH, pattern=LABEL_NAME_RE.pattern)
+]
+LabelValue = Annotated[str, Field(max_length=MAX_LABEL_VALUE_LENGTH)]
 
 
 class SampleIn(BaseModel):
@@ -70,8 +76,12 @@ class SampleIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=200, pattern=METRIC_NAME_RE.pattern)
-    labels: dict[LabelName, LabelValue] = Field(default_factory=dict, max_length=64)
+    name: str = Field(
+        min_length=1, max_length=MAX_METRIC_NAME_LENGTH, pattern=METRIC_NAME_RE.pattern
+    )
+    labels: dict[LabelName, LabelValue] = Field(
+        default_factory=dict, max_length=MAX_LABELS_PER_SERIES
+    )
     timestamp_ms: StrictInt | None = Field(default=None, ge=0, le=2**53)
     value: float = Field(strict=True, allow_inf_nan=False)
 

@@ -3,14 +3,18 @@
 The whole request is mapped before anything is published, so a malformed
 one (``OtlpInvalid``, answered 400) stores nothing. Data points that are
 well-formed OTLP but that secperf cannot store (a NaN, an exponential or a
-delta histogram, a label too long) are left out and counted: the answer is
-a partial success naming the first few, as the OTLP specification asks.
+delta histogram, a name or a label too long) are left out and counted: the
+answer is a partial success naming the first few, as the OTLP specification
+asks. The bounds on names, labels and values are the JSON ingest's
+(``model.py``): a metric whose name is too long loses all its points, a point
+with an attribute key or value too long loses itself.
 
 Mapping (see docs/integrations.md, "OpenTelemetry in"):
 
 * gauge -> one sample per point;
 * sum, monotonic and cumulative -> a counter ``<name>_total``;
-* sum, cumulative and not monotonic (an up-down counter) -> a gauge;
+* sum, cumulative and not monotonic (an up-down counter) -> a gauge named as
+  the sum is (unit ``1`` adds ``_ratio`` to OpenTelemetry gauges only);
 * sum, delta -> the change per second over the point's interval, a gauge
   ``<name>_per_second`` (stateless: nothing to lose on a restart);
 * histogram, cumulative -> ``<name>_bucket{le=...}`` (cumulative counts,
@@ -30,8 +34,20 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from secperf.model import MAX_FUTURE_SKEW_MS, Sample
-from secperf.web.otlp.names import MetricNameError, label_name, metric_name
+from secperf.model import (
+    MAX_FUTURE_SKEW_MS,
+    MAX_LABEL_NAME_LENGTH,
+    MAX_LABEL_VALUE_LENGTH,
+    MAX_LABELS_PER_SERIES,
+    Sample,
+)
+from secperf.web.otlp.names import (
+    MetricNameError,
+    NameTooLong,
+    check_metric_name_length,
+    label_name,
+    metric_name,
+)
 
 if TYPE_CHECKING:
     from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
@@ -46,9 +62,9 @@ if TYPE_CHECKING:
     )
 
 #: Labels one series may carry (as the JSON ingest allows).
-MAX_LABELS = 64
+MAX_LABELS = MAX_LABELS_PER_SERIES
 #: Longest label value (as the JSON ingest allows).
-MAX_LABEL_VALUE = 2000
+MAX_LABEL_VALUE = MAX_LABEL_VALUE_LENGTH
 #: Samples one request may yield (a histogram point yields one per bucket + 2).
 MAX_SAMPLES = 100_000
 #: Reasons for left-out points named in a partial success's message.
@@ -146,7 +162,12 @@ def _label_value(value: AnyValue) -> str:
 
 def _joined(attributes: Iterable[KeyValue], name: str) -> str:
     """The values of every key cleaning to ``name``, in the order of the keys (as Prometheus)."""
-    pairs = sorted((a.key, _label_value(a.value)) for a in attributes if label_name(a.key) == name)
+    # A key over the bound is refused where it stands; it joins nothing here.
+    pairs = sorted(
+        (a.key, _label_value(a.value))
+        for a in attributes
+        if len(a.key) <= MAX_LABEL_NAME_LENGTH and label_name(a.key) == name
+    )
     return ";".join(value for _, value in pairs)
 
 
@@ -159,7 +180,10 @@ def _attribute_labels(attributes: Sequence[KeyValue], where: str) -> dict[str, s
     labels: dict[str, str] = {}
     for index, attribute in enumerate(attributes):
         key = attribute.key
-        name = label_name(key)
+        try:
+            name = label_name(key)
+        except NameTooLong as exc:
+            raise _PointRejected(f"{where}[{index}].key", str(exc)) from None
         if name is None:
             raise _PointRejected(
                 f"{where}[{index}].key", f"attribute key {key!r} makes no label name"
@@ -346,6 +370,9 @@ class _Mapper:
                 )
         except MetricNameError as exc:
             raise OtlpInvalid(f"{where}.name", str(exc)) from None
+        except NameTooLong as exc:
+            # Well-formed OTLP that secperf cannot store: its points are left out.
+            self._reject_all(_point_count(metric), f"{where}.name", str(exc))
 
     def _gauge(self, metric: Metric, base: dict[str, str], res: _Resource, where: str) -> None:
         name = metric_name(metric.name, metric.unit, gauge=True)
@@ -370,12 +397,14 @@ class _Mapper:
                 f"{at_sum}.aggregationTemporality",
                 f"{temporality} is not 1 (delta) or 2 (cumulative)",
             )
+        # A sum is no gauge for naming, even stored as one: unit "1" adds no "_ratio".
         if temporality == TEMPORALITY_DELTA:
-            rate = metric_name(metric.name, metric.unit, gauge=True)
+            rate = metric_name(metric.name, metric.unit, gauge=False)
             name = rate if rate.endswith("_per_second") else f"{rate}_per_second"
+            check_metric_name_length(name, "the metric name with its _per_second suffix")
         else:
             counter = data.is_monotonic
-            name = metric_name(metric.name, metric.unit, gauge=not counter, counter=counter)
+            name = metric_name(metric.name, metric.unit, gauge=False, counter=counter)
 
         def build(point: NumberDataPoint, at: str) -> list[Sample]:
             value = self._number(point, at)
@@ -411,6 +440,7 @@ class _Mapper:
                 f"{temporality} is not 1 (delta) or 2 (cumulative)",
             )
         name = metric_name(metric.name, metric.unit, gauge=False)
+        check_metric_name_length(f"{name}_bucket", "the metric name with its _bucket suffix")
 
         def build(point: HistogramDataPoint, at: str) -> list[Sample]:
             bounds = list(point.explicit_bounds)
@@ -454,6 +484,7 @@ class _Mapper:
 
     def _summary(self, metric: Metric, base: dict[str, str], res: _Resource, where: str) -> None:
         name = metric_name(metric.name, metric.unit, gauge=False)
+        check_metric_name_length(f"{name}_count", "the metric name with its _count suffix")
 
         def build(point: SummaryDataPoint, at: str) -> list[Sample]:
             ms = self._time_ms(point.time_unix_nano, at)
@@ -472,6 +503,12 @@ class _Mapper:
             return samples
 
         self._points(metric.summary.data_points, f"{where}.summary", build)
+
+
+def _point_count(metric: Metric) -> int:
+    """How many data points a metric holds, whatever its kind."""
+    kind = metric.WhichOneof("data")
+    return len(getattr(metric, kind).data_points) if kind else 0
 
 
 def _walk(request: ExportMetricsServiceRequest) -> Iterator[tuple[str, Any, Any, Any]]:
@@ -494,14 +531,23 @@ def map_request(
             )
             resources[r] = resource
         base = dict(resource.labels)
+        scope_problem: tuple[str, str] | None = None
         if mapper.options.scope_label and scope_metrics.scope.name:
-            base["otel_scope_name"] = scope_metrics.scope.name
+            scope_name = scope_metrics.scope.name
+            if len(scope_name) > MAX_LABEL_VALUE:
+                scope_problem = (
+                    f"{where}.scope.name",
+                    f"label 'otel_scope_name' is {len(scope_name)} characters long; "
+                    f"at most {MAX_LABEL_VALUE}",
+                )
+            base["otel_scope_name"] = scope_name
         for m, metric in enumerate(scope_metrics.metrics):
             metric_where = f"{where}.metrics[{m}]"
             if resource.problem is not None:
-                kind = metric.WhichOneof("data")
-                points = getattr(metric, kind).data_points if kind else ()
-                mapper._reject_all(len(points), resource.problem[0], resource.problem[1])
+                mapper._reject_all(_point_count(metric), resource.problem[0], resource.problem[1])
+                continue
+            if scope_problem is not None:
+                mapper._reject_all(_point_count(metric), scope_problem[0], scope_problem[1])
                 continue
             mapper.metric(metric, base, resource, metric_where)
     # Valid by construction (names, label names, finite values, times checked
