@@ -9,7 +9,7 @@ store's series and the attached (or default) ``[scan.schedule]`` settings.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.concurrency import run_in_threadpool
@@ -22,6 +22,7 @@ from secperf.security.pacing.schedule import (
     SchedulePlan,
     Settings,
     host_cpu_guard,
+    hour_of_week_profile,
     plan_scan,
 )
 from secperf.web.auth import require_read
@@ -80,7 +81,17 @@ async def schedule(
         and (target is None or target == state.target)
         and host is None
     ):
-        return ok(periodic.plan.to_document())
+        doc = periodic.plan.to_document()
+        if not doc["profile"] and state.guards:
+            # A plan for later judges no guard yet: the profile is read for the answer.
+            guard, history_ms = state.guards[0], state.settings.history_ms
+
+            def profile() -> list[dict[str, Any]]:
+                found = hour_of_week_profile(ctx.store, guard, now_ms(), history_ms=history_ms)
+                return found.to_document()
+
+            doc["profile"] = await run_in_threadpool(profile)
+        return ok(doc)
     guards = [host_cpu_guard(host)] if host is not None else state.guards or [host_cpu_guard()]
 
     def plan() -> SchedulePlan:

@@ -23,7 +23,13 @@ from fastapi.testclient import TestClient
 from secperf.bus.memory import AsyncEventBus
 from secperf.events import local_host
 from secperf.model import Sample
-from secperf.security.pacing.schedule import HOUR_MS, Settings, hour_of_week
+from secperf.security.pacing.schedule import (
+    HOUR_MS,
+    PeriodicScans,
+    Settings,
+    host_cpu_guard,
+    hour_of_week,
+)
 from secperf.store import Store
 from secperf.web import create_app
 from secperf.web.routes_schedule import attach_schedule
@@ -231,7 +237,17 @@ def test_schedule_api_answers_in_its_documented_shape(tmp_path: Path) -> None:
     with TestClient(app) as client:
         answer = client.get(f"/api/v1/schedule?host={host}")
         too_long = client.get("/api/v1/schedule", params={"target": "x" * 300})
+    # Under up with [scan] every: its periodic plan, with the guard's profile.
+    periodic = PeriodicScans(store, Settings(every_ms=6 * HOUR_MS), [host_cpu_guard(host)])
+    periodic.scanned(now)
+    up_app = create_app(store, AsyncEventBus())
+    attach_schedule(up_app, periodic.settings, periodic, target="/srv/app")
+    with TestClient(up_app) as client:
+        planned = client.get("/api/v1/schedule").json()
     store.close()
+    assert planned["next_scan_ms"] == now + 6 * HOUR_MS
+    assert planned["reason"].startswith("next periodic scan due at")
+    assert planned["profile"] and planned["profile"][0]["level"] == 30.0
     assert answer.status_code == 200
     doc = answer.json()
     assert doc["every_ms"] == 6 * HOUR_MS
