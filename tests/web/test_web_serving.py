@@ -97,6 +97,27 @@ def test_hashed_assets_are_immutable_and_the_page_is_revalidated(server: Running
             assert response.headers["x-content-type-options"] == "nosniff"
 
 
+def test_if_none_match_compares_weakly_takes_lists_and_a_star(server: RunningApp) -> None:
+    with httpx.Client(base_url=server.url) as client:
+        for url, headers in (("/", IDENTITY), ("/assets/index-Ab12Cd.js", GZIP)):
+            first = client.get(url, headers=headers)
+            etag = first.headers["etag"]
+            for held in (
+                etag,
+                f"W/{etag}",  # a proxy that changed the body's encoding weakens the tag
+                f'"other", {etag}',
+                f'W/"other",W/{etag}',
+                "*",
+            ):
+                again = client.get(url, headers={**headers, "If-None-Match": held})
+                assert again.status_code == 304, held
+                assert again.content == b"" and again.headers["etag"] == etag
+            for held in ('"other"', 'W/"other", "more"', etag.strip('"'), ""):
+                again = client.get(url, headers={**headers, "If-None-Match": held})
+                assert again.status_code == 200, held
+                assert again.content == first.content
+
+
 def test_a_changed_page_is_served_anew(server: RunningApp, build: Path) -> None:
     with httpx.Client(base_url=server.url) as client:
         first = client.get("/")

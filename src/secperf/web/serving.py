@@ -5,7 +5,9 @@ from memory: each file is read and gzip-compressed once (again when it
 changes on disk), then answered as is, compressed when the client accepts
 gzip (``Content-Encoding: gzip``, ``Vary: Accept-Encoding``), with an ETag.
 Hashed assets never change under their name, so they are cached for a year
-(``immutable``); ``index.html`` is revalidated on every load (``no-cache``).
+(``immutable``); ``index.html`` is revalidated on every load (``no-cache``):
+``If-None-Match`` is compared weakly, as RFC 9110 (13.1.2) asks, so a tag a
+proxy marked weak (``W/"…"``), one of a list, or ``*`` gets 304.
 ``/favicon.ico`` answers the build's favicon, else a small built-in SVG.
 
 ``HeadMiddleware`` answers ``HEAD`` wherever ``GET`` works (FastAPI's routes
@@ -53,6 +55,8 @@ COMPRESSIBLE = frozenset(
 MAX_CACHED_FILE_BYTES = 8 * 1024 * 1024
 _ROOT_FILE = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9_.-]*\.[A-Za-z0-9]+$")
 _ASSET_PART = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9_.-]*$")
+#: One entity tag of an ``If-None-Match`` list: its opaque (quoted) part, weak or not.
+_ENTITY_TAG = re.compile(r'(?:W/)?("[^"]*")')
 
 #: secperf's mark: a shield with a pulse line, in the dashboard's blue.
 FAVICON_SVG = (
@@ -150,6 +154,19 @@ def accepts_gzip(request: Request) -> bool:
     return False
 
 
+def none_match(header: str, etag: str) -> bool:
+    """Whether an ``If-None-Match`` value matches ``etag`` (the client holds it: 304).
+
+    Weak comparison (RFC 9110, 13.1.2 and 8.8.3.2): ``W/"x"`` and ``"x"`` match
+    each other, in a comma-separated list too; ``*`` matches any current file.
+    """
+    header = header.strip()
+    if header == "*":
+        return True
+    opaque = etag.removeprefix("W/")
+    return any(tag == opaque for tag in _ENTITY_TAG.findall(header))
+
+
 def file_response(request: Request, found: CachedFile, cache_control: str) -> Response:
     """The answer for one cached file: 304 when the client holds it, gzip when it takes it."""
     use_gzip = found.gzipped is not None and accepts_gzip(request)
@@ -157,8 +174,8 @@ def file_response(request: Request, found: CachedFile, cache_control: str) -> Re
     headers = {"Cache-Control": cache_control, "ETag": etag}
     if found.gzipped is not None:
         headers["Vary"] = "Accept-Encoding"
-    held = request.headers.get("if-none-match", "")
-    if held and (held.strip() == "*" or etag in {t.strip() for t in held.split(",")}):
+    held = request.headers.get("if-none-match")
+    if held and none_match(held, etag):
         return Response(status_code=304, headers=headers)
     if use_gzip:
         headers["Content-Encoding"] = "gzip"
