@@ -11,26 +11,33 @@ from __future__ import annotations
 
 import json
 import re
+import signal
+import subprocess
+import sys
 import time
 import zlib
 from collections import Counter
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
 from secperf.bus.memory import AsyncEventBus
 from secperf.compliance.digest import data_sha256, verify_text
 from secperf.compliance.mapping import CWE_TOP25_2024, OWASP_2021, owasp_category, top25_rank
+from secperf.config.sections.report import ReportConfig
 from secperf.demo.sample import _fake_values, write_osv_records, write_sample_project
 from secperf.model import ConditionStatus, GateCondition, GateResult, GateVerdict, Sample
 from secperf.security.series import is_violation
 from secperf.security.triage import TriageState
 from secperf.store import Store
 from secperf.web.app import create_app
-from support.cli import run_cli
+from secperf.web.routes_report import ReportSettings
+from support.cli import clean_env, run_cli
 
 MINUTE = 60_000
 DAY = 86_400_000
@@ -74,6 +81,7 @@ class Filled:
     expired: str  # fingerprint of an acceptance that expired half an hour ago
     false_positive: str
     fixed: str  # the fingerprint the second scan no longer found
+    filled_ms: int  # when the fixture ended: no scan, gate run or sample after it
 
 
 def _findings(root: Path) -> list[dict[str, Any]]:
@@ -156,7 +164,7 @@ def filled(tmp_path_factory: pytest.TempPathFactory) -> Filled:
                 for i in range(100)
             ]
         )
-    return Filled(root, url, accepted, expired, false_positive, gone[0])
+    return Filled(root, url, accepted, expired, false_positive, gone[0], now)
 
 
 def _report(filled: Filled, tmp: Path, fmt: str, *extra: str) -> Path:
@@ -425,3 +433,204 @@ def test_report_on_postgresql_counts_as_findings_list(postgres_url: str, tmp_pat
     by_severity = Counter(f["severity"] for f in listed)
     assert {k: v for k, v in data["findings"]["by_severity"].items() if v} == dict(by_severity)
     assert data["cadence"][0]["scans"] == 1
+
+
+# --------------------------------------------------------------------------- scope and period
+
+
+def _json_report(filled: Filled, tmp: Path, *args: str) -> dict[str, Any]:
+    out = tmp / "scoped.json"
+    done = run_cli(["report", "-f", "json", "-o", str(out), *args], cwd=filled.root)
+    assert done.returncode == 0, done.stderr
+    data: dict[str, Any] = json.loads(out.read_text())["data"]
+    return data
+
+
+def test_target_resolves_as_scan_names_it_and_unknown_ones_are_refused(
+    filled: Filled, tmp_path: Path
+) -> None:
+    stored = str(filled.root.resolve())
+    every = _json_report(filled, tmp_path, "--since", "2h")["findings"]["findings"]
+    assert every > 0
+    # "." and a relative path name the project as `secperf scan .` stored it.
+    for given in (".", "shop/..", stored):
+        data = _json_report(filled, tmp_path, "--since", "2h", "--target", given)
+        assert data["scope"]["target"] == stored, given
+        assert data["findings"]["findings"] == every, given
+    for typo in ("/nope", "shop", stored + "x"):
+        done = run_cli(
+            ["report", "--since", "2h", "--target", typo, "-f", "json", "-o", "-"], cwd=filled.root
+        )
+        assert done.returncode == 2, (typo, done.stdout[:200])
+        assert repr(typo) in done.stderr and f"known targets: {stored}" in done.stderr
+        assert done.stdout == ""
+    with (
+        Store.open(filled.store_url) as store,
+        TestClient(create_app(store, AsyncEventBus())) as client,
+    ):
+        for typo in ("/nope", "."):
+            got = client.get("/api/v1/report", params={"target": typo, "format": "json"})
+            assert got.status_code == 404, got.text
+            error = got.json()["error"]
+            assert error["where"] == "query.target" and stored in error["message"]
+        ok = client.get("/api/v1/report", params={"since": "2h", "target": stored})
+        assert ok.status_code == 200 and ok.json()["data"]["findings"]["findings"] == every
+
+
+def _iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat(timespec="milliseconds")
+
+
+def test_open_findings_carried_into_a_period_without_scans_are_data(
+    filled: Filled, tmp_path: Path
+) -> None:
+    # From after the last scan, gate run and sample: nothing happened in the period,
+    # but the findings the last scan left open are still there at its end.
+    since = _iso(filled.filled_ms + 1)
+    listed = _findings(filled.root)
+    for scope in ((), ("--target", ".")):
+        data = _json_report(filled, tmp_path, "--since", since, *scope)
+        assert data["has_data"] is True, scope
+        assert data["cadence"][0]["scans"] == 0
+        assert data["findings"]["findings"] == len(listed) > 0
+        secrets = {s["fingerprint"]: s["state"] for s in data["secrets"]}
+        expected = {f["fingerprint"]: f["state"] for f in listed if f["category"] == "secret"}
+        assert secrets == expected and secrets
+        deps = {d["fingerprint"] for d in data["dependencies"]}
+        assert deps == {f["fingerprint"] for f in listed if f["category"] == "dependency"}
+        assert deps
+        # The finding fixed before the period is not among them.
+        assert filled.fixed not in secrets and filled.fixed not in deps
+    page = _report(filled, tmp_path, "html", "--since", since)
+    text = page.read_text()
+    assert "No data in this period" not in text and "Secrets" in text
+
+
+def test_until_in_the_future_stops_at_now(filled: Filled, tmp_path: Path) -> None:
+    asked = int(time.time() * 1000) + 400 * DAY
+    before = int(time.time() * 1000)
+    data = _json_report(filled, tmp_path, "--since", "2h", "--until", _iso(asked))
+    after = int(time.time() * 1000)
+    period = data["period"]
+    assert before <= period["until_ms"] <= after
+    assert period["requested_until_ms"] == asked
+    # High findings are minutes old (30 days allowed): not past their SLA at any real time.
+    per_severity = data["remediation"]["per_severity"]
+    assert per_severity["high"]["breaches"] == 0 and per_severity["medium"]["breaches"] == 0
+    page = _report(filled, tmp_path, "html", "--since", "2h", "--until", _iso(asked))
+    assert "was asked for as the end" in page.read_text()
+    future = run_cli(
+        ["report", "--since", _iso(asked - DAY), "--until", _iso(asked), "-o", "-"],
+        cwd=filled.root,
+    )
+    assert future.returncode == 2 and "cut at now" in future.stderr
+
+
+def test_dates_past_year_9999_are_refused(filled: Filled, tmp_path: Path) -> None:
+    late = "9999-12-31T23:59:59-14:00"  # 10000-01-01 in UTC
+    for option in ("--until", "--since"):
+        done = run_cli(["report", option, late, "-o", str(tmp_path / "r.html")], cwd=filled.root)
+        assert done.returncode == 2, done.stderr
+        assert option in done.stderr and "9999" in done.stderr
+    with (
+        Store.open(filled.store_url) as store,
+        TestClient(create_app(store, AsyncEventBus())) as client,
+    ):
+        got = client.get("/api/v1/report", params={"since": "1d", "until": late, "format": "html"})
+        assert got.status_code == 422, got.text
+        assert got.json()["error"]["where"] == "query.until"
+        # Early in UTC's last day of 9999: valid, and cut at now.
+        capped = client.get("/api/v1/report", params={"until": "9999-12-31T23:59:59+14:00"})
+        assert capped.status_code == 200, capped.text
+
+
+# --------------------------------------------------------------------------- verify
+
+
+def test_verify_compares_an_html_page_with_its_data(filled: Filled, tmp_path: Path) -> None:
+    path = _report(filled, tmp_path, "html")
+    ok = run_cli(["report", "--verify", str(path)], cwd=filled.root)
+    assert ok.returncode == 0 and "the page is what that data draws" in ok.stdout, ok.stderr
+    text = path.read_text()
+    # A visible number edited, the embedded data and its hash left alone.
+    edited = re.sub(r"open violations<b>\d+</b>", "open violations<b>0</b>", text, count=1)
+    assert edited != text
+    assert verify_text(edited).ok  # the data still matches its hash
+    path.write_text(edited)
+    bad = run_cli(["report", "--verify", str(path)], cwd=filled.root)
+    assert bad.returncode == 1, bad.stdout
+    assert "EDITED" in bad.stderr and "open violations<b>0</b>" in bad.stderr
+
+
+def test_verify_says_a_pdf_cannot_be_verified(filled: Filled, tmp_path: Path) -> None:
+    pdf = tmp_path / "report.pdf"
+    pdf.write_bytes(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<< /Type /Catalog >>\nendobj\n")
+    done = run_cli(["report", "--verify", str(pdf)], cwd=filled.root)
+    assert done.returncode == 2
+    assert "a PDF cannot be verified" in done.stderr and "HTML or JSON report" in done.stderr
+    assert "codec" not in done.stderr
+
+
+# --------------------------------------------------------------------------- the server's settings
+
+
+def test_report_settings_read_scanner_versions_once_on_first_use(filled: Filled) -> None:
+    calls: list[int] = []
+
+    def versions() -> dict[str, str]:
+        calls.append(1)
+        return {"bandit": "bandit 9.9"}
+
+    settings = ReportSettings(ReportConfig(), versions, "f" * 64)
+    with (
+        Store.open(filled.store_url) as store,
+        TestClient(create_app(store, AsyncEventBus(), report_settings=settings)) as client,
+    ):
+        assert calls == []  # not at start-up
+        for _ in range(2):
+            got = client.get("/api/v1/report", params={"since": "2h", "format": "json"})
+            assert got.status_code == 200, got.text
+            evidence = got.json()["data"]["evidence"]
+            assert evidence["scanner_versions"] == {"bandit": "bandit 9.9"}
+            assert evidence["config_sha256"] == "f" * 64
+    assert calls == [1]
+
+
+def test_served_report_applies_the_report_config(
+    filled: Filled, report_data: dict[str, Any], tmp_path: Path
+) -> None:
+    stderr_path = tmp_path / "serve.stderr"
+    with stderr_path.open("wb") as err:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "secperf", "serve", "--port", "0"],
+            cwd=filled.root,
+            stdout=subprocess.PIPE,
+            stderr=err,
+            env=clean_env(),
+        )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline().decode(errors="replace")
+        found = re.search(r"http://127\.0\.0\.1:\d+", line)
+        assert found is not None, (line, stderr_path.read_text())
+        got = httpx.get(
+            f"{found.group(0)}/api/v1/report", params={"since": "2h", "format": "json"}, timeout=60
+        )
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    assert got.status_code == 200, got.text
+    api = got.json()["data"]
+    cli = report_data
+    # The configured SLA (critical and low: 1 ms), both objectives, the same configuration.
+    assert api["remediation"]["per_severity"]["low"]["sla_days"] == 0.0
+    assert api["remediation"]["per_severity"] == cli["remediation"]["per_severity"]
+    assert [o["title"] for o in api["objectives"]] == [o["title"] for o in cli["objectives"]]
+    assert len(api["objectives"]) == 2
+    assert api["evidence"]["config_sha256"] == cli["evidence"]["config_sha256"] is not None
+    assert api["evidence"]["scanner_versions"] == cli["evidence"]["scanner_versions"]
+    assert "Traceback" not in stderr_path.read_text(errors="replace")
