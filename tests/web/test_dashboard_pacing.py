@@ -36,6 +36,7 @@ from test_dashboard_browser import (
     playwright_sync,
 )
 
+from secperf.compliance.digest import data_sha256
 from secperf.events import ScanThrottled
 from secperf.model import Sample, SecurityMetrics
 from secperf.store import Store
@@ -227,9 +228,37 @@ class Server:
     now_ms: int
     scans: list[PacedScan]
     stderr_path: Path
+    project: Path  # the server's working directory, with its secperf.toml
 
     def get(self, path: str) -> httpx.Response:
         return httpx.get(f"{self.url}{path}", timeout=60)
+
+
+def _env() -> dict[str, str]:
+    """The environment of the server and of the commands run beside it: the token set."""
+    return {**os.environ, "SECPERF_TOKEN": TOKEN}
+
+
+def _iso(ms: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms // 1000)) + f".{ms % 1000:03d}Z"
+
+
+def _cli_report(server: Server, since: str, until: str) -> dict[str, Any]:
+    """``secperf report`` as JSON over the served store, for ``TARGET`` and the period."""
+    done = subprocess.run(
+        [
+            *(sys.executable, "-m", "secperf", "report", "--since", since, "--until", until),
+            *("--target", TARGET, "-f", "json", "-o", "-"),
+        ],
+        cwd=server.project,
+        env=_env(),
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr.decode(errors="replace")
+    document: dict[str, Any] = json.loads(done.stdout)
+    return document
 
 
 @contextlib.contextmanager
@@ -237,8 +266,10 @@ def _serving(db: Path, now: int, scans: list[PacedScan]) -> Iterator[Server]:
     """``secperf serve`` over the store ``db``, with the token set, until the block ends."""
     project = db.parent / "project"
     project.mkdir(exist_ok=True)
+    # The same configuration for the server and for `secperf report` run beside it.
+    (project / "secperf.toml").write_text(f'[store]\nurl = "sqlite:///{db}"\n')
     stderr_path = db.parent / "serve.stderr"
-    env = {**os.environ, "SECPERF_TOKEN": TOKEN}
+    env = _env()
     with stderr_path.open("wb") as err:
         process = subprocess.Popen(
             [sys.executable, "-m", "secperf", "serve", "--port", "0", "--store", f"sqlite:///{db}"],
@@ -253,7 +284,7 @@ def _serving(db: Path, now: int, scans: list[PacedScan]) -> Iterator[Server]:
         found = re.search(r"http://127\.0\.0\.1:\d+", line)
         if found is None:
             raise AssertionError(f"secperf serve did not start: {line!r} {stderr_path.read_text()}")
-        yield Server(found.group(0), now, scans, stderr_path)
+        yield Server(found.group(0), now, scans, stderr_path, project)
     finally:
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)
@@ -416,21 +447,29 @@ def test_next_planned_scan_follows_the_server_and_hides_without_a_plan(
     page: Any, server: Server
 ) -> None:
     answer = server.get(f"/api/v1/schedule?target={TARGET}")
+    assert answer.status_code == 200, answer.text  # this server has the schedule
     _open(page, server, "overview")
     expect(page.get_by_test_id("scan-plan")).to_be_visible()
-    if answer.status_code == 404:
-        # An older server: no schedule, no error, the rest of the panel stays.
+    plan = answer.json()
+    if plan["quiet_now"]:
+        expect(page.get_by_test_id("next-scan")).to_have_text("scans when quiet: now")
+    elif plan["next_scan_ms"] is None:
         expect(page.get_by_test_id("next-scan")).to_have_count(0)
-        expect(page.get_by_test_id("schedule-error")).to_have_count(0)
     else:
-        assert answer.status_code == 200, answer.text
-        plan = answer.json()
-        if plan["quiet_now"]:
-            expect(page.get_by_test_id("next-scan")).to_have_text("scans when quiet: now")
-        elif plan["next_scan_ms"] is None:
-            expect(page.get_by_test_id("next-scan")).to_have_count(0)
-        else:
-            expect(page.get_by_test_id("next-scan")).to_contain_text("next scan ")
+        expect(page.get_by_test_id("next-scan")).to_contain_text("next scan ")
+    # An older server answers 404: no schedule, no error, the rest of the panel stays.
+    page.route(
+        re.compile(r".*/api/v1/schedule(\?.*)?$"),
+        lambda route: route.fulfill(
+            status=404,
+            content_type="application/json",
+            body=json.dumps({"error": {"code": "not_found", "message": "Not Found"}}),
+        ),
+    )
+    _open(page, server, "overview")
+    expect(page.get_by_test_id("scan-plan")).to_be_visible()
+    expect(page.get_by_test_id("next-scan")).to_have_count(0)
+    expect(page.get_by_test_id("schedule-error")).to_have_count(0)
 
 
 def test_next_planned_scan_names_the_quiet_hour(page: Any, server: Server) -> None:
@@ -463,8 +502,6 @@ def test_next_planned_scan_names_the_quiet_hour(page: Any, server: Server) -> No
 
 def test_report_downloads_with_the_token_from_the_keyboard(page: Any, server: Server) -> None:
     probe = server.get(f"/api/v1/report?since=30d&target={TARGET}&format=json")
-    if probe.status_code == 404:
-        pytest.skip("this server has no GET /api/v1/report yet (404)")
     assert probe.status_code == 200, probe.text
     _open(page, server, "overview", token=TOKEN)
     _wait_live(page)
@@ -491,18 +528,38 @@ def test_report_downloads_with_the_token_from_the_keyboard(page: Any, server: Se
         f"saved {download.suggested_filename}"
     )
 
-    # JSON: the same document secperf report writes.
+    # JSON: the same document secperf report writes. The period is pinned (the
+    # dashboard's "30 days" ends at the moment of asking) so both cover the same one.
+    until = server.now_ms
+    since = until - 30 * 24 * HOUR
+    pinned = f"since={_iso(since)}&until={_iso(until)}"
+    page.route(
+        re.compile(r".*/api/v1/report\?.*"),
+        lambda route: route.continue_(url=route.request.url.replace("since=30d", pinned)),
+    )
     page.get_by_test_id("report-format").select_option("json")
-    with page.expect_download() as got_json:
+    with (
+        page.expect_request(re.compile(r".*/api/v1/report\?.*")) as sent_json,
+        page.expect_download() as got_json,
+    ):
         page.get_by_test_id("report-download").click()
-    data = json.loads(Path(got_json.value.path()).read_text(encoding="utf-8"))
-    assert isinstance(data, dict) and data
+    # The dashboard's own request (since=30d) went out with the period pinned.
+    assert pinned in sent_json.value.url and "format=json" in sent_json.value.url
+    document = json.loads(Path(got_json.value.path()).read_text(encoding="utf-8"))
+    cli = _cli_report(server, _iso(since), _iso(until))
+    api_data = document["data"]
+    assert document["sha256"] == data_sha256(api_data)
+    assert api_data["scope"]["target"] == TARGET and api_data["cost"]["scans"]
+    # The same data but for the moment each was written; with that one put equal,
+    # the same data and the same hash.
+    same = {**cli["data"], "generated_ms": api_data["generated_ms"]}
+    assert same == api_data
+    assert data_sha256(same) == document["sha256"]
 
 
 def test_report_failure_reads_as_a_sentence(page: Any, server: Server) -> None:
     probe = server.get(f"/api/v1/report?since=30d&target={TARGET}&format=json")
-    if probe.status_code == 404:
-        pytest.skip("this server has no GET /api/v1/report yet (404)")
+    assert probe.status_code == 200, probe.text
     _open(page, server, "overview")
     page.get_by_test_id("report-format").select_option("pdf")
     status = page.get_by_test_id("report-status")
