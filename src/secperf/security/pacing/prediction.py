@@ -44,8 +44,8 @@ from secperf.security.discovery import Discovery
 from secperf.security.pacing.inputs import ScanInputs, gather_inputs, hand_over
 
 if TYPE_CHECKING:
+    from secperf.security.pacing.reading import PredictionStore, StoredScan
     from secperf.security.validator import SecurityValidator
-    from secperf.store import ScanRecord, Store
 
 log = logging.getLogger(__name__)
 
@@ -204,9 +204,9 @@ class ScanPrediction:
 # --------------------------------------------------------------------------- fitting
 
 
-def usable_history(records: Sequence[ScanRecord], host: str) -> list[ScanRecord]:
+def usable_history(records: Sequence[StoredScan], host: str) -> list[StoredScan]:
     """The newest ``HISTORY_SCANS`` whole scans (not imports) run on ``host``, newest first."""
-    out: list[ScanRecord] = []
+    out: list[StoredScan] = []
     for record in records:
         metrics = record.metrics
         if metrics is None or record.is_import or record.status not in _WHOLE:
@@ -221,7 +221,7 @@ def usable_history(records: Sequence[ScanRecord], host: str) -> list[ScanRecord]
     return out
 
 
-def _stored_inputs(record: ScanRecord) -> ScanInputs | None:
+def _stored_inputs(record: StoredScan) -> ScanInputs | None:
     doc = record.prediction
     if not doc or not isinstance(doc.get("inputs"), Mapping):
         return None
@@ -299,7 +299,7 @@ def _predicted_work(lines: Mapping[str, tuple[float, float]], inputs: ScanInputs
     return total
 
 
-def fit_model(history: Sequence[ScanRecord], jobs: int) -> CostModel:
+def fit_model(history: Sequence[StoredScan], jobs: int) -> CostModel:
     """Fit the model on ``history`` (see ``usable_history``); built-in values without it."""
     points: dict[str, list[tuple[float, float]]] = {}
     work: list[float] = []
@@ -406,7 +406,7 @@ def predict_from_model(
 
 
 def predict_scan(
-    store: Store | None,
+    store: PredictionStore | None,
     *,
     target: str,
     host: str,
@@ -414,14 +414,14 @@ def predict_scan(
     scanners: Sequence[str],
 ) -> ScanPrediction:
     """Predict a scan of ``target`` on ``host`` from ``inputs``, learning from ``store``'s scans."""
-    history: list[ScanRecord] = []
+    history: list[StoredScan] = []
     if store is not None:
         history = usable_history(store.scans(limit=_SCANS_READ, target=target, kind="scan"), host)
     return predict_from_model(fit_model(history, inputs.jobs), inputs, scanners)
 
 
 def predict_validator_scan(
-    store: Store | None,
+    store: PredictionStore | None,
     validator: SecurityValidator,
     root: Path,
     paths: Sequence[str],
@@ -456,7 +456,7 @@ def predict_validator_scan(
 
 
 def try_predict(
-    store: Store | None,
+    store: PredictionStore | None,
     validator: SecurityValidator,
     root: Path,
     paths: Sequence[str],
@@ -475,7 +475,12 @@ def try_predict(
 
 
 def record_prediction(
-    store: Store, scan_id: str, prediction: ScanPrediction, *, target: str, started_ms: int
+    store: PredictionStore,
+    scan_id: str,
+    prediction: ScanPrediction,
+    *,
+    target: str,
+    started_ms: int,
 ) -> None:
     """Store ``prediction`` beside scan ``scan_id``'s actual cost; failures are logged."""
     try:

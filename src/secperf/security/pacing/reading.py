@@ -7,8 +7,10 @@ commands hand it the ``Store`` (which has them all).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
+
+from secperf.model import SecurityMetrics
 
 
 class StoredPoints(Protocol):
@@ -25,6 +27,9 @@ class StoredPoints(Protocol):
 
     @property
     def values(self) -> Any: ...
+
+    @property
+    def count(self) -> Any: ...
 
 
 class StoredSeries(Protocol):
@@ -55,6 +60,21 @@ class StoredScan(Protocol):
     @property
     def pacing(self) -> dict[str, Any] | None: ...
 
+    @property
+    def prediction(self) -> dict[str, Any] | None: ...
+
+    @property
+    def status(self) -> str: ...
+
+    @property
+    def owner_host(self) -> str | None: ...
+
+    @property
+    def is_import(self) -> bool: ...
+
+    @property
+    def metrics(self) -> SecurityMetrics | None: ...
+
 
 class ScanHistory(Protocol):
     """Reads stored scans (``Store.scans``)."""
@@ -62,6 +82,14 @@ class ScanHistory(Protocol):
     def scans(
         self, limit: int = 50, target: str | None = None, *, kind: str | None = None
     ) -> Sequence[StoredScan]: ...
+
+
+class PredictionStore(ScanHistory, Protocol):
+    """Reads stored scans and stores a scan's prediction (a ``Store``)."""
+
+    def record_scan_prediction(
+        self, scan_id: str, prediction: Mapping[str, Any], *, target: str = "", started_ms: int
+    ) -> None: ...
 
 
 class SeriesStore(ScanHistory, Protocol):

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from secperf.config import ScanConfig
     from secperf.config.sections.impact import SeriesSelector
     from secperf.config.sections.schedule import ScheduleConfig
-    from secperf.store import Store
+    from secperf.security.pacing.reading import SeriesStore
 
 log = logging.getLogger(__name__)
 
@@ -173,7 +173,7 @@ class HourProfile:
 
 
 def hour_of_week_profile(
-    store: Store,
+    store: SeriesStore,
     guard: GuardSeries,
     now_ms: int,
     *,
@@ -219,7 +219,9 @@ def quietest(profile: HourProfile) -> ProfileBucket | None:
     return min(profile.buckets.values(), key=lambda b: (b.level, b.hour_of_week))
 
 
-def current_level(store: Store, guard: GuardSeries, now_ms: int, window_ms: int) -> float | None:
+def current_level(
+    store: SeriesStore, guard: GuardSeries, now_ms: int, window_ms: int
+) -> float | None:
     """The median of ``guard``'s samples over the last ``window_ms``, or None without any."""
     found = store.query(guard.name, guard.equality or None, now_ms - window_ms, now_ms)
     values: list[float] = []
@@ -333,7 +335,7 @@ def _hour_starts(now_ms: int, deadline_ms: int) -> list[int]:
 
 
 def plan_scan(
-    store: Store | None,
+    store: SeriesStore | None,
     settings: Settings,
     guards: Sequence[GuardSeries],
     *,
@@ -445,7 +447,7 @@ def _limit(state: GuardState, settings: Settings) -> float:
 
 
 def _guard_state(
-    store: Store,
+    store: SeriesStore,
     guard: GuardSeries,
     settings: Settings,
     now_ms: int,
@@ -531,7 +533,7 @@ class QuietWaiter:
 
     def __init__(
         self,
-        store: Store | None,
+        store: SeriesStore | None,
         settings: Settings,
         guards: Sequence[GuardSeries],
         *,
@@ -584,7 +586,7 @@ class PeriodicScans:
 
     def __init__(
         self,
-        store: Store | None,
+        store: SeriesStore | None,
         settings: Settings,
         guards: Sequence[GuardSeries],
         *,
