@@ -454,6 +454,7 @@ def test_running_scan_appears_in_a_performance_alert(store: Store) -> None:
                 target="/repo",
                 scanners=("bandit", "secrets"),
                 ts_ms=clock.now - 65_000,
+                host="a",  # a scan on the alert's host (another host's is not shown)
             )
         )
         await settle()
@@ -461,7 +462,7 @@ def test_running_scan_appears_in_a_performance_alert(store: Store) -> None:
         events = await engine.evaluate()
         summary = events[0].alert.annotations["summary"]
         assert summary.startswith("Cpu: cpu_percent last 94 > 90 — ")
-        assert "a security scan (bandit, secrets) was running since" in summary
+        assert "a security scan of /repo (bandit, secrets) was running since" in summary
         ctx = engine.context(events[0].alert.fingerprint)
         assert ctx["security"]["scan_running"]["scan_id"] == "s9"
         assert ctx["performance"]["recent"]["values"] == [94.0]

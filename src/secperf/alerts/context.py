@@ -6,6 +6,11 @@ start), so context costs no query for the security side. ``ContextBuilder``
 adds the performance side (the alert's series and the host's CPU, load and
 memory around the alert) with a few bounded store reads, and writes the one
 sentence that speaks of both.
+
+The scans shown are those the alert is about: of its ``target`` label when it
+has one (every security series carries it), else of its ``host`` (a CPU alert:
+the scans on that machine, each naming its target), else of every target. An
+alert about one target never shows another target's scan.
 """
 
 from __future__ import annotations
@@ -35,6 +40,8 @@ NEW_FINDINGS_SHOWN = 10
 PERF_BEFORE_MS = 10 * 60_000
 LOAD_AROUND_MS = 5 * 60_000
 MAX_POINTS = 60
+#: Scans listed in the context's ``scans`` (the newest in the alert's window).
+SCANS_SHOWN = 10
 
 
 @dataclass
@@ -49,11 +56,14 @@ class ScanInfo:
     scanners: tuple[str, ...] = ()
     violations: int | None = None
     new_findings: int | None = None
+    #: The machine the scan ran on (its events' host); None when not known.
+    host: str | None = None
 
     def as_json(self) -> dict[str, Any]:
         return {
             "scan_id": self.scan_id,
             "target": self.target,
+            "host": self.host,
             "started_ms": self.started_ms,
             "finished_ms": self.finished_ms,
             "status": self.status,
@@ -99,12 +109,17 @@ class ScanTracker:
                 tuple(record.scanners),
                 metrics.violations_found if metrics else None,
                 metrics.new_findings if metrics else None,
+                record.owner_host,
             )
         self._trim()
 
     def started(self, event: ScanStarted) -> None:
         self.scans[event.scan_id] = ScanInfo(
-            event.scan_id, event.target, event.ts_ms, scanners=tuple(event.scanners)
+            event.scan_id,
+            event.target,
+            event.ts_ms,
+            scanners=tuple(event.scanners),
+            host=event.host,
         )
         self._trim()
 
@@ -123,8 +138,10 @@ class ScanTracker:
         m = event.metrics
         info = self.scans.get(m.scan_id)
         if info is None:
-            info = ScanInfo(m.scan_id, m.target, m.started_ms)
+            info = ScanInfo(m.scan_id, m.target, m.started_ms, host=event.host)
             self.scans[m.scan_id] = info
+        elif info.host is None:
+            info.host = event.host
         info.started_ms = m.started_ms
         info.finished_ms = m.finished_ms
         info.status = event.status
@@ -140,19 +157,24 @@ class ScanTracker:
         while len(self.scans) > RECENT_SCANS:
             self.scans.popitem(last=False)
 
-    def latest_finished(self) -> ScanInfo | None:
+    def of(self, scope: ScanScope) -> list[ScanInfo]:
+        """The known scans within ``scope``, oldest first."""
+        return [s for s in self.scans.values() if scope.holds(s)]
+
+    def latest_finished(self, scope: ScanScope | None = None) -> ScanInfo | None:
+        """The newest scan that ended whole (of ``scope``: every scan when None)."""
         # An interrupted or abandoned scan saw only part of the code.
         finished = [
             s
-            for s in self.scans.values()
+            for s in (self.scans.values() if scope is None else self.of(scope))
             if s.finished_ms is not None and s.status in COMPLETE_SCAN_STATUSES
         ]
         return max(finished, key=lambda s: s.finished_ms or 0, default=None)
 
-    def running_at(self, at_ms: int) -> ScanInfo | None:
-        """A scan that was running at ``at_ms``, if any (the latest started)."""
+    def running_at(self, at_ms: int, scope: ScanScope | None = None) -> ScanInfo | None:
+        """A scan that was running at ``at_ms``, if any (the latest started; of ``scope``)."""
         found: ScanInfo | None = None
-        for scan in self.scans.values():
+        for scan in self.scans.values() if scope is None else self.of(scope):
             end = scan.finished_ms
             # Open-ended only while it runs: a scan closed without an end time is over.
             still = end is None and scan.status == "running"
@@ -160,6 +182,19 @@ class ScanTracker:
             if inside and (found is None or scan.started_ms > found.started_ms):
                 found = scan
         return found
+
+    def overlapping(self, scope: ScanScope, start_ms: int, end_ms: int) -> list[ScanInfo]:
+        """The scans of ``scope`` that ran at some time in ``[start_ms, end_ms]``, newest first."""
+
+        def ran_then(scan: ScanInfo) -> bool:
+            if scan.started_ms > end_ms:
+                return False
+            if scan.finished_ms is None:
+                return scan.status == "running"  # closed without an end time: over
+            return scan.finished_ms >= start_ms
+
+        found = [s for s in self.of(scope) if ran_then(s)]
+        return sorted(found, key=lambda s: s.started_ms, reverse=True)
 
     def windows(self, now_ms: int) -> list[ScanWindow]:
         """Every known scan as a window; one without an end runs until ``now_ms``."""
@@ -179,6 +214,34 @@ class ScanTracker:
         return list(tally.new_findings) if tally else []
 
 
+@dataclass(frozen=True, slots=True)
+class ScanScope:
+    """Which scans an alert is about: of one target, of one host, or (both None) all."""
+
+    target: str | None = None
+    host: str | None = None
+
+    @classmethod
+    def of_labels(cls, labels: Mapping[str, str] | None) -> ScanScope:
+        """The alert's ``target`` label when set, else its ``host``, else every scan."""
+        labels = labels or {}
+        target = labels.get("target") or None
+        if target is not None:
+            return cls(target=target)
+        return cls(host=labels.get("host") or None)
+
+    def holds(self, scan: ScanInfo) -> bool:
+        """Whether ``scan`` is one this scope is about."""
+        if self.target is not None:
+            return scan.target == self.target
+        if self.host is not None:
+            return scan.host == self.host
+        return True
+
+    def as_json(self) -> dict[str, str | None]:
+        return {"target": self.target, "host": self.host}
+
+
 class ContextBuilder:
     """Builds the security + performance context of an alert."""
 
@@ -186,14 +249,29 @@ class ContextBuilder:
         self.store = store
         self.tracker = tracker
 
-    def security(self, at_ms: int) -> dict[str, Any]:
-        latest = self.tracker.latest_finished()
-        running = self.tracker.running_at(at_ms)
+    def security(
+        self,
+        at_ms: int,
+        labels: Mapping[str, str] | None = None,
+        now_ms: int | None = None,
+    ) -> dict[str, Any]:
+        """The scans the alert is about (see ``ScanScope``), around ``at_ms``.
+
+        ``scans`` lists the scope's scans that ran between 10 minutes before
+        the alert and ``now_ms``, newest first, each naming its target.
+        """
+        scope = ScanScope.of_labels(labels)
+        latest = self.tracker.latest_finished(scope)
+        running = self.tracker.running_at(at_ms, scope)
         new = self.tracker.new_findings_of(latest.scan_id) if latest else []
+        end = max(at_ms, now_ms if now_ms is not None else at_ms)
+        around = self.tracker.overlapping(scope, at_ms - PERF_BEFORE_MS, end)
         return {
+            "scope": scope.as_json(),
             "latest_scan": self._with_pacing(latest),
             "new_findings": [_finding_json(f) for f in new[:NEW_FINDINGS_SHOWN]],
             "scan_running": self._with_pacing(running),
+            "scans": [s.as_json() for s in around[:SCANS_SHOWN]],
         }
 
     def _with_pacing(self, scan: ScanInfo | None) -> dict[str, Any] | None:
@@ -262,7 +340,9 @@ class ContextBuilder:
     ) -> dict[str, Any]:
         """The full context (the API's ``context`` object)."""
         at = alert.active_since_ms or alert.updated_ms or now_ms
-        security = self.security(at)
+        # The series' labels first; the alert's own (a rule's grouping) fill in.
+        about = {**alert.labels, **series_labels}
+        security = self.security(at, about, now_ms)
         try:
             performance = self.performance(rule.metric if rule else "", series_labels, at, now_ms)
         except Exception as exc:  # context is a help, never a reason to fail
@@ -281,10 +361,13 @@ class ContextBuilder:
         """One sentence on both sides, for the summary."""
         running = security.get("scan_running")
         latest = security.get("latest_scan")
+        # An alert about one target needs no name; on a host, say which target was scanned.
+        named = not (security.get("scope") or {}).get("target")
         if running:
             scanners = ", ".join(running.get("scanners") or ()) or "all scanners"
+            of = f" of {running['target']}" if named and running.get("target") else ""
             sec = (
-                f"a security scan ({scanners}) was running since "
+                f"a security scan{of} ({scanners}) was running since "
                 f"{clock_seconds(running['started_ms'])}"
             )
             sec += _throttled_clause(running)
@@ -293,8 +376,9 @@ class ContextBuilder:
         elif latest:
             sec = "no security scan was running"
             if latest.get("new_findings") is not None:
+                of = f" of {latest['target']}" if named and latest.get("target") else ""
                 sec += (
-                    f"; the last scan ({clock_seconds(latest['finished_ms'] or 0)}) found "
+                    f"; the last scan{of} ({clock_seconds(latest['finished_ms'] or 0)}) found "
                     f"{latest['new_findings']} new findings"
                 )
             sec += _throttled_clause(latest)
