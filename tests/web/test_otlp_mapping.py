@@ -325,6 +325,14 @@ def test_names_over_the_ingest_bounds_are_left_out_and_counted() -> None:
     )
 
 
+def test_a_key_over_the_bound_beside_two_keys_of_one_name_leaves_its_point_out() -> None:
+    # "a.b" and "a-b" join; the third key, 200 digits, is 204 characters once cleaned.
+    attributes = _attrs(**{"a.b": "dot", "a-b": "dash", "9" * MAX_LABEL_NAME_LENGTH: "v"})
+    mapped = _map([_gauge("up", attributes=attributes), _gauge("kept")])
+    assert [s.name for s in mapped.samples] == ["kept"]
+    assert "attributes[2].key: the label name it makes is 204" in mapped.rejection_message
+
+
 def test_a_resource_or_scope_label_over_the_bounds_leaves_its_points_out() -> None:
     long_key = {"k" * (MAX_LABEL_NAME_LENGTH + 1): "v"}
     mapped = _map([_gauge("up")], resource=long_key)

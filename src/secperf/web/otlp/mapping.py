@@ -162,13 +162,18 @@ def _label_value(value: AnyValue) -> str:
 
 def _joined(attributes: Iterable[KeyValue], name: str) -> str:
     """The values of every key cleaning to ``name``, in the order of the keys (as Prometheus)."""
-    # A key over the bound is refused where it stands; it joins nothing here.
-    pairs = sorted(
-        (a.key, _label_value(a.value))
-        for a in attributes
-        if len(a.key) <= MAX_LABEL_NAME_LENGTH and label_name(a.key) == name
-    )
+    pairs = sorted((a.key, _label_value(a.value)) for a in attributes if _name_of(a.key) == name)
     return ";".join(value for _, value in pairs)
+
+
+def _name_of(key: str) -> str | None:
+    """The label name of ``key``; None for a key over the bound too (refused where it stands)."""
+    if len(key) > MAX_LABEL_NAME_LENGTH:
+        return None
+    try:
+        return label_name(key)
+    except NameTooLong:
+        return None
 
 
 def _attribute_labels(attributes: Sequence[KeyValue], where: str) -> dict[str, str]:
