@@ -78,6 +78,8 @@ class ScanCompleted(Event):
 
     ``interrupted``: stopped cleanly (SIGTERM, Ctrl-C, a server shutting down)
     before the end; the metrics cover what was scanned until then.
+    ``prediction`` and ``pacing``: the scan's prediction and pacing documents,
+    sent by a process without a store (an agent) for the server to store.
     """
 
     topic: ClassVar[str] = "security.scan.completed"
@@ -85,6 +87,8 @@ class ScanCompleted(Event):
     metrics: SecurityMetrics
     status: str = "ok"
     error: str | None = None
+    prediction: dict[str, Any] | None = None
+    pacing: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -14,8 +14,9 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any, Protocol
 
 from secperf.bus.interface import EventBus, Subscription
 from secperf.config.sections.impact import ImpactConfig, Priority
@@ -23,12 +24,18 @@ from secperf.events import Event, MetricsRecorded
 from secperf.runtime import scan_interruptibly
 from secperf.security.pacing.controller import BudgetSettings, PacingController
 from secperf.security.pacing.guards import Guard, GuardFeed, HostCpuGuard, SeriesGuard
+from secperf.security.pacing.reading import SeriesStore
 from secperf.security.validator import ScanReport, SecurityValidator
-from secperf.store import Store
 
 log = logging.getLogger(__name__)
 
 NORMAL_PRIORITY_REASON = "normal priority: the scan runs at full speed"
+
+
+class PacingStore(SeriesStore, Protocol):
+    """What the pacing reads and writes of a store (a ``Store``, or an agent's live history)."""
+
+    def record_scan_pacing(self, scan_id: str, pacing: Mapping[str, Any]) -> None: ...
 
 
 class ScanPacing:
@@ -39,13 +46,16 @@ class ScanPacing:
         impact: ImpactConfig,
         *,
         priority: Priority,
-        store: Store | None,
+        store: PacingStore | None,
         bus: EventBus | None,
+        feed_from_bus: bool = True,
     ) -> None:
         self.impact = impact
         self.priority: Priority = priority
         self.store = store
         self.bus = bus
+        # False: the guards read ``store`` only (an agent's bus carries every host's metrics).
+        self.feed_from_bus = feed_from_bus
         self.feeds = [
             GuardFeed(selector, store) for selector in impact.guard if not selector.builtin
         ]
@@ -57,13 +67,18 @@ class ScanPacing:
         impact: ImpactConfig,
         default: Priority,
         *,
-        store: Store | None,
+        store: PacingStore | None,
         bus: EventBus | None,
         override: Priority | None = None,
+        feed_from_bus: bool = True,
     ) -> ScanPacing:
         """Pacing at ``override``, else ``[scan.impact] priority``, else the command's default."""
         return cls(
-            impact, priority=override or impact.effective_priority(default), store=store, bus=bus
+            impact,
+            priority=override or impact.effective_priority(default),
+            store=store,
+            bus=bus,
+            feed_from_bus=feed_from_bus,
         )
 
     @property
@@ -77,6 +92,8 @@ class ScanPacing:
     async def attach(self) -> None:
         """Feed the guards from the bus's metric batches (idempotent)."""
         if self._subscription is not None or self.bus is None or not self.feeds:
+            return
+        if not self.feed_from_bus:
             return
         if not self.budget_on:
             return

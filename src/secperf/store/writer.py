@@ -459,6 +459,17 @@ class StoreWriter:
                     store.record_scan_completed(
                         done.metrics, done.status, done.error, host=done.host
                     )
+                # An agent's scan carries the documents a local scan stores itself.
+                scan = done.metrics
+                if done.prediction is not None:
+                    store.record_scan_prediction(
+                        scan.scan_id,
+                        done.prediction,
+                        target=scan.target,
+                        started_ms=scan.started_ms,
+                    )
+                if done.pacing is not None:
+                    store.record_scan_pacing(scan.scan_id, done.pacing)
 
         elif isinstance(event, AlertChanged):
             changed = event
