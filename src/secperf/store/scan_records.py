@@ -105,6 +105,16 @@ class ScanRecord:
         return self.status in COMPLETE_SCAN_STATUSES
 
 
+@dataclass(frozen=True, slots=True)
+class ScanCostRow:
+    """One scan as a cost model reads it: status, host and the undecoded documents."""
+
+    status: str
+    owner_host: str | None
+    metrics: str | None
+    prediction: str | None
+
+
 def _json_document(value: str | None) -> dict[str, Any] | None:
     """A stored JSON document column, or None when empty or unreadable (logged)."""
     if not value:
@@ -518,6 +528,29 @@ class ScanRecordMixin(RecordMixin):
             stmt = stmt.where(scans.c.kind == kind)
         with self._engine.connect() as conn:
             return [self._scan_from_row(r) for r in conn.execute(stmt.limit(limit))]
+
+    def scan_cost_rows(self, target: str, limit: int = 50, offset: int = 0) -> list[ScanCostRow]:
+        """The newest scans (not imports) of ``target`` first, only what a cost model reads.
+
+        The metrics and prediction stay JSON text, for the reader to decode
+        only the rows it uses (``scans`` decodes every document of every row);
+        ``offset`` skips that many of the newest, to read on page by page.
+        """
+        stmt = (
+            select(
+                scans.c.status,
+                scans.c.owner_host,
+                scans.c.metrics,
+                scans.c.prediction,
+            )
+            .where(scans.c.target == target)
+            .where(or_(scans.c.kind.is_(None), scans.c.kind == KIND_SCAN))
+            .order_by(scans.c.started_ms.desc(), scans.c.scan_id.desc())
+            .limit(limit)
+            .offset(offset)
+        )
+        with self._engine.connect() as conn:
+            return [ScanCostRow(*row) for row in conn.execute(stmt)]
 
     def latest_scans_by_target(
         self,

@@ -31,20 +31,21 @@ point, replaced per scanner as soon as history exists.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import statistics
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from secperf.events import now_ms
 from secperf.security.discovery import Discovery
 from secperf.security.pacing.inputs import ScanInputs, gather_inputs, hand_over
 
 if TYPE_CHECKING:
-    from secperf.security.pacing.reading import PredictionStore, StoredScan
+    from secperf.security.pacing.reading import PredictionStore
     from secperf.security.validator import SecurityValidator
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,8 @@ log = logging.getLogger(__name__)
 HISTORY_SCANS = 10
 #: How many scans to read back to find ``HISTORY_SCANS`` usable ones.
 _SCANS_READ = 50
+#: Scans read at a time: enough for the history when the newest ones are all usable.
+_PAGE = HISTORY_SCANS + 2
 #: Worker time per KB of files scanned, by scanner, while there is no history (see above).
 BUILTIN_MS_PER_KB: dict[str, float] = {
     "bandit": 5.0,
@@ -80,6 +83,101 @@ BUILTIN_CPU_PER_WORK = 0.001
 _WHOLE = ("ok", "partial")
 HISTORY = "history"
 BUILTIN = "builtin"
+
+
+class CostMetrics(Protocol):
+    """What the model reads of a scan's measured metrics (``SecurityMetrics`` has it)."""
+
+    @property
+    def scan_duration_ms(self) -> float: ...
+
+    @property
+    def scanner_durations_ms(self) -> Mapping[str, float]: ...
+
+    @property
+    def cache_misses(self) -> int: ...
+
+    @property
+    def cpu_seconds(self) -> float: ...
+
+
+class CostRecord(Protocol):
+    """What the model reads of a stored scan (a ``StoredScan`` has it)."""
+
+    @property
+    def metrics(self) -> CostMetrics | None: ...
+
+    @property
+    def prediction(self) -> Mapping[str, Any] | None: ...
+
+    @property
+    def status(self) -> str: ...
+
+    @property
+    def owner_host(self) -> str | None: ...
+
+    @property
+    def is_import(self) -> bool: ...
+
+
+class CostRow(Protocol):
+    """A stored scan with its documents still JSON text (``store.ScanCostRow``)."""
+
+    @property
+    def status(self) -> str: ...
+
+    @property
+    def owner_host(self) -> str | None: ...
+
+    @property
+    def metrics(self) -> str | None: ...
+
+    @property
+    def prediction(self) -> str | None: ...
+
+
+@runtime_checkable
+class CostRowStore(Protocol):
+    """A store that reads scans for the model without decoding every document."""
+
+    def scan_cost_rows(
+        self, target: str, limit: int = 50, offset: int = 0
+    ) -> Sequence[CostRow]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class MeasuredCost:
+    """The measured metrics the model reads, decoded from a stored metrics document."""
+
+    scan_duration_ms: float
+    scanner_durations_ms: dict[str, float]
+    cache_misses: int
+    cpu_seconds: float
+
+    @classmethod
+    def from_json(cls, text: str) -> MeasuredCost:
+        """From ``SecurityMetrics``' stored JSON (``ValueError`` when it is not one)."""
+        doc = json.loads(text)
+        if not isinstance(doc, Mapping):
+            raise ValueError("a scan's metrics are not a JSON object")
+        durations = doc.get("scanner_durations_ms") or {}
+        return cls(
+            scan_duration_ms=float(doc.get("scan_duration_ms") or 0.0),
+            scanner_durations_ms={str(k): float(v) for k, v in durations.items()},
+            cache_misses=int(doc.get("cache_misses") or 0),
+            cpu_seconds=float(doc.get("cpu_seconds") or 0.0),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class CostHistoryScan:
+    """A stored scan (never an import) as the model reads it."""
+
+    metrics: MeasuredCost | None
+    prediction: dict[str, Any] | None
+    status: str
+    owner_host: str | None
+    is_import: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,9 +302,9 @@ class ScanPrediction:
 # --------------------------------------------------------------------------- fitting
 
 
-def usable_history(records: Sequence[StoredScan], host: str) -> list[StoredScan]:
+def usable_history(records: Iterable[CostRecord], host: str) -> list[CostRecord]:
     """The newest ``HISTORY_SCANS`` whole scans (not imports) run on ``host``, newest first."""
-    out: list[StoredScan] = []
+    out: list[CostRecord] = []
     for record in records:
         metrics = record.metrics
         if metrics is None or record.is_import or record.status not in _WHOLE:
@@ -221,7 +319,7 @@ def usable_history(records: Sequence[StoredScan], host: str) -> list[StoredScan]
     return out
 
 
-def _stored_inputs(record: StoredScan) -> ScanInputs | None:
+def _stored_inputs(record: CostRecord) -> ScanInputs | None:
     doc = record.prediction
     if not doc or not isinstance(doc.get("inputs"), Mapping):
         return None
@@ -299,7 +397,7 @@ def _predicted_work(lines: Mapping[str, tuple[float, float]], inputs: ScanInputs
     return total
 
 
-def fit_model(history: Sequence[StoredScan], jobs: int) -> CostModel:
+def fit_model(history: Sequence[CostRecord], jobs: int) -> CostModel:
     """Fit the model on ``history`` (see ``usable_history``); built-in values without it."""
     points: dict[str, list[tuple[float, float]]] = {}
     work: list[float] = []
@@ -405,6 +503,82 @@ def predict_from_model(
     )
 
 
+def _json_object(text: str | None) -> dict[str, Any] | None:
+    if not text:
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _decoded_history(rows: Iterable[CostRow], host: str) -> Iterator[CostHistoryScan]:
+    """The rows that can be usable, decoded one by one (``usable_history`` stops early)."""
+    for row in rows:
+        if row.status not in _WHOLE or (row.owner_host and host and row.owner_host != host):
+            continue
+        if not row.metrics:
+            continue
+        try:
+            metrics = MeasuredCost.from_json(row.metrics)
+        except (ValueError, TypeError, AttributeError):
+            continue
+        if metrics.scan_duration_ms <= 0:
+            continue
+        yield CostHistoryScan(metrics, _json_object(row.prediction), row.status, row.owner_host)
+
+
+def _previous_inputs(rows: Sequence[CostRow]) -> ScanInputs | None:
+    """The inputs of the newest stored prediction, if they carry a fingerprint."""
+    for row in rows:
+        doc = _json_object(row.prediction)
+        if doc is None:
+            continue
+        inputs = doc.get("inputs")
+        if isinstance(inputs, Mapping) and inputs.get("tree"):
+            return ScanInputs.from_document(inputs)
+        return None
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredHistory:
+    """What the model learns from, and the last prediction's inputs, read in one query."""
+
+    scans: list[CostRecord]
+    previous_inputs: ScanInputs | None
+
+
+def _cost_rows(store: CostRowStore, target: str) -> Iterator[CostRow]:
+    """Up to ``_SCANS_READ`` rows, newest first, read a page at a time as they are used."""
+    offset = 0
+    while offset < _SCANS_READ:
+        page = store.scan_cost_rows(target, limit=min(_PAGE, _SCANS_READ - offset), offset=offset)
+        yield from page
+        if len(page) < _PAGE:
+            return
+        offset += len(page)
+
+
+def read_history(store: PredictionStore | None, *, target: str, host: str) -> StoredHistory:
+    """The usable history of ``target`` on ``host``, decoding only the rows it keeps."""
+    if store is None:
+        return StoredHistory([], None)
+    if isinstance(store, CostRowStore):
+        seen: list[CostRow] = []
+
+        def rows() -> Iterator[CostRow]:
+            for row in _cost_rows(store, target):
+                seen.append(row)
+                yield row
+
+        scans = usable_history(_decoded_history(rows(), host), host)
+        return StoredHistory(scans, _previous_inputs(seen))
+    records = store.scans(limit=_SCANS_READ, target=target, kind="scan")
+    return StoredHistory(usable_history(records, host), None)
+
+
 def predict_scan(
     store: PredictionStore | None,
     *,
@@ -412,12 +586,15 @@ def predict_scan(
     host: str,
     inputs: ScanInputs,
     scanners: Sequence[str],
+    history: StoredHistory | None = None,
 ) -> ScanPrediction:
-    """Predict a scan of ``target`` on ``host`` from ``inputs``, learning from ``store``'s scans."""
-    history: list[StoredScan] = []
-    if store is not None:
-        history = usable_history(store.scans(limit=_SCANS_READ, target=target, kind="scan"), host)
-    return predict_from_model(fit_model(history, inputs.jobs), inputs, scanners)
+    """Predict a scan of ``target`` on ``host`` from ``inputs``, learning from ``store``'s scans.
+
+    ``history``: already read by ``read_history`` (else it is read here).
+    """
+    if history is None:
+        history = read_history(store, target=target, host=host)
+    return predict_from_model(fit_model(history.scans, inputs.jobs), inputs, scanners)
 
 
 def predict_validator_scan(
@@ -434,6 +611,8 @@ def predict_validator_scan(
     ``hand_over_walk``: the validator's next scan reuses the walk made here
     (call it right before the scan), so predicting costs no second walk.
     """
+    target = str(root.resolve())
+    history = read_history(store, target=target, host=host)
     walked: list[Discovery] = []
     inputs = gather_inputs(
         validator.scanners,
@@ -443,15 +622,17 @@ def predict_validator_scan(
         paths,
         jobs=validator.jobs,
         walked=walked,
+        previous=history.previous_inputs,
     )
     if hand_over_walk and walked:
         hand_over(validator, root, paths, walked[0])
     return predict_scan(
         store,
-        target=str(root.resolve()),
+        target=target,
         host=host,
         inputs=inputs,
         scanners=[s.id for s in validator.scanners],
+        history=history,
     )
 
 
