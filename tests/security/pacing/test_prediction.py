@@ -5,7 +5,10 @@ scans that store their prediction beside their actual cost."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,6 +17,7 @@ from secperf.config import ScanConfig, load_config
 from secperf.events import local_host
 from secperf.model import SecurityMetrics
 from secperf.security.cache import ScanCache
+from secperf.security.discovery import FileDiscovery
 from secperf.security.factory import ScanOptions, build_discovery, build_scanners, make_validator
 from secperf.security.pacing.inputs import (
     ScanInputs,
@@ -24,10 +28,16 @@ from secperf.security.pacing.inputs import (
 from secperf.security.pacing.prediction import (
     BUILTIN_MS_PER_KB,
     ScanPrediction,
+    fit_model,
+    predict_from_model,
     predict_scan,
+    read_history,
     theil_sen,
     try_predict,
+    usable_history,
 )
+from secperf.security.scanners.bandit import BanditScanner
+from secperf.security.scanners.secrets import SecretsScanner
 from secperf.store import Store
 
 HOST = "build-host"
@@ -157,6 +167,17 @@ def test_the_model_learns_rates_and_lines_from_stored_scans(tmp_path: Path) -> N
     store.close()
     assert robust.duration_ms == pytest.approx(predicted.duration_ms, rel=0.1)
 
+    # The light read of the cost columns learns exactly what the full records teach.
+    reopened = Store.open(f"sqlite:///{tmp_path / 'store.db'}")
+    full = usable_history(reopened.scans(limit=50, target=TARGET, kind="scan"), HOST)
+    light = read_history(reopened, target=TARGET, host=HOST)
+    reopened.close()
+    assert len(light.scans) == len(full) == 6
+    assert fit_model(light.scans, 2) == fit_model(full, 2)
+    assert predict_from_model(fit_model(full, 2), wanted, SCANNERS, made_ms=1) == replace(
+        robust, made_ms=1
+    )
+
     # The document round-trips.
     again = ScanPrediction.from_document(robust.to_document())
     assert again.duration_ms == pytest.approx(robust.duration_ms, abs=0.1)
@@ -219,3 +240,101 @@ def test_the_scan_reuses_the_walk_its_prediction_made(tmp_path: Path) -> None:
     assert report.metrics.eligible_files == predicted.inputs.files == 7
     assert validator.scan(root).metrics.eligible_files == 8
     validator.close()
+
+
+class _Calls:
+    """Counts calls of a few real methods while a scan runs (their behaviour is unchanged)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.counts: dict[str, int] = {}
+        self._monkeypatch = monkeypatch
+
+    def count(self, owner: type, name: str) -> None:
+        original: Callable[..., Any] = getattr(owner, name)
+        label = f"{owner.__name__}.{name}"
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            self.counts[label] = self.counts.get(label, 0) + 1
+            return original(*args, **kwargs)
+
+        self._monkeypatch.setattr(owner, name, counted)
+
+
+def _count_scan_work(monkeypatch: pytest.MonkeyPatch) -> _Calls:
+    """Counts the walks, memo reads and scanner questions from now on."""
+    calls = _Calls(monkeypatch)
+    calls.count(FileDiscovery, "_walk")
+    calls.count(ScanCache, "known_files")
+    calls.count(BanditScanner, "applies_to")
+    calls.count(SecretsScanner, "applies_to")
+    return calls
+
+
+def test_a_warm_prediction_repeats_none_of_the_scans_work(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = _project(tmp_path / "proj", files=8)
+    (root / "secperf.toml").write_text(
+        f'[store]\nurl = "sqlite:///{tmp_path / "store.db"}"\n'
+        '[scan]\nscanners = ["bandit", "secrets"]\njobs = 1\n',
+        encoding="utf-8",
+    )
+    loaded = load_config(root / "secperf.toml")
+    options = ScanOptions(root=root, jobs=1)
+    asyncio.run(run_scan(loaded, options))  # cold: fills the cache and the memo
+    asyncio.run(run_scan(loaded, options))  # warm: its prediction's fingerprint is stored
+
+    calls = _count_scan_work(monkeypatch)
+    report, _ = asyncio.run(run_scan(loaded, options))
+    eligible = report.metrics.eligible_files  # 8 modules, notes.txt and secperf.toml
+    # One walk and one stat of the tree, made by the prediction and handed to the scan.
+    assert calls.counts["FileDiscovery._walk"] == 1
+    # The scanners are asked about each file once, by the scan: the prediction
+    # reused its totals and asked about no file the cache will hit.
+    assert calls.counts["BanditScanner.applies_to"] == eligible
+    assert calls.counts["SecretsScanner.applies_to"] == eligible
+    assert calls.counts["ScanCache.known_files"] == 2  # the prediction's and the scan's
+
+    store = Store.open(f"sqlite:///{tmp_path / 'store.db'}")
+    stored = store.scans(limit=1)[0].prediction
+    store.close()
+    predicted = ScanPrediction.from_document(stored or {})
+    assert predicted.inputs.tree  # the fingerprint the next prediction compares
+    assert predicted.inputs.expected_misses == report.metrics.cache_misses == 0
+    assert predicted.inputs.files == eligible
+    assert predicted.inputs.per_scanner["bandit"].files == 8
+
+
+def test_reused_totals_equal_a_full_count_and_a_changed_tree_is_counted_again(
+    tmp_path: Path,
+) -> None:
+    root = _project(tmp_path / "proj")
+    scan_cfg = ScanConfig(scanners=SCANNERS)
+    scanners = build_scanners(scan_cfg, b"salt")
+    cache = ScanCache(tmp_path / "cache.db")
+    validator = make_validator(scan_cfg, ScanOptions(root=root, jobs=1), None, {}, None, None)
+    validator.cache = cache
+    validator.scan(root)
+
+    def gather(previous: ScanInputs | None) -> ScanInputs:
+        return gather_inputs(scanners, build_discovery(scan_cfg), cache, root, previous=previous)
+
+    full = gather(None)
+    assert gather(full) == full
+    # Totals are reused only under the same fingerprint, whatever they say.
+    bogus = replace(full, files=999, per_scanner={}, tree="0" * 32)
+    assert gather(bogus) == full
+
+    (root / "mod2.py").write_text(CLEAN * 40, encoding="utf-8")
+    edited = gather(full)
+    assert edited.tree != full.tree
+    assert edited == gather(None)
+    assert edited.expected_misses == 2
+    assert edited.bytes == full.bytes + len(CLEAN * 40) - len(CLEAN * 3)
+    # The scan reads the edit; the next gathering reuses its own totals and misses nothing.
+    validator.scan(root)
+    after = gather(None)
+    assert gather(after) == after and after.expected_misses == 0
+    assert after.tree != edited.tree  # the edited file is a cache hit now
+    validator.close()
+    cache.close()
