@@ -16,6 +16,7 @@ import pytest
 
 from secperf.agent import Agent
 from secperf.bus.memory import AsyncEventBus
+from secperf.commands.pacing import ScanPacing
 from secperf.config import load_config
 from secperf.events import (
     Event,
@@ -37,6 +38,7 @@ from secperf.security.pacing.schedule import (
 )
 from secperf.store import Store
 from secperf.store.writer import StoreWriter
+from support.pacing import GUARD_SELECTOR, guard_batch
 from support.waiting import wait_for
 
 HOST = "agent-7"
@@ -238,3 +240,37 @@ def test_max_delay_bounds_how_long_a_busy_host_holds_the_scan(
     second_start = [e for e in got if isinstance(e, ScanStarted)][1]
     # Due 0.1 s after the first scan, held while busy, started at max_delay at the latest.
     assert second_start.ts_ms - first_end.ts_ms >= max_delay_ms
+
+
+def test_the_agents_impact_budget_reads_its_guard_from_its_own_history(tmp_path: Path) -> None:
+    (tmp_path / "secperf.toml").write_text(f"[scan.impact]\nguard = ['{GUARD_SELECTOR}']\n")
+    loaded = load_config(None, tmp_path)
+
+    async def scenario() -> tuple[float | None, float | None, int]:
+        bus = AsyncEventBus()
+        agent = Agent(loaded, bus, host=HOST, collectors=[])
+        await agent.bus.start()
+        start = now_ms()
+        for i, value in enumerate((100.0, 120.0, 110.0, 300.0)):
+            await agent.bus.publish(guard_batch(value, start - 3000 + i * 1000))
+        # Another host's batch, as a shared bus would carry it, is not this agent's guard.
+        await bus.publish(guard_batch(9999.0, start + 1))
+        pacing = ScanPacing.for_command(
+            loaded.config.scan.impact, "low", store=agent.source, bus=agent.bus, feed_from_bus=False
+        )
+        await pacing.attach()
+        controller = pacing.controller(None, str(tmp_path))
+        (guard,) = controller.guards
+        assert guard.prepare(start - 500, 60_000) is None
+        # The guard polls its source once a second, as the controller reads it.
+        reading = await wait_for(
+            lambda: (r := guard.read(now_ms())) is not None and r.value > 110.0 and r, limit_s=10
+        )
+        subscribers = len(bus.stats().subscribers)
+        await bus.close()
+        return guard.before, reading.value if reading is not None else None, subscribers
+
+    before, latest, subscribers = asyncio.run(scenario())
+    assert before == pytest.approx(110.0)  # median of the three samples before the scan
+    assert latest == pytest.approx(300.0)
+    assert subscribers == 0  # the guards read the history, not every host's metrics
