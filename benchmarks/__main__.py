@@ -1,6 +1,11 @@
 """Run every benchmark and write docs/performance.md.
 
-Usage: ``python -m benchmarks [--quick] [--only AREA ...] [--output PATH]``.
+Usage: ``python -m benchmarks [--quick] [--only AREA ...] [--output PATH] [--update]``.
+
+``--update`` (with ``--only``) replaces only the rows of the areas it ran in an
+existing output file: every other row keeps the run that measured it, and the
+header gains a line naming this run, its areas and its commit, so a reader
+knows which rows came from which run.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ import importlib
 import os
 import pkgutil
 import platform
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -49,6 +55,49 @@ def _fmt(value: float | None) -> str:
     return f"{value:.3g}"
 
 
+TABLE_HEADER = "| area | figure | value | target | met | anchor | anchor value | ratio | note |"
+
+
+def _commit() -> str:
+    """The checkout's short commit id, or "unknown" outside a git checkout."""
+    try:
+        done = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    except OSError:
+        return "unknown"
+    return done.stdout.strip() or "unknown"
+
+
+def _row(f: Figure) -> str:
+    met = {True: "yes", False: "**no**", None: ""}[f.met]
+    ratio = f"{f.ratio:.3g}x" if f.ratio is not None else ""
+    return (
+        f"| {f.area} | {f.name} | {_fmt(f.value)} {f.unit} | {f.target} | {met} | "
+        f"{f.anchor_name or ''} | {_fmt(f.anchor_value)} | {ratio} | {f.note} |"
+    )
+
+
+def _update(existing: str, figures: list[Figure], areas: set[str], line: str) -> str:
+    """``existing`` with the rows of ``areas`` replaced by ``figures`` and ``line`` added."""
+    lines = existing.rstrip("\n").split("\n")
+    if TABLE_HEADER not in lines:
+        raise ValueError("no figures table to update (run without --update first)")
+    at = lines.index(TABLE_HEADER)
+    header, rows = lines[:at], lines[at + 2 :]
+    while header and not header[-1].strip():
+        header.pop()
+    kept = [r for r in rows if r.startswith("| ") and r.split(" | ")[0][2:] not in areas]
+    # Areas stay in alphabetical order (as a full run writes them); a stable sort
+    # keeps each area's own rows in the order its benchmark gave them.
+    merged = sorted(kept + [_row(f) for f in figures], key=lambda r: r.split(" | ")[0])
+    return "\n".join([*header, line, "", TABLE_HEADER, lines[at + 1], *merged]) + "\n"
+
+
 def _render(figures: list[Figure], quick: bool, command: str, elapsed: float) -> str:
     lines = [
         "# Performance",
@@ -64,18 +113,8 @@ def _render(figures: list[Figure], quick: bool, command: str, elapsed: float) ->
             "**Quick run** (`--quick`): short runs to keep the benchmarks working; "
             "the figures are indicative only."
         )
-    lines += [
-        "",
-        "| area | figure | value | target | met | anchor | anchor value | ratio | note |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
-    for f in figures:
-        met = {True: "yes", False: "**no**", None: ""}[f.met]
-        ratio = f"{f.ratio:.3g}x" if f.ratio is not None else ""
-        lines.append(
-            f"| {f.area} | {f.name} | {_fmt(f.value)} {f.unit} | {f.target} | {met} | "
-            f"{f.anchor_name or ''} | {_fmt(f.anchor_value)} | {ratio} | {f.note} |"
-        )
+    lines += ["", TABLE_HEADER, "|---|---|---|---|---|---|---|---|---|"]
+    lines += [_row(f) for f in figures]
     return "\n".join(lines) + "\n"
 
 
@@ -84,7 +123,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="run each benchmark briefly")
     parser.add_argument("--only", nargs="*", default=None, help="areas (module suffixes) to run")
     parser.add_argument("--output", type=Path, default=ROOT / "docs" / "performance.md")
+    parser.add_argument(
+        "--update",
+        action="store_true",
+        help="with --only: replace only these areas' rows in the existing output file",
+    )
     args = parser.parse_args(argv)
+    if args.update and not args.only:
+        parser.error("--update needs --only: a full run rewrites the whole file")
+    if args.update and not args.output.is_file():
+        parser.error(f"--update: {args.output} does not exist yet")
 
     names = sorted(
         m.name
@@ -111,7 +159,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.only:
         command += " --only " + " ".join(args.only)
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(_render(figures, args.quick, command, elapsed))
+    if args.update:
+        areas = {f.area for f in figures} | {n.removeprefix("bench_") for n in names}
+        line = (
+            f"Rows of {', '.join(sorted(areas))}: measured by `{command}` on"
+            f" {time.strftime('%Y-%m-%d', time.gmtime())} in {elapsed:.0f} s, commit {_commit()},"
+            " replacing that area's rows of the run above; each anchor still from the same run."
+        )
+        text = _update(args.output.read_text(), figures, areas, line)
+    else:
+        text = _render(figures, args.quick, command, elapsed)
+    args.output.write_text(text)
     print(f"wrote {args.output}", file=sys.stderr)
     return 0
 
