@@ -230,12 +230,16 @@ class Agent:
             due_ms=now_ms(),
             measure=measure_host_cpu,
         )
+        held = False
         while not stop.is_set():
             start, plan, why = await asyncio.to_thread(waiter.check, now_ms())
             self.next_scan = plan
             if start:
                 log.info("agent scan of %s: %s", self.scan_root, why)
                 return
+            if not held:
+                held = True
+                log.info("agent scan of %s held: %s", self.scan_root, why)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self.quiet_poll_s)
 

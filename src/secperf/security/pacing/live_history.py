@@ -9,7 +9,7 @@ modules read of a store here, in memory, and answers the same protocols
 * the samples of the series its guards name (``offer`` them as they are
   collected): the last ``RAW_MINUTES`` minutes as they came, and one median
   per minute for ``MINUTES_KEPT`` minutes (7 days) in a ring buffer, so
-  memory stays bounded however long the agent runs (about 140 KB a series,
+  memory stays bounded however long the agent runs (about 240 KB a series,
   at most ``MAX_SERIES`` series);
 * its own last ``SCANS_KEPT`` scans, with their prediction and pacing
   documents, from which the cost model learns.
