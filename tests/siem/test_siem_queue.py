@@ -6,12 +6,13 @@ import logging
 import subprocess
 import sys
 import textwrap
+import threading
 from pathlib import Path
 
 import pytest
 
 from secperf.config import ConfigError, load_config
-from secperf.events import AlertChanged, ScanCompleted, ScanStarted, ViolationDetected
+from secperf.events import AlertChanged, ScanCompleted, ScanStarted
 from secperf.model import Alert, AlertState, Finding, MetricKind, Severity
 from secperf.siem.queue import DiskQueue, QueueError
 from secperf.siem.translate import RecordBuilder
@@ -143,14 +144,18 @@ def test_siem_config_defaults(tmp_path: Path) -> None:
 
 def _builder(tmp_path: Path) -> tuple[RecordBuilder, Store]:
     store = Store.open(f"sqlite:///{tmp_path / 'secperf.db'}")
-    return RecordBuilder(store), store
+    return RecordBuilder(store, store_wait_s=1.0), store
 
 
-def _complete(store: Store, scan_id: str, found: list[Finding], started_ms: int) -> None:
+def _complete(
+    store: Store, scan_id: str, found: list[Finding], started_ms: int, status: str = "ok"
+) -> ScanCompleted:
+    """Store a scan of target ``shop`` as the store writer would; its completion event."""
     metrics = make_scan_metrics(scan_id, started_ms + 2_000, found, target="shop")
     store.record_scan_started(scan_id, "shop", started_ms, ["bandit"])
-    store.add_findings(scan_id, found)
-    store.record_scan_completed(metrics, "ok")
+    store.record_scan_findings(scan_id, found, set())
+    store.record_scan_completed(metrics, status)
+    return ScanCompleted(metrics=metrics, status=status)
 
 
 def test_fixed_needs_a_whole_scan_and_partial_views_give_nothing(tmp_path: Path) -> None:
@@ -159,19 +164,62 @@ def test_fixed_needs_a_whole_scan_and_partial_views_give_nothing(tmp_path: Path)
     b = make_finding("B602", "b.py")
     _complete(store, "s1", [a, b], 1_000_000)
 
-    def scan(scan_id: str, status: str, found: list[Finding], *, started: bool = True) -> list[str]:
-        metrics = make_scan_metrics(scan_id, 2_000_000, [], target="shop")
-        if started:
-            builder.records(ScanStarted(scan_id=scan_id, target="shop"))
-        for f in found:
-            builder.records(ViolationDetected(scan_id=scan_id, finding=f))
-        return [r.kind for r in builder.records(ScanCompleted(metrics=metrics, status=status))]
+    def scan(scan_id: str, started_ms: int, status: str, found: list[Finding]) -> list[str]:
+        return [
+            r.kind for r in builder.records(_complete(store, scan_id, found, started_ms, status))
+        ]
 
-    assert scan("s2", "interrupted", [a]) == []  # saw part of the code: nothing
-    assert scan("s3", "failed", [a]) == []  # no new finding, and no fixed one from a failure
-    # Its start unseen, the scan may have been seen in part (an import announces only new ones).
-    assert scan("s4", "ok", [a], started=False) == []
-    assert scan("s5", "ok", [a]) == ["finding.fixed"]  # b is gone from a whole scan
+    assert scan("s2", 2_000_000, "interrupted", [a]) == []  # saw part of the code: nothing
+    assert scan("s3", 3_000_000, "failed", [a]) == []  # no new finding, and no fixed one
+    assert scan("s4", 4_000_000, "ok", []) == ["finding.fixed"]  # a is gone from a whole scan
+    store.close()
+
+
+def test_a_scan_is_judged_by_its_stored_set_not_by_the_findings_announced(
+    tmp_path: Path,
+) -> None:
+    """The bus announces only first-seen findings: the rest are still open, not fixed."""
+    builder, store = _builder(tmp_path)
+    a = make_finding("B105", "a.py")
+    b = make_finding("B602", "b.py")
+    assert builder.records(_complete(store, "s1", [a, b], 1_000_000)) != []
+    # An unchanged scan announces no finding: nothing is new, nothing is fixed.
+    builder.records(ScanStarted(scan_id="s2", target="shop"))
+    assert builder.records(_complete(store, "s2", [a, b], 2_000_000)) == []
+    # b fixed: exactly one record, for b.
+    fixed = builder.records(_complete(store, "s3", [a], 3_000_000))
+    assert [(r.kind, r.finding.fingerprint if r.finding else None) for r in fixed] == [
+        ("finding.fixed", b.fingerprint)
+    ]
+    store.close()
+
+
+def test_a_scan_the_store_never_completes_gives_nothing_and_says_so(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    builder, store = _builder(tmp_path)
+    metrics = make_scan_metrics("lost", 2_000_000, [make_finding("B105", "a.py")], target="shop")
+    with caplog.at_level(logging.ERROR, logger="secperf.siem.translate"):
+        assert builder.records(ScanCompleted(metrics=metrics)) == []
+    assert "scan lost cannot be judged new or fixed: it was not stored" in caplog.text
+    store.close()
+
+
+def test_a_scan_stored_while_the_builder_waits_is_judged(tmp_path: Path) -> None:
+    """The writer commits a scan after the builder got its completion (NATS, same bus)."""
+    builder, store = _builder(tmp_path)
+    builder.store_wait_s = 30.0
+    a = make_finding("B105", "a.py")
+    b = make_finding("B602", "b.py")
+    _complete(store, "s1", [a, b], 1_000_000)
+    metrics = make_scan_metrics("s2", 2_002_000, [a], target="shop")
+    writer = threading.Timer(0.3, lambda: _complete(store, "s2", [a], 2_000_000))
+    writer.start()
+    try:
+        kinds = [r.kind for r in builder.records(ScanCompleted(metrics=metrics))]
+    finally:
+        writer.join()
+    assert kinds == ["finding.fixed"]
     store.close()
 
 

@@ -4,18 +4,23 @@
 none). Findings are judged per scan, once it completed: a finding is **new**
 when the previous complete scan of the same target did not report it, and
 **fixed** when that scan reported it and this one does not (the same
-definition as the SARIF import's ``fixed_findings``). A scan's findings are
-collected from its ``ViolationDetected`` events until its ``ScanCompleted``;
-the previous scan's are read from the store. A finding of the secrets scanner
-(category ``secret``) is a ``secret`` record rather than ``finding.new``; it
-carries the redacted preview only.
+definition as the SARIF import's ``fixed_findings``). Both sets are read from
+the store: the bus and the event log announce only the findings a scan sees
+for the first time, so a scan's ``ViolationDetected`` events are not its whole
+set. A finding of the secrets scanner (category ``secret``) is a ``secret``
+record rather than ``finding.new``; it carries the redacted preview only.
+
+Ordering: the store writer and this builder consume the same ``ScanCompleted``
+(on the in-process bus or NATS), and the writer may not have committed the
+scan yet when it arrives here. The builder therefore waits, polling, until the
+scan's row has an outcome (the writer stores a scan's findings before its
+outcome), up to ``STORE_WAIT_S``; past that the scan's findings are reported
+in the log as not forwarded. Events republished from the event log are
+already stored and read at once.
 
 Interrupted and abandoned scans saw part of the code: they give no records.
 A scan that failed gives new findings but no fixed ones (what it did not
-report may simply not have been scanned), and so does a scan whose start this
-builder did not see (it may have missed some of its findings: a server that
-started during the scan) or an import of another tool's results (it announces
-only the findings new to it).
+report may simply not have been scanned).
 
 Blocking (reads the store): call it from a worker thread.
 """
@@ -24,7 +29,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import OrderedDict
 
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -34,14 +38,12 @@ from secperf.events import (
     FindingTriaged,
     GateEvaluated,
     ScanCompleted,
-    ScanStarted,
-    ViolationDetected,
 )
 from secperf.model import AlertState, Finding, GateVerdict, Severity
 from secperf.siem.records import SiemRecord
 from secperf.store import Store
 from secperf.store.finding_records import StoredFinding
-from secperf.store.scan_records import COMPLETE_SCAN_STATUSES
+from secperf.store.scan_records import COMPLETE_SCAN_STATUSES, ScanRecord
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +53,6 @@ SCAN_THROTTLED_TOPIC = "security.scan.throttled"
 #: The topics that can give records.
 TOPICS = frozenset(
     {
-        ScanStarted.topic,
-        ViolationDetected.topic,
         ScanCompleted.topic,
         FindingTriaged.topic,
         AlertChanged.topic,
@@ -60,12 +60,11 @@ TOPICS = frozenset(
         SCAN_THROTTLED_TOPIC,
     }
 )
-#: Scans whose findings are being collected at the most (a scan whose completion
-#: never comes, e.g. its process died, is forgotten after this many others).
-MAX_OPEN_SCANS = 32
-#: Reads of the previous scan's findings before giving up, and the first pause between.
-STORE_ATTEMPTS = 3
-STORE_RETRY_S = 0.25
+#: How long a completed scan is waited for in the store (its writer may lag this builder).
+STORE_WAIT_S = 60.0
+#: The first pause between reads of the store, doubled up to ``STORE_POLL_MAX_S``.
+STORE_POLL_S = 0.05
+STORE_POLL_MAX_S = 1.0
 #: How many recent scans of a target are read to find the previous complete one.
 _RECENT_SCANS = 20
 
@@ -93,24 +92,14 @@ def previous_scan_findings(
 
 
 class RecordBuilder:
-    """Turns bus events into ``SiemRecord`` s, remembering each open scan's findings."""
+    """Turns bus events into ``SiemRecord`` s, judging each completed scan from the store."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, *, store_wait_s: float = STORE_WAIT_S) -> None:
         self.store = store
-        self._open: OrderedDict[str, list[ViolationDetected]] = OrderedDict()
-        # Scans whose start was seen: only those are whole enough to tell what is fixed.
-        self._started: OrderedDict[str, None] = OrderedDict()
+        self.store_wait_s = store_wait_s
 
     def records(self, event: Event) -> list[SiemRecord]:
         """The records ``event`` gives, in order (blocking: may read the store)."""
-        if isinstance(event, ScanStarted):
-            self._started[event.scan_id] = None
-            while len(self._started) > MAX_OPEN_SCANS:
-                self._started.popitem(last=False)
-            return []
-        if isinstance(event, ViolationDetected):
-            self._collect(event)
-            return []
         if isinstance(event, ScanCompleted):
             return self._scan_completed(event)
         if isinstance(event, FindingTriaged):
@@ -124,65 +113,79 @@ class RecordBuilder:
             return [_throttled(event)]
         return []
 
-    def _previous(self, scan_id: str, target: str, started_ms: int) -> list[StoredFinding] | None:
-        """The previous scan's findings; None when the store cannot say (logged)."""
-        delay_s = STORE_RETRY_S
-        for attempt in range(1, STORE_ATTEMPTS + 1):
+    def _stored(self, scan_id: str) -> ScanRecord | None:
+        """The scan's row once it has an outcome; None when the store cannot say (logged)."""
+        deadline = time.monotonic() + self.store_wait_s
+        delay_s = STORE_POLL_S
+        why = "it was not stored"
+        while True:
             try:
-                return previous_scan_findings(self.store, scan_id, target, started_ms)
+                record = self.store.scan(scan_id)
+                if record is not None and record.status != "running":
+                    return record
             except SQLAlchemyError as exc:  # locked, disconnected: it may pass
-                if attempt == STORE_ATTEMPTS:
-                    log.error(
-                        "SIEM: the findings of scan %s cannot be judged new or fixed: the"
-                        " store could not be read (%s); none are forwarded",
-                        scan_id,
-                        str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
-                    )
-                    return None
-                time.sleep(delay_s)  # a worker thread: waiting holds no event loop
-                delay_s *= 2
-        return None
-
-    def _collect(self, event: ViolationDetected) -> None:
-        found = self._open.get(event.scan_id)
-        if found is None:
-            found = self._open[event.scan_id] = []
-            while len(self._open) > MAX_OPEN_SCANS:
-                forgotten, lost = self._open.popitem(last=False)
-                log.warning(
-                    "SIEM: scan %s never completed; its %d finding(s) are not forwarded",
-                    forgotten,
-                    len(lost),
+                why = "the store could not be read: " + (
+                    str(exc).splitlines()[0] if str(exc) else type(exc).__name__
                 )
-        found.append(event)
+            if time.monotonic() >= deadline:
+                log.error(
+                    "SIEM: the findings of scan %s cannot be judged new or fixed: %s within"
+                    " %.0f s; none are forwarded",
+                    scan_id,
+                    why,
+                    self.store_wait_s,
+                )
+                return None
+            time.sleep(delay_s)  # a worker thread: waiting holds no event loop
+            delay_s = min(delay_s * 2, STORE_POLL_MAX_S)
+
+    def _findings(
+        self, record: ScanRecord
+    ) -> tuple[list[StoredFinding], list[StoredFinding]] | None:
+        """The scan's stored findings and its previous complete scan's; None on a store error."""
+        try:
+            current = self.store.findings(scan_id=record.scan_id, limit=None)
+            earlier = previous_scan_findings(
+                self.store, record.scan_id, record.target, record.started_ms
+            )
+        except SQLAlchemyError as exc:
+            log.error(
+                "SIEM: the findings of scan %s cannot be judged new or fixed: the store could"
+                " not be read (%s); none are forwarded",
+                record.scan_id,
+                str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
+            )
+            return None
+        return current, earlier
 
     def _scan_completed(self, event: ScanCompleted) -> list[SiemRecord]:
         metrics = event.metrics
-        found = self._open.pop(metrics.scan_id, [])
-        seen_whole = self._started.pop(metrics.scan_id, False) is None
         if event.status not in COMPLETE_SCAN_STATUSES:
             return []
-        earlier = self._previous(metrics.scan_id, metrics.target, metrics.started_ms)
-        if earlier is None:
+        record = self._stored(metrics.scan_id)
+        if record is None or not record.complete:
             return []
-        previous = {s.finding.fingerprint: s for s in earlier}
-        current: dict[str, ViolationDetected] = {}
-        for violation in found:
-            current.setdefault(violation.finding.fingerprint, violation)
+        found = self._findings(record)
+        if found is None:
+            return []
+        previous = {s.finding.fingerprint: s for s in found[1]}
+        current: dict[str, StoredFinding] = {}
+        for stored in found[0]:
+            current.setdefault(stored.finding.fingerprint, stored)
         records = [
             _finding_record(
-                "secret" if v.finding.category == "secret" else "finding.new",
-                v.finding,
+                "secret" if s.finding.category == "secret" else "finding.new",
+                s.finding,
                 scan_id=metrics.scan_id,
                 target=metrics.target,
                 ts_ms=event.ts_ms,
                 host=event.host,
-                baselined=not v.is_new,
+                baselined=not s.is_new,
             )
-            for fp, v in current.items()
+            for fp, s in current.items()
             if fp not in previous
         ]
-        if event.status != "failed" and seen_whole:
+        if event.status != "failed":
             gone = sorted(
                 (s for fp, s in previous.items() if fp not in current),
                 key=lambda s: (s.finding.path, s.finding.line, s.finding.fingerprint),
