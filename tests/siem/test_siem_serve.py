@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 import pytest
 
 from support.cli import clean_env, run_cli
-from support.rsyslog import RsyslogFactory, rsyslog  # noqa: F401
+from support.rsyslog import RsyslogFactory, RsyslogServer, rsyslog  # noqa: F401
 from support.services import free_port
 
 pytestmark = pytest.mark.slow
@@ -185,3 +185,70 @@ def test_serve_refuses_tls_files_it_cannot_load(tmp_path: Path) -> None:
     assert done.returncode == 2, done.stderr
     assert "SIEM output soc: cannot load its TLS files" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def _actions(server: RsyslogServer) -> list[tuple[str, str]]:
+    """(event action, file path) of every ECS message rsyslog received, in order."""
+    docs = [json.loads(line[line.index("{") :]) for line in server.lines()]
+    return [(d["event"]["action"], d["file"]["path"]) for d in docs]
+
+
+def test_unchanged_scans_report_nothing_fixed_and_a_fix_reports_it_once(
+    tmp_path: Path,
+    rsyslog: RsyslogFactory,  # noqa: F811
+) -> None:
+    """The event log announces only first-seen findings: the others are still open."""
+    server = rsyslog()
+    server.start()
+    project = tmp_path / "project"
+    (project / "conf").mkdir(parents=True)
+    (project / "conf" / "settings.py").write_text(
+        f'AWS_ACCESS_KEY_ID = "{AWS_KEY}"\nGITHUB_TOKEN = "{GITHUB_TOKEN}"\n'
+    )
+    shell = "import subprocess\nsubprocess.call('ls', shell=True)\n"
+    (project / "conf" / "deploy.py").write_text(shell)
+    (project / "secperf.toml").write_text(
+        "[scan]\n"
+        'scanners = ["secrets", "bandit"]\n'
+        "[monitor.impact]\nenabled = false\n"
+        "[[siem.outputs]]\n"
+        'name = "soc"\n'
+        f'address = "tcp://127.0.0.1:{server.port}"\n'
+        'format = "ecs"\n'
+        'events = ["finding.new", "secret", "finding.fixed"]\n'
+        'retry_initial = "100ms"\n'
+        'retry_max = "1s"\n'
+    )
+    port = free_port()
+    log = tmp_path / "serve.log"
+
+    def scan() -> list[str]:
+        done = run_cli(["scan", "--format", "json"], cwd=project)
+        assert done.returncode in (0, 1), done.stderr
+        return [f["path"] for f in json.loads(done.stdout)["findings"]]
+
+    with _serving(project, port, log):
+        first = scan()
+        assert "conf/deploy.py" in first and "conf/settings.py" in first
+        _poll(lambda: len(server.lines()) >= len(first), 60, "the first scan's findings arrive")
+        assert scan() == first
+        assert scan() == first
+        # A new file's findings, judged after the two unchanged scans (events keep their
+        # order): once they arrive, whatever those scans gave has arrived too.
+        (project / "conf" / "extra.py").write_text(shell)
+        added = len(scan()) - len(first)
+        assert added > 0
+        seen = len(first) + added
+        _poll(lambda: len(server.lines()) >= seen, 60, "the new file's findings arrive")
+        unchanged = _actions(server)
+        (project / "conf" / "deploy.py").write_text("print('deployed')\n")
+        fixed = first.count("conf/deploy.py")
+        assert "conf/deploy.py" not in scan()
+        _poll(lambda: len(server.lines()) >= seen + fixed, 60, "the fix arrives")
+        _poll(lambda: _integrations(port)["queued"] == 0, 30, "the queue is empty")
+    server.stop()
+
+    assert [a for a in unchanged if a[0] == "finding-fixed"] == []
+    assert unchanged[len(first) :] == [("finding-new", "conf/extra.py")] * added
+    assert _actions(server)[seen:] == [("finding-fixed", "conf/deploy.py")] * fixed
+    assert "Traceback" not in log.read_text(errors="replace")
