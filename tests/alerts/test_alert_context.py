@@ -213,3 +213,23 @@ def test_each_targets_firing_alert_carries_its_own_scan_through_the_engine(
         BLOG: BLOG,
     }
     assert [f["fingerprint"] for f in contexts[SHOP]["security"]["new_findings"]] == ["shop-f"]
+
+
+def test_new_findings_come_from_the_store_when_the_log_announced_fewer(store: Store) -> None:
+    """The event log announces a scan's first-seen findings only: the rest are in the store."""
+    old, fresh = _finding("old", "a.py"), _finding("fresh", "b.py")
+    store.record_scan_started("shop-1", SHOP, T0, ["bandit"])
+    store.record_scan_findings("shop-1", [old], {"old"})
+    store.record_scan_completed(_metrics("shop-1", SHOP, T0, T0 + MIN, 1), "ok")
+    # Both are new to the baseline; only ``fresh`` is seen for the first time.
+    store.record_scan_started("shop-2", SHOP, T0 + 2 * MIN, ["bandit"])
+    store.record_scan_findings("shop-2", [old, fresh], {"old", "fresh"})
+    store.record_scan_completed(_metrics("shop-2", SHOP, T0 + 2 * MIN, T0 + 3 * MIN, 2), "ok")
+    heard = _events("shop-2", SHOP, T0 + 2 * MIN, T0 + 3 * MIN, [fresh])
+    heard[-1] = ScanCompleted(
+        metrics=_metrics("shop-2", SHOP, T0 + 2 * MIN, T0 + 3 * MIN, 2), ts_ms=T0 + 3 * MIN
+    )
+    builder = ContextBuilder(store, _tracker(heard))
+    security = builder.security(AT, {"target": SHOP})
+    assert security["latest_scan"]["scan_id"] == "shop-2"
+    assert sorted(f["fingerprint"] for f in security["new_findings"]) == ["fresh", "old"]

@@ -263,7 +263,7 @@ class ContextBuilder:
         scope = ScanScope.of_labels(labels)
         latest = self.tracker.latest_finished(scope)
         running = self.tracker.running_at(at_ms, scope)
-        new = self.tracker.new_findings_of(latest.scan_id) if latest else []
+        new = self._new_findings(latest) if latest else []
         end = max(at_ms, now_ms if now_ms is not None else at_ms)
         around = self.tracker.overlapping(scope, at_ms - PERF_BEFORE_MS, end)
         return {
@@ -273,6 +273,22 @@ class ContextBuilder:
             "scan_running": self._with_pacing(running),
             "scans": [s.as_json() for s in around[:SCANS_SHOWN]],
         }
+
+    def _new_findings(self, scan: ScanInfo) -> list[Finding]:
+        """The scan's new findings: as heard, or the store's when fewer were heard.
+
+        Through the event log a scan announces only the findings it sees first;
+        a finding new to the baseline but seen by an earlier scan is in the store only.
+        """
+        heard = self.tracker.new_findings_of(scan.scan_id)
+        if len(heard) >= min(scan.new_findings or 0, NEW_FINDINGS_SHOWN):
+            return heard
+        try:
+            stored = self.store.findings(scan_id=scan.scan_id, limit=None)
+        except Exception as exc:  # context is a help, never a reason to fail
+            log.warning("alert context: reading scan %s's findings failed: %s", scan.scan_id, exc)
+            return heard
+        return [s.finding for s in stored if s.is_new] or heard
 
     def _with_pacing(self, scan: ScanInfo | None) -> dict[str, Any] | None:
         """The scan's JSON with how its impact budget paced it (``pacing``: None if unknown).
