@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -123,7 +124,9 @@ def test_a_scan_over_budget_is_paused_until_its_deadline_then_completes(
     assert pacing["within_budget"] is False
     assert {s["action"] for s in pacing["stretches"]} <= {"fewer_workers", "pause"}
     assert "+100 %" in pacing["stretches"][0]["reason"]
-    assert pacing["priority_applied"]["nice"] == 19
+    # Past the deadline the workers are raised back where the OS allows it.
+    assert pacing["priority_applied"]["nice"] == (0 if os.geteuid() == 0 else 19)
+    assert pacing["deadline_reached_ms"] >= pacing["deadline_ms"]
     stored = store.scan(report.scan_id)
     assert stored is not None and stored.pacing == pacing
     assert _api_scan(store, report.scan_id)["pacing"] == pacing

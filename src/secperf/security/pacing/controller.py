@@ -13,9 +13,13 @@ and then, every ``tick_s``, reads the guards:
   (``pause`` to ``fewer_workers``, then to full speed): hysteresis, so a
   guard hovering at the budget does not make it flap;
 - a deadline guarantees every scan finishes: once ``max_slowdown`` times the
-  predicted duration has passed since the scan began, it is not throttled
-  again. Without a prediction the same factor caps the throttled time: at most
-  ``max_slowdown - 1`` times the time the scan has run;
+  predicted duration (at least ``deadline_floor_ms``) has passed since the
+  scan began, it is not throttled again and the workers' priority is raised
+  back as far as the OS allows (``priority.restore_normal_priority``), whatever
+  the budget's state: nice 19 alone can slow a scan on a busy host many times
+  over. The pacing record says when the deadline passed and what could be
+  restored. Without a prediction the same factor caps the throttled time: at
+  most ``max_slowdown - 1`` times the time the scan has run;
 - a guard matching no series, or whose data stops arriving for
   ``stale_after``, switches the budget off for the rest of the scan (the
   workers keep their low priority); the reason is kept.
@@ -27,6 +31,7 @@ pacing document (``document.PacingDocument``).
 from __future__ import annotations
 
 import logging
+import os
 import statistics
 import threading
 from collections.abc import Callable
@@ -43,13 +48,16 @@ from secperf.security.pacing.document import (
     Stretch,
 )
 from secperf.security.pacing.guards import Guard, Reading
-from secperf.security.pacing.priority import read_priority
+from secperf.security.pacing.priority import read_priority, restore_normal_priority
 from secperf.security.pacing.throttle import WorkerThrottle
 
 log = logging.getLogger(__name__)
 
 #: Fresh readings within half the budget, in a row, that end throttling.
 RECOVER_READINGS = 2
+#: The shortest deadline: a sub-second prediction would otherwise give a deadline
+#: shorter than starting the worker pool and reading the guards' first samples.
+DEADLINE_FLOOR_MS = 3_000
 
 
 @dataclass(slots=True)
@@ -66,6 +74,7 @@ class BudgetSettings:
     max_slowdown: float = 4.0
     before_window_ms: int = 120_000
     stale_after_ms: int = 10_000
+    deadline_floor_ms: int = DEADLINE_FLOOR_MS
 
 
 class PacingController:
@@ -100,11 +109,17 @@ class PacingController:
         if self.state == BUDGET_NOT_CONFIGURED and self.reason is None:
             self.reason = "no guard ([scan.impact] guard = [])"
         self.deadline_ms: int | None = (
-            self.started_ms + round(settings.max_slowdown * predicted_ms)
+            self.started_ms
+            + max(settings.deadline_floor_ms, round(settings.max_slowdown * predicted_ms))
             if predicted_ms is not None and predicted_ms > 0
             else None
         )
         self.deadline_reached = False
+        #: When the deadline was seen passed (ms since the epoch), and what was done then.
+        self.deadline_reached_ms: int | None = None
+        self.deadline_action: str | None = None
+        self._restored_pids: set[int] = set()
+        self._restore_failures: list[str] = []
         self.stretches: list[Stretch] = []
         self.priority_applied: dict[str, object] | None = None
         self._stats = {id(g): _GuardStats() for g in guards}
@@ -137,6 +152,8 @@ class PacingController:
         self._done.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
+        # A loop starved on a busy host may not have seen the deadline pass.
+        self._check_deadline(now_ms(), scan_ended=True)
         with self._lock:
             self._set_action(None, "the scan ended", None)
         self._throttle.release()  # whatever the thread did or did not do
@@ -154,7 +171,8 @@ class PacingController:
                         break
             self._loop_started_ms = now_ms()
             while not self._done.is_set():
-                if self.state == BUDGET_ON:
+                self._check_deadline(now_ms())
+                if self.state == BUDGET_ON and not self.deadline_reached:
                     self._tick(now_ms())
                 self._done.wait(self.tick_s)
         except Exception as exc:  # the scan goes on without its budget
@@ -163,6 +181,45 @@ class PacingController:
         finally:
             self._throttle.release()
             self._hold.clear()
+
+    def _check_deadline(self, now: int, *, scan_ended: bool = False) -> None:
+        """Past the deadline: stop throttling and raise the workers' priority (new ones too)."""
+        if self.deadline_ms is None or now < self.deadline_ms:
+            return
+        with self._lock:
+            first = not self.deadline_reached
+            if first:
+                self.deadline_reached = True
+                self.deadline_reached_ms = now
+                self._set_action(None, "deadline reached: the scan runs to its end", None)
+            self._throttle.release()
+            self._hold.clear()
+            if scan_ended:
+                if first:
+                    self.deadline_action = "the scan ended before the deadline was acted on"
+                return
+            if self.priority == "low":
+                # Workers forked after the deadline lower their own priority: raise them too.
+                for pid in self._worker_pids():
+                    if pid in self._restored_pids or pid == os.getpid():
+                        continue
+                    self._restored_pids.add(pid)
+                    for problem in restore_normal_priority(pid):
+                        if problem not in self._restore_failures:
+                            self._restore_failures.append(problem)
+                self.deadline_action = _deadline_action(
+                    bool(self._restored_pids), self._restore_failures
+                )
+            elif first:
+                self.deadline_action = "throttling stopped"
+        if first:
+            log.warning(
+                "scan %s: deadline passed after %.1f s (predicted %s): %s",
+                self.scan_id or self.target,
+                (now - self.started_ms) / 1000,
+                f"{self.predicted_ms / 1000:.1f} s" if self.predicted_ms else "unknown",
+                self.deadline_action,
+            )
 
     def _read_priority(self) -> None:
         """What the workers run with, read at the end: a worker just forked has not yet
@@ -194,10 +251,7 @@ class PacingController:
                 fresh = fresh or reading.ts_ms > self._action_ts
             readings.append((guard, reading, increase))
         with self._lock:
-            if self.deadline_reached or (self.deadline_ms is not None and now >= self.deadline_ms):
-                if not self.deadline_reached:
-                    self.deadline_reached = True
-                    self._set_action(None, "deadline reached: the scan runs to its end", None)
+            if self.deadline_reached:
                 return
             if self._over_slowdown_cap(now):
                 self._set_action(None, "the scan was throttled as long as it may be", None)
@@ -352,11 +406,27 @@ class PacingController:
             stretches=list(self.stretches),
             deadline_ms=self.deadline_ms,
             deadline_reached=self.deadline_reached,
+            deadline_reached_ms=self.deadline_reached_ms,
+            deadline_after_ms=(
+                self.deadline_reached_ms - self.started_ms
+                if self.deadline_reached_ms is not None
+                else None
+            ),
+            deadline_action=self.deadline_action,
             within_budget=within,
             priority_applied=self.priority_applied,
             predicted_ms=self.predicted_ms,
             prediction_basis=self.prediction_basis,
         )
+
+
+def _deadline_action(restored_any: bool, failures: list[str]) -> str:
+    """What the deadline did to the workers, for the pacing record and the scan's output."""
+    if not restored_any:
+        return "throttling stopped (no worker to raise)"
+    if not failures:
+        return "throttling stopped, workers raised to nice 0 and best-effort I/O"
+    return "throttling stopped; " + "; ".join(failures)
 
 
 def _rounded(value: float | None) -> float | None:

@@ -25,6 +25,11 @@ def _float(value: Any) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
+def _int(value: Any) -> int | None:
+    number = _float(value)
+    return None if number is None else int(number)
+
+
 @dataclass(slots=True)
 class GuardReport:
     """One guard of a scan: its level before, its quiet level and how far the scan moved it.
@@ -107,6 +112,10 @@ class PacingDocument:
     stretches: list[Stretch] = field(default_factory=list)
     deadline_ms: int | None = None
     deadline_reached: bool = False
+    #: When the deadline was seen passed, how long after the scan began, and what was done.
+    deadline_reached_ms: int | None = None
+    deadline_after_ms: int | None = None
+    deadline_action: str | None = None
     within_budget: bool | None = None
     #: What the workers ran with (``priority.PriorityState.to_document``); None: not read.
     priority_applied: dict[str, Any] | None = None
@@ -128,6 +137,9 @@ class PacingDocument:
             "stretches": [s.to_document() for s in self.stretches],
             "deadline_ms": self.deadline_ms,
             "deadline_reached": self.deadline_reached,
+            "deadline_reached_ms": self.deadline_reached_ms,
+            "deadline_after_ms": self.deadline_after_ms,
+            "deadline_action": self.deadline_action,
             "within_budget": self.within_budget,
             "priority_applied": self.priority_applied,
             "predicted_ms": self.predicted_ms,
@@ -158,6 +170,11 @@ class PacingDocument:
             ],
             deadline_ms=int(deadline) if isinstance(deadline, int | float) else None,
             deadline_reached=bool(data.get("deadline_reached")),
+            deadline_reached_ms=_int(data.get("deadline_reached_ms")),
+            deadline_after_ms=_int(data.get("deadline_after_ms")),
+            deadline_action=data.get("deadline_action")
+            if isinstance(data.get("deadline_action"), str)
+            else None,
             within_budget=within if isinstance(within, bool) else None,
             priority_applied=applied if isinstance(applied, dict) else None,
             predicted_ms=_float(data.get("predicted_ms")),
@@ -171,7 +188,30 @@ class PacingDocument:
         return self.throttled_ms > 0
 
     def summary(self) -> str:
-        """One sentence: priority, whether and how long the scan was throttled, and why."""
+        """One sentence: priority, whether and how long the scan was throttled, and why.
+
+        A scan that ran past its deadline ends with "deadline passed after X s
+        (predicted Y s): what was done", whatever the budget's state.
+        """
+        return self._pacing_sentence() + self._deadline_sentence()
+
+    def _deadline_sentence(self) -> str:
+        if not self.deadline_reached:
+            return ""
+        after = (
+            f" after {self.deadline_after_ms / 1000:.1f} s"
+            if self.deadline_after_ms is not None
+            else ""
+        )
+        predicted = (
+            f" (predicted {self.predicted_ms / 1000:.1f} s)"
+            if self.predicted_ms is not None
+            else ""
+        )
+        action = self.deadline_action or "throttling stopped"
+        return f"; deadline passed{after}{predicted}: {action}"
+
+    def _pacing_sentence(self) -> str:
         priority = f"{self.priority} priority"
         if self.priority_applied is not None:
             applied = PriorityState.from_document(self.priority_applied)
@@ -197,10 +237,9 @@ class PacingDocument:
         how = ", ".join(f"{action} x{count}" for action, count in actions.items())
         why = self.stretches[0].reason if self.stretches else ""
         verdict = "within budget" if self.within_budget else "over budget"
-        deadline = "; deadline reached, throttling stopped" if self.deadline_reached else ""
         return (
             f"{priority}, throttled {self.throttled_ms / 1000:.1f} s ({how}; {budget}, "
-            f"{verdict}){deadline}: {why}"
+            f"{verdict}): {why}"
         )
 
 

@@ -107,6 +107,35 @@ def apply_low_priority(*, idle_scheduler: bool = False) -> list[str]:
     return failed
 
 
+def restore_normal_priority(pid: int) -> list[str]:
+    """Raise worker ``pid`` back to nice 0 and the best-effort I/O class; returns what failed.
+
+    Used at a scan's deadline. Lowering a nice value needs CAP_SYS_NICE (or a
+    raised RLIMIT_NICE), so an unprivileged scan usually keeps nice 19: the
+    refusal is returned for the pacing record. Leaving the idle I/O class for
+    best-effort needs no privilege (only the real-time class does).
+    """
+    failed: list[str] = []
+    try:
+        proc = psutil.Process(pid)
+    except psutil.Error:
+        return ["process gone"]
+    try:
+        if proc.nice() > 0:
+            proc.nice(0)
+    except psutil.AccessDenied:
+        failed.append("nice stays 19: raising a priority needs CAP_SYS_NICE")
+    except (psutil.Error, OSError) as exc:
+        failed.append(f"nice: {exc}")
+    best_effort = getattr(psutil, "IOPRIO_CLASS_BE", None)
+    if best_effort is not None and hasattr(proc, "ionice"):
+        try:
+            proc.ionice(best_effort)
+        except (psutil.Error, OSError, ValueError) as exc:
+            failed.append(f"I/O priority: {exc}")
+    return failed
+
+
 _SCHEDULERS = {
     getattr(os, name): name
     for name in ("SCHED_OTHER", "SCHED_BATCH", "SCHED_IDLE", "SCHED_FIFO", "SCHED_RR")
