@@ -17,6 +17,7 @@ from secperf.model import Alert, AlertState, Finding, MetricKind, Severity
 from secperf.siem.queue import DiskQueue, QueueError
 from secperf.siem.translate import RecordBuilder
 from secperf.store import Store
+from support.cli import run_cli
 from support.factories import make_finding, make_scan_metrics
 
 
@@ -127,6 +128,34 @@ def test_siem_config_errors_name_the_key(tmp_path: Path) -> None:
     ):
         assert where in text, text
     assert "tls:// addresses only" in text
+
+
+def test_config_check_names_the_second_output_with_a_name_already_used(tmp_path: Path) -> None:
+    (tmp_path / "secperf.toml").write_text(
+        '[[siem.outputs]]\naddress = "tcp://x:1"\n'
+        '[[siem.outputs]]\naddress = "tcp://x:1"\nformat = "ecs"\n'
+    )
+    done = run_cli(["config", "check"], cwd=tmp_path)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert (
+        "siem.outputs[1].name: two outputs share the name 'tcp-x-1' (siem.outputs[0] and"
+        " siem.outputs[1], named after its address); give each a distinct name"
+    ) in " ".join(done.stderr.split())
+    assert "expected a table" not in done.stderr and "Traceback" not in done.stderr
+
+
+def test_config_check_refuses_tls_files_that_are_not_there(tmp_path: Path) -> None:
+    (tmp_path / "client.pem").write_text("a client certificate")
+    (tmp_path / "secperf.toml").write_text(
+        '[[siem.outputs]]\nname = "soc"\naddress = "tls://127.0.0.1:6514"\n'
+        'ca_file = "/nonexist"\ncert_file = "client.pem"\nkey_file = "client-key.pem"\n'
+    )
+    done = run_cli(["config", "check"], cwd=tmp_path)
+    assert done.returncode == 2, done.stdout + done.stderr
+    text = " ".join(done.stderr.split())
+    assert "siem.outputs[0].ca_file: no such file: '/nonexist'" in text
+    assert "siem.outputs[0].key_file: no such file:" in text and "client-key.pem" in text
+    assert "cert_file" not in text
 
 
 def test_siem_config_defaults(tmp_path: Path) -> None:

@@ -177,13 +177,25 @@ def test_serve_refuses_a_queue_it_cannot_open(tmp_path: Path) -> None:
 
 
 def test_serve_refuses_tls_files_it_cannot_load(tmp_path: Path) -> None:
+    (tmp_path / "not-a-ca.pem").write_text("not a certificate")
+    (tmp_path / "secperf.toml").write_text(
+        '[[siem.outputs]]\nname = "soc"\naddress = "tls://127.0.0.1:6514"\n'
+        'ca_file = "not-a-ca.pem"\n'
+    )
+    done = run_cli(["serve", "--port", "0"], cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert "SIEM output soc: cannot load its TLS files" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_serve_refuses_a_tls_file_that_is_not_there_naming_the_key(tmp_path: Path) -> None:
     (tmp_path / "secperf.toml").write_text(
         '[[siem.outputs]]\nname = "soc"\naddress = "tls://127.0.0.1:6514"\n'
         'ca_file = "missing-ca.pem"\n'
     )
     done = run_cli(["serve", "--port", "0"], cwd=tmp_path)
     assert done.returncode == 2, done.stderr
-    assert "SIEM output soc: cannot load its TLS files" in done.stderr
+    assert "siem.outputs[0].ca_file: no such file:" in " ".join(done.stderr.split())
     assert "Traceback" not in done.stderr
 
 

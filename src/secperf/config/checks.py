@@ -26,6 +26,7 @@ from secperf.config.schema import Config
 from secperf.config.sections.alerts import AlertRuleConfig
 from secperf.config.sections.impact import SeriesSelector
 from secperf.config.sections.server import MIN_TOKEN_LENGTH
+from secperf.config.sections.siem import siem_problems
 from secperf.config.units import format_duration_ms
 
 
@@ -121,6 +122,7 @@ def cross_checks(config: Config, prefix: str = "") -> list[tuple[str, str]]:
             problems.append(
                 (f"alerts.notifiers[{index}].url", f"a {notifier.kind} notifier needs a url")
             )
+    problems.extend(siem_problems(config.siem, prefix))
     return problems
 
 

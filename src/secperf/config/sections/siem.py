@@ -202,13 +202,31 @@ class SiemConfig(Section):
     # directory, and .secperf/ in the working directory for a PostgreSQL store.
     queue_dir: ResolvedPath | None = None
 
-    @model_validator(mode="after")
-    def _names_are_unique(self) -> SiemConfig:
-        seen: set[str] = set()
-        for output in self.outputs:
-            if output.queue_name in seen:
-                raise ValueError(
-                    f"two outputs share the name {output.queue_name!r}: give each a distinct name"
+
+def siem_problems(config: SiemConfig, prefix: str = "") -> list[tuple[str, str]]:
+    """What ``[siem]`` gets wrong across keys and on disk, each as (dotted key, message).
+
+    Two outputs with one name would share a queue file; a TLS file that is not
+    there would stop ``serve`` at start, so loading the config says so first.
+    """
+    problems: list[tuple[str, str]] = []
+    first_with: dict[str, int] = {}
+    for index, output in enumerate(config.outputs):
+        key = f"siem.outputs[{index}]"
+        name = output.queue_name
+        if name in first_with:
+            how = "" if output.name else ", named after its address"
+            problems.append(
+                (
+                    f"{key}.name",
+                    f"two outputs share the name {name!r} ({prefix}siem.outputs"
+                    f"[{first_with[name]}] and {prefix}{key}{how}); give each a distinct name",
                 )
-            seen.add(output.queue_name)
-        return self
+            )
+        else:
+            first_with[name] = index
+        for field in ("ca_file", "cert_file", "key_file"):
+            path = getattr(output, field)
+            if path is not None and not path.is_file():
+                problems.append((f"{key}.{field}", f"no such file: {str(path)!r}"))
+    return problems
