@@ -74,6 +74,24 @@ def test_plan_fits_80_columns_on_a_terminal_and_scans_nothing(tmp_path: Path) ->
     store.close()
 
 
+def test_plan_says_an_unmatched_guard_falls_back_to_host_cpu_and_leaves_no_budget(
+    tmp_path: Path,
+) -> None:
+    root = _project(
+        tmp_path, '[scan.impact]\npriority = "low"\nguard = ["nothing_here{job=\\"x\\"}"]\n'
+    )
+    term = Terminal([sys.executable, "-m", "secperf", "scan", "--plan"], root, _env(tmp_path))
+    shown = term.close()
+    assert term.proc.returncode == 0, shown
+    assert max(len(line) for line in shown.splitlines()) <= 80, shown
+    text = " ".join(shown.split())  # the terminal wraps the note
+    assert 'guard nothing_here{job="x"} matches no series: scheduling falls back to host CPU' in (
+        text
+    ), shown
+    # The scan records the same: "impact budget off: guard ... matches no series".
+    assert "impact budget will be off (the guard matches no series)" in text, shown
+
+
 def test_plan_as_json_follows_the_scan_history(tmp_path: Path) -> None:
     root = _project(tmp_path)
     first = run_cli(["scan", "--plan", "-f", "json"], cwd=root)

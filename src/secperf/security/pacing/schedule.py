@@ -376,7 +376,7 @@ def plan_scan(
         state = _guard_state(store, guard, settings, now_ms, deadline, measure)
         if state is None:  # no stored data at all: host CPU stands in
             fallback = host_cpu_guard(guard.equality.get("host"))
-            notes.append(f"guard {guard.label} has no stored data: using host CPU instead")
+            notes.append(_unmatched_guard_note(store, guard))
             if any(g.is_host_cpu for g in guards):
                 continue
             state = _guard_state(store, fallback, settings, now_ms, deadline, measure)
@@ -439,6 +439,27 @@ def plan_scan(
         f"quietest hour in the next {format_span(deadline - now_ms)}: {hour_name(best)} ({busy})"
     )
     return SchedulePlan(best, reason, False, deadline, every, delay, tuple(states), tuple(notes))
+
+
+def _unmatched_guard_note(store: SeriesStore, guard: GuardSeries) -> str:
+    """Why a guard without stored data is replaced, and what that means for the scan itself.
+
+    The scan's impact budget (``guards.SeriesGuard.prepare``) switches off for
+    the same guard, so the plan says both, in the budget's own words.
+    """
+    stored = sum(
+        1 for info in store.series(guard.name, guard.equality or None) if guard.picks(info.labels)
+    )
+    fallback = "scheduling falls back to host CPU"
+    if stored == 0:
+        return (
+            f"guard {guard.label} matches no series: {fallback}, and a low-priority scan's"
+            " impact budget will be off (the guard matches no series)"
+        )
+    return (
+        f"guard {guard.label} has no stored data in the schedule's history: {fallback};"
+        " without a sample just before the scan its impact budget will be off too"
+    )
 
 
 def _limit(state: GuardState, settings: Settings) -> float:
