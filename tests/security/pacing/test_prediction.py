@@ -24,6 +24,7 @@ from secperf.security.pacing.inputs import (
     ScannerInputs,
     WalkHandedOver,
     gather_inputs,
+    hand_over_memo,
 )
 from secperf.security.pacing.prediction import (
     BUILTIN_MS_PER_KB,
@@ -170,10 +171,10 @@ def test_the_model_learns_rates_and_lines_from_stored_scans(tmp_path: Path) -> N
     # The light read of the cost columns learns exactly what the full records teach.
     reopened = Store.open(f"sqlite:///{tmp_path / 'store.db'}")
     full = usable_history(reopened.scans(limit=50, target=TARGET, kind="scan"), HOST)
-    light = read_history(reopened, target=TARGET, host=HOST)
+    light, _ = read_history(reopened, target=TARGET, host=HOST)
     reopened.close()
-    assert len(light.scans) == len(full) == 6
-    assert fit_model(light.scans, 2) == fit_model(full, 2)
+    assert len(light) == len(full) == 6
+    assert fit_model(light, 2) == fit_model(full, 2)
     assert predict_from_model(fit_model(full, 2), wanted, SCANNERS, made_ms=1) == replace(
         robust, made_ms=1
     )
@@ -293,7 +294,7 @@ def test_a_warm_prediction_repeats_none_of_the_scans_work(
     # reused its totals and asked about no file the cache will hit.
     assert calls.counts["BanditScanner.applies_to"] == eligible
     assert calls.counts["SecretsScanner.applies_to"] == eligible
-    assert calls.counts["ScanCache.known_files"] == 2  # the prediction's and the scan's
+    assert calls.counts["ScanCache.known_files"] == 1  # read by the prediction, handed over
 
     store = Store.open(f"sqlite:///{tmp_path / 'store.db'}")
     stored = store.scans(limit=1)[0].prediction
@@ -321,6 +322,9 @@ def test_reused_totals_equal_a_full_count_and_a_changed_tree_is_counted_again(
 
     full = gather(None)
     assert gather(full) == full
+    # A memo handed to a scan that never ran is not what the next gathering reads.
+    hand_over_memo(cache, {})
+    assert gather(None) == full
     # Totals are reused only under the same fingerprint, whatever they say.
     bogus = replace(full, files=999, per_scanner={}, tree="0" * 32)
     assert gather(bogus) == full

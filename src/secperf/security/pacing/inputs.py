@@ -31,6 +31,8 @@ from secperf.security.scanners.interface import Scanner
 
 #: Bytes per line assumed for files the memo has never seen, until it has seen some.
 DEFAULT_BYTES_PER_LINE = 40.0
+#: The cache's stat memo: relpath -> (size, mtime_ns, sha256, lines).
+KnownFiles = dict[str, tuple[int, int, str, int]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,11 +142,13 @@ def gather_inputs(
     *,
     jobs: int = 1,
     walked: list[Discovery] | None = None,
+    memo: list[KnownFiles] | None = None,
     previous: ScanInputs | None = None,
 ) -> ScanInputs:
     """The inputs of a scan of ``paths`` under ``root`` by ``scanners``, without opening a file.
 
-    ``walked``, when given, receives the discovery walk, so the scan can reuse it.
+    ``walked``, when given, receives the discovery walk, and ``memo`` the
+    cache's stat memo as read, so the scan can reuse them.
     ``previous``: the inputs of the last prediction of this target; their totals
     are reused when their fingerprint matches (see the module docstring).
     """
@@ -160,7 +164,12 @@ def gather_inputs(
     found = discovery.discover(root, paths)
     if walked is not None:
         walked.append(found)
-    known = cache.known_files() if cache is not None else {}
+    known: KnownFiles = {}
+    if cache is not None:
+        take_back_memo(cache)  # a memo handed over to a scan that never ran is stale
+        known = cache.known_files()
+    if memo is not None:
+        memo.append(known)
     bytes_per_line = _bytes_per_line(known)
     # One pass over the tree without asking the scanners: each file's expected
     # lines and whether the cache will hit, and the fingerprint of it all.
@@ -232,7 +241,7 @@ def _scanners_key(scanners: Sequence[Scanner]) -> list[tuple[str, str, str]]:
     return [(type(s).__qualname__, s.id, s.config_hash()) for s in scanners]
 
 
-def _bytes_per_line(known: Mapping[str, tuple[int, int, str, int]]) -> float:
+def _bytes_per_line(known: KnownFiles) -> float:
     size = sum(entry[0] for entry in known.values())
     lines = sum(entry[3] for entry in known.values())
     return size / lines if lines > 0 and size > 0 else DEFAULT_BYTES_PER_LINE
@@ -269,3 +278,25 @@ class WalkHandedOver(FileDiscovery):
 def hand_over(owner: Any, root: Path, paths: Sequence[str], walk: Discovery) -> None:
     """Give ``owner.discovery`` (a validator's) ``walk`` for its next scan of ``root``."""
     owner.discovery = WalkHandedOver(owner, owner.discovery, root, paths, walk)
+
+
+def hand_over_memo(cache: ScanCache, known: KnownFiles) -> None:
+    """Answer ``cache``'s next ``known_files()`` (the scan's) with ``known``, read just now.
+
+    The prediction reads the memo right before the scan does; the scan reads
+    nothing between the two, so the same dict serves both. The answer is an
+    attribute of this one cache object that removes itself when used (or when
+    ``take_back_memo`` finds it unused).
+    """
+
+    def once() -> KnownFiles:
+        take_back_memo(cache)
+        return known
+
+    # The instance attribute shadows the method once; the class is left alone.
+    vars(cache)["known_files"] = once
+
+
+def take_back_memo(cache: ScanCache) -> None:
+    """Forget a memo handed over by ``hand_over_memo`` and not used yet."""
+    vars(cache).pop("known_files", None)

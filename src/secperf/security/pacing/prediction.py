@@ -38,11 +38,17 @@ import statistics
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from secperf.events import now_ms
 from secperf.security.discovery import Discovery
-from secperf.security.pacing.inputs import ScanInputs, gather_inputs, hand_over
+from secperf.security.pacing.inputs import (
+    KnownFiles,
+    ScanInputs,
+    gather_inputs,
+    hand_over,
+    hand_over_memo,
+)
 
 if TYPE_CHECKING:
     from secperf.security.pacing.reading import PredictionStore
@@ -85,74 +91,83 @@ HISTORY = "history"
 BUILTIN = "builtin"
 
 
-class CostMetrics(Protocol):
-    """What the model reads of a scan's measured metrics (``SecurityMetrics`` has it)."""
+if TYPE_CHECKING:  # only for the type checker: classes cost the scan's start-up
 
-    @property
-    def scan_duration_ms(self) -> float: ...
+    class CostMetrics(Protocol):
+        """What the model reads of a scan's measured metrics (``SecurityMetrics`` has it)."""
 
-    @property
-    def scanner_durations_ms(self) -> Mapping[str, float]: ...
+        @property
+        def scan_duration_ms(self) -> float: ...
 
-    @property
-    def cache_misses(self) -> int: ...
+        @property
+        def scanner_durations_ms(self) -> Mapping[str, float]: ...
 
-    @property
-    def cpu_seconds(self) -> float: ...
+        @property
+        def cache_misses(self) -> int: ...
 
+        @property
+        def cpu_seconds(self) -> float: ...
 
-class CostRecord(Protocol):
-    """What the model reads of a stored scan (a ``StoredScan`` has it)."""
+    class CostRecord(Protocol):
+        """What the model reads of a stored scan (a ``StoredScan`` has it)."""
 
-    @property
-    def metrics(self) -> CostMetrics | None: ...
+        @property
+        def metrics(self) -> CostMetrics | None: ...
 
-    @property
-    def prediction(self) -> Mapping[str, Any] | None: ...
+        @property
+        def prediction(self) -> Mapping[str, Any] | None: ...
 
-    @property
-    def status(self) -> str: ...
+        @property
+        def status(self) -> str: ...
 
-    @property
-    def owner_host(self) -> str | None: ...
+        @property
+        def owner_host(self) -> str | None: ...
 
-    @property
-    def is_import(self) -> bool: ...
+        @property
+        def is_import(self) -> bool: ...
 
+    class CostRow(Protocol):
+        """A stored scan with its documents still JSON text (``store.ScanCostRow``)."""
 
-class CostRow(Protocol):
-    """A stored scan with its documents still JSON text (``store.ScanCostRow``)."""
+        @property
+        def status(self) -> str: ...
 
-    @property
-    def status(self) -> str: ...
+        @property
+        def owner_host(self) -> str | None: ...
 
-    @property
-    def owner_host(self) -> str | None: ...
+        @property
+        def metrics(self) -> str | None: ...
 
-    @property
-    def metrics(self) -> str | None: ...
+        @property
+        def prediction(self) -> str | None: ...
 
-    @property
-    def prediction(self) -> str | None: ...
+    class CostRowStore(Protocol):
+        """A store that reads scans for the model without decoding every document."""
 
-
-@runtime_checkable
-class CostRowStore(Protocol):
-    """A store that reads scans for the model without decoding every document."""
-
-    def scan_cost_rows(
-        self, target: str, limit: int = 50, offset: int = 0
-    ) -> Sequence[CostRow]: ...
+        def scan_cost_rows(
+            self, target: str, limit: int = 50, offset: int = 0
+        ) -> Sequence[CostRow]: ...
 
 
-@dataclass(frozen=True, slots=True)
 class MeasuredCost:
-    """The measured metrics the model reads, decoded from a stored metrics document."""
+    """The measured metrics the model reads, decoded from a stored metrics document.
 
-    scan_duration_ms: float
-    scanner_durations_ms: dict[str, float]
-    cache_misses: int
-    cpu_seconds: float
+    A plain class, not a dataclass: it is built on every scan's start-up.
+    """
+
+    __slots__ = ("cache_misses", "cpu_seconds", "scan_duration_ms", "scanner_durations_ms")
+
+    def __init__(
+        self,
+        scan_duration_ms: float,
+        scanner_durations_ms: dict[str, float],
+        cache_misses: int,
+        cpu_seconds: float,
+    ) -> None:
+        self.scan_duration_ms = scan_duration_ms
+        self.scanner_durations_ms = scanner_durations_ms
+        self.cache_misses = cache_misses
+        self.cpu_seconds = cpu_seconds
 
     @classmethod
     def from_json(cls, text: str) -> MeasuredCost:
@@ -169,15 +184,23 @@ class MeasuredCost:
         )
 
 
-@dataclass(frozen=True, slots=True)
 class CostHistoryScan:
-    """A stored scan (never an import) as the model reads it."""
+    """A stored scan (never an import) as the model reads it (plain, as ``MeasuredCost``)."""
 
-    metrics: MeasuredCost | None
-    prediction: dict[str, Any] | None
-    status: str
-    owner_host: str | None
-    is_import: bool = False
+    __slots__ = ("metrics", "owner_host", "prediction", "status")
+    is_import = False
+
+    def __init__(
+        self,
+        metrics: MeasuredCost | None,
+        prediction: dict[str, Any] | None,
+        status: str,
+        owner_host: str | None,
+    ) -> None:
+        self.metrics = metrics
+        self.prediction = prediction
+        self.status = status
+        self.owner_host = owner_host
 
 
 @dataclass(frozen=True, slots=True)
@@ -542,12 +565,8 @@ def _previous_inputs(rows: Sequence[CostRow]) -> ScanInputs | None:
     return None
 
 
-@dataclass(frozen=True, slots=True)
-class StoredHistory:
-    """What the model learns from, and the last prediction's inputs, read in one query."""
-
-    scans: list[CostRecord]
-    previous_inputs: ScanInputs | None
+#: What the model learns from, and the last prediction's inputs (see ``read_history``).
+StoredHistory = tuple[list["CostRecord"], ScanInputs | None]
 
 
 def _cost_rows(store: CostRowStore, target: str) -> Iterator[CostRow]:
@@ -562,21 +581,26 @@ def _cost_rows(store: CostRowStore, target: str) -> Iterator[CostRow]:
 
 
 def read_history(store: PredictionStore | None, *, target: str, host: str) -> StoredHistory:
-    """The usable history of ``target`` on ``host``, decoding only the rows it keeps."""
+    """The usable history of ``target`` on ``host``, and the newest prediction's inputs.
+
+    A store with ``scan_cost_rows`` (the ``Store``) is read a page at a time,
+    decoding only the rows the model keeps; any other through ``scans``.
+    """
     if store is None:
-        return StoredHistory([], None)
-    if isinstance(store, CostRowStore):
+        return [], None
+    if hasattr(store, "scan_cost_rows"):
+        light = cast("CostRowStore", store)
         seen: list[CostRow] = []
 
         def rows() -> Iterator[CostRow]:
-            for row in _cost_rows(store, target):
+            for row in _cost_rows(light, target):
                 seen.append(row)
                 yield row
 
         scans = usable_history(_decoded_history(rows(), host), host)
-        return StoredHistory(scans, _previous_inputs(seen))
+        return scans, _previous_inputs(seen)
     records = store.scans(limit=_SCANS_READ, target=target, kind="scan")
-    return StoredHistory(usable_history(records, host), None)
+    return usable_history(records, host), None
 
 
 def predict_scan(
@@ -594,7 +618,7 @@ def predict_scan(
     """
     if history is None:
         history = read_history(store, target=target, host=host)
-    return predict_from_model(fit_model(history.scans, inputs.jobs), inputs, scanners)
+    return predict_from_model(fit_model(history[0], inputs.jobs), inputs, scanners)
 
 
 def predict_validator_scan(
@@ -608,12 +632,14 @@ def predict_validator_scan(
 ) -> ScanPrediction:
     """Predict the scan ``validator`` is about to run of ``paths`` under ``root``.
 
-    ``hand_over_walk``: the validator's next scan reuses the walk made here
-    (call it right before the scan), so predicting costs no second walk.
+    ``hand_over_walk``: the validator's next scan reuses the walk and the
+    stat memo read here (call it right before the scan), so predicting costs
+    no second walk nor a second read of the memo.
     """
     target = str(root.resolve())
     history = read_history(store, target=target, host=host)
     walked: list[Discovery] = []
+    memo: list[KnownFiles] = []
     inputs = gather_inputs(
         validator.scanners,
         validator.discovery,
@@ -622,10 +648,13 @@ def predict_validator_scan(
         paths,
         jobs=validator.jobs,
         walked=walked,
-        previous=history.previous_inputs,
+        memo=memo,
+        previous=history[1],
     )
     if hand_over_walk and walked:
         hand_over(validator, root, paths, walked[0])
+        if validator.cache is not None and memo:
+            hand_over_memo(validator.cache, memo[0])
     return predict_scan(
         store,
         target=target,
