@@ -61,6 +61,12 @@ def test_metrics_list_and_query(project: Path) -> None:
         (["metrics", "query", "response_time_ms", "-l", "job"], "expected NAME=VALUE"),
         (["metrics", "query", "response_time_ms", "--step", "0"], "--step: must be longer"),
         (["metrics", "query", "response_time_ms", "--since", "0"], "--since: must be longer"),
+        (
+            ["metrics", "query", "security_findings{"],
+            "metric 'security_findings{': the label matchers must end with '}'",
+        ),
+        (["metrics", "query", "response_time_ms{job}"], "'job' is not a label matcher"),
+        (["metrics", "query", "9lives"], "'9lives' is not a metric name"),
     ],
 )
 def test_bad_query_options_exit_2(project: Path, args: list[str], message: str) -> None:
@@ -68,6 +74,14 @@ def test_bad_query_options_exit_2(project: Path, args: list[str], message: str) 
     assert result.returncode == 2
     assert message in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_query_takes_a_selector_with_label_matchers(project: Path) -> None:
+    result = secperf(project, "metrics", "query", 'response_time_ms{job!="web"}', "--json")
+    assert result.returncode == 0, result.stderr
+    assert [s["labels"] for s in json.loads(result.stdout)["series"]] == [{"job": "api"}]
+    result = secperf(project, "metrics", "query", 'response_time_ms{job="web"}', "--json")
+    assert [s["labels"] for s in json.loads(result.stdout)["series"]] == [{"job": "web"}]
 
 
 def table_lines(text: str) -> list[str]:

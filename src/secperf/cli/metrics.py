@@ -61,7 +61,10 @@ def metrics_list(
 @app.command("query")
 def metrics_query(
     ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="Metric name, e.g. cpu_percent.")],
+    name: Annotated[
+        str,
+        typer.Argument(help='Metric name or selector, e.g. cpu_percent or x{job="api"}.'),
+    ],
     labels: Annotated[
         list[str] | None, typer.Option("--labels", "-l", help="Label matcher NAME=VALUE (repeat).")
     ] = None,
@@ -75,13 +78,13 @@ def metrics_query(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """A metric's series over a time range, downsampled, with a trend line."""
-    from secperf.commands.metrics import parse_labels, points_json, series_summaries
+    from secperf.commands.metrics import parse_query_selector, points_json, series_summaries
     from secperf.config import parse_duration_ms
     from secperf.events import now_ms
     from secperf.model import ExitCode, MetricType
 
     try:
-        matchers = parse_labels(labels or [])
+        selector = parse_query_selector(name, labels or [])
         since_ms = parse_duration_ms(since)
         step_ms = parse_duration_ms(step) if step else None
     except ValueError as exc:
@@ -94,19 +97,20 @@ def metrics_query(
     end = now_ms()
     with open_store(loaded) as store:
         points = store.query(
-            name,
-            matchers or None,
+            selector.name,
+            selector.equality or None,
             end - since_ms,
             end,
             step_ms=step_ms,
             max_points=None if step_ms else 500,
         )
+    points = [p for p in points if selector.keep(p.name, p.labels)]
     if as_json:
         typer.echo(json.dumps(points_json(points)))
         return
     if not points:
         fail(f"no samples of {name} in the last {since}", ExitCode.CANNOT_EVALUATE)
-    known = MetricType.lookup(name)
+    known = MetricType.lookup(selector.name)
     out = console()
     trend = max(MIN_TREND_WIDTH, min(TREND_WIDTH, out.width - QUERY_FIXED_WIDTH))
     out.print(

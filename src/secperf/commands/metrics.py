@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +29,33 @@ def parse_labels(items: Sequence[str]) -> dict[str, str]:
             raise ValueError(f"--labels {item!r}: expected NAME=VALUE")
         matchers[name.strip()] = value.strip().strip('"')
     return matchers
+
+
+@dataclass(frozen=True, slots=True)
+class QuerySelector:
+    """What ``metrics query`` reads: a metric name, the labels the store filters on, and a test
+    for the other matchers (``!=``, ``=~``, ``!~``), applied to the series the store returns."""
+
+    name: str
+    equality: dict[str, str]
+    keep: Callable[[str, dict[str, str]], bool]
+
+
+def parse_query_selector(text: str, labels: Sequence[str] = ()) -> QuerySelector:
+    """``cpu_percent`` or ``cpu_percent{host="a"}`` plus ``--labels``; ValueError says what is
+    wrong with which (an unclosed brace, a bad matcher, a name that is no metric name)."""
+    from secperf.config.sections.impact import parse_selector
+
+    try:
+        selector = parse_selector(text)
+    except ValueError as exc:
+        reason = str(exc) or "empty"
+        raise ValueError(
+            f"metric {text!r}: {reason} (expected a name such as cpu_percent or a selector"
+            ' such as response_time_ms{job="api"})'
+        ) from None
+    equality = {**selector.equality_labels(), **parse_labels(labels)}
+    return QuerySelector(selector.name, equality, selector.matches)
 
 
 def sparkline(values: np.ndarray[Any, Any], width: int = 40) -> str:
