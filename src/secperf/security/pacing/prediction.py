@@ -38,7 +38,7 @@ import statistics
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, cast
 
 from secperf.events import now_ms
 from secperf.security.discovery import Discovery
@@ -203,9 +203,12 @@ class CostHistoryScan:
         self.owner_host = owner_host
 
 
-@dataclass(frozen=True, slots=True)
-class ScannerPrediction:
-    """One scanner's share of a predicted scan."""
+class ScannerPrediction(NamedTuple):
+    """One scanner's share of a predicted scan.
+
+    A named tuple, as ``CostModel``: a frozen dataclass costs each scan's
+    start-up about a millisecond more to define.
+    """
 
     duration_ms: float
     cpu_s: float
@@ -226,8 +229,7 @@ class ScannerPrediction:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class CostModel:
+class CostModel(NamedTuple):
     """The fitted model: per-scanner lines and the whole scan's (see the module docstring)."""
 
     ms_per_kb: dict[str, float]
