@@ -342,3 +342,20 @@ def test_reused_totals_equal_a_full_count_and_a_changed_tree_is_counted_again(
     assert after.tree != edited.tree  # the edited file is a cache hit now
     validator.close()
     cache.close()
+
+
+def test_the_light_history_read_pages_on_postgresql(postgres_url: str) -> None:
+    store = Store.open(postgres_url)
+    sizes = [(float(5 + 7 * i), float(3 + 5 * i)) for i in range(10)]
+    for i, (bandit_kb, secrets_kb) in enumerate(sizes):
+        _store_scan(store, f"scan-{i}", 1_000_000 + i * 60_000, _inputs(bandit_kb, secrets_kb))
+    # The newest scans ran elsewhere: the usable ten lie across two pages.
+    away = replace(_inputs(50, 50), tree="ab" * 16)  # a fingerprinted prediction
+    for i in range(6):
+        _store_scan(store, f"away-{i}", 2_000_000 + i, away, host="elsewhere", slow=9)
+    full = usable_history(store.scans(limit=50, target=TARGET, kind="scan"), HOST)
+    light, previous = read_history(store, target=TARGET, host=HOST)
+    store.close()
+    assert len(light) == len(full) == 10
+    assert fit_model(light, 2) == fit_model(full, 2)
+    assert previous == away  # the newest prediction's inputs, whichever host
