@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import subprocess
 import sys
+import threading
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import Future
 
@@ -92,6 +93,22 @@ async def paced(
             await pacing.detach()
 
 
+def readings_evaluated(controller: PacingController) -> int:
+    """Fresh guard readings the controller has read so far (the first guard's)."""
+    return controller.document().guards[0].samples
+
+
+async def after_readings(controller: PacingController, count: int) -> None:
+    """Return once the controller has acted on ``count`` more fresh readings.
+
+    A reading is counted as its tick begins; the one after it shows that its
+    tick (and the decision it took) is over. So a test asserts that nothing
+    happened over readings it knows were evaluated, not over a guessed sleep.
+    """
+    target = readings_evaluated(controller) + count + 1
+    await wait_for(lambda: readings_evaluated(controller) >= target)
+
+
 IMPACT = ImpactConfig(guard=[parse_selector(GUARD_SELECTOR)], before_window="1m", stale_after="30s")
 
 
@@ -100,8 +117,9 @@ def test_over_budget_pauses_the_workers_and_recovery_resumes_them() -> None:
         with child_processes(2) as pids:
             async with paced(IMPACT) as (_, guard, _, controller, events):
                 controller.scan_started("scan-1", lambda: list(pids))
-                await asyncio.sleep(0.5)
-                assert stopped(pids) == []  # at its level: full speed
+                await after_readings(controller, 2)
+                # Two readings at its level, each evaluated: full speed.
+                assert stopped(pids) == [] and controller.stretches == []
                 guard.value = LEVEL * 1.5  # +50 %, budget 10 %
                 # Half the workers first, then all of them while it stays over.
                 await wait_for(lambda: len(stopped(pids)) == 1)
@@ -134,14 +152,22 @@ def test_the_deadline_ends_throttling_so_the_scan_finishes() -> None:
         with child_processes(2) as pids:
             # Predicted 1 s, max_slowdown 2: no throttling after 2 s.
             impact = IMPACT.model_copy(update={"max_slowdown": 2.0})
-            async with paced(impact, predicted_ms=1000) as (_, guard, _, controller, _):
+            async with paced(impact, predicted_ms=1000) as (_, guard, pacing, controller, _):
                 guard.value = LEVEL * 3
                 controller.scan_started("scan-2", lambda: list(pids))
                 await wait_for(lambda: len(stopped(pids)) == 2)
                 await wait_for(lambda: controller.deadline_reached)
+                await wait_for(lambda: stopped(pids) == [])
+                stretches = len(controller.stretches)
+                # Past the deadline the loop reads no guard: fresh readings far over
+                # budget arrive, and a step of the controller taken by hand on them
+                # leaves the workers running.
+                since = now_ms()
+                feed = pacing.feeds[0]
+                await wait_for(lambda: len(feed.values_between(since, now_ms() + 1000)) >= 2)
+                controller._tick(now_ms())
                 assert stopped(pids) == []
-                await asyncio.sleep(0.6)  # still far over budget: stays running
-                assert stopped(pids) == []
+                assert len(controller.stretches) == stretches
                 controller.scan_finished()
                 return controller.document()
 
@@ -175,15 +201,26 @@ def test_a_guard_whose_data_stops_switches_the_budget_off() -> None:
 
 def test_a_scan_with_no_workers_pauses_between_batches() -> None:
     async def main() -> None:
-        async with paced(IMPACT) as (_, guard, _, controller, _):
+        # A long prediction: its deadline, not the cap on throttled time (3x the
+        # time run, under a second here), decides how long the scan may be held.
+        async with paced(IMPACT, predicted_ms=600_000) as (_, guard, _, controller, _):
             guard.value = LEVEL * 2
             controller.scan_started("scan-4", list)
             never: Future[None] = Future()
             await wait_for(lambda: controller.stretches)
             assert controller.stretches[0].action == "batch_pause"
-            held = asyncio.create_task(asyncio.to_thread(controller.hold, never))
-            await asyncio.sleep(0.3)
-            assert not held.done()  # held while over budget
+            entered, returned = threading.Event(), threading.Event()
+
+            def hold() -> None:
+                entered.set()
+                controller.hold(never)
+                returned.set()
+
+            held = asyncio.create_task(asyncio.to_thread(hold))
+            await wait_for(entered.is_set)
+            # Held while over budget: three more readings evaluated, still held.
+            await after_readings(controller, 3)
+            assert not returned.is_set()
             guard.value = LEVEL
             await asyncio.wait_for(held, 15)
             controller.scan_finished()
