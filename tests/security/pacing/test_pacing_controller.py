@@ -150,9 +150,10 @@ def test_over_budget_pauses_the_workers_and_recovery_resumes_them() -> None:
 def test_the_deadline_ends_throttling_so_the_scan_finishes() -> None:
     async def main() -> PacingDocument:
         with child_processes(2) as pids:
-            # Predicted 1 s, max_slowdown 2: no throttling after 2 s.
+            # Predicted 2.5 s, max_slowdown 2: no throttling after 5 s (time enough on a
+            # loaded host to reach "pause" first).
             impact = IMPACT.model_copy(update={"max_slowdown": 2.0})
-            async with paced(impact, predicted_ms=1000) as (_, guard, pacing, controller, _):
+            async with paced(impact, predicted_ms=2500) as (_, guard, pacing, controller, _):
                 guard.value = LEVEL * 3
                 controller.scan_started("scan-2", lambda: list(pids))
                 await wait_for(lambda: len(stopped(pids)) == 2)
@@ -174,6 +175,9 @@ def test_the_deadline_ends_throttling_so_the_scan_finishes() -> None:
     document = asyncio.run(main())
     assert document.deadline_reached
     assert document.deadline_ms is not None
+    assert document.deadline_reached_ms is not None
+    assert document.deadline_reached_ms >= document.deadline_ms
+    assert "; deadline passed after " in document.summary()
     assert document.within_budget is False
     assert document.stretches and document.stretches[-1].end_ms <= document.deadline_ms + 1000
 

@@ -143,7 +143,8 @@ def test_a_guard_without_data_falls_back_to_host_cpu(tmp_path: Path) -> None:
     store.close()
     assert [g.series for g in plan.guards] == [HOST_CPU_LABEL]
     assert plan.notes == (
-        'guard response_time_ms{job="api"} has no stored data: using host CPU instead',
+        'guard response_time_ms{job="api"} matches no series: scheduling falls back to host CPU,'
+        " and a low-priority scan's impact budget will be off (the guard matches no series)",
     )
     assert plan.next_scan_ms == QUIET_HOUR
 
