@@ -652,6 +652,8 @@ def test_every_example_in_the_configuration_guide_loads(
     (tmp_path / "osv").mkdir()
     (tmp_path / "osv" / "all.zip").write_bytes(b"PK\x05\x06" + b"\x00" * 18)
     (tmp_path / "rules" / "semgrep").mkdir(parents=True)
+    (tmp_path / "certs").mkdir()
+    (tmp_path / "certs" / "corp-ca.pem").write_text("")
     monkeypatch.setenv("SECPERF_TOKEN", TOKEN)
     for block in blocks:
         name = "pyproject.toml" if "[tool.secperf" in block else "secperf.toml"

@@ -184,7 +184,10 @@ def hour_of_week_profile(
     Public for the advice rules: ``quietest`` on the result names the quietest hour.
     """
     start = (now_ms - history_ms) // HOUR_MS * HOUR_MS
-    found = store.query(guard.name, guard.equality or None, start, now_ms, step_ms=HOUR_MS)
+    # The hour under way is left out: its samples are the present being judged
+    # against the profile, and a busy present must not make itself look usual.
+    end = now_ms // HOUR_MS * HOUR_MS - 1
+    found = store.query(guard.name, guard.equality or None, start, end, step_ms=HOUR_MS)
     hourly: dict[int, list[float]] = defaultdict(list)
     counts: dict[int, int] = defaultdict(int)
     by_day_hour: dict[int, list[float]] = defaultdict(list)
