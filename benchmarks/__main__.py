@@ -162,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.update:
         areas = {f.area for f in figures} | {n.removeprefix("bench_") for n in names}
         line = (
-            f"Rows of {', '.join(sorted(areas))}: measured by `{command}` on"
+            f"Rows of {', '.join(sorted({f.area for f in figures}))}: measured by `{command}` on"
             f" {time.strftime('%Y-%m-%d', time.gmtime())} in {elapsed:.0f} s, commit {_commit()},"
             " replacing that area's rows of the run above; each anchor still from the same run."
         )
