@@ -15,10 +15,8 @@ decoded by the client.
 
 from __future__ import annotations
 
-import asyncio
 import statistics
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,7 +24,7 @@ from pathlib import Path
 
 import httpx
 
-from benchmarks.common import Figure
+from benchmarks.common import Figure, serve_in_thread
 from secperf.bus import AsyncEventBus
 from secperf.events import AlertChanged
 from secperf.model import (
@@ -43,7 +41,6 @@ from secperf.model import (
 )
 from secperf.store import Store
 from secperf.web import create_app
-from secperf.web.server import bind_socket, make_server, socket_url
 
 AREA = "fleet"
 TARGETS = 200
@@ -59,24 +56,8 @@ def _now_ms() -> int:
 @contextmanager
 def _serve(store: Store) -> Iterator[str]:
     app = create_app(store, AsyncEventBus())
-    sock = bind_socket("127.0.0.1", 0)
-    server = make_server(app, log_level="error")
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(
-        target=lambda: loop.run_until_complete(server.serve(sockets=[sock])), daemon=True
-    )
-    thread.start()
-    while not server.started:
-        if not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.01)
-    try:
-        yield socket_url(sock)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
-        loop.close()
-        sock.close()
+    with serve_in_thread(app) as url:
+        yield url
 
 
 def _findings(target: str, scan: int) -> list[Finding]:

@@ -12,10 +12,8 @@ The app runs under the real uvicorn (its own thread and event loop, as in
 
 from __future__ import annotations
 
-import asyncio
 import statistics
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,12 +22,11 @@ from typing import Any
 
 import httpx
 
-from benchmarks.common import Figure
+from benchmarks.common import Figure, serve_in_thread
 from secperf.bus import AsyncEventBus
 from secperf.model import Sample
 from secperf.store import Store, StoreWriter
 from secperf.web import create_app
-from secperf.web.server import bind_socket, make_server, socket_url
 
 AREA = "web"
 TOKEN = "bench-token-0123456789abcdef"
@@ -44,24 +41,8 @@ def _now_ms() -> int:
 @contextmanager
 def _serve(store: Store, writer: StoreWriter) -> Iterator[str]:
     app = create_app(store, AsyncEventBus(), token=TOKEN, writer=writer, manage_writer=True)
-    sock = bind_socket("127.0.0.1", 0)
-    server = make_server(app, log_level="error")
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(
-        target=lambda: loop.run_until_complete(server.serve(sockets=[sock])), daemon=True
-    )
-    thread.start()
-    while not server.started:
-        if not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.01)
-    try:
-        yield socket_url(sock)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
-        loop.close()
-        sock.close()
+    with serve_in_thread(app) as url:
+        yield url
 
 
 def _batches(total: int, start_ms: int) -> list[list[dict[str, Any]]]:

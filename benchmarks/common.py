@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -46,3 +48,31 @@ def seconds(fn: Callable[[], object]) -> float:
     start = time.perf_counter()
     fn()
     return time.perf_counter() - start
+
+
+@contextmanager
+def serve_in_thread(app: Any) -> Iterator[str]:
+    """Serve an ASGI ``app`` with secperf's server on a free loopback port; yield its URL."""
+    import asyncio
+    import threading
+
+    from secperf.web.server import bind_socket, make_server, socket_url
+
+    sock = bind_socket("127.0.0.1", 0)
+    server = make_server(app, log_level="error")
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(
+        target=lambda: loop.run_until_complete(server.serve(sockets=[sock])), daemon=True
+    )
+    thread.start()
+    while not server.started:
+        if not thread.is_alive():
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.01)
+    try:
+        yield socket_url(sock)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+        loop.close()
+        sock.close()
