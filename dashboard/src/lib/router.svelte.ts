@@ -1,7 +1,11 @@
-// A hash router: "#/findings?severity=high" -> view "findings" + query params.
+// A hash router: "#/findings?severity=high&target=api" -> view "findings" +
+// query params. The scope and time range (target, host, from, to) belong to
+// every view: moving between views keeps them, and a view's own parameters
+// never drop them.
 
 export const VIEWS = [
   { id: "overview", title: "Overview" },
+  { id: "fleet", title: "Fleet" },
   { id: "performance", title: "Performance" },
   { id: "alerts", title: "Alerts" },
   { id: "correlations", title: "Correlations" },
@@ -12,11 +16,32 @@ export const VIEWS = [
 
 export type ViewId = (typeof VIEWS)[number]["id"];
 
+/** The query parameters every view shares (see scope.svelte.ts). */
+export const SHARED_PARAMS = ["target", "host", "from", "to"] as const;
+
 export function parseHash(hash: string): { view: ViewId; params: URLSearchParams } {
   const text = hash.replace(/^#\/?/, "");
   const [path, query = ""] = text.split("?", 2);
   const known = VIEWS.find((v) => v.id === path);
   return { view: known ? known.id : "overview", params: new URLSearchParams(query) };
+}
+
+/** The shared parameters of a query, in a fixed order. */
+export function sharedOf(params: URLSearchParams): URLSearchParams {
+  const out = new URLSearchParams();
+  for (const key of SHARED_PARAMS) {
+    const value = params.get(key);
+    if (value) out.set(key, value);
+  }
+  return out;
+}
+
+/** The hash for a view with the shared parameters kept and the view's own ones added. */
+export function hashFor(view: ViewId, shared: URLSearchParams, own: Record<string, string> = {}): string {
+  const search = sharedOf(shared);
+  for (const [k, v] of Object.entries(own)) if (v && !(SHARED_PARAMS as readonly string[]).includes(k)) search.set(k, v);
+  const q = search.toString();
+  return `#/${view}${q ? `?${q}` : ""}`;
 }
 
 class Route {
@@ -33,13 +58,39 @@ class Route {
     update();
   }
 
-  /** Replace the query part of the current view's hash without adding history entries. */
+  /** The link to another view that keeps the shared scope and time range. */
+  href(view: ViewId, own: Record<string, string> = {}): string {
+    return hashFor(view, this.params, own);
+  }
+
+  /**
+   * Replace the current view's own query parameters (the shared ones stay)
+   * without adding a history entry.
+   */
   setParams(params: Record<string, string>): void {
-    const search = new URLSearchParams();
-    for (const [k, v] of Object.entries(params)) if (v) search.set(k, v);
-    const q = search.toString();
-    history.replaceState(null, "", `#/${this.view}${q ? `?${q}` : ""}`);
-    this.params = search;
+    this.#replace(hashFor(this.view, this.params, params));
+  }
+
+  /**
+   * Set shared parameters (empty string removes one), keeping the view's own.
+   * Adds a history entry so Back returns to the previous scope or range.
+   */
+  setShared(shared: Partial<Record<(typeof SHARED_PARAMS)[number], string>>): void {
+    const next = new URLSearchParams(this.params);
+    for (const [k, v] of Object.entries(shared)) {
+      if (v) next.set(k, v);
+      else next.delete(k);
+    }
+    const own: Record<string, string> = {};
+    for (const [k, v] of next) if (!(SHARED_PARAMS as readonly string[]).includes(k)) own[k] = v;
+    const hash = hashFor(this.view, next, own);
+    history.pushState(null, "", hash);
+    this.params = parseHash(hash).params;
+  }
+
+  #replace(hash: string): void {
+    history.replaceState(null, "", hash);
+    this.params = parseHash(hash).params;
   }
 }
 

@@ -1,0 +1,172 @@
+// The scope and time range every view shows, kept in the URL (Grafana-like):
+//   target=<project>  host=<machine>  (absent: all)
+//   from=now-1h&to=now            a relative range that follows the clock (live)
+//   from=1733500000000&to=...     an absolute range in epoch milliseconds (paused)
+// Views read `scope.target`, `scope.host`, `scope.window(now)` and pass
+// `scope.apiParams(now)` to the API; they never parse the URL themselves.
+
+import { route } from "./router.svelte";
+
+export const PRESETS: Record<string, number> = {
+  "15m": 15 * 60_000,
+  "1h": 3_600_000,
+  "6h": 6 * 3_600_000,
+  "24h": 24 * 3_600_000,
+  "7d": 7 * 24 * 3_600_000,
+};
+export const DEFAULT_PRESET = "1h";
+/** The shortest range zooming or a custom range may select. */
+export const MIN_SPAN_MS = 60_000;
+
+export interface TimeWindow {
+  start_ms: number;
+  end_ms: number;
+}
+
+const UNIT_MS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
+
+/** "now-1h" -> 3600000 (how far before now); null when the text is not relative. */
+export function parseRelative(text: string): number | null {
+  if (text === "now") return 0;
+  const m = /^now-(\d{1,6})([smhdw])$/.exec(text);
+  return m ? Number(m[1]) * UNIT_MS[m[2]] : null;
+}
+
+/** "1733500000000" -> that instant; null when the text is not an epoch in ms. */
+export function parseAbsolute(text: string): number | null {
+  if (!/^\d{10,16}$/.test(text)) return null;
+  const ms = Number(text);
+  return Number.isSafeInteger(ms) ? ms : null;
+}
+
+/** The relative text for a span: 3600000 -> "now-1h". */
+export function relativeText(spanMs: number): string {
+  for (const unit of ["w", "d", "h", "m", "s"]) {
+    const size = UNIT_MS[unit];
+    if (spanMs % size === 0 && spanMs >= size) return `now-${spanMs / size}${unit}`;
+  }
+  return `now-${Math.max(1, Math.round(spanMs / 1000))}s`;
+}
+
+/** Resolve URL range texts against `now`; invalid or reversed input falls back to the default. */
+export function resolveRange(from: string | null, to: string | null, now: number): TimeWindow & { live: boolean } {
+  const fallback = { start_ms: now - PRESETS[DEFAULT_PRESET], end_ms: now, live: true };
+  if (!from) return fallback;
+  const toText = to ?? "now";
+  const relTo = parseRelative(toText);
+  const end = relTo !== null ? now - relTo : parseAbsolute(toText);
+  const relFrom = parseRelative(from);
+  const start = relFrom !== null ? now - relFrom : parseAbsolute(from);
+  if (start === null || end === null || end - start < 1000) return fallback;
+  return { start_ms: start, end_ms: end, live: toText === "now" };
+}
+
+class Scope {
+  /** The target (scanned project) in view; "" means every target. */
+  get target(): string {
+    return route.params.get("target") ?? "";
+  }
+
+  /** The host in view; "" means every host. */
+  get host(): string {
+    return route.params.get("host") ?? "";
+  }
+
+  get fromText(): string {
+    return route.params.get("from") ?? `now-${DEFAULT_PRESET}`;
+  }
+
+  get toText(): string {
+    return route.params.get("to") ?? "now";
+  }
+
+  /** Whether the range follows the clock (a relative range ending now). */
+  get live(): boolean {
+    return resolveRange(this.fromText, this.toText, 0).live;
+  }
+
+  /** The preset in use ("1h"...), or null for any other range. */
+  get preset(): string | null {
+    if (!this.live) return null;
+    const span = parseRelative(this.fromText);
+    const hit = Object.entries(PRESETS).find(([, ms]) => ms === span);
+    return hit ? hit[0] : null;
+  }
+
+  /** The range as instants at `now`. */
+  window(now: number): TimeWindow {
+    const { start_ms, end_ms } = resolveRange(this.fromText, this.toText, now);
+    return { start_ms, end_ms };
+  }
+
+  /** `target` and `host` for an API call (absent when "all"). */
+  scopeParams(): { target?: string; host?: string } {
+    const out: { target?: string; host?: string } = {};
+    if (this.target) out.target = this.target;
+    if (this.host) out.host = this.host;
+    return out;
+  }
+
+  /** Scope plus `start_ms`/`end_ms` at `now`, for endpoints that take a time range. */
+  apiParams(now: number): { target?: string; host?: string; start_ms: number; end_ms: number } {
+    return { ...this.scopeParams(), ...this.window(now) };
+  }
+
+  setTarget(target: string): void {
+    route.setShared({ target });
+  }
+
+  setHost(host: string): void {
+    route.setShared({ host });
+  }
+
+  /** A relative range ending now ("1h" or any span in ms): live again. */
+  setPreset(preset: string | number): void {
+    const span = typeof preset === "number" ? preset : (PRESETS[preset] ?? PRESETS[DEFAULT_PRESET]);
+    route.setShared({ from: relativeText(Math.max(MIN_SPAN_MS, Math.round(span))), to: "now" });
+  }
+
+  /** A fixed range (a custom range, a drag-to-zoom, a pan): not live. */
+  setAbsolute(startMs: number, endMs: number): void {
+    let start = Math.round(Math.min(startMs, endMs));
+    let end = Math.round(Math.max(startMs, endMs));
+    if (end - start < MIN_SPAN_MS) {
+      const mid = (start + end) / 2;
+      start = Math.round(mid - MIN_SPAN_MS / 2);
+      end = start + MIN_SPAN_MS;
+    }
+    route.setShared({ from: String(start), to: String(end) });
+  }
+
+  /** Move the range by a fraction of its span (negative: back in time); stops at now. */
+  pan(fraction: number, now: number): void {
+    const w = this.window(now);
+    const span = w.end_ms - w.start_ms;
+    const shift = Math.round(span * fraction);
+    if (w.end_ms + shift >= now) {
+      this.setPreset(span);
+      return;
+    }
+    this.setAbsolute(w.start_ms + shift, w.end_ms + shift);
+  }
+
+  /** Double the span around its middle (a live range stays live, twice as long). */
+  zoomOut(now: number): void {
+    const w = this.window(now);
+    const span = w.end_ms - w.start_ms;
+    if (this.live || w.end_ms + span / 2 >= now) {
+      this.setPreset(span * 2);
+      return;
+    }
+    this.setAbsolute(w.start_ms - span / 2, w.end_ms + span / 2);
+  }
+
+  /** Live: follow the clock with the same span. Paused: freeze the range shown at `now`. */
+  setLive(on: boolean, now: number): void {
+    const w = this.window(now);
+    if (on) this.setPreset(w.end_ms - w.start_ms);
+    else this.setAbsolute(w.start_ms, w.end_ms);
+  }
+}
+
+export const scope = new Scope();
