@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
 
 from secperf.alerts import operator
+from secperf.alerts.context import RECENT_SCANS, ContextBuilder, ScanTracker
 from secperf.alerts.operator import (
     MAX_AUTHOR_CHARS,
     MAX_NOTE_CHARS,
@@ -190,20 +191,77 @@ async def list_alerts(
     state: Annotated[list[AlertState] | None, Query(max_length=10)] = None,
     target: TargetQuery = None,
     host: HostQuery = None,
+    start_ms: Annotated[int | None, Query(ge=0, le=2**53)] = None,
+    end_ms: Annotated[int | None, Query(ge=0, le=2**53)] = None,
 ) -> JSONResponse:
     """Current alerts, optionally only in the given states (repeat ``state``) and scope.
 
-    ``counts`` are over the firing alerts in scope, whatever ``state`` asks
-    for: ``firing`` excludes silenced alerts, ``silenced`` counts those.
+    With ``start_ms`` and/or ``end_ms`` only the alerts active at some time in
+    that window are listed (see ``active_in_window``). ``counts`` are over the
+    firing alerts in scope now, whatever ``state`` and the window ask for:
+    ``firing`` excludes silenced alerts, ``silenced`` counts those.
     ``server_ms`` is the server's clock when it answered.
     """
+    if start_ms is not None and end_ms is not None and end_ms < start_ms:
+        raise ApiError(422, f"end_ms {end_ms} is before start_ms {start_ms}", where="query.end_ms")
     wanted = state or None
     listed = await alerts_json(ctx, wanted, target=target, host=host)
     if wanted is not None and set(wanted) == {AlertState.FIRING}:
         firing = listed
     else:
         firing = await alerts_json(ctx, [AlertState.FIRING], target=target, host=host)
+    if start_ms is not None or end_ms is not None:
+        listed = [a for a in listed if active_in_window(a, start_ms, end_ms)]
     return ok({"alerts": listed, "counts": alert_counts(firing), "server_ms": _now_ms()})
+
+
+def active_in_window(alert: dict[str, Any], start_ms: int | None, end_ms: int | None) -> bool:
+    """Whether an AlertJson was active (pending or firing) at some time in [start_ms, end_ms].
+
+    It began (``active_since_ms``, else ``fired_at_ms``, else ``updated_ms``)
+    at or before ``end_ms`` and was not resolved before ``start_ms``; a
+    missing bound does not limit. An alert that is still open counts as
+    active until now.
+    """
+    began = alert.get("active_since_ms") or alert.get("fired_at_ms") or alert.get("updated_ms")
+    if end_ms is not None and began is not None and began > end_ms:
+        return False
+    resolved = alert.get("resolved_at_ms")
+    return not (start_ms is not None and resolved is not None and resolved < start_ms)
+
+
+def _store_context(store: Store, alert: Alert, now: int) -> dict[str, Any]:
+    """An alert's context without an alert engine: built from the store's scans and series."""
+    tracker = ScanTracker()
+    tracker.seed(store.scans(limit=RECENT_SCANS))
+    return ContextBuilder(store, tracker).build(alert, None, dict(alert.labels), now)
+
+
+@router.get("/alerts/{fingerprint}/context", dependencies=[Depends(require_read)])
+async def alert_context(ctx: Ctx, fingerprint: AlertFingerprint) -> JSONResponse:
+    """One alert's context: the scans it is about, their new findings, the host's state.
+
+    The alert engine's context when one runs; else built from the store (the
+    scans of the alert's target or host, and the host's CPU, load and memory
+    around the time it became active). 404 for an unknown fingerprint.
+    """
+    engine = ctx.alert_engine
+    now = _now_ms()
+    if engine is not None and any(a.fingerprint == fingerprint for a in engine.alerts(None)):
+        found = await run_in_threadpool(_contexts, engine, [fingerprint])
+        return ok({"fingerprint": fingerprint, "context": found.get(fingerprint), "server_ms": now})
+    store = ctx.store
+
+    def build() -> dict[str, Any] | None:
+        alert = next((a for a in store.alerts() if a.fingerprint == fingerprint), None)
+        if alert is None:
+            return None
+        return _store_context(store, alert, now)
+
+    context = await run_in_threadpool(build)
+    if context is None:
+        raise ApiError(404, f"no alert with fingerprint {fingerprint!r}", where="path.fingerprint")
+    return ok({"fingerprint": fingerprint, "context": context, "server_ms": now})
 
 
 @router.get("/alerts/{fingerprint}/history", dependencies=[Depends(require_read)])
