@@ -73,14 +73,27 @@ class BenchmarkRecordMixin(RecordMixin):
         return len(fresh)
 
     def benchmark_results(
-        self, name: str | None = None, machine: str | None = None, limit: int | None = 1000
+        self,
+        name: str | None = None,
+        machine: str | None = None,
+        limit: int | None = 1000,
+        *,
+        start_ms: int | None = None,
+        end_ms: int | None = None,
     ) -> list[BenchmarkResult]:
-        """The newest ``limit`` results, returned oldest first (chronological)."""
+        """The newest ``limit`` results, returned oldest first (chronological).
+
+        ``start_ms``/``end_ms`` keep the results timestamped in that range.
+        """
         stmt = select(benchmark_results.c.payload).order_by(
             benchmark_results.c.timestamp_ms.desc(), benchmark_results.c.id.desc()
         )
         if name is not None:
             stmt = stmt.where(benchmark_results.c.name == name)
+        if start_ms is not None:
+            stmt = stmt.where(benchmark_results.c.timestamp_ms >= start_ms)
+        if end_ms is not None:
+            stmt = stmt.where(benchmark_results.c.timestamp_ms <= end_ms)
         if machine is not None:
             stmt = stmt.where(benchmark_results.c.machine == machine)
         if limit is not None:

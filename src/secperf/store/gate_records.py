@@ -43,13 +43,24 @@ class GateRecordMixin(RecordMixin):
                     update(gate_runs).where(gate_runs.c.run_id == result.run_id).values(**values)
                 )
 
-    def gate_runs(self, limit: int = 50, target: str | None = None) -> list[GateResult]:
-        """The newest gate runs first."""
+    def gate_runs(
+        self,
+        limit: int = 50,
+        target: str | None = None,
+        *,
+        start_ms: int | None = None,
+        end_ms: int | None = None,
+    ) -> list[GateResult]:
+        """The newest gate runs first; ``start_ms``/``end_ms`` keep runs started in that range."""
         stmt = select(gate_runs.c.payload).order_by(
             gate_runs.c.started_ms.desc(), gate_runs.c.run_id.desc()
         )
         if target is not None:
             stmt = stmt.where(gate_runs.c.target == target)
+        if start_ms is not None:
+            stmt = stmt.where(gate_runs.c.started_ms >= start_ms)
+        if end_ms is not None:
+            stmt = stmt.where(gate_runs.c.started_ms <= end_ms)
         with self._engine.connect() as conn:
             return [from_json(GateResult, p) for p in conn.execute(stmt.limit(limit)).scalars()]
 

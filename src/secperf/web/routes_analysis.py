@@ -94,12 +94,29 @@ def advice(ctx: Ctx, target: TargetQuery = None) -> JSONResponse:
     return ok({"advice": items, "status": status, "message": message})
 
 
+#: An optional bound of a time range, in UTC milliseconds.
+RangeBound = Annotated[int | None, Query(ge=0, le=2**53)]
+
+
+def _check_range(start_ms: int | None, end_ms: int | None) -> None:
+    if start_ms is not None and end_ms is not None and end_ms < start_ms:
+        raise ApiError(422, f"end_ms {end_ms} is before start_ms {start_ms}", where="end_ms")
+
+
 @router.get("/gate-runs")
 def gate_runs(
-    ctx: Ctx, limit: Annotated[int, Query(ge=1, le=1000)] = 50, target: TargetQuery = None
+    ctx: Ctx,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    target: TargetQuery = None,
+    start_ms: RangeBound = None,
+    end_ms: RangeBound = None,
 ) -> JSONResponse:
-    """The newest quality-gate verdicts first, optionally of one target."""
-    runs = ctx.store.gate_runs(limit=limit, target=target)
+    """The newest quality-gate verdicts first, optionally of one target.
+
+    ``start_ms``/``end_ms`` keep the runs started in that range (either bound optional).
+    """
+    _check_range(start_ms, end_ms)
+    runs = ctx.store.gate_runs(limit=limit, target=target, start_ms=start_ms, end_ms=end_ms)
     return ok({"runs": [to_jsonable(r) for r in runs]})
 
 
@@ -108,8 +125,14 @@ def benchmarks(
     ctx: Ctx,
     name: Annotated[str | None, Query(min_length=1, max_length=500)] = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+    start_ms: RangeBound = None,
+    end_ms: RangeBound = None,
 ) -> JSONResponse:
-    """Benchmark names and the newest results (chronological), optionally of one benchmark."""
+    """Benchmark names and the newest results (chronological), optionally of one benchmark.
+
+    ``start_ms``/``end_ms`` keep the results timestamped in that range (either bound optional).
+    """
+    _check_range(start_ms, end_ms)
     store = ctx.store
-    results = store.benchmark_results(name=name, limit=limit)
+    results = store.benchmark_results(name=name, limit=limit, start_ms=start_ms, end_ms=end_ms)
     return ok({"names": store.benchmark_names(), "results": [to_jsonable(r) for r in results]})
