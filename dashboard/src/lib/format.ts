@@ -107,7 +107,7 @@ export function formatTime(ms: number | null | undefined): string {
 export function formatAgo(ms: number | null | undefined, now: number): string {
   if (ms === null || ms === undefined) return "—";
   const s = Math.round((now - ms) / 1000);
-  if (s < 0) return "in the future";
+  if (s <= 0) return "just now"; // never "in the future": a fresh instant on a clock a little ahead
   if (s < 60) return `${s} s ago`;
   if (s < 3600) return `${Math.floor(s / 60)} min ago`;
   if (s < 86400) return `${Math.floor(s / 3600)} h ago`;
