@@ -62,6 +62,26 @@ describe("merging live samples into a downsampled series", () => {
     expect(merged).toBe(2);
     expect(s.timestamps_ms).toEqual([0, 1000, 2000, 4000, 5000]);
   });
+  it("keeps a host total apart from its per-core series", () => {
+    const s = toLive(series());
+    const merged = mergeSamples(
+      s,
+      [
+        { name: "cpu_percent", labels: { host: "a", cpu: "1" }, timestamp_ms: 5000, value: 100 },
+        { name: "cpu_percent", labels: { host: "a" }, timestamp_ms: 5000, value: 12 },
+      ],
+      1000,
+    );
+    expect(merged).toBe(1);
+    expect(s.avg.at(-1)).toBe(12);
+  });
+  it("takes only samples inside the given range (a paused chart)", () => {
+    const s = toLive(series());
+    const batch = [{ name: "cpu_percent", labels: { host: "a" }, timestamp_ms: 9000, value: 1 }];
+    expect(mergeSamples(s, batch, 1000, 0, 3000)).toBe(0);
+    expect(s.timestamps_ms).toHaveLength(3);
+    expect(mergeSamples(s, batch, 1000, 0, 9000)).toBe(1);
+  });
   it("does not alias the API series", () => {
     const q = series();
     const s = toLive(q);

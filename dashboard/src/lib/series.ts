@@ -2,7 +2,6 @@
 // samples into a downsampled series, and finding what overlays sit at a time.
 
 import type { FindingMark, QuerySeries, Sample, ScanWindow } from "./types";
-import { labelsMatch } from "./format";
 
 /** A series being shown, with how many raw samples each bucket holds (for live averaging). */
 export interface LiveSeries {
@@ -70,11 +69,28 @@ export function trimBefore(series: LiveSeries, startMs: number): void {
   series.counts.splice(0, cut);
 }
 
-/** Merge every sample of a batch that belongs to this series (same name, same labels). */
-export function mergeSamples(series: LiveSeries, samples: readonly Sample[], stepMs: number): number {
+/** Same label set, exactly (a host total is not its per-core series). */
+export function sameLabels(a: Record<string, string>, b: Record<string, string>): boolean {
+  const ka = Object.keys(a);
+  return ka.length === Object.keys(b).length && ka.every((k) => b[k] === a[k]);
+}
+
+/**
+ * Merge every sample of a batch that belongs to this series (same name, the
+ * same label set) and lies in [fromMs, toMs] when given (a paused chart
+ * takes nothing outside its range).
+ */
+export function mergeSamples(
+  series: LiveSeries,
+  samples: readonly Sample[],
+  stepMs: number,
+  fromMs = -Infinity,
+  toMs = Infinity,
+): number {
   let merged = 0;
   const sorted = samples
-    .filter((s) => s.name === series.name && labelsMatch(series.labels, s.labels))
+    .filter((s) => s.name === series.name && sameLabels(series.labels, s.labels))
+    .filter((s) => s.timestamp_ms >= fromMs && s.timestamp_ms <= toMs)
     .sort((a, b) => a.timestamp_ms - b.timestamp_ms);
   for (const s of sorted) {
     if (mergeSample(series, s.timestamp_ms, s.value, stepMs)) merged += 1;
