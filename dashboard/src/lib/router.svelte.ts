@@ -44,6 +44,19 @@ export function hashFor(view: ViewId, shared: URLSearchParams, own: Record<strin
   return `#/${view}${q ? `?${q}` : ""}`;
 }
 
+export type SharedKey = (typeof SHARED_PARAMS)[number];
+export type SharedChange = Partial<Record<SharedKey, string>>;
+
+/** The query with some shared parameters set (an empty value removes one). */
+export function withShared(params: URLSearchParams, shared: SharedChange): URLSearchParams {
+  const next = new URLSearchParams(params);
+  for (const [k, v] of Object.entries(shared)) {
+    if (v) next.set(k, v);
+    else next.delete(k);
+  }
+  return next;
+}
+
 class Route {
   view = $state<ViewId>("overview");
   params = $state(new URLSearchParams());
@@ -64,6 +77,14 @@ class Route {
   }
 
   /**
+   * The link to another view with some shared parameters changed (empty
+   * string removes one), e.g. the overview of one target from the fleet.
+   */
+  hrefScoped(view: ViewId, shared: SharedChange, own: Record<string, string> = {}): string {
+    return hashFor(view, withShared(this.params, shared), own);
+  }
+
+  /**
    * Replace the current view's own query parameters (the shared ones stay)
    * without adding a history entry.
    */
@@ -75,12 +96,8 @@ class Route {
    * Set shared parameters (empty string removes one), keeping the view's own.
    * Adds a history entry so Back returns to the previous scope or range.
    */
-  setShared(shared: Partial<Record<(typeof SHARED_PARAMS)[number], string>>): void {
-    const next = new URLSearchParams(this.params);
-    for (const [k, v] of Object.entries(shared)) {
-      if (v) next.set(k, v);
-      else next.delete(k);
-    }
+  setShared(shared: SharedChange): void {
+    const next = withShared(this.params, shared);
     const own: Record<string, string> = {};
     for (const [k, v] of next) if (!(SHARED_PARAMS as readonly string[]).includes(k)) own[k] = v;
     const hash = hashFor(this.view, next, own);

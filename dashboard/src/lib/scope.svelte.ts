@@ -61,6 +61,79 @@ export function resolveRange(from: string | null, to: string | null, now: number
   return { start_ms: start, end_ms: end, live: toText === "now" };
 }
 
+const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+
+function pad2(n: number): string {
+  return String(n).padStart(2, "0");
+}
+
+/** A span in words, in its largest whole unit: 3600000 -> "1 h", 5400000 -> "90 min". */
+export function spanWords(spanMs: number): string {
+  const units: [number, string][] = [
+    [86_400_000, "d"],
+    [3_600_000, "h"],
+    [60_000, "min"],
+  ];
+  for (const [size, name] of units) if (spanMs >= size && spanMs % size === 0) return `${spanMs / size} ${name}`;
+  if (spanMs >= 60_000) return `${Math.round(spanMs / 60_000)} min`;
+  return `${Math.max(1, Math.round(spanMs / 1000))} s`;
+}
+
+/** "7 Dec 10:00" in local time (the year only when it is not `now`'s). */
+function instantWords(ms: number, now: number): string {
+  const d = new Date(ms);
+  const year = d.getFullYear() !== new Date(now).getFullYear() ? ` ${d.getFullYear()}` : "";
+  return `${d.getDate()} ${MONTHS[d.getMonth()]}${year} ${pad2(d.getHours())}:${pad2(d.getMinutes())}`;
+}
+
+/**
+ * The range in words: "last 1 h" for a live range, "7 Dec 10:00 – 11:00"
+ * for a fixed one within a day, "6 Dec 22:00 – 7 Dec 02:00" across days.
+ */
+export function describeRange(window: TimeWindow, live: boolean, now: number): string {
+  if (live) return `last ${spanWords(window.end_ms - window.start_ms)}`;
+  const start = instantWords(window.start_ms, now);
+  const a = new Date(window.start_ms);
+  const b = new Date(window.end_ms);
+  const sameDay =
+    a.getFullYear() === b.getFullYear() && a.getMonth() === b.getMonth() && a.getDate() === b.getDate();
+  const end = sameDay ? `${pad2(b.getHours())}:${pad2(b.getMinutes())}` : instantWords(window.end_ms, now);
+  return `${start} – ${end}`;
+}
+
+/** An instant as a `datetime-local` input value (local time, minutes): "2026-12-07T10:00". */
+export function toLocalInput(ms: number): string {
+  const d = new Date(ms);
+  return `${d.getFullYear()}-${pad2(d.getMonth() + 1)}-${pad2(d.getDate())}T${pad2(d.getHours())}:${pad2(d.getMinutes())}`;
+}
+
+/** A `datetime-local` value as an instant; null when empty or not a date and time. */
+export function fromLocalInput(text: string): number | null {
+  const m = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2}))?$/.exec(text.trim());
+  if (!m) return null;
+  const [year, month, day, hour, minute, second] = m.slice(1).map((v) => Number(v ?? 0));
+  const d = new Date(year, month - 1, day, hour, minute, second);
+  // Reject dates the calendar does not have (Date rolls 31 Feb over to March).
+  if (d.getMonth() !== month - 1 || d.getDate() !== day) return null;
+  return d.getTime();
+}
+
+/**
+ * Check a custom range typed as two `datetime-local` values: the range, or
+ * an error saying what is wrong and with which end.
+ */
+export function checkCustomRange(fromText: string, toText: string): TimeWindow | { error: string } {
+  if (!fromText.trim() && !toText.trim()) return { error: "choose a start and an end" };
+  if (!fromText.trim()) return { error: "choose a start (from)" };
+  if (!toText.trim()) return { error: "choose an end (to)" };
+  const start = fromLocalInput(fromText);
+  if (start === null) return { error: `the start (from) "${fromText}" is not a date and time` };
+  const end = fromLocalInput(toText);
+  if (end === null) return { error: `the end (to) "${toText}" is not a date and time` };
+  if (end <= start) return { error: "the end (to) must be after the start (from)" };
+  return { start_ms: start, end_ms: end };
+}
+
 class Scope {
   /** The target (scanned project) in view; "" means every target. */
   get target(): string {
@@ -91,6 +164,11 @@ class Scope {
     const span = parseRelative(this.fromText);
     const hit = Object.entries(PRESETS).find(([, ms]) => ms === span);
     return hit ? hit[0] : null;
+  }
+
+  /** The range in words at `now`: "last 1 h" or "7 Dec 10:00 – 11:00". */
+  describe(now: number): string {
+    return describeRange(this.window(now), this.live, now);
   }
 
   /** The range as instants at `now`. */

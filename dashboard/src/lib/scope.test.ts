@@ -1,5 +1,15 @@
 import { describe, expect, it } from "vitest";
-import { parseAbsolute, parseRelative, relativeText, resolveRange } from "./scope.svelte";
+import {
+  checkCustomRange,
+  describeRange,
+  fromLocalInput,
+  parseAbsolute,
+  parseRelative,
+  relativeText,
+  resolveRange,
+  spanWords,
+  toLocalInput,
+} from "./scope.svelte";
 
 describe("time range texts", () => {
   it("reads relative and absolute ends", () => {
@@ -34,5 +44,61 @@ describe("time range texts", () => {
     expect(resolveRange("garbage", "now", now)).toEqual(fallback);
     expect(resolveRange("1700000600000", "1700000000000", now)).toEqual(fallback);
     expect(resolveRange(null, null, now)).toEqual(fallback);
+  });
+});
+
+describe("the range in words", () => {
+  it("says a span in its largest whole unit", () => {
+    expect(spanWords(900_000)).toBe("15 min");
+    expect(spanWords(3_600_000)).toBe("1 h");
+    expect(spanWords(90 * 60_000)).toBe("90 min");
+    expect(spanWords(7 * 86_400_000)).toBe("7 d");
+    expect(spanWords(30_000)).toBe("30 s");
+  });
+
+  it("says a live range as the last span and a fixed one by its ends", () => {
+    const now = new Date(2026, 11, 7, 12, 0).getTime();
+    expect(describeRange({ start_ms: now - 3_600_000, end_ms: now }, true, now)).toBe("last 1 h");
+    const start = new Date(2026, 11, 7, 10, 0).getTime();
+    const end = new Date(2026, 11, 7, 11, 0).getTime();
+    expect(describeRange({ start_ms: start, end_ms: end }, false, now)).toBe("7 Dec 10:00 – 11:00");
+    const overnight = new Date(2026, 11, 6, 22, 30).getTime();
+    expect(describeRange({ start_ms: overnight, end_ms: end }, false, now)).toBe("6 Dec 22:30 – 7 Dec 11:00");
+    const lastYear = new Date(2025, 0, 2, 8, 5).getTime();
+    expect(describeRange({ start_ms: lastYear, end_ms: lastYear + 60_000 }, false, now)).toBe("2 Jan 2025 08:05 – 08:06");
+  });
+});
+
+describe("a custom range", () => {
+  it("round-trips datetime-local values in local time", () => {
+    const ms = new Date(2026, 11, 7, 9, 5).getTime();
+    expect(toLocalInput(ms)).toBe("2026-12-07T09:05");
+    expect(fromLocalInput("2026-12-07T09:05")).toBe(ms);
+    expect(fromLocalInput("2026-12-07T09:05:30")).toBe(ms + 30_000);
+    expect(fromLocalInput("")).toBeNull();
+    expect(fromLocalInput("2026-02-31T10:00")).toBeNull();
+    expect(fromLocalInput("tomorrow")).toBeNull();
+  });
+
+  it("takes a range whose end is after its start", () => {
+    expect(checkCustomRange("2026-12-07T10:00", "2026-12-07T11:00")).toEqual({
+      start_ms: new Date(2026, 11, 7, 10, 0).getTime(),
+      end_ms: new Date(2026, 11, 7, 11, 0).getTime(),
+    });
+  });
+
+  it("says what is wrong with a reversed, empty or malformed range", () => {
+    expect(checkCustomRange("2026-12-07T11:00", "2026-12-07T10:00")).toEqual({
+      error: "the end (to) must be after the start (from)",
+    });
+    expect(checkCustomRange("2026-12-07T10:00", "2026-12-07T10:00")).toEqual({
+      error: "the end (to) must be after the start (from)",
+    });
+    expect(checkCustomRange("", "")).toEqual({ error: "choose a start and an end" });
+    expect(checkCustomRange("", "2026-12-07T10:00")).toEqual({ error: "choose a start (from)" });
+    expect(checkCustomRange("2026-12-07T10:00", " ")).toEqual({ error: "choose an end (to)" });
+    expect(checkCustomRange("2026-13-07T10:00", "2026-12-07T10:00")).toEqual({
+      error: 'the start (from) "2026-13-07T10:00" is not a date and time',
+    });
   });
 });

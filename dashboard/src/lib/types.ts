@@ -313,3 +313,41 @@ export interface StreamEvent {
   topic: string;
   event: Record<string, unknown> & { id: string; ts_ms: number; host: string };
 }
+
+/** A target's entry in ``GET /api/v1/fleet/targets``. */
+export interface FleetTarget {
+  target: string;
+  last_scan: ScanJson | null;
+  // Counts over the newest finished scan with today's triage (the overview's definition).
+  findings: {
+    scan_id: string | null;
+    severity_counts: Record<string, number>;
+    violations: number;
+    new_findings: number;
+  };
+  gate: { run_id: string; verdict: GateRun["verdict"]; finished_ms: number; commit: string | null } | null;
+  // Null for a target whose newest finished scan is an import (it cost nothing here).
+  scan_cost: { scan_id: string; duration_ms: number; cpu_seconds: number | null } | null;
+  alerts: FleetAlertCounts;
+}
+
+export interface FleetAlertCounts {
+  firing: number;
+  silenced: number;
+}
+
+/** A host's entry in ``GET /api/v1/fleet/hosts``. */
+export interface FleetHost {
+  host: string;
+  latest: { cpu_percent: number | null; memory_percent: number | null; load_1m: number | null };
+  last_seen_ms: number | null;
+  alerts: FleetAlertCounts;
+}
+
+/** A page of ``GET /api/v1/fleet/targets`` or ``/hosts`` (sorted by name). */
+export interface FleetPage {
+  total: number;
+  limit: number;
+  offset: number;
+  server_ms: number;
+}
