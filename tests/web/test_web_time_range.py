@@ -9,7 +9,15 @@ import pytest
 from fastapi.testclient import TestClient
 
 from secperf.bus import AsyncEventBus
-from secperf.model import BenchmarkResult, GateResult, GateVerdict
+from secperf.model import (
+    BenchmarkResult,
+    Finding,
+    GateResult,
+    GateVerdict,
+    SecurityMetrics,
+    Severity,
+    make_fingerprint,
+)
 from secperf.store import Store
 from secperf.web import create_app
 
@@ -121,3 +129,55 @@ def test_a_reversed_or_invalid_range_is_refused_saying_where(
         text = client.get(path, params={"end_ms": "yesterday"})
         assert text.status_code == 422
         assert "end_ms" in str(text.json()["error"]["where"])
+
+
+# --------------------------------------------------------------------------- findings' first seen
+
+
+def test_findings_say_when_they_were_first_seen_as_the_finding_history_does(
+    store_url: str,
+) -> None:
+    now = _now()
+    found = [
+        Finding(
+            fingerprint=make_fingerprint(f"R{i}", f"src/m{i}.py", f"code {i}"),
+            rule_id=f"R{i}",
+            scanner="bandit",
+            severity=Severity.HIGH,
+            message="m",
+            path=f"src/m{i}.py",
+            line=1,
+        )
+        for i in range(3)
+    ]
+    ends: list[int] = []
+    with Store.open(store_url) as store:
+        # Scan 1 finds 0 and 1, scan 2 finds 1 and 2 (0 fixed), scan 3 finds all (0 back).
+        for k, held in enumerate(([0, 1], [1, 2], [0, 1, 2])):
+            start = now - (3 - k) * HOUR
+            store.record_scan_started(f"scan-{k}", "api", start, ["bandit"])
+            store.add_findings(f"scan-{k}", [found[i] for i in held], set())
+            store.record_scan_completed(
+                SecurityMetrics(
+                    scan_id=f"scan-{k}",
+                    target="api",
+                    started_ms=start,
+                    finished_ms=start + 5000,
+                    scan_duration_ms=5000.0,
+                    violations_found=len(held),
+                    false_positive_rate=0.0,
+                    vulnerability_severity_counts={"high": len(held)},
+                    scan_coverage_percent=100.0,
+                    files_scanned=3,
+                    new_findings=0,
+                    existing_findings=len(held),
+                ),
+                "ok",
+            )
+            ends.append(start + 5000)
+        with _client(store) as client:
+            body = client.get("/api/v1/findings", params={"target": "api"}).json()
+        first = {f["rule_id"]: f["first_seen_ms"] for f in body["findings"]}
+        assert first == {"R0": ends[0], "R1": ends[0], "R2": ends[1]}
+        history = {lt.rule_id: lt.first_seen_ms for lt in store.finding_history("api", 0)}
+        assert first == history

@@ -9,13 +9,16 @@ from fastapi import APIRouter, Body, Depends, Path, Query
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from secperf.events import BaselineUpdated
 from secperf.events import now_ms as _now_ms
 from secperf.model import Severity
 from secperf.store import Store
+from secperf.store.finding_rows import owner_of
+from secperf.store.scan_records import COMPLETE_SCAN_STATUSES
 from secperf.store.schema import findings as findings_table
+from secperf.store.schema import scans as scans_table
 from secperf.web.auth import WriteCheckedRoute, require_read, require_write
 from secperf.web.context import AppContext, get_context
 from secperf.web.errors import ApiError
@@ -147,7 +150,32 @@ def list_findings(
     )
     if new is not None:
         rows = [r for r in rows if r.is_new == new][:limit]
-    return ok({"scan_id": chosen, "target": target, "findings": [finding_json(r) for r in rows]})
+    first_seen = _first_seen(store, chosen) if rows else {}
+    out = [
+        {**finding_json(r), "first_seen_ms": first_seen.get(r.finding.fingerprint)} for r in rows
+    ]
+    return ok({"scan_id": chosen, "target": target, "findings": out})
+
+
+def _first_seen(store: Store, scan_id: str) -> dict[str, int]:
+    """When each finding of the scan's target was first seen.
+
+    As ``store/finding_history.py`` dates it (the end of the first complete
+    scan of the target holding it), in one aggregate read.
+    """
+    record = store.scan(scan_id)
+    if record is None:
+        return {}
+    ended = func.min(func.coalesce(scans_table.c.finished_ms, scans_table.c.started_ms))
+    stmt = (
+        select(findings_table.c.fingerprint, ended)
+        .select_from(scans_table.join(findings_table, findings_table.c.scan_id == owner_of()))
+        .where(scans_table.c.target == record.target)
+        .where(scans_table.c.status.in_(COMPLETE_SCAN_STATUSES))
+        .group_by(findings_table.c.fingerprint)
+    )
+    with store.engine.connect() as conn:
+        return {fp: int(ms) for fp, ms in conn.execute(stmt) if ms is not None}
 
 
 @router.post("/findings/{fingerprint}/triage", dependencies=[Depends(require_write)])
