@@ -1,24 +1,24 @@
-"""Rich rendering of scans and findings for the terminal (``scan``, ``findings list``).
+"""Rendering of scans and findings for the terminal (``scan``, ``findings list``).
 
 Imported by those commands when they run: Rich's progress bar and the
-security layer are not needed for ``secperf --help``.
+security layer are not needed for ``secperf --help``. Rich's ``Table`` (the
+scan's summary) is imported by the functions that build one: ``findings
+list`` prints a ``TextTable`` only. The progress bar (files per second, ETA)
+lives with the scans of ``up`` in ``scan_progress``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
-from rich.markup import escape
-from rich.table import Table
-
-# The progress bar (files per second, ETA) lives with the scans of ``up`` in scan_progress.
-from secperf.cli.scan_progress import scan_progress as scan_progress
 from secperf.cli.text_table import Cell, TextColumn, TextTable
 from secperf.model import Finding, Severity
-from secperf.security.triage import TriageDecision, effective_state
+from secperf.security.triage import SET_ASIDE, TriageDecision, effective_state
 
 if TYPE_CHECKING:
+    from rich.table import Table
+
     # Type only: `findings list` renders findings without loading the scanner side.
     from secperf.security.validator import ScanReport
 
@@ -36,6 +36,31 @@ SEVERITY_STYLE = {
     Severity.LOW: "cyan",
     Severity.INFO: "dim",
 }
+
+
+def most_important(
+    findings: Sequence[Finding],
+    limit: int,
+    *,
+    new: set[str],
+    triage: dict[str, TriageDecision],
+    now_ms: int,
+) -> list[Finding]:
+    """The ``limit`` findings to read first: new, then open (not set aside), most severe first.
+
+    Findings alike keep the scan's order (by path). No more than ``limit``
+    findings (or ``limit`` 0): all of them, in the scan's order.
+    """
+    if limit <= 0 or len(findings) <= limit:
+        return list(findings)
+    rank = {severity: i for i, severity in enumerate(sorted(Severity, reverse=True))}
+
+    def key(f: Finding) -> tuple[bool, bool, int]:
+        set_aside = effective_state(triage.get(f.fingerprint), now_ms) in SET_ASIDE
+        return set_aside, f.fingerprint not in new, rank[f.severity]
+
+    # sorted is stable: findings with one key stay in the scan's order.
+    return sorted(findings, key=key)[:limit]
 
 
 def findings_table(
@@ -89,6 +114,9 @@ def findings_table(
 
 def summary_table(report: ScanReport) -> Table:
     """The scan's SecurityMetrics at a glance."""
+    from rich.markup import escape
+    from rich.table import Table
+
     m = report.metrics
     table = Table(title="scan summary", show_header=False, expand=False)
     table.add_column("what", style="bold")
@@ -151,6 +179,9 @@ def skipped_table(report: ScanReport, limit: int = 20) -> Table | None:
     """Files that could not be scanned, with their reasons."""
     if not report.skipped:
         return None
+    from rich.markup import escape
+    from rich.table import Table
+
     table = Table(title=f"skipped ({len(report.skipped)})", expand=False)
     table.add_column("path", overflow="fold")
     table.add_column("scanner")

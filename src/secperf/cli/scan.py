@@ -20,11 +20,17 @@ from secperf.model import SCANNER_IDS
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
+    from rich.text import Text
 
     from secperf.config import LoadedConfig
     from secperf.security.factory import ScanOptions
     from secperf.security.triage import TriageDecision
     from secperf.security.validator import ScanReport
+
+
+#: Findings the table lists on the terminal by default (``--limit``): a pre-commit
+#: hook or a CI log shows what to look at first, ``findings list`` the rest.
+TABLE_LIMIT = 50
 
 
 class ScanFormat(StrEnum):
@@ -57,6 +63,15 @@ def scan(
         str | None,
         typer.Option("--fail-on", help="Exit 1 when a new finding is at or above this severity."),
     ] = None,
+    limit: Annotated[
+        int,
+        typer.Option(
+            "--limit",
+            min=0,
+            help="Findings the table lists on the terminal: new, then open, most severe"
+            " first (0: all). JSON, SARIF and --output files hold every finding.",
+        ),
+    ] = TABLE_LIMIT,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Rescan every file.")] = False,
     jobs: Annotated[
         int | None, typer.Option("--jobs", "-j", min=1, help="Worker processes.")
@@ -96,6 +111,7 @@ def scan(
     import asyncio
 
     from secperf.cli import render_coverage, render_scan
+    from secperf.cli.scan_progress import scan_progress
     from secperf.cli.text_table import TextTable
     from secperf.commands.scanning import (
         blocking_findings,
@@ -138,7 +154,7 @@ def scan(
         _wait_until_quiet(loaded, max_wait_ms)
     show_progress = output_format is ScanFormat.TABLE and err.is_terminal
     try:
-        with render_scan.scan_progress(err, show_progress) as progress:
+        with scan_progress(err, show_progress) as progress:
             outcome: list[tuple[ScanReport, dict[str, TriageDecision]]] = []
 
             async def scan_once() -> None:
@@ -187,11 +203,17 @@ def scan(
         width = out.width if output is None else render_coverage.FILE_WIDTH
         new = {f.fingerprint for f in report.comparison.new}
         if report.findings:
-            tables.append(
-                render_scan.findings_table(
-                    report.findings, new=new, triage=triage, now_ms=now, width=width
+            # A file gets every finding; a terminal (or a pipe) the first --limit.
+            shown = report.findings
+            if output is None:
+                shown = render_scan.most_important(
+                    report.findings, limit, new=new, triage=triage, now_ms=now
                 )
+            tables.append(
+                render_scan.findings_table(shown, new=new, triage=triage, now_ms=now, width=width)
             )
+            if len(shown) < len(report.findings):
+                tables.append(_more_findings(len(shown), len(report.findings)))
         else:
             tables.append("[green]no findings[/green]")
         skipped = render_scan.skipped_table(report)
@@ -226,6 +248,16 @@ def scan(
         for scanner, reason in unevaluated.items():
             err.print(f"cannot evaluate: {scanner} checked nothing: {reason}", markup=False)
         raise typer.Exit(int(ExitCode.CANNOT_EVALUATE))
+
+
+def _more_findings(shown: int, total: int) -> Text:
+    """What the table left out, and the commands that list it (80-column lines, no markup)."""
+    from rich.text import Text
+
+    return Text(
+        f"{shown:,} of {total:,} findings listed: new, then open, most severe first.\n"
+        f"All of them: secperf findings list --limit {total}, or secperf scan --limit 0"
+    )
 
 
 def _max_wait_ms(max_wait: str | None, when_quiet: bool) -> int | None:
