@@ -141,6 +141,12 @@ def test_findings_list_loads_no_scanner_web_statistics_or_sqlalchemy(tmp_path: P
         "secperf.store.engine",
         "secperf.store.samples",
         "secperf.store.writer",
+        # Nor what only a scan prints or publishes: its progress bar and summary
+        # tables (Rich's Progress and Table) and the event classes.
+        "rich.progress",
+        "rich.table",
+        "secperf.cli.scan_progress",
+        "secperf.events",
     )
     assert loaded(modules, forbidden) == []
     assert "secperf.store.sqlite_reader" in modules

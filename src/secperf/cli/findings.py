@@ -41,9 +41,11 @@ def findings_list(
     The id column is the start of the fingerprint: `secperf triage ID` and
     `secperf findings show ID` take it.
     """
-    # The store loads only when a command reads it.
+    # The store loads only when a command reads it. The clock is read here, not
+    # through secperf.events: its event classes are not needed to list findings.
+    import time
+
     from secperf.cli import render_scan
-    from secperf.events import now_ms
     from secperf.security.triage import parse_state
     from secperf.store.sqlite_reader import NotReadable, latest_scan_findings
 
@@ -56,6 +58,7 @@ def findings_list(
         except ValueError as exc:
             raise typer.BadParameter(str(exc), param_hint="--state") from None
     target = str(loaded.root.resolve())
+    now = time.time_ns() // 1_000_000  # UTC ms, as secperf.events.now_ms
     try:
         # An SQLite store that needs no migration is read without SQLAlchemy.
         scan_id, rows, triage = latest_scan_findings(
@@ -66,7 +69,7 @@ def findings_list(
             path_glob=path_glob,
             state=state,
             limit=limit,
-            now_ms=now_ms(),
+            now_ms=now,
         )
     except NotReadable:
         with open_store(loaded) as store:
@@ -112,7 +115,7 @@ def findings_list(
     new = {r.finding.fingerprint for r in rows if r.is_new}
     out = console()
     render_scan.findings_table(
-        [r.finding for r in rows], new=new, triage=triage, now_ms=now_ms(), width=out.width
+        [r.finding for r in rows], new=new, triage=triage, now_ms=now, width=out.width
     ).print_to(out)
 
 
