@@ -41,6 +41,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from benchmarks.common import Figure
 from secperf.bus.memory import AsyncEventBus
@@ -493,26 +494,33 @@ FPS = """(ms) => new Promise((ok) => {
   requestAnimationFrame(tick);
 })"""
 
-#: The three series streamed into one chart: host-0's CPU, memory and load.
-STREAMED = (
+#: The three series streamed into one chart: host-0's CPU and memory (%) and one
+#: endpoint's latency (ms), so the chart has two y axes.
+STREAMED: tuple[tuple[str, dict[str, str]], ...] = (
     ("cpu_percent", {"host": "host-0"}),
     ("memory_percent", {"host": "host-0"}),
-    ("load_1m", {"host": "host-0"}),
+    ("response_time_ms", {"host": "host-0", "endpoint": "/api/0"}),
 )
 
-#: The series a chart draws (its uPlot legend, or the count it states), 0 when unknown.
+#: The lines a chart draws (as it states them, else its uPlot legend), 0 when unknown.
 CHART_SERIES = """() => {
   const c = document.querySelector('[data-testid=chart]');
   if (!c) return 0;
-  if (c.dataset.series) return Number(c.dataset.series);
-  return c.querySelectorAll('.u-legend .u-series').length - 1;
+  if (c.dataset.lines) return Number(c.dataset.lines);
+  return Math.max(0, c.querySelectorAll('.u-legend .u-series').length - 1);
 }"""
 
 
 def three_series_hash() -> str:
-    """The performance view with the three STREAMED series on one chart (last 15 min)."""
-    series = ",".join(f'{name}{{host="{labels["host"]}"}}' for name, labels in STREAMED)
-    return f"#/performance?series={series}&from=now-15m&to=now&range=15m"
+    """The performance view with the three STREAMED series on one chart, the last 15 min.
+
+    The view's ``series`` parameter: ``;``-separated selectors ``name{label="value",...}``.
+    """
+    specs = ";".join(
+        name + "{" + ",".join(f'{k}="{v}"' for k, v in labels.items()) + "}"
+        for name, labels in STREAMED
+    )
+    return f"#/performance?series={quote(specs, safe='')}&from=now-15m&to=now"
 
 
 def _fps(page: Any, srv: Server, seconds: float) -> tuple[float, float, int]:

@@ -38,13 +38,23 @@ AREA = "dashboard_fleet"
 TARGETS = bench_fleet.TARGETS
 TARGET_MS = 1000.0
 
-#: Rows of the fleet view's targets table: a row holding a link to a target's view.
+#: Rows of the fleet view's targets table (``fleet-target-row``; in a build without
+#: that test id, a fleet view's rows holding a link to a target's view).
 ROWS = """() => {
-  const view = document.querySelector('[data-testid=fleet-view]');
-  if (!view) return 0;
-  return [...view.querySelectorAll('tr, [role=row]')]
+  const rows = document.querySelectorAll('[data-testid=fleet-target-row]');
+  if (rows.length) return rows.length;
+  if (!document.querySelector('[data-testid=fleet-view]')) return 0;
+  return [...document.querySelectorAll('tr, [role=row]')]
     .filter(r => r.querySelector('a[href*="target="]')).length;
 }"""
+
+#: The row count once it has not changed for ``ms`` (the event stream keeps the network busy).
+STABLE_ROWS = (
+    "(ms) => { const n = ("
+    + ROWS
+    + ")(); if (window.__n !== n) { window.__n = n; window.__t = performance.now(); return null; }"
+    + " return performance.now() - window.__t >= ms ? String(n) : null; }"
+)
 
 FLEET_READY = (
     "(want) => { const n = (" + ROWS + ")(); return n >= want ? performance.now() : null; }"
@@ -63,8 +73,9 @@ def _rows_shown(browser: Any, base: str) -> int:
     try:
         page = context.new_page()
         page.goto(f"{base}/#/fleet")
-        page.wait_for_load_state("networkidle", timeout=WAIT_MS)
-        return int(page.evaluate(ROWS))
+        return int(
+            page.wait_for_function(STABLE_ROWS, arg=2000, polling=100, timeout=WAIT_MS).json_value()
+        )
     finally:
         context.close()
 
