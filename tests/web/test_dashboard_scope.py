@@ -1,0 +1,473 @@
+"""The scope bar, the time range and the fleet view in a real browser.
+
+The real secperf app serves a real SQLite store holding two targets ("api"
+and "web", each with a finished scan and its findings) and two hosts (one
+reporting, one silent for twenty minutes), written through the Store API.
+Debian's Chromium, driven by Playwright, picks a target and checks that the
+URL, the views, a reload and moving between views keep it; that the fleet
+lists both targets with the counts the API gives and opens a target's
+overview by click and by Enter; that the time-range presets, pan, zoom out,
+a custom range (refused when reversed) and live/paused change the URL as
+they should; and that the fleet fits a 390 px wide screen.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+from test_dashboard_browser import CHROMIUM, STATIC, TOKEN, _start, browser, playwright_sync
+
+from secperf.model import Finding, Sample, SecurityMetrics, Severity, make_fingerprint
+
+__all__ = ["browser"]  # the shared Chromium fixture, used by the tests below
+
+pytestmark = [
+    pytest.mark.skipif(
+        not CHROMIUM.exists(),
+        reason="Chromium is not installed at /usr/bin/chromium (apt-get install chromium)",
+    ),
+    pytest.mark.skipif(
+        not (STATIC / "index.html").exists(),
+        reason="the dashboard is not built (run scripts/check-dashboard)",
+    ),
+]
+
+expect = playwright_sync.expect
+MIN = 60_000
+HOUR = 60 * MIN
+#: Each target's findings by severity: different totals, so a view of one is told from the other.
+TARGETS: dict[str, dict[str, int]] = {
+    "api": {"critical": 1, "high": 2},
+    "web": {"medium": 1, "low": 4},
+}
+FRESH_HOST = "host-a"
+STALE_HOST = "host-b"
+
+
+@dataclass
+class Fleet:
+    """A running server over the two-target, two-host store."""
+
+    base_url: str
+    now_ms: int
+
+
+def _findings(target: str, counts: dict[str, int]) -> list[Finding]:
+    out = []
+    for sev, n in counts.items():
+        for i in range(n):
+            rule = f"R-{target}-{sev}-{i}"
+            path = f"src/{target}_svc/{sev}_{i}.py"
+            out.append(
+                Finding(
+                    fingerprint=make_fingerprint(rule, path, f"{target} {sev} {i}"),
+                    rule_id=rule,
+                    scanner="bandit",
+                    severity=Severity(sev),
+                    message=f"{sev} problem {i} in {target}",
+                    path=path,
+                    line=5 + i,
+                )
+            )
+    return out
+
+
+def _fill(store: Any, now: int) -> None:
+    """Two targets with a finished scan each and two hosts' samples, through the Store API."""
+    for n, (target, counts) in enumerate(TARGETS.items()):
+        scan_id = f"scan-{target}"
+        start = now - (10 + 20 * n) * MIN
+        end = start + 2 * MIN
+        store.record_scan_started(scan_id, target, start, ["bandit"])
+        findings = _findings(target, counts)
+        store.record_scan_completed(
+            SecurityMetrics(
+                scan_id=scan_id,
+                target=target,
+                started_ms=start,
+                finished_ms=end,
+                scan_duration_ms=float(end - start),
+                violations_found=len(findings),
+                false_positive_rate=0.0,
+                vulnerability_severity_counts={s.value: counts.get(s.value, 0) for s in Severity},
+                scan_coverage_percent=100.0,
+                files_scanned=10,
+                new_findings=len(findings),
+            ),
+            "ok",
+        )
+        store.add_findings(scan_id, findings, {f.fingerprint for f in findings})
+    samples = []
+    for host, last in ((FRESH_HOST, now - 5_000), (STALE_HOST, now - 20 * MIN)):
+        for step in range(6):
+            ts = last - step * 10_000
+            samples.append(Sample("cpu_percent", {"host": host}, ts, 42.0))
+            samples.append(Sample("memory_percent", {"host": host}, ts, 55.0))
+            samples.append(Sample("load_1m", {"host": host}, ts, 1.5))
+    store.write_samples(samples)
+
+
+def _serve(tmp: Path, fill: bool) -> Iterator[Fleet]:
+    from secperf.bus.memory import AsyncEventBus
+    from secperf.store import Store, StoreWriter
+    from secperf.web.app import create_app
+
+    now = int(time.time() * 1000)
+    store = Store.open(tmp / "secperf.db")
+    if fill:
+        _fill(store, now)
+    writer = StoreWriter(store, flush_interval_s=0.2)
+    app = create_app(
+        store, AsyncEventBus(), token=TOKEN, writer=writer, manage_writer=True, static_dir=STATIC
+    )
+    url, stop = _start(app, "on")
+    try:
+        yield Fleet(url, now)
+    finally:
+        stop()
+        store.close()
+
+
+@pytest.fixture
+def fleet(tmp_path: Path) -> Iterator[Fleet]:
+    yield from _serve(tmp_path, fill=True)
+
+
+@pytest.fixture
+def empty_fleet(tmp_path: Path) -> Iterator[Fleet]:
+    yield from _serve(tmp_path, fill=False)
+
+
+def _page(browser: Any, width: int = 1400) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": width, "height": 900})
+    context.set_default_timeout(15_000)
+    pg = context.new_page()
+    errors: list[str] = []
+    pg.on("pageerror", lambda exc: errors.append(str(exc)))
+    try:
+        yield pg
+    finally:
+        context.close()
+    assert errors == [], f"the page raised: {errors}"
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    yield from _page(browser)
+
+
+@pytest.fixture
+def phone(browser: Any) -> Iterator[Any]:
+    yield from _page(browser, width=390)
+
+
+def _open(page: Any, base_url: str, hash_: str) -> None:
+    page.goto(f"{base_url}/")
+    page.evaluate("t => localStorage.setItem('secperf.token', t)", TOKEN)
+    page.goto(f"{base_url}/#/{hash_}")
+    page.reload()
+    expect(page.get_by_test_id("scopebar")).to_be_visible()
+
+
+def _query(page: Any) -> dict[str, str]:
+    """The hash's query parameters of the page's URL."""
+    fragment = urlsplit(page.url).fragment
+    query = fragment.split("?", 1)[1] if "?" in fragment else ""
+    return {k: v[0] for k, v in parse_qs(query).items()}
+
+
+def _wait_query(page: Any, check: Any, what: str) -> dict[str, str]:
+    """Wait until the URL's query satisfies ``check`` (the router updates it on a click)."""
+    deadline = time.monotonic() + 15
+    while True:
+        q = _query(page)
+        if check(q):
+            return q
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the URL never showed {what}: {page.url}")
+        page.wait_for_timeout(50)
+
+
+def _api_hosts(fleet: Fleet) -> list[str]:
+    """The hosts the server lists (ours, and the machine the scans ran on)."""
+    doc = httpx.get(
+        f"{fleet.base_url}/api/v1/fleet/hosts", headers={"Authorization": f"Bearer {TOKEN}"}
+    ).json()
+    return [h["host"] for h in doc["hosts"]]
+
+
+def _total(target: str) -> int:
+    return sum(TARGETS[target].values())
+
+
+def _span(q: dict[str, str]) -> int:
+    return int(q["to"]) - int(q["from"])
+
+
+# --------------------------------------------------------------------------- scope
+
+
+def test_target_picker_scopes_the_views_and_the_url_keeps_it(page: Any, fleet: Fleet) -> None:
+    _open(page, fleet.base_url, "overview")
+    picker = page.get_by_test_id("scope-target")
+    expect(picker.locator("option")).to_have_count(1 + len(TARGETS))
+    expect(picker.locator("option").first).to_have_text("all targets")
+    hosts = _api_hosts(fleet)
+    assert {FRESH_HOST, STALE_HOST} <= set(hosts)
+    expect(page.get_by_test_id("scope-host").locator("option")).to_have_count(1 + len(hosts))
+
+    picker.select_option("api")
+    _wait_query(page, lambda q: q.get("target") == "api", "target=api")
+    main = page.locator("main")
+    expect(page.get_by_test_id("violations-total")).to_have_text(str(_total("api")))
+    expect(main).to_contain_text("api")
+
+    page.reload()
+    expect(page.get_by_test_id("scope-target")).to_have_value("api")
+    expect(page.get_by_test_id("violations-total")).to_have_text(str(_total("api")))
+
+    page.get_by_test_id("nav-findings").click()
+    q = _wait_query(page, lambda q: "target" in q and page.url.count("#/findings"), "findings")
+    assert q["target"] == "api"
+    expect(page.get_by_test_id("finding-row")).to_have_count(_total("api"))
+    expect(main).to_contain_text("api")
+
+    page.get_by_test_id("scope-target").select_option("web")
+    _wait_query(page, lambda q: q.get("target") == "web", "target=web")
+    expect(page.get_by_test_id("finding-row")).to_have_count(_total("web"))
+    assert _total("web") != _total("api")
+
+    page.get_by_test_id("nav-overview").click()
+    _wait_query(page, lambda q: q.get("target") == "web" and "#/overview" in page.url, "overview")
+    expect(page.get_by_test_id("violations-total")).to_have_text(str(_total("web")))
+
+    # "all targets" takes the target out of the URL again.
+    page.get_by_test_id("scope-target").select_option("")
+    _wait_query(page, lambda q: "target" not in q, "no target")
+
+
+def test_host_picker_puts_the_host_in_the_url(page: Any, fleet: Fleet) -> None:
+    _open(page, fleet.base_url, "performance")
+    host = page.get_by_test_id("scope-host")
+    expect(host.locator("option")).to_have_count(1 + len(_api_hosts(fleet)))
+    host.select_option(FRESH_HOST)
+    _wait_query(page, lambda q: q.get("host") == FRESH_HOST, f"host={FRESH_HOST}")
+    page.get_by_test_id("nav-alerts").click()
+    q = _wait_query(page, lambda q: "#/alerts" in page.url, "alerts")
+    assert q["host"] == FRESH_HOST
+    expect(page.get_by_test_id("scope-host")).to_have_value(FRESH_HOST)
+
+
+# --------------------------------------------------------------------------- fleet
+
+
+def test_fleet_lists_targets_and_hosts_as_the_api_counts_them(page: Any, fleet: Fleet) -> None:
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    doc = httpx.get(f"{fleet.base_url}/api/v1/fleet/targets", headers=headers).json()
+    api_counts = {
+        t["target"]: sum(t["findings"]["severity_counts"].values()) for t in doc["targets"]
+    }
+    assert api_counts == {name: _total(name) for name in TARGETS}
+
+    _open(page, fleet.base_url, "fleet")
+    rows = page.get_by_test_id("fleet-target-row")
+    expect(rows).to_have_count(len(TARGETS))
+    for name, count in api_counts.items():
+        row = page.locator(f'[data-testid="fleet-target-row"][data-target="{name}"]')
+        expect(row.get_by_test_id("fleet-open-findings")).to_have_text(str(count))
+        expect(row.get_by_test_id("fleet-target-link")).to_have_text(name)
+    api_row = page.locator('[data-testid="fleet-target-row"][data-target="api"]')
+    expect(api_row.get_by_test_id("fleet-sev-critical")).to_contain_text("1")
+    expect(api_row.get_by_test_id("fleet-sev-high")).to_contain_text("2")
+
+    hosts = page.get_by_test_id("fleet-host-row")
+    expect(hosts).to_have_count(len(_api_hosts(fleet)))
+    fresh = page.locator(f'[data-testid="fleet-host-row"][data-host="{FRESH_HOST}"]')
+    stale = page.locator(f'[data-testid="fleet-host-row"][data-host="{STALE_HOST}"]')
+    expect(fresh).to_contain_text("42.0%")
+    expect(fresh).to_contain_text("55.0%")
+    expect(fresh.get_by_test_id("fleet-host-stale")).to_have_count(0)
+    expect(stale.get_by_test_id("fleet-host-stale")).to_have_text("stale")
+
+    # Sorting by findings puts the target with the critical finding first, and says so.
+    page.get_by_test_id("fleet-sort-findings").click()
+    header = page.locator("th", has=page.get_by_test_id("fleet-sort-findings"))
+    expect(header).to_have_attribute("aria-sort", "descending")
+    expect(rows.first).to_have_attribute("data-target", "api")
+    page.get_by_test_id("fleet-sort-findings").click()
+    expect(header).to_have_attribute("aria-sort", "ascending")
+    expect(rows.first).to_have_attribute("data-target", "web")
+    assert _query(page).get("sort") == "findings"
+
+    # The filter narrows both tables.
+    page.get_by_test_id("fleet-filter").fill("we")
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_have_attribute("data-target", "web")
+    expect(hosts).to_have_count(0)
+
+
+def test_a_fleet_link_opens_the_overview_of_its_target(page: Any, fleet: Fleet) -> None:
+    _open(page, fleet.base_url, "fleet?from=now-6h&to=now")
+    page.get_by_test_id("fleet-target-link").filter(has_text="api").click()
+    q = _wait_query(page, lambda q: "#/overview" in page.url, "the overview")
+    assert q["target"] == "api"
+    assert q["from"] == "now-6h", "the link keeps the time range"
+    expect(page.get_by_test_id("scope-target")).to_have_value("api")
+    expect(page.get_by_test_id("violations-total")).to_have_text(str(_total("api")))
+
+    # By keyboard: focus the other target's link and press Enter.
+    page.get_by_test_id("nav-fleet").click()
+    link = page.get_by_test_id("fleet-target-link").filter(has_text="web")
+    link.focus()
+    page.keyboard.press("Enter")
+    q = _wait_query(page, lambda q: q.get("target") == "web", "target=web")
+    assert "#/overview" in page.url
+    expect(page.get_by_test_id("violations-total")).to_have_text(str(_total("web")))
+
+    # A host's link opens the performance view of that host.
+    page.get_by_test_id("nav-fleet").click()
+    page.get_by_test_id("fleet-host-link").filter(has_text=FRESH_HOST).click()
+    q = _wait_query(page, lambda q: "#/performance" in page.url, "performance")
+    assert q["host"] == FRESH_HOST
+
+
+def test_an_empty_store_says_how_to_get_targets(page: Any, empty_fleet: Fleet) -> None:
+    _open(page, empty_fleet.base_url, "fleet")
+    empty = page.get_by_test_id("fleet-empty")
+    expect(empty).to_have_text("no targets yet: run secperf scan")
+    expect(empty.locator("code")).to_have_text("secperf scan")
+    expect(page.get_by_test_id("fleet-target-row")).to_have_count(0)
+
+
+# --------------------------------------------------------------------------- time range
+
+
+def test_presets_pan_zoom_out_and_live_change_the_range_in_the_url(page: Any, fleet: Fleet) -> None:
+    _open(page, fleet.base_url, "overview")
+    live = page.get_by_test_id("live-toggle")
+    expect(live).to_have_attribute("aria-pressed", "true")
+    expect(page.get_by_test_id("scope-range")).to_have_text("last 1 h")
+
+    page.get_by_test_id("preset-6h").click()
+    q = _wait_query(page, lambda q: q.get("from") == "now-6h", "from=now-6h")
+    assert q["to"] == "now"
+    expect(page.get_by_test_id("preset-6h")).to_have_attribute("aria-pressed", "true")
+    expect(page.get_by_test_id("scope-range")).to_have_text("last 6 h")
+
+    # Back half a span: an absolute range of the same length, ending 3 h ago; paused.
+    before = int(time.time() * 1000)
+    page.get_by_test_id("pan-back").click()
+    q = _wait_query(page, lambda q: q.get("to", "now") != "now", "an absolute range")
+    assert _span(q) == 6 * HOUR
+    assert int(q["to"]) <= before - 3 * HOUR + 60_000
+    expect(live).to_have_attribute("aria-pressed", "false")
+    expect(page.get_by_test_id("scope-range")).to_contain_text("paused:")
+    expect(page.get_by_test_id("preset-6h")).to_have_attribute("aria-pressed", "false")
+
+    # Zoom out: twice the span around the same middle.
+    middle = (int(q["from"]) + int(q["to"])) / 2
+    page.get_by_test_id("zoom-out").click()
+    q = _wait_query(page, lambda q: q.get("to", "now") != "now" and _span(q) == 12 * HOUR, "12 h")
+    assert abs((int(q["from"]) + int(q["to"])) / 2 - middle) <= 1
+
+    # Back and forward again: the same range.
+    page.get_by_test_id("pan-back").click()
+    back = _wait_query(page, lambda x: x.get("to") != q["to"], "a pan back")
+    assert int(back["to"]) == int(q["to"]) - 6 * HOUR
+    page.get_by_test_id("pan-forward").click()
+    _wait_query(page, lambda x: x.get("to") == q["to"], "a pan forward")
+
+    # Live again: a relative range of the same span.
+    live.click()
+    _wait_query(page, lambda q: q.get("from") == "now-12h" and q.get("to") == "now", "now-12h")
+    expect(live).to_have_attribute("aria-pressed", "true")
+    expect(page.get_by_test_id("pan-forward")).to_be_disabled()
+    # Live, zoom out doubles the span and stays live.
+    page.get_by_test_id("zoom-out").click()
+    _wait_query(page, lambda q: q.get("from") == "now-1d", "now-1d")
+
+    # Pausing freezes the range shown; the URL keeps it across a reload.
+    live.click()
+    q = _wait_query(page, lambda q: q.get("to", "now") != "now", "a paused range")
+    assert _span(q) == 24 * HOUR
+    page.reload()
+    expect(page.get_by_test_id("live-toggle")).to_have_attribute("aria-pressed", "false")
+    assert _query(page)["to"] == q["to"]
+
+
+def test_a_custom_range_is_checked_before_it_changes_the_url(page: Any, fleet: Fleet) -> None:
+    _open(page, fleet.base_url, "findings")
+    page.get_by_test_id("custom-toggle").click()
+    expect(page.get_by_test_id("custom-toggle")).to_have_attribute("aria-expanded", "true")
+    before = page.url
+
+    page.get_by_test_id("custom-from").fill("2026-12-07T11:00")
+    page.get_by_test_id("custom-to").fill("2026-12-07T10:00")
+    page.get_by_test_id("custom-apply").click()
+    expect(page.get_by_test_id("custom-error")).to_have_text(
+        "the end (to) must be after the start (from)"
+    )
+    expect(page.get_by_test_id("custom-to")).to_have_attribute("aria-invalid", "true")
+    assert page.url == before
+
+    page.get_by_test_id("custom-from").fill("")
+    page.get_by_test_id("custom-apply").click()
+    expect(page.get_by_test_id("custom-error")).to_have_text("choose a start (from)")
+    assert page.url == before
+
+    # A good range: absolute in the URL, said in words, paused; by keyboard (Enter submits).
+    page.get_by_test_id("custom-from").fill("2026-12-07T10:00")
+    page.get_by_test_id("custom-to").fill("2026-12-07T11:00")
+    page.get_by_test_id("custom-to").focus()
+    page.keyboard.press("Enter")
+    q = _wait_query(page, lambda q: q.get("to", "now") != "now", "an absolute range")
+    assert _span(q) == HOUR
+    start = page.evaluate("() => new Date(2026, 11, 7, 10, 0).getTime()")
+    assert int(q["from"]) == start
+    expect(page.get_by_test_id("custom-range")).to_have_count(0)
+    expect(page.get_by_test_id("scope-range")).to_have_text("paused: 7 Dec 10:00 \u2013 11:00")
+    expect(page.get_by_test_id("live-toggle")).to_have_attribute("aria-pressed", "false")
+
+
+# --------------------------------------------------------------------------- small screens
+
+
+def test_the_fleet_fits_a_390_px_screen_and_the_menu_works_by_keyboard(
+    phone: Any, fleet: Fleet
+) -> None:
+    _open(phone, fleet.base_url, "fleet")
+    expect(phone.get_by_test_id("fleet-target-row")).to_have_count(len(TARGETS))
+    expect(phone.get_by_test_id("fleet-host-row")).to_have_count(len(_api_hosts(fleet)))
+    width = phone.evaluate("() => document.documentElement.scrollWidth")
+    assert width <= 390, f"the fleet view is {width} px wide at 390 px"
+
+    # The custom range form fits too.
+    phone.get_by_test_id("custom-toggle").click()
+    expect(phone.get_by_test_id("custom-from")).to_be_visible()
+    width = phone.evaluate("() => document.documentElement.scrollWidth")
+    assert width <= 390, f"the open custom range is {width} px wide at 390 px"
+
+    # The views sit behind a menu button: Enter opens it, Enter on a link goes there.
+    menu = phone.get_by_test_id("nav-menu")
+    expect(menu).to_be_visible()
+    expect(phone.get_by_test_id("nav-findings")).to_be_hidden()
+    menu.focus()
+    phone.keyboard.press("Enter")
+    expect(menu).to_have_attribute("aria-expanded", "true")
+    expect(phone.get_by_test_id("nav-findings")).to_be_visible()
+    width = phone.evaluate("() => document.documentElement.scrollWidth")
+    assert width <= 390, f"the open menu is {width} px wide at 390 px"
+    phone.get_by_test_id("nav-findings").focus()
+    phone.keyboard.press("Enter")
+    _wait_query(phone, lambda q: "#/findings" in phone.url, "findings")
+    expect(menu).to_have_attribute("aria-expanded", "false")
+    expect(menu).to_contain_text("Findings")
+    assert re.search(r"#/findings", phone.url)
