@@ -115,3 +115,21 @@ def test_a_negative_limit_is_a_usage_error(project: Path) -> None:
     proc = run_cli(["scan", "--limit", "-1"], cwd=project)
     assert proc.returncode == 2
     assert "--limit" in proc.stderr
+
+
+def test_a_scanned_directory_is_named_in_the_commands_that_list_the_rest(
+    project: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    elsewhere = tmp_path_factory.mktemp("elsewhere")
+    proc = run_cli(["scan", str(project), "--limit", "10"], cwd=elsewhere)
+    assert proc.returncode == 0, proc.stderr
+    total = 2 * FILES
+    hint = f"All of them: secperf --project-dir {project} findings list --limit {total}"
+    assert hint in proc.stdout
+    assert f"or secperf scan {project} --limit 0" in proc.stdout
+    # That command, run where the scan was, lists them all.
+    listing = run_cli(
+        ["--project-dir", str(project), "findings", "list", "--limit", str(total)], cwd=elsewhere
+    )
+    assert listing.returncode == 0, listing.stderr
+    assert len(_listed(listing.stdout)) == total

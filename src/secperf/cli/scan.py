@@ -213,7 +213,7 @@ def scan(
                 render_scan.findings_table(shown, new=new, triage=triage, now_ms=now, width=width)
             )
             if len(shown) < len(report.findings):
-                tables.append(_more_findings(len(shown), len(report.findings)))
+                tables.append(_more_findings(len(shown), len(report.findings), path))
         else:
             tables.append("[green]no findings[/green]")
         skipped = render_scan.skipped_table(report)
@@ -235,11 +235,14 @@ def scan(
     elif text:
         typer.echo(text, nl=False)
     else:
+        from rich.text import Text
+
         for table in tables:
             if isinstance(table, TextTable):
                 table.print_to(out)
             else:
-                out.print(table)
+                # Soft-wrapped: a line naming a command stays whole, to be copied.
+                out.print(table, soft_wrap=isinstance(table, Text))
     if blocking:
         err.print(f"{len(blocking)} new finding(s) at or above {threshold.value}", style="bold red")
         raise typer.Exit(int(ExitCode.BLOCKED))
@@ -250,13 +253,25 @@ def scan(
         raise typer.Exit(int(ExitCode.CANNOT_EVALUATE))
 
 
-def _more_findings(shown: int, total: int) -> Text:
-    """What the table left out, and the commands that list it (80-column lines, no markup)."""
+def _more_findings(shown: int, total: int, path: Path | None) -> Text:
+    """What the table left out, and the commands that list it (80-column lines, no markup).
+
+    A scan of a directory named on the command line stored its findings in
+    that project: ``findings list`` reads them with ``--project-dir``.
+    """
+    import shlex
+
     from rich.text import Text
 
+    head = f"{shown:,} of {total:,} findings listed: new, then open, most severe first.\n"
+    if path is None:
+        return Text(
+            f"{head}All of them: secperf findings list --limit {total}, or secperf scan --limit 0"
+        )
+    where = shlex.quote(str(path))
     return Text(
-        f"{shown:,} of {total:,} findings listed: new, then open, most severe first.\n"
-        f"All of them: secperf findings list --limit {total}, or secperf scan --limit 0"
+        f"{head}All of them: secperf --project-dir {where} findings list --limit {total}\n"
+        f"or secperf scan {where} --limit 0"
     )
 
 
