@@ -10,8 +10,19 @@ export const FLEET_PAGE = 1000;
 /** A host whose newest sample is older than this is marked stale (Prometheus' staleness). */
 export const STALE_MS = 5 * 60_000;
 
-/** Every entry of a paginated fleet list: one request per 1000 entries. */
-async function all<T>(path: string, key: "targets" | "hosts"): Promise<T[]> {
+// Reads under way, by path: the scope bar and the fleet view asking at once share one.
+const inFlight = new Map<string, Promise<unknown[]>>();
+
+/** Every entry of a paginated fleet list (one request per 1000 entries; a read under way is shared). */
+function all<T>(path: string, key: "targets" | "hosts"): Promise<T[]> {
+  const running = inFlight.get(path);
+  if (running) return running as Promise<T[]>;
+  const read = readAll<T>(path, key).finally(() => inFlight.delete(path));
+  inFlight.set(path, read);
+  return read;
+}
+
+async function readAll<T>(path: string, key: "targets" | "hosts"): Promise<T[]> {
   const out: T[] = [];
   for (let offset = 0; ; offset += FLEET_PAGE) {
     const page = await api.get<FleetPage & Record<typeof key, T[]>>(path, { limit: FLEET_PAGE, offset });
