@@ -14,6 +14,8 @@ export const NETWORK_ERROR = "network";
 
 /** Why the token prompt should open: what the server answered, in words. */
 export interface TokenRequest {
+  /** The refused request's method: a read ("GET") may be refused again and again, a write is one action. */
+  method: string;
   status: number;
   message: string;
   where: string;
@@ -150,7 +152,7 @@ function refusal(response: Response, text: string, method: string, path: string)
   // No token, or one the server does not take: ask for it (a server with no
   // token configured answers 403 no_token_configured: a token would not help).
   if (response.status === 401 || (response.status === 403 && refused.code === "invalid_token")) {
-    tokenNeeded.emit({ status: response.status, message: refused.message, where: refused.where ?? path });
+    tokenNeeded.emit({ method, status: response.status, message: refused.message, where: refused.where ?? path });
   }
   return refused;
 }

@@ -17,7 +17,7 @@
 // server's clock, so a fresh event never reads as "in the future".
 
 import { untrack } from "svelte";
-import { api, apiSignals, errorText, getToken, isNetworkError, type TokenRequest } from "./api";
+import { api, ApiError, apiSignals, errorText, getToken, isNetworkError, type TokenRequest } from "./api";
 import { serverClock, serverNow } from "./clock";
 import { scope } from "./scope.svelte";
 import type { LiveThrottle } from "./pacing";
@@ -234,6 +234,7 @@ class LiveState {
   #held: Sample[][] | null = null;
   // Silences in force, to tell whether an alert an event brings is silenced (the event does not say).
   #silences: SilenceJson[] = [];
+  #promptDismissed = false;
 
   /** Alerts firing and not silenced: what the Alerts badge counts. */
   get firingCount(): number {
@@ -246,6 +247,8 @@ class LiveState {
       this.#unreachable();
       return;
     }
+    // A read refused for want of a token: the token prompt says so (a refused write stays in the banner too).
+    if (err instanceof ApiError && (err.status === 401 || err.code === "invalid_token") && err.where?.startsWith("GET ")) return;
     const text = errorText(err);
     if (this.errors.some((e) => e.text === text)) return;
     this.errors = [...this.errors.slice(-4), { id: this.#nextErrorId++, text }];
@@ -320,7 +323,11 @@ class LiveState {
     serverClock.onChange(() => (this.now = serverNow()));
     // Now and then regardless of events: a failing store writes no events to tell of it.
     setInterval(() => this.scheduleRefetch(0), OVERVIEW_REFRESH_MS);
-    apiSignals.onContact(() => this.#touch());
+    apiSignals.onContact(() => {
+      this.#touch();
+      // The server answers again while the stream waits for its next retry: retry now.
+      if (this.connection === "disconnected" && this.#source === null && this.#retryTimer !== null) this.#retry();
+    });
     apiSignals.onUnreachable(() => this.#unreachable());
     apiSignals.onTokenNeeded((req) => this.#tokenNeeded(req));
     apiSignals.onTokenChanged((token) => {
@@ -388,13 +395,16 @@ class LiveState {
     this.tokenPrompt = { reason };
   }
 
+  /** Close the token prompt; reads refused again do not reopen it until the token changes (writes do). */
   closeTokenPrompt(): void {
     this.tokenPrompt = null;
+    this.#promptDismissed = true;
   }
 
   /** The token was saved or forgotten: reload everything with it and reopen the stream. */
   tokenSaved(): void {
     this.token = getToken();
+    this.#promptDismissed = false;
     this.tokenPrompt = null;
     // Drop the banner's refusals: they were for the old token.
     this.errors = this.errors.filter((e) => !/^40[13] /.test(e.text));
@@ -521,6 +531,7 @@ class LiveState {
   }
 
   #tokenNeeded(req: TokenRequest): void {
+    if (this.#promptDismissed && req.method === "GET") return;
     const why =
       req.status === 401
         ? `This server needs its API token (${req.where} answered 401).`
