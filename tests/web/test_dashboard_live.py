@@ -507,3 +507,40 @@ def test_a_server_that_wants_a_token_gets_the_prompt(
     page.get_by_test_id("token-forget").click()
     expect(button).to_have_text("token")
     assert page.evaluate("localStorage.getItem('secperf.token')") is None
+
+
+def _inside_width(page: Any, test_id: str, width: int) -> None:
+    box = page.get_by_test_id(test_id).bounding_box()
+    assert box is not None, f"{test_id} is not shown"
+    assert box["x"] >= 0 and box["x"] + box["width"] <= width + 0.5, (test_id, box)
+
+
+def test_the_live_state_fits_a_phone(live_server: LiveServer, new_page: Callable[..., Any]) -> None:
+    """The token form, the stale banner and the notices stay inside 390 px, usable by keyboard."""
+    page = new_page(width=390)
+    _open(page, live_server, "overview")
+    _wait_live(page)
+    button = page.get_by_test_id("token-button")
+    button.focus()
+    page.keyboard.press("Enter")
+    expect(page.get_by_test_id("token-input")).to_be_focused()
+    _inside_width(page, "token-prompt", 390)
+    page.keyboard.press("Escape")
+    expect(page.get_by_test_id("token-prompt")).to_have_count(0)
+
+    alert = live_server.data.alerts[0]
+    answer = live_server.post(f"/api/v1/alerts/{alert.fingerprint}/ack", {"author": "dana"})
+    assert answer.status_code == 200, answer.text
+    expect(page.get_by_test_id("notice")).to_contain_text("acknowledged by dana")
+    _inside_width(page, "notice", 390)
+
+    live_server.stop()
+    expect(page.get_by_test_id("stale-banner")).to_be_visible()
+    _inside_width(page, "stale-banner", 390)
+    _inside_width(page, "connection", 390)
+    # "retry now" is a real button, reachable from the keyboard.
+    retry = page.get_by_test_id("retry-now")
+    retry.focus()
+    expect(retry).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.get_by_test_id("connection")).to_contain_text("disconnected")
