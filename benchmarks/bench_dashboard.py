@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import statistics
 import tempfile
 import threading
@@ -236,7 +237,7 @@ TIMINGS = """() => {
       b.responseEnd - b.startTime > a.responseEnd - a.startTime ? b : a).name).pathname : ''};
 }"""
 
-TIMING_KEYS = ("html", "js", "dcl", "api_first", "api_last", "api_slowest")
+TIMING_KEYS = ("html", "js", "dcl", "api_first", "api_last", "api_slowest", "script", "layout")
 
 
 @dataclass
@@ -264,6 +265,8 @@ def cold_load(browser: Any, url: str, ready: str, arg: Any = None) -> Load:
     try:
         context.set_default_timeout(WAIT_MS)
         page = context.new_page()
+        cdp = context.new_cdp_session(page)
+        cdp.send("Performance.enable")
         api: list[str] = []
         page.on("request", lambda r: api.append(r.url) if _is_api(r.url) else None)
         page.goto(url)
@@ -271,6 +274,14 @@ def cold_load(browser: Any, url: str, ready: str, arg: Any = None) -> Load:
         found = page.evaluate(TIMINGS)
         slowest = str(found.pop("slowest_path"))
         timings = {k: float(v) for k, v in found.items()}
+        # The renderer's main thread so far (seconds, summed over the load).
+        thread = {
+            m["name"]: float(m["value"]) for m in cdp.send("Performance.getMetrics")["metrics"]
+        }
+        timings["script"] = thread.get("ScriptDuration", 0.0) * 1000
+        timings["layout"] = (
+            thread.get("LayoutDuration", 0.0) + thread.get("RecalcStyleDuration", 0.0)
+        ) * 1000
         return Load(ready_ms, list(dict.fromkeys(api)), timings, slowest)
     finally:
         context.close()
@@ -292,16 +303,25 @@ def bare_fetch_ms(browser: Any, base: str, urls: list[str]) -> float:
         context.close()
 
 
+def machine_load() -> str:
+    """The 1-minute load average beside the CPU count (what else the machine was doing)."""
+    return f"1-min load average {os.getloadavg()[0]:.1f} on {os.cpu_count() or 0} CPUs"
+
+
 def timing_note(loads: list[Load]) -> str:
     """Medians of where the loads' time went, for a figure's note."""
     med = {k: statistics.median(x.timings.get(k, 0.0) for x in loads) for k in TIMING_KEYS}
     calls = statistics.median(x.timings.get("api_count", 0.0) for x in loads)
     paths = [x.slowest_path for x in loads if x.slowest_path]
     slowest = max(set(paths), key=paths.count) if paths else "none"
+    after = statistics.median(x.ready_ms - x.timings.get("api_last", 0.0) for x in loads)
     return (
         f"median ms from navigation start: HTML {med['html']:.0f}, JS+CSS {med['js']:.0f},"
         f" first API request {med['api_first']:.0f}, last API answer {med['api_last']:.0f}"
-        f" ({calls:.0f} API calls, slowest {med['api_slowest']:.0f}, most often {slowest})"
+        f" ({calls:.0f} API calls, slowest {med['api_slowest']:.0f}, most often {slowest}),"
+        f" drawn {after:.0f}"
+        f" after the last answer; main thread busy with script {med['script']:.0f},"
+        f" style + layout {med['layout']:.0f}"
     )
 
 
@@ -594,6 +614,7 @@ def run(quick: bool) -> list[Figure]:
         try:
             runs = 3 if quick else 7
             loads, bare = _overview_loads(browser, srv.url, runs)
+            busy_at = machine_load()
             app_ms = statistics.median(x.ready_ms for x in loads)
             figures.append(
                 Figure(
@@ -608,7 +629,7 @@ def run(quick: bool) -> list[Figure]:
                     note=(
                         f"median of {runs} loads, each in a new browser context, navigation"
                         f" start until the severity counts and 3 sparklines are drawn;"
-                        f" {setting}; {timing_note(loads)}"
+                        f" {setting}; {timing_note(loads)}; {busy_at}"
                     ),
                 )
             )
@@ -665,7 +686,7 @@ def run(quick: bool) -> list[Figure]:
             )
             busy, idle, drawn = _fps(page, srv, 1.0 if quick else 5.0)
             what = (
-                "three series on one chart"
+                "three series"
                 if drawn >= 3
                 else "ONE series (this build cannot show three on one chart)"
             )

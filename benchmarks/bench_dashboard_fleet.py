@@ -29,6 +29,7 @@ from benchmarks.bench_dashboard import (
     can_run,
     chromium,
     cold_load,
+    machine_load,
     timing_note,
 )
 from benchmarks.common import Figure
@@ -108,6 +109,7 @@ def run(quick: bool) -> list[Figure]:
                     bare.append(
                         bare_fetch_ms(browser, srv.url, [_fleet_targets_url(srv.url, load)])
                     )
+                busy_at = machine_load()
             except PlaywrightTimeout:
                 shown = _rows_shown(browser, srv.url)
                 anchor = bare_fetch_ms(browser, srv.url, [f"{srv.url}/api/v1/fleet/targets"])
@@ -142,7 +144,8 @@ def run(quick: bool) -> list[Figure]:
             statistics.median(bare),
             note=(
                 f"median of {runs} loads, each in a new browser context, navigation start until"
-                f" the table shows {TARGETS} target rows; {setting}; {timing_note(loads)}"
+                f" the table shows {TARGETS} target rows; {setting}; {timing_note(loads)};"
+                f" {busy_at}"
             ),
         )
     ]
