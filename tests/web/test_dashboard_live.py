@@ -544,3 +544,19 @@ def test_the_live_state_fits_a_phone(live_server: LiveServer, new_page: Callable
     expect(retry).to_be_focused()
     page.keyboard.press("Enter")
     expect(page.get_by_test_id("connection")).to_contain_text("disconnected")
+
+
+def test_the_overview_follows_the_scope(
+    live_server: LiveServer, new_page: Callable[..., Any]
+) -> None:
+    """The overview is read for the target in the URL, and read again when it changes."""
+    page = new_page()
+    requests: list[str] = []
+    page.on("request", lambda r: requests.append(r.url) if "/api/v1/overview" in r.url else None)
+    _open(page, live_server, "overview?target=never-scanned")
+    _wait_live(page)
+    expect(page.get_by_test_id("no-scan")).to_be_visible()
+    assert any("target=never-scanned" in url for url in requests), requests
+    page.evaluate("location.hash = '#/overview?target=demo-repo'")
+    expect(page.get_by_test_id("violations-total")).to_have_text(str(sum(SEVERITY_MIX.values())))
+    assert any("target=demo-repo" in url for url in requests), requests
