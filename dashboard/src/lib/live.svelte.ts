@@ -235,6 +235,8 @@ class LiveState {
   // Silences in force, to tell whether an alert an event brings is silenced (the event does not say).
   #silences: SilenceJson[] = [];
   #promptDismissed = false;
+  // The server's time of the last contact before the stream dropped (where reading back samples starts).
+  #gapFromMs: number | null = null;
 
   /** Alerts firing and not silenced: what the Alerts badge counts. */
   get firingCount(): number {
@@ -451,7 +453,9 @@ class LiveState {
 
   #opened(): void {
     const recovering = this.#everLive || this.connection !== "connecting" || this.stale;
-    const gapFrom = this.staleSinceMs ?? this.lastContactMs;
+    // The gap began at the last contact before the drop (a retry's answer is contact too, but later).
+    const gapFrom = this.#gapFromMs ?? this.staleSinceMs ?? this.lastContactMs;
+    this.#gapFromMs = null;
     if (this.#openedAt === 0 || Date.now() - this.#openedAt > STABLE_MS || !recovering) this.#attempt = 0;
     this.#openedAt = Date.now();
     this.#clearTimers();
@@ -475,6 +479,7 @@ class LiveState {
   /** The stream dropped or a retry failed: say so and plan the next attempt. */
   #lost(): void {
     this.#attempt += 1;
+    if (this.connection === "live") this.#gapFromMs = this.lastContactMs;
     if (this.connection === "live" || this.connection === "connecting") {
       this.connection = "reconnecting";
       if (this.#staleTimer === null) {
