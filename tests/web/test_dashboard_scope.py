@@ -25,7 +25,18 @@ import httpx
 import pytest
 from test_dashboard_browser import CHROMIUM, STATIC, TOKEN, _start, browser, playwright_sync
 
-from secperf.model import Finding, Sample, SecurityMetrics, Severity, make_fingerprint
+from secperf.model import (
+    Alert,
+    AlertState,
+    Finding,
+    GateResult,
+    GateVerdict,
+    MetricKind,
+    Sample,
+    SecurityMetrics,
+    Severity,
+    make_fingerprint,
+)
 
 __all__ = ["browser"]  # the shared Chromium fixture, used by the tests below
 
@@ -105,6 +116,25 @@ def _fill(store: Any, now: int) -> None:
             "ok",
         )
         store.add_findings(scan_id, findings, {f.fingerprint for f in findings})
+    # "api" is blocked by the gate and has a firing alert; "web" has neither.
+    store.add_gate_run(
+        GateResult("gate-api", "api", now - 9 * MIN, now - 9 * MIN + 500, GateVerdict.BLOCK)
+    )
+    store.upsert_alert(
+        Alert(
+            fingerprint="alert-api-critical",
+            rule="CriticalFinding",
+            state=AlertState.FIRING,
+            severity=Severity.CRITICAL,
+            kind=MetricKind.SECURITY,
+            labels={"alertname": "CriticalFinding", "target": "api"},
+            annotations={"summary": "a critical finding in api"},
+            value=1.0,
+            active_since_ms=now - 9 * MIN,
+            fired_at_ms=now - 9 * MIN,
+            updated_ms=now - 9 * MIN,
+        )
+    )
     samples = []
     for host, last in ((FRESH_HOST, now - 5_000), (STALE_HOST, now - 20 * MIN)):
         for step in range(6):
@@ -285,8 +315,15 @@ def test_fleet_lists_targets_and_hosts_as_the_api_counts_them(page: Any, fleet: 
         expect(row.get_by_test_id("fleet-open-findings")).to_have_text(str(count))
         expect(row.get_by_test_id("fleet-target-link")).to_have_text(name)
     api_row = page.locator('[data-testid="fleet-target-row"][data-target="api"]')
+    web_row = page.locator('[data-testid="fleet-target-row"][data-target="web"]')
     expect(api_row.get_by_test_id("fleet-sev-critical")).to_contain_text("1")
     expect(api_row.get_by_test_id("fleet-sev-high")).to_contain_text("2")
+    expect(api_row.get_by_test_id("fleet-gate")).to_have_text("block")
+    expect(web_row.get_by_test_id("fleet-gate")).to_have_text("—")
+    expect(api_row.get_by_test_id("fleet-target-alerts")).to_have_text("1 firing")
+    expect(web_row.get_by_test_id("fleet-target-alerts")).to_have_text("0")
+    expect(api_row).to_contain_text("ok")
+    expect(api_row).to_contain_text("2m 00s")
 
     hosts = page.get_by_test_id("fleet-host-row")
     expect(hosts).to_have_count(len(_api_hosts(fleet)))
@@ -337,6 +374,62 @@ def test_a_fleet_link_opens_the_overview_of_its_target(page: Any, fleet: Fleet) 
     page.get_by_test_id("fleet-host-link").filter(has_text=FRESH_HOST).click()
     q = _wait_query(page, lambda q: "#/performance" in page.url, "performance")
     assert q["host"] == FRESH_HOST
+
+
+def test_the_fleet_shows_200_targets_from_whole_page_reads(browser: Any, tmp_path: Path) -> None:
+    from secperf.bus.memory import AsyncEventBus
+    from secperf.store import Store
+    from secperf.web.app import create_app
+
+    now = int(time.time() * 1000)
+    store = Store.open(tmp_path / "secperf.db")
+    names = [f"svc-{i:03d}" for i in range(200)]
+    for i, name in enumerate(names):
+        start = now - (i + 5) * MIN
+        store.record_scan_started(f"scan-{name}", name, start, ["bandit"])
+        store.record_scan_completed(
+            SecurityMetrics(
+                scan_id=f"scan-{name}",
+                target=name,
+                started_ms=start,
+                finished_ms=start + 1000,
+                scan_duration_ms=1000.0,
+                violations_found=i % 7,
+                false_positive_rate=0.0,
+                vulnerability_severity_counts={"low": i % 7},
+                scan_coverage_percent=100.0,
+            ),
+            "ok",
+        )
+    app = create_app(store, AsyncEventBus(), token=TOKEN, static_dir=STATIC)
+    url, stop = _start(app, "on")
+    try:
+        asked: list[str] = []
+
+        def note(request: Any) -> None:
+            if "/api/" in request.url:
+                asked.append(request.url)
+
+        for page in _page(browser):
+            page.on("request", note)
+            _open(page, url, "fleet")
+            rows = page.get_by_test_id("fleet-target-row")
+            expect(rows).to_have_count(200, timeout=30_000)
+            expect(page.get_by_test_id("fleet-targets-count")).to_have_text("200")
+            # Sorted by name, then by last scan (newest first): a reorder, no new reads.
+            expect(rows.first).to_have_attribute("data-target", "svc-000")
+            page.get_by_test_id("fleet-sort-last_scan").click()
+            expect(rows.first).to_have_attribute("data-target", "svc-000")
+            page.get_by_test_id("fleet-sort-last_scan").click()
+            expect(rows.first).to_have_attribute("data-target", "svc-199")
+            per_row = [u for u in asked if "svc-" in u]
+            assert per_row == [], f"the fleet read per target: {per_row[:5]}"
+            lists = [u for u in asked if "/api/v1/fleet/targets" in u]
+            # The scope bar and the view share a read under way; at most one more after an event.
+            assert 1 <= len(lists) <= 2, f"the targets list was read {len(lists)} times: {lists}"
+    finally:
+        stop()
+        store.close()
 
 
 def test_an_empty_store_says_how_to_get_targets(page: Any, empty_fleet: Fleet) -> None:
