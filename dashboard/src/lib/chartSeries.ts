@@ -225,6 +225,14 @@ export function unitLabel(unit: string | null): string | null {
   }
 }
 
+/** One line of a multi-line chart. */
+export interface ChartLine {
+  label: string;
+  /** The metric (names the axis of a metric without a unit). */
+  name: string;
+  unit: string | null;
+}
+
 export interface AxisPlan {
   /** uPlot scale key. */
   scale: string;
@@ -237,14 +245,15 @@ export interface AxisPlan {
 
 /**
  * One y axis per unit, in the order the lines first use them: the first on
- * the left, the others on the right. Metrics without a known unit get an
+ * the left, the others on the right (a line's unit is its metric's unless
+ * given). Metrics without a known unit get an
  * axis of their own each (load and operation counts do not share a scale).
  */
-export function planAxes(lines: readonly { name: string }[]): { axes: AxisPlan[]; scaleOf: string[] } {
+export function planAxes(lines: readonly { name: string; unit?: string | null }[]): { axes: AxisPlan[]; scaleOf: string[] } {
   const axes: AxisPlan[] = [];
   const scaleOf: string[] = [];
   for (const line of lines) {
-    const unit = metricUnit(line.name);
+    const unit = line.unit === undefined ? metricUnit(line.name) : line.unit;
     const scale = unit ? `u:${unit}` : `m:${line.name}`;
     if (!axes.some((a) => a.scale === scale)) {
       axes.push({ scale, unit, title: unitLabel(unit) ?? line.name, side: axes.length === 0 ? 3 : 1 });
