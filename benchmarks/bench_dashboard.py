@@ -254,13 +254,30 @@ def _is_api(url: str) -> bool:
     return "/api/" in url and "/api/v1/stream" not in url
 
 
-def cold_load(browser: Any, url: str, ready: str, arg: Any = None) -> Load:
+class NotReady(RuntimeError):
+    """A view never showed what a benchmark waits for; says what the page did instead."""
+
+
+def cold_load(browser: Any, url: str, ready: str, arg: Any = None, attempts: int = 3) -> Load:
     """Open ``url`` in a new browser context (empty cache) and wait for ``ready`` (JS).
 
     ``ready`` returns ``performance.now()`` (ms since navigation start) once the view
     shows what is measured, else null. The context has no request routing (routing
-    would slow every request).
+    would slow every request). A load whose static files were missing (the build
+    being replaced while it ran) is tried again, up to ``attempts`` loads.
     """
+    for attempt in range(1, attempts + 1):
+        try:
+            return _cold_load(browser, url, ready, arg)
+        except NotReady as exc:
+            if "/assets/" not in str(exc) or attempt == attempts:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _cold_load(browser: Any, url: str, ready: str, arg: Any) -> Load:
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     context = browser.new_context(viewport=VIEWPORT)
     try:
         context.set_default_timeout(WAIT_MS)
@@ -268,16 +285,28 @@ def cold_load(browser: Any, url: str, ready: str, arg: Any = None) -> Load:
         cdp = context.new_cdp_session(page)
         cdp.send("Performance.enable")
         api: list[str] = []
+        problems: list[str] = []
         page.on("request", lambda r: api.append(r.url) if _is_api(r.url) else None)
+        page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+        page.on(
+            "response",
+            lambda r: problems.append(f"{r.status} {r.url}") if r.status >= 400 else None,
+        )
         page.goto(url)
-        ready_ms = float(page.wait_for_function(ready, arg=arg, polling=5).json_value())
+        try:
+            ready_ms = float(page.wait_for_function(ready, arg=arg, polling=5).json_value())
+        except PlaywrightTimeout:
+            text = page.evaluate("() => document.body.innerText.slice(0, 300)")
+            raise NotReady(
+                f"{url}: not drawn within {WAIT_MS / 1000:.0f} s; problems: "
+                f"{problems or 'none seen'}; the page reads: {text!r}"
+            ) from None
         found = page.evaluate(TIMINGS)
         slowest = str(found.pop("slowest_path"))
         timings = {k: float(v) for k, v in found.items()}
         # The renderer's main thread so far (seconds, summed over the load).
-        thread = {
-            m["name"]: float(m["value"]) for m in cdp.send("Performance.getMetrics")["metrics"]
-        }
+        metrics = cdp.send("Performance.getMetrics")["metrics"]
+        thread = {m["name"]: float(m["value"]) for m in metrics}
         timings["script"] = thread.get("ScriptDuration", 0.0) * 1000
         timings["layout"] = (
             thread.get("LayoutDuration", 0.0) + thread.get("RecalcStyleDuration", 0.0)

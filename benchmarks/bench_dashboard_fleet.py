@@ -24,6 +24,7 @@ from benchmarks import bench_fleet
 from benchmarks.bench_dashboard import (
     WAIT_MS,
     Load,
+    NotReady,
     Server,
     bare_fetch_ms,
     can_run,
@@ -85,8 +86,6 @@ def run(quick: bool) -> list[Figure]:
     """The fleet view's first load with 200 targets (nothing without Chromium or a build)."""
     if not can_run():
         return []
-    from playwright.sync_api import TimeoutError as PlaywrightTimeout
-
     scans = 1 if quick else 3
     runs = 3 if quick else 7
     setting = (
@@ -110,7 +109,7 @@ def run(quick: bool) -> list[Figure]:
                         bare_fetch_ms(browser, srv.url, [_fleet_targets_url(srv.url, load)])
                     )
                 busy_at = machine_load()
-            except PlaywrightTimeout:
+            except NotReady:
                 shown = _rows_shown(browser, srv.url)
                 anchor = bare_fetch_ms(browser, srv.url, [f"{srv.url}/api/v1/fleet/targets"])
                 return [
