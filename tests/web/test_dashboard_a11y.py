@@ -72,7 +72,7 @@ WAIT_MS = 20_000
 #: Every view, and what shows once it has rendered its data (tables, rows, charts).
 VIEWS: dict[str, str] = {
     "overview": "[data-testid=firing-alerts] [data-testid=alert-row]",
-    "fleet": "[data-testid=fleet-view]",
+    "fleet": "[data-testid=fleet-target-row]",
     "performance": "[data-testid=scan-window-row]",
     "alerts": "[data-testid=alert-detail]",  # with the firing alert's detail open
     "correlations": "[data-testid=correlations-table] tbody tr",
@@ -352,6 +352,43 @@ def test_no_view_scrolls_sideways_at_390px(
 
 
 # --------------------------------------------------------------------------- keyboard
+
+#: What looks clickable (a pointer cursor) in the view but Tab cannot reach: not
+#: focusable itself, not inside something focusable, holding nothing focusable
+#: (a clickable row passes with a button or link in it, as its main cell should).
+POINTER_ONLY_JS = """() => {
+    const FOCUSABLE = 'a[href], button:not([disabled]), input:not([disabled]), '
+        + 'select:not([disabled]), textarea:not([disabled]), summary, '
+        + '[tabindex]:not([tabindex="-1"])';
+    const pointer = (el) => getComputedStyle(el).cursor === "pointer";
+    const out = [];
+    for (const el of document.querySelectorAll("main *")) {
+        if (!pointer(el) || el.closest("label") || el.closest(FOCUSABLE)) continue;
+        if (el.querySelector(FOCUSABLE)) continue;
+        const parent = el.parentElement;
+        // Report the outermost of nested clickable things only.
+        if (parent && pointer(parent) && !parent.closest(FOCUSABLE)) continue;
+        const id = el.getAttribute("data-testid");
+        const text = (el.innerText || "").trim().replace(/\\s+/g, " ").slice(0, 40);
+        out.push(`${el.tagName.toLowerCase()}${id ? `[data-testid=${id}]` : ""} "${text}"`);
+    }
+    return out;
+}"""
+
+
+@pytest.mark.parametrize("view", list(VIEWS))
+def test_everything_clickable_is_reachable_by_keyboard(
+    pages: Pages, a11y_server: A11yServer, view: str
+) -> None:
+    page = pages.get("light", 1280)
+    _show(page, a11y_server, view)
+    click_only = page.evaluate(POINTER_ONLY_JS)
+    assert click_only == [], (
+        f"the {view} view has things to click that Tab cannot reach (make the row's main "
+        f"cell a <button class=row-button> or <a>, or give it tabindex=0, a role and "
+        f"Enter/Space handlers): {click_only}"
+    )
+
 
 #: The focused element: a name for it, whether it shows a focus indicator, and
 #: the test ids of it and its ancestors. Marks it so a second visit ends the walk.
