@@ -74,11 +74,16 @@ VIEWS: dict[str, str] = {
     "overview": "[data-testid=firing-alerts] [data-testid=alert-row]",
     "fleet": "[data-testid=fleet-target-row]",
     "performance": "[data-testid=scan-window-row]",
-    "alerts": "[data-testid=alert-detail]",  # with the firing alert's detail open
+    "alerts": "[data-testid=alert-detail]",  # with a firing alert's detail open
     "correlations": "[data-testid=correlations-table] tbody tr",
-    "findings": "[data-testid=finding-row]",
+    "findings": "[data-testid=triage-state]",  # with a finding's detail (triage form) open
     "gate": "[data-testid=gate-history] tbody tr",
     "advice": "[data-testid=advice-item]",
+}
+#: Views checked with a detail open: what to click (the first of) when it is not.
+OPEN = {
+    "alerts": "[data-testid=alerts-firing] [data-testid=alert-item]",
+    "findings": "[data-testid=finding-open]",
 }
 THEMES = ("light", "dark")
 WIDTHS = (1280, 390)
@@ -277,10 +282,11 @@ def _show(page: Any, server: A11yServer, view: str) -> None:
     """Go to ``view`` (no reload) and wait until it shows its data."""
     page.goto(f"{server.base_url}/#/{view}")
     expect(page.locator(f"main[data-view={view}]")).to_have_count(1)
-    if view == "alerts":
-        detail = page.get_by_test_id("alert-detail")
-        if not detail.is_visible():
-            page.get_by_test_id("alerts-firing").get_by_test_id("alert-item").first.click()
+    if view in OPEN:
+        opener = page.locator(OPEN[view]).first
+        opener.wait_for(state="visible", timeout=WAIT_MS)
+        if not page.locator(VIEWS[view]).first.is_visible():
+            opener.click()
     page.locator(VIEWS[view]).first.wait_for(state="visible", timeout=WAIT_MS)
 
 
@@ -354,12 +360,15 @@ def test_no_view_scrolls_sideways_at_390px(
 # --------------------------------------------------------------------------- keyboard
 
 #: What looks clickable (a pointer cursor) in the view but Tab cannot reach: not
-#: focusable itself, not inside something focusable, holding nothing focusable
-#: (a clickable row passes with a button or link in it, as its main cell should).
+#: a control itself, not inside one, holding none (a clickable row passes with a
+#: button or link in it, as its main cell should). A scrolling region's
+#: tabindex does not count: it lets the keyboard scroll, not act.
 POINTER_ONLY_JS = """() => {
+    const WIDGETS = ["button", "link", "row", "gridcell", "option", "tab", "menuitem",
+        "menuitemcheckbox", "menuitemradio", "checkbox", "radio", "switch", "treeitem"]
+        .map((r) => `[tabindex]:not([tabindex="-1"])[role=${r}]`).join(", ");
     const FOCUSABLE = 'a[href], button:not([disabled]), input:not([disabled]), '
-        + 'select:not([disabled]), textarea:not([disabled]), summary, '
-        + '[tabindex]:not([tabindex="-1"])';
+        + 'select:not([disabled]), textarea:not([disabled]), summary, ' + WIDGETS;
     const pointer = (el) => getComputedStyle(el).cursor === "pointer";
     const out = [];
     for (const el of document.querySelectorAll("main *")) {
@@ -454,9 +463,8 @@ def _fresh(pages: Pages, server: A11yServer, view: str) -> Any:
     page = pages.get("light", 1280, bypass_csp=False)
     page.goto(f"{server.base_url}/#/{view}")
     page.reload()
-    page.locator(VIEWS[view] if view != "alerts" else "[data-testid=alerts-firing]").first.wait_for(
-        state="visible", timeout=WAIT_MS
-    )
+    ready = OPEN.get(view, VIEWS[view])
+    page.locator(ready).first.wait_for(state="visible", timeout=WAIT_MS)
     return page
 
 
