@@ -418,3 +418,42 @@ def test_views_fit_390_px_without_page_scroll(browser: Any, site: Site, view: st
         assert pg.errors == []
     finally:
         pg.context.close()
+
+
+# --------------------------------------------------------------------------- a large list
+
+MANY = 4500
+
+
+@pytest.fixture
+def big_site(tmp_path: Path) -> Iterator[Site]:
+    now = int(time.time() * 1000)
+    store = Store.open(tmp_path / "secperf.db")
+    severities = list(Severity)
+    found = [
+        _finding(f"R{i % 40}", severities[i % 5], f"src/f{i}.py", "bandit", f"problem {i}")
+        for i in range(MANY)
+    ]
+    _scan(store, "big-1", "big", now - HOUR, found)
+    app = create_app(store, AsyncEventBus(), token=TOKEN, static_dir=STATIC)
+    url, stop = _start(app, "on")
+    try:
+        yield Site(url, now)
+    finally:
+        stop()
+        store.close()
+
+
+def test_thousands_of_findings_render_in_pages(page: Any, big_site: Site) -> None:
+    _goto(page, big_site, "findings?target=big")
+    expect(page.get_by_test_id("findings-count")).to_contain_text(f"{MANY} findings")
+    rows = page.get_by_test_id("finding-row")
+    expect(rows).to_have_count(200)
+    expect(rows.first).to_have_attribute("data-severity", "critical")
+    page.get_by_test_id("findings-more").click()
+    expect(rows).to_have_count(400)
+    # The search runs over every finding, not only the rows rendered.
+    page.get_by_test_id("findings-search").fill("src/f4499.py")
+    expect(rows).to_have_count(1)
+    expect(page.get_by_test_id("findings-count")).to_contain_text(f"1 finding of {MANY}")
+    expect(page.get_by_test_id("findings-more")).to_have_count(0)
