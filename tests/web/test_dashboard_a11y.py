@@ -524,3 +524,47 @@ def test_keyboard_alone_opens_an_alert_and_acknowledges_it(
     walked = to_row.reached + to_author.reached + to_button.reached
     blind = [s["name"] for s in walked if not (s["indicator"] and s["focusVisible"])]
     assert blind == [], f"focused without a visible focus indicator: {blind}"
+
+
+def test_phone_width_menu_and_scope_by_keyboard(
+    pages: Pages, a11y_server: A11yServer, axe_path: Path
+) -> None:
+    """At 390 px the views menu opens from the keyboard, fits, passes axe, and leads on."""
+    page = pages.get("light", 390, bypass_csp=False)
+    page.goto(f"{a11y_server.base_url}/#/overview")
+    page.reload()
+    page.locator(VIEWS["overview"]).first.wait_for(state="visible", timeout=WAIT_MS)
+    to_menu = _tab(page, 20, until="nav-menu")
+    assert "nav-menu" in to_menu.ids(), (
+        f"Tab never reached the views menu; it reached: {[s['name'] for s in to_menu.reached]}"
+    )
+    page.keyboard.press("Enter")
+    expect(page.get_by_test_id("nav-menu")).to_have_attribute("aria-expanded", "true")
+    expect(page.get_by_test_id("nav-findings")).to_be_visible()
+    found = page.evaluate(OVERFLOWING_JS)
+    assert found["scrollWidth"] <= found["innerWidth"], (
+        f"with the menu open the page is {found['scrollWidth']} px wide: {found['offenders']}"
+    )
+    to_link = _tab(page, 20, until="nav-findings")
+    assert "nav-findings" in to_link.ids(), (
+        f"Tab never reached the menu's links; it reached: {[s['name'] for s in to_link.reached]}"
+    )
+    page.keyboard.press("Enter")
+    expect(page.locator("main[data-view=findings]")).to_have_count(1)
+    expect(page.get_by_test_id("nav-menu")).to_have_attribute("aria-expanded", "false")
+    rest = _tab(page, 40, until="scope-target")
+    assert "scope-target" in rest.ids(), (
+        f"Tab never reached the scope bar; it reached: {[s['name'] for s in rest.reached]}"
+    )
+    walked = to_menu.reached + to_link.reached + rest.reached
+    blind = [s["name"] for s in walked if not (s["indicator"] and s["focusVisible"])]
+    assert blind == [], f"focused without a visible focus indicator: {blind}"
+
+    # The open menu in axe's eyes (on the page that lets axe's script tag in).
+    axe_page = pages.get("light", 390)
+    _show(axe_page, a11y_server, "overview")
+    axe_page.get_by_test_id("nav-menu").click()
+    expect(axe_page.get_by_test_id("nav-findings")).to_be_visible()
+    bad = blocking(run_axe(axe_page, axe_path))
+    axe_page.keyboard.press("Escape")
+    assert not bad, f"axe-core with the views menu open at 390 px:\n{describe(bad)}"
