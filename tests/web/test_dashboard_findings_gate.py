@@ -281,6 +281,17 @@ def test_findings_search_narrows_rows_and_lives_in_the_url(page: Any, site: Site
     _expect_rules(page, ["R-crit-new"])
 
 
+def test_a_link_to_one_scan_lists_that_scans_findings(page: Any, site: Site) -> None:
+    # As an alert's context links: the scan's target and the scan.
+    _goto(page, site, "findings?target=api&scan=api-1")
+    _expect_rules(page, ["R-crit-old", "R-high", "R-med", "R-low"])
+    chip = page.get_by_test_id("filter-scan")
+    expect(chip).to_contain_text("api-1")
+    chip.get_by_role("button").click()
+    _expect_rules(page, DEFAULT_ORDER)
+    page.wait_for_function("() => !location.hash.includes('scan=')")
+
+
 def test_a_finding_is_triaged_from_the_keyboard_alone(page: Any, site: Site) -> None:
     _goto(page, site, "findings?target=api")
     _expect_rules(page, DEFAULT_ORDER)
