@@ -344,11 +344,23 @@ def test_fleet_lists_targets_and_hosts_as_the_api_counts_them(page: Any, fleet: 
     expect(rows.first).to_have_attribute("data-target", "web")
     assert _query(page).get("sort") == "findings"
 
-    # The filter narrows both tables.
+    # The export holds every target the table shows, with its counts.
+    with page.expect_download() as info:
+        page.get_by_test_id("export-fleet-targets-csv").click()
+    lines = Path(info.value.path()).read_text(encoding="utf-8").strip().splitlines()
+    assert lines[0].startswith("target,last_scan_id,last_scan_status,last_scan_ms,open_findings,")
+    assert [line.split(",")[0] for line in lines[1:]] == ["web", "api"]
+    assert [int(line.split(",")[4]) for line in lines[1:]] == [_total("web"), _total("api")]
+
+    # The filter narrows both tables and is kept in the URL.
     page.get_by_test_id("fleet-filter").fill("we")
     expect(rows).to_have_count(1)
     expect(rows.first).to_have_attribute("data-target", "web")
     expect(hosts).to_have_count(0)
+    _wait_query(page, lambda q: q.get("q") == "we", "q=we")
+    page.reload()
+    expect(page.get_by_test_id("fleet-filter")).to_have_value("we")
+    expect(rows).to_have_count(1)
 
 
 def test_a_fleet_link_opens_the_overview_of_its_target(page: Any, fleet: Fleet) -> None:
