@@ -163,7 +163,9 @@ async function send(method: string, path: string, headers: Record<string, string
   let response: Response;
   try {
     response = await fetch(path, { method, headers, body });
-  } catch {
+  } catch (err) {
+    // A request the page itself aborted says nothing about the server.
+    if (err instanceof Error && err.name === "AbortError") throw err;
     // fetch says only "TypeError: Failed to fetch": say what it means.
     unreachable.emit(where);
     throw new ApiError(0, NETWORK_ERROR, "the server cannot be reached", where);
