@@ -47,6 +47,7 @@ from secperf.model import Alert, AlertState, MetricKind, Sample, SecurityMetrics
 from secperf.store import Store, StoreWriter
 from secperf.store.follower import EventLogFollower
 from secperf.web.app import create_app
+from secperf.web.server import SecperfServer
 from support.services import free_port
 
 __all__ = ["browser"]  # the shared Chromium fixture, used by the tests below
@@ -114,10 +115,18 @@ class LiveServer:
             follower=follower,
             static_dir=STATIC,
         )
-        server = uvicorn.Server(
+        # secperf serve's own uvicorn server: it ends the live streams as soon
+        # as shutdown begins, as a restarted secperf serve does.
+        server = SecperfServer(
             uvicorn.Config(
-                app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on"
-            )
+                app,
+                host="127.0.0.1",
+                port=self.port,
+                log_level="warning",
+                lifespan="on",
+                timeout_graceful_shutdown=5,
+            ),
+            app.state.sse_hub,
         )
         thread = threading.Thread(target=server.run, name="dashboard-live-server", daemon=True)
         thread.start()
