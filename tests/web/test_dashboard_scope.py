@@ -576,4 +576,11 @@ def test_the_fleet_fits_a_390_px_screen_and_the_menu_works_by_keyboard(
     _wait_query(phone, lambda q: "#/findings" in phone.url, "findings")
     expect(menu).to_have_attribute("aria-expanded", "false")
     expect(menu).to_contain_text("Findings")
+    # Escape closes the menu and gives focus back to its button.
+    menu.click()
+    expect(phone.get_by_test_id("nav-alerts")).to_be_visible()
+    phone.get_by_test_id("nav-alerts").focus()
+    phone.keyboard.press("Escape")
+    expect(menu).to_have_attribute("aria-expanded", "false")
+    expect(menu).to_be_focused()
     assert re.search(r"#/findings", phone.url)
