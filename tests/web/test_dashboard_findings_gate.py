@@ -317,6 +317,11 @@ def test_a_finding_is_triaged_from_the_keyboard_alone(page: Any, site: Site) -> 
     expect(page.get_by_test_id("triage-submit")).to_be_focused()
     page.keyboard.press("Enter")
     expect(page.get_by_test_id("finding-state").first).to_have_text("false positive")
+    expect(page.get_by_test_id("triage-message")).to_be_focused()
+    # Escape closes the detail and puts the keyboard back on the finding's row.
+    page.keyboard.press("Escape")
+    expect(page.get_by_test_id("triage-state")).to_have_count(0)
+    expect(page.get_by_test_id("finding-open").first).to_be_focused()
     # The decision reached the store.
     deadline = time.monotonic() + 20
     while True:
