@@ -312,6 +312,34 @@ def test_no_serious_or_critical_axe_violations(
     assert errors == [], f"the page raised: {errors}"
 
 
+#: Forms that open over or under the bar: what opens each, and what then shows.
+FORMS = {
+    "token": ("[data-testid=token-button]", "[data-testid=token-input]"),
+    "custom-range": ("[data-testid=custom-toggle]", "[data-testid=custom-from]"),
+}
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+@pytest.mark.parametrize("theme", THEMES)
+@pytest.mark.parametrize("form", list(FORMS))
+def test_open_forms_have_no_serious_or_critical_axe_violations(
+    pages: Pages, a11y_server: A11yServer, axe_path: Path, form: str, theme: str, width: int
+) -> None:
+    page = pages.get(theme, width)
+    _show(page, a11y_server, "overview")
+    opener, shown = FORMS[form]
+    page.locator(opener).click()
+    expect(page.locator(shown)).to_be_visible()
+    try:
+        found = blocking(run_axe(page, axe_path))
+    finally:
+        page.keyboard.press("Escape")  # closes the form (the next test starts without it)
+        page.reload()
+    assert not found, (
+        f"axe-core with the {form} form open, {theme} theme, {width} px wide:\n{describe(found)}"
+    )
+
+
 # --------------------------------------------------------------------------- phone width
 
 #: The outermost elements that stick out past the viewport's right edge, not
