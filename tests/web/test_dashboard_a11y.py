@@ -6,10 +6,12 @@ store holding scans, findings, series, alerts, a correlation run, advice,
 gate runs and benchmark results. On every view, in the light and the dark
 theme (``prefers-color-scheme``), at 1280 and 390 px wide, axe-core
 (dashboard/node_modules/axe-core, a devDependency) finds no violation of
-serious or critical impact; at 390 px no view scrolls sideways; and Tab
-alone reaches the skip link, every navigation link, the scope controls and,
-on the alerts view, an alert's detail and its acknowledge button, each
-showing a visible focus indicator.
+serious or critical impact, with an alert's and a finding's detail open, and
+with the token form and the custom time range open; at 390 px no view scrolls
+sideways; nothing that looks clickable is out of Tab's reach; and Tab alone
+reaches the skip link, every navigation link (behind the menu button on a
+phone), the scope controls and, on the alerts view, an alert's detail and its
+acknowledge button, each showing a visible focus indicator.
 
 One browser and one server serve the module; each theme and width has one
 page, reused from view to view (the router changes views without a reload).
