@@ -1,9 +1,9 @@
 """``secperf scan``'s table lists the findings to read first, and says how to see the rest.
 
 A scan of a large codebase finds thousands of findings: the terminal table
-lists ``--limit`` of them (50 by default), new before existing, open before
-set aside, most severe first, then a line saying how many were left out and
-which commands list them all. ``--limit 0``, JSON and an ``--output`` file
+lists ``--limit`` of them (50 by default), open before set aside, then new
+before existing, then most severe first, then a line saying how many were
+left out and which commands list them all. ``--limit 0``, JSON and an ``--output`` file
 hold every finding.
 """
 
@@ -60,7 +60,7 @@ def test_the_table_lists_the_most_severe_first_and_names_the_rest(project: Path)
     # The 50 listed are high ones (60 of them beat the 60 low ones), in the scan's order.
     assert len(listed) == 50
     assert listed == highs[:50]
-    assert f"50 of {total} findings listed: new, then open, most severe first." in proc.stdout
+    assert f"50 of {total} findings listed: open, then new, then most severe first." in proc.stdout
     assert (
         f"All of them: secperf findings list --limit {total}, or secperf scan --limit 0"
         in proc.stdout

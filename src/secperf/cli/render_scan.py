@@ -46,7 +46,10 @@ def most_important(
     triage: dict[str, TriageDecision],
     now_ms: int,
 ) -> list[Finding]:
-    """The ``limit`` findings to read first: new, then open (not set aside), most severe first.
+    """The ``limit`` findings to read first: open ones, then new ones, then the most severe.
+
+    Open: not set aside by triage. So an open existing finding comes before a
+    new one set aside as a false positive, and a new low before an old high.
 
     Findings alike keep the scan's order (by path). No more than ``limit``
     findings (or ``limit`` 0): all of them, in the scan's order.

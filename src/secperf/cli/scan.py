@@ -68,8 +68,8 @@ def scan(
         typer.Option(
             "--limit",
             min=0,
-            help="Findings the table lists on the terminal: new, then open, most severe"
-            " first (0: all). JSON, SARIF and --output files hold every finding.",
+            help="Findings the table lists on the terminal: open, then new, then most"
+            " severe first (0: all). JSON, SARIF and --output files hold every finding.",
         ),
     ] = TABLE_LIMIT,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Rescan every file.")] = False,
@@ -263,7 +263,7 @@ def _more_findings(shown: int, total: int, path: Path | None) -> Text:
 
     from rich.text import Text
 
-    head = f"{shown:,} of {total:,} findings listed: new, then open, most severe first.\n"
+    head = f"{shown:,} of {total:,} findings listed: open, then new, then most severe first.\n"
     if path is None:
         return Text(
             f"{head}All of them: secperf findings list --limit {total}, or secperf scan --limit 0"
