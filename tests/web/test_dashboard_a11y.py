@@ -75,17 +75,19 @@ WAIT_MS = 20_000
 VIEWS: dict[str, str] = {
     "overview": "[data-testid=firing-alerts] [data-testid=alert-row]",
     "fleet": "[data-testid=fleet-target-row]",
-    "performance": "[data-testid=scan-window-row]",
+    "performance": "[data-testid=scan-detail]",  # with a scan's details open
     "alerts": "[data-testid=alert-detail]",  # with a firing alert's detail open
     "correlations": "[data-testid=correlations-table] tbody tr",
     "findings": "[data-testid=triage-state]",  # with a finding's detail (triage form) open
-    "gate": "[data-testid=gate-history] tbody tr",
+    "gate": "[data-testid=gate-detail]",  # with a run's conditions open
     "advice": "[data-testid=advice-item]",
 }
 #: Views checked with a detail open: what to click (the first of) when it is not.
 OPEN = {
     "alerts": "[data-testid=alerts-firing] [data-testid=alert-item]",
     "findings": "[data-testid=finding-open]",
+    "performance": "[data-testid=scan-details]",
+    "gate": "[data-testid=gate-open]",
 }
 THEMES = ("light", "dark")
 WIDTHS = (1280, 390)
