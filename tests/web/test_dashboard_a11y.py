@@ -76,7 +76,7 @@ VIEWS: dict[str, str] = {
     "overview": "[data-testid=firing-alerts] [data-testid=alert-row]",
     "fleet": "[data-testid=fleet-target-row]",
     "performance": "[data-testid=scan-detail]",  # with a scan's details open
-    "alerts": "[data-testid=alert-detail]",  # with a firing alert's detail open
+    "alerts": "[data-testid=ack-author]",  # with a firing alert's detail open
     "correlations": "[data-testid=correlations-table] tbody tr",
     "findings": "[data-testid=triage-state]",  # with a finding's detail (triage form) open
     "gate": "[data-testid=gate-detail]",  # with a run's conditions open
@@ -84,7 +84,7 @@ VIEWS: dict[str, str] = {
 }
 #: Views checked with a detail open: what to click (the first of) when it is not.
 OPEN = {
-    "alerts": "[data-testid=alerts-firing] [data-testid=alert-item]",
+    "alerts": "[data-testid=alerts-firing] [data-testid=alert-open]",
     "findings": "[data-testid=finding-open]",
     "performance": "[data-testid=scan-details]",
     "gate": "[data-testid=gate-open]",
@@ -534,12 +534,12 @@ def test_keyboard_alone_opens_an_alert_and_acknowledges_it(
     pages: Pages, a11y_server: A11yServer
 ) -> None:
     page = _fresh(pages, a11y_server, "alerts")
-    to_row = _tab(page, 150, until="alert-item")
-    assert "alert-item" in to_row.ids(), (
+    to_row = _tab(page, 150, until="alert-open")
+    assert "alert-open" in to_row.ids(), (
         f"Tab never reached an alert of the list; it reached: {[s['name'] for s in to_row.reached]}"
     )
     page.keyboard.press("Enter")
-    expect(page.get_by_test_id("alert-detail")).to_be_visible()
+    expect(page.get_by_test_id("alert-detail").get_by_test_id("ack-author")).to_be_visible()
     to_author = _tab(page, 80, until="ack-author")
     assert "ack-author" in to_author.ids(), (
         "Tab never reached the acknowledge form's author field; it reached: "
