@@ -39,6 +39,21 @@ export function fetchFleetHosts(): Promise<FleetHost[]> {
   return all<FleetHost>("/api/v1/fleet/hosts", "hosts");
 }
 
+/**
+ * Firing alerts of the whole fleet that no silence covers: each alert once,
+ * whatever labels it has (a host-only alert is on no target's row, an alert of
+ * a target on a host is on two rows). What the Alerts badge counts with no scope.
+ */
+export async function fetchFiringCount(): Promise<number> {
+  const res = await api.get<{ counts: { firing: number } }>("/api/v1/alerts", { state: "firing" });
+  return res.counts.firing;
+}
+
+/** "1 firing alert", "3 firing alerts". */
+export function countText(n: number, one: string, many: string = `${one}s`): string {
+  return `${n} ${n === 1 ? one : many}`;
+}
+
 /** Open findings of a target: the severity counts of its newest finished scan, added up. */
 export function openFindings(t: FleetTarget): number {
   return SEVERITIES.reduce((sum, sev) => sum + (t.findings.severity_counts[sev] ?? 0), 0);

@@ -181,9 +181,16 @@ function inScope(target: string | undefined, host: string | undefined): boolean 
   return !scope.host || host === undefined || host === scope.host;
 }
 
+/** A key naming a scope (target and host; "" for all). */
+export function scopeKey(where: { target?: string; host?: string }): string {
+  return `${where.target ?? ""}\u0000${where.host ?? ""}`;
+}
+
 class LiveState {
   overview = $state<Overview | null>(null);
   overviewError = $state<string | null>(null);
+  /** The scope (target, host) `overview` and `overviewError` are of (null: none loaded yet). */
+  overviewScope = $state<string | null>(null);
   connection = $state<ConnectionState>("connecting");
   errors = $state<{ id: number; text: string }[]>([]);
   recentViolations = $state<RecentViolation[]>([]);
@@ -271,8 +278,18 @@ class LiveState {
    */
   async loadOverview(): Promise<"ok" | "down" | "token" | "error"> {
     const seq = ++this.#overviewSeq;
+    const where = scope.scopeParams();
+    const key = scopeKey(where);
+    // The overview on screen is of another scope: it must not stand for this one
+    // (loading, or the error, shows until this scope's answer arrives).
+    if (this.overview !== null && this.overviewScope !== key) {
+      this.overview = null;
+      this.staleScan = null;
+    }
+    if (this.overviewScope !== key) this.overviewError = null;
+    this.overviewScope = key;
     try {
-      const overview = await api.get<Overview>("/api/v1/overview", scope.scopeParams());
+      const overview = await api.get<Overview>("/api/v1/overview", where);
       if (seq === this.#overviewSeq) {
         this.overview = overview;
         this.overviewError = null;
@@ -281,6 +298,7 @@ class LiveState {
       return "ok";
     } catch (err) {
       if (isNetworkError(err)) {
+        // Disconnected: the overview of this same scope stays (marked stale); none is shown for another.
         if (seq === this.#overviewSeq && this.overview === null) this.overviewError = errorText(err);
         this.#unreachable();
         return "down";
@@ -531,6 +549,9 @@ class LiveState {
         if (this.#staleTimer !== null) clearTimeout(this.#staleTimer);
         this.#staleTimer = null;
         this.connection = "unauthorized";
+        // A 401/403 is an answer: the server is there, only the token prompt has something to say.
+        this.stale = false;
+        this.staleSinceMs = null;
       } else this.connect();
     });
   }
