@@ -17,6 +17,10 @@ export const PRESETS: Record<string, number> = {
 export const DEFAULT_PRESET = "1h";
 /** The shortest range zooming or a custom range may select. */
 export const MIN_SPAN_MS = 60_000;
+/** The longest relative range ("now-10y" or less); longer ones are invalid. */
+export const MAX_SPAN_MS = 3653 * 86_400_000;
+/** The last instant a JavaScript date can hold (epoch ms); later ones are invalid. */
+export const MAX_EPOCH_MS = 8_640_000_000_000_000;
 
 export interface TimeWindow {
   start_ms: number;
@@ -25,30 +29,47 @@ export interface TimeWindow {
 
 const UNIT_MS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
 
-/** "now-1h" -> 3600000 (how far before now); null when the text is not relative. */
+/**
+ * "now-1h" -> 3600000 (how far before now); null when the text is not
+ * relative or reaches back further than MAX_SPAN_MS.
+ */
 export function parseRelative(text: string): number | null {
   if (text === "now") return 0;
   const m = /^now-(\d{1,6})([smhdw])$/.exec(text);
-  return m ? Number(m[1]) * UNIT_MS[m[2]] : null;
+  if (!m) return null;
+  const span = Number(m[1]) * UNIT_MS[m[2]];
+  return span <= MAX_SPAN_MS ? span : null;
 }
 
-/** "1733500000000" -> that instant; null when the text is not an epoch in ms. */
+/** "1733500000000" -> that instant; null when the text is not an epoch in ms a date can hold. */
 export function parseAbsolute(text: string): number | null {
   if (!/^\d{10,16}$/.test(text)) return null;
   const ms = Number(text);
-  return Number.isSafeInteger(ms) ? ms : null;
+  return Number.isSafeInteger(ms) && ms <= MAX_EPOCH_MS ? ms : null;
 }
 
-/** The relative text for a span: 3600000 -> "now-1h". */
+/**
+ * The relative text for a span: 3600000 -> "now-1h". A span that is no whole
+ * number of any unit is rounded, in the smallest unit that keeps the count
+ * within the 6 digits parseRelative reads.
+ */
 export function relativeText(spanMs: number): string {
   for (const unit of ["w", "d", "h", "m", "s"]) {
     const size = UNIT_MS[unit];
-    if (spanMs % size === 0 && spanMs >= size) return `now-${spanMs / size}${unit}`;
+    if (spanMs % size === 0 && spanMs >= size && spanMs / size <= 999_999) return `now-${spanMs / size}${unit}`;
   }
-  return `now-${Math.max(1, Math.round(spanMs / 1000))}s`;
+  for (const unit of ["s", "m", "h", "d", "w"]) {
+    const count = Math.max(1, Math.round(spanMs / UNIT_MS[unit]));
+    if (count <= 999_999) return `now-${count}${unit}`;
+  }
+  return `now-999999w`;
 }
 
-/** Resolve URL range texts against `now`; invalid or reversed input falls back to the default. */
+/**
+ * Resolve URL range texts against `now`; invalid, reversed or out-of-range
+ * input (before 1970, after the last date, longer than MAX_SPAN_MS back)
+ * falls back to the default.
+ */
 export function resolveRange(from: string | null, to: string | null, now: number): TimeWindow & { live: boolean } {
   const fallback = { start_ms: now - PRESETS[DEFAULT_PRESET], end_ms: now, live: true };
   if (!from) return fallback;
@@ -58,6 +79,7 @@ export function resolveRange(from: string | null, to: string | null, now: number
   const relFrom = parseRelative(from);
   const start = relFrom !== null ? now - relFrom : parseAbsolute(from);
   if (start === null || end === null || end - start < 1000) return fallback;
+  if (start < 0 || end > MAX_EPOCH_MS) return fallback;
   return { start_ms: start, end_ms: end, live: toText === "now" };
 }
 
@@ -155,7 +177,7 @@ class Scope {
 
   /** Whether the range follows the clock (a relative range ending now). */
   get live(): boolean {
-    return resolveRange(this.fromText, this.toText, 0).live;
+    return resolveRange(this.fromText, this.toText, Date.now()).live;
   }
 
   /** The preset in use ("1h"...), or null for any other range. */
@@ -201,7 +223,8 @@ class Scope {
   /** A relative range ending now ("1h" or any span in ms): live again. */
   setPreset(preset: string | number): void {
     const span = typeof preset === "number" ? preset : (PRESETS[preset] ?? PRESETS[DEFAULT_PRESET]);
-    route.setShared({ from: relativeText(Math.max(MIN_SPAN_MS, Math.round(span))), to: "now" });
+    const ms = Math.min(MAX_SPAN_MS, Math.max(MIN_SPAN_MS, Math.round(span)));
+    route.setShared({ from: relativeText(ms), to: "now" });
   }
 
   /** A fixed range (a custom range, a drag-to-zoom, a pan): not live. */
@@ -213,6 +236,9 @@ class Scope {
       start = Math.round(mid - MIN_SPAN_MS / 2);
       end = start + MIN_SPAN_MS;
     }
+    // Keep both ends on instants a date can hold (a pan or zoom never leaves 1970..max).
+    start = Math.max(0, start);
+    end = Math.min(MAX_EPOCH_MS, Math.max(end, start + MIN_SPAN_MS));
     route.setShared({ from: String(start), to: String(end) });
   }
 

@@ -5,6 +5,8 @@ import {
   fromLocalInput,
   parseAbsolute,
   parseRelative,
+  MAX_EPOCH_MS,
+  MAX_SPAN_MS,
   relativeText,
   resolveRange,
   spanWords,
@@ -100,5 +102,43 @@ describe("a custom range", () => {
     expect(checkCustomRange("2026-13-07T10:00", "2026-12-07T10:00")).toEqual({
       error: 'the start (from) "2026-13-07T10:00" is not a date and time',
     });
+  });
+});
+
+describe("out-of-range time ranges", () => {
+  const now = Date.UTC(2026, 11, 7, 10, 0);
+  const fallback = { start_ms: now - 3_600_000, end_ms: now, live: true };
+
+  it("falls back to the default for a relative range longer than ten years", () => {
+    expect(parseRelative("now-999999w")).toBeNull();
+    expect(parseRelative("now-999999d")).toBeNull();
+    expect(resolveRange("now-999999w", "now", now)).toEqual(fallback);
+    expect(resolveRange("now-999999d", "now", now)).toEqual(fallback);
+    expect(resolveRange("now-521w", "now", now)).toEqual({ start_ms: now - 521 * 604_800_000, end_ms: now, live: true });
+  });
+
+  it("falls back to the default for an instant a date cannot hold", () => {
+    expect(parseAbsolute(String(MAX_EPOCH_MS + 1))).toBeNull();
+    expect(parseAbsolute(String(MAX_EPOCH_MS))).toBe(MAX_EPOCH_MS);
+    expect(resolveRange("1000000000000", "8640000000000001", now)).toEqual(fallback);
+    expect(resolveRange("1000000000000", "9999999999999999", now)).toEqual(fallback);
+  });
+
+  it("never starts before 1970", () => {
+    const in1975 = Date.UTC(1975, 0, 1);
+    expect(resolveRange("now-520w", "now", in1975)).toEqual({ start_ms: in1975 - 3_600_000, end_ms: in1975, live: true });
+    for (const text of ["now-999999w", "now-99999d", "1000000000000"]) {
+      const w = resolveRange(text, "8640000000000001", now);
+      expect(w.start_ms).toBeGreaterThanOrEqual(0);
+      expect(w.end_ms).toBeLessThanOrEqual(MAX_EPOCH_MS);
+    }
+  });
+
+  it("writes any span as a relative text it can read back", () => {
+    for (const span of [MAX_SPAN_MS, 12 * 86_400_000 + 1, 40 * 86_400_000 + 500, 3_600_000 + 1]) {
+      const back = parseRelative(relativeText(span));
+      expect(back).not.toBeNull();
+      expect(Math.abs((back ?? 0) - span)).toBeLessThanOrEqual(span / 1000 + 1000);
+    }
   });
 });
