@@ -6,6 +6,7 @@ import {
   alignSeries,
   defaultSeries,
   formatSpecs,
+  inTargetScope,
   lineNames,
   lineStyle,
   parseSpecs,
@@ -118,5 +119,14 @@ describe("line names, axes and alignment", () => {
     for (const c of DARK_COLORS) expect(contrastRatio(parseColor(c)!, dark)).toBeGreaterThanOrEqual(3);
     const seen = new Set(Array.from({ length: 12 }, (_, i) => JSON.stringify(lineStyle(i, false))));
     expect(seen.size).toBe(12);
+  });
+});
+
+describe("a target's scope for series", () => {
+  it("narrows series with a target label and keeps host series", () => {
+    expect(inTargetScope({ host: "web-1" }, "webapp")).toBe(true);
+    expect(inTargetScope({ target: "webapp" }, "webapp")).toBe(true);
+    expect(inTargetScope({ target: "api", host: "web-1" }, "webapp")).toBe(false);
+    expect(inTargetScope({ target: "api" }, "")).toBe(true);
   });
 });

@@ -186,6 +186,15 @@ export function defaultSeries<T extends Labelled>(list: readonly T[], match: Rec
 }
 
 /**
+ * Whether a series belongs in a target's scope (Grafana-like): the target
+ * narrows only series that carry a `target` label; host series (cpu, memory,
+ * load) carry none and stay. "" is every target.
+ */
+export function inTargetScope(labels: Record<string, string>, target: string): boolean {
+  return target === "" || !("target" in labels) || labels.target === target;
+}
+
+/**
  * A short name per line: the metric, plus the labels that tell lines apart
  * (the ones not every line shares). A single line keeps its host.
  */
