@@ -569,3 +569,117 @@ def test_the_overview_follows_the_scope(
     page.evaluate("location.hash = '#/overview?target=demo-repo'")
     expect(page.get_by_test_id("violations-total")).to_have_text(str(sum(SEVERITY_MIX.values())))
     assert any("target=demo-repo" in url for url in requests), requests
+
+
+def test_the_overview_of_another_scope_is_never_shown_for_this_one(
+    live_server: LiveServer, new_page: Callable[..., Any]
+) -> None:
+    """A scope the server refuses, or a switch while disconnected, drops the old scope's numbers."""
+    page = new_page()
+    _open(page, live_server, "overview?target=demo-repo")
+    _wait_live(page)
+    total = page.get_by_test_id("violations-total")
+    expect(total).to_have_text(str(sum(SEVERITY_MIX.values())))
+
+    # A target name the server refuses (422: too long): its error, not demo-repo's numbers.
+    page.evaluate("location.hash = '#/overview?target=' + 'x'.repeat(300)")
+    expect(page.get_by_text("the overview could not be loaded")).to_be_visible()
+    expect(total).to_have_count(0)
+    expect(page.get_by_test_id("overview-target")).to_have_count(0)
+
+    page.evaluate("location.hash = '#/overview?target=demo-repo'")
+    expect(total).to_have_text(str(sum(SEVERITY_MIX.values())))
+
+    # Disconnected: the same scope's overview stays, marked stale ...
+    live_server.stop()
+    expect(page.get_by_test_id("stale-banner")).to_contain_text("Data may be stale")
+    expect(total).to_have_text(str(sum(SEVERITY_MIX.values())))
+    # ... but another scope's is not shown as if it were this one's.
+    page.evaluate("location.hash = '#/overview?target=never-scanned'")
+    expect(page.get_by_text("the overview could not be loaded")).to_be_visible()
+    expect(total).to_have_count(0)
+    expect(page.get_by_test_id("overview-target")).to_have_count(0)
+
+    # Back: the new scope's own overview.
+    live_server.start()
+    expect(page.get_by_test_id("connection")).to_have_text("● live", timeout=40_000)
+    expect(page.get_by_test_id("no-scan")).to_be_visible()
+    expect(total).to_have_count(0)
+
+
+def test_a_refused_token_asks_for_the_token_and_does_not_say_disconnected(
+    locked_server: LiveServer, new_page: Callable[..., Any]
+) -> None:
+    """A 401/403 is an answer: the token prompt, no stale banner, no 'no contact'."""
+    page = new_page()
+    refused: list[int] = []
+    page.on(
+        "response",
+        lambda r: refused.append(r.status)
+        if "/api/v1/overview" in r.url and r.status in (401, 403)
+        else None,
+    )
+    _open(page, locked_server, "overview", token="")
+    expect(page.get_by_test_id("token-prompt")).to_be_visible()
+    expect(page.get_by_test_id("connection")).to_have_text("○ token needed")
+
+    before = len(refused)
+    page.get_by_test_id("token-input").fill("wrong-token-wrong-token")
+    page.get_by_test_id("token-save").click()
+    # The reload with the new token is refused, the stream too, and the retry that
+    # follows the stream's failure is refused again: two more refused overview reads.
+    deadline = time.monotonic() + WAIT_MS / 1000
+    while len(refused) < before + 2:
+        assert time.monotonic() < deadline, f"no retry of the overview was refused: {refused}"
+        page.wait_for_timeout(100)
+    expect(page.get_by_test_id("connection")).to_have_text("○ token needed")
+    expect(page.get_by_test_id("token-prompt")).to_be_visible()
+    expect(page.get_by_test_id("token-reason")).to_contain_text("refused the token")
+    expect(page.get_by_test_id("stale-banner")).to_have_count(0)
+    expect(page.locator("body")).not_to_have_class(re.compile(r"\bstale\b"))
+    assert "Data may be stale" not in page.locator("body").inner_text()
+
+
+def test_views_send_the_servers_time_not_the_browsers(
+    live_server: LiveServer, new_page: Callable[..., Any]
+) -> None:
+    """A browser clock 2 h ahead: sparklines draw, ranges end at server now, a 1 h silence lasts 1 h."""
+    page = new_page(clock_ms=_now_ms() + 120 * MIN)
+    ends: list[int] = []
+
+    def on_request(request: Any) -> None:
+        if "/api/v1/alerts?" in request.url and "state=" in request.url:
+            match = re.search(r"[?&]end_ms=(\d+)", request.url)
+            if match:
+                ends.append(int(match.group(1)))
+
+    page.on("request", on_request)
+    _open(page, live_server, "overview", token=TOKEN)
+    _wait_live(page)
+    # The last hour of CPU samples (the server's last hour) draws a line.
+    cpu = page.get_by_role("img", name="CPU, last hour")
+    expect(cpu.locator("polyline")).to_have_count(1)
+
+    page.evaluate("location.hash = '#/alerts'")
+    row = page.get_by_test_id("alert-item").filter(has_text="HighCpuDuringScan")
+    expect(row).to_have_count(1)
+    assert ends, "the alerts view sent no end_ms"
+    assert abs(ends[-1] - _now_ms()) < 5 * MIN, (ends[-1], _now_ms())
+
+    row.get_by_test_id("alert-silence").click()
+    page.get_by_test_id("ack-author").fill("kim")
+    page.get_by_test_id("alert-detail").locator("select").filter(has_text="7 d").select_option(
+        label="1 h"
+    )
+    page.get_by_test_id("silence-reason").fill("clock check")
+    page.get_by_role("button", name="silence", exact=True).click()
+    expect(page.get_by_test_id("alert-message")).to_contain_text("active until")
+    listed = httpx.get(
+        f"{live_server.base_url}/api/v1/silences",
+        params={"active": "true"},
+        headers={"Authorization": f"Bearer {TOKEN}"},
+        timeout=30,
+    ).json()["silences"]
+    ours = [s for s in listed if s.get("reason") == "clock check"]
+    assert len(ours) == 1, listed
+    assert abs(ours[0]["ends_ms"] - (_now_ms() + 60 * MIN)) < 5 * MIN, ours[0]

@@ -312,6 +312,22 @@ class LiveState {
     }
   }
 
+  /**
+   * Resolves once the server's clock is known (at once when it is): a window's
+   * end or a silence's end sent to the server is computed after this, not on the
+   * browser's clock before the first answer. Any answer will do (one without
+   * the server's time leaves only the browser's clock to go by).
+   */
+  clockKnown(): Promise<void> {
+    if (serverClock.known) return Promise.resolve();
+    return new Promise((resolve) => {
+      const stop = apiSignals.onContact(() => {
+        stop();
+        resolve();
+      });
+    });
+  }
+
   /** Read the silences in force (for alerts events bring; the overview leaves silenced ones out). */
   async loadSilences(): Promise<void> {
     try {
