@@ -584,3 +584,80 @@ def test_the_fleet_fits_a_390_px_screen_and_the_menu_works_by_keyboard(
     expect(menu).to_have_attribute("aria-expanded", "false")
     expect(menu).to_be_focused()
     assert re.search(r"#/findings", phone.url)
+
+
+def _alert(fingerprint: str, rule: str, labels: dict[str, str], now: int) -> Alert:
+    return Alert(
+        fingerprint=fingerprint,
+        rule=rule,
+        state=AlertState.FIRING,
+        severity=Severity.HIGH,
+        kind=MetricKind.PERFORMANCE,
+        labels={"alertname": rule, **labels},
+        annotations={"summary": f"{rule} firing"},
+        value=91.0,
+        active_since_ms=now - 5 * MIN,
+        fired_at_ms=now - 4 * MIN,
+        updated_ms=now - 4 * MIN,
+    )
+
+
+def test_the_fleet_counts_each_firing_alert_once_as_the_badge_does(
+    page: Any, tmp_path: Path
+) -> None:
+    """Alerts of a host only, of a target on a host, and silenced: summary == badge == API."""
+    from secperf.store import Store
+
+    now = int(time.time() * 1000)
+    store = Store.open(tmp_path / "secperf.db")
+    try:
+        # Besides "api"'s alert (target only): one of a host only (on no target's
+        # row), one of a target on a host (on two rows), and one that a silence covers.
+        store.upsert_alert(_alert("alert-host-cpu", "HighCpu", {"host": FRESH_HOST}, now))
+        store.upsert_alert(
+            _alert("alert-api-latency", "SlowApi", {"target": "api", "host": FRESH_HOST}, now)
+        )
+        store.upsert_alert(_alert("alert-muted", "Muted", {"host": STALE_HOST}, now))
+    finally:
+        store.close()
+    served = _serve(tmp_path, fill=True)
+    fleet = next(served)
+    try:
+        headers = {"Authorization": f"Bearer {TOKEN}"}
+        added = httpx.post(
+            f"{fleet.base_url}/api/v1/silences",
+            json={
+                "matchers": [{"name": "alertname", "value": "Muted"}],
+                "ends_ms": now + HOUR,
+                "author": "kim",
+                "reason": "maintenance",
+            },
+            headers=headers,
+            timeout=30,
+        )
+        assert added.status_code in (200, 201), added.text
+        answer = httpx.get(
+            f"{fleet.base_url}/api/v1/alerts", params={"state": "firing"}, headers=headers
+        ).json()
+        firing = [a for a in answer["alerts"] if not a["silenced"]]
+        assert len(firing) == 3, answer["alerts"]
+        assert answer["counts"]["firing"] == 3, answer["counts"]
+
+        _open(page, fleet.base_url, "fleet")
+        summary = page.get_by_test_id("fleet-summary")
+        expect(summary).to_contain_text("3 firing alerts")
+        expect(page.get_by_test_id("nav-alerts").locator(".badge")).to_have_text("3")
+        # The rows still say each target's and each host's own count.
+        api_row = page.get_by_test_id("fleet-target-row").filter(has_text="api")
+        expect(api_row.get_by_test_id("fleet-target-alerts")).to_have_text("2 firing")
+        expect(summary).to_contain_text(re.compile(r"\b2 targets\b"))
+
+    finally:
+        next(served, None)
+
+
+def test_the_fleet_summary_says_one_firing_alert_in_the_singular(page: Any, fleet: Fleet) -> None:
+    _open(page, fleet.base_url, "fleet")
+    summary = page.get_by_test_id("fleet-summary")
+    expect(summary).to_contain_text(re.compile(r"\b1 firing alert\b(?!s)"))
+    expect(summary).to_contain_text(re.compile(r"\b2 targets\b"))
