@@ -615,9 +615,11 @@ def test_a_refused_token_asks_for_the_token_and_does_not_say_disconnected(
     refused: list[int] = []
     page.on(
         "response",
-        lambda r: refused.append(r.status)
-        if "/api/v1/overview" in r.url and r.status in (401, 403)
-        else None,
+        lambda r: (
+            refused.append(r.status)
+            if "/api/v1/overview" in r.url and r.status in (401, 403)
+            else None
+        ),
     )
     _open(page, locked_server, "overview", token="")
     expect(page.get_by_test_id("token-prompt")).to_be_visible()
@@ -643,7 +645,10 @@ def test_a_refused_token_asks_for_the_token_and_does_not_say_disconnected(
 def test_views_send_the_servers_time_not_the_browsers(
     live_server: LiveServer, new_page: Callable[..., Any]
 ) -> None:
-    """A browser clock 2 h ahead: sparklines draw, ranges end at server now, a 1 h silence lasts 1 h."""
+    """A browser clock 2 h ahead: sparklines draw, ranges end at server now, 1 h silences last 1 h.
+
+    Everything the page sends or compares with the server's times is on the server's clock.
+    """
     page = new_page(clock_ms=_now_ms() + 120 * MIN)
     ends: list[int] = []
 
