@@ -586,6 +586,95 @@ def test_the_fleet_fits_a_390_px_screen_and_the_menu_works_by_keyboard(
     assert re.search(r"#/findings", phone.url)
 
 
+@pytest.mark.parametrize(
+    ("view", "query"),
+    [
+        ("gate", "from=1000000000000&to=8640000000000001"),
+        ("overview", "from=1000000000000&to=9999999999999999"),
+        ("alerts", "from=now-999999w"),
+        ("gate", "from=now-999999d"),
+    ],
+)
+def test_an_out_of_range_time_range_falls_back_to_the_default(
+    page: Any, fleet: Fleet, view: str, query: str
+) -> None:
+    api_errors: list[str] = []
+    page.on(
+        "response",
+        lambda r: (
+            api_errors.append(f"{r.status} {r.url}")
+            if "/api/" in r.url and r.status >= 400
+            else None
+        ),
+    )
+    _open(page, fleet.base_url, f"{view}?{query}")
+    expect(page.get_by_test_id("scope-range")).to_have_text("last 1 h")
+    expect(page.get_by_test_id("preset-1h")).to_have_attribute("aria-pressed", "true")
+    expect(page.get_by_test_id("live-toggle")).to_have_attribute("aria-pressed", "true")
+    expect(page.locator("main")).not_to_contain_text("NaN")
+    assert api_errors == [], f"the view asked the API for a bad range: {api_errors}"
+
+
+def test_the_custom_range_form_gives_focus_back_to_its_button(page: Any, fleet: Fleet) -> None:
+    _open(page, fleet.base_url, "overview")
+    toggle = page.get_by_test_id("custom-toggle")
+    form = page.get_by_test_id("custom-range")
+
+    # Escape closes the form; focus goes back to "custom…", not to the page.
+    toggle.focus()
+    page.keyboard.press("Enter")
+    expect(page.get_by_test_id("custom-from")).to_be_focused()
+    page.keyboard.press("Escape")
+    expect(form).to_have_count(0)
+    expect(toggle).to_be_focused()
+    expect(toggle).to_have_attribute("aria-expanded", "false")
+
+    # Cancel, pressed from the keyboard.
+    page.keyboard.press("Enter")
+    expect(page.get_by_test_id("custom-from")).to_be_focused()
+    form.get_by_role("button", name="cancel").focus()
+    page.keyboard.press("Enter")
+    expect(form).to_have_count(0)
+    expect(toggle).to_be_focused()
+
+    # Apply with Enter in a field: the range is set and focus is back on the button.
+    page.keyboard.press("Space")
+    expect(page.get_by_test_id("custom-from")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(form).to_have_count(0)
+    _wait_query(page, lambda q: q.get("from", "").isdigit(), "an absolute range")
+    expect(toggle).to_be_focused()
+
+
+def test_performance_with_a_target_keeps_host_series_and_hides_other_targets(
+    page: Any, fleet: Fleet
+) -> None:
+    # The Overview's link to the charts, with a target chosen, lands on CPU.
+    _open(page, fleet.base_url, "overview?target=web")
+    page.get_by_role("link", name="charts with scan overlays →").click()
+    _wait_query(
+        page, lambda q: "#/performance" in page.url and q.get("target") == "web", "performance"
+    )
+    select = page.get_by_test_id("metric-select")
+    expect(select).to_have_value("cpu_percent")
+    options = select.locator("option")
+    expect(options.filter(has_text=re.compile(r"^memory_percent$"))).to_have_count(1)
+    expect(options.filter(has_text=re.compile(r"^load_1m$"))).to_have_count(1)
+    expect(page.get_by_test_id("chart")).to_have_attribute("data-lines", "2")  # one per host
+
+    # A security series shows the chosen target's line only, never the other's.
+    _open(page, fleet.base_url, "performance?target=web&series=security_scan_time")
+    expect(select).to_have_value("security_scan_time")
+    expect(page.get_by_test_id("chart")).to_have_attribute("data-lines", "1")
+    expect(page.get_by_test_id("chart")).to_be_visible()
+    title = page.locator("h2.chart-title")
+    expect(title).to_contain_text("target=web")
+    expect(title).not_to_contain_text("api")
+    expect(
+        page.get_by_test_id("series-labels").locator("option", has_text="target=api")
+    ).to_have_count(0)
+
+
 def _alert(fingerprint: str, rule: str, labels: dict[str, str], now: int) -> Alert:
     return Alert(
         fingerprint=fingerprint,

@@ -182,8 +182,9 @@ class Scope {
 
   /** The preset in use ("1h"...), or null for any other range. */
   get preset(): string | null {
-    if (!this.live) return null;
-    const span = parseRelative(this.fromText);
+    const r = resolveRange(this.fromText, this.toText, Date.now());
+    if (!r.live) return null;
+    const span = r.end_ms - r.start_ms;
     const hit = Object.entries(PRESETS).find(([, ms]) => ms === span);
     return hit ? hit[0] : null;
   }
