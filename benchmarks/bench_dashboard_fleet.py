@@ -8,8 +8,9 @@ app under uvicorn.
 * fleet view first load (cold): navigation start until the fleet table shows
   all 200 targets (a row each, with the link that opens the target's
   overview), median of cold loads (a new browser context each, nothing
-  cached; after one load not counted, which warms the server), target <= 1 s; anchor: a bare page fetching the view's
-  ``/api/v1/fleet/targets`` answer alone and rendering nothing.
+  cached; after one load not counted, which warms the server), target
+  <= 1 s; anchor: a bare page fetching the view's ``/api/v1/fleet/targets``
+  answer alone and rendering nothing.
 """
 
 from __future__ import annotations
