@@ -3,6 +3,7 @@
 
 import { api } from "./api";
 import type { Column } from "./export";
+import { formatAgo, formatDuration, formatNumber, formatTime } from "./format";
 import { SEVERITIES, type FleetHost, type FleetPage, type FleetTarget } from "./types";
 
 /** The most entries the server gives in one page. */
@@ -84,8 +85,11 @@ function compareMaybe(a: number | null, b: number | null, dir: SortDir): number 
   return dir === "ascending" ? a - b : b - a;
 }
 
+// One collator for every comparison (localeCompare with options builds one per call).
+const NAMES = new Intl.Collator(undefined, { numeric: true, sensitivity: "base" });
+
 function byName(a: string, b: string, dir: SortDir): number {
-  const c = a.localeCompare(b, undefined, { numeric: true, sensitivity: "base" });
+  const c = NAMES.compare(a, b);
   return dir === "ascending" ? c : -c;
 }
 
@@ -133,6 +137,48 @@ export function nameMatches(name: string, filter: string): boolean {
 /** Options for a picker: the names known, plus the one in the URL if the server does not know it. */
 export function pickerOptions(names: readonly string[], current: string): string[] {
   return current && !names.includes(current) ? [...names, current] : [...names];
+}
+
+const SHORT: Record<string, string> = { critical: "C", high: "H", medium: "M", low: "L", info: "I" };
+
+/** What a target's row shows, worked out once per row: the row itself is plain text. */
+export interface TargetRowView {
+  target: FleetTarget;
+  /** "3 min ago" (or null: never scanned), with the exact time for its title. */
+  ago: string | null;
+  agoTitle: string;
+  status: string;
+  total: number;
+  /** Only the severities with findings: a row with none draws no badge. */
+  sevs: { sev: string; short: string; n: number }[];
+  newFindings: number;
+  gate: { verdict: string; text: string; title: string } | null;
+  cost: string | null;
+  cpu: string | null;
+}
+
+export function targetRowView(t: FleetTarget, now: number): TargetRowView {
+  const last = lastScanMs(t);
+  const counts = t.findings.severity_counts;
+  const sevs: TargetRowView["sevs"] = [];
+  for (const sev of SEVERITIES) {
+    const n = counts[sev] ?? 0;
+    if (n > 0) sevs.push({ sev, short: SHORT[sev] ?? sev, n });
+  }
+  return {
+    target: t,
+    ago: t.last_scan ? formatAgo(last, now) : null,
+    agoTitle: formatTime(last),
+    status: t.last_scan?.status ?? "",
+    total: openFindings(t),
+    sevs,
+    newFindings: t.findings.new_findings,
+    gate: t.gate
+      ? { verdict: t.gate.verdict, text: t.gate.verdict.replace("_", " "), title: `gate run ${t.gate.run_id}, ${formatTime(t.gate.finished_ms)}` }
+      : null,
+    cost: t.scan_cost ? formatDuration(t.scan_cost.duration_ms) : null,
+    cpu: t.scan_cost && t.scan_cost.cpu_seconds !== null ? `${formatNumber(t.scan_cost.cpu_seconds)} CPU s` : null,
+  };
 }
 
 export const TARGET_COLUMNS: readonly Column<FleetTarget>[] = [
