@@ -750,3 +750,32 @@ def test_the_fleet_summary_says_one_firing_alert_in_the_singular(page: Any, flee
     summary = page.get_by_test_id("fleet-summary")
     expect(summary).to_contain_text(re.compile(r"\b1 firing alert\b(?!s)"))
     expect(summary).to_contain_text(re.compile(r"\b2 targets\b"))
+
+
+def test_the_fleet_draws_its_targets_before_hosts_and_alerts_answer(
+    page: Any, fleet: Fleet
+) -> None:
+    """The targets table waits on its own read only: hosts and the firing count fill in after."""
+    held: list[Any] = []
+    late = ("/api/v1/fleet/hosts", "/api/v1/alerts")
+    page.context.add_init_script(f"localStorage.setItem('secperf.token', {TOKEN!r})")
+    page.route(lambda url: urlsplit(url).path in late, lambda route: held.append(route))
+    page.goto(f"{fleet.base_url}/#/fleet")
+
+    rows = page.get_by_test_id("fleet-target-row")
+    expect(rows).to_have_count(len(TARGETS))
+    api_row = page.locator('[data-testid="fleet-target-row"][data-target="api"]')
+    expect(api_row.get_by_test_id("fleet-open-findings")).to_have_text(str(_total("api")))
+    summary = page.get_by_test_id("fleet-summary")
+    expect(summary).to_contain_text(re.compile(r"\b2 targets\b"))
+    expect(summary).not_to_contain_text("firing alert")
+    expect(page.get_by_test_id("fleet-hosts")).to_contain_text("loading")
+    deadline = time.monotonic() + 15
+    while {urlsplit(r.request.url).path for r in held} != set(late):
+        assert time.monotonic() < deadline, f"the held reads: {[r.request.url for r in held]}"
+        page.wait_for_timeout(50)  # lets Playwright hand over the routed requests
+
+    for route in held:
+        route.continue_()
+    expect(summary).to_contain_text(re.compile(r"\b1 firing alert\b(?!s)"))
+    expect(page.get_by_test_id("fleet-host-row")).to_have_count(len(_api_hosts(fleet)))
