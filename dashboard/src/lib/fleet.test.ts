@@ -9,6 +9,7 @@ import {
   pickerOptions,
   sortHosts,
   sortTargets,
+  targetRowView,
   STALE_MS,
 } from "./fleet";
 import type { FleetHost, FleetTarget } from "./types";
@@ -98,5 +99,36 @@ describe("filter and pickers", () => {
     expect(pickerOptions(["api", "web"], "")).toEqual(["api", "web"]);
     expect(pickerOptions(["api", "web"], "web")).toEqual(["api", "web"]);
     expect(pickerOptions(["api"], "gone")).toEqual(["api", "gone"]);
+  });
+});
+
+describe("targetRowView", () => {
+  const now = Date.UTC(2026, 0, 1, 12, 0, 0);
+
+  it("gives a badge only for the severities with findings, most severe first", () => {
+    const row = targetRowView(target("api", { low: 2, critical: 1 }, now - 3 * 60_000), now);
+    expect(row.total).toBe(3);
+    expect(row.sevs).toEqual([
+      { sev: "critical", short: "C", n: 1 },
+      { sev: "low", short: "L", n: 2 },
+    ]);
+    expect(row.ago).toBe("3 min ago");
+    expect(row.status).toBe("ok");
+    expect(row.gate).toBeNull();
+    expect(row.cost).toBeNull();
+  });
+
+  it("says never for a target never scanned, and words the gate and the scan cost", () => {
+    const never = targetRowView(target("web", {}, null), now);
+    expect(never.ago).toBeNull();
+    expect(never.sevs).toEqual([]);
+    const t = target("db", {}, now);
+    t.gate = { run_id: "g1", verdict: "block", finished_ms: now, commit: null };
+    t.scan_cost = { scan_id: "s-db", duration_ms: 120_000, cpu_seconds: 1.5 };
+    const row = targetRowView(t, now);
+    expect(row.gate?.text).toBe("block");
+    expect(row.gate?.title).toMatch(/^gate run g1, \d{4}-\d\d-\d\d /);
+    expect(row.cost).toBe("2m 00s");
+    expect(row.cpu).toBe("1.5 CPU s");
   });
 });
