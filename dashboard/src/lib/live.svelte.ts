@@ -20,6 +20,7 @@ import { untrack } from "svelte";
 import { api, ApiError, apiSignals, errorText, getToken, isNetworkError, type TokenRequest } from "./api";
 import { serverClock, serverNow } from "./clock";
 import { scope } from "./scope.svelte";
+import { parseHash } from "./router.svelte";
 import type { LiveThrottle } from "./pacing";
 import type {
   AlertJson,
@@ -186,6 +187,22 @@ export function scopeKey(where: { target?: string; host?: string }): string {
   return `${where.target ?? ""}\u0000${where.host ?? ""}`;
 }
 
+// The overview of the page's first scope (from the address), asked for as the
+// module loads: before the reads of the views and the scope bar, so the counts
+// are drawn first. `loadOverview` takes its answer once.
+let firstOverview: { key: string; read: Promise<Overview> } | null = null;
+if (typeof window !== "undefined" && import.meta.env.MODE !== "test") {
+  const params = parseHash(window.location.hash).params;
+  const where: { target?: string; host?: string } = {};
+  const target = params.get("target");
+  const host = params.get("host");
+  if (target) where.target = target;
+  if (host) where.host = host;
+  const read = api.get<Overview>("/api/v1/overview", where);
+  read.catch(() => undefined);
+  firstOverview = { key: scopeKey(where), read };
+}
+
 class LiveState {
   overview = $state<Overview | null>(null);
   overviewError = $state<string | null>(null);
@@ -234,6 +251,8 @@ class LiveState {
   #nextErrorId = 1;
   #nextNoticeId = 1;
   #overviewSeq = 0;
+  /** The scope of the last overview asked for (the scope effect asks again only on a change). */
+  #overviewAsked: string | null = null;
   #lastEventId: string | null = null;
   #seenIds = new Set<string>();
   #seenOrder: string[] = [];
@@ -280,6 +299,10 @@ class LiveState {
     const seq = ++this.#overviewSeq;
     const where = scope.scopeParams();
     const key = scopeKey(where);
+    this.#overviewAsked = key;
+    // The read sent as the page loaded, when of this scope and answered; else a new one.
+    const first = firstOverview;
+    firstOverview = null;
     // The overview on screen is of another scope: it must not stand for this one
     // (loading, or the error, shows until this scope's answer arrives).
     if (this.overview !== null && this.overviewScope !== key) {
@@ -289,7 +312,9 @@ class LiveState {
     if (this.overviewScope !== key) this.overviewError = null;
     this.overviewScope = key;
     try {
-      const overview = await api.get<Overview>("/api/v1/overview", where);
+      const overview = await (first?.key === key
+        ? first.read.catch(() => api.get<Overview>("/api/v1/overview", where))
+        : api.get<Overview>("/api/v1/overview", where));
       if (seq === this.#overviewSeq) {
         this.overview = overview;
         this.overviewError = null;
@@ -376,9 +401,10 @@ class LiveState {
     // The overview of the scope in view: loaded now and again whenever the target or host changes.
     $effect.root(() => {
       $effect(() => {
-        void scope.target;
-        void scope.host;
-        untrack(() => void this.loadOverview());
+        const key = scopeKey(scope.scopeParams());
+        untrack(() => {
+          if (key !== this.#overviewAsked) void this.loadOverview();
+        });
       });
       // Every view is marked while the data may be stale, without each doing anything.
       $effect(() => {
