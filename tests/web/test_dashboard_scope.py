@@ -779,3 +779,17 @@ def test_the_fleet_draws_its_targets_before_hosts_and_alerts_answer(
         route.continue_()
     expect(summary).to_contain_text(re.compile(r"\b1 firing alert\b(?!s)"))
     expect(page.get_by_test_id("fleet-host-row")).to_have_count(len(_api_hosts(fleet)))
+
+
+def test_a_deep_link_opens_its_view_without_mounting_the_overview_first(
+    page: Any, fleet: Fleet
+) -> None:
+    """#/fleet reads what the fleet needs: none of the overview's own reads on the way."""
+    paths: list[str] = []
+    page.on("request", lambda request: paths.append(urlsplit(request.url).path))
+    page.context.add_init_script(f"localStorage.setItem('secperf.token', {TOKEN!r})")
+    page.goto(f"{fleet.base_url}/#/fleet")
+    expect(page.get_by_test_id("fleet-target-row")).to_have_count(len(TARGETS))
+    expect(page.get_by_test_id("fleet-host-row")).to_have_count(len(_api_hosts(fleet)))
+    overview_only = {"/api/v1/scans", "/api/v1/metrics/query", "/api/v1/schedule"}
+    assert not overview_only & set(paths), f"reads of the overview on a fleet link: {paths}"

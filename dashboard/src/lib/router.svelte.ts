@@ -57,9 +57,15 @@ export function withShared(params: URLSearchParams, shared: SharedChange): URLSe
   return next;
 }
 
+/** The route the page was opened on (overview outside a browser, e.g. in unit tests). */
+function initial(): { view: ViewId; params: URLSearchParams } {
+  return typeof window === "undefined" ? parseHash("") : parseHash(window.location.hash);
+}
+
 class Route {
-  view = $state<ViewId>("overview");
-  params = $state(new URLSearchParams());
+  // Read the URL at once: a deep link must not mount the overview (and its reads) first.
+  view = $state<ViewId>(initial().view);
+  params = $state(initial().params);
 
   start(): void {
     const update = (): void => {
