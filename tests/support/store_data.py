@@ -29,8 +29,9 @@ from support.factories import make_finding, make_scan_metrics
 HOUR = 3_600_000
 
 
-#: Path parameters of the read endpoints, as ``fill_store`` creates them.
-PATH_VALUES = {"scan_id": "scan-2", "fingerprint": "f" * 32}
+#: Path parameters of the read endpoints, as ``fill_store`` creates them (the fingerprint is
+#: its firing alert's, so per-alert reads such as history and context do real work).
+PATH_VALUES = {"scan_id": "scan-2", "fingerprint": "a" * 16}
 
 
 #: Query parameters a read endpoint needs to do real work.
