@@ -15,6 +15,12 @@ export const PRESETS: Record<string, number> = {
   "7d": 7 * 24 * 3_600_000,
 };
 export const DEFAULT_PRESET = "1h";
+/**
+ * How far past now a panned or zoomed-out paused range may end and stay paused.
+ * "Now" moves between clicks (the clock ticks, its offset is re-estimated): those
+ * few seconds must not decide whether a range ending at now turns live.
+ */
+export const NOW_SLACK_MS = 5_000;
 /** The shortest range zooming or a custom range may select. */
 export const MIN_SPAN_MS = 60_000;
 /** The longest relative range ("now-10y" or less); longer ones are invalid. */
@@ -248,7 +254,7 @@ class Scope {
     const w = this.window(now);
     const span = w.end_ms - w.start_ms;
     const shift = Math.round(span * fraction);
-    if (w.end_ms + shift >= now) {
+    if (w.end_ms + shift > now + NOW_SLACK_MS) {
       this.setPreset(span);
       return;
     }
@@ -259,7 +265,8 @@ class Scope {
   zoomOut(now: number): void {
     const w = this.window(now);
     const span = w.end_ms - w.start_ms;
-    if (this.live || w.end_ms + span / 2 >= now) {
+    // A paused range that would reach past now follows the clock instead.
+    if (this.live || w.end_ms + span / 2 > now + NOW_SLACK_MS) {
       this.setPreset(span * 2);
       return;
     }
