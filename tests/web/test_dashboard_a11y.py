@@ -28,7 +28,7 @@ from typing import Any
 
 import pytest
 from test_dashboard_browser import (
-    CHROMIUM,
+    DASHBOARD_MARKS,
     STATIC,
     TOKEN,
     DashboardData,
@@ -56,16 +56,7 @@ __all__ = ["browser"]  # the shared Chromium fixture, used by the tests below
 
 REQUIRE_SERVICES = os.environ.get("SECPERF_REQUIRE_SERVICES", "") not in ("", "0")
 
-pytestmark = [
-    pytest.mark.skipif(
-        not CHROMIUM.exists(),
-        reason="Chromium is not installed at /usr/bin/chromium (apt-get install chromium)",
-    ),
-    pytest.mark.skipif(
-        not (STATIC / "index.html").exists(),
-        reason="the dashboard is not built (run scripts/check-dashboard)",
-    ),
-]
+pytestmark = DASHBOARD_MARKS
 
 expect = playwright_sync.expect
 HOUR_MS = 3_600_000

@@ -22,7 +22,7 @@ from urllib.parse import parse_qs
 import httpx
 import pytest
 from test_dashboard_browser import (
-    CHROMIUM,
+    DASHBOARD_MARKS,
     STATIC,
     TOKEN,
     DashboardData,
@@ -41,16 +41,7 @@ from secperf.web.app import create_app
 
 __all__ = ["browser"]  # the shared Chromium fixture, used by the tests below
 
-pytestmark = [
-    pytest.mark.skipif(
-        not CHROMIUM.exists(),
-        reason="Chromium is not installed at /usr/bin/chromium (apt-get install chromium)",
-    ),
-    pytest.mark.skipif(
-        not (STATIC / "index.html").exists(),
-        reason="the dashboard is not built (run scripts/check-dashboard)",
-    ),
-]
+pytestmark = DASHBOARD_MARKS
 
 expect = playwright_sync.expect
 MIN = 60_000

@@ -49,7 +49,8 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 
-pytestmark = [
+#: Skips shared by every dashboard browser test module: Chromium and the built dashboard.
+DASHBOARD_MARKS = [
     pytest.mark.skipif(
         not CHROMIUM.exists(),
         reason="Chromium is not installed at /usr/bin/chromium (apt-get install chromium)",
@@ -59,6 +60,7 @@ pytestmark = [
         reason="the dashboard is not built (run scripts/check-dashboard)",
     ),
 ]
+pytestmark = DASHBOARD_MARKS
 
 
 @dataclass

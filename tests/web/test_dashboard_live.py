@@ -28,7 +28,7 @@ from typing import Any
 import httpx
 import pytest
 from test_dashboard_browser import (
-    CHROMIUM,
+    DASHBOARD_MARKS,
     SEVERITY_MIX,
     STATIC,
     TOKEN,
@@ -52,16 +52,7 @@ from support.services import free_port
 
 __all__ = ["browser"]  # the shared Chromium fixture, used by the tests below
 
-pytestmark = [
-    pytest.mark.skipif(
-        not CHROMIUM.exists(),
-        reason="Chromium is not installed at /usr/bin/chromium (apt-get install chromium)",
-    ),
-    pytest.mark.skipif(
-        not (STATIC / "index.html").exists(),
-        reason="the dashboard is not built (run scripts/check-dashboard)",
-    ),
-]
+pytestmark = DASHBOARD_MARKS
 
 expect = playwright_sync.expect
 #: Generous: the test machines are small and loaded.

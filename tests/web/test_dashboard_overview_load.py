@@ -19,9 +19,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from test_dashboard_browser import (
-    CHROMIUM,
+    DASHBOARD_MARKS,
     HOUR_MS,
-    STATIC,
     Served,
     _make_data,
     _real_server,
@@ -33,16 +32,7 @@ from secperf.model import Sample
 
 __all__ = ["browser"]  # the shared Chromium fixture, used by the tests below
 
-pytestmark = [
-    pytest.mark.skipif(
-        not CHROMIUM.exists(),
-        reason="Chromium is not installed at /usr/bin/chromium (apt-get install chromium)",
-    ),
-    pytest.mark.skipif(
-        not (STATIC / "index.html").exists(),
-        reason="the dashboard is not built (run scripts/check-dashboard)",
-    ),
-]
+pytestmark = DASHBOARD_MARKS
 
 expect = playwright_sync.expect
 HOST = "web-1"

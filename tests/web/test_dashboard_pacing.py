@@ -29,8 +29,7 @@ from typing import Any
 import httpx
 import pytest
 from test_dashboard_browser import (
-    CHROMIUM,
-    STATIC,
+    DASHBOARD_MARKS,
     _wait_live,
     browser,
     playwright_sync,
@@ -43,16 +42,7 @@ from secperf.store import Store
 
 __all__ = ["browser"]  # the shared Chromium fixture, used by the tests below
 
-pytestmark = [
-    pytest.mark.skipif(
-        not CHROMIUM.exists(),
-        reason="Chromium is not installed at /usr/bin/chromium (apt-get install chromium)",
-    ),
-    pytest.mark.skipif(
-        not (STATIC / "index.html").exists(),
-        reason="the dashboard is not built (run scripts/check-dashboard)",
-    ),
-]
+pytestmark = DASHBOARD_MARKS
 
 expect = playwright_sync.expect
 TOKEN = "pacing-dashboard-token-0123456789"

@@ -22,9 +22,8 @@ from urllib.parse import unquote
 
 import pytest
 from test_dashboard_browser import (
-    CHROMIUM,
+    DASHBOARD_MARKS,
     HOUR_MS,
-    STATIC,
     Served,
     _make_data,
     _open,
@@ -39,16 +38,7 @@ from secperf.model import Sample
 
 __all__ = ["browser"]  # the shared Chromium fixture, used by the tests below
 
-pytestmark = [
-    pytest.mark.skipif(
-        not CHROMIUM.exists(),
-        reason="Chromium is not installed at /usr/bin/chromium (apt-get install chromium)",
-    ),
-    pytest.mark.skipif(
-        not (STATIC / "index.html").exists(),
-        reason="the dashboard is not built (run scripts/check-dashboard)",
-    ),
-]
+pytestmark = DASHBOARD_MARKS
 
 expect = playwright_sync.expect
 MIN_MS = 60_000

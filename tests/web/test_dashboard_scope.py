@@ -23,7 +23,14 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-from test_dashboard_browser import CHROMIUM, STATIC, TOKEN, _start, browser, playwright_sync
+from test_dashboard_browser import (
+    DASHBOARD_MARKS,
+    STATIC,
+    TOKEN,
+    _start,
+    browser,
+    playwright_sync,
+)
 
 from secperf.model import (
     Alert,
@@ -40,16 +47,7 @@ from secperf.model import (
 
 __all__ = ["browser"]  # the shared Chromium fixture, used by the tests below
 
-pytestmark = [
-    pytest.mark.skipif(
-        not CHROMIUM.exists(),
-        reason="Chromium is not installed at /usr/bin/chromium (apt-get install chromium)",
-    ),
-    pytest.mark.skipif(
-        not (STATIC / "index.html").exists(),
-        reason="the dashboard is not built (run scripts/check-dashboard)",
-    ),
-]
+pytestmark = DASHBOARD_MARKS
 
 expect = playwright_sync.expect
 MIN = 60_000
