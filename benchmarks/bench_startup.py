@@ -45,8 +45,19 @@ def _bin(name: str) -> Path | None:
 
 
 def _env() -> dict[str, str]:
-    # A developer's own SECPERF_* settings must not change what is measured.
-    return {k: v for k, v in os.environ.items() if not k.startswith("SECPERF_")}
+    """The commands' environment: the caller's, less what would change the measurement.
+
+    A developer's own ``SECPERF_*`` settings are dropped, and so is
+    ``PYTHONDONTWRITEBYTECODE``: an installed secperf has compiled bytecode (pip
+    compiles it), and an editable install writes it on its first run; with the
+    variable set, every measured process would compile secperf's sources again.
+    The unmeasured run of each command writes the bytecode.
+    """
+    return {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("SECPERF_") and k != "PYTHONDONTWRITEBYTECODE"
+    }
 
 
 def _run(argv: Sequence[str], cwd: Path, *, check: bool = True) -> float:
