@@ -56,6 +56,8 @@ def _fmt(value: float | None) -> str:
 
 
 TABLE_HEADER = "| area | figure | value | target | met | anchor | anchor value | ratio | note |"
+#: How a line of the header names the areas an ``--update`` run measured again.
+UPDATE_PREFIX = "Rows of "
 
 
 def _commit() -> str:
@@ -82,6 +84,21 @@ def _row(f: Figure) -> str:
     )
 
 
+def _still_current(line: str, areas: set[str]) -> str | None:
+    """A header line of an earlier ``--update`` run, less the areas measured again now.
+
+    ``Rows of A, B: measured by ...`` names the areas that run replaced; an
+    area measured again now is no longer from that run. None when none is left.
+    """
+    if not line.startswith(UPDATE_PREFIX) or ": " not in line:
+        return line
+    named, rest = line[len(UPDATE_PREFIX) :].split(": ", 1)
+    left = [area for area in named.split(", ") if area not in areas]
+    if not left:
+        return None
+    return f"{UPDATE_PREFIX}{', '.join(left)}: {rest}"
+
+
 def _update(existing: str, figures: list[Figure], areas: set[str], line: str) -> str:
     """``existing`` with the rows of ``areas`` replaced by ``figures`` and ``line`` added."""
     lines = existing.rstrip("\n").split("\n")
@@ -91,6 +108,7 @@ def _update(existing: str, figures: list[Figure], areas: set[str], line: str) ->
     header, rows = lines[:at], lines[at + 2 :]
     while header and not header[-1].strip():
         header.pop()
+    header = [kept for h in header if (kept := _still_current(h, areas)) is not None]
     kept = [r for r in rows if r.startswith("| ") and r.split(" | ")[0][2:] not in areas]
     # Areas stay in alphabetical order (as a full run writes them); a stable sort
     # keeps each area's own rows in the order its benchmark gave them.
@@ -162,7 +180,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.update:
         areas = {f.area for f in figures} | {n.removeprefix("bench_") for n in names}
         line = (
-            f"Rows of {', '.join(sorted({f.area for f in figures}))}: measured by `{command}` on"
+            f"{UPDATE_PREFIX}{', '.join(sorted({f.area for f in figures}))}:"
+            f" measured by `{command}` on"
             f" {time.strftime('%Y-%m-%d', time.gmtime())} in {elapsed:.0f} s, commit {_commit()},"
             " replacing that area's rows of the run above; each anchor still from the same run."
         )
