@@ -108,7 +108,7 @@ def _update(existing: str, figures: list[Figure], areas: set[str], line: str) ->
     header, rows = lines[:at], lines[at + 2 :]
     while header and not header[-1].strip():
         header.pop()
-    header = [kept for h in header if (kept := _still_current(h, areas)) is not None]
+    header = [c for h in header if (c := _still_current(h, areas)) is not None]
     kept = [r for r in rows if r.startswith("| ") and r.split(" | ")[0][2:] not in areas]
     # Areas stay in alphabetical order (as a full run writes them); a stable sort
     # keeps each area's own rows in the order its benchmark gave them.
