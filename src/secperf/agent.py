@@ -169,6 +169,8 @@ class Agent:
         self.store = store
         #: The current plan of the next scan (quiet-time scheduling).
         self.next_scan: SchedulePlan | None = None
+        #: The last scan's predicted duration: the next scan, of the same tree, is planned by it.
+        self.expected_ms: float | None = None
         self._pacing: ScanPacing | None = None
         # The scan under way: its validator (whose pacer is its controller) and prediction.
         self._scanning: tuple[SecurityValidator, ScanPrediction | None] | None = None
@@ -229,6 +231,7 @@ class Agent:
             self.guards,
             due_ms=now_ms(),
             measure=measure_host_cpu,
+            expected_ms=self.expected_ms,
         )
         held = False
         while not stop.is_set():
@@ -277,6 +280,8 @@ class Agent:
                     )
                 self._pacing.configure(validator)
                 self._scanning = (validator, prediction)
+                if prediction is not None:
+                    self.expected_ms = prediction.duration_ms
                 report = await self._pacing.scan(
                     validator,
                     root,

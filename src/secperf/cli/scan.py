@@ -151,7 +151,7 @@ def scan(
         _print_plan(loaded, options, max_wait_ms, as_json=output_format is ScanFormat.JSON)
         return
     if when_quiet:
-        _wait_until_quiet(loaded, max_wait_ms)
+        _wait_until_quiet(loaded, max_wait_ms, options)
     show_progress = output_format is ScanFormat.TABLE and err.is_terminal
     try:
         with scan_progress(err, show_progress) as progress:
@@ -307,7 +307,7 @@ def _print_plan(
         out.print(line, markup=False)
 
 
-def _wait_until_quiet(loaded: LoadedConfig, max_wait_ms: int | None) -> None:
+def _wait_until_quiet(loaded: LoadedConfig, max_wait_ms: int | None, options: ScanOptions) -> None:
     """``--when-quiet``: wait (saying for what and until when), then let the scan run."""
     import asyncio
 
@@ -323,7 +323,9 @@ def _wait_until_quiet(loaded: LoadedConfig, max_wait_ms: int | None) -> None:
             err.print(f"waiting: {plan.reason} (Ctrl-C stops)", markup=False)
 
     try:
-        why = asyncio.run(wait_until_quiet(loaded, max_wait_ms=max_wait_ms, on_wait=on_wait))
+        why = asyncio.run(
+            wait_until_quiet(loaded, max_wait_ms=max_wait_ms, on_wait=on_wait, options=options)
+        )
     except KeyboardInterrupt:
         err.print("stopped waiting: no scan was run", markup=False)
         raise typer.Exit(130) from None

@@ -67,29 +67,34 @@ def plan_scan_run(
     """Predict and plan the scan ``options`` describe, without scanning (blocking)."""
     store = Store.open(store_url or loaded.config.store.url)
     try:
-        validator = make_validator(loaded.config.scan, options, None, {}, None, None)
-        try:
-            root = options.root.resolve()
-            paths = (
-                list(options.paths)
-                if options.paths
-                else scan_paths(loaded.config.scan, options.root)
-            )
-            prediction = predict_validator_scan(store, validator, root, paths, host=local_host())
-        finally:
-            validator.close()
-            if validator.cache is not None:
-                validator.cache.close()
+        prediction = predict_scan(loaded, options, store)
         schedule = plan_scan(
             store,
             schedule_settings(loaded, max_wait_ms),
             configured_guards(loaded.config.scan, local_host()),
             now_ms=now_ms(),
             measure=measure_host_cpu,
+            expected_ms=prediction.duration_ms,
         )
     finally:
         store.close()
-    return ScanPlan(str(root), prediction, schedule)
+    return ScanPlan(str(options.root.resolve()), prediction, schedule)
+
+
+def predict_scan(loaded: LoadedConfig, options: ScanOptions, store: Store) -> ScanPrediction:
+    """The prediction of the scan ``options`` describe, without scanning (blocking)."""
+    validator = make_validator(loaded.config.scan, options, None, {}, None, None)
+    try:
+        paths = (
+            list(options.paths) if options.paths else scan_paths(loaded.config.scan, options.root)
+        )
+        return predict_validator_scan(
+            store, validator, options.root.resolve(), paths, host=local_host()
+        )
+    finally:
+        validator.close()
+        if validator.cache is not None:
+            validator.cache.close()
 
 
 async def wait_until_quiet(
@@ -99,20 +104,28 @@ async def wait_until_quiet(
     on_wait: Callable[[SchedulePlan], None],
     poll_s: float = WAIT_POLL_S,
     store_url: str | None = None,
+    options: ScanOptions | None = None,
 ) -> str:
     """Wait for a quiet moment (see ``QuietWaiter``); returns why the scan may start now.
 
-    ``on_wait`` gets the plan each time it is judged and the scan must wait.
-    Cancelling (Ctrl-C) ends the wait; the store is closed either way.
+    ``options``: the scan that waits, predicted first so that hours are judged
+    over the stretch it will run. ``on_wait`` gets the plan each time it is
+    judged and the scan must wait. Cancelling (Ctrl-C) ends the wait; the
+    store is closed either way.
     """
     store = Store.open(store_url or loaded.config.store.url)
     try:
+        expected_ms = None
+        if options is not None:
+            prediction = await asyncio.to_thread(predict_scan, loaded, options, store)
+            expected_ms = prediction.duration_ms
         waiter = QuietWaiter(
             store,
             schedule_settings(loaded, max_wait_ms),
             configured_guards(loaded.config.scan, local_host()),
             due_ms=now_ms(),
             measure=measure_host_cpu,
+            expected_ms=expected_ms,
         )
         while True:
             start, plan, why = await asyncio.to_thread(waiter.check, now_ms())

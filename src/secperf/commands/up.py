@@ -116,12 +116,16 @@ class ScanWatcher:
 
     async def scan(self) -> ScanReport:
         """Scan once; cancelled (the server stops), the scan is recorded as interrupted."""
-        if self.periodic is not None:
-            self.periodic.scanned(now_ms())
+        started = now_ms()
         prediction = None
         if self.store is not None:
             prediction = await asyncio.to_thread(
                 try_predict, self.store, self.validator, self.root, self.paths, host=local_host()
+            )
+        if self.periodic is not None:
+            # The next scan reads the same tree: it is planned by this one's prediction.
+            self.periodic.scanned(
+                started, prediction.duration_ms if prediction is not None else None
             )
         try:
             if self.pacing is not None:

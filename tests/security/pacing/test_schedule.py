@@ -20,6 +20,7 @@ from secperf.security.pacing.schedule import (
     hour_of_week_profile,
     plan_scan,
     quietest,
+    span_level,
 )
 from secperf.store import Store
 
@@ -188,3 +189,66 @@ def test_periodic_scans_are_due_a_period_after_the_last_one(tmp_path: Path) -> N
     with pytest.raises(ValueError, match=r"\[scan\] every"):
         PeriodicScans(store, Settings(), [host_cpu_guard(HOST)])
     store.close()
+
+
+def _valleys(store: Store, days: int = 14) -> None:
+    """Host CPU every 10 minutes: Tuesdays one deep quiet hour at 03:00 (5 %), a busy
+    04:00 (60 %), then two shallower quiet hours at 05:00 and 06:00 (15 %); 60 % elsewhere."""
+    levels = {
+        hour_of_week(QUIET_HOUR): 5.0,
+        hour_of_week(QUIET_HOUR + 2 * HOUR): 15.0,
+        hour_of_week(QUIET_HOUR + 3 * HOUR): 15.0,
+    }
+    start = (NOW - days * 24 * HOUR) // HOUR * HOUR
+    store.write_samples(
+        [
+            Sample("cpu_percent", {"host": HOST}, t, levels.get(hour_of_week(t), 60.0))
+            for t in range(start, NOW - 10 * MIN, 10 * MIN)
+        ]
+    )
+
+
+def test_a_long_scan_is_planned_where_its_whole_run_is_quiet(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    _valleys(store)
+    _now_level(store, 62.0)
+    guards = [host_cpu_guard(HOST)]
+    settings = Settings(max_delay_ms=6 * HOUR)
+    # Judged an hour at a time, the deep 03:00 hour wins.
+    short = plan_scan(store, settings, guards, now_ms=NOW, expected_ms=20 * MIN)
+    assert short.next_scan_ms == QUIET_HOUR
+    assert short.reason.startswith(
+        "quietest start in the next 6 h for a scan predicted to take 20 min: Tue 03:00 UTC"
+    )
+    # A two-hour scan started at 03:00 would run through the busy 04:00 hour:
+    # (5 + 60) / 2 against 15 for the two shallower hours from 05:00.
+    long = plan_scan(store, settings, guards, now_ms=NOW, expected_ms=2 * HOUR)
+    assert long.next_scan_ms == QUIET_HOUR + 2 * HOUR
+    assert "predicted to take 2 h: Tue 05:00 UTC" in long.reason
+    assert long.to_document()["expected_ms"] == 2 * HOUR
+    # Without a prediction, an hour at a time as before.
+    unknown = plan_scan(store, settings, guards, now_ms=NOW)
+    assert unknown.next_scan_ms == QUIET_HOUR and unknown.expected_ms is None
+    assert unknown.to_document()["expected_ms"] is None
+
+    # Periodic scans plan the next by the last scan's prediction, the waiter too.
+    periodic = PeriodicScans(store, Settings(every_ms=HOUR, max_delay_ms=6 * HOUR), guards)
+    periodic.scanned(NOW - HOUR, expected_ms=2 * HOUR)
+    assert periodic.poll(NOW) is None
+    assert periodic.plan is not None and periodic.plan.next_scan_ms == QUIET_HOUR + 2 * HOUR
+    periodic.scanned(NOW - HOUR)  # no new prediction: the last one stands
+    assert periodic.poll(NOW) is None
+    assert periodic.expected_ms == 2 * HOUR
+    store.close()
+
+
+def test_a_stretch_level_weighs_each_hour_by_its_share(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    _valleys(store)
+    profile = hour_of_week_profile(store, host_cpu_guard(HOST), NOW)
+    store.close()
+    # 02:30 for an hour: half of 02:00 (60 %), half of 03:00 (5 %).
+    assert span_level(profile, QUIET_HOUR - 30 * MIN, HOUR) == pytest.approx(32.5)
+    assert span_level(profile, QUIET_HOUR, None) == pytest.approx(5.0)
+    # A sub-millisecond prediction (a warm scan of nothing) is one millisecond.
+    assert span_level(profile, QUIET_HOUR + 10, 0.4) == pytest.approx(5.0)

@@ -14,9 +14,14 @@ when no fresh sample is stored), is at most ``quiet_pct`` % above its quiet
 level: waiting would not buy a clearly quieter moment. The scan starts at
 once when every guard is quiet; otherwise it is planned at the start of the
 hour where the guards are expected quietest (relative to their quiet levels)
-and, whatever happens, never later than ``due_ms + max_delay``. Without a
-profile (less than a day of samples) the scan starts when due and says why.
-A guard with no stored data is replaced by host CPU, and the plan says so.
+and, whatever happens, never later than ``due_ms + max_delay``. With the
+scan's predicted duration (``expected_ms``: the cost model's prediction, or
+the last scan's when planning ahead), an hour is judged by the whole stretch
+the scan would run, each hour it spans weighted by its share: a long scan
+that would run from a quiet hour into a busy one does not count as quiet.
+Without a profile (less than a day of samples) the scan starts when due and
+says why. A guard with no stored data is replaced by host CPU, and the plan
+says so.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ import logging
 import statistics
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -296,6 +301,8 @@ class SchedulePlan:
     max_delay_ms: int | None
     guards: tuple[GuardState, ...] = ()
     notes: tuple[str, ...] = ()
+    #: The scan's predicted duration the plan judged hours by (None: one hour each).
+    expected_ms: float | None = None
 
     @property
     def profile(self) -> HourProfile | None:
@@ -312,6 +319,7 @@ class SchedulePlan:
             "every_ms": self.every_ms,
             "max_delay_ms": self.max_delay_ms,
             "deadline_ms": self.deadline_ms,
+            "expected_ms": round(self.expected_ms) if self.expected_ms is not None else None,
             "guards": [
                 {
                     "series": g.series,
@@ -345,8 +353,28 @@ def plan_scan(
     now_ms: int,
     due_ms: int | None = None,
     measure: MeasureHostCpu | None = None,
+    expected_ms: float | None = None,
 ) -> SchedulePlan:
-    """Plan a scan due at ``due_ms`` (default now), looking no further than ``max_delay``."""
+    """Plan a scan due at ``due_ms`` (default now), looking no further than ``max_delay``.
+
+    ``expected_ms``: how long the scan is predicted to run; hours are then
+    judged over the stretch it would span (see the module docstring).
+    """
+    plan = _plan_scan(store, settings, guards, now_ms, due_ms, measure, expected_ms)
+    if expected_ms is not None and expected_ms > 0:
+        plan = replace(plan, expected_ms=expected_ms)
+    return plan
+
+
+def _plan_scan(
+    store: SeriesStore | None,
+    settings: Settings,
+    guards: Sequence[GuardSeries],
+    now_ms: int,
+    due_ms: int | None,
+    measure: MeasureHostCpu | None,
+    expected_ms: float | None,
+) -> SchedulePlan:
     due = now_ms if due_ms is None else due_ms
     deadline = due + settings.max_delay_ms
     every, delay = settings.every_ms, settings.max_delay_ms
@@ -424,7 +452,8 @@ def plan_scan(
             tuple(states),
             tuple(notes),
         )
-    best = _quietest_hour_start(judged, now_ms, deadline)
+    span = expected_ms if expected_ms is not None and expected_ms > 0 else None
+    best = _quietest_hour_start(judged, now_ms, deadline, span)
     busy = ", ".join(
         f"{s.series} {_figure(s.current or 0.0)} now, quiet at ≤ {_figure(_limit(s, settings))}"
         for s in judged
@@ -438,9 +467,13 @@ def plan_scan(
         return SchedulePlan(
             deadline, reason, False, deadline, every, delay, tuple(states), tuple(notes)
         )
-    reason = (
-        f"quietest hour in the next {format_span(deadline - now_ms)}: {hour_name(best)} ({busy})"
-    )
+    horizon = format_span(deadline - now_ms)
+    reason = f"quietest hour in the next {horizon}: {hour_name(best)} ({busy})"
+    if span is not None:
+        reason = (
+            f"quietest start in the next {horizon} for a scan predicted to take"
+            f" {format_span(round(span))}: {hour_name(best)} ({busy})"
+        )
     return SchedulePlan(best, reason, False, deadline, every, delay, tuple(states), tuple(notes))
 
 
@@ -518,18 +551,43 @@ def _guard_state(
     return GuardState(guard.label, current, quiet_level, quiet, profile, note)
 
 
-def _quietest_hour_start(states: Sequence[GuardState], now_ms: int, deadline_ms: int) -> int | None:
+def span_level(profile: HourProfile, start_ms: int, span_ms: float | None) -> float | None:
+    """The expected level over ``[start_ms, start_ms + span_ms)``: each hour by its share.
+
+    Without a span, the level of the hour holding ``start_ms``. None when an
+    hour of the stretch has no expected level.
+    """
+    if span_ms is None or span_ms <= 0:
+        return profile.level_at(start_ms)
+    span = max(1, round(span_ms))  # whole milliseconds: every step moves on
+    end = start_ms + span
+    total = 0.0
+    at = start_ms
+    while at < end:
+        until = min(end, (at // HOUR_MS + 1) * HOUR_MS)
+        level = profile.level_at(at)
+        if level is None:
+            return None
+        total += level * (until - at)
+        at = until
+    return total / span
+
+
+def _quietest_hour_start(
+    states: Sequence[GuardState], now_ms: int, deadline_ms: int, span_ms: float | None = None
+) -> int | None:
     """The hour start before the deadline where the guards are expected quietest, if any.
 
-    Each guard's expected level is divided by its quiet level, so guards in
-    different units weigh alike; an hour scores as its worst guard. None when
-    no later hour is expected quieter than the current one.
+    Each guard's expected level (over the scan's predicted ``span_ms`` when
+    known) is divided by its quiet level, so guards in different units weigh
+    alike; a start scores as its worst guard. None when no later start is
+    expected quieter than starting now.
     """
 
     def score(t: int) -> float | None:
         ratios: list[float] = []
         for state in states:
-            level = state.profile.level_at(t)
+            level = span_level(state.profile, t, span_ms)
             if level is None or state.quiet_level is None:
                 return None
             ratios.append(level / state.quiet_level if state.quiet_level > 0 else level)
@@ -563,12 +621,14 @@ class QuietWaiter:
         *,
         due_ms: int,
         measure: MeasureHostCpu | None = None,
+        expected_ms: float | None = None,
     ) -> None:
         self.store = store
         self.settings = settings
         self.guards = list(guards)
         self.due_ms = due_ms
         self.measure = measure
+        self.expected_ms = expected_ms
         self.deadline_ms = due_ms + settings.max_delay_ms
         self.first: SchedulePlan | None = None
         self.last: SchedulePlan | None = None
@@ -582,6 +642,7 @@ class QuietWaiter:
             now_ms=now_ms,
             due_ms=self.due_ms,
             measure=self.measure,
+            expected_ms=self.expected_ms,
         )
         if self.first is None:
             self.first = plan
@@ -603,9 +664,10 @@ class QuietWaiter:
 class PeriodicScans:
     """``[scan] every``: when the next periodic scan is due, and when it may start.
 
-    ``scanned`` after every scan (periodic or not) sets the next due time;
-    ``poll`` says whether a scan should start now (and why) and keeps the
-    current plan for the live summary and the API.
+    ``scanned`` after every scan (periodic or not) sets the next due time and
+    how long the next scan is expected to run (this scan's prediction: the
+    next one reads the same tree); ``poll`` says whether a scan should start
+    now (and why) and keeps the current plan for the live summary and the API.
     """
 
     def __init__(
@@ -623,6 +685,7 @@ class PeriodicScans:
         self.guards = list(guards)
         self.measure = measure
         self.next_due_ms: int | None = None
+        self.expected_ms: float | None = None
         self.plan: SchedulePlan | None = None
         self._waiter: QuietWaiter | None = None
 
@@ -632,12 +695,22 @@ class PeriodicScans:
         assert self.settings.every_ms is not None
         return self.settings.every_ms
 
-    def scanned(self, started_ms: int) -> None:
-        """A scan started at ``started_ms``: the next one is due a period later."""
+    def scanned(self, started_ms: int, expected_ms: float | None = None) -> None:
+        """A scan started at ``started_ms``: the next one is due a period later.
+
+        ``expected_ms``: the scan's predicted duration, kept for planning the next.
+        """
         self.next_due_ms = started_ms + self.every_ms
+        if expected_ms is not None and expected_ms > 0:
+            self.expected_ms = expected_ms
         self._waiter = None
         self.plan = plan_scan(
-            self.store, self.settings, self.guards, now_ms=started_ms, due_ms=self.next_due_ms
+            self.store,
+            self.settings,
+            self.guards,
+            now_ms=started_ms,
+            due_ms=self.next_due_ms,
+            expected_ms=self.expected_ms,
         )
 
     def poll(self, now_ms: int) -> str | None:
@@ -646,7 +719,12 @@ class PeriodicScans:
             return None
         if now_ms < self.next_due_ms:
             self.plan = plan_scan(
-                self.store, self.settings, self.guards, now_ms=now_ms, due_ms=self.next_due_ms
+                self.store,
+                self.settings,
+                self.guards,
+                now_ms=now_ms,
+                due_ms=self.next_due_ms,
+                expected_ms=self.expected_ms,
             )
             return None
         if self._waiter is None:
@@ -656,6 +734,7 @@ class PeriodicScans:
                 self.guards,
                 due_ms=self.next_due_ms,
                 measure=self.measure,
+                expected_ms=self.expected_ms,
             )
         start, plan, why = self._waiter.check(now_ms)
         self.plan = plan
