@@ -156,3 +156,20 @@ def test_failing_pid_provider_is_reported_on_stop() -> None:
     time.sleep(0.1)
     with pytest.raises(ScanImpactError, match="worker registry unavailable"):
         sampler.stop()
+
+
+def test_a_process_started_right_after_the_start_counts_from_zero() -> None:
+    # psutil dates a process from the boot time in whole seconds, up to a second
+    # early: a worker forked just after the start must not look older than the scan.
+    sampler = ScanImpactSampler("scan-fresh", interval_s=30.0).start()  # no tick before stop
+    child = subprocess.Popen([PY, "-c", BURN.format(seconds=0.4) + "import time\ntime.sleep(30)\n"])
+    try:
+        proc = psutil.Process(child.pid)
+        deadline = time.monotonic() + 30
+        while sum(proc.cpu_times()[:2]) < 0.35 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        cost = sampler.stop()  # its first reading of the child, which has burned its CPU
+    finally:
+        child.kill()
+        child.wait()
+    assert cost.cpu_seconds > 0.3

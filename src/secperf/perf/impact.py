@@ -42,6 +42,8 @@ __all__ = ["ScanImpactError", "ScanImpactSampler"]
 CPU_PERCENT_METRIC = "scan_process_cpu_percent"
 RSS_METRIC = "scan_process_rss_bytes"
 HOST_CPU_METRIC = "host_cpu_percent"
+#: How early psutil's ``create_time`` can read (the boot time it adds is whole seconds).
+_CREATE_TIME_SLACK_S = 1.0
 
 
 class ScanImpactError(RuntimeError):
@@ -290,7 +292,11 @@ class ScanImpactSampler:
                         key = (pid, proc.create_time())
                         reading = _read(proc)
                         # Already running at start: count from now; created since: from zero.
-                        born_before = first or key[1] < self._start_wall
+                        # A process the first reading did not list is new unless its start
+                        # time is clearly before ours: psutil's create_time counts from the
+                        # boot time in whole seconds, so it reads up to a second early, and a
+                        # worker forked just after the start would lose its CPU till now.
+                        born_before = first or key[1] < self._start_wall - _CREATE_TIME_SLACK_S
                         baseline = reading if born_before else _Reading(0.0, 0, 0, 0)
                         tracked = _Tracked(proc=proc, baseline=baseline, last=reading)
                         self._tracked[key] = tracked
