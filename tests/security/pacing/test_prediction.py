@@ -28,6 +28,8 @@ from secperf.security.pacing.inputs import (
 )
 from secperf.security.pacing.prediction import (
     BUILTIN_MS_PER_KB,
+    BUILTIN_WARM_MS,
+    BUILTIN_WARM_MS_PER_FILE,
     ScanPrediction,
     fit_model,
     predict_from_model,
@@ -183,6 +185,61 @@ def test_the_model_learns_rates_and_lines_from_stored_scans(tmp_path: Path) -> N
     again = ScanPrediction.from_document(robust.to_document())
     assert again.duration_ms == pytest.approx(robust.duration_ms, abs=0.1)
     assert again.inputs.per_scanner["bandit"].missed_bytes == 50 * 1024
+
+
+def _store_warm_scan(
+    store: Store, scan_id: str, started_ms: int, inputs: ScanInputs, duration: float, cpu: float
+) -> None:
+    """A scan that read nothing (every file cached), ``duration`` ms long, ``cpu`` s measured."""
+    store.record_scan_started(scan_id, TARGET, started_ms, SCANNERS, owner_pid=1, owner_host=HOST)
+    metrics = SecurityMetrics(
+        scan_id=scan_id,
+        target=TARGET,
+        started_ms=started_ms,
+        finished_ms=started_ms + round(duration),
+        scan_duration_ms=duration,
+        violations_found=0,
+        false_positive_rate=0.0,
+        vulnerability_severity_counts={},
+        scan_coverage_percent=100.0,
+        scanner_durations_ms={"bandit": 0.0, "secrets": 0.0},
+        cache_misses=0,
+        cpu_seconds=cpu,
+    )
+    store.record_scan_completed(metrics, "ok", host=HOST)
+    doc = {"duration_ms": 1.0, "cpu_s": 1.0, "inputs": inputs.to_document()}
+    store.record_scan_prediction(scan_id, doc, target=TARGET, started_ms=started_ms)
+
+
+def test_a_warm_scan_is_predicted_per_file_until_warm_scans_teach_it(tmp_path: Path) -> None:
+    def warm(files: int) -> ScanInputs:
+        per = {sid: ScannerInputs(files, files * 2048, files * 50) for sid in SCANNERS}
+        return ScanInputs(files=files, bytes=files * 2048, per_scanner=per, jobs=2)
+
+    store = Store.open(f"sqlite:///{tmp_path / 'store.db'}")
+
+    def predict(files: int) -> ScanPrediction:
+        return predict_scan(store, target=TARGET, host=HOST, inputs=warm(files), scanners=SCANNERS)
+
+    # No history: a fixed part and a part per file, its CPU no more than its duration.
+    small, large = predict(20), predict(400)
+    assert small.duration_ms == pytest.approx(BUILTIN_WARM_MS + 20 * BUILTIN_WARM_MS_PER_FILE)
+    assert large.duration_ms == pytest.approx(BUILTIN_WARM_MS + 400 * BUILTIN_WARM_MS_PER_FILE)
+    assert large.cpu_s == pytest.approx(large.duration_ms / 1000)
+    # Scans that read files teach nothing about one that reads none.
+    for i, kb in enumerate((10.0, 60.0, 100.0)):
+        _store_scan(store, f"scan-{i}", 1_000_000 + i * 60_000, _inputs(kb, kb))
+    assert predict(400).duration_ms == pytest.approx(large.duration_ms)
+    # A warm scan whose CPU was below the clock's tick (measured 0) teaches its duration only.
+    _store_warm_scan(store, "warm-0", 2_000_000, warm(400), duration=30.0, cpu=0.0)
+    taught = predict(400)
+    assert taught.duration_ms == pytest.approx(30.0)
+    assert taught.cpu_s == pytest.approx(0.03)
+    _store_warm_scan(store, "warm-1", 2_060_000, warm(400), duration=34.0, cpu=0.01)
+    measured = predict(400)
+    store.close()
+    assert measured.duration_ms == pytest.approx(32.0)  # the median warm scan
+    assert measured.cpu_s == pytest.approx(0.01)
 
 
 def test_theil_sen_ignores_an_outlier_and_refuses_a_vertical_line() -> None:

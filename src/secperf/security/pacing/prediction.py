@@ -19,14 +19,20 @@ The model is small enough to explain in a few lines:
   over), or the built-in slope (1 / workers, and 1 for CPU) and the median
   intercept while the work has not varied;
 * a scan with nothing to read (every file cached) lasts as long as the
-  median such scan did (the walk, the cache lookups, the events).
+  median such scan did (the cache lookups, the findings, the events), or,
+  before any did, ``BUILTIN_WARM_MS`` plus ``BUILTIN_WARM_MS_PER_FILE`` per
+  file it looks at. It runs in one process, so its CPU is its duration at
+  most: the median CPU of such scans where one was measured, else its
+  duration (a warm scan's CPU is often below the clock's 10 ms tick and
+  measured as 0, which teaches nothing).
 
 Built-in rates were measured on a copy of part of the standard library (76
 files, 1.3 MB) on a loaded 2-core machine: bandit 3.3 ms per KB with one
 worker and 9.2 with two (they compete for the cores), built in as 5, and a
 second to load in a fresh worker; detect-secrets behind its prefilter 0.17 to
-0.5 ms per KB. A warm scan of it took about 40 ms. They are a starting
-point, replaced per scanner as soon as history exists.
+0.5 ms per KB. A warm scan of it took 6 to 40 ms (0.1 to 0.5 ms a file),
+whatever the load. They are a starting point, replaced as soon as history
+exists.
 """
 
 from __future__ import annotations
@@ -80,9 +86,13 @@ BUILTIN_SCANNER_STARTUP_MS: dict[str, float] = {
     "semgrep": 1500.0,
     "sarif": 0.0,
 }
-#: A warm scan's duration and CPU (discovery, cache reads, baseline, events), built in.
+#: A scan's fixed duration and CPU besides its scanners' work (discovery, digests, the
+#: pool, cache writes, baseline, events), built in.
 BUILTIN_STARTUP_MS = 100.0
 BUILTIN_STARTUP_CPU_S = 0.1
+#: A warm scan's duration, built in: a fixed part and a part per file looked at.
+BUILTIN_WARM_MS = 2.0
+BUILTIN_WARM_MS_PER_FILE = 0.1
 #: CPU seconds per ms of scanner work, built in: the workers' time is CPU time.
 BUILTIN_CPU_PER_WORK = 0.001
 #: Statuses whose metrics describe a whole scan.
@@ -239,9 +249,21 @@ class CostModel(NamedTuple):
     wall_per_work: float
     startup_cpu_s: float
     cpu_per_work: float
-    warm_ms: float
-    warm_cpu_s: float
+    #: A warm scan's duration and CPU; None: none in the history (see ``warm_cost``).
+    warm_ms: float | None
+    warm_cpu_s: float | None
     history_scans: int
+
+    def warm_cost(self, files: int) -> tuple[float, float]:
+        """(duration ms, CPU s) of a scan with nothing to read, of ``files`` files."""
+        duration_ms = self.warm_ms
+        if duration_ms is None:
+            duration_ms = BUILTIN_WARM_MS + BUILTIN_WARM_MS_PER_FILE * files
+        # One process: its CPU is at most its duration.
+        cpu_s = duration_ms / 1000
+        if self.warm_cpu_s is not None:
+            cpu_s = min(cpu_s, self.warm_cpu_s)
+        return duration_ms, cpu_s
 
     def rate(self, scanner: str) -> tuple[float, float, str]:
         """The scanner's (ms per KB, start-up ms) and their basis (history or built in)."""
@@ -479,8 +501,8 @@ def fit_model(history: Sequence[CostRecord], jobs: int) -> CostModel:
         wall_per_work=wall_per_work,
         startup_cpu_s=startup_cpu_s,
         cpu_per_work=cpu_per_work,
-        warm_ms=statistics.median(warm_durations) if warm_durations else BUILTIN_STARTUP_MS,
-        warm_cpu_s=statistics.median(warm_cpus) if warm_cpus else BUILTIN_STARTUP_CPU_S,
+        warm_ms=statistics.median(warm_durations) if warm_durations else None,
+        warm_cpu_s=statistics.median(warm_cpus) if warm_cpus else None,
         history_scans=len(history),
     )
 
@@ -513,7 +535,7 @@ def predict_from_model(
     if total_work > 0:
         startup_ms, startup_cpu_s = model.startup_ms, model.startup_cpu_s
     else:  # nothing to read: a warm scan
-        startup_ms, startup_cpu_s = model.warm_ms, model.warm_cpu_s
+        startup_ms, startup_cpu_s = model.warm_cost(inputs.files)
     return ScanPrediction(
         duration_ms=startup_ms + model.wall_per_work * total_work,
         cpu_s=startup_cpu_s + model.cpu_per_work * total_work,
