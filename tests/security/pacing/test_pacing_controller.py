@@ -26,7 +26,7 @@ from secperf.events import (
     encode_event,
     now_ms,
 )
-from secperf.security.pacing.controller import PacingController
+from secperf.security.pacing.controller import SLOW_START_REASON, PacingController
 from secperf.security.pacing.document import PacingDocument
 from support.pacing import GUARD_SELECTOR, guard_batch, stopped
 from support.waiting import wait_for
@@ -117,9 +117,14 @@ def test_over_budget_pauses_the_workers_and_recovery_resumes_them() -> None:
         with child_processes(2) as pids:
             async with paced(IMPACT) as (_, guard, _, controller, events):
                 controller.scan_started("scan-1", lambda: list(pids))
+                # Slow start: one worker until a reading taken a second into the
+                # scan is within budget, then all of them.
+                await wait_for(lambda: len(stopped(pids)) == 1)
+                await wait_for(lambda: stopped(pids) == [])
+                assert [s.reason for s in controller.stretches] == [SLOW_START_REASON]
                 await after_readings(controller, 2)
                 # Two readings at its level, each evaluated: full speed.
-                assert stopped(pids) == [] and controller.stretches == []
+                assert stopped(pids) == [] and len(controller.stretches) == 1
                 guard.value = LEVEL * 1.5  # +50 %, budget 10 %
                 # Half the workers first, then all of them while it stays over.
                 await wait_for(lambda: len(stopped(pids)) == 1)
@@ -132,19 +137,75 @@ def test_over_budget_pauses_the_workers_and_recovery_resumes_them() -> None:
                 assert stopped(pids) == []
                 await wait_for(lambda: any(getattr(e, "action", "") == "resume" for e in events))
                 actions = [e.action for e in events if isinstance(e, ScanThrottled)]
-                assert actions == ["fewer_workers", "pause", "fewer_workers", "resume"]
+                assert actions == [
+                    "fewer_workers",
+                    "resume",
+                    "fewer_workers",
+                    "pause",
+                    "fewer_workers",
+                    "resume",
+                ]
                 assert all(e.scan_id == "scan-1" for e in events if isinstance(e, ScanThrottled))
                 return controller.document()
 
     document = asyncio.run(main())
-    assert [s.action for s in document.stretches] == ["fewer_workers", "pause", "fewer_workers"]
+    assert [s.action for s in document.stretches] == [
+        "fewer_workers",
+        "fewer_workers",
+        "pause",
+        "fewer_workers",
+    ]
     assert document.throttled_ms > 0
     assert document.budget_state == "on"
     assert document.guards[0].before == LEVEL
     assert document.guards[0].peak_increase_pct is not None
     assert document.guards[0].peak_increase_pct >= 40
-    assert "+50 %" in document.stretches[0].reason
+    assert "+50 %" in document.stretches[1].reason
     assert PacingDocument.from_document(document.to_document()) == document
+
+
+def test_a_scan_over_budget_from_its_start_goes_from_one_worker_to_none() -> None:
+    async def main() -> PacingDocument:
+        with child_processes(2) as pids:
+            async with paced(IMPACT) as (_, guard, _, controller, _):
+                guard.value = LEVEL * 1.5
+                controller.scan_started("scan-5", lambda: list(pids))
+                # Held from the start: no reading has seen the scan yet.
+                await wait_for(lambda: len(stopped(pids)) == 1)
+                assert controller.stretches[0].reason == SLOW_START_REASON
+                # The first reading a second into the scan is over: all of them.
+                await wait_for(lambda: len(stopped(pids)) == 2)
+                controller.scan_finished()
+                assert stopped(pids) == []
+                return controller.document()
+
+    document = asyncio.run(main())
+    assert [s.action for s in document.stretches] == ["fewer_workers", "pause"]
+    assert "+50 %" in document.stretches[1].reason
+
+
+def test_the_held_worker_changes_while_half_of_them_run() -> None:
+    async def main() -> set[int]:
+        with child_processes(2) as pids:
+            async with paced(IMPACT) as (_, guard, _, controller, _):
+                # No reading arrives, so the slow start lasts (until stale_after, 30 s).
+                guard.publishing = False
+                controller.scan_started("scan-6", lambda: list(pids))
+                held: set[int] = set()
+
+                def each_held_once() -> bool:
+                    held.update(stopped(pids))
+                    return held == set(pids)
+
+                # One worker held at a time, and which one changes every half second.
+                await wait_for(lambda: len(stopped(pids)) == 1)
+                await wait_for(each_held_once)
+                assert controller.stretches[0].reason == SLOW_START_REASON
+                controller.scan_finished()
+                assert stopped(pids) == []
+                return held
+
+    assert len(asyncio.run(main())) == 2
 
 
 def test_the_deadline_ends_throttling_so_the_scan_finishes() -> None:

@@ -21,6 +21,7 @@ from secperf.commands.pacing import ScanPacing
 from secperf.config.sections.impact import ImpactConfig, parse_selector
 from secperf.events import ScanThrottled, now_ms
 from secperf.model import Sample
+from secperf.security.pacing.controller import SLOW_START_REASON
 from secperf.security.validator import ScanReport, SecurityValidator
 from secperf.store import Store
 from secperf.store.writer import StoreWriter
@@ -123,7 +124,9 @@ def test_a_scan_over_budget_is_paused_until_its_deadline_then_completes(
     assert pacing["throttled_ms"] > 500
     assert pacing["within_budget"] is False
     assert {s["action"] for s in pacing["stretches"]} <= {"fewer_workers", "pause"}
-    assert "+100 %" in pacing["stretches"][0]["reason"]
+    # It began with one worker (slow start); the first reading over budget paused it.
+    assert pacing["stretches"][0]["reason"] == SLOW_START_REASON
+    assert "+100 %" in pacing["stretches"][1]["reason"]
     # Past the deadline the workers are raised back where the OS allows it.
     assert pacing["priority_applied"]["nice"] == (0 if os.geteuid() == 0 else 19)
     assert pacing["deadline_reached_ms"] >= pacing["deadline_ms"]

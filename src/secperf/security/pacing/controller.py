@@ -4,11 +4,19 @@
 misses start, a thread learns each guard's level (``guards.Guard.prepare``)
 and then, every ``tick_s``, reads the guards:
 
+- slow start: a scan with two or more workers begins with one of them running
+  (``fewer_workers``, the others stopped as soon as the pool has forked them)
+  until a guard reading taken at least ``slow_start_ms`` after the scan began
+  says what the scan does to the guards: within budget, all workers run; over,
+  the ladder below goes on from there. Without it the scan ran at full speed
+  until the first reading that could see it, a second or two for a guard
+  scraped every second over a 1 s window: the whole of a short scan;
 - a fresh reading more than ``max_increase_pct`` over (for ``host_cpu_others``:
   under) the level throttles the scan: with two or more workers, half of them
   are stopped (``fewer_workers``); if the next fresh reading is still over,
   all of them (``pause``); a scan without workers holds its next batch
-  (``batch_pause``);
+  (``batch_pause``); while some workers are held, which ones run turns every
+  ``ROTATE_MS`` (``throttle`` says why);
 - two fresh readings in a row within half the budget step back one level
   (``pause`` to ``fewer_workers``, then to full speed): hysteresis, so a
   guard hovering at the budget does not make it flap;
@@ -34,6 +42,7 @@ import logging
 import os
 import statistics
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -55,6 +64,14 @@ log = logging.getLogger(__name__)
 
 #: Fresh readings within half the budget, in a row, that end throttling.
 RECOVER_READINGS = 2
+#: While some workers are held, the running ones change places this often.
+ROTATE_MS = 500
+#: Slow start: how long to wait for the pool's workers to appear, and how often to look.
+FIRST_WORKERS_WAIT_S = 1.0
+FIRST_WORKERS_POLL_S = 0.01
+SLOW_START_REASON = (
+    "slow start: one worker until a guard reading taken during the scan is within budget"
+)
 #: The shortest deadline: a sub-second prediction would otherwise give a deadline
 #: shorter than starting the worker pool and reading the guards' first samples.
 DEADLINE_FLOOR_MS = 3_000
@@ -75,6 +92,8 @@ class BudgetSettings:
     before_window_ms: int = 120_000
     stale_after_ms: int = 10_000
     deadline_floor_ms: int = DEADLINE_FLOOR_MS
+    #: Slow start (see the module doc); 0 turns it off.
+    slow_start_ms: int = 1_000
 
 
 class PacingController:
@@ -133,6 +152,9 @@ class PacingController:
         self._action_ts = 0  # newest reading when the action began
         self._recovered = 0
         self._loop_started_ms = 0
+        self._slow_start = False
+        self._rotation = 0
+        self._rotated_ms = 0
 
     # ------------------------------------------------------------------ ScanPacer
 
@@ -169,6 +191,8 @@ class PacingController:
                     if problem is not None:
                         self._turn_off(problem)
                         break
+            if self.state == BUDGET_ON and self.settings.slow_start_ms > 0:
+                self._hold_first_workers()
             self._loop_started_ms = now_ms()
             while not self._done.is_set():
                 self._check_deadline(now_ms())
@@ -182,12 +206,43 @@ class PacingController:
             self._throttle.release()
             self._hold.clear()
 
+    def _hold_first_workers(self) -> None:
+        """Slow start: hold all workers but one as soon as the pool has forked them.
+
+        The pool forks its workers at the scan's first batch, just after
+        ``scan_started``, all in one go: once two looks a few milliseconds
+        apart find the same two or more, the slow start begins. A scan whose
+        pool has one worker, or none within ``FIRST_WORKERS_WAIT_S``, has none.
+        """
+        deadline = time.monotonic() + FIRST_WORKERS_WAIT_S
+        seen: list[int] = []
+        while not self._done.is_set() and time.monotonic() < deadline:
+            pids = sorted(self._worker_pids())
+            if pids and pids == seen:
+                if len(pids) < 2:
+                    return
+                with self._lock:
+                    if self.state != BUDGET_ON or self.deadline_reached:
+                        return
+                    self._slow_start = True
+                    # Readings taken before this cannot see what the scan does.
+                    self._set_action(
+                        "fewer_workers",
+                        SLOW_START_REASON,
+                        None,
+                        now_ms() + self.settings.slow_start_ms - 1,
+                    )
+                return
+            seen = pids
+            self._done.wait(FIRST_WORKERS_POLL_S)
+
     def _check_deadline(self, now: int, *, scan_ended: bool = False) -> None:
         """Past the deadline: stop throttling and raise the workers' priority (new ones too)."""
         if self.deadline_ms is None or now < self.deadline_ms:
             return
         with self._lock:
             first = not self.deadline_reached
+            self._slow_start = False
             if first:
                 self.deadline_reached = True
                 self.deadline_reached_ms = now
@@ -257,6 +312,11 @@ class PacingController:
                 self._set_action(None, "the scan was throttled as long as it may be", None)
                 return
             over = [(g, r, inc) for g, r, inc in readings if inc > settings.max_increase_pct]
+            if self._slow_start and fresh:
+                self._slow_start = False
+                if not over:
+                    self._set_action(None, "slow start over: the guards are within budget", None)
+                    return
             if over and fresh:
                 self._recovered = 0
                 guard, _, increase = max(over, key=lambda item: item[2])
@@ -289,17 +349,21 @@ class PacingController:
                             self._set_action(None, "the guards recovered", None)
                 else:
                     self._recovered = 0
+            if self._action == "fewer_workers" and now - self._rotated_ms >= ROTATE_MS:
+                self._rotation += 1
+                self._rotated_ms = now
             self._apply()
 
     def _over_slowdown_cap(self, now: int) -> bool:
-        """Without a prediction: throttled at most (max_slowdown - 1) x the time the scan ran."""
+        """Without a prediction: held at most (max_slowdown - 1) x the time the scan ran.
+
+        A stretch with half the workers running counts half.
+        """
         if self.deadline_ms is not None:
             return False
         elapsed = now - self.started_ms
-        throttled = self.throttled_ms(now)
-        return throttled > 0 and throttled >= (self.settings.max_slowdown - 1) * max(
-            0.0, elapsed - throttled
-        )
+        held = self.throttled_ms(now, fewer_workers_weight=0.5)
+        return held > 0 and held >= (self.settings.max_slowdown - 1) * max(0.0, elapsed - held)
 
     def _why(self, guard: Guard, increase: float) -> str:
         budget = self.settings.max_increase_pct
@@ -318,7 +382,8 @@ class PacingController:
         if self._action == "pause":
             self._throttle.apply(pids, keep_running=0)
         elif self._action == "fewer_workers":
-            self._throttle.apply(pids, keep_running=max(1, len(pids) - len(pids) // 2))
+            keep = 1 if self._slow_start else max(1, len(pids) - len(pids) // 2)
+            self._throttle.apply(pids, keep_running=keep, offset=self._rotation)
         else:
             self._throttle.release()
         if self._action is not None:
@@ -359,19 +424,21 @@ class PacingController:
         with self._lock:
             self.state = BUDGET_OFF
             self.reason = reason
+            self._slow_start = False
             self._set_action(None, f"impact budget off: {reason}", None)
         self._throttle.release()
         log.warning("scan %s: impact budget off: %s", self.scan_id or self.target, reason)
 
     # ------------------------------------------------------------------ results
 
-    def throttled_ms(self, now: int | None = None) -> float:
+    def throttled_ms(self, now: int | None = None, *, fewer_workers_weight: float = 1.0) -> float:
         """Time throttled so far (the open stretch up to ``now``)."""
         now = now if now is not None else now_ms()
         total = 0.0
         for index, stretch in enumerate(self.stretches):
             is_open = index == len(self.stretches) - 1 and self._action is not None
-            total += (now if is_open else stretch.end_ms) - stretch.start_ms
+            weight = fewer_workers_weight if stretch.action == "fewer_workers" else 1.0
+            total += weight * ((now if is_open else stretch.end_ms) - stretch.start_ms)
         return float(total)
 
     def document(self) -> PacingDocument:

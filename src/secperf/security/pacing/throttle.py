@@ -1,7 +1,20 @@
 """Pausing and resuming a scan's worker processes (SIGSTOP / SIGCONT through psutil).
 
-``WorkerThrottle.apply`` keeps the first ``keep_running`` of the given workers
-running and stops the others; ``release`` resumes every worker it stopped.
+``WorkerThrottle.apply`` keeps ``keep_running`` of the given workers running
+and stops the others; ``release`` resumes every worker it stopped.
+
+A pool worker waiting for its next task holds the pool's call queue lock
+(``multiprocessing.Queue.get`` reads under it): stopped there, it keeps every
+other worker from taking a batch. Measured with a pool of two: stopping the
+idle worker stalled the other in 7 of 10 tries. So while some workers are to
+run, a worker seen waiting for a task (Linux: blocked in a pipe read,
+``/proc/PID/wchan``) is not stopped, and one a pause stopped so is resumed:
+it uses no CPU, and a later ``apply`` stops it once it runs a batch. Which
+workers run also turns (``offset``, moved by the controller every half
+second): where the kernel does not say what a worker waits for, or it takes a
+task just as it is stopped, and when the batch a stopped worker holds is the
+last one the scan waits for, the stall lasts until its turn comes.
+
 A stopped worker is never left behind:
 
 - the controller calls ``release`` whenever throttling ends, at the deadline,
@@ -25,6 +38,7 @@ import logging
 import threading
 import weakref
 from collections.abc import Sequence
+from pathlib import Path
 
 import psutil
 
@@ -38,6 +52,8 @@ class WorkerThrottle:
 
     def __init__(self) -> None:
         self._stopped: dict[int, psutil.Process] = {}
+        #: Stopped while waiting for a task (by a pause, when no worker was to run).
+        self._idle: set[int] = set()
         self._lock = threading.Lock()
         _LIVE.add(self)
 
@@ -47,14 +63,26 @@ class WorkerThrottle:
         with self._lock:
             return sorted(self._stopped)
 
-    def apply(self, pids: Sequence[int], keep_running: int) -> None:
-        """Run the first ``keep_running`` of ``pids`` (sorted), stop the rest; resume others."""
+    def apply(self, pids: Sequence[int], keep_running: int, offset: int = 0) -> None:
+        """Run ``keep_running`` of ``pids`` (sorted, from index ``offset`` round), stop the rest.
+
+        Workers stopped before and no longer to stop (or no longer in ``pids``) resume.
+        While some are to run, a worker waiting for a task is left running (or
+        resumed, if a pause stopped it so), as the module doc says.
+        """
         ordered = sorted(set(pids))
-        to_stop = set(ordered[max(0, keep_running) :])
+        keep = max(0, min(keep_running, len(ordered)))
+        running = {ordered[(offset + i) % len(ordered)] for i in range(keep)}
+        to_stop = set(ordered) - running
+        spare_idle = keep > 0
         with self._lock:
-            for pid in [p for p in self._stopped if p not in to_stop]:
-                self._resume(pid)
+            for pid in list(self._stopped):
+                if pid not in to_stop or (spare_idle and pid in self._idle):
+                    self._resume(pid)
             for pid in to_stop - set(self._stopped):
+                idle = waits_for_task(pid)
+                if idle and spare_idle:
+                    continue
                 try:
                     proc = psutil.Process(pid)
                     proc.suspend()
@@ -62,6 +90,8 @@ class WorkerThrottle:
                     log.debug("cannot pause scan worker %d: %s", pid, exc)
                     continue
                 self._stopped[pid] = proc
+                if idle:
+                    self._idle.add(pid)
 
     def release(self) -> None:
         """Resume every worker this throttle stopped."""
@@ -71,10 +101,23 @@ class WorkerThrottle:
 
     def _resume(self, pid: int) -> None:
         proc = self._stopped.pop(pid)
+        self._idle.discard(pid)
         try:
             proc.resume()
         except psutil.Error as exc:  # ended meanwhile (killed with its pool): fine
             log.debug("scan worker %d was not resumed: %s", pid, exc)
+
+
+def waits_for_task(pid: int) -> bool:
+    """Whether ``pid`` is blocked reading a pipe (a pool worker waiting for its next task).
+
+    False where the kernel does not say (no ``/proc``, or ``wchan`` hidden).
+    """
+    try:
+        channel = Path(f"/proc/{pid}/wchan").read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return False
+    return "pipe_read" in channel or "pipe_wait" in channel
 
 
 @atexit.register
