@@ -16,6 +16,7 @@ from secperf.commands.scanning import run_scan
 from secperf.config import ScanConfig, load_config
 from secperf.events import local_host
 from secperf.model import SecurityMetrics
+from secperf.security import validator as validator_module
 from secperf.security.cache import ScanCache
 from secperf.security.discovery import FileDiscovery
 from secperf.security.factory import ScanOptions, build_discovery, build_scanners, make_validator
@@ -27,14 +28,18 @@ from secperf.security.pacing.inputs import (
     hand_over_memo,
 )
 from secperf.security.pacing.prediction import (
+    BATCH_FILES,
+    BATCH_KB,
     BUILTIN_MS_PER_KB,
     BUILTIN_WARM_MS,
     BUILTIN_WARM_MS_PER_FILE,
     ScanPrediction,
+    batch_work,
     fit_model,
     predict_from_model,
     predict_scan,
     read_history,
+    span,
     theil_sen,
     try_predict,
     usable_history,
@@ -104,12 +109,16 @@ def _store_scan(
     host: str = HOST,
     target: str = TARGET,
     slow: float = 1.0,
+    lasting: Callable[[float, float], float] | None = None,
 ) -> None:
-    """A scan whose bandit costs 4 ms/KB and secrets 0.5 ms/KB; 80 ms + work/2 long."""
+    """A scan whose bandit costs 4 ms/KB and secrets 0.5 ms/KB; 80 ms + work/2 long.
+
+    ``lasting``: its duration from (bandit work, secrets work) instead.
+    """
     bandit = 4.0 * inputs.per_scanner["bandit"].missed_bytes / 1024
     secrets = 0.5 * inputs.per_scanner["secrets"].missed_bytes / 1024
     work = bandit + secrets
-    duration = (80.0 + 0.5 * work) * slow
+    duration = (80.0 + 0.5 * work if lasting is None else lasting(bandit, secrets)) * slow
     store.record_scan_started(scan_id, target, started_ms, SCANNERS, owner_pid=1, owner_host=host)
     metrics = SecurityMetrics(
         scan_id=scan_id,
@@ -162,6 +171,8 @@ def test_the_model_learns_rates_and_lines_from_stored_scans(tmp_path: Path) -> N
     assert predicted.per_scanner["secrets"].ms_per_kb == pytest.approx(0.5)
     work = 4.0 * 50 + 0.5 * 20
     assert predicted.duration_ms == pytest.approx(80.0 + 0.5 * work, rel=0.01)
+    # Half the work whatever its batches: the line on the work fits these scans.
+    assert predicted.duration_from == "work"
     assert predicted.cpu_s == pytest.approx(0.05 + 0.001 * work, rel=0.01)
 
     # One scan slowed five times by a busy machine barely moves a robust fit.
@@ -184,6 +195,7 @@ def test_the_model_learns_rates_and_lines_from_stored_scans(tmp_path: Path) -> N
     # The document round-trips.
     again = ScanPrediction.from_document(robust.to_document())
     assert again.duration_ms == pytest.approx(robust.duration_ms, abs=0.1)
+    assert again.duration_from == robust.duration_from == "work"
     assert again.inputs.per_scanner["bandit"].missed_bytes == 50 * 1024
 
 
@@ -240,6 +252,41 @@ def test_a_warm_scan_is_predicted_per_file_until_warm_scans_teach_it(tmp_path: P
     store.close()
     assert measured.duration_ms == pytest.approx(32.0)  # the median warm scan
     assert measured.cpu_s == pytest.approx(0.01)
+
+
+def test_the_work_is_cut_into_the_validators_batches_and_dealt_to_the_workers() -> None:
+    assert BATCH_KB * 1024 == validator_module._BATCH_BYTES
+    assert BATCH_FILES == validator_module._BATCH_FILES
+    # 300 KB of bandit at 2 ms/KB: a full batch and the rest; the start-up goes to the first.
+    assert batch_work(100.0, 2.0, 10, 300.0) == pytest.approx([612.0, 88.0])
+    assert batch_work(0.0, 1.0, 130, 13.0) == pytest.approx([13 / 3] * 3)  # by file count
+    assert batch_work(50.0, 2.0, 0, 0.0) == []
+    # Largest first to the least busy worker: one worker waits for the big batch.
+    assert span([612.0, 88.0, 10.0], 2) == pytest.approx(612.0)
+    assert span([300.0, 300.0, 300.0, 300.0], 2) == pytest.approx(600.0)
+    assert span([300.0, 300.0], 1) == pytest.approx(600.0)
+
+
+def test_a_history_that_follows_the_span_predicts_from_the_span(tmp_path: Path) -> None:
+    def span_of(bandit: float, secrets: float) -> float:
+        """Bandit's batches (256 KB at 4 ms/KB) and secrets' one, on two workers."""
+        full, rest = divmod(bandit, 1024.0)
+        batches = [1024.0] * int(full) + ([rest] if rest else []) + [secrets]
+        return 50.0 + span(batches, 2)
+
+    store = Store.open(f"sqlite:///{tmp_path / 'store.db'}")
+    sizes = [(20.0, 20.0), (200.0, 200.0), (1000.0, 1000.0), (60.0, 60.0), (600.0, 600.0)]
+    for i, (bandit_kb, secrets_kb) in enumerate(sizes):
+        inputs = _inputs(bandit_kb, secrets_kb)
+        _store_scan(store, f"scan-{i}", 1_000_000 + i * 60_000, inputs, lasting=span_of)
+    for bandit_kb in (150.0, 800.0):
+        wanted = _inputs(bandit_kb, bandit_kb)
+        predicted = predict_scan(store, target=TARGET, host=HOST, inputs=wanted, scanners=SCANNERS)
+        assert predicted.duration_from == "span"
+        assert predicted.duration_ms == pytest.approx(
+            span_of(4.0 * bandit_kb, 0.5 * bandit_kb), rel=0.02
+        )
+    store.close()
 
 
 def test_theil_sen_ignores_an_outlier_and_refuses_a_vertical_line() -> None:

@@ -11,13 +11,25 @@ The model is small enough to explain in a few lines:
   ``HISTORY_SCANS`` scans of this target on this host whose prediction stored
   the inputs; with too few of them the rate is the median work per KB, and
   with none the built-in values below;
-* a scan with cache misses lasts a fixed start-up plus a share of the work
-  (``startup_ms + wall_per_work * work``; with two workers about half), its
-  CPU likewise: Theil-Sen lines through the same scans' (work, duration) and
-  (work, CPU), the work being what the scanner lines give for each scan's
-  stored inputs (so a bias of those lines is corrected rather than carried
-  over), or the built-in slope (1 / workers, and 1 for CPU) and the median
-  intercept while the work has not varied;
+* the scan hands its misses to the workers in batches of one scanner (up to
+  ``BATCH_KB`` or ``BATCH_FILES``, largest first); its *span* is the busiest
+  worker's work when each scanner's work is cut into those batches and dealt
+  out that way. A small scan is one batch of bandit that one worker runs while
+  the other idles (its span is all its work); a large one is shared about
+  evenly (half of it with two workers);
+* a scan with cache misses lasts a fixed start-up plus its span times a
+  factor (near 1 on a quiet machine): a Theil-Sen line through the same
+  scans' (span, duration). Where a worker is much slower beside another
+  (a busy machine, cores shared by hyperthreads) the span under-counts large
+  scans, and a line through (work, duration) fits better, its slope the share
+  of the work waited for; whichever of the two lies closer to this target's
+  scans (the median relative distance) predicts, and the prediction says which
+  (``duration_from``). Its CPU is a fixed part plus its work times a rate, a
+  Theil-Sen line through (work, CPU). Span and work are what the scanner lines
+  give for each past scan's stored inputs (so a bias of those lines is
+  corrected rather than carried over); while they have not varied, the
+  built-in slopes (1 per ms of span, 1 / workers per ms of work, 1 CPU second
+  per second of work) and the median intercept;
 * a scan with nothing to read (every file cached) lasts as long as the
   median such scan did (the cache lookups, the findings, the events), or,
   before any did, ``BUILTIN_WARM_MS`` plus ``BUILTIN_WARM_MS_PER_FILE`` per
@@ -93,6 +105,10 @@ BUILTIN_STARTUP_CPU_S = 0.1
 #: A warm scan's duration, built in: a fixed part and a part per file looked at.
 BUILTIN_WARM_MS = 2.0
 BUILTIN_WARM_MS_PER_FILE = 0.1
+#: How the validator cuts a scanner's misses into the batches it hands the workers
+#: (``validator._BATCH_BYTES`` and ``_BATCH_FILES``; a test keeps them equal).
+BATCH_KB = 256.0
+BATCH_FILES = 64
 #: CPU seconds per ms of scanner work, built in: the workers' time is CPU time.
 BUILTIN_CPU_PER_WORK = 0.001
 #: Statuses whose metrics describe a whole scan.
@@ -246,6 +262,7 @@ class CostModel(NamedTuple):
     scanner_startup_ms: dict[str, float]
     rate_scans: dict[str, int]
     startup_ms: float
+    #: Duration per ms of the whole scan's span (or work, see ``by_span``).
     wall_per_work: float
     startup_cpu_s: float
     cpu_per_work: float
@@ -253,6 +270,8 @@ class CostModel(NamedTuple):
     warm_ms: float | None
     warm_cpu_s: float | None
     history_scans: int
+    #: Whether the duration line runs on the span (else on the work): see ``fit_model``.
+    by_span: bool = True
 
     def warm_cost(self, files: int) -> tuple[float, float]:
         """(duration ms, CPU s) of a scan with nothing to read, of ``files`` files."""
@@ -290,6 +309,9 @@ class ScanPrediction:
     startup_ms: float = 0.0
     startup_cpu_s: float = 0.0
     unavailable: dict[str, str] = field(default_factory=dict)
+    #: What the duration was predicted from: ``span`` or ``work`` (see ``fit_model``);
+    #: "" for a warm scan.
+    duration_from: str = ""
 
     @property
     def basis_text(self) -> str:
@@ -313,6 +335,7 @@ class ScanPrediction:
             },
             "inputs": self.inputs.to_document(),
             "made_ms": self.made_ms,
+            **({"duration_from": self.duration_from} if self.duration_from else {}),
         }
 
     @classmethod
@@ -341,6 +364,7 @@ class ScanPrediction:
                 made_ms=int(doc.get("made_ms", 0)),
                 startup_ms=float(startup.get("duration_ms", 0.0)),
                 startup_cpu_s=float(startup.get("cpu_s", 0.0)),
+                duration_from=str(doc.get("duration_from") or ""),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ValueError(f"not a scan prediction document: {exc}") from None
@@ -427,9 +451,38 @@ def _scanner_line(points: Sequence[tuple[float, float]], scanner: str) -> tuple[
     return startup, rate if rate > 0 else BUILTIN_MS_PER_KB.get(scanner, DEFAULT_MS_PER_KB)
 
 
-def _predicted_work(lines: Mapping[str, tuple[float, float]], inputs: ScanInputs) -> float:
-    """The work (ms) the scanner lines give for ``inputs``; built-in lines for others."""
+def batch_work(startup_ms: float, rate: float, misses: int, missed_kb: float) -> list[float]:
+    """One scanner's work (ms) cut as the validator cuts its misses into batches.
+
+    Batches fill up to ``BATCH_KB`` (the last one holds the rest) or hold
+    ``BATCH_FILES`` files; the scanner's start-up goes to the first batch.
+    """
+    if misses <= 0:
+        return []
+    full, rest = divmod(missed_kb, BATCH_KB)
+    sizes = [BATCH_KB] * int(full) + ([rest] if rest > 0 else [])
+    by_files = math.ceil(misses / BATCH_FILES)
+    if len(sizes) < by_files:  # many small files: cut by count, about evenly
+        sizes = [missed_kb / by_files] * by_files
+    work = [rate * size for size in sizes] or [0.0]
+    work[0] += startup_ms
+    return work
+
+
+def span(batches: Iterable[float], workers: int) -> float:
+    """The busiest worker's work when ``batches`` are dealt out largest first, as the scan does."""
+    loads = [0.0] * max(1, workers)
+    for work in sorted(batches, reverse=True):
+        loads[loads.index(min(loads))] += work
+    return max(loads)
+
+
+def _predicted_work(
+    lines: Mapping[str, tuple[float, float]], inputs: ScanInputs
+) -> tuple[float, float]:
+    """(work, span) in ms the scanner lines give for ``inputs``; built-in lines for others."""
     total = 0.0
+    batches: list[float] = []
     for scanner, scanner_inputs in inputs.per_scanner.items():
         if scanner_inputs.misses <= 0:
             continue
@@ -440,8 +493,17 @@ def _predicted_work(lines: Mapping[str, tuple[float, float]], inputs: ScanInputs
                 BUILTIN_MS_PER_KB.get(scanner, DEFAULT_MS_PER_KB),
             ),
         )
-        total += startup + rate * scanner_inputs.missed_bytes / 1024
-    return total
+        missed_kb = scanner_inputs.missed_bytes / 1024
+        total += startup + rate * missed_kb
+        batches += batch_work(startup, rate, scanner_inputs.misses, missed_kb)
+    return total, span(batches, inputs.jobs)
+
+
+def _misfit(line: tuple[float, float], xs: Sequence[float], ys: Sequence[float]) -> float:
+    """The median relative distance of (x, y) points from ``line`` (intercept, slope)."""
+    return statistics.median(
+        abs(line[0] + line[1] * x - y) / y for x, y in zip(xs, ys, strict=True) if y > 0
+    )
 
 
 def fit_model(history: Sequence[CostRecord], jobs: int) -> CostModel:
@@ -480,11 +542,26 @@ def fit_model(history: Sequence[CostRecord], jobs: int) -> CostModel:
     # The whole-scan lines are fitted on the work these scanner lines predict for
     # each past scan (its measured work where its inputs were not stored), so a
     # bias of the scanner lines is corrected, not compounded.
-    work = [
-        w if inputs is None else _predicted_work(lines, inputs)
+    predicted = [
+        (w, w / max(1, jobs)) if inputs is None else _predicted_work(lines, inputs)
         for w, inputs in zip(work, working_inputs, strict=True)
     ]
-    startup_ms, wall_per_work = _line(work, durations, 1.0 / max(1, jobs), BUILTIN_STARTUP_MS)
+    work = [w for w, _ in predicted]
+    spans = [s for _, s in predicted]
+    # The duration follows the span where the scanners' rates hold whatever the
+    # number of busy workers; where a worker is much slower beside another (a
+    # loaded machine, cores shared by hyperthreads), the work fits better, with
+    # the share of it waited for learned as a slope. Whichever line lies closer
+    # to this target's scans is used.
+    by_span = True
+    startup_ms, wall_per_work = _line(spans, durations, 1.0, BUILTIN_STARTUP_MS)
+    if len(durations) >= 3:
+        on_work = _line(work, durations, 1.0 / max(1, jobs), BUILTIN_STARTUP_MS)
+        if _misfit(on_work, work, durations) < _misfit(
+            (startup_ms, wall_per_work), spans, durations
+        ):
+            by_span = False
+            startup_ms, wall_per_work = on_work
     # A scan without a cost probe measured its CPU as 0: not a point of the CPU line.
     cpu_points = [(w, c) for w, c in zip(work, cpus, strict=True) if c > 0]
     startup_cpu_s, cpu_per_work = _line(
@@ -504,6 +581,7 @@ def fit_model(history: Sequence[CostRecord], jobs: int) -> CostModel:
         warm_ms=statistics.median(warm_durations) if warm_durations else None,
         warm_cpu_s=statistics.median(warm_cpus) if warm_cpus else None,
         history_scans=len(history),
+        by_span=by_span,
     )
 
 
@@ -514,30 +592,39 @@ def predict_from_model(
     model: CostModel, inputs: ScanInputs, scanners: Sequence[str], *, made_ms: int | None = None
 ) -> ScanPrediction:
     """Apply ``model`` to ``inputs`` for ``scanners``."""
-    per_scanner: dict[str, ScannerPrediction] = {}
-    total_work = 0.0
+    works: dict[str, float] = {}
+    rates: dict[str, tuple[float, float, str]] = {}
+    batches: list[float] = []
     for scanner in scanners:
         if scanner in inputs.unavailable:
             continue
         scanner_inputs = inputs.per_scanner.get(scanner)
-        rate, startup, basis = model.rate(scanner)
-        work = 0.0
+        rate, startup, _ = rates[scanner] = model.rate(scanner)
+        works[scanner] = 0.0
         if scanner_inputs is not None and scanner_inputs.misses > 0:
-            work = startup + rate * scanner_inputs.missed_bytes / 1024
-        total_work += work
-        per_scanner[scanner] = ScannerPrediction(
-            duration_ms=model.wall_per_work * work,
+            missed_kb = scanner_inputs.missed_bytes / 1024
+            works[scanner] = startup + rate * missed_kb
+            batches += batch_work(startup, rate, scanner_inputs.misses, missed_kb)
+    total_work = sum(works.values())
+    waited = span(batches, inputs.jobs) if model.by_span else total_work
+    waited_ms = model.wall_per_work * waited
+    per_scanner = {
+        # Each scanner's share of the time waited for the workers is its share of the work.
+        scanner: ScannerPrediction(
+            duration_ms=waited_ms * work / total_work if total_work > 0 else 0.0,
             cpu_s=model.cpu_per_work * work,
-            ms_per_kb=rate,
-            basis=basis,
-            startup_ms=startup,
+            ms_per_kb=rates[scanner][0],
+            basis=rates[scanner][2],
+            startup_ms=rates[scanner][1],
         )
+        for scanner, work in works.items()
+    }
     if total_work > 0:
         startup_ms, startup_cpu_s = model.startup_ms, model.startup_cpu_s
     else:  # nothing to read: a warm scan
         startup_ms, startup_cpu_s = model.warm_cost(inputs.files)
     return ScanPrediction(
-        duration_ms=startup_ms + model.wall_per_work * total_work,
+        duration_ms=startup_ms + waited_ms,
         cpu_s=startup_cpu_s + model.cpu_per_work * total_work,
         basis=HISTORY if model.history_scans else BUILTIN,
         history_scans=model.history_scans,
@@ -547,6 +634,7 @@ def predict_from_model(
         startup_ms=startup_ms,
         startup_cpu_s=startup_cpu_s,
         unavailable=dict(inputs.unavailable),
+        duration_from=("span" if model.by_span else "work") if total_work > 0 else "",
     )
 
 
