@@ -208,6 +208,33 @@ def test_the_held_worker_changes_while_half_of_them_run() -> None:
     assert len(asyncio.run(main())) == 2
 
 
+def test_a_guard_over_budget_with_the_scan_paused_is_levelled_where_it_is() -> None:
+    async def main() -> PacingDocument:
+        with child_processes(2) as pids:
+            # A long prediction: the deadline, not the cap on throttled time, bounds it.
+            async with paced(IMPACT, predicted_ms=600_000) as (_, guard, pacing, controller, _):
+                # +50 % from the start, whatever the scan does: another process's doing.
+                guard.value = LEVEL * 1.5
+                controller.scan_started("scan-7", lambda: list(pids))
+                await wait_for(lambda: len(stopped(pids)) == 2)
+                # Over budget in settled readings with the scan paused: half resume...
+                await wait_for(lambda: len(stopped(pids)) == 1)
+                # ...and at the new level the guard is within budget: all of them.
+                await wait_for(lambda: stopped(pids) == [])
+                controller.scan_finished()
+                assert pacing.feeds and controller.guards[0].paused == LEVEL * 1.5
+                return controller.document()
+
+    document = asyncio.run(main())
+    actions = [s.action for s in document.stretches]
+    assert actions == ["fewer_workers", "pause", "fewer_workers"]
+    assert "not the scan's doing" in document.stretches[2].reason
+    assert "15" in document.stretches[2].reason
+    # A pause of at least the settling time and two readings came first.
+    pause = document.stretches[1]
+    assert pause.end_ms - pause.start_ms >= 1_000
+
+
 def test_the_deadline_ends_throttling_so_the_scan_finishes() -> None:
     async def main() -> PacingDocument:
         with child_processes(2) as pids:

@@ -72,8 +72,9 @@ async def _paced_scan(
 
     async def scrape() -> None:
         while guard_value is not None:
-            # At its level until the workers run, then at ``guard_value``.
-            value = guard_value if validator.worker_pids() else LEVEL
+            # At ``guard_value`` while a worker runs, else at its level: the scan's doing.
+            workers = validator.worker_pids()
+            value = guard_value if len(stopped(workers)) < len(workers) else LEVEL
             await asyncio.to_thread(store.write_samples, [_guard_sample(value, now_ms())])
             paused_seen.extend(stopped(validator.worker_pids()))
             await asyncio.sleep(0.2)
@@ -104,7 +105,8 @@ def _api_scan(store: Store, scan_id: str) -> dict[str, Any]:
 def test_a_scan_over_budget_is_paused_until_its_deadline_then_completes(
     store: Store, tmp_path: Path
 ) -> None:
-    project = write_project(tmp_path / "project", 40)
+    # 4 s of work for two workers: held as it is, it runs past its deadline.
+    project = write_project(tmp_path / "project", 80)
     start = now_ms()
     store.write_samples([_guard_sample(LEVEL, start - s * 1000) for s in range(30, 0, -2)])
     impact = ImpactConfig(
@@ -114,7 +116,7 @@ def test_a_scan_over_budget_is_paused_until_its_deadline_then_completes(
     report, paused = asyncio.run(
         _paced_scan(store, project, impact, guard_value=LEVEL * 2, predicted_ms=2000)
     )
-    assert report.status == "ok" and report.metrics.files_scanned == 40
+    assert report.status == "ok" and report.metrics.files_scanned == 80
     assert paused, "the workers were never seen paused"
     pacing = report.pacing
     assert pacing is not None

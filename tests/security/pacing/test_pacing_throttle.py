@@ -7,6 +7,7 @@ it stopped there, the running worker could take no further batch.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sys
 import time
@@ -29,7 +30,8 @@ def _busy(seconds: float) -> int:
     return os.getpid()
 
 
-def _idle_pool() -> Iterator[tuple[ProcessPoolExecutor, list[int], int]]:
+@contextlib.contextmanager
+def idle_pool() -> Iterator[tuple[ProcessPoolExecutor, list[int], int]]:
     """A pool of two idle workers, and the one waiting for a task (holding the lock)."""
     with ProcessPoolExecutor(max_workers=2) as pool:
         pool.submit(os.getpid).result(timeout=30)
@@ -44,7 +46,7 @@ def _idle_pool() -> Iterator[tuple[ProcessPoolExecutor, list[int], int]]:
 
 
 def test_a_worker_waiting_for_a_task_is_not_stopped_while_another_runs() -> None:
-    for pool, pids, holder in _idle_pool():
+    with idle_pool() as (pool, pids, holder):
         throttle = WorkerThrottle()
         # Keep the other worker running, hold the one waiting for a task.
         other = next(pid for pid in pids if pid != holder)
@@ -58,11 +60,12 @@ def test_a_worker_waiting_for_a_task_is_not_stopped_while_another_runs() -> None
 
 
 def test_a_pause_stops_every_worker_and_easing_it_resumes_the_one_waiting_for_a_task() -> None:
-    for pool, pids, holder in _idle_pool():
+    with idle_pool() as (pool, pids, holder):
         throttle = WorkerThrottle()
         try:
             throttle.apply(pids, keep_running=0)
-            assert sorted(stopped(pids)) == pids
+            assert throttle.stopped_pids == pids
+            asyncio.run(wait_for(lambda: sorted(stopped(pids)) == pids))
             other = next(pid for pid in pids if pid != holder)
             throttle.apply(pids, keep_running=1, offset=pids.index(other))
             assert throttle.stopped_pids == []

@@ -6,7 +6,7 @@ and then, every ``tick_s``, reads the guards:
 
 - slow start: a scan with two or more workers begins with one of them running
   (``fewer_workers``, the others stopped as soon as the pool has forked them)
-  until a guard reading taken at least ``slow_start_ms`` after the scan began
+  until a guard reading taken at least ``settle_ms`` after the scan began
   says what the scan does to the guards: within budget, all workers run; over,
   the ladder below goes on from there. Without it the scan ran at full speed
   until the first reading that could see it, a second or two for a guard
@@ -17,6 +17,14 @@ and then, every ``tick_s``, reads the guards:
   all of them (``pause``); a scan without workers holds its next batch
   (``batch_pause``); while some workers are held, which ones run turns every
   ``ROTATE_MS`` (``throttle`` says why);
+- paused, yet over budget in two readings in a row taken ``settle_ms`` or
+  more into the pause: the excess is not the scan's doing (another process,
+  a burst of traffic). Each such guard's level becomes its median over those
+  readings (``Guard.paused``), the reason says so, and the scan steps back
+  to ``fewer_workers``. Without it a guard pushed up by other work held the
+  scan paused until its deadline (measured on a shared host: paused from
+  its first over-budget reading to the deadline, 4.6 times the unthrottled
+  duration, with the guard as high as before);
 - two fresh readings in a row within half the budget step back one level
   (``pause`` to ``fewer_workers``, then to full speed): hysteresis, so a
   guard hovering at the budget does not make it flap;
@@ -64,6 +72,8 @@ log = logging.getLogger(__name__)
 
 #: Fresh readings within half the budget, in a row, that end throttling.
 RECOVER_READINGS = 2
+#: Settled readings over budget with the scan paused, in a row, that re-level a guard.
+RELEVEL_READINGS = 2
 #: While some workers are held, the running ones change places this often.
 ROTATE_MS = 500
 #: Slow start: how long to wait for the pool's workers to appear, and how often to look.
@@ -92,8 +102,9 @@ class BudgetSettings:
     before_window_ms: int = 120_000
     stale_after_ms: int = 10_000
     deadline_floor_ms: int = DEADLINE_FLOOR_MS
-    #: Slow start (see the module doc); 0 turns it off.
-    slow_start_ms: int = 1_000
+    #: How long after the scan's pace changed a guard reading shows the change (a
+    #: series scraped every second over a 1 s window); 0 turns the slow start off.
+    settle_ms: int = 1_000
 
 
 class PacingController:
@@ -153,6 +164,8 @@ class PacingController:
         self._recovered = 0
         self._loop_started_ms = 0
         self._slow_start = False
+        self._action_began_ms = 0
+        self._paused_over: dict[int, list[float]] = {}  # id(guard): readings while paused
         self._rotation = 0
         self._rotated_ms = 0
 
@@ -191,7 +204,7 @@ class PacingController:
                     if problem is not None:
                         self._turn_off(problem)
                         break
-            if self.state == BUDGET_ON and self.settings.slow_start_ms > 0:
+            if self.state == BUDGET_ON and self.settings.settle_ms > 0:
                 self._hold_first_workers()
             self._loop_started_ms = now_ms()
             while not self._done.is_set():
@@ -230,7 +243,7 @@ class PacingController:
                         "fewer_workers",
                         SLOW_START_REASON,
                         None,
-                        now_ms() + self.settings.slow_start_ms - 1,
+                        now_ms() + self.settings.settle_ms - 1,
                     )
                 return
             seen = pids
@@ -331,7 +344,10 @@ class PacingController:
                     self._set_action(action, reason, guard.name, newest)
                 elif self._action == "fewer_workers":
                     self._set_action("pause", reason, guard.name, newest)
+                elif self._action in ("pause", "batch_pause"):
+                    self._over_while_paused(over, newest)
             elif self._action is not None and fresh:
+                self._paused_over.clear()
                 if all(inc <= settings.max_increase_pct / 2 for _, _, inc in readings):
                     self._recovered += 1
                     if self._recovered >= RECOVER_READINGS:
@@ -353,6 +369,30 @@ class PacingController:
                 self._rotation += 1
                 self._rotated_ms = now
             self._apply()
+
+    def _over_while_paused(self, over: list[tuple[Guard, Reading, float]], newest: int) -> None:
+        """Over budget with the scan held: settled twice in a row, not the scan's doing."""
+        settled_from = self._action_began_ms + self.settings.settle_ms
+        if any(reading.ts_ms < settled_from for _, reading, _ in over):
+            return  # a reading that may still show the scan running
+        if set(self._paused_over) - {id(guard) for guard, _, _ in over}:
+            self._paused_over.clear()  # another guard: a new run of readings
+        for guard, reading, _ in over:
+            self._paused_over.setdefault(id(guard), []).append(reading.value)
+        if min(len(values) for values in self._paused_over.values()) < RELEVEL_READINGS:
+            return
+        levels = []
+        for guard, _, _ in over:
+            guard.paused = statistics.median(self._paused_over[id(guard)])
+            levels.append(f"{guard.name} {guard.paused:.3g}")
+        pids = self._worker_pids()
+        action = "fewer_workers" if len(pids) >= 2 else None
+        resume = "half the workers resume" if action else "the scan resumes"
+        reason = (
+            "over budget with the scan paused, so not the scan's doing: the level is now"
+            f" the one while paused ({', '.join(levels)}); {resume}"
+        )
+        self._set_action(action, reason, None, newest)
 
     def _over_slowdown_cap(self, now: int) -> bool:
         """Without a prediction: held at most (max_slowdown - 1) x the time the scan ran.
@@ -401,6 +441,8 @@ class PacingController:
             self.stretches[-1].end_ms = now
         self._action = action
         self._action_ts = reading_ts
+        self._action_began_ms = now
+        self._paused_over.clear()
         self._recovered = 0
         if action is not None:
             self.stretches.append(Stretch(now, now, action, reason))

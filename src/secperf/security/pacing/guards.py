@@ -19,7 +19,9 @@ idle CPU, whatever the others use is what they asked for.
 Levels: ``before`` is the guard's median over ``before_window`` before the
 scan; ``quiet`` its learned quiet level: the median of its 1-minute averages
 over the last 24 h outside every stored scan. The budget compares fresh values
-with ``max(before, quiet)``.
+with ``max(before, quiet)``; ``paused``, once the controller has found the
+guard over budget with the scan paused, moves that level to what the guard
+read while paused (up for a latency, down for the CPU left to others).
 """
 
 from __future__ import annotations
@@ -80,12 +82,19 @@ class Guard(abc.ABC):
         self.name = name
         self.before: float | None = None
         self.quiet: float | None = None
+        self.paused: float | None = None
 
     @property
     def level(self) -> float | None:
-        """What the budget compares with: ``max(before, quiet)`` (either when one is missing)."""
+        """What the budget compares with: ``max(before, quiet)`` (either when one is missing),
+        moved to ``paused`` in the harmful direction once that is known."""
         known = [v for v in (self.before, self.quiet) if v is not None]
-        return max(known) if known else None
+        if not known:
+            return self.paused
+        level = max(known)
+        if self.paused is None:
+            return level
+        return max(level, self.paused) if self.direction == "up" else min(level, self.paused)
 
     @abc.abstractmethod
     def prepare(self, scan_start_ms: int, before_window_ms: int) -> str | None:

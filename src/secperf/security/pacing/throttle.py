@@ -76,10 +76,13 @@ class WorkerThrottle:
         to_stop = set(ordered) - running
         spare_idle = keep > 0
         with self._lock:
+            woken: set[int] = set()
             for pid in list(self._stopped):
                 if pid not in to_stop or (spare_idle and pid in self._idle):
+                    woken.add(pid)
                     self._resume(pid)
-            for pid in to_stop - set(self._stopped):
+            # One just woken for waiting for a task may not show it again yet.
+            for pid in to_stop - set(self._stopped) - woken:
                 idle = waits_for_task(pid)
                 if idle and spare_idle:
                     continue
