@@ -33,10 +33,10 @@ The model is small enough to explain in a few lines:
 * a scan with nothing to read (every file cached) lasts as long as the
   median such scan did (the cache lookups, the findings, the events), or,
   before any did, ``BUILTIN_WARM_MS`` plus ``BUILTIN_WARM_MS_PER_FILE`` per
-  file it looks at. It runs in one process, so its CPU is its duration at
-  most: the median CPU of such scans where one was measured, else its
-  duration (a warm scan's CPU is often below the clock's 10 ms tick and
-  measured as 0, which teaches nothing).
+  file it looks at. Its CPU is the median CPU of such scans where one was
+  measured, else its duration (it runs in one process). A warm scan's CPU
+  is counted in the clock's 10 ms ticks and often reads 0, which teaches
+  nothing.
 
 Built-in rates were measured on a copy of part of the standard library (76
 files, 1.3 MB) on a loaded 2-core machine: bandit 3.3 ms per KB with one
@@ -278,11 +278,9 @@ class CostModel(NamedTuple):
         duration_ms = self.warm_ms
         if duration_ms is None:
             duration_ms = BUILTIN_WARM_MS + BUILTIN_WARM_MS_PER_FILE * files
-        # One process: its CPU is at most its duration.
-        cpu_s = duration_ms / 1000
         if self.warm_cpu_s is not None:
-            cpu_s = min(cpu_s, self.warm_cpu_s)
-        return duration_ms, cpu_s
+            return duration_ms, self.warm_cpu_s
+        return duration_ms, duration_ms / 1000  # one process, busy all along
 
     def rate(self, scanner: str) -> tuple[float, float, str]:
         """The scanner's (ms per KB, start-up ms) and their basis (history or built in)."""
