@@ -5,7 +5,8 @@ Usage: ``python -m benchmarks [--quick] [--only AREA ...] [--output PATH] [--upd
 ``--update`` (with ``--only``) replaces only the rows of the areas it ran in an
 existing output file: every other row keeps the run that measured it, and the
 header gains a line naming this run, its areas and its commit, so a reader
-knows which rows came from which run.
+knows which rows came from which run. ``--only`` without ``--update`` or
+``--output`` prints its table and leaves docs/performance.md as it is.
 """
 
 from __future__ import annotations
@@ -140,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="run each benchmark briefly")
     parser.add_argument("--only", nargs="*", default=None, help="areas (module suffixes) to run")
-    parser.add_argument("--output", type=Path, default=ROOT / "docs" / "performance.md")
+    parser.add_argument("--output", type=Path, default=None, help="default: docs/performance.md")
     parser.add_argument(
         "--update",
         action="store_true",
@@ -149,6 +150,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.update and not args.only:
         parser.error("--update needs --only: a full run rewrites the whole file")
+    # A partial run never replaces the whole page with a few areas' rows: without
+    # --update or --output it prints its table instead.
+    to_stdout = bool(args.only) and not args.update and args.output is None
+    if args.output is None:
+        args.output = ROOT / "docs" / "performance.md"
     if args.update and not args.output.is_file():
         parser.error(f"--update: {args.output} does not exist yet")
 
@@ -158,6 +164,9 @@ def main(argv: list[str] | None = None) -> int:
         if m.name.startswith("bench_")
     )
     if args.only:
+        known = {n.removeprefix("bench_") for n in names}
+        if unknown := [area for area in args.only if area not in known]:
+            parser.error(f"--only: unknown area {unknown[0]!r}; known: {', '.join(sorted(known))}")
         names = [n for n in names if n.removeprefix("bench_") in args.only]
     figures: list[Figure] = []
     started = time.perf_counter()
@@ -176,6 +185,13 @@ def main(argv: list[str] | None = None) -> int:
     command = "python -m benchmarks" + (" --quick" if args.quick else "")
     if args.only:
         command += " --only " + " ".join(args.only)
+    if to_stdout:
+        sys.stdout.write(_render(figures, args.quick, command, elapsed))
+        print(
+            f"{args.output} left as it is: --update replaces these areas' rows there",
+            file=sys.stderr,
+        )
+        return 0
     args.output.parent.mkdir(parents=True, exist_ok=True)
     if args.update:
         areas = {f.area for f in figures} | {n.removeprefix("bench_") for n in names}

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from benchmarks.__main__ import TABLE_HEADER, _update
+import pytest
+from benchmarks.__main__ import TABLE_HEADER, _update, main
 from benchmarks.common import Figure
 
 RULE = "|---|---|---|---|---|---|---|---|---|"
@@ -41,3 +42,12 @@ def test_an_area_measured_again_leaves_the_older_header_lines() -> None:
     assert rows[0].startswith("| scan impact budget | p95 | 60.7 % |")
     assert rows[1].startswith("| startup | --version | 25.0 ms |")
     assert len(rows) == 2
+
+
+def test_an_unknown_area_is_named(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        main(["--only", "startup", "no_such_area"])
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err
+    assert "--only: unknown area 'no_such_area'" in err
+    assert "scan_budget" in err and "startup" in err
