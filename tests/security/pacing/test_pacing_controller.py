@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import subprocess
 import sys
 import threading
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import Future
+from typing import Any
 
 from secperf.bus.interface import EventBus
 from secperf.bus.memory import AsyncEventBus
@@ -65,7 +67,7 @@ class Guard:
 
 @contextlib.asynccontextmanager
 async def paced(
-    impact: ImpactConfig, *, predicted_ms: float | None = None
+    impact: ImpactConfig, *, predicted_ms: float | None = None, **settings: Any
 ) -> AsyncIterator[tuple[EventBus, Guard, ScanPacing, PacingController, list[Event]]]:
     async with AsyncEventBus() as bus:
         events: list[Event] = []
@@ -84,6 +86,7 @@ async def paced(
         guard = Guard(bus)
         task = asyncio.create_task(guard.run())
         controller = pacing.controller(None, "/project", predicted_ms=predicted_ms)
+        controller.settings = dataclasses.replace(controller.settings, **settings)
         try:
             yield bus, guard, pacing, controller, events
         finally:
@@ -115,7 +118,8 @@ IMPACT = ImpactConfig(guard=[parse_selector(GUARD_SELECTOR)], before_window="1m"
 def test_over_budget_pauses_the_workers_and_recovery_resumes_them() -> None:
     async def main() -> PacingDocument:
         with child_processes(2) as pids:
-            async with paced(IMPACT) as (_, guard, _, controller, events):
+            # Full speed is tried again as soon as the guard has recovered.
+            async with paced(IMPACT, full_speed_retry_ms=0) as (_, guard, _, controller, events):
                 controller.scan_started("scan-1", lambda: list(pids))
                 # Slow start: one worker until a reading taken a second into the
                 # scan is within budget, then all of them.
@@ -206,6 +210,29 @@ def test_the_held_worker_changes_while_half_of_them_run() -> None:
                 return held
 
     assert len(asyncio.run(main())) == 2
+
+
+def test_once_full_speed_was_over_budget_recovery_stops_at_half_the_workers() -> None:
+    async def main() -> None:
+        with child_processes(2) as pids:
+            # Full speed is not tried again within the test (10 s by default).
+            settings = {"predicted_ms": 600_000, "full_speed_retry_ms": 600_000}
+            async with paced(IMPACT, **settings) as (_, guard, _, controller, _):
+                controller.scan_started("scan-8", lambda: list(pids))
+                await wait_for(lambda: len(stopped(pids)) == 1)  # slow start
+                await wait_for(lambda: stopped(pids) == [])
+                guard.value = LEVEL * 1.5  # over at full speed
+                await wait_for(lambda: len(stopped(pids)) == 2)
+                guard.value = LEVEL
+                await wait_for(lambda: controller._action == "fewer_workers")
+                # Well within budget, reading after reading: still half of them.
+                await after_readings(controller, 4)
+                assert controller._action == "fewer_workers"
+                assert "recovered" in controller.stretches[-1].reason
+                controller.scan_finished()
+                assert stopped(pids) == []
+
+    asyncio.run(main())
 
 
 def test_a_guard_over_budget_with_the_scan_paused_is_levelled_where_it_is() -> None:

@@ -27,7 +27,12 @@ and then, every ``tick_s``, reads the guards:
   duration, with the guard as high as before);
 - two fresh readings in a row within half the budget step back one level
   (``pause`` to ``fewer_workers``, then to full speed): hysteresis, so a
-  guard hovering at the budget does not make it flap;
+  guard hovering at the budget does not make it flap. Once full speed has
+  been over budget in this scan, ``fewer_workers`` is as far as it steps back
+  for ``full_speed_retry_ms``, doubled each time full speed is over again: on
+  the demo (2 CPUs) one nice-19 worker left the guard within budget and two
+  put it 70 to 110 % over, so stepping back to full speed whenever the guard
+  had recovered made a spike every few seconds;
 - a deadline guarantees every scan finishes: once ``max_slowdown`` times the
   predicted duration (at least ``deadline_floor_ms``) has passed since the
   scan began, it is not throttled again and the workers' priority is raised
@@ -105,6 +110,8 @@ class BudgetSettings:
     #: How long after the scan's pace changed a guard reading shows the change (a
     #: series scraped every second over a 1 s window); 0 turns the slow start off.
     settle_ms: int = 1_000
+    #: After full speed was over budget, how long before it is tried again (then doubled).
+    full_speed_retry_ms: int = 10_000
 
 
 class PacingController:
@@ -164,6 +171,8 @@ class PacingController:
         self._recovered = 0
         self._loop_started_ms = 0
         self._slow_start = False
+        self._full_speed_over_ms: int | None = None  # when full speed was last over budget
+        self._full_speed_retry_ms: int | None = None
         self._action_began_ms = 0
         self._paused_over: dict[int, list[float]] = {}  # id(guard): readings while paused
         self._rotation = 0
@@ -337,6 +346,13 @@ class PacingController:
                 pids = self._worker_pids()
                 newest = max(r.ts_ms for _, r, _ in readings)
                 # Held between batches until the pool has workers to pause.
+                if self._action is None and pids:
+                    self._full_speed_retry_ms = (
+                        settings.full_speed_retry_ms
+                        if self._full_speed_retry_ms is None
+                        else 2 * self._full_speed_retry_ms
+                    )
+                    self._full_speed_over_ms = now
                 if self._action is None or (self._action == "batch_pause" and pids):
                     action = "batch_pause"
                     if pids:
@@ -361,7 +377,7 @@ class PacingController:
                                 None,
                                 newest,
                             )
-                        else:
+                        elif self._action != "fewer_workers" or not self._full_speed_held(now):
                             self._set_action(None, "the guards recovered", None)
                 else:
                     self._recovered = 0
@@ -369,6 +385,11 @@ class PacingController:
                 self._rotation += 1
                 self._rotated_ms = now
             self._apply()
+
+    def _full_speed_held(self, now: int) -> bool:
+        """Whether full speed, over budget earlier in this scan, is not to be tried yet."""
+        since, retry = self._full_speed_over_ms, self._full_speed_retry_ms
+        return since is not None and retry is not None and now - since < retry
 
     def _over_while_paused(self, over: list[tuple[Guard, Reading, float]], newest: int) -> None:
         """Over budget with the scan held: settled twice in a row, not the scan's doing."""
