@@ -3,15 +3,20 @@
 The demo's workload in one run: the order service (``secperf.demo.service``)
 under its load generator (``secperf.demo.load``, 50 requests/s from 4
 clients), its ``/metrics`` scraped every second and published on a bus as
-``up`` does, and full scans (no cache) of the demo's sample project (40
-generated modules; bandit, secrets and deps over its OSV records), run in this
-process as ``up`` runs them. The two modes alternate, with quiet gaps between
-scans:
+``up`` does, and full scans (no cache) of the demo's sample project
+(``MODULES`` generated modules, fewer with ``--quick``; bandit, secrets and
+deps over its OSV records), run in this process as ``up`` runs them. The
+project is large enough for an unthrottled scan to span several scrapes: the
+guard's figure rests on its samples inside the scans, and with 40 modules
+(about a second a scan on a quiet host) six scans gave about ten, which made
+runs swing by tens of percent. The two modes alternate (``ROUNDS`` each),
+with quiet gaps between scans:
 
 - **as today**: normal priority, no budget;
 - **priority + budget**: workers at nice 19 and the idle I/O class, guard =
   the service's p95 latency (``response_time_ms{quantile="0.95"}``),
-  ``max_increase_pct = 10``, ``max_slowdown = 4``; the deadline's predicted
+  ``max_increase_pct = 10``, ``max_slowdown = 4``, the controller's slow start
+  on (its default); the deadline's predicted
   duration is the previous unthrottled scan's (the cost model's own accuracy
   is measured by ``bench_scan_prediction``).
 
@@ -19,9 +24,10 @@ Per mode, the guard's median and p95 increase during its scans over matched
 quiet windows are computed by the correlation engine
 (``analysis.windows.match_quiet_windows`` with every scan blocked, then the
 engine's comparison: its ``effect_pct`` and, for the p95 increase, its
-quantiles). After each scan the run stays quiet for as long as the scan took,
-so that every scan has a quiet window to match. Also: the scans' durations, the throttled time, and
-whether every scan completed. Targets (issue 15): p95 increase <= 10 % with
+quantiles), with how many guard samples each side has. After each scan the
+run stays quiet for as long as the scan took, so that every scan has a quiet
+window to match. Also: the scans' durations, the throttled time, and whether
+every scan completed. Targets (issue 15): p95 increase <= 10 % with
 the budget; a budgeted scan at most 3 times the unthrottled one.
 """
 
@@ -57,12 +63,18 @@ from secperf.demo.sample import write_osv_records, write_sample_project
 from secperf.events import MetricsRecorded, now_ms
 from secperf.model import Sample
 from secperf.security.factory import ScanOptions, make_validator
+from secperf.security.pacing.controller import SLOW_START_REASON
 
 AREA = "scan impact budget"
 JOB = "acme-shop"
 GUARD = f'response_time_ms{{job="{JOB}",quantile="0.95"}}'
 #: Cut around the other mode's scans, and the correlation's own guard margin.
 MARGIN_MS = 5_000
+#: Generated modules of the sample project, and alternating rounds (full run; --quick).
+MODULES = 160
+QUICK_MODULES = 80
+ROUNDS = 5
+QUICK_ROUNDS = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +84,7 @@ class ScanRun:
     end_ms: int
     duration_s: float
     throttled_s: float
+    slow_start_s: float
     status: str
     deadline_reached: bool
 
@@ -134,12 +147,18 @@ async def _scan(
         validator.close()
     end_ms = now_ms()
     pacing_doc = report.pacing or {}
+    slow_start_ms = sum(
+        float(s.get("end_ms", 0)) - float(s.get("start_ms", 0))
+        for s in pacing_doc.get("stretches") or []
+        if s.get("reason") == SLOW_START_REASON
+    )
     return ScanRun(
         mode,
         start_ms,
         end_ms,
         time.perf_counter() - start,
         float(pacing_doc.get("throttled_ms") or 0.0) / 1000,
+        slow_start_ms / 1000,
         report.status,
         bool(pacing_doc.get("deadline_reached")),
     )
@@ -189,16 +208,22 @@ def _increase(
         if result.inside_median is not None and result.quiet_median is not None
         else result.reason
     )
-    return result.effect_pct, p95, f"{result.n_quiet_windows} quiet windows, {medians}"
+    counts = (
+        f"{result.n_inside} samples in {result.n_scans} scans against {result.n_quiet}"
+        f" in {result.n_quiet_windows} quiet windows"
+    )
+    if result.p_value is not None:
+        counts += f" (p = {result.p_value:.2g})"
+    return result.effect_pct, p95, f"{counts}, {medians}"
 
 
 async def _session(quick: bool) -> tuple[list[ScanRun], list[tuple[int, float]]]:
-    rounds = 1 if quick else 3
+    rounds = QUICK_ROUNDS if quick else ROUNDS
     gap_s = 10.0
     with tempfile.TemporaryDirectory(prefix="secperf-bench-budget-") as tmp:
         base = Path(tmp)
         project = base / "project"
-        write_sample_project(project, modules=40)
+        write_sample_project(project, modules=QUICK_MODULES if quick else MODULES)
         osv = write_osv_records(base / "osv")
         demo = DemoOptions(root=base)
         service, url = start_service(demo)
@@ -231,7 +256,7 @@ async def _session(quick: bool) -> tuple[list[ScanRun], list[tuple[int, float]]]
 
 
 def run(quick: bool) -> list[Figure]:
-    """Alternate the two modes (3 scans each; 2 with ``quick``) in one run."""
+    """Alternate the two modes (``ROUNDS`` scans each; ``QUICK_ROUNDS`` with ``quick``)."""
     runs, points = asyncio.run(_session(quick))
     today = [r for r in runs if r.mode == "as today"]
     budget = [r for r in runs if r.mode == "priority + budget"]
@@ -240,11 +265,13 @@ def run(quick: bool) -> list[Figure]:
     today_s = statistics.median(r.duration_s for r in today)
     budget_s = statistics.median(r.duration_s for r in budget)
     throttled = statistics.median(r.throttled_s for r in budget)
+    slow_start = statistics.median(r.slow_start_s for r in budget)
     # Partial: a file of the sample was skipped (as in every scan of it), the scan ended.
     completed = sum(r.status in ("ok", "partial") for r in runs)
     load = os.getloadavg()[1]
     note = (
-        f"{len(today)}+{len(budget)} alternating full scans of the demo project; budget: "
+        f"{len(today)}+{len(budget)} alternating full scans of the demo project"
+        f" ({QUICK_MODULES if quick else MODULES} modules); budget: "
         f"{b_quiet}; as today: {t_quiet}; host load average {load:.1f} (5 min) on "
         f"{os.cpu_count()} CPUs"
     )
@@ -289,7 +316,10 @@ def run(quick: bool) -> list[Figure]:
             "s",
             "",
             None,
-            note=f"deadline or cap reached in {sum(r.deadline_reached for r in budget)} scans",
+            note=(
+                f"of which in slow start (one worker) {slow_start:.1f} s (median); deadline or"
+                f" cap reached in {sum(r.deadline_reached for r in budget)} scans"
+            ),
         ),
         Figure(
             AREA,
