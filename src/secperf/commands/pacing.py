@@ -5,7 +5,9 @@ priority before its pool starts; ``attach`` subscribes the guards' feeds to
 the bus (``MetricsRecorded``), where the scraped series arrive in ``up``, the
 agent and the demo; ``scan`` runs one scan under a ``PacingController`` and
 stores its pacing document (``Store.record_scan_pacing``), also when the scan
-is interrupted. The budget runs whenever the priority is low.
+is interrupted. The budget runs whenever the priority is low. What a scan of
+a target learned about full speed (over budget, and when to try it again:
+``controller.FullSpeed``) is handed to the next scan of that target.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from secperf.bus.interface import EventBus, Subscription
 from secperf.config.sections.impact import ImpactConfig, Priority
 from secperf.events import Event, MetricsRecorded
 from secperf.runtime import scan_interruptibly
-from secperf.security.pacing.controller import BudgetSettings, PacingController
+from secperf.security.pacing.controller import BudgetSettings, FullSpeed, PacingController
 from secperf.security.pacing.guards import Guard, GuardFeed, HostCpuGuard, SeriesGuard
 from secperf.security.pacing.reading import SeriesStore
 from secperf.security.validator import ScanReport, SecurityValidator
@@ -60,6 +62,7 @@ class ScanPacing:
             GuardFeed(selector, store) for selector in impact.guard if not selector.builtin
         ]
         self._subscription: Subscription | None = None
+        self._full_speed: dict[str, FullSpeed] = {}
 
     @classmethod
     def for_command(
@@ -148,6 +151,7 @@ class ScanPacing:
             prediction_basis=prediction_basis,
             publish=publish,
             not_configured=not_configured,
+            full_speed=self._full_speed.setdefault(target, FullSpeed()),
         )
 
     async def scan(

@@ -235,6 +235,33 @@ def test_once_full_speed_was_over_budget_recovery_stops_at_half_the_workers() ->
     asyncio.run(main())
 
 
+def test_the_next_scan_of_the_target_keeps_to_half_the_workers_after_its_slow_start() -> None:
+    async def main() -> PacingDocument:
+        with child_processes(2) as pids:
+            settings = {"predicted_ms": 600_000, "full_speed_retry_ms": 600_000}
+            async with paced(IMPACT, **settings) as (_, guard, pacing, first, _):
+                first.scan_started("scan-9", lambda: list(pids))
+                await wait_for(lambda: len(first.stretches) == 1 and stopped(pids) == [])
+                guard.value = LEVEL * 1.5  # full speed over budget
+                await wait_for(lambda: len(stopped(pids)) >= 1)
+                first.scan_finished()
+                guard.value = LEVEL
+                # The next scan of the same target, with the guard at its level.
+                second = pacing.controller(None, "/project", predicted_ms=600_000)
+                assert second.full_speed is first.full_speed
+                second.scan_started("scan-10", lambda: list(pids))
+                await wait_for(lambda: len(second.stretches) == 2)
+                await after_readings(second, 3)
+                assert len(stopped(pids)) == 1
+                second.scan_finished()
+                assert stopped(pids) == []
+                return second.document()
+
+    document = asyncio.run(main())
+    assert [s.action for s in document.stretches] == ["fewer_workers", "fewer_workers"]
+    assert "as full speed was over budget" in document.stretches[1].reason
+
+
 def test_a_guard_over_budget_with_the_scan_paused_is_levelled_where_it_is() -> None:
     async def main() -> PacingDocument:
         with child_processes(2) as pids:

@@ -28,8 +28,11 @@ and then, every ``tick_s``, reads the guards:
 - two fresh readings in a row within half the budget step back one level
   (``pause`` to ``fewer_workers``, then to full speed): hysteresis, so a
   guard hovering at the budget does not make it flap. Once full speed has
-  been over budget in this scan, ``fewer_workers`` is as far as it steps back
-  for ``full_speed_retry_ms``, doubled each time full speed is over again: on
+  been over budget, ``fewer_workers`` is as far as it steps back (and where a
+  slow start ends) for ``full_speed_retry_ms``, doubled each time full speed
+  is over again up to ``FULL_SPEED_RETRY_MAX_MS``; ``FullSpeed`` carries this
+  from one scan of a target to the next (``ScanPacing`` keeps it), so each
+  scan does not pay for finding it out again: on
   the demo (2 CPUs) one nice-19 worker left the guard within budget and two
   put it 70 to 110 % over, so stepping back to full speed whenever the guard
   had recovered made a spike every few seconds;
@@ -77,6 +80,8 @@ log = logging.getLogger(__name__)
 
 #: Fresh readings within half the budget, in a row, that end throttling.
 RECOVER_READINGS = 2
+#: The longest wait before full speed, over budget before, is tried again.
+FULL_SPEED_RETRY_MAX_MS = 600_000
 #: Settled readings over budget with the scan paused, in a row, that re-level a guard.
 RELEVEL_READINGS = 2
 #: While some workers are held, the running ones change places this often.
@@ -96,6 +101,31 @@ DEADLINE_FLOOR_MS = 3_000
 class _GuardStats:
     increases: list[float] = field(default_factory=list)
     last_ts: int = 0
+
+
+@dataclass(slots=True)
+class FullSpeed:
+    """When full speed was last over budget, and how long to wait before trying it again."""
+
+    over_ms: int | None = None
+    retry_ms: int | None = None
+
+    def held(self, now: int) -> bool:
+        """Whether full speed is not to be tried yet."""
+        return (
+            self.over_ms is not None
+            and self.retry_ms is not None
+            and now - self.over_ms < self.retry_ms
+        )
+
+    def was_over(self, now: int, first_retry_ms: int) -> None:
+        """Full speed was over budget at ``now``: wait ``first_retry_ms``, else twice as long."""
+        self.retry_ms = (
+            first_retry_ms
+            if self.retry_ms is None
+            else min(FULL_SPEED_RETRY_MAX_MS, 2 * self.retry_ms)
+        )
+        self.over_ms = now
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +160,7 @@ class PacingController:
         publish: Callable[[Event], None] | None = None,
         not_configured: str | None = None,
         tick_s: float = 0.25,
+        full_speed: FullSpeed | None = None,
     ) -> None:
         self.target = target
         self.priority = priority
@@ -171,8 +202,7 @@ class PacingController:
         self._recovered = 0
         self._loop_started_ms = 0
         self._slow_start = False
-        self._full_speed_over_ms: int | None = None  # when full speed was last over budget
-        self._full_speed_retry_ms: int | None = None
+        self.full_speed = full_speed if full_speed is not None else FullSpeed()
         self._action_began_ms = 0
         self._paused_over: dict[int, list[float]] = {}  # id(guard): readings while paused
         self._rotation = 0
@@ -337,7 +367,23 @@ class PacingController:
             if self._slow_start and fresh:
                 self._slow_start = False
                 if not over:
-                    self._set_action(None, "slow start over: the guards are within budget", None)
+                    if self.full_speed.held(now):
+                        newest = max(r.ts_ms for _, r, _ in readings)
+                        # The same action for another reason: a stretch of its own.
+                        self.stretches[-1].end_ms = now_ms()
+                        self._action = None
+                        self._set_action(
+                            "fewer_workers",
+                            "slow start over: the guards are within budget; half the workers"
+                            " run, as full speed was over budget"
+                            f" {(now - (self.full_speed.over_ms or now)) / 1000:.0f} s ago",
+                            None,
+                            newest,
+                        )
+                    else:
+                        self._set_action(
+                            None, "slow start over: the guards are within budget", None
+                        )
                     return
             if over and fresh:
                 self._recovered = 0
@@ -347,12 +393,7 @@ class PacingController:
                 newest = max(r.ts_ms for _, r, _ in readings)
                 # Held between batches until the pool has workers to pause.
                 if self._action is None and pids:
-                    self._full_speed_retry_ms = (
-                        settings.full_speed_retry_ms
-                        if self._full_speed_retry_ms is None
-                        else 2 * self._full_speed_retry_ms
-                    )
-                    self._full_speed_over_ms = now
+                    self.full_speed.was_over(now, settings.full_speed_retry_ms)
                 if self._action is None or (self._action == "batch_pause" and pids):
                     action = "batch_pause"
                     if pids:
@@ -377,7 +418,7 @@ class PacingController:
                                 None,
                                 newest,
                             )
-                        elif self._action != "fewer_workers" or not self._full_speed_held(now):
+                        elif self._action != "fewer_workers" or not self.full_speed.held(now):
                             self._set_action(None, "the guards recovered", None)
                 else:
                     self._recovered = 0
@@ -385,11 +426,6 @@ class PacingController:
                 self._rotation += 1
                 self._rotated_ms = now
             self._apply()
-
-    def _full_speed_held(self, now: int) -> bool:
-        """Whether full speed, over budget earlier in this scan, is not to be tried yet."""
-        since, retry = self._full_speed_over_ms, self._full_speed_retry_ms
-        return since is not None and retry is not None and now - since < retry
 
     def _over_while_paused(self, over: list[tuple[Guard, Reading, float]], newest: int) -> None:
         """Over budget with the scan held: settled twice in a row, not the scan's doing."""
