@@ -7,8 +7,8 @@ and then, every ``tick_s``, reads the guards:
 - slow start: a scan with two or more workers begins with one of them running
   (``fewer_workers``, the others stopped as soon as the pool has forked them)
   until a guard reading taken at least ``settle_ms`` after the scan began
-  says what the scan does to the guards: within budget, all workers run; over,
-  the ladder below goes on from there. Without it the scan ran at full speed
+  says what the scan does to the guards: within budget, all workers run (or
+  half, see below); over, the ladder below goes on from there. Without it the scan ran at full speed
   until the first reading that could see it, a second or two for a guard
   scraped every second over a 1 s window: the whole of a short scan;
 - a fresh reading more than ``max_increase_pct`` over (for ``host_cpu_others``:
@@ -22,9 +22,9 @@ and then, every ``tick_s``, reads the guards:
   a burst of traffic). Each such guard's level becomes its median over those
   readings (``Guard.paused``), the reason says so, and the scan steps back
   to ``fewer_workers``. Without it a guard pushed up by other work held the
-  scan paused until its deadline (measured on a shared host: paused from
-  its first over-budget reading to the deadline, 4.6 times the unthrottled
-  duration, with the guard as high as before);
+  scan paused until its deadline (measured on a shared host: paused to its
+  deadline, 4.6 times the unthrottled duration, while the guard's median
+  stayed 78 % over its quiet level with every worker stopped);
 - two fresh readings in a row within half the budget step back one level
   (``pause`` to ``fewer_workers``, then to full speed): hysteresis, so a
   guard hovering at the budget does not make it flap. Once full speed has
@@ -32,10 +32,10 @@ and then, every ``tick_s``, reads the guards:
   slow start ends) for ``full_speed_retry_ms``, doubled each time full speed
   is over again up to ``FULL_SPEED_RETRY_MAX_MS``; ``FullSpeed`` carries this
   from one scan of a target to the next (``ScanPacing`` keeps it), so each
-  scan does not pay for finding it out again: on
-  the demo (2 CPUs) one nice-19 worker left the guard within budget and two
-  put it 70 to 110 % over, so stepping back to full speed whenever the guard
-  had recovered made a spike every few seconds;
+  scan does not pay for finding it out again: on the demo (2 CPUs) one
+  nice-19 worker left the guard within budget and two put it 70 to 110 %
+  over, so stepping back to full speed whenever the guard had recovered made
+  a spike every few seconds;
 - a deadline guarantees every scan finishes: once ``max_slowdown`` times the
   predicted duration (at least ``deadline_floor_ms``) has passed since the
   scan began, it is not throttled again and the workers' priority is raised
