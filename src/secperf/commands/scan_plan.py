@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +28,8 @@ from secperf.security.pacing.schedule import (
     plan_scan,
 )
 from secperf.store import Store
+
+log = logging.getLogger(__name__)
 
 #: How often ``--when-quiet`` looks at the guards again.
 WAIT_POLL_S = 2.0
@@ -117,8 +120,14 @@ async def wait_until_quiet(
     try:
         expected_ms = None
         if options is not None:
-            prediction = await asyncio.to_thread(predict_scan, loaded, options, store)
-            expected_ms = prediction.duration_ms
+            try:
+                prediction = await asyncio.to_thread(predict_scan, loaded, options, store)
+            except Exception:  # as a scan does: it waits, judging an hour at a time
+                log.warning(
+                    "predicting the scan failed; it waits without a prediction", exc_info=True
+                )
+            else:
+                expected_ms = prediction.duration_ms
         waiter = QuietWaiter(
             store,
             schedule_settings(loaded, max_wait_ms),

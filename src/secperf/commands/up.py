@@ -264,11 +264,21 @@ async def run_up(
 
             after_scan = finish_costs
         if cfg.scan.every > 0:
+            scanned_paths = scan_paths(cfg.scan, options.root)
+
+            def predict_due_scan(validator: SecurityValidator = validator) -> float | None:
+                # Polled between scans (the watcher's loop), never beside one.
+                found = try_predict(
+                    store, validator, options.root, scanned_paths, host=local_host()
+                )
+                return found.duration_ms if found is not None else None
+
             periodic = PeriodicScans(
                 store,
                 Settings.from_config(cfg.scan),
                 configured_guards(cfg.scan, local_host()),
                 measure=measure_host_cpu,
+                predict=predict_due_scan,
             )
         watcher = ScanWatcher(
             validator,

@@ -5,6 +5,7 @@ scans that store their prediction beside their actual cost."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -463,3 +464,61 @@ def test_the_light_history_read_pages_on_postgresql(postgres_url: str) -> None:
     assert len(light) == len(full) == 10
     assert fit_model(light, 2) == fit_model(full, 2)
     assert previous == away  # the newest prediction's inputs, whichever host
+
+
+def test_misses_of_empty_files_are_not_a_warm_scan() -> None:
+    # Fitted rates with no start-up: 20 misses of empty files predict no work at all.
+    model = fit_model([], jobs=2)._replace(
+        ms_per_kb={"bandit": 4.0, "secrets": 0.5},
+        scanner_startup_ms={"bandit": 0.0, "secrets": 0.0},
+        rate_scans={"bandit": 5, "secrets": 5},
+    )
+    per = {sid: ScannerInputs(10, 0, 0, 10, 0, 0) for sid in SCANNERS}
+    empty = ScanInputs(files=10, expected_misses=20, per_scanner=per, jobs=2)
+    predicted = predict_from_model(model, empty, SCANNERS)
+    # Judged as fit_model judges past scans (by their misses): a scan with misses.
+    assert predicted.duration_from == "span"
+    assert predicted.startup_ms == pytest.approx(model.startup_ms)
+    warm = replace(empty, expected_misses=0, per_scanner={s: ScannerInputs(10, 0, 0) for s in per})
+    assert predict_from_model(model, warm, SCANNERS).duration_from == ""
+
+
+def test_a_warm_scan_costs_the_cpu_warm_scans_measured_even_above_their_duration(
+    tmp_path: Path,
+) -> None:
+    # 3 ms warm scans whose CPU reads one 10 ms clock tick: the actual will read so too.
+    per = {sid: ScannerInputs(40, 40 * 2048, 40 * 50) for sid in SCANNERS}
+    warm = ScanInputs(files=40, bytes=40 * 2048, per_scanner=per, jobs=2)
+    store = Store.open(f"sqlite:///{tmp_path / 'store.db'}")
+    _store_warm_scan(store, "warm-a", 1_000_000, warm, duration=3.0, cpu=0.01)
+    _store_warm_scan(store, "warm-b", 1_060_000, warm, duration=3.0, cpu=0.01)
+    predicted = predict_scan(store, target=TARGET, host=HOST, inputs=warm, scanners=SCANNERS)
+    store.close()
+    assert predicted.duration_ms == pytest.approx(3.0)
+    assert predicted.cpu_s == pytest.approx(0.01)
+
+
+def test_stored_costs_that_are_not_finite_numbers_are_left_out(tmp_path: Path) -> None:
+    store = Store.open(f"sqlite:///{tmp_path / 'store.db'}")
+    for i, kb in enumerate((10.0, 60.0, 100.0)):
+        _store_scan(store, f"scan-{i}", 1_000_000 + i * 60_000, _inputs(kb, kb))
+    good = predict_scan(store, target=TARGET, host=HOST, inputs=_inputs(50, 50), scanners=SCANNERS)
+    # JSON allows Infinity: a scan whose stored cost or prediction inputs hold it.
+    _store_scan(store, "scan-inf", 1_300_000, _inputs(80.0, 80.0))
+    with store.engine.begin() as conn:
+        metrics, prediction = conn.exec_driver_sql(
+            "SELECT metrics, prediction FROM scans WHERE scan_id = 'scan-inf'"
+        ).one()
+        metrics_doc, prediction_doc = json.loads(metrics), json.loads(prediction)
+        metrics_doc["scan_duration_ms"] = float("inf")  # written "Infinity"
+        prediction_doc["inputs"]["files"] = float("inf")
+        conn.exec_driver_sql(
+            "UPDATE scans SET metrics = ?, prediction = ? WHERE scan_id = 'scan-inf'",
+            (json.dumps(metrics_doc), json.dumps(prediction_doc)),
+        )
+    again = predict_scan(store, target=TARGET, host=HOST, inputs=_inputs(50, 50), scanners=SCANNERS)
+    history, _ = read_history(store, target=TARGET, host=HOST)
+    store.close()
+    assert again.duration_ms == pytest.approx(good.duration_ms)
+    assert len(history) == 3  # the scan whose cost is infinite teaches nothing
+    assert ScanInputs.from_document({"files": float("inf"), "bytes": -1}).files == 0

@@ -252,3 +252,74 @@ def test_a_stretch_level_weighs_each_hour_by_its_share(tmp_path: Path) -> None:
     assert span_level(profile, QUIET_HOUR, None) == pytest.approx(5.0)
     # A sub-millisecond prediction (a warm scan of nothing) is one millisecond.
     assert span_level(profile, QUIET_HOUR + 10, 0.4) == pytest.approx(5.0)
+
+
+def test_quiet_now_waits_when_a_long_scan_would_run_into_busier_hours(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    _valleys(store)
+    at = QUIET_HOUR + 50 * MIN  # Tue 03:50: quiet, ten minutes before the busy 04:00 hour
+    _now_level(store, 5.0, at=at)
+    guards = [host_cpu_guard(HOST)]
+    settings = Settings(max_delay_ms=4 * HOUR)
+    # A short scan ends in the quiet hour: it starts now.
+    short = plan_scan(store, settings, guards, now_ms=at, expected_ms=5 * MIN)
+    assert short.quiet_now and short.next_scan_ms == at
+    # Two hours from now run mostly through 04:00 (60 %); from 05:00 they hold 15 %.
+    long = plan_scan(store, settings, guards, now_ms=at, expected_ms=2 * HOUR)
+    assert not long.quiet_now
+    assert long.next_scan_ms == QUIET_HOUR + 2 * HOUR
+    assert long.reason == (
+        "quiet now, but a scan predicted to take 2 h would run into busier hours:"
+        " quietest start in the next 4 h: Tue 05:00 UTC"
+    )
+    store.close()
+
+
+def test_a_prediction_that_is_not_a_usable_duration_is_judged_an_hour_at_a_time(
+    tmp_path: Path,
+) -> None:
+    store = _store(tmp_path)
+    _valleys(store)
+    _now_level(store, 62.0)
+    guards = [host_cpu_guard(HOST)]
+    settings = Settings(max_delay_ms=6 * HOUR)
+    for odd in (float("inf"), float("nan"), -5.0, 0.0):
+        plan = plan_scan(store, settings, guards, now_ms=NOW, expected_ms=odd)
+        assert plan.next_scan_ms == QUIET_HOUR and plan.expected_ms is None
+    # A huge one is a week: every hour of the profile once, so no start is better.
+    huge = plan_scan(store, settings, guards, now_ms=NOW, expected_ms=1e300)
+    assert huge.expected_ms == 168 * HOUR
+    assert huge.to_document()["expected_ms"] == 168 * HOUR
+    store.close()
+
+
+def test_a_due_periodic_scan_is_predicted_afresh(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    _valleys(store)
+    _now_level(store, 62.0)
+    asked: list[int] = []
+
+    def predict() -> float | None:
+        asked.append(1)
+        return 20 * MIN  # warm now: a short scan, where the first one was long
+
+    periodic = PeriodicScans(
+        store,
+        Settings(every_ms=HOUR, max_delay_ms=6 * HOUR),
+        [host_cpu_guard(HOST)],
+        predict=predict,
+    )
+    periodic.scanned(NOW - 2 * HOUR, expected_ms=2 * HOUR)  # the cold first scan
+    assert periodic.poll(NOW) is None  # due: predicted again, then planned
+    assert asked == [1]
+    assert periodic.expected_ms == 20 * MIN
+    assert periodic.plan is not None and periodic.plan.next_scan_ms == QUIET_HOUR
+
+    def failing() -> float | None:
+        raise RuntimeError("no store")
+
+    periodic.predict = failing
+    periodic.scanned(NOW - 2 * HOUR, expected_ms=2 * HOUR)
+    assert periodic.poll(NOW) is None  # the last prediction stands
+    assert periodic.plan is not None and periodic.plan.next_scan_ms == QUIET_HOUR + 2 * HOUR
+    store.close()

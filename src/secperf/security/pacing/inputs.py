@@ -20,6 +20,7 @@ tree predicts in a few milliseconds.
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,6 +68,9 @@ _SCANNER_FIELDS = ("files", "bytes", "lines", "misses", "missed_bytes", "missed_
 
 
 def _count(value: Any) -> int:
+    """A stored count, or 0 when it is not one (negative, or not finite: JSON allows Infinity)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return 0
     return int(value) if isinstance(value, int | float) and value >= 0 else 0
 
 

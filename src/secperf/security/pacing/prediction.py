@@ -202,12 +202,17 @@ class MeasuredCost:
         if not isinstance(doc, Mapping):
             raise ValueError("a scan's metrics are not a JSON object")
         durations = doc.get("scanner_durations_ms") or {}
-        return cls(
+        measured = cls(
             scan_duration_ms=float(doc.get("scan_duration_ms") or 0.0),
             scanner_durations_ms={str(k): float(v) for k, v in durations.items()},
             cache_misses=int(doc.get("cache_misses") or 0),
             cpu_seconds=float(doc.get("cpu_seconds") or 0.0),
         )
+        numbers = [measured.scan_duration_ms, measured.cpu_seconds]
+        if not all(math.isfinite(n) for n in [*numbers, *measured.scanner_durations_ms.values()]):
+            # JSON allows Infinity: a cost no line can go through.
+            raise ValueError("a scan's metrics hold a cost that is not a finite number")
+        return measured
 
 
 class CostHistoryScan:
@@ -364,7 +369,7 @@ class ScanPrediction:
                 startup_cpu_s=float(startup.get("cpu_s", 0.0)),
                 duration_from=str(doc.get("duration_from") or ""),
             )
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
             raise ValueError(f"not a scan prediction document: {exc}") from None
 
 
@@ -593,6 +598,8 @@ def predict_from_model(
     works: dict[str, float] = {}
     rates: dict[str, tuple[float, float, str]] = {}
     batches: list[float] = []
+    # Warm means no misses, as ``fit_model`` counts it (misses of empty files may cost 0).
+    warm = True
     for scanner in scanners:
         if scanner in inputs.unavailable:
             continue
@@ -600,6 +607,7 @@ def predict_from_model(
         rate, startup, _ = rates[scanner] = model.rate(scanner)
         works[scanner] = 0.0
         if scanner_inputs is not None and scanner_inputs.misses > 0:
+            warm = False
             missed_kb = scanner_inputs.missed_bytes / 1024
             works[scanner] = startup + rate * missed_kb
             batches += batch_work(startup, rate, scanner_inputs.misses, missed_kb)
@@ -617,7 +625,7 @@ def predict_from_model(
         )
         for scanner, work in works.items()
     }
-    if total_work > 0:
+    if not warm:
         startup_ms, startup_cpu_s = model.startup_ms, model.startup_cpu_s
     else:  # nothing to read: a warm scan
         startup_ms, startup_cpu_s = model.warm_cost(inputs.files)
@@ -632,7 +640,7 @@ def predict_from_model(
         startup_ms=startup_ms,
         startup_cpu_s=startup_cpu_s,
         unavailable=dict(inputs.unavailable),
-        duration_from=("span" if model.by_span else "work") if total_work > 0 else "",
+        duration_from="" if warm else ("span" if model.by_span else "work"),
     )
 
 
@@ -655,7 +663,7 @@ def _decoded_history(rows: Iterable[CostRow], host: str) -> Iterator[CostHistory
             continue
         try:
             metrics = MeasuredCost.from_json(row.metrics)
-        except (ValueError, TypeError, AttributeError):
+        except (ValueError, TypeError, AttributeError, OverflowError):
             continue
         if metrics.scan_duration_ms <= 0:
             continue

@@ -27,6 +27,7 @@ says so.
 from __future__ import annotations
 
 import logging
+import math
 import statistics
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
@@ -360,10 +361,19 @@ def plan_scan(
     ``expected_ms``: how long the scan is predicted to run; hours are then
     judged over the stretch it would span (see the module docstring).
     """
-    plan = _plan_scan(store, settings, guards, now_ms, due_ms, measure, expected_ms)
-    if expected_ms is not None and expected_ms > 0:
-        plan = replace(plan, expected_ms=expected_ms)
+    span = usable_span(expected_ms)
+    plan = _plan_scan(store, settings, guards, now_ms, due_ms, measure, span)
+    if span is not None:
+        plan = replace(plan, expected_ms=span)
     return plan
+
+
+def usable_span(expected_ms: float | None) -> float | None:
+    """A predicted duration the plan can judge by: None unless finite and positive; at
+    most a week (the profile repeats weekly: a week's stretch covers every hour)."""
+    if expected_ms is None or not math.isfinite(expected_ms) or expected_ms <= 0:
+        return None
+    return min(float(expected_ms), float(WEEK_HOURS * HOUR_MS))
 
 
 def _plan_scan(
@@ -373,7 +383,7 @@ def _plan_scan(
     now_ms: int,
     due_ms: int | None,
     measure: MeasureHostCpu | None,
-    expected_ms: float | None,
+    span: float | None,
 ) -> SchedulePlan:
     due = now_ms if due_ms is None else due_ms
     deadline = due + settings.max_delay_ms
@@ -437,6 +447,20 @@ def _plan_scan(
             tuple(states),
             tuple(notes),
         )
+    later = _later_quieter_start(judged, now_ms, deadline, span, settings)
+    if all(s.quiet for s in judged) and later is not None:
+        start, why = later
+        return SchedulePlan(
+            start,
+            f"quiet now, but a scan predicted to take {format_span(round(span or 0))} would run"
+            f" into busier hours: {why}",
+            False,
+            deadline,
+            every,
+            delay,
+            tuple(states),
+            tuple(notes),
+        )
     if all(s.quiet for s in judged):
         parts = ", ".join(
             f"{s.series} {_figure(s.current or 0.0)} ≤ {_figure(_limit(s, settings))}"
@@ -452,7 +476,6 @@ def _plan_scan(
             tuple(states),
             tuple(notes),
         )
-    span = expected_ms if expected_ms is not None and expected_ms > 0 else None
     best = _quietest_hour_start(judged, now_ms, deadline, span)
     busy = ", ".join(
         f"{s.series} {_figure(s.current or 0.0)} now, quiet at ≤ {_figure(_limit(s, settings))}"
@@ -557,9 +580,10 @@ def span_level(profile: HourProfile, start_ms: int, span_ms: float | None) -> fl
     Without a span, the level of the hour holding ``start_ms``. None when an
     hour of the stretch has no expected level.
     """
-    if span_ms is None or span_ms <= 0:
+    usable = usable_span(span_ms)
+    if usable is None:
         return profile.level_at(start_ms)
-    span = max(1, round(span_ms))  # whole milliseconds: every step moves on
+    span = max(1, round(usable))  # whole milliseconds: every step moves on
     end = start_ms + span
     total = 0.0
     at = start_ms
@@ -573,28 +597,79 @@ def span_level(profile: HourProfile, start_ms: int, span_ms: float | None) -> fl
     return total / span
 
 
+def _later_quieter_start(
+    states: Sequence[GuardState],
+    now_ms: int,
+    deadline_ms: int,
+    span_ms: float | None,
+    settings: Settings,
+) -> tuple[int, str] | None:
+    """A later start where a scan of ``span_ms`` is expected clearly quieter than now.
+
+    Starting now, the rest of this hour is judged by the guards' current levels
+    and the hours after it by their profiles; a later start by its profiles
+    alone. "Clearly": by more than ``quiet_pct``. None without a span (a scan
+    judged an hour at a time is quiet now when its hour is) or without such a start.
+    """
+    if span_ms is None:
+        return None
+    here_ratios: list[float] = []
+    for state in states:
+        if state.current is None or state.quiet_level is None:
+            return None
+        end_of_hour = (now_ms // HOUR_MS + 1) * HOUR_MS
+        first = min(span_ms, end_of_hour - now_ms)
+        rest = span_level(state.profile, end_of_hour, span_ms - first) if span_ms > first else 0.0
+        if rest is None:
+            return None
+        level = (state.current * first + rest * (span_ms - first)) / span_ms
+        here_ratios.append(level / state.quiet_level if state.quiet_level > 0 else level)
+    here = max(here_ratios)
+    best = _quietest_hour_start(states, now_ms, deadline_ms, span_ms, here=here)
+    if best is None:
+        return None
+    best_score = _start_score(states, best, span_ms)
+    if best_score is None or best_score * (1 + settings.quiet_pct / 100) >= here:
+        return None
+    return (
+        best,
+        f"quietest start in the next {format_span(deadline_ms - now_ms)}: {hour_name(best)}",
+    )
+
+
+def _start_score(states: Sequence[GuardState], t: int, span_ms: float | None) -> float | None:
+    """How busy a start at ``t`` is expected to be: its worst guard's level over the
+    stretch, relative to that guard's quiet level (guards in other units weigh alike)."""
+    ratios: list[float] = []
+    for state in states:
+        level = span_level(state.profile, t, span_ms)
+        if level is None or state.quiet_level is None:
+            return None
+        ratios.append(level / state.quiet_level if state.quiet_level > 0 else level)
+    return max(ratios) if ratios else None
+
+
 def _quietest_hour_start(
-    states: Sequence[GuardState], now_ms: int, deadline_ms: int, span_ms: float | None = None
+    states: Sequence[GuardState],
+    now_ms: int,
+    deadline_ms: int,
+    span_ms: float | None = None,
+    *,
+    here: float | None = None,
 ) -> int | None:
     """The hour start before the deadline where the guards are expected quietest, if any.
 
-    Each guard's expected level (over the scan's predicted ``span_ms`` when
-    known) is divided by its quiet level, so guards in different units weigh
-    alike; a start scores as its worst guard. None when no later start is
-    expected quieter than starting now.
+    Each start scores as ``_start_score`` (over the scan's predicted
+    ``span_ms`` when known). None when no later start is expected quieter than
+    starting now (``here``: its score, by default from the profiles).
     """
-
-    def score(t: int) -> float | None:
-        ratios: list[float] = []
-        for state in states:
-            level = span_level(state.profile, t, span_ms)
-            if level is None or state.quiet_level is None:
-                return None
-            ratios.append(level / state.quiet_level if state.quiet_level > 0 else level)
-        return max(ratios) if ratios else None
-
-    here = score(now_ms)
-    candidates = [(s, t) for t in _hour_starts(now_ms, deadline_ms) if (s := score(t)) is not None]
+    if here is None:
+        here = _start_score(states, now_ms, span_ms)
+    candidates = [
+        (s, t)
+        for t in _hour_starts(now_ms, deadline_ms)
+        if (s := _start_score(states, t, span_ms)) is not None
+    ]
     if not candidates:
         return None
     best_score, best_t = min(candidates)
@@ -665,9 +740,11 @@ class PeriodicScans:
     """``[scan] every``: when the next periodic scan is due, and when it may start.
 
     ``scanned`` after every scan (periodic or not) sets the next due time and
-    how long the next scan is expected to run (this scan's prediction: the
-    next one reads the same tree); ``poll`` says whether a scan should start
-    now (and why) and keeps the current plan for the live summary and the API.
+    how long the next scan is expected to run until it is due (this scan's
+    prediction: the next one reads the same tree); once it is due, ``predict``
+    (when given) predicts it afresh, cache and all. ``poll`` says whether a scan
+    should start now (and why) and keeps the current plan for the live summary
+    and the API.
     """
 
     def __init__(
@@ -677,6 +754,7 @@ class PeriodicScans:
         guards: Sequence[GuardSeries],
         *,
         measure: MeasureHostCpu | None = None,
+        predict: Callable[[], float | None] | None = None,
     ) -> None:
         if not settings.every_ms or settings.every_ms <= 0:
             raise ValueError("periodic scans need a period: set [scan] every")
@@ -684,6 +762,7 @@ class PeriodicScans:
         self.settings = settings
         self.guards = list(guards)
         self.measure = measure
+        self.predict = predict
         self.next_due_ms: int | None = None
         self.expected_ms: float | None = None
         self.plan: SchedulePlan | None = None
@@ -728,6 +807,7 @@ class PeriodicScans:
             )
             return None
         if self._waiter is None:
+            self._predict_due_scan()
             self._waiter = QuietWaiter(
                 self.store,
                 self.settings,
@@ -739,6 +819,19 @@ class PeriodicScans:
         start, plan, why = self._waiter.check(now_ms)
         self.plan = plan
         return why if start else None
+
+    def _predict_due_scan(self) -> None:
+        """The due scan's own prediction, when ``predict`` can make one (a failure keeps
+        the last one: planning goes on without a better guess)."""
+        if self.predict is None:
+            return
+        try:
+            predicted = self.predict()
+        except Exception:
+            log.warning("the due periodic scan could not be predicted", exc_info=True)
+            return
+        if predicted is not None and usable_span(predicted) is not None:
+            self.expected_ms = predicted
 
     def describe(self) -> str | None:
         """``04:00 UTC: quietest hour ...`` for the live summary, or None before the first scan."""
