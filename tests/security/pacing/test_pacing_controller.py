@@ -28,7 +28,7 @@ from secperf.events import (
     encode_event,
     now_ms,
 )
-from secperf.security.pacing.controller import SLOW_START_REASON, PacingController
+from secperf.security.pacing.controller import SLOW_START_REASON, FullSpeed, PacingController
 from secperf.security.pacing.document import PacingDocument
 from support.pacing import GUARD_SELECTOR, guard_batch, stopped
 from support.waiting import wait_for
@@ -244,6 +244,8 @@ def test_the_next_scan_of_the_target_keeps_to_half_the_workers_after_its_slow_st
                 await wait_for(lambda: len(first.stretches) == 1 and stopped(pids) == [])
                 guard.value = LEVEL * 1.5  # full speed over budget
                 await wait_for(lambda: len(stopped(pids)) >= 1)
+                # The scan's ticks since then count as scanning time towards a new try.
+                await wait_for(lambda: first.full_speed.scanned_ms > 0)
                 first.scan_finished()
                 guard.value = LEVEL
                 # The next scan of the same target, with the guard at its level.
@@ -260,6 +262,21 @@ def test_the_next_scan_of_the_target_keeps_to_half_the_workers_after_its_slow_st
     document = asyncio.run(main())
     assert [s.action for s in document.stretches] == ["fewer_workers", "fewer_workers"]
     assert "as full speed was over budget" in document.stretches[1].reason
+
+
+def test_full_speed_is_tried_again_after_scanning_time_not_clock_time() -> None:
+    full = FullSpeed()
+    assert not full.held()
+    full.was_over(1_000, 60_000)
+    full.scanning(59_000)
+    assert full.held()
+    full.scanning(1_000)
+    assert not full.held()  # a minute of scanning since it was over
+    # Over again, a day later by the clock: the day between scans does not count.
+    full.was_over(86_400_000, 60_000)
+    assert full.retry_ms == 120_000 and full.held()
+    full.scanning(-5)  # a clock stepped back counts nothing
+    assert full.scanned_ms == 0
 
 
 def test_a_guard_over_budget_with_the_scan_paused_is_levelled_where_it_is() -> None:

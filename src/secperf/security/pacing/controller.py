@@ -29,8 +29,9 @@ and then, every ``tick_s``, reads the guards:
   (``pause`` to ``fewer_workers``, then to full speed): hysteresis, so a
   guard hovering at the budget does not make it flap. Once full speed has
   been over budget, ``fewer_workers`` is as far as it steps back (and where a
-  slow start ends) for ``full_speed_retry_ms``, doubled each time full speed
-  is over again up to ``FULL_SPEED_RETRY_MAX_MS``; ``FullSpeed`` carries this
+  slow start ends) for ``full_speed_retry_ms`` of scanning (not of the
+  clock), doubled each time full speed is over again up to
+  ``FULL_SPEED_RETRY_MAX_MS``; ``FullSpeed`` carries this
   from one scan of a target to the next (``ScanPacing`` keeps it), so each
   scan does not pay for finding it out again: on the demo (2 CPUs) one
   nice-19 worker left the guard within budget and two put it 70 to 110 %
@@ -105,18 +106,29 @@ class _GuardStats:
 
 @dataclass(slots=True)
 class FullSpeed:
-    """When full speed was last over budget, and how long to wait before trying it again."""
+    """When full speed was last over budget, and how much scanning to wait before trying it again.
+
+    The wait counts scanning time, not the clock: with the clock, a scan run
+    less often than the wait (hourly, say) would try full speed at each start
+    and pay its spike every time; counted in scanning time, a try (a reading
+    or two over budget) comes once per ``retry_ms`` of scanning at most.
+    """
 
     over_ms: int | None = None
     retry_ms: int | None = None
+    scanned_ms: float = 0.0  # scanning time since full speed was last over budget
 
-    def held(self, now: int) -> bool:
+    def held(self) -> bool:
         """Whether full speed is not to be tried yet."""
         return (
             self.over_ms is not None
             and self.retry_ms is not None
-            and now - self.over_ms < self.retry_ms
+            and self.scanned_ms < self.retry_ms
         )
+
+    def scanning(self, elapsed_ms: float) -> None:
+        """A scan of the target ran ``elapsed_ms`` more."""
+        self.scanned_ms += max(0.0, elapsed_ms)
 
     def was_over(self, now: int, first_retry_ms: int) -> None:
         """Full speed was over budget at ``now``: wait ``first_retry_ms``, else twice as long."""
@@ -126,6 +138,7 @@ class FullSpeed:
             else min(FULL_SPEED_RETRY_MAX_MS, 2 * self.retry_ms)
         )
         self.over_ms = now
+        self.scanned_ms = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,8 +153,9 @@ class BudgetSettings:
     #: How long after the scan's pace changed a guard reading shows the change (a
     #: series scraped every second over a 1 s window); 0 turns the slow start off.
     settle_ms: int = 1_000
-    #: After full speed was over budget, how long before it is tried again (then doubled).
-    full_speed_retry_ms: int = 10_000
+    #: After full speed was over budget, how much scanning before it is tried again
+    #: (then doubled): a try costs a reading or two over budget, under 5 % of a minute's.
+    full_speed_retry_ms: int = 60_000
 
 
 class PacingController:
@@ -201,6 +215,7 @@ class PacingController:
         self._action_ts = 0  # newest reading when the action began
         self._recovered = 0
         self._loop_started_ms = 0
+        self._last_tick_ms = 0  # the previous tick: the scanning time between them counts
         self._slow_start = False
         self.full_speed = full_speed if full_speed is not None else FullSpeed()
         self._action_began_ms = 0
@@ -338,6 +353,9 @@ class PacingController:
 
     def _tick(self, now: int) -> None:
         settings = self.settings
+        if self._last_tick_ms:
+            self.full_speed.scanning(now - self._last_tick_ms)
+        self._last_tick_ms = now
         readings: list[tuple[Guard, Reading, float]] = []
         fresh = False
         for guard in self.guards:
@@ -367,7 +385,7 @@ class PacingController:
             if self._slow_start and fresh:
                 self._slow_start = False
                 if not over:
-                    if self.full_speed.held(now):
+                    if self.full_speed.held():
                         newest = max(r.ts_ms for _, r, _ in readings)
                         # The same action for another reason: a stretch of its own.
                         self.stretches[-1].end_ms = now_ms()
@@ -418,7 +436,7 @@ class PacingController:
                                 None,
                                 newest,
                             )
-                        elif self._action != "fewer_workers" or not self.full_speed.held(now):
+                        elif self._action != "fewer_workers" or not self.full_speed.held():
                             self._set_action(None, "the guards recovered", None)
                 else:
                     self._recovered = 0
