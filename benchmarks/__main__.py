@@ -198,7 +198,8 @@ def main(argv: list[str] | None = None) -> int:
         line = (
             f"{UPDATE_PREFIX}{', '.join(sorted({f.area for f in figures}))}:"
             f" measured by `{command}` on"
-            f" {time.strftime('%Y-%m-%d', time.gmtime())} in {elapsed:.0f} s, commit {_commit()},"
+            f" {time.strftime('%Y-%m-%d', time.gmtime())} in {elapsed:.0f} s on {_machine()},"
+            f" commit {_commit()},"
             " replacing that area's rows of the run above; each anchor still from the same run."
         )
         text = _update(args.output.read_text(), figures, areas, line)
