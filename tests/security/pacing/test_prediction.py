@@ -120,6 +120,34 @@ def _store_scan(
     secrets = 0.5 * inputs.per_scanner["secrets"].missed_bytes / 1024
     work = bandit + secrets
     duration = (80.0 + 0.5 * work if lasting is None else lasting(bandit, secrets)) * slow
+    _record_scan(
+        store,
+        scan_id,
+        started_ms,
+        inputs,
+        duration=duration,
+        work={"bandit": bandit, "secrets": secrets},
+        misses=inputs.expected_misses if work else 0,
+        cpu=0.05 + 0.001 * work,
+        host=host,
+        target=target,
+    )
+
+
+def _record_scan(
+    store: Store,
+    scan_id: str,
+    started_ms: int,
+    inputs: ScanInputs,
+    *,
+    duration: float,
+    work: dict[str, float],
+    misses: int,
+    cpu: float,
+    host: str = HOST,
+    target: str = TARGET,
+) -> None:
+    """Store a finished scan with these costs, and ``inputs`` as its prediction's inputs."""
     store.record_scan_started(scan_id, target, started_ms, SCANNERS, owner_pid=1, owner_host=host)
     metrics = SecurityMetrics(
         scan_id=scan_id,
@@ -131,9 +159,9 @@ def _store_scan(
         false_positive_rate=0.0,
         vulnerability_severity_counts={},
         scan_coverage_percent=100.0,
-        scanner_durations_ms={"bandit": bandit, "secrets": secrets},
-        cache_misses=inputs.expected_misses if work else 0,
-        cpu_seconds=0.05 + 0.001 * work,
+        scanner_durations_ms=work,
+        cache_misses=misses,
+        cpu_seconds=cpu,
     )
     store.record_scan_completed(metrics, "ok", host=host)
     doc = {"duration_ms": 1.0, "cpu_s": 1.0, "inputs": inputs.to_document()}
@@ -204,24 +232,16 @@ def _store_warm_scan(
     store: Store, scan_id: str, started_ms: int, inputs: ScanInputs, duration: float, cpu: float
 ) -> None:
     """A scan that read nothing (every file cached), ``duration`` ms long, ``cpu`` s measured."""
-    store.record_scan_started(scan_id, TARGET, started_ms, SCANNERS, owner_pid=1, owner_host=HOST)
-    metrics = SecurityMetrics(
-        scan_id=scan_id,
-        target=TARGET,
-        started_ms=started_ms,
-        finished_ms=started_ms + round(duration),
-        scan_duration_ms=duration,
-        violations_found=0,
-        false_positive_rate=0.0,
-        vulnerability_severity_counts={},
-        scan_coverage_percent=100.0,
-        scanner_durations_ms={"bandit": 0.0, "secrets": 0.0},
-        cache_misses=0,
-        cpu_seconds=cpu,
+    _record_scan(
+        store,
+        scan_id,
+        started_ms,
+        inputs,
+        duration=duration,
+        work={"bandit": 0.0, "secrets": 0.0},
+        misses=0,
+        cpu=cpu,
     )
-    store.record_scan_completed(metrics, "ok", host=HOST)
-    doc = {"duration_ms": 1.0, "cpu_s": 1.0, "inputs": inputs.to_document()}
-    store.record_scan_prediction(scan_id, doc, target=TARGET, started_ms=started_ms)
 
 
 def test_a_warm_scan_is_predicted_per_file_until_warm_scans_teach_it(tmp_path: Path) -> None:
