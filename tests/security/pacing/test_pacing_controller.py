@@ -112,6 +112,12 @@ async def after_readings(controller: PacingController, count: int) -> None:
     await wait_for(lambda: readings_evaluated(controller) >= target)
 
 
+async def finish(controller: PacingController) -> None:
+    """End the scan as the validator does, off the event loop: ``scan_finished`` joins the
+    controller's thread, which may be publishing through this loop at that moment."""
+    await asyncio.to_thread(controller.scan_finished)
+
+
 IMPACT = ImpactConfig(guard=[parse_selector(GUARD_SELECTOR)], before_window="1m", stale_after="30s")
 
 
@@ -137,7 +143,7 @@ def test_over_budget_pauses_the_workers_and_recovery_resumes_them() -> None:
                 # One step at a time: half the workers first, then all.
                 await wait_for(lambda: len(stopped(pids)) == 1)
                 await wait_for(lambda: stopped(pids) == [])
-                controller.scan_finished()
+                await finish(controller)
                 assert stopped(pids) == []
                 await wait_for(lambda: any(getattr(e, "action", "") == "resume" for e in events))
                 actions = [e.action for e in events if isinstance(e, ScanThrottled)]
@@ -179,7 +185,7 @@ def test_a_scan_over_budget_from_its_start_goes_from_one_worker_to_none() -> Non
                 assert controller.stretches[0].reason == SLOW_START_REASON
                 # The first reading a second into the scan is over: all of them.
                 await wait_for(lambda: len(stopped(pids)) == 2)
-                controller.scan_finished()
+                await finish(controller)
                 assert stopped(pids) == []
                 return controller.document()
 
@@ -205,7 +211,7 @@ def test_the_held_worker_changes_while_half_of_them_run() -> None:
                 await wait_for(lambda: len(stopped(pids)) == 1)
                 await wait_for(each_held_once)
                 assert controller.stretches[0].reason == SLOW_START_REASON
-                controller.scan_finished()
+                await finish(controller)
                 assert stopped(pids) == []
                 return held
 
@@ -229,7 +235,7 @@ def test_once_full_speed_was_over_budget_recovery_stops_at_half_the_workers() ->
                 await after_readings(controller, 4)
                 assert controller._action == "fewer_workers"
                 assert "recovered" in controller.stretches[-1].reason
-                controller.scan_finished()
+                await finish(controller)
                 assert stopped(pids) == []
 
     asyncio.run(main())
@@ -246,7 +252,7 @@ def test_the_next_scan_of_the_target_keeps_to_half_the_workers_after_its_slow_st
                 await wait_for(lambda: len(stopped(pids)) >= 1)
                 # The scan's ticks since then count as scanning time towards a new try.
                 await wait_for(lambda: first.full_speed.scanned_ms > 0)
-                first.scan_finished()
+                await finish(first)
                 guard.value = LEVEL
                 # The next scan of the same target, with the guard at its level.
                 second = pacing.controller(None, "/project", predicted_ms=600_000)
@@ -255,7 +261,7 @@ def test_the_next_scan_of_the_target_keeps_to_half_the_workers_after_its_slow_st
                 await wait_for(lambda: len(second.stretches) == 2)
                 await after_readings(second, 3)
                 assert len(stopped(pids)) == 1
-                second.scan_finished()
+                await finish(second)
                 assert stopped(pids) == []
                 return second.document()
 
@@ -292,7 +298,7 @@ def test_a_guard_over_budget_with_the_scan_paused_is_levelled_where_it_is() -> N
                 await wait_for(lambda: len(stopped(pids)) == 1)
                 # ...and at the new level the guard is within budget: all of them.
                 await wait_for(lambda: stopped(pids) == [])
-                controller.scan_finished()
+                await finish(controller)
                 assert pacing.feeds and controller.guards[0].paused == LEVEL * 1.5
                 return controller.document()
 
@@ -328,7 +334,7 @@ def test_the_deadline_ends_throttling_so_the_scan_finishes() -> None:
                 controller._tick(now_ms())
                 assert stopped(pids) == []
                 assert len(controller.stretches) == stretches
-                controller.scan_finished()
+                await finish(controller)
                 return controller.document()
 
     document = asyncio.run(main())
@@ -352,7 +358,7 @@ def test_a_guard_whose_data_stops_switches_the_budget_off() -> None:
                 guard.publishing = False
                 await wait_for(lambda: controller.state == "off")
                 assert stopped(pids) == []
-                controller.scan_finished()
+                await finish(controller)
                 return controller.document()
 
     document = asyncio.run(main())
@@ -386,7 +392,7 @@ def test_a_scan_with_no_workers_pauses_between_batches() -> None:
             assert not returned.is_set()
             guard.value = LEVEL
             await asyncio.wait_for(held, 15)
-            controller.scan_finished()
+            await finish(controller)
 
     asyncio.run(main())
 
