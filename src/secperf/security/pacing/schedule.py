@@ -447,8 +447,10 @@ def _plan_scan(
             tuple(states),
             tuple(notes),
         )
-    later = _later_quieter_start(judged, now_ms, deadline, span, settings)
-    if all(s.quiet for s in judged) and later is not None:
+    quiet_now = all(s.quiet for s in judged)
+    # Read only for a start that is quiet now: a busy one is planned below anyway.
+    later = _later_quieter_start(judged, now_ms, deadline, span, settings) if quiet_now else None
+    if later is not None:
         start, why = later
         return SchedulePlan(
             start,
@@ -461,7 +463,7 @@ def _plan_scan(
             tuple(states),
             tuple(notes),
         )
-    if all(s.quiet for s in judged):
+    if quiet_now:
         parts = ", ".join(
             f"{s.series} {_figure(s.current or 0.0)} ≤ {_figure(_limit(s, settings))}"
             for s in judged
