@@ -126,9 +126,12 @@ def test_a_scan_over_budget_is_paused_until_its_deadline_then_completes(
     assert pacing["throttled_ms"] > 500
     assert pacing["within_budget"] is False
     assert {s["action"] for s in pacing["stretches"]} <= {"fewer_workers", "pause"}
-    # It began with one worker (slow start); the first reading over budget paused it.
-    assert pacing["stretches"][0]["reason"] == SLOW_START_REASON
-    assert "+100 %" in pacing["stretches"][1]["reason"]
+    # It began with one worker (slow start) once the pool had forked its workers; a
+    # reading over budget paused it. On a loaded machine that reading can come
+    # before the pool has forked, and then it is the first stretch.
+    reasons = [s["reason"] for s in pacing["stretches"]]
+    assert reasons[0] == SLOW_START_REASON or "+100 %" in reasons[0], reasons
+    assert any("+100 %" in reason for reason in reasons), reasons
     # Past the deadline the workers are raised back where the OS allows it.
     assert pacing["priority_applied"]["nice"] == (0 if os.geteuid() == 0 else 19)
     assert pacing["deadline_reached_ms"] >= pacing["deadline_ms"]
