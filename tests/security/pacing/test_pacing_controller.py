@@ -347,6 +347,42 @@ def test_the_deadline_ends_throttling_so_the_scan_finishes() -> None:
     assert document.stretches and document.stretches[-1].end_ms <= document.deadline_ms + 1000
 
 
+def test_a_bus_that_does_not_take_the_throttle_events_never_holds_the_workers() -> None:
+    async def main() -> tuple[PacingDocument, list[str]]:
+        with child_processes(2) as pids:
+            impact = IMPACT.model_copy(update={"max_slowdown": 2.0})
+            async with paced(impact, predicted_ms=2500) as (_, guard, _, controller, _):
+                # Every publish waits until the test lets it through: a bus whose
+                # subscriber's queue stays full.
+                room = threading.Event()
+                offered: list[str] = []
+
+                def publish(event: Event) -> None:
+                    assert isinstance(event, ScanThrottled)
+                    offered.append(event.action)
+                    room.wait(60)
+
+                controller.publish = publish
+                guard.value = LEVEL * 3
+                controller.scan_started("scan-6", lambda: list(pids))
+                # The first event (the slow start) waits on the bus; the controller
+                # goes on deciding: all workers paused, then the deadline runs them.
+                await wait_for(lambda: len(stopped(pids)) == 2)
+                await wait_for(lambda: controller.deadline_reached)
+                await wait_for(lambda: stopped(pids) == [])
+                assert offered == ["fewer_workers"]
+                room.set()
+                await finish(controller)
+                return controller.document(), offered
+
+    document, offered = asyncio.run(main())
+    # Once the bus had room, every change went out, in order: each stretch, then the
+    # resume at the deadline.
+    assert offered == [s.action for s in document.stretches] + ["resume"]
+    assert offered[:2] == ["fewer_workers", "pause"]
+    assert document.deadline_reached
+
+
 def test_a_guard_whose_data_stops_switches_the_budget_off() -> None:
     async def main() -> PacingDocument:
         with child_processes(2) as pids:

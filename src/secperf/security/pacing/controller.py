@@ -50,13 +50,17 @@ and then, every ``tick_s``, reads the guards:
   workers keep their low priority); the reason is kept.
 
 Every change is published as ``ScanThrottled`` and kept as a stretch of the
-pacing document (``document.PacingDocument``).
+pacing document (``document.PacingDocument``). The events leave from a thread
+of their own (``_Publisher``): a publish waits for room on the bus, and the
+controller, which decides under its lock, never waits for the bus to stop,
+resume or release workers.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import queue
 import statistics
 import threading
 import time
@@ -96,6 +100,34 @@ SLOW_START_REASON = (
 #: The shortest deadline: a sub-second prediction would otherwise give a deadline
 #: shorter than starting the worker pool and reading the guards' first samples.
 DEADLINE_FLOOR_MS = 3_000
+#: How long the end of a scan waits for its ``ScanThrottled`` events to reach the bus.
+PUBLISH_DRAIN_S = 10.0
+
+
+class _Publisher:
+    """Publishes a controller's events in order, from a thread of its own."""
+
+    def __init__(self, publish: Callable[[Event], None], name: str) -> None:
+        self._publish = publish
+        self._queue: queue.SimpleQueue[Event | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def send(self, event: Event) -> None:
+        self._queue.put(event)
+
+    def close(self, timeout_s: float) -> bool:
+        """Publish what is queued, then stop; False when that took longer than ``timeout_s``."""
+        self._queue.put(None)
+        self._thread.join(timeout_s)
+        return not self._thread.is_alive()
+
+    def _run(self) -> None:
+        while (event := self._queue.get()) is not None:
+            try:
+                self._publish(event)
+            except Exception:  # a closed bus: the scan and its pacing record go on
+                log.warning("%s not published", type(event).__name__, exc_info=True)
 
 
 @dataclass(slots=True)
@@ -211,6 +243,7 @@ class PacingController:
         self._done = threading.Event()
         self._lock = threading.RLock()
         self._thread: threading.Thread | None = None
+        self._publisher: _Publisher | None = None
         self._action: str | None = None
         self._action_ts = 0  # newest reading when the action began
         self._recovered = 0
@@ -228,6 +261,8 @@ class PacingController:
     def scan_started(self, scan_id: str, worker_pids: Callable[[], list[int]]) -> None:
         self.scan_id = scan_id
         self._worker_pids = worker_pids
+        if self.publish is not None:
+            self._publisher = _Publisher(self.publish, f"scan-pacing-events-{scan_id}")
         self._thread = threading.Thread(
             target=self._run, name=f"scan-pacing-{scan_id}", daemon=True
         )
@@ -247,6 +282,13 @@ class PacingController:
             self._set_action(None, "the scan ended", None)
         self._throttle.release()  # whatever the thread did or did not do
         self._read_priority()
+        if self._publisher is not None and not self._publisher.close(PUBLISH_DRAIN_S):
+            log.warning(
+                "scan %s: the bus did not take its throttling events within %g s;"
+                " they follow when it does",
+                self.scan_id,
+                PUBLISH_DRAIN_S,
+            )
 
     # ------------------------------------------------------------------ the loop
 
@@ -522,20 +564,17 @@ class PacingController:
         if action is not None:
             self.stretches.append(Stretch(now, now, action, reason))
         self._apply()
-        if self.publish is not None and self.scan_id:
-            try:
-                self.publish(
-                    ScanThrottled(
-                        scan_id=self.scan_id,
-                        target=self.target,
-                        action=action or "resume",
-                        reason=reason,
-                        throttled_ms=self.throttled_ms(now),
-                        guard=guard,
-                    )
+        if self._publisher is not None and self.scan_id:
+            self._publisher.send(
+                ScanThrottled(
+                    scan_id=self.scan_id,
+                    target=self.target,
+                    action=action or "resume",
+                    reason=reason,
+                    throttled_ms=self.throttled_ms(now),
+                    guard=guard,
                 )
-            except Exception:  # a closed bus must not leave workers paused
-                log.warning("scan %s: ScanThrottled not published", self.scan_id, exc_info=True)
+            )
 
     def _turn_off(self, reason: str) -> None:
         with self._lock:
