@@ -32,6 +32,8 @@ from typing import Any
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
+from secperf.security.relpath import name_of, parent_name_of
+
 LOCK_FILES = frozenset({"poetry.lock", "uv.lock", "Pipfile.lock"})
 
 
@@ -69,14 +71,13 @@ class ManifestError(ValueError):
 
 def manifest_kind(relpath: str) -> str | None:
     """The kind of manifest at ``relpath`` ("requirements", "pyproject", a lock name) or None."""
-    path = PurePosixPath(relpath)
-    name = path.name
+    name = name_of(relpath)
     if name in LOCK_FILES:
         return name
     if name == "pyproject.toml":
         return "pyproject"
     if name.endswith(".txt") and (
-        name.startswith("requirements") or path.parent.name == "requirements"
+        name.startswith("requirements") or parent_name_of(relpath) == "requirements"
     ):
         return "requirements"
     return None

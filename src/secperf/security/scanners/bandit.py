@@ -31,6 +31,7 @@ from typing import Any
 
 from secperf.model import Finding, Severity
 from secperf.security.redaction import redact_text
+from secperf.security.relpath import suffix_of
 from secperf.security.scanners.interface import (
     FileResult,
     FingerprintCounter,
@@ -145,7 +146,7 @@ class BanditScanner(Scanner):
         )
 
     def applies_to(self, relpath: str) -> bool:
-        return PurePosixPath(relpath).suffix.lower() in PYTHON_SUFFIXES
+        return suffix_of(relpath).lower() in PYTHON_SUFFIXES
 
     # ------------------------------------------------------------------ scanning
 

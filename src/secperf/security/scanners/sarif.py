@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import fnmatch
 from collections.abc import Sequence
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
+from secperf.security.relpath import name_of
 from secperf.security.sarif_import import SarifError, import_sarif
 from secperf.security.scanners.interface import FileResult, Scanner, SourceFile, stable_hash
 
@@ -53,7 +54,7 @@ class SarifScanner(Scanner):
         return None
 
     def applies_to(self, relpath: str) -> bool:
-        name = PurePosixPath(relpath).name
+        name = name_of(relpath)
         for pattern in self.files:
             target = relpath if "/" in pattern else name
             if fnmatch.fnmatchcase(target, pattern):

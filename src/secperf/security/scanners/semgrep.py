@@ -24,11 +24,12 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 from secperf.model import Finding, Severity
 from secperf.security.redaction import redact_text
+from secperf.security.relpath import name_of, suffix_of
 from secperf.security.sarif_import import is_secret_rule
 from secperf.security.scanners.interface import (
     FileResult,
@@ -184,8 +185,7 @@ class SemgrepScanner(Scanner):
             return False
         if "*" in suffixes:
             return True
-        path = PurePosixPath(relpath)
-        return path.suffix.lower() in suffixes or path.name in names
+        return suffix_of(relpath).lower() in suffixes or name_of(relpath) in names
 
     def scan_file(self, root: Path, source: SourceFile) -> FileResult:
         return self.scan_batch(root, [source])[0]
