@@ -164,9 +164,13 @@ def test_a_warm_scan_with_nothing_changed_loads_no_scanner_tool(tmp_path: Path) 
     assert "B602" in proc.stdout
     assert loaded(modules, ("bandit", "detect_secrets", "stevedore")) == []
     # Nor what only other commands or other inputs need: YAML (semgrep's rule
-    # files), the web server, statistics, the alert engine, NATS.
+    # files), the web server, statistics, the alert engine, NATS, HTTP (the OSV
+    # API) and the requirement parser (manifests, all cached here).
     others = (
         "yaml",
+        "urllib.request",
+        "http.client",
+        "packaging.requirements",
         "fastapi",
         "starlette",
         "uvicorn",

@@ -27,14 +27,27 @@ import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from secperf.security.relpath import name_of, parent_name_of
 
+if TYPE_CHECKING:
+    from packaging.requirements import Requirement
+
 LOCK_FILES = frozenset({"poetry.lock", "uv.lock", "Pipfile.lock"})
+
+
+def _requirement(text: str) -> Requirement:
+    """``text`` as a PEP 508 requirement; raises ``InvalidRequirement``, a ``ValueError``.
+
+    packaging's parser loads with the first manifest parsed: a scan whose
+    manifests are all cached parses none.
+    """
+    from packaging.requirements import Requirement
+
+    return Requirement(text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,8 +165,8 @@ def parse_requirements_txt(relpath: str, text: str) -> ManifestParse:
         if option:
             line = line[: option.start()].strip()
         try:
-            requirement = Requirement(line)
-        except InvalidRequirement as exc:
+            requirement = _requirement(line)
+        except ValueError as exc:  # InvalidRequirement
             result.problems.append(f"{relpath}:{number}: invalid requirement: {exc}")
             continue
         if requirement.url:
@@ -232,8 +245,8 @@ def parse_pyproject(relpath: str, text: str) -> ManifestParse:
     for key, spec in pep508:
         line = _line_of(lines, (f'"{spec}"', f"'{spec}'"))
         try:
-            requirement = Requirement(spec)
-        except InvalidRequirement as exc:
+            requirement = _requirement(spec)
+        except ValueError as exc:
             result.problems.append(f"{relpath}:{line}: {key}: invalid requirement: {exc}")
             continue
         if not requirement.url:

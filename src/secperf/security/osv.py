@@ -24,9 +24,7 @@ import json
 import logging
 import math
 import os
-import urllib.error
 import urllib.parse
-import urllib.request
 import zipfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -573,6 +571,10 @@ class OsvClient:
         self.timeout = timeout
 
     def _request(self, path: str, body: Any | None = None) -> Any:
+        # HTTP loads here: a scan reading a local OSV database, or cached, needs none.
+        import urllib.error
+        import urllib.request
+
         url = f"{self.base_url}{path}"
         data = json.dumps(body).encode() if body is not None else None
         request = urllib.request.Request(  # noqa: S310 (scheme checked in __init__)

@@ -33,7 +33,6 @@ import json
 import posixpath
 import re
 import urllib.parse
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -241,7 +240,10 @@ def _uri_to_path(uri: str) -> str | None:
     parsed = urllib.parse.urlparse(uri)
     if parsed.scheme != "file":
         return None
-    return urllib.request.url2pathname(parsed.path)
+    # Loaded here: urllib.request brings HTTP, which a scan never needs otherwise.
+    from urllib.request import url2pathname
+
+    return url2pathname(parsed.path)
 
 
 def _shown(uri: str) -> str:
