@@ -182,6 +182,8 @@ def test_a_warm_scan_with_nothing_changed_loads_no_scanner_tool(tmp_path: Path) 
         "secperf.gates",
     )
     assert loaded(modules, others) == []
+    # Nor Typer's pydantic coercion: no option was given, so none is needed.
+    assert loaded(modules, ("typer._adapters",)) == []
     # Changing a file loads bandit again, for that file.
     (tmp_path / "app.py").write_text("import subprocess\nsubprocess.call('id', shell=True)\n")
     proc, modules = imports("scan", cwd=tmp_path)
