@@ -98,3 +98,10 @@ def test_the_walk_and_git_agree(tmp_path: Path) -> None:
     exclude = ["build/", "*.min.js", "docs/", "!docs/api/"]
     walked, listed = walk_and_git(tmp_path, exclude)
     assert walked == listed
+
+
+def test_a_walk_started_inside_an_excluded_directory_leaves_its_files_out(tmp_path: Path) -> None:
+    root = tree(tmp_path / "walked")
+    found = FileDiscovery(exclude=["pkg/build/"]).discover(root, ["pkg/build/deep"])
+    assert found.files == []
+    assert found.excluded == [("pkg/build/deep/gen.py", "excluded by configured rule 'pkg/build/'")]

@@ -24,7 +24,7 @@ import os
 import shutil
 import stat
 import subprocess
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -330,7 +330,15 @@ class FileDiscovery:
                         prefix = "" if directory == root else self._relpath(root, directory)
                         specs.append((prefix, spec))
         start_rel = "" if start == root else self._relpath(root, start)
-        self._walk_dir(root, start, start_rel, result, seen, specs)
+        # A walk started inside an excluded directory ("build/sub" with "build/")
+        # has that rule above it: its files are matched against every rule.
+        parts = start_rel.split("/") if start_rel else []
+        inside_excluded = any(
+            self._matching_rule("/".join(parts[:depth]) + "/") is not None
+            for depth in range(1, len(parts) + 1)
+        )
+        file_rule = self._matching_rule if inside_excluded else self._file_rule
+        self._walk_dir(root, start, start_rel, result, seen, specs, file_rule)
 
     def _walk_dir(
         self,
@@ -340,8 +348,10 @@ class FileDiscovery:
         result: Discovery,
         seen: set[str],
         specs: list[tuple[str, pathspec.GitIgnoreSpec]],
+        file_rule: Callable[[str], str | None],
     ) -> None:
-        """Walk ``directory`` (``dir_rel`` under ``root``, "" for the root itself)."""
+        """Walk ``directory`` (``dir_rel`` under ``root``, "" for the root itself);
+        ``file_rule`` names the exclude rule that leaves a file out."""
         try:
             entries = sorted(os.scandir(directory), key=lambda e: e.name)
         except OSError as exc:
@@ -375,12 +385,12 @@ class FileDiscovery:
                     spec = _gitignore_spec(path)
                     if spec is not None:
                         child_specs = [*specs, (relpath, spec)]
-                self._walk_dir(root, path, relpath, result, seen, child_specs)
+                self._walk_dir(root, path, relpath, result, seen, child_specs, file_rule)
                 continue
             if entry.name in ALWAYS_SKIPPED_FILES:
                 result.excluded.append((relpath, OWN_STATE))
                 continue
-            rule = self._file_rule(relpath)
+            rule = file_rule(relpath)
             if rule is not None:
                 result.excluded.append((relpath, _exclude_reason(rule)))
                 continue
