@@ -28,7 +28,12 @@ from secperf.events import (
     encode_event,
     now_ms,
 )
-from secperf.security.pacing.controller import SLOW_START_REASON, FullSpeed, PacingController
+from secperf.security.pacing.controller import (
+    SLOW_START_REASON,
+    FullSpeed,
+    PacingController,
+    _Publisher,
+)
 from secperf.security.pacing.document import PacingDocument
 from support.pacing import GUARD_SELECTOR, guard_batch, stopped
 from support.waiting import wait_for
@@ -381,6 +386,30 @@ def test_a_bus_that_does_not_take_the_throttle_events_never_holds_the_workers() 
     assert offered == [s.action for s in document.stretches] + ["resume"]
     assert offered[:2] == ["fewer_workers", "pause"]
     assert document.deadline_reached
+
+
+def test_throttle_events_keep_their_order_and_one_sent_after_the_end_is_not_lost() -> None:
+    def event(action: str) -> ScanThrottled:
+        return ScanThrottled(
+            scan_id="s", target="/p", action=action, reason="r", throttled_ms=0.0, guard=None
+        )
+
+    published: list[Event] = []
+    # A scan that sends nothing starts no thread.
+    idle = _Publisher(published.append, "scan-pacing-events-idle")
+    assert idle.close(1.0)
+    assert all(t.name != "scan-pacing-events-idle" for t in threading.enumerate())
+    publisher = _Publisher(published.append, "scan-pacing-events-s")
+    publisher.send(event("fewer_workers"))
+    publisher.send(event("pause"))
+    assert publisher.close(10.0)
+    # A controller thread that outlived the end of its scan still gets its event out.
+    publisher.send(event("resume"))
+    assert [e.action for e in published if isinstance(e, ScanThrottled)] == [
+        "fewer_workers",
+        "pause",
+        "resume",
+    ]
 
 
 def test_a_guard_whose_data_stops_switches_the_budget_off() -> None:

@@ -105,29 +105,53 @@ PUBLISH_DRAIN_S = 10.0
 
 
 class _Publisher:
-    """Publishes a controller's events in order, from a thread of its own."""
+    """Publishes a controller's events in order, from a thread of its own.
+
+    The thread starts with the first event (a scan at normal priority sends
+    none). An event sent after ``close`` (a controller thread that outlived
+    ``scan_finished``'s wait for it) is published in the sender's thread, so
+    none is dropped.
+    """
 
     def __init__(self, publish: Callable[[Event], None], name: str) -> None:
         self._publish = publish
+        self._name = name
         self._queue: queue.SimpleQueue[Event | None] = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
-        self._thread.start()
+        self._thread: threading.Thread | None = None
+        self._closed = False
+        self._lock = threading.Lock()
 
     def send(self, event: Event) -> None:
-        self._queue.put(event)
+        with self._lock:
+            if not self._closed:
+                if self._thread is None:
+                    self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
+                    self._thread.start()
+                self._queue.put(event)
+                return
+        self._deliver(event)
 
     def close(self, timeout_s: float) -> bool:
         """Publish what is queued, then stop; False when that took longer than ``timeout_s``."""
-        self._queue.put(None)
-        self._thread.join(timeout_s)
-        return not self._thread.is_alive()
+        with self._lock:
+            self._closed = True
+            thread = self._thread
+            if thread is not None:
+                self._queue.put(None)
+        if thread is None:
+            return True
+        thread.join(timeout_s)
+        return not thread.is_alive()
 
     def _run(self) -> None:
         while (event := self._queue.get()) is not None:
-            try:
-                self._publish(event)
-            except Exception:  # a closed bus: the scan and its pacing record go on
-                log.warning("%s not published", type(event).__name__, exc_info=True)
+            self._deliver(event)
+
+    def _deliver(self, event: Event) -> None:
+        try:
+            self._publish(event)
+        except Exception:  # a closed bus: the scan and its pacing record go on
+            log.warning("%s not published", type(event).__name__, exc_info=True)
 
 
 @dataclass(slots=True)
@@ -284,8 +308,8 @@ class PacingController:
         self._read_priority()
         if self._publisher is not None and not self._publisher.close(PUBLISH_DRAIN_S):
             log.warning(
-                "scan %s: the bus did not take its throttling events within %g s;"
-                " they follow when it does",
+                "scan %s: the bus did not take its throttling events within %g s; the rest"
+                " are published if it takes them before it closes",
                 self.scan_id,
                 PUBLISH_DRAIN_S,
             )
