@@ -161,12 +161,24 @@ class Served:
 
 
 def _start(app: Any, lifespan: str) -> tuple[str, Callable[[], None]]:
-    """Run ``app`` under uvicorn on a free loopback port in a thread; returns (url, stop)."""
+    """Run ``app`` under uvicorn on a free loopback port in a thread; returns (url, stop).
+
+    The server is ``secperf serve``'s own: it ends the live streams as soon as
+    shutdown begins. uvicorn's plain server waited on a page's open stream
+    until ``stop`` gave up on it, ten seconds after every browser test.
+    """
+    from secperf.web.server import GRACEFUL_SHUTDOWN_S, SecperfServer
+
     port = free_port()
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_level="warning", lifespan=lifespan
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        lifespan=lifespan,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
     )
-    server = uvicorn.Server(config)
+    server = SecperfServer(config, getattr(getattr(app, "state", None), "sse_hub", None))
     thread = threading.Thread(target=server.run, name="dashboard-test-server", daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
@@ -177,7 +189,8 @@ def _start(app: Any, lifespan: str) -> tuple[str, Callable[[], None]]:
 
     def stop() -> None:
         server.should_exit = True
-        thread.join(timeout=10)
+        thread.join(timeout=30)
+        assert not thread.is_alive(), "the test server did not stop"
 
     return f"http://127.0.0.1:{port}", stop
 
