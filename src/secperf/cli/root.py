@@ -284,11 +284,8 @@ class RootGroup(typer.core.TyperGroup):
             entry = next((c for c in COMMANDS if c.name == cmd_name), None)
             if entry is not None:
                 found = self.commands[cmd_name] = load_command(entry)
+                # Unset options, --help among them, load no pydantic adapter.
                 _coerced_when_needed(found)
-                if isinstance(found, typer.core.TyperGroup):
-                    # A group's only option is --help: `secperf findings list --help`
-                    # must not load pydantic to read it.
-                    _plain_values(found.get_params(ctx))
         return found
 
     def resolve_command(self, ctx: Any, args: list[str]) -> Any:

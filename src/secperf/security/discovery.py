@@ -87,6 +87,20 @@ def _directory_pattern(pattern: str) -> bool:
     return pattern.rstrip().endswith("/")
 
 
+def _rule_leaving_out(
+    relpath: str,
+    spec: pathspec.GitIgnoreSpec | None,
+    rules: list[tuple[str, pathspec.GitIgnoreSpec]],
+) -> str | None:
+    """The rule of ``rules`` that leaves ``relpath`` out when ``spec`` (all of them) does."""
+    if spec is None or not spec.match_file(relpath):
+        return None
+    for pattern, rule in rules:
+        if rule.match_file(relpath):
+            return pattern
+    return "(negated patterns)"
+
+
 def _gitignore_spec(directory: Path) -> pathspec.GitIgnoreSpec | None:
     ignore_file = directory / ".gitignore"
     try:
@@ -270,21 +284,11 @@ class FileDiscovery:
 
     def _matching_rule(self, relpath: str) -> str | None:
         """The exclude rule that leaves ``relpath`` out, None when it is not excluded."""
-        if not self._excluded(relpath):
-            return None
-        for pattern, spec in self._rules:
-            if spec.match_file(relpath):
-                return pattern
-        return "(negated patterns)"
+        return _rule_leaving_out(relpath, self.exclude, self._rules)
 
     def _file_rule(self, relpath: str) -> str | None:
         """``_matching_rule`` for a file whose directories were each found not excluded."""
-        if self._file_exclude is None or not self._file_exclude.match_file(relpath):
-            return None
-        for pattern, spec in self._file_rules:
-            if spec.match_file(relpath):
-                return pattern
-        return "(negated patterns)"
+        return _rule_leaving_out(relpath, self._file_exclude, self._file_rules)
 
     def _link_inside(self, root: Path, path: Path, relpath: str, result: Discovery) -> bool:
         """Whether a symlinked file may be scanned (resolves to a file inside the root)."""
@@ -401,9 +405,6 @@ class FileDiscovery:
             if is_link and not self._link_inside(root, path, relpath, result):
                 continue
             self._consider(root, path, result, seen, relpath)
-
-    def _excluded(self, relpath: str) -> bool:
-        return self.exclude is not None and bool(self.exclude.match_file(relpath))
 
     def _consider(
         self, root: Path, path: Path, result: Discovery, seen: set[str], relpath: str | None = None
