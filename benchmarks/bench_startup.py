@@ -12,6 +12,13 @@ machine slows all of them alike:
   many more there are; a cold scan first fills the cache and the store;
 - ``secperf findings list`` on that store (target 0.3 s).
 
+Beside them, without targets, the floor under two of those figures on this
+machine: one process that only imports the modules the command imported (read
+from ``PYTHONPROFILEIMPORTTIME``) and does nothing else, for the warm scan
+once without the store's libraries (SQLAlchemy, numpy and secperf's store,
+runtime and bus, which a scan needs only to record itself) and for
+``findings list`` with all of them.
+
 The console script is run (not ``python -m secperf``, which would put the
 scanned copy of the standard library first on ``sys.path``). ``--quick`` runs
 3 rounds instead of 10 and scans only the standard library's top-level
@@ -21,6 +28,7 @@ modules, so that the cold scan stays short.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -60,19 +68,84 @@ def _env() -> dict[str, str]:
     }
 
 
-def _run(argv: Sequence[str], cwd: Path, *, check: bool = True) -> float:
-    """Seconds one process takes from start to exit (its output goes to a pipe)."""
+def _run(
+    argv: Sequence[str], cwd: Path, *, check: bool = True, ok: tuple[int, ...] = (0, 1)
+) -> float:
+    """Seconds one process takes from start to exit (its output goes to a pipe).
+
+    ``ok``: the exit codes of a finished run (1: a scan found new findings at
+    or above its threshold).
+    """
     start = time.perf_counter()
     proc = subprocess.run(
         list(argv), cwd=cwd, env=_env(), capture_output=True, timeout=3600, check=False
     )
     elapsed = time.perf_counter() - start
-    # 1: the scan found new findings at or above its threshold; still a finished run.
-    if check and proc.returncode not in (0, 1):
+    if check and proc.returncode not in ok:
         raise RuntimeError(
             f"{' '.join(argv)} exited {proc.returncode}: {proc.stderr.decode()[-2000:]}"
         )
     return elapsed
+
+
+#: What a warm scan imports only to record itself: the store's libraries and modules.
+RECORDING = (
+    "sqlalchemy",
+    "numpy",
+    "secperf.store",
+    "secperf.runtime",
+    "secperf.bus",
+    "secperf.commands.pacing",
+    # The use case that opens the store (the modules it uses are imported on their own).
+    "secperf.commands.scanning",
+    "secperf.security.pacing",
+    "secperf.perf",
+)
+_IMPORTED = re.compile(r"import time:\s+\d+ \|\s+\d+ \|\s*(\S+)")
+
+
+def _imported_modules(argv: Sequence[str], cwd: Path) -> list[str]:
+    """The modules one run of ``argv`` imports, in the order their imports ended."""
+    env = {**_env(), "PYTHONPROFILEIMPORTTIME": "1"}
+    proc = subprocess.run(
+        list(argv), cwd=cwd, env=env, capture_output=True, text=True, timeout=600, check=False
+    )
+    return [m.group(1) for line in proc.stderr.splitlines() if (m := _IMPORTED.match(line))]
+
+
+def _import_script(path: Path, modules: Sequence[str], leave_out: Sequence[str] = ()) -> int:
+    """Write a script that imports ``modules`` (less ``leave_out`` and its submodules).
+
+    Returns how many modules it imports. The script fails if any of them
+    cannot be imported, so the floor never leaves one out, and if one of them
+    imported a module of ``leave_out`` after all.
+    """
+    kept = [
+        m
+        for m in dict.fromkeys(modules)
+        if m != "__main__" and not any(m == o or m.startswith(o + ".") for o in leave_out)
+    ]
+    # A module the command tried and did without (site's sitecustomize, optional
+    # imports) is missing here too; any other failure ends the script with 3.
+    path.write_text(
+        "import importlib, sys\n"
+        f"for name in {kept!r}:\n"
+        "    try:\n"
+        "        importlib.import_module(name)\n"
+        "    except ModuleNotFoundError as exc:\n"
+        "        if not (name == exc.name or name.startswith(f'{exc.name}.')):\n"
+        "            print(name, exc, file=sys.stderr)\n"
+        "            sys.exit(3)\n"
+        "    except Exception as exc:\n"
+        "        print(name, exc, file=sys.stderr)\n"
+        "        sys.exit(3)\n"
+        f"left_out = {tuple(leave_out)!r}\n"
+        "if any(m == o or m.startswith(o + '.') for m in sys.modules for o in left_out):\n"
+        "    print('a module left out was imported after all', file=sys.stderr)\n"
+        "    sys.exit(3)\n",
+        encoding="utf-8",
+    )
+    return len(kept)
 
 
 def _copy_stdlib(dest: Path, quick: bool) -> int:
@@ -104,21 +177,37 @@ def run(quick: bool) -> list[Figure]:
         cold = _run(
             [str(secperf), "scan", "--format", "json", "-o", str(Path(tmp) / "cold.json")], root
         )
+        floors = Path(tmp) / "floors"
+        floors.mkdir()
+        scan_floor, list_floor = floors / "scan_floor.py", floors / "list_floor.py"
+        _run([str(secperf), "scan"], root)  # the first warm scan compiles and fills the store
+        scan_modules = _import_script(
+            scan_floor, _imported_modules([str(secperf), "scan"], root), RECORDING
+        )
+        list_modules = _import_script(
+            list_floor, _imported_modules([str(secperf), "findings", "list"], root)
+        )
         commands: dict[str, list[str]] = {
             "python -c pass": [sys.executable, "-c", "pass"],
             "secperf --version": [str(secperf), "--version"],
             "secperf --help": [str(secperf), "--help"],
             "secperf scan (warm, nothing changed)": [str(secperf), "scan"],
             "secperf findings list": [str(secperf), "findings", "list"],
+            "imports of the warm scan, less recording": [sys.executable, str(scan_floor)],
+            "imports of findings list": [sys.executable, str(list_floor)],
         }
         if bandit is not None:
             commands["bandit --version"] = [str(bandit), "--version"]
         times: dict[str, list[float]] = {name: [] for name in commands}
-        for argv in commands.values():
-            _run(argv, root)  # one unmeasured run: the page cache holds every file
+        # The import floors must import every module: they exit 0 or fail the benchmark.
+        codes = {
+            name: (0,) if argv[0] == sys.executable else (0, 1) for name, argv in commands.items()
+        }
+        for name, argv in commands.items():
+            _run(argv, root, ok=codes[name])  # one unmeasured run: the page cache holds every file
         for _ in range(rounds):
             for name, argv in commands.items():
-                times[name].append(_run(argv, root))
+                times[name].append(_run(argv, root, ok=codes[name]))
     ms = {name: statistics.median(values) * 1000 for name, values in times.items()}
     python = ms["python -c pass"]
     bandit_ms = ms.get("bandit --version")
@@ -154,5 +243,28 @@ def run(quick: bool) -> list[Figure]:
         figure("secperf --help", 100, "Typer's help; no command module imported"),
         figure("secperf scan (warm, nothing changed)", 500, scanned),
         figure("secperf findings list", 300, "the findings of that scan, first 200"),
+        Figure(
+            AREA,
+            f"floor: imports of the warm scan less recording, no work (median of {rounds})",
+            ms["imports of the warm scan, less recording"],
+            "ms",
+            "",
+            None,
+            "python -c pass",
+            python,
+            f"{scan_modules} modules: what the warm scan imported, less SQLAlchemy, numpy and"
+            " secperf's store, runtime, bus, pacing, perf and scanning use case",
+        ),
+        Figure(
+            AREA,
+            f"floor: imports of findings list, no work (median of {rounds})",
+            ms["imports of findings list"],
+            "ms",
+            "",
+            None,
+            "python -c pass",
+            python,
+            f"{list_modules} modules: everything that command imported",
+        ),
     ]
     return figures
