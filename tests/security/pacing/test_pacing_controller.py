@@ -9,12 +9,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import logging
 import subprocess
 import sys
 import threading
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import Future
 from typing import Any
+
+import pytest
 
 from secperf.bus.interface import EventBus
 from secperf.bus.memory import AsyncEventBus
@@ -468,6 +471,28 @@ def test_normal_priority_has_no_budget() -> None:
     assert document.budget_state == "not_configured"
     assert document.within_budget is None
     assert "full speed" in (document.reason or "")
+
+
+def test_a_normal_priority_scan_past_its_prediction_has_no_deadline_to_warn_about(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Nothing is throttled or niced at normal priority: running long is not news."""
+    pacing = ScanPacing(IMPACT, priority="normal", store=None, bus=None)
+    controller = pacing.controller(None, "/p", predicted_ms=1.0)
+    with child_processes(1) as pids, caplog.at_level(logging.WARNING):
+        controller.scan_started("scan-normal", lambda: list(pids))
+        # Well past what a low-priority scan's deadline would be (the floor of it).
+        past = controller.started_ms + controller.settings.deadline_floor_ms + 1000
+        controller._check_deadline(past)
+        controller.scan_finished()
+    document = controller.document()
+    assert document.deadline_ms is None
+    assert not document.deadline_reached
+    assert "deadline" not in document.summary()
+    assert not [r for r in caplog.records if "deadline" in r.getMessage()]
+    # A low-priority scan with the same prediction does have one, and it is kept.
+    low = ScanPacing(IMPACT, priority="low", store=None, bus=None)
+    assert low.controller(None, "/p", predicted_ms=1.0).deadline_ms is not None
 
 
 def test_scan_throttled_round_trips_as_json() -> None:

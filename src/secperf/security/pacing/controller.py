@@ -246,10 +246,12 @@ class PacingController:
         self.reason: str | None = not_configured
         if self.state == BUDGET_NOT_CONFIGURED and self.reason is None:
             self.reason = "no guard ([scan.impact] guard = [])"
+        # A deadline ends throttling and lowered priority: a normal-priority scan has
+        # neither, so it has none (and nothing to warn about when it runs long).
         self.deadline_ms: int | None = (
             self.started_ms
             + max(settings.deadline_floor_ms, round(settings.max_slowdown * predicted_ms))
-            if predicted_ms is not None and predicted_ms > 0
+            if priority == "low" and predicted_ms is not None and predicted_ms > 0
             else None
         )
         self.deadline_reached = False
