@@ -18,6 +18,8 @@ from secperf.model import MetricType
 from secperf.store import SeriesPoints, Store
 
 _BARS = "▁▂▃▄▅▆▇█"
+#: Differences below this share of the values' size are rounding, not change.
+_FLAT = 1e-9
 
 
 def parse_labels(items: Sequence[str]) -> dict[str, str]:
@@ -67,7 +69,9 @@ def sparkline(values: np.ndarray[Any, Any], width: int = 40) -> str:
         values = np.array([values[a:b].mean() for a, b in itertools.pairwise(edges)])
     low, high = float(np.min(values)), float(np.max(values))
     span = high - low
-    if span <= 0 or not math.isfinite(span):
+    # Averages of a constant series differ in their last bits (5.000000000000001
+    # beside 5.0): that is no trend, and drawn to scale it would look like a jump.
+    if span <= _FLAT * max(abs(low), abs(high)) or not math.isfinite(span):
         return _BARS[0] * len(values)
     scaled = ((values - low) / span * (len(_BARS) - 1)).round().astype(int)
     return "".join(_BARS[i] for i in scaled)
