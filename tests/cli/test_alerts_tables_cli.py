@@ -190,3 +190,32 @@ def test_silences_that_ended_show_with_all_only(project: Path) -> None:
     ended = next(s for s in every if s["id"] == old_id)
     assert (ended["active"], ended["author"], ended["reason"]) == (False, "carol", "old")
     assert {f.name for f in dataclasses.fields(Silence)} <= set(ended)
+
+
+@pytest.mark.parametrize(
+    ("offset_s", "text"),
+    [
+        (-(2 * 3600 - 60), "in 1h 59m"),  # a 2-hour silence set a minute ago
+        (-2 * 3600, "in 2h"),
+        (-45, "in 45s"),
+        (5 * 60 + 30, "5m ago"),
+        (3 * 86_400 + 4 * 3600 + 59, "3d 4h ago"),
+        (86_400 + 30, "1d ago"),
+    ],
+)
+def test_times_from_now_keep_their_second_unit_past_an_hour(offset_s: int, text: str) -> None:
+    from secperf.commands.alerts import ago
+
+    now = 1_765_000_000_000
+    assert ago(now - offset_s * 1000, now) == text
+
+
+def test_a_silence_of_two_hours_ends_in_1h_59m_not_1h(project: Path) -> None:
+    now = now_ms()
+    with Store.open(project / ".secperf" / "secperf.db") as store:
+        store.add_silence(
+            [{"name": "team", "value": "db", "op": "="}], now - 60_000, now + 7_140_000, "eve", "x"
+        )
+    result = run_cli(["alerts", "silences"], cwd=project, env={"COLUMNS": "80"})
+    assert result.returncode == 0, result.stderr
+    assert "(endsin1h58m)" in squash(result.stdout) or "(endsin1h59m)" in squash(result.stdout)

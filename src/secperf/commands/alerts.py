@@ -64,16 +64,24 @@ class AlertsCommandError(ValueError):
 
 
 def ago(ms: int, now_ms: int) -> str:
-    """How long before ``now_ms`` ``ms`` was, coarsely (``5m ago``, ``in 2h``)."""
+    """How long before ``now_ms`` ``ms`` was (``5m ago``, ``in 1h 59m``, ``2d 3h ago``).
+
+    Past an hour the next unit is shown too: a 2-hour silence set a minute ago
+    ends "in 1h 59m", not "in 1h".
+    """
     delta = now_ms - ms
     future = delta < 0
     seconds = abs(delta) // 1000
-    for unit, size in (("d", 86_400), ("h", 3_600), ("m", 60)):
+    text = f"{seconds}s"
+    for unit, size, smaller, smaller_size in (("d", 86_400, "h", 3_600), ("h", 3_600, "m", 60)):
         if seconds >= size:
-            text = f"{seconds // size}{unit}"
+            whole, rest = divmod(seconds, size)
+            part = rest // smaller_size
+            text = f"{whole}{unit} {part}{smaller}" if part else f"{whole}{unit}"
             break
     else:
-        text = f"{seconds}s"
+        if seconds >= 60:
+            text = f"{seconds // 60}m"
     return f"in {text}" if future else f"{text} ago"
 
 
