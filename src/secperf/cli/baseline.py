@@ -21,6 +21,10 @@ def baseline_update(
     ctx: typer.Context,
     path: Annotated[Path | None, typer.Argument(help="Project directory.")] = None,
     author: Annotated[str | None, typer.Option("--author")] = None,
+    osv_db: Annotated[
+        Path | None,
+        typer.Option("--osv-db", help="OSV database: a directory of JSON files or all.zip."),
+    ] = None,
 ) -> None:
     """Scan and accept every current finding: later scans report only what is new."""
     # The scanners and the store load only when a command runs.
@@ -34,8 +38,12 @@ def baseline_update(
 
     loaded = load_or_exit(ctx, project=path)
     root = project_root(path, loaded)
+    # As `scan` and `gate` take it: dependency findings are accepted from the same data.
+    if osv_db is not None and not osv_db.exists():
+        fail(f"--osv-db: {osv_db} does not exist")
+    options = ScanOptions(root=root, osv_db=osv_db)
     try:
-        change = asyncio.run(update_baseline(loaded, ScanOptions(root=root), author_option(author)))
+        change = asyncio.run(update_baseline(loaded, options, author_option(author)))
     except (BaselineError, ValueError) as exc:
         fail(str(exc))
     console().print(
