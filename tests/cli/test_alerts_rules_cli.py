@@ -101,11 +101,16 @@ def test_rules_check_without_a_file_lists_the_effective_rules_with_their_source(
     assert rows_with(out, "HostHighMemory")[0].count("default") == 1
     assert "default" in rows_with(out, "HostHighCpu")[0]
     status = column_text(out, "status")
-    assert squash("replaced by secperf.toml: alerts.rules[0]") in status
+    assert squash("replaced by secperf.toml: alerts.rules[0]") in column_text(out, "rule")
+    assert squash("replaced") in status
     assert squash("secperf.toml: alerts.rules[0]") in column_text(out, "source")
     assert squash("scan_impact on response_time_ms: +25 % during scans") in column_text(out, "rule")
     assert squash("rules/shop.toml: rules[0]") in column_text(out, "source")
-    assert squash("aggregation: unknown aggregation 'median'") in status
+    # Rule files are named relative to the working directory, as the config is.
+    assert squash(str(root)) not in column_text(out, "source")
+    # A broken rule's problem is under its name, whole; its status says just that.
+    assert squash("CpuMedian aggregation: unknown aggregation 'median'") in column_text(out, "rule")
+    assert status.endswith("invalid") and "aggregation" not in status
     assert "1 problem(s);" in result.stderr
 
     as_json = run_cli(["alerts", "rules", "check", "--json"], cwd=root)

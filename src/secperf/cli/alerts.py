@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -360,7 +361,7 @@ def _effective_rules_check(ctx: typer.Context, *, as_json: bool) -> None:
         console().print(_rules_table(found.entries))
         for problem in found.problems:
             if not any(problem == e.problem for e in found.entries):
-                err_console().print(f"FAIL  {problem}", markup=False, style="red")
+                err_console().print(f"FAIL  {_shown_source(problem)}", markup=False, style="red")
     active = len(found.rules)
     if found.problems:
         if not as_json:
@@ -381,28 +382,49 @@ def _entry_status(entry: RuleEntry) -> str:
 
 
 def _rules_table(entries: Sequence[RuleEntry]) -> Table:
-    """The effective rules: name and what each watches, its source, its status."""
+    """The effective rules: name and what each watches (or what is wrong), source, status.
+
+    What replaced a rule, and an invalid rule's problems (one per line), go
+    under its name, in the widest column: in the narrow status column they
+    would fold into a word a line.
+    """
     from secperf.alerts.rules import rule_summary
 
     table = Table(title=f"{len(entries)} rule(s)", title_justify="left", expand=True)
     table.add_column("rule", overflow="fold", ratio=3)
     table.add_column("source", overflow="fold", ratio=2)
-    table.add_column("status", overflow="fold", ratio=1, min_width=7)
+    table.add_column("status", overflow="fold", ratio=1, min_width=8)
     for entry in entries:
         name = escape(entry.name or "(no name)")
-        if entry.rule is not None and entry.problem is None:
-            cell = f"[bold]{name}[/bold]\n[dim]{escape(rule_summary(entry.rule))}[/dim]"
+        if entry.problem is not None:
+            problems = "\n".join(escape(p) for p in _PROBLEM_SPLIT.split(_problem_only(entry)))
+            cell = f"[bold]{name}[/bold]\n[red]{problems}[/red]"
+            shown = "[red]invalid[/red]"
         else:
             cell = f"[bold]{name}[/bold]"
-        status = _entry_status(entry)
-        if entry.problem is not None:
-            shown = f"[red]invalid[/red]\n{escape(_problem_only(entry))}"
-        elif entry.replaced_by is not None:
-            shown = f"[dim]replaced by {escape(entry.replaced_by)}[/dim]"
-        else:
-            shown = status
-        table.add_row(cell, escape(entry.source), shown)
+            if entry.rule is not None:
+                cell += f"\n[dim]{escape(rule_summary(entry.rule))}[/dim]"
+            if entry.replaced_by is not None:
+                cell += f"\n[dim]replaced by {escape(_shown_source(entry.replaced_by))}[/dim]"
+            shown = _entry_status(entry)
+        table.add_row(cell, escape(_shown_source(entry.source)), shown)
     return table
+
+
+#: Between two problems of one rule ("aggregation: ...; threshold: ..."), not inside
+#: one ("invalid duration '5'; use a number with a unit").
+_PROBLEM_SPLIT = re.compile(r"; (?=[\w.\[\]]+: )")
+
+
+def _shown_source(source: str) -> str:
+    """A rule's source with its file relative to the working directory, as the config's is."""
+    path, sep, rest = source.partition(": ")
+    if sep and Path(path).is_absolute():
+        try:
+            return f"{Path(path).relative_to(Path.cwd())}{sep}{rest}"
+        except ValueError:
+            return source
+    return source
 
 
 def _problem_only(entry: RuleEntry) -> str:
