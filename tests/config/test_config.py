@@ -662,3 +662,73 @@ def test_every_example_in_the_configuration_guide_loads(
         write(tmp_path, name, block)
         loaded = load_config(project_dir=tmp_path)
         assert loaded.source == tmp_path / name
+
+
+def test_a_bad_key_of_one_list_item_leaves_the_other_checks_of_the_list_standing(
+    tmp_path: Path,
+) -> None:
+    # Rule 0's operator is wrong: rule 1 is still checked on its own (its
+    # resolve_threshold) and against rule 0 (a name used twice). Target 0's
+    # label is wrong: its timeout, which reads only timeout and interval, is
+    # still compared with its interval.
+    err = load_error(
+        tmp_path,
+        """
+[[alerts.rules]]
+name = "a"
+metric = "cpu_percent"
+op = "=>"
+threshold = 1
+[[alerts.rules]]
+name = "a"
+metric = "cpu_percent"
+threshold = 90
+resolve_threshold = 95
+[[monitor.prometheus.targets]]
+name = "x"
+url = "http://127.0.0.1:9100/metrics"
+interval = "5s"
+timeout = "10s"
+labels = { env = 3 }
+[[monitor.prometheus.targets]]
+name = "x"
+url = "http://127.0.0.1:9101/metrics"
+""",
+    )
+    keys = [line.split(": ")[1] for line in err.problems]
+    assert sorted(keys) == sorted(
+        [
+            "alerts.rules[0].op",
+            "monitor.prometheus.targets[0].labels.env",
+            "alerts.rules[1].name",
+            "alerts.rules[1].resolve_threshold",
+            "monitor.prometheus.targets[0].timeout",
+            "monitor.prometheus.targets[1].name",
+        ]
+    ), err.problems
+
+
+def test_checks_of_an_item_with_a_rejected_key_are_not_made_with_its_default(
+    tmp_path: Path,
+) -> None:
+    # Rule 0's operator is wrong ("=<", meant "<="): its resolve_threshold would
+    # be judged against the default ">" and refused, so that check is not made;
+    # rule 1's still is.
+    err = load_error(
+        tmp_path,
+        """
+[[alerts.rules]]
+name = "a"
+metric = "cpu_percent"
+op = "=<"
+threshold = 10
+resolve_threshold = 15
+[[alerts.rules]]
+name = "b"
+metric = "cpu_percent"
+threshold = 90
+resolve_threshold = 95
+""",
+    )
+    keys = [line.split(": ")[1] for line in err.problems]
+    assert keys == ["alerts.rules[0].op", "alerts.rules[1].resolve_threshold"], err.problems

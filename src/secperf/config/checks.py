@@ -138,19 +138,22 @@ def checks_despite(
 ) -> list[tuple[str, str]]:
     """Token and cross-key problems of a config that failed validation.
 
-    The rejected values are removed (a list with a bad item goes whole, so that
-    indexes stay right) and the rest validated again with defaults in their
-    place; a problem that depends on a removed key is dropped, because the
-    default, not the user's value, would have caused it.
+    The rejected values are removed and the rest validated again with defaults
+    in their place; a problem that depends on a removed key is dropped, because
+    the default, not the user's value, would have caused it. A bad key of a
+    list's item (``alerts.rules[0].op``) is removed from that item alone, so the
+    other items are still checked against each other (a name used twice) and
+    on their own; a problem of the item itself (or a required key it lacks)
+    removes the whole list, so that indexes stay right.
     """
     pruned: Any = copy.deepcopy(dict(data))
     removed: list[str] = []
-    for _ in range(5):  # each round removes at least one key, or gives up
+    for _ in range(8):  # each round removes at least one key, or gives up
         progress = False
         for item in error.errors(include_url=False):
             path = _prunable(tuple(item["loc"]), item["type"] == "missing")
             if path and _prune(pruned, path):
-                removed.append(".".join(path))
+                removed.append(_dotted(path))
                 progress = True
         if not progress:
             return []
@@ -170,30 +173,73 @@ def checks_despite(
     ]
 
 
-def _prunable(loc: tuple[int | str, ...], missing: bool) -> tuple[str, ...]:
-    """The table keys leading to what an error points at: up to a list, a ``[key]``
-    marker or a validator's name; for a missing key, the table that lacks it."""
-    path: list[str] = []
+def _prunable(loc: tuple[int | str, ...], missing: bool) -> tuple[str | int, ...]:
+    """The keys leading to what an error points at, to remove it.
+
+    Up to a ``[key]`` marker or a validator's name; for a missing key, the
+    table that lacks it. Into a list's item only when the path ends at one of
+    the item's keys: an item cannot go without shifting the ones after it, so
+    anything else about an item removes its whole list.
+    """
+    path: list[str | int] = []
     for part in loc[:-1] if missing else loc:
-        if not isinstance(part, str) or part == "[key]":
+        if part == "[key]" or not isinstance(part, str | int):
             break
         path.append(part)
+    while path and isinstance(path[-1], int):
+        path.pop()
+    if missing:
+        # The item lacks a required key: the default cannot stand in for it.
+        first_index = next((i for i, part in enumerate(path) if isinstance(part, int)), None)
+        if first_index is not None:
+            path = path[:first_index]
     return tuple(path)
 
 
-def _prune(data: Any, path: tuple[str, ...]) -> bool:
-    """Remove ``path`` from nested tables; False when it is not there."""
+def _dotted(path: tuple[str | int, ...]) -> str:
+    """``("alerts", "rules", 0, "op")`` -> ``alerts.rules[0].op``."""
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
+    return out
+
+
+def _prune(data: Any, path: tuple[str | int, ...]) -> bool:
+    """Remove ``path`` from nested tables and lists' items; False when it is not there."""
     for part in path[:-1]:
-        data = data.get(part) if isinstance(data, dict) else None
-    if isinstance(data, dict) and path and path[-1] in data:
-        del data[path[-1]]
+        if isinstance(part, int):
+            data = data[part] if isinstance(data, list) and 0 <= part < len(data) else None
+        else:
+            data = data.get(part) if isinstance(data, dict) else None
+    last = path[-1] if path else None
+    if isinstance(data, dict) and isinstance(last, str) and last in data:
+        del data[last]
         return True
     return False
+
+
+#: Checks of a list's item that read only these keys of it (dotted, without indexes);
+#: any other problem of an item is taken to depend on every key of that item.
+_ITEM_CHECK_INPUTS: dict[str, tuple[str, ...]] = {
+    "monitor.prometheus.targets.timeout": (
+        "monitor.prometheus.targets.timeout",
+        "monitor.prometheus.targets.interval",
+    ),
+    "monitor.prometheus.targets.name": ("monitor.prometheus.targets.name",),
+    "alerts.rules.name": ("alerts.rules.name",),
+}
 
 
 def _depends_on(key: str, gone: str) -> bool:
     """Whether the problem at ``key`` may come from the default put in place of ``gone``."""
     plain = INDEX_RE.sub("", key)
+    if "[" in gone:
+        # A key of one list item: only that item's problems can come from its default.
+        item = gone[: gone.rindex("]") + 1]
+        if key != item and not key.startswith(item + "."):
+            return False
+        inputs = _ITEM_CHECK_INPUTS.get(plain)
+        return inputs is None or INDEX_RE.sub("", gone) in inputs
     if plain == gone or plain.startswith(gone + ".") or gone.startswith(plain + "."):
         return True
     return gone in _CHECK_INPUTS.get(plain, ())
