@@ -762,3 +762,34 @@ def test_the_evaluation_loop_runs_on_its_own(store: Store) -> None:
         return [a.state for n in recorder.sent for a in n.alerts]
 
     assert asyncio.run(main()) == [AlertState.FIRING]
+
+
+def test_the_store_follows_a_firing_alerts_value_between_transitions(store: Store) -> None:
+    """``alerts list`` reads the store, the API the engine: the same value in both.
+
+    Held firing by the minimum firing time, the alert's value drops with no
+    transition; the store gets the new value, and an acknowledgement made in
+    the store meanwhile (the CLI's) stays.
+    """
+    from support.waiting import wait_for
+
+    rule = rule_from_dict(
+        {"name": "Dip", "metric": "cpu_percent", "aggregation": "last", "threshold": 90.0}
+    )
+
+    async def scenario(engine: AlertEngine, clock: Clock, seen: list[Event]) -> None:
+        write(store, "cpu_percent", {"host": "a"}, [(clock.now, 95.0)])
+        assert [e.alert.state for e in await engine.evaluate()] == [AlertState.FIRING]
+        await wait_for(lambda: [a.value for a in store.alerts()] == [95.0])
+        fired = store.alerts()[0]
+        store.acknowledge_alert(replace(fired, acknowledged_by="alice", acknowledgement_note="x"))
+        clock.advance(15_000)
+        write(store, "cpu_percent", {"host": "a"}, [(clock.now, 10.0)])
+        assert await engine.evaluate() == []  # held firing: no transition
+        assert [(a.state, a.value) for a in engine.alerts()] == [(AlertState.FIRING, 10.0)]
+        stored = store.alerts()
+        assert [(a.state, a.value) for a in stored] == [(AlertState.FIRING, 10.0)]
+        assert stored[0].acknowledged_by == "alice"
+        assert stored[0].annotations == fired.annotations
+
+    run_engine(store, [rule], scenario, min_firing_ms=60_000)

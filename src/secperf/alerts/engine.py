@@ -179,6 +179,8 @@ class AlertEngine:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._subscription: Subscription | None = None
+        #: The value of each pending or firing alert as the store last got it.
+        self._stored_values: dict[str, float | None] = {}
         self.evaluations = 0
         self.rule_errors = 0
         self.transitions = 0
@@ -343,6 +345,7 @@ class AlertEngine:
             await self._attach_context(events, now)
             for event in events:
                 await self._publish(event)
+            await self._store_moved_values(events)
             await self._refresh_silences()
             await self._refresh_acknowledgements()
             self.feed.feed(self._slots, now, [e.alert.fingerprint for e in events])
@@ -481,6 +484,38 @@ class AlertEngine:
             if slot.alert.state is alert.state:
                 slot.alert = replace(slot.alert, annotations=annotations)
             events[index] = replace(event, alert=alert)
+
+    async def _store_moved_values(self, events: Sequence[AlertChanged]) -> None:
+        """Keep the store's copy of pending and firing alerts at their latest value.
+
+        A transition stores an alert as it is then; between two transitions its
+        value moves (a firing alert held by the minimum firing time while its
+        value is back under the threshold). ``alerts list`` reads the store and
+        the API this engine: they must show the same value.
+        """
+        changed = {event.alert.fingerprint for event in events}
+        moved: list[Alert] = []
+        for fingerprint, slot in self._slots.items():
+            alert = slot.alert
+            if alert.state not in (AlertState.PENDING, AlertState.FIRING):
+                self._stored_values.pop(fingerprint, None)
+                continue
+            if fingerprint in changed:  # stored with its transition
+                self._stored_values[fingerprint] = alert.value
+            elif fingerprint not in self._stored_values or not _same_value(
+                self._stored_values[fingerprint], alert.value
+            ):
+                moved.append(alert)
+        if not moved:
+            return
+        values = {alert.fingerprint: alert.value for alert in moved}
+        try:
+            found = await asyncio.to_thread(self.store.update_alert_values, values)
+        except Exception:  # the next tick tries again
+            log.exception("storing the values of %d alert(s) failed", len(values))
+            return
+        # One not stored yet (its transition still on the bus) is tried again next tick.
+        self._stored_values.update((fp, values[fp]) for fp in found)
 
     async def _publish(self, event: AlertChanged) -> None:
         try:
@@ -631,3 +666,10 @@ class AlertEngine:
 
 
 __all__ = ["AlertEngine", "EngineStats"]
+
+
+def _same_value(a: float | None, b: float | None) -> bool:
+    """Equal values, NaN included (a NaN is not equal to itself)."""
+    if a is None or b is None:
+        return a is b
+    return a == b or (a != a and b != b)

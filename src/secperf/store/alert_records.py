@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import Connection, select, update
@@ -83,6 +83,33 @@ class AlertRecordMixin(RecordMixin):
         require_text("alert fingerprint", alert.fingerprint)
         with self._write_tx() as conn:
             self._upsert_alert(conn, alert)
+
+    def update_alert_values(self, values: Mapping[str, float | None]) -> set[str]:
+        """Set the current value of stored alerts, by fingerprint; nothing else changes.
+
+        An alert's state, acknowledgement and annotations stay as stored (the
+        CLI may have acknowledged it since the engine last read it). Returns the
+        fingerprints found (an alert whose first transition is still on its way
+        to the store is not there yet).
+        """
+        found: set[str] = set()
+        if not values:
+            return found
+        with self._write_tx() as conn:
+            rows = conn.execute(
+                select(alerts.c.fingerprint, alerts.c.payload).where(
+                    alerts.c.fingerprint.in_(list(values))
+                )
+            ).all()
+            for fingerprint, payload in rows:
+                alert = replace(from_json(Alert, payload), value=values[fingerprint])
+                conn.execute(
+                    update(alerts)
+                    .where(alerts.c.fingerprint == fingerprint)
+                    .values(payload=to_json(alert))
+                )
+                found.add(fingerprint)
+        return found
 
     def acknowledge_alert(self, alert: Alert) -> None:
         """Store an acknowledged alert (``acknowledged_by`` set) with ``AlertAcknowledged``."""
