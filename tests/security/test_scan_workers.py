@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -288,3 +289,55 @@ def test_a_file_over_the_worker_memory_limit_is_skipped_with_the_reason(
     assert ("B602", "app/handlers.py") in found
     assert ("aws-access-key", "app/handlers.py") in found
     assert {f"app/m{i}.py" for i in range(5)} <= {path for _, path in found}
+
+
+def test_semgrep_runs_under_the_default_worker_memory_limit(
+    secperf: Secperf, tmp_path: Path
+) -> None:
+    """semgrep-core reserves gigabytes of address space: the worker's cap must not reach it.
+
+    semgrep runs through a wrapper that records the address-space limit it gets:
+    whether semgrep-core fits under the worker's cap anyway depends on the
+    worker's size and the machine, so the limit is checked as well as the scan.
+    """
+    semgrep = Path(sys.executable).parent / "semgrep"
+    if not semgrep.is_file():
+        pytest.skip("semgrep is not installed (pip install semgrep)")
+    project = tmp_path / "project"
+    (project / "rules").mkdir(parents=True)
+    (project / "run.py").write_text('import subprocess\nsubprocess.call("ls", shell=True)\n')
+    (project / "rules" / "r.yml").write_text(
+        "rules:\n"
+        "- id: sp\n"
+        "  pattern: subprocess.call(...)\n"
+        "  message: m\n"
+        "  languages: [python]\n"
+        "  severity: ERROR\n"
+    )
+    record = tmp_path / "limits.txt"
+    wrapper = tmp_path / "semgrep-wrapper"
+    wrapper.write_text(
+        f"#!{sys.executable}\n"
+        "import os, resource, sys\n"
+        f"with open({str(record)!r}, 'a') as out:\n"
+        "    soft = resource.getrlimit(resource.RLIMIT_AS)[0]\n"
+        "    out.write(f'{sys.argv[1]} {soft}\\n')\n"
+        f"os.execv({str(semgrep)!r}, [{str(semgrep)!r}, *sys.argv[1:]])\n"
+    )
+    wrapper.chmod(0o755)
+    # No [scan] worker_memory_limit: the default 2 GiB applies.
+    (project / "secperf.toml").write_text(
+        f'[scan.semgrep]\nrules = ["rules/r.yml"]\nexecutable = "{wrapper}"\n'
+    )
+    assert load_config(project / "secperf.toml").config.scan.worker_memory_limit == 2 * 2**30
+    result = secperf.run(project, "scan", "--scanners", "semgrep", "--no-cache", "--format", "json")
+    assert result.returncode == 1, result.stdout + result.stderr  # a high finding
+    report = json.loads(result.stdout)
+    assert report["skipped"] == []
+    assert report["status"] == "ok"
+    found = [(f["scanner"], f["rule_id"], f["path"], f["line"]) for f in report["findings"]]
+    assert found == [("semgrep", "sp", "run.py", 2)]
+    # The scan ran in a capped worker; semgrep got this process's limit, not the cap.
+    runs = [line.split() for line in record.read_text().splitlines()]
+    own = str(resource.getrlimit(resource.RLIMIT_AS)[0])
+    assert [soft for command, soft in runs if command == "scan"] == [own]

@@ -5,13 +5,16 @@ from __future__ import annotations
 import json
 import pickle
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from secperf.config import ScanConfig
 from secperf.model import Severity, make_fingerprint
 from secperf.security.scanners.interface import SourceFile
+from secperf.security.scanners.registry import BuildContext, get_spec
 from secperf.security.scanners.semgrep import SemgrepScanner
 from support.paths import FIXTURES as FIXTURES_DIR
 
@@ -262,3 +265,90 @@ def test_a_secret_in_a_matched_line_or_message_is_redacted() -> None:
     )
     failed = scanner.parse_output(output, [SourceFile("other.py", b"x\n")], returncode=2)
     assert failed[0].skipped is not None and token not in failed[0].skipped
+
+
+def test_the_memory_limit_is_semgreps_max_memory(tmp_path: Path) -> None:
+    root, files = project(tmp_path)
+    record = tmp_path / "argv.json"
+    echo = fake_semgrep(
+        tmp_path,
+        f"import json\njson.dump(sys.argv[1:], open({str(record)!r}, 'w'))\n"
+        "print(json.dumps({'results': [], 'errors': []}))",
+    )
+    limited = SemgrepScanner([str(RULES)], executable=echo, memory_limit=2 * 2**30)
+    limited.scan_batch(root, files[:1])
+    assert json.loads(record.read_text())[:4] == [
+        "scan",
+        "--metrics=off",
+        "--json",
+        "--max-memory=2048",
+    ]
+    # Built from [scan] worker_memory_limit; 0 (no limit) passes no option.
+    ctx = BuildContext(scan=ScanConfig(semgrep={"rules": [str(RULES)]}), salt=b"salt")
+    assert getattr(get_spec("semgrep").build(ctx), "memory_limit", None) == 2 * 2**30
+    unlimited = ScanConfig(worker_memory_limit=0, semgrep={"rules": [str(RULES)]})
+    built = get_spec("semgrep").build(BuildContext(scan=unlimited, salt=b"salt"))
+    assert getattr(built, "memory_limit", "unset") is None
+
+
+def test_a_file_semgrep_runs_out_of_memory_on_is_skipped_with_the_limit() -> None:
+    source = SourceFile("app.py", b"eval(x)\n")
+    output = {
+        "results": [],
+        "errors": [
+            # semgrep's own report: only a warning, and the file has no results
+            {
+                "code": 2,
+                "level": "warn",
+                "type": "Out of memory",
+                "path": "app.py",
+                "message": "Out of memory at line app.py:1:\n Exceeded memory limit",
+            }
+        ],
+    }
+    limited = SemgrepScanner([str(RULES)], memory_limit=64 * 2**20)
+    [result] = limited.parse_output(output, [source])
+    assert result.skipped == "out of memory (limit 64 MiB)"
+    [result] = SemgrepScanner([str(RULES)]).parse_output(output, [source])
+    assert result.skipped == "out of memory"
+
+
+@pytest.mark.skipif(
+    installed_semgrep() is None, reason="semgrep is not installed (pip install semgrep)"
+)
+def test_real_semgrep_out_of_its_max_memory_skips_only_that_file(tmp_path: Path) -> None:
+    root, files = project(tmp_path)
+    # Big enough for semgrep's matching to go well past 64 MiB.
+    big = "".join(f"x{i} = eval('a{i}' + str({i}))\n" for i in range(60_000)).encode()
+    (root / "big.py").write_bytes(big)
+    scanner = SemgrepScanner([str(RULES)], executable=installed_semgrep(), memory_limit=64 * 2**20)
+    results = scanner.scan_batch(root, [*files, SourceFile("big.py", big)])
+    assert [r.skipped for r in results] == [None, None, "out of memory (limit 64 MiB)"]
+    assert results[0].findings
+
+
+def test_a_program_started_by_a_capped_worker_is_not_under_its_cap(tmp_path: Path) -> None:
+    """The worker's cap stays on it; the program it starts gets the limit it had before."""
+    script = tmp_path / "worker.py"
+    script.write_text(
+        "import resource, sys\n"
+        "from secperf.security import workers\n"
+        "from secperf.security.scanners.semgrep import _run_program\n"
+        "before = resource.getrlimit(resource.RLIMIT_AS)\n"
+        "workers._limit_memory(128 * 2**20)\n"
+        "capped = resource.getrlimit(resource.RLIMIT_AS)\n"
+        "assert capped[0] != before[0] and capped[1] == before[1], (before, capped)\n"
+        "child = _run_program([sys.executable, '-c', 'import resource; "
+        "print(resource.getrlimit(resource.RLIMIT_AS)[0])'], 60)\n"
+        "assert int(child.stdout) == before[0], (child.stdout, before)\n"
+        "assert resource.getrlimit(resource.RLIMIT_AS) == capped\n"
+        "try:\n"
+        "    hog = bytearray(512 * 2**20)\n"
+        "except MemoryError:\n"
+        "    print('capped')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "capped"

@@ -52,7 +52,9 @@ class ScanLimits:
     ``memory_bytes``: how much memory a worker may take beyond what it has when
     it starts (its address space is capped there); a file that needs more is
     skipped "out of memory (limit N MiB)". None: no limit. A validator with a
-    limit scans every file in its pool, never in its own process.
+    limit scans every file in its pool, never in its own process. Programs a
+    worker starts are not capped (``outside_memory_limit``): semgrep gets the
+    limit through its own ``--max-memory`` (see ``SemgrepScanner``).
     """
 
     file_timeout_s: float | None = None
@@ -83,6 +85,8 @@ class _TimedOut(BaseException):
 
 _worker_scanners: Sequence[Scanner] = ()
 _worker_limits = ScanLimits()
+#: (this worker's soft RLIMIT_AS, the soft limit it had before): set by _limit_memory.
+_memory_cap: tuple[int, int] | None = None
 _alarm_armed = False
 # The clock of a file's time budget: wall time, or, in a low-priority worker,
 # CPU time (ITIMER_PROF): such a worker waits for the CPU, or is paused by the
@@ -152,16 +156,52 @@ def _limit_memory(extra_bytes: int) -> None:
 
     Relative to the current size because a worker forked from a server inherits
     its address space (thread stacks, allocator arenas), mostly not resident.
+    Only the soft limit is lowered, so that ``outside_memory_limit`` can lift it
+    for the programs the worker starts.
     """
+    global _memory_cap
     try:
         current = psutil.Process().memory_info().vms
-        _, hard = resource.getrlimit(resource.RLIMIT_AS)
+        soft, hard = resource.getrlimit(resource.RLIMIT_AS)
         limit = current + extra_bytes
         if hard != resource.RLIM_INFINITY:
             limit = min(limit, hard)
         resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+        _memory_cap = (limit, soft)
     except (OSError, ValueError, psutil.Error) as exc:
         log.warning("scan worker: cannot limit its memory: %s", exc)
+
+
+@contextlib.contextmanager
+def outside_memory_limit() -> Iterator[None]:
+    """Lift this worker's memory cap in the body; start other programs in there.
+
+    A child process inherits the cap, and the cap is sized for secperf's own
+    scanners: another program has memory behaviour of its own (semgrep-core
+    reserves gigabytes of address space it never uses, and is killed under the
+    cap), and a bound of its own (semgrep's ``--max-memory``). The body should
+    only start the program (``subprocess.Popen``), not wait for it: meanwhile
+    the worker itself is not capped. Outside a capped worker, this does nothing.
+    """
+    if _memory_cap is None:
+        yield
+        return
+    limit, inherited = _memory_cap
+    try:
+        _, hard = resource.getrlimit(resource.RLIMIT_AS)
+        if hard != resource.RLIM_INFINITY and (
+            inherited == resource.RLIM_INFINITY or inherited > hard
+        ):
+            inherited = hard
+        resource.setrlimit(resource.RLIMIT_AS, (inherited, hard))
+    except (OSError, ValueError) as exc:
+        log.warning("scan worker: cannot lift its memory limit for a program: %s", exc)
+        yield
+        return
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
 
 
 def _count_logged_memory_errors() -> None:

@@ -72,6 +72,7 @@ def _semgrep(ctx: BuildContext) -> Scanner:
         rules=[str(r) for r in ctx.scan.semgrep.rules],
         executable=ctx.scan.semgrep.executable,
         timeout=ctx.scan.semgrep.timeout / 1000,
+        memory_limit=ctx.scan.worker_memory_limit or None,
     )
 
 

@@ -12,6 +12,12 @@ A syntax warning (semgrep parsed what it could and still reports matches in
 the rest) is not a skip. Semgrep prefixes rule ids with the rule file's folder
 (``rules.no-eval``); findings carry the rule's own id (``no-eval``), so moving
 the rule file does not renew every finding.
+
+Memory: semgrep runs outside the scan worker's address-space cap, which it
+would inherit and which kills semgrep-core (it reserves far more address space
+than it uses). ``scan.worker_memory_limit`` reaches it as semgrep's own
+``--max-memory`` (MiB, per file and rule); a file semgrep reports out of memory
+is skipped "out of memory (limit N MiB)", as in the other scanners.
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ from secperf.security.scanners.interface import (
     SourceFile,
     stable_hash,
 )
+from secperf.security.workers import ScanLimits, outside_memory_limit
 
 ADAPTER_VERSION = "2"  # 2: snippets and messages redacted
 # Keeps the command line well below the system's limit.
@@ -99,7 +106,8 @@ class SemgrepScanner(Scanner):
     """Runs the user's local semgrep rule files over the files their languages cover.
 
     ``executable`` defaults to ``semgrep`` on PATH, else the one installed beside
-    the running Python (the same virtualenv).
+    the running Python (the same virtualenv). ``memory_limit`` (bytes) is passed
+    as semgrep's ``--max-memory``; None: semgrep's own default (no limit).
     """
 
     id = "semgrep"
@@ -109,10 +117,12 @@ class SemgrepScanner(Scanner):
         rules: Sequence[str] = (),
         executable: str | None = None,
         timeout: float = 300.0,
+        memory_limit: int | None = None,
     ) -> None:
         self.rules = [str(Path(r).resolve()) for r in rules]
         self.executable = executable
         self.timeout = timeout
+        self.memory_limit = memory_limit
         self._version: str | None = None
         self._rule_info: tuple[list[str], list[str], list[str]] | None = None
 
@@ -153,17 +163,9 @@ class SemgrepScanner(Scanner):
             found = "absent"
             if binary is not None:
                 try:
-                    done = subprocess.run(
-                        [binary, "--version", "--disable-version-check"],
-                        capture_output=True,
-                        text=True,
-                        timeout=60,
-                        env=_environment(),
-                        check=False,
-                    )
-                    found = (
-                        done.stdout.strip().splitlines()[-1] if done.stdout.strip() else "unknown"
-                    )
+                    done = _run_program([binary, "--version", "--disable-version-check"], 60)
+                    stdout = done.stdout.decode("utf-8", "replace").strip()
+                    found = stdout.splitlines()[-1] if stdout else "unknown"
                 except (OSError, subprocess.SubprocessError):
                     found = "unknown"
             self._version = f"{ADAPTER_VERSION}+semgrep{found}"
@@ -257,6 +259,8 @@ class SemgrepScanner(Scanner):
         binary = self._binary()
         assert binary is not None  # checked by unavailable_reason()
         command = [binary, "scan", "--metrics=off", "--json"]
+        if self.memory_limit:
+            command.append(f"--max-memory={max(1, self.memory_limit // 2**20)}")
         for rule in self.rules:
             command += ["--config", rule]
         command += ["--disable-version-check", "--quiet", "--"]
@@ -265,14 +269,7 @@ class SemgrepScanner(Scanner):
 
     def _run(self, root: Path, files: Sequence[SourceFile]) -> list[FileResult]:
         try:
-            done = subprocess.run(
-                self._command(files),
-                cwd=root,
-                capture_output=True,
-                timeout=self.timeout,
-                env=_environment(),
-                check=False,
-            )
+            done = _run_program(self._command(files), self.timeout, cwd=root)
         except subprocess.TimeoutExpired:
             reason = f"semgrep timed out after {self.timeout:g} s"
             return [FileResult(s.relpath, skipped=reason) for s in files]
@@ -300,16 +297,22 @@ class SemgrepScanner(Scanner):
         errors = _list(output.get("errors"))
         results = _list(output.get("results"))
         general: list[str] = []
+        out_of_memory: set[str] = set()
         for error in errors:
             if not isinstance(error, dict):
                 continue
             message = str(error.get("message") or error.get("long_msg") or error.get("type"))
             path = _norm(error.get("path"))
             if path in by_path:
-                if error.get("level") == "error":
+                if error.get("type") == "Out of memory":
+                    # Only a warning to semgrep, which gives up the file for that rule.
+                    out_of_memory.add(path)
+                elif error.get("level") == "error":
                     by_path[path].skipped = redact_text(f"semgrep: {message.strip()}")[:500]
             elif error.get("level") == "error":
                 general.append(message.strip())
+        for path in out_of_memory:
+            by_path[path].skipped = ScanLimits(memory_bytes=self.memory_limit).memory_reason
         if general and returncode not in (0, 1) and not results:
             reason = redact_text(f"semgrep failed (exit {returncode}): {'; '.join(general)}")[:500]
             return [FileResult(s.relpath, skipped=reason) for s in files]
@@ -377,6 +380,32 @@ class SemgrepScanner(Scanner):
             help_url=next((r for r in references if r.startswith(("https://", "http://"))), None),
             properties={"semgrep_check_id": check_id, "severity": extra.get("severity")},
         )
+
+
+def _run_program(
+    command: list[str], timeout: float, cwd: Path | None = None
+) -> subprocess.CompletedProcess[bytes]:
+    """``subprocess.run(command, capture_output=True)``, started outside the memory cap.
+
+    Only the start is outside the scan worker's memory cap (the child keeps its
+    limits from there); the worker waits for the output under its cap. The
+    program is killed on any exception (its timeout, the file's time budget).
+    """
+    with outside_memory_limit():
+        process = subprocess.Popen(
+            command,
+            cwd=cwd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=_environment(),
+        )
+    with process:
+        try:
+            stdout, stderr = process.communicate(timeout=timeout)
+        except BaseException:
+            process.kill()
+            raise
+    return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
 
 
 def _environment() -> dict[str, str]:
