@@ -16,7 +16,7 @@ from secperf.security.sarif_import import (
     parse_sarif,
     read_sarif,
 )
-from secperf.security.scanners.interface import SourceFile
+from secperf.security.scanners.interface import FileResult, SourceFile
 from secperf.security.scanners.sarif import SarifScanner, skipped_summary
 from support.paths import FIXTURES as FIXTURES_DIR
 from support.paths import SARIF_SCHEMA
@@ -405,6 +405,31 @@ def test_the_scanner_keeps_valid_results_and_lists_the_skipped_ones(tmp_path: Pa
     )
     assert result.skipped.endswith("startLine: -5 is not a line number; and 1 more")
     assert skipped_summary([]) is None
+
+
+def test_a_log_with_some_results_skipped_was_partly_checked(tmp_path: Path) -> None:
+    scanner = SarifScanner()
+
+    def result_of(*results: Any) -> FileResult:
+        content = json.dumps(_log(*results)).encode()
+        return scanner.scan_file(tmp_path, SourceFile("reports/tool.sarif", content))
+
+    imported = read_sarif(_log(_result(startLine=1), _result("../up.py")), tmp_path)
+    assert (len(imported.findings), len(imported.skipped), imported.checked) == (1, 1, 1)
+    # One result imported, one skipped: the log was checked, if not whole.
+    some = result_of(_result(startLine=1), _result("../up.py"))
+    assert [f.line for f in some.findings] == [1]
+    assert some.skipped is not None and some.skipped.startswith("1 SARIF result skipped: ")
+    assert some.partial is True
+    # A result read whole that is no finding (a pass) was checked too.
+    passed = dict(_result(startLine=2), kind="pass")
+    assert result_of(passed, _result("../up.py")).partial is True
+    # Every result skipped: nothing in the log was checked.
+    none = result_of(_result("../up.py"), _result(startLine=-1))
+    assert none.findings == [] and none.skipped is not None and none.partial is False
+    # Nothing skipped: no skip to qualify.
+    whole = result_of(_result(startLine=1))
+    assert whole.skipped is None and whole.partial is False
 
 
 def test_messages_and_snippets_of_any_tool_are_redacted() -> None:

@@ -7,6 +7,7 @@ project directories, real git repositories made with the git command line.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -264,3 +265,143 @@ def test_a_partly_checked_manifest_is_not_a_scanner_that_checked_nothing(
     result = secperf(project, "scan", *args)
     assert result.returncode == 3, result.stdout + result.stderr
     assert "deps checked nothing: cannot tell the installed version of 1" in result.stderr
+
+
+# ----------------------------------------------------------------- SARIF logs partly read
+
+
+def sarif_log(*uris: str) -> str:
+    """A gitleaks log with one result at line 2 of each URI."""
+    results = [
+        {
+            "ruleId": "generic-api-key",
+            "level": "error",
+            "message": {"text": "a key"},
+            "locations": [
+                {"physicalLocation": {"artifactLocation": {"uri": uri}, "region": {"startLine": 2}}}
+            ],
+        }
+        for uri in uris
+    ]
+    return json.dumps(
+        {
+            "version": "2.1.0",
+            "runs": [{"tool": {"driver": {"name": "gitleaks"}}, "results": results}],
+        }
+    )
+
+
+@pytest.fixture
+def with_sarif(project: Path) -> Path:
+    write(project, "secperf.toml", '[scan.sarif]\nfiles = ["reports/*.sarif"]\n')
+    return project
+
+
+def test_a_sarif_log_with_a_skipped_result_is_partly_checked(with_sarif: Path) -> None:
+    write(with_sarif, "reports/g.sarif", sarif_log("app/main.py", "../../etc/passwd"))
+    for attempt in range(2):  # cold, then from the cache
+        data = scan_json(with_sarif, "--scanners", "sarif")
+        assert data["metrics"]["cache_hits"] == attempt
+        assert data["status"] == "partial"
+        assert data["failed_scanners"] == {}
+        # The imported result is a finding (level error: high); the other is listed.
+        assert [(f["rule_id"], f["severity"], f["path"]) for f in data["findings"]] == [
+            ("gitleaks/generic-api-key", "high", "app/main.py")
+        ]
+        [skip] = data["skipped"]
+        assert (skip["path"], skip["scanner"]) == ("reports/g.sarif", "sarif")
+        assert skip["reason"].startswith("1 SARIF result skipped: runs[0].results[1].locations")
+        assert skip["reason"].endswith("'../../etc/passwd' is outside the project root")
+    table = secperf(with_sarif, "scan", "--scanners", "sarif", "--fail-on", "critical", check=0)
+    assert "checked nothing" not in table.stdout + table.stderr
+    # The scan's own exit code: a new high finding fails the default --fail-on high.
+    secperf(with_sarif, "scan", "--scanners", "sarif", check=1)
+
+
+def test_a_sarif_log_that_gave_nothing_still_checked_nothing(with_sarif: Path) -> None:
+    write(with_sarif, "reports/g.sarif", sarif_log("../../etc/passwd", "/etc/shadow"))
+    result = secperf(with_sarif, "scan", "--scanners", "sarif", "--fail-on", "critical", check=3)
+    assert "cannot evaluate: sarif checked nothing: 2 SARIF results skipped: " in result.stderr
+    assert "sarif checked nothing" in column(result.stdout, 1)
+    write(with_sarif, "reports/g.sarif", '{"version": "2.1.0", "runs": [')
+    result = secperf(with_sarif, "scan", "--scanners", "sarif", "--fail-on", "critical", check=3)
+    assert "cannot evaluate: sarif checked nothing: malformed SARIF in reports/g.sarif" in (
+        result.stderr
+    )
+
+
+# ----------------------------------------------------------------- skips counted by kind
+
+
+def test_skips_are_counted_by_kind_not_by_file_name_or_count(
+    with_sarif: Path, tmp_path: Path
+) -> None:
+    from test_scanner_deps import osv_dir
+
+    write(with_sarif, "requirements.txt", "requests==2.25.1\n-r https://example.com/r.txt\n")
+    write(with_sarif, "requirements-dev.txt", "requests==2.25.1\n-r https://example.com/d.txt\n")
+    write(with_sarif, "requirements-test.txt", "requests==2.25.1\nflask>=2\nrich\n")
+    write(with_sarif, "reports/g.sarif", sarif_log("app/main.py", "../a.py", "../b.py"))
+    args = ("--scanners", "deps,sarif", "--osv-db", str(osv_dir(tmp_path)))
+    data = scan_json(with_sarif, *args)
+    reasons = {s["path"]: s["reason"] for s in data["skipped"]}
+    assert reasons["requirements.txt"].startswith("requirements.txt:2: -r https://example.com/")
+    assert reasons["requirements-test.txt"].startswith(
+        "cannot tell the installed version of 2 requirement(s)"
+    )
+    assert reasons["reports/g.sarif"].startswith("2 SARIF results skipped: ")
+    assert data["metrics"]["skip_reasons"] == {
+        "remote include not read": 2,
+        "unpinned requirements": 1,
+        "SARIF results skipped": 1,
+    }
+    table = column(secperf(with_sarif, "scan", *args, "--fail-on", "critical", check=0).stdout, 2)
+    assert "remote include not read 2, unpinned requirements 1" in table
+    assert "SARIF results skipped 1" in table
+
+
+# ----------------------------------------------------------------- coverage and its table agree
+
+
+def coverage_numbers(stdout: str) -> tuple[int, int | None, int | None]:
+    """The coverage row's skipped files, and the "not scanned" rows' files (None: no row)."""
+    summary = column(stdout, 2)
+    labels = column(stdout, 1)
+    found = re.search(r"of eligible files \(\d+ of \d+; (\d+) skipped\)", summary)
+    assert found is not None, summary
+    lowering = re.search(r"skipped \((\d+) files?; lowers coverage\)", labels)
+    reports = re.search(r"skipped in reports \((\d+) files?; not in coverage\)", labels)
+    return (
+        int(found.group(1)),
+        int(lowering.group(1)) if lowering else None,
+        int(reports.group(1)) if reports else None,
+    )
+
+
+def test_coverage_and_the_not_scanned_table_agree(with_sarif: Path) -> None:
+    write(with_sarif, "requirements.txt", "requests==2.25.1\n")
+    # Default scanners, no OSV data, no semgrep rules: two scanners did not run.
+    result = secperf(with_sarif, "scan", "--fail-on", "critical", check=0)
+    data = scan_json(with_sarif)
+    assert set(data["unavailable"]) == {"deps", "semgrep"}
+    assert data["metrics"]["files_skipped"] == 0
+    # No file was skipped for them: coverage says so, and so does the table.
+    assert coverage_numbers(result.stdout) == (0, None, None)
+    assert "lowers coverage" not in result.stdout and "unavailable" not in result.stdout
+    assert "deps did not run" in column(result.stdout, 1)
+    assert "semgrep did not run" in column(result.stdout, 1)
+
+    # A file two scanners could not read is one skipped file, of two kinds.
+    write(with_sarif, "app/latin1.py", b"# caf\xe9\nx = 1\n")
+    result = secperf(with_sarif, "scan", "--fail-on", "critical", check=0)
+    assert scan_json(with_sarif)["metrics"]["files_skipped"] == 1
+    assert coverage_numbers(result.stdout) == (1, 1, None)
+    assert "not UTF-8 text 1" in column(result.stdout, 2)
+
+    # A SARIF log only the sarif scanner reads is a report: coverage leaves it out.
+    write(with_sarif, "reports/g.sarif", sarif_log("app/main.py", "../../etc/passwd"))
+    result = secperf(with_sarif, "scan", "--scanners", "sarif", "--fail-on", "critical", check=0)
+    assert coverage_numbers(result.stdout) == (0, None, 1)
+    assert "SARIF results skipped 1" in column(result.stdout, 2)
+    data = scan_json(with_sarif, "--scanners", "sarif")
+    assert data["metrics"]["files_skipped"] == 0 and data["metrics"]["eligible_files"] == 0

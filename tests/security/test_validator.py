@@ -30,7 +30,7 @@ from secperf.security.scanners.interface import (
     stable_hash,
 )
 from secperf.security.triage import TriageDecision, TriageState
-from secperf.security.validator import ScanReport, SecurityValidator, _reason_class
+from secperf.security.validator import ScanReport, SecurityValidator, reason_kind
 from secperf.security.workers import ScanLimits
 
 
@@ -497,7 +497,76 @@ def wait_until(condition: Callable[[], bool], what: str, timeout: float = 60.0) 
 
 
 def test_reason_kinds_count_timeouts_and_memory_together() -> None:
-    assert _reason_class("timed out after 1.5 s") == "timed out"
-    assert _reason_class("out of memory (limit 2048 MiB)") == "out of memory"
-    assert _reason_class("too large: 5 bytes > limit 1") == "too large"
-    assert _reason_class("not UTF-8 text (undecodable byte at offset 7)") == "not UTF-8 text"
+    assert reason_kind("timed out after 1.5 s") == "timed out"
+    assert reason_kind("out of memory (limit 2048 MiB)") == "out of memory"
+    assert reason_kind("too large: 5 bytes > limit 1") == "too large"
+    assert reason_kind("not UTF-8 text (undecodable byte at offset 7)") == "not UTF-8 text"
+
+
+@pytest.mark.parametrize(
+    ("reason", "kind"),
+    [
+        # discovery and the validator
+        ("unreadable: Permission denied", "unreadable"),
+        ("unreadable directory: Permission denied", "unreadable"),
+        ("broken or looping symlink", "broken or looping symlink"),
+        ("error: the scan worker died on this file", "error"),
+        ("error: RuntimeError: scanner bug", "error"),
+        ("interrupted", "interrupted"),
+        # bandit, secrets, semgrep
+        ("syntax error while parsing AST from file", "parse error"),
+        ("binary file (NUL bytes), not Python source", "binary file"),
+        ("bandit failed: ValueError: odd", "bandit failed"),
+        ("secrets scan failed: KeyError", "secrets scan failed"),
+        ("semgrep timed out after 30 s", "timed out"),
+        ("semgrep failed (exit 2): invalid rule", "semgrep failed"),
+        ("semgrep: Syntax error at line app/x.py:3", "parse error"),
+        ("semgrep: could not read rule", "semgrep error"),
+        ("semgrep could not start: [Errno 2] No such file", "semgrep could not start"),
+        # deps: the manifest's name, line and counts are details
+        (
+            "requirements.txt:1: invalid requirement: Expected end or semicolon",
+            "invalid requirement",
+        ),
+        (
+            "requirements-dev.txt:2: -r https://example.com/r.txt: remote files are not read",
+            "remote include not read",
+        ),
+        (
+            "a/requirements.txt:3: -r ../../x.txt: outside the scan root, not read",
+            "include outside the scan root",
+        ),
+        ("requirements.txt:1: -r other.txt: cannot read it: No such file", "unreadable include"),
+        ("pyproject.toml: invalid TOML: Expected '=' (at line 1, column 5)", "parse error"),
+        ("Pipfile.lock:4: invalid JSON: Expecting value", "parse error"),
+        ("Pipfile.lock: default: expected an object", "invalid manifest entry"),
+        ("Pipfile.lock:5: default.rich.version: not a string", "invalid manifest entry"),
+        ("requirements.txt: not UTF-8: invalid start byte", "not UTF-8 text"),
+        (
+            "setup.txt: not a dependency manifest this scanner reads",
+            "not a dependency manifest this scanner reads",
+        ),
+        (
+            "cannot tell the installed version of 3 requirement(s), not checked: flask>=2 (line 1)",
+            "unpinned requirements",
+        ),
+        (
+            "requirements.txt:1: invalid requirement: x; cannot tell the installed version of 1",
+            "invalid requirement",
+        ),
+        ("OSV lookup failed: <urlopen error timed out>", "OSV lookup failed"),
+        ("OSV records rejected: 2 record(s) that may concern these pins", "OSV records rejected"),
+        # sarif: the count and the quoted log are details
+        (
+            "1 SARIF result skipped: runs[0].results[1].region.startLine: -5 is not a line number",
+            "SARIF results skipped",
+        ),
+        (
+            "12 SARIF results skipped: runs[0].results[0]...uri: 'malformed/timed out.py'",
+            "SARIF results skipped",
+        ),
+        ("malformed SARIF in reports/x.sarif: invalid JSON at line 1 column 31", "parse error"),
+    ],
+)
+def test_reason_kinds_leave_out_file_names_and_counts(reason: str, kind: str) -> None:
+    assert reason_kind(reason) == kind

@@ -109,11 +109,15 @@ def is_secret_rule(
 class SarifImport:
     """What one SARIF log gave: its findings, and each result left out with why.
 
-    ``skipped`` holds one ``json.path.of.field: problem`` line per result left out.
+    ``skipped`` holds one ``json.path.of.field: problem`` line per result left out;
+    ``checked`` counts the results read whole (findings, and the results that are
+    not findings by design: passes, accepted suppressions), so a log with some
+    skipped results can be told from one whose every result was skipped.
     """
 
     findings: list[Finding] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    checked: int = 0
 
 
 class _ResultSkipped(Exception):
@@ -323,11 +327,15 @@ def read_sarif(data: Any, root: Path | None = None, source: str = "") -> SarifIm
     if version != "2.1.0":
         raise SarifError("version", f"expected SARIF version '2.1.0', got {version!r}")
     runs = _arr(log.get("runs"), "runs")
-    out = SarifImport()
+    findings: list[Finding] = []
+    skipped: list[str] = []
+    checked = 0
     counters: dict[str, FingerprintCounter] = {}
     for run_index, raw_run in enumerate(runs):
-        _parse_run(raw_run, f"runs[{run_index}]", root, source, counters, out)
-    return out
+        checked += _parse_run(
+            raw_run, f"runs[{run_index}]", root, source, counters, findings, skipped
+        )
+    return SarifImport(findings, skipped, checked)
 
 
 def parse_sarif(data: Any, root: Path | None = None, source: str = "") -> list[Finding]:
@@ -341,8 +349,10 @@ def _parse_run(
     root: Path | None,
     source: str,
     counters: dict[str, FingerprintCounter],
-    out: SarifImport,
-) -> None:
+    out_findings: list[Finding],
+    out_skipped: list[str],
+) -> int:
+    """Add the run's findings and skipped results to ``out_*``; the results read whole."""
     run = _obj(raw_run, where)
     tool_obj = _obj(run.get("tool"), f"{where}.tool")
     driver = _obj(tool_obj.get("driver"), f"{where}.tool.driver")
@@ -378,6 +388,7 @@ def _parse_run(
     artifacts = _opt_arr(run, "artifacts", where)
 
     findings: list[Finding] = []
+    checked = 0
     for r_index, raw_result in enumerate(_opt_arr(run, "results", where)):
         r_where = f"{where}.results[{r_index}]"
         try:
@@ -386,8 +397,9 @@ def _parse_run(
             )
         except _ResultSkipped as skip:
             # The reason quotes the log (a URI), which may carry credentials.
-            out.skipped.append(redact_text(str(skip)))
+            out_skipped.append(redact_text(str(skip)))
             continue
+        checked += 1
         if finding is not None:
             findings.append(finding)
 
@@ -400,7 +412,7 @@ def _parse_run(
         code = finding.properties.pop("_fingerprint_code")
         # Message and snippet are redacted already; the rest of the free text
         # (rule names, tags, help URI, partial fingerprints) is checked here.
-        out.findings.append(
+        out_findings.append(
             scrub_finding(
                 _replace(
                     finding,
@@ -410,6 +422,7 @@ def _parse_run(
                 )
             )
         )
+    return checked
 
 
 def _replace(finding: Finding, fingerprint: str, path: str, source: str) -> Finding:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import resource
 import time
 from collections import defaultdict, deque
@@ -92,16 +93,41 @@ _BATCH_BYTES = 256 * 1024
 _BATCH_FILES = 64
 # Results not cached (see ``SecurityValidator.scan``).
 _NOT_CACHED = ("error:", "timed out", "out of memory")
-# Skip reasons counted by kind, whatever detail follows: (kind, words that mark it).
+# Skip reasons counted by kind, whatever detail follows: (kind, phrases that mark it).
+# The phrase found first in a reason's first clause decides (a manifest problem,
+# a SARIF log's skipped results: the detail after it quotes files and logs).
 _REASON_KINDS = (
-    ("timed out", ("timed out",)),
-    ("out of memory", ("out of memory",)),
-    ("not UTF-8 text", ("not UTF-8", "undecodable", "UnicodeDecodeError")),
-    ("binary file", ("binary file",)),
-    ("too large", ("too large",)),
-    ("unreadable", ("unreadable",)),
-    ("parse error", ("syntax error", "SyntaxError", "parse error", "malformed")),
+    ("SARIF results skipped", r"\d+ SARIF results? skipped"),
+    ("OSV lookup failed", r"OSV lookup failed"),
+    ("OSV records rejected", r"OSV records rejected"),
+    # The deps scanner's requirements given as ranges (``UNPINNED_REASON``).
+    ("unpinned requirements", r"cannot tell the installed version"),
+    ("timed out", r"timed out"),
+    ("out of memory", r"out of memory"),
+    ("not UTF-8 text", r"not UTF-8|undecodable|UnicodeDecodeError"),
+    ("binary file", r"binary file"),
+    ("too large", r"too large"),
+    ("unreadable", r"unreadable"),
+    (
+        "parse error",
+        r"(?i:syntax error|parse error)|SyntaxError|malformed|invalid TOML|invalid JSON",
+    ),
+    # Dependency manifests' problems (``secperf.security.manifests``).
+    ("invalid requirement", r"invalid requirement"),
+    ("remote include not read", r"remote files are not read"),
+    ("include outside the scan root", r"outside the scan root, not read"),
+    ("includes nested too deep", r"includes nested deeper than"),
+    ("unreadable include", r"cannot read it"),
+    ("invalid manifest entry", r"expected an? |unsupported value|: not a string"),
 )
+_REASON_KIND = re.compile(
+    "|".join(f"(?P<k{i}>{mark})" for i, (_, mark) in enumerate(_REASON_KINDS))
+)
+# Where a reason starts with the place it is about: a path (holding a "/" or a
+# ".", or followed by a line number) and its line, ``requirements.txt:3: ``.
+_LEADING_PLACE = re.compile(r"^(?:[^\s:;]*[/.][^\s:;]*|[^\s:;]+(?=:\d))(?::\d+)*: ")
+# Details in parentheses: an exit status, a limit.
+_PARENTHESES = re.compile(r"\s*\([^)]*\)")
 
 
 @dataclass(slots=True)
@@ -125,6 +151,9 @@ class ScanReport:
     notes: list[str] = field(default_factory=list)
     # How the scan shared the machine (the ``scans.pacing`` document); None: not paced.
     pacing: dict[str, Any] | None = None
+    # Files only importers of other tools' results read (SARIF logs): reports,
+    # not code, so coverage leaves them out; their skips are in ``skipped``.
+    reports: list[str] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -355,7 +384,7 @@ class SecurityValidator:
                 skipped.append((relpath, "*", "interrupted"))
                 failed_files.add(relpath)
         for _, _, reason in skipped:
-            skip_reasons[_reason_class(reason)] += 1
+            skip_reasons[reason_kind(reason)] += 1
         for scanner_id in unavailable:
             skip_reasons[f"{scanner_id}: unavailable"] += 1
 
@@ -454,6 +483,7 @@ class SecurityValidator:
                 if total and scanner_failed_jobs[scanner_id] == total
             },
             notes=[self.baseline.notice] if self.baseline and self.baseline.notice else [],
+            reports=sorted(reports),
         )
 
     def _start_probe(self, scan_id: str) -> Callable[[], tuple[float, int]] | None:
@@ -692,16 +722,21 @@ def _sources(batch: list[_Job], results: dict[str, FileResult]) -> list[SourceFi
     return sources
 
 
-def _reason_class(reason: str) -> str:
+def reason_kind(reason: str) -> str:
     """The kind of a skip reason, for counting (``too large``, ``not UTF-8 text`` ...).
 
-    Details (a byte offset, a size, an error's text) stay in the per-file list;
-    counts are by kind so that two offsets do not make two reasons.
+    Details (a file name, a line, a count, a byte offset, an error's text) stay
+    in the per-file list; counts are by kind so that two offsets, or two
+    manifests with the same problem, do not make two reasons. A reason made of
+    several problems (``; ``) is counted by its first.
     """
-    for kind, marks in _REASON_KINDS:
-        if any(mark in reason for mark in marks):
-            return kind
-    return reason.split(":", 1)[0].strip() or "other"
+    head = _LEADING_PLACE.sub("", reason.split("; ", 1)[0].strip(), count=1)
+    found = _REASON_KIND.search(head)
+    if found is not None and found.lastgroup is not None:
+        return _REASON_KINDS[int(found.lastgroup[1:])][0]
+    kind = _PARENTHESES.sub("", head.split(":", 1)[0]).strip()
+    # semgrep's own message about the file (``semgrep: ...``).
+    return "semgrep error" if kind == "semgrep" else kind or "other"
 
 
 def _stop_probe(

@@ -5,7 +5,9 @@ names. How severities are read, and which results are skipped, is documented
 in ``secperf.security.sarif_import``. A log with skipped results keeps its valid
 findings and lists the skipped ones as the file's skip reason (as the deps
 scanner does for a manifest with unreadable lines), so the scan says it was
-partial.
+partial. Such a log was partly checked (``FileResult.partial``) when any of its
+results was read whole; a log whose every result was skipped, or that cannot
+be read at all, checked nothing.
 
 The logs are reports, not code: their results belong to the scan (counted as
 its findings, in its series), but the log files are not counted in the scan's
@@ -23,7 +25,7 @@ from secperf.security.relpath import name_of
 from secperf.security.sarif_import import SarifError, import_sarif
 from secperf.security.scanners.interface import FileResult, Scanner, SourceFile, stable_hash
 
-ADAPTER_VERSION = "2"  # 2: redacted text, nonsense locations skipped
+ADAPTER_VERSION = "3"  # 2: redacted text, nonsense locations skipped; 3: partial logs
 DEFAULT_GLOBS = ("*.sarif", "*.sarif.json")
 #: Skipped results named one by one in a file's skip reason.
 MAX_SKIPS_SHOWN = 5
@@ -71,8 +73,13 @@ class SarifScanner(Scanner):
                 source.relpath, skipped=f"malformed SARIF in {source.relpath}: nested too deeply"
             )
         # The valid results are kept; the skip says the log was only partly imported.
+        skipped = skipped_summary(imported.skipped)
         return FileResult(
-            source.relpath, findings=imported.findings, skipped=skipped_summary(imported.skipped)
+            source.relpath,
+            findings=imported.findings,
+            skipped=skipped,
+            # Some results were read: the log was checked, if not whole.
+            partial=skipped is not None and imported.checked > 0,
         )
 
 
