@@ -10,6 +10,8 @@ its per-round data and statistics.
 from __future__ import annotations
 
 import json
+import re
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -373,3 +375,96 @@ def test_gate_table_is_whole_at_80_columns(project: Path) -> None:
     rows = lines[lines.index(header) + 2 :]
     evidence = " ".join(line[start:].strip() for line in rows if len(line) > start)
     assert "new findings at or above high" in " ".join(evidence.split())
+
+
+def _condition(report_dir: Path, name: str) -> dict[str, Any]:
+    conditions = json.loads((report_dir / "gate.json").read_text())["result"]["conditions"]
+    return next(c for c in conditions if c["name"] == name)
+
+
+def test_scan_time_evidence_is_in_ms_per_1000_lines(project: Path, tmp_path: Path) -> None:
+    """Real cold scans build the history; every rendering of the figure says ms per 1,000 lines."""
+    # The fixture's baseline scan was cold too: with these four, 5 comparable scans
+    # (too few for change-point detection to split them: the medians are always shown).
+    for _ in range(4):
+        expect(secperf(project, "scan", "--no-cache"), 0)
+    reports = tmp_path / "reports"
+    result = run_cli(
+        ["gate", "--no-cache", "--report-dir", str(reports)],
+        cwd=project,
+        env={**_env(project), "COLUMNS": "1000"},  # the evidence on one line
+    )
+    assert result.returncode in (0, 1), result.stdout + result.stderr  # pass, or slower
+    evidence = _condition(reports, "scan time per 1,000 lines")["evidence"]
+    medians = re.search(r"median ([\d,.]+) -> ([\d,.]+) ms per 1,000 lines", evidence)
+    assert medians is not None, evidence
+    assert " s -> " not in evidence and not evidence.endswith(" s")
+    assert medians.group(0) in result.stdout
+    assert medians.group(0).replace("->", "-&gt;") in (reports / "gate.md").read_text()
+    assert "ms/kLOC" in (reports / "gate.md").read_text()  # its performance table
+
+
+OSV = FIXTURES_DIR / "osv"
+
+
+@pytest.fixture
+def default_project(tmp_path: Path) -> Path:
+    """No secperf.toml: the default scanners (deps among them), a vulnerable pin, no OSV data."""
+    root = tmp_path / "plain"
+    (root / "app").mkdir(parents=True)
+    (root / "app" / "calc.py").write_text(CLEAN)
+    (root / "requirements.txt").write_text("requests==2.19.0\n")
+    expect(secperf(root, "baseline", "update"), 0)
+    return root
+
+
+def test_default_deps_without_osv_data_is_reported_not_judged(
+    default_project: Path, tmp_path: Path
+) -> None:
+    """As `secperf scan` does for a scanner it was not asked for by name: exit 0, never unsaid."""
+    reports = tmp_path / "reports"
+    expect(secperf(default_project, "gate", "--report-dir", str(reports)), 0)
+    ran = _condition(reports, "scanners ran")["evidence"]
+    assert "not run: deps: no OSV database: pass --osv-db PATH" in ran
+    assert not ran.startswith("deps") and ", deps," not in ran.split(";")[0]
+    summary = json.loads((reports / "gate.json").read_text())
+    assert "fixable vulnerable dependencies" not in {
+        c["name"] for c in summary["result"]["conditions"]
+    }
+    assert any(
+        n.startswith("vulnerable dependencies: not checked (deps did not run: no OSV database")
+        for n in summary["notes"]
+    ), summary["notes"]
+    # A stored scan of the same configuration is judged the same way.
+    scanned = secperf(default_project, "scan", "--format", "json")
+    assert json.loads(scanned.stdout)["unavailable"]["deps"].startswith("no OSV database")
+    scan_id = json.loads(scanned.stdout)["scan_id"]
+    out = expect(secperf(default_project, "gate", "--scan-id", scan_id, "--format", "json"), 0)
+    assert "not run: deps: no OSV database" in out
+
+
+def test_deps_given_osv_data_is_judged(default_project: Path) -> None:
+    """--osv-db asks for the condition: the pinned vulnerable version blocks."""
+    result = secperf(default_project, "gate", "--osv-db", str(OSV), "--format", "json")
+    expect(result, 1)
+    conditions = {c["name"]: c for c in json.loads(result.stdout)["result"]["conditions"]}
+    fixable = conditions["fixable vulnerable dependencies"]
+    assert fixable["status"] == "block" and "requirements.txt" in fixable["evidence"]
+    assert "not run: deps" not in conditions["scanners ran"]["evidence"]
+
+
+def test_deps_given_osv_data_it_cannot_use_cannot_evaluate(default_project: Path) -> None:
+    """network = true but the OSV API refuses: the condition cannot be evaluated, exit 3."""
+    with socket.socket() as probe:  # a port nothing listens on: the connection is refused
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    (default_project / "secperf.toml").write_text(
+        f'[scan.deps]\nnetwork = true\nosv_api_url = "http://127.0.0.1:{port}"\n'
+    )
+    result = secperf(default_project, "gate", "--format", "json")
+    expect(result, 3)
+    conditions = {c["name"]: c for c in json.loads(result.stdout)["result"]["conditions"]}
+    fixable = conditions["fixable vulnerable dependencies"]
+    assert fixable["status"] == "cannot_evaluate"
+    assert fixable["evidence"].startswith("the deps scanner checked none of its files: OSV lookup")
+    assert "checked nothing: deps: OSV lookup failed" in conditions["scanners ran"]["evidence"]

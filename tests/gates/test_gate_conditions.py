@@ -9,13 +9,17 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from secperf.config import GateConfig, MaxNewConfig, OverheadBudgetConfig
+from secperf.config import DepsConfig, GateConfig, MaxNewConfig, OverheadBudgetConfig, ScanConfig
+from secperf.gates.conditions.security import requested_scanners
 from secperf.gates.evidence import GateInputs, GateOutcome, ScanEvidence
 from secperf.gates.gate import combine, evaluate
+from secperf.gates.reports import markdown
+from secperf.gates.reports.sarif import gate_sarif
 from secperf.gates.waivers import BenchmarkWaiver, FindingWaiver, Waivers
 from secperf.model import (
     BenchmarkResult,
@@ -174,7 +178,7 @@ def test_counts_per_severity_secrets_and_fixable_dependencies() -> None:
     assert by_name["new medium findings"].measured == 2
     assert by_name["new secrets"].status is ConditionStatus.BLOCK
     assert "fixable vulnerable dependencies" not in by_name  # deps not enabled: a note
-    assert any("deps scanner is not enabled" in n for n in outcome.notes)
+    assert any("the scan did not include the deps scanner" in n for n in outcome.notes)
 
     fixable = finding(
         "PYSEC-1",
@@ -189,11 +193,67 @@ def test_counts_per_severity_secrets_and_fixable_dependencies() -> None:
     evidence = replace(scan(fixable, unfixable), scanners=("bandit", "deps"))
     _, by_name = conditions(GateInputs("/repo", evidence))
     assert by_name["fixable vulnerable dependencies"].measured == 1
-    # Requested but unable to run: cannot evaluate, with why.
-    evidence = replace(evidence, unavailable={"deps": "no OSV database"})
-    _, by_name = conditions(GateInputs("/repo", evidence))
+    # Asked for (OSV data given) but unable to run: cannot evaluate, with why.
+    evidence = replace(
+        evidence, unavailable={"deps": "no OSV database"}, requested=frozenset({"deps"})
+    )
+    outcome, by_name = conditions(GateInputs("/repo", evidence))
     deps = by_name["fixable vulnerable dependencies"]
-    assert deps.status is ConditionStatus.CANNOT_EVALUATE and "no OSV database" in deps.evidence
+    assert deps.status is ConditionStatus.CANNOT_EVALUATE
+    assert deps.evidence == "the deps scanner did not run: no OSV database"
+    assert "not run: deps: no OSV database" in by_name["scanners ran"].evidence
+    assert outcome.result.verdict is GateVerdict.CANNOT_EVALUATE
+
+
+def test_a_default_scanner_that_cannot_run_is_reported_not_judged() -> None:
+    """deps enabled by default, without OSV data: named with why, and the gate still passes."""
+    why = "no OSV database: pass --osv-db PATH"
+    evidence = replace(scan(), scanners=("bandit", "secrets", "deps"), unavailable={"deps": why})
+    outcome, by_name = conditions(GateInputs("/repo", evidence))
+    assert outcome.result.verdict is GateVerdict.PASS
+    assert "fixable vulnerable dependencies" not in by_name
+    assert by_name["scanners ran"].evidence == (
+        f"bandit, secrets ran on 10 files without error; not run: deps: {why}"
+    )
+    assert f"vulnerable dependencies: not checked (deps did not run: {why})" in outcome.notes
+    # The same scan when the OSV data was given: the condition cannot be evaluated.
+    asked = replace(evidence, requested=frozenset({"deps"}))
+    outcome, by_name = conditions(GateInputs("/repo", asked))
+    assert outcome.result.verdict is GateVerdict.CANNOT_EVALUATE
+    assert by_name["fixable vulnerable dependencies"].evidence == (
+        f"the deps scanner did not run: {why}"
+    )
+
+
+def test_a_scanner_that_checked_nothing_is_named() -> None:
+    """deps ran but every lookup failed: not "ran without error", and asked for it cannot pass."""
+    why = "OSV lookup failed: OSV API http://127.0.0.1:9/v1/querybatch unreachable"
+    evidence = replace(
+        scan(),
+        scanners=("bandit", "secrets", "deps"),
+        failed={"deps": why},
+        requested=frozenset({"deps"}),
+    )
+    outcome, by_name = conditions(GateInputs("/repo", evidence))
+    assert by_name["scanners ran"].evidence == (
+        f"bandit, secrets ran on 10 files without error; checked nothing: deps: {why}"
+    )
+    deps = by_name["fixable vulnerable dependencies"]
+    assert deps.status is ConditionStatus.CANNOT_EVALUATE
+    assert deps.evidence == f"the deps scanner checked none of its files: {why}"
+    assert outcome.result.verdict is GateVerdict.CANNOT_EVALUATE
+
+
+def test_requested_scanners_follow_the_osv_data_given(tmp_path: Path) -> None:
+    """OSV data asks for deps (as --scanners deps asks secperf scan); the default list does not."""
+    osv = tmp_path / "osv"
+    osv.mkdir()
+    assert requested_scanners(ScanConfig()) == frozenset()
+    assert requested_scanners(ScanConfig(), osv) == {"deps"}
+    assert requested_scanners(ScanConfig(deps=DepsConfig(network=True))) == {"deps"}
+    assert requested_scanners(ScanConfig(deps=DepsConfig(osv_db=osv))) == {"deps"}
+    # deps left out of [scan] scanners: OSV data does not add it.
+    assert requested_scanners(ScanConfig(scanners=["bandit"]), osv) == frozenset()
 
 
 def test_scanner_errors_and_coverage() -> None:
@@ -328,6 +388,19 @@ def test_scan_time_regression_per_kloc_against_comparable_scans() -> None:
     assert outcome.scan_time is not None and outcome.scan_time.effect_pct == pytest.approx(
         59, abs=2
     )
+    # Milliseconds per 1,000 lines, the medians too (they once said seconds).
+    assert condition.evidence.startswith("320 ms per 1,000 lines (5000 lines")
+    assert "; median 202 -> 320 ms per 1,000 lines;" in condition.evidence
+    text = markdown.render(outcome)
+    assert "median 202 -&gt; 320 ms per 1,000 lines" in text
+    assert "| scan_time_ms_per_kloc | 202 ms/kLOC | 320 ms/kLOC |" in text
+    sarif = gate_sarif(outcome, Path("/repo"))
+    [regression] = [
+        r
+        for r in sarif["runs"][0]["results"]
+        if r["ruleId"] == "secperf/performance/scan-time-regression"
+    ]
+    assert "median 202 -> 320 ms per 1,000 lines" in regression["message"]["text"]
 
     # Twice as many lines in the same time is not slower per 1,000 lines.
     bigger = replace(scan(), metrics=metrics(scan_duration_ms=2000.0, lines_scanned=10_000))

@@ -25,6 +25,7 @@ from pathlib import Path
 from secperf.commands.scanning import run_scan
 from secperf.config import LoadedConfig
 from secperf.events import GateEvaluated, now_ms
+from secperf.gates.conditions.security import requested_scanners
 from secperf.gates.evidence import GateInputs, GateOutcome, ScanEvidence
 from secperf.gates.gate import evaluate
 from secperf.gates.reports import REPORTS
@@ -123,7 +124,10 @@ def current_commit(root: Path) -> str | None:
 
 
 def evidence_from_report(
-    report: ScanReport, scanners: Sequence[str], has_baseline: bool
+    report: ScanReport,
+    scanners: Sequence[str],
+    has_baseline: bool,
+    requested: frozenset[str] = frozenset(),
 ) -> ScanEvidence:
     """A fresh scan as the gate sees it."""
     errors = tuple(
@@ -142,10 +146,14 @@ def evidence_from_report(
         unavailable=dict(report.unavailable),
         errors=errors,
         status=report.status,
+        failed=dict(report.failed_scanners),
+        requested=requested,
     )
 
 
-def evidence_from_store(store: Store, scan_id: str, root: Path) -> ScanEvidence:
+def evidence_from_store(
+    store: Store, scan_id: str, root: Path, requested: frozenset[str] = frozenset()
+) -> ScanEvidence:
     """A stored scan, compared with the repository's baseline as it is now."""
     record = store.scan(scan_id)
     if record is None:
@@ -176,6 +184,7 @@ def evidence_from_store(store: Store, scan_id: str, root: Path) -> ScanEvidence:
         unavailable=unavailable,
         errors=errors,
         status=record.status,
+        requested=requested,
     )
 
 
@@ -247,15 +256,11 @@ async def run_gate(
     evidence: ScanEvidence | None = None
     scan_problem: str | None = None
     cost: ScanCost | None = None
+    # deps without OSV data stays in the scan: it is reported as not run, with
+    # why, and only a scanner asked for explicitly makes the gate exit 3.
+    requested = requested_scanners(loaded.config.scan, options.osv_db)
     if options.scan_id is None:
-        scan_cfg = loaded.config.scan
-        scanners = list(scan_cfg.scanners)
-        if "deps" in scanners and not (
-            options.osv_db or scan_cfg.deps.osv_db or scan_cfg.deps.network
-        ):
-            # No OSV source configured: the condition is reported as not checked,
-            # not as a scanner failure that would make every default run exit 3.
-            scanners.remove("deps")
+        scanners = list(loaded.config.scan.scanners)
         sampler = ScanImpactSampler("gate-scan").start()
         report: ScanReport | None = None
         try:
@@ -280,7 +285,7 @@ async def run_gate(
             except ScanImpactError:
                 cost = None  # the gate still judges the scan; the cost check says it is missing
         if report is not None:
-            evidence = evidence_from_report(report, scanners, baseline is not None)
+            evidence = evidence_from_report(report, scanners, baseline is not None, requested)
             if cost is not None:
                 cost = replace(cost, scan_id=report.scan_id)
         else:
@@ -290,7 +295,7 @@ async def run_gate(
         store, bus = runtime.store, runtime.bus
         assert store is not None and bus is not None
         if options.scan_id is not None:
-            evidence = evidence_from_store(store, options.scan_id, root)
+            evidence = evidence_from_store(store, options.scan_id, root, requested)
             record = store.scan(options.scan_id)
             cost = record.cost if record is not None else None
         elif cost is not None:

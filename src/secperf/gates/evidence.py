@@ -31,8 +31,14 @@ if TYPE_CHECKING:
 class ScanEvidence:
     """One scan as the gate sees it: findings, which are new, and how the scan went.
 
+    ``scanners`` are the scanners the scan was to run (``[scan] scanners``);
     ``errors`` lists scanner crashes (``path (scanner): reason``); ``unavailable``
-    the requested scanners that could not run at all, with why.
+    the scanners that could not run at all, with why; ``failed`` those that had
+    files to check and checked none of them, with the first reason. ``requested``
+    holds the scanners asked for explicitly (see
+    ``conditions.security.requested_scanners``): one of them that could not do
+    its job makes its condition CANNOT_EVALUATE, any other is reported as not
+    checked, as ``secperf scan`` does with a scanner enabled by default only.
     """
 
     scan_id: str
@@ -45,6 +51,8 @@ class ScanEvidence:
     unavailable: Mapping[str, str] = field(default_factory=dict)
     errors: tuple[str, ...] = ()
     status: str = "ok"
+    failed: Mapping[str, str] = field(default_factory=dict)
+    requested: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,3 +115,10 @@ class GateOutcome:
     @property
     def new_findings(self) -> list[FindingRow]:
         return [row for row in self.findings if row.is_new]
+
+
+def figure(value: float) -> str:
+    """A measured value: 4 significant digits, whole with thousands separators from 1,000 on."""
+    if abs(value) >= 1000:
+        return f"{value:,.0f}"
+    return f"{value:.4g}"

@@ -22,7 +22,7 @@ from datetime import date
 from typing import TYPE_CHECKING
 
 from secperf.config import GateConfig
-from secperf.gates.evidence import BenchmarkRow
+from secperf.gates.evidence import BenchmarkRow, figure
 from secperf.gates.waivers import Waivers, describe, is_expired
 from secperf.model import BenchmarkResult, ConditionStatus, GateCondition, ScanCost, SecurityMetrics
 
@@ -55,7 +55,14 @@ def _threshold(config: GateConfig) -> str:
     return f"+{config.min_effect * 100:g} % at {config.confidence * 100:g} % confidence"
 
 
-def _verdict_evidence(verdict: RegressionVerdict) -> str:
+#: The unit of a benchmark's medians (seconds, as pytest-benchmark and asv record them).
+BENCHMARK_UNIT = "s"
+#: The unit of the scan-time figures (``ms_per_kloc``): milliseconds per 1,000 lines scanned.
+SCAN_TIME_UNIT = "ms per 1,000 lines"
+
+
+def _verdict_evidence(verdict: RegressionVerdict, unit: str) -> str:
+    """The verdict's reason, method and medians, the medians in ``unit``."""
     parts = [verdict.reason]
     if verdict.method != "none":
         parts.append(
@@ -63,7 +70,9 @@ def _verdict_evidence(verdict: RegressionVerdict) -> str:
             "baseline samples"
         )
     if verdict.baseline_median is not None and verdict.current_median is not None:
-        parts.append(f"median {verdict.baseline_median:.4g} s -> {verdict.current_median:.4g} s")
+        parts.append(
+            f"median {figure(verdict.baseline_median)} -> {figure(verdict.current_median)} {unit}"
+        )
     if verdict.baseline_commit:
         parts.append(f"baseline commit {verdict.baseline_commit[:12]}")
     if verdict.new_regime:
@@ -97,7 +106,7 @@ def benchmark_conditions(
             confidence=config.confidence,
         )
         status, note = _benchmark_status(verdict, waivers, today)
-        evidence = _verdict_evidence(verdict)
+        evidence = _verdict_evidence(verdict, BENCHMARK_UNIT)
         if note:
             evidence += f"\n{note}"
         out.rows.append(BenchmarkRow(verdict, status, note))
@@ -185,7 +194,7 @@ def scan_time_condition(
     values = [ms_per_kloc(m.scan_duration_ms, m.lines_scanned) for m in history]
     if len(values) < MIN_HISTORY:
         out.notes.append(
-            f"scan time: not checked yet ({value:.3g} ms per 1,000 lines; {len(values)} earlier "
+            f"scan time: not checked yet ({figure(value)} {SCAN_TIME_UNIT}; {len(values)} earlier "
             f"comparable scans of this target, {MIN_HISTORY} needed)"
         )
         return out
@@ -206,9 +215,9 @@ def scan_time_condition(
     else:
         status = ConditionStatus.PASS
     evidence = (
-        f"{value:.3g} ms per 1,000 lines ({current.lines_scanned} lines, "
+        f"{figure(value)} {SCAN_TIME_UNIT} ({current.lines_scanned} lines, "
         f"cache hit rate {current.cache_hit_rate:.0%}) vs {len(values)} earlier comparable "
-        f"scans; {_verdict_evidence(verdict)}"
+        f"scans; {_verdict_evidence(verdict, SCAN_TIME_UNIT)}"
     )
     out.conditions.append(
         GateCondition(

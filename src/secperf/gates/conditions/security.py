@@ -6,6 +6,12 @@ evidence says so. Findings triaged as false positive, or whose risk was
 accepted (and the acceptance has not expired), never count. A finding covered
 by an active waiver makes its condition WAIVED rather than BLOCK; an expired
 waiver blocks again and the evidence names its expiry and owner.
+
+A scanner that could not do its job (it did not run, or checked none of its
+files) is always named in the "scanners ran" evidence with why. Whether it
+also makes its condition CANNOT_EVALUATE follows ``secperf scan``'s rule: only
+when it was asked for explicitly (``requested_scanners``); a scanner enabled by
+default only is reported as not checked.
 """
 
 from __future__ import annotations
@@ -13,8 +19,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from pathlib import Path
 
-from secperf.config import GateConfig
+from secperf.config import GateConfig, ScanConfig
 from secperf.gates.evidence import FindingRow, GateInputs, ScanEvidence
 from secperf.gates.waivers import Waivers, describe, is_expired
 from secperf.model import ConditionStatus, Finding, GateCondition, Severity
@@ -33,6 +40,22 @@ class SecurityConditions:
     conditions: list[GateCondition] = field(default_factory=list)
     rows: list[FindingRow] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+
+
+def requested_scanners(scan: ScanConfig, osv_db: Path | None = None) -> frozenset[str]:
+    """The scanners of ``[scan] scanners`` the gate was asked for explicitly.
+
+    ``secperf scan`` exits 3 only for a scanner asked for by name
+    (``--scanners``); one enabled by ``[scan] scanners`` alone that cannot run
+    is reported and keeps the exit code. The gate takes no ``--scanners``: what
+    asks for the dependency scanner is giving it OSV data (``--osv-db``,
+    ``[scan.deps] osv_db`` or ``network = true``), as ``secperf scan --osv-db``
+    enables it. Without OSV data (the default, offline) deps does not run and
+    the gate says so, without a condition.
+    """
+    if "deps" in scan.scanners and (osv_db or scan.deps.osv_db or scan.deps.network):
+        return frozenset({"deps"})
+    return frozenset()
 
 
 def classify(
@@ -176,7 +199,11 @@ def evaluate_security(
         if not ran:
             return out
     else:
-        evidence = f"{', '.join(ran)} ran on {scan.metrics.files_scanned} files without error"
+        did = [s for s in ran if s not in scan.failed]
+        evidence = f"{', '.join(did)} ran on {scan.metrics.files_scanned} files without error"
+        if scan.failed:
+            failed = "; ".join(f"{k}: {v}" for k, v in sorted(scan.failed.items()))
+            evidence += f"; checked nothing: {failed}"
         if unavailable:
             evidence += f"; not run: {unavailable}"
         out.conditions.append(
@@ -238,18 +265,16 @@ def evaluate_security(
         )
     elif "deps" not in scan.scanners:
         out.notes.append(
-            "vulnerable dependencies: not checked (the deps scanner is not enabled in [scan]"
-            " or has no OSV data: set scan.deps.osv_db, pass --osv-db, or allow"
-            " scan.deps.network)"
+            "vulnerable dependencies: not checked (the scan did not include the deps scanner;"
+            " see [scan] scanners)"
         )
-    elif "deps" in scan.unavailable:
-        out.conditions.append(
-            _cannot(
-                "fixable vulnerable dependencies",
-                f"the deps scanner could not run: {scan.unavailable['deps']}",
-                0,
+    elif (problem := _could_not("deps", scan)) is not None:
+        if "deps" in scan.requested:
+            out.conditions.append(
+                _cannot("fixable vulnerable dependencies", f"the deps scanner {problem}", 0)
             )
-        )
+        else:
+            out.notes.append(f"vulnerable dependencies: not checked (deps {problem})")
     else:
         out.conditions.append(
             _finding_condition(
@@ -278,6 +303,15 @@ def evaluate_security(
             "expired risk acceptances: not checked ([gate] block_on_expired_acceptances = false)"
         )
     return out
+
+
+def _could_not(scanner: str, scan: ScanEvidence) -> str | None:
+    """Why ``scanner`` did not do its job in ``scan`` ("did not run: ..."), or None."""
+    if scanner in scan.unavailable:
+        return f"did not run: {scan.unavailable[scanner]}"
+    if scanner in scan.failed:
+        return f"checked none of its files: {scan.failed[scanner]}"
+    return None
 
 
 def _has_fix(row: FindingRow) -> bool:
@@ -342,4 +376,10 @@ def _expired_acceptances(
     )
 
 
-__all__ = ["SecurityConditions", "Severity", "classify", "evaluate_security"]
+__all__ = [
+    "SecurityConditions",
+    "Severity",
+    "classify",
+    "evaluate_security",
+    "requested_scanners",
+]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from secperf.gates.evidence import GateOutcome
+from secperf.gates.evidence import GateOutcome, figure
 from secperf.gates.reports.interface import Report
 from secperf.model import ConditionStatus, GateVerdict
 
@@ -86,7 +86,8 @@ def render(outcome: GateOutcome) -> str:
             "| benchmark | baseline median | current median | change | p-value | method | status |",
             "|---|---|---|---|---|---|---|",
         ]
-        rows = [(b.verdict, _STATUS[b.status]) for b in outcome.benchmarks]
+        # Benchmarks are timed in seconds, the scan per 1,000 lines in milliseconds.
+        rows = [(b.verdict, _STATUS[b.status], " s") for b in outcome.benchmarks]
         if outcome.scan_time is not None:
             scan_status = next(
                 (
@@ -96,9 +97,8 @@ def render(outcome: GateOutcome) -> str:
                 ),
                 "",
             )
-            rows.append((outcome.scan_time, scan_status))
-        for verdict, status in rows:
-            unit = " ms/kLOC" if verdict.name.startswith("scan_time") else " s"
+            rows.append((outcome.scan_time, scan_status, " ms/kLOC"))
+        for verdict, status, unit in rows:
             lines.append(
                 f"| {cell(verdict.name)} | {_num(verdict.baseline_median, unit)} "
                 f"| {_num(verdict.current_median, unit)} "
@@ -114,7 +114,7 @@ def render(outcome: GateOutcome) -> str:
 
 
 def _num(value: float | None, unit: str) -> str:
-    return "-" if value is None else f"{value:.4g}{unit}"
+    return "-" if value is None else f"{figure(value)}{unit}"
 
 
 class MarkdownReport(Report):
