@@ -148,3 +148,65 @@ def test_a_mistyped_command_gets_a_suggestion(tmp_path: Path) -> None:
     result = secperf(tmp_path, "finding", "list")
     assert result.returncode == 2
     assert "No such command 'finding'. Did you mean 'findings'?" in result.stderr
+
+
+def test_a_limited_table_says_how_many_it_left_out(project: Path) -> None:
+    """The scan found 4: `--limit 2` lists 2 and says so, `--limit 0` lists all, silently."""
+    limited = secperf(project, "findings", "list", "--limit", "2")
+    assert limited.returncode == 0, limited.stderr
+    assert len(rows(limited.stdout)) == 2
+    assert "2 of 4 findings listed. All of them: add --limit 0." in limited.stdout
+    everything = secperf(project, "findings", "list", "--limit", "0")
+    assert everything.returncode == 0, everything.stderr
+    assert len(rows(everything.stdout)) == 4
+    assert "findings listed" not in everything.stdout + everything.stderr
+    # The default (200) leaves nothing out here: no line either.
+    default = secperf(project, "findings", "list")
+    assert len(rows(default.stdout)) == 4 and "findings listed" not in default.stdout
+
+
+def test_json_lists_every_finding_whatever_the_limit(project: Path) -> None:
+    result = secperf(project, "findings", "list", "--json", "--limit", "1")
+    assert result.returncode == 0, result.stderr
+    listed = json.loads(result.stdout)  # nothing but the JSON on stdout
+    assert len(listed) == 4
+    assert "findings listed" not in result.stderr
+
+
+def test_new_filters_before_the_limit(project: Path) -> None:
+    """Every finding is new (no baseline): `--new --limit 1` lists one of 4, not of 1."""
+    result = secperf(project, "findings", "list", "--new", "--limit", "1")
+    assert result.returncode == 0, result.stderr
+    assert len(rows(result.stdout)) == 1
+    assert "1 of 4 findings listed." in result.stdout
+
+
+def test_a_store_read_through_sqlalchemy_counts_alike(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A store the plain reader declines (PostgreSQL, a migration due) lists the same."""
+    from secperf.store import sqlite_reader
+
+    def declined(*_args: object, **_kwargs: object) -> sqlite_reader.Listing:
+        raise sqlite_reader.NotReadable("declined by the test")
+
+    fast = secperf(project, "findings", "list", "--new", "--limit", "2")
+    monkeypatch.setattr(sqlite_reader, "latest_scan_listing", declined)
+    slow = secperf(project, "findings", "list", "--new", "--limit", "2")
+    assert slow.returncode == 0, slow.stderr
+    assert slow.stdout == fast.stdout
+    assert "2 of 4 findings listed." in slow.stdout
+    listed = json.loads(secperf(project, "findings", "list", "--json", "--limit", "2").stdout)
+    assert len(listed) == 4
+
+
+def test_limit_refuses_a_negative_number(project: Path) -> None:
+    result = secperf(project, "findings", "list", "--limit", "-1")
+    assert result.returncode == 2
+    assert "--limit" in result.stderr
+
+
+def test_a_bad_severity_names_its_option(project: Path) -> None:
+    result = secperf(project, "findings", "list", "--severity", "bogus")
+    assert result.returncode == 2
+    assert "--severity: unknown severity 'bogus'; expected one of critical" in result.stderr

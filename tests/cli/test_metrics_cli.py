@@ -57,7 +57,13 @@ def test_metrics_list_and_query(project: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["metrics", "query", "response_time_ms", "--since", "soon"], "soon"),
+        (
+            ["metrics", "query", "response_time_ms", "--since", "soon"],
+            "--since: invalid duration 'soon'",
+        ),
+        (["metrics", "query", "response_time_ms", "--since", "1x"], "--since: invalid duration"),
+        (["metrics", "query", "response_time_ms", "--step", "1x"], "--step: invalid duration '1x'"),
+        (["metrics", "query", "response_time_ms", "--step", ""], "--step: invalid duration ''"),
         (["metrics", "query", "response_time_ms", "-l", "job"], "expected NAME=VALUE"),
         (["metrics", "query", "response_time_ms", "--step", "0"], "--step: must be longer"),
         (["metrics", "query", "response_time_ms", "--since", "0"], "--since: must be longer"),

@@ -9,6 +9,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
+from typing import cast
 
 import pytest
 
@@ -19,6 +20,7 @@ from secperf.store.sqlite_reader import (
     SCHEMA_VERSION,
     NotReadable,
     latest_scan_findings,
+    latest_scan_listing,
     sqlite_file,
 )
 from support.factories import make_finding
@@ -118,8 +120,52 @@ def test_findings_read_as_the_store_reads_them(db: Path, filters: dict[str, obje
         assert rows  # every case finds something
 
 
+LISTING_FILTERS: list[dict[str, object]] = [
+    {},
+    {"limit": 2},
+    {"limit": 4},
+    {"limit": None},
+    {"severity_at_least": Severity.HIGH, "limit": 1},
+    {"scanner": "bandit", "limit": 1},
+    {"path_glob": "src/*", "limit": 1},
+    {"state": TriageState.OPEN, "limit": 1},
+    {"state": TriageState.FALSE_POSITIVE, "limit": 1},
+    {"new_only": True},
+    {"new_only": True, "limit": 1},
+    {"new_only": True, "severity_at_least": Severity.LOW, "limit": 1},
+    {"new_only": True, "state": TriageState.OPEN, "path_glob": "src/*", "limit": 1},
+]
+
+
+@pytest.mark.parametrize("filters", LISTING_FILTERS)
+def test_a_listing_counts_what_its_limit_left_out(db: Path, filters: dict[str, object]) -> None:
+    """``total`` is every finding the filters keep; ``new_only`` filters before the limit."""
+    options = dict(filters)
+    new_only = bool(options.pop("new_only", False))
+    limit = cast("int | None", options.pop("limit", 1000))
+    listing = latest_scan_listing(
+        str(db),
+        "/repo",
+        now_ms=T0 + 1000,
+        new_only=new_only,
+        limit=limit,
+        **options,  # type: ignore[arg-type]
+    )
+    with Store.open(db) as store:
+        every = store.findings(scan_id="s2", now_ms=T0 + 1000, limit=None, **options)  # type: ignore[arg-type]
+        assert listing.triage == store.triage_all()
+    if new_only:
+        every = [r for r in every if r.is_new]
+    assert every  # every case finds something
+    assert listing.scan_id == "s2"
+    assert listing.total == len(every)
+    assert listing.rows == every[:limit]
+
+
 def test_a_target_without_scans_has_none(db: Path) -> None:
     assert latest_scan_findings(str(db), "/elsewhere", now_ms=T0) == (None, [], {})
+    none = latest_scan_listing(str(db), "/elsewhere", now_ms=T0)
+    assert (none.scan_id, none.rows, none.total, none.triage) == (None, [], 0, {})
 
 
 def test_stores_it_cannot_read_are_left_to_the_store(db: Path, tmp_path: Path) -> None:

@@ -123,8 +123,9 @@ def project_root(path: Path | None, loaded: LoadedConfig) -> Path:
 # --------------------------------------------------------------------------- option parsers
 
 
-def severity_option(value: str | None) -> Severity | None:
-    """A ``--fail-on`` / ``--severity`` value (None when not given)."""
+def severity_option(value: str | None, option: str = "--fail-on") -> Severity | None:
+    """A ``--fail-on`` / ``--severity`` value (None when not given); a bad one is a usage
+    error naming ``option`` (``Invalid value for --fail-on: unknown severity 'x'; ...``)."""
     if value is None:
         return None
     from secperf.model import Severity
@@ -132,7 +133,7 @@ def severity_option(value: str | None) -> Severity | None:
     try:
         return Severity.parse(value)
     except ValueError as exc:
-        raise typer.BadParameter(str(exc)) from None
+        raise typer.BadParameter(str(exc), param_hint=option) from None
 
 
 def duration_option(value: str | None, option: str) -> float | None:

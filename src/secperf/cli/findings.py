@@ -13,6 +13,9 @@ app = typer.Typer(
     help="List and show stored findings.", no_args_is_help=True, rich_markup_mode=None
 )
 
+#: Findings the table lists by default (``--limit``); ``--limit 0`` lists them all.
+TABLE_LIMIT = 200
+
 
 @app.command("list")
 def findings_list(
@@ -33,7 +36,15 @@ def findings_list(
     only_new: Annotated[
         bool, typer.Option("--new", help="Only findings new since the baseline.")
     ] = False,
-    limit: Annotated[int, typer.Option("--limit", min=1)] = 200,
+    limit: Annotated[
+        int,
+        typer.Option(
+            "--limit",
+            min=0,
+            help="Findings the table lists (0: all); a line says how many more match."
+            " --json lists every finding.",
+        ),
+    ] = TABLE_LIMIT,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """The findings of the latest scan of the project, filtered.
@@ -47,10 +58,10 @@ def findings_list(
 
     from secperf.cli import render_scan
     from secperf.security.triage import parse_state
-    from secperf.store.sqlite_reader import NotReadable, latest_scan_findings
+    from secperf.store.sqlite_reader import Listing, NotReadable, latest_scan_listing
 
     loaded = load_or_exit(ctx)
-    floor = severity_option(severity)
+    floor = severity_option(severity, "--severity")
     state = None
     if state_filter is not None:
         try:
@@ -59,23 +70,26 @@ def findings_list(
             raise typer.BadParameter(str(exc), param_hint="--state") from None
     target = str(loaded.root.resolve())
     now = time.time_ns() // 1_000_000  # UTC ms, as secperf.events.now_ms
+    # JSON holds every finding (as `secperf scan --format json`); the table --limit.
+    most = None if as_json or limit == 0 else limit
     try:
         # An SQLite store that needs no migration is read without SQLAlchemy.
-        scan_id, rows, triage = latest_scan_findings(
+        listing = latest_scan_listing(
             loaded.config.store.url,
             target,
             severity_at_least=floor,
             scanner=scanner,
             path_glob=path_glob,
             state=state,
-            limit=limit,
+            new_only=only_new,
+            limit=most,
             now_ms=now,
         )
     except NotReadable:
         with open_store(loaded) as store:
             scans = store.scans(limit=1, target=target)
             scan_id = scans[0].scan_id if scans else None
-            rows = (
+            found = (
                 []
                 if scan_id is None
                 else store.findings(
@@ -84,14 +98,17 @@ def findings_list(
                     scanner=scanner,
                     path_glob=path_glob,
                     state=state,
-                    limit=limit,
+                    limit=None,  # --new filters them here, and the line counts them
+                    now_ms=now,
                 )
             )
             triage = store.triage_all()
-    if scan_id is None:
+        if only_new:
+            found = [r for r in found if r.is_new]
+        listing = Listing(scan_id, found[:most], len(found), triage)
+    if listing.scan_id is None:
         fail("no scan of this project yet: run `secperf scan`")
-    if only_new:
-        rows = [r for r in rows if r.is_new]
+    rows = listing.rows
     if as_json:
         from pydantic import TypeAdapter
 
@@ -115,8 +132,19 @@ def findings_list(
     new = {r.finding.fingerprint for r in rows if r.is_new}
     out = console()
     render_scan.findings_table(
-        [r.finding for r in rows], new=new, triage=triage, now_ms=now, width=out.width
+        [r.finding for r in rows], new=new, triage=listing.triage, now_ms=now, width=out.width
     ).print_to(out)
+    if len(rows) < listing.total:
+        out.print(more_findings(len(rows), listing.total), markup=False, soft_wrap=True)
+
+
+def more_findings(shown: int, total: int) -> str:
+    """The line under a table that left findings out: how many, and how to list them all.
+
+    In the words of ``secperf scan``'s line ("N of M findings listed", "All of
+    them:"); ``--limit 0`` keeps the filters given.
+    """
+    return f"{shown:,} of {total:,} findings listed. All of them: add --limit 0."
 
 
 @app.command("show")

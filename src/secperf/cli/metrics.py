@@ -79,16 +79,15 @@ def metrics_query(
 ) -> None:
     """A metric's series over a time range, downsampled, with a trend line."""
     from secperf.commands.metrics import parse_query_selector, points_json, series_summaries
-    from secperf.config import parse_duration_ms
     from secperf.events import now_ms
     from secperf.model import ExitCode, MetricType
 
     try:
         selector = parse_query_selector(name, labels or [])
-        since_ms = parse_duration_ms(since)
-        step_ms = parse_duration_ms(step) if step else None
     except ValueError as exc:
-        fail(str(exc))
+        fail(str(exc))  # names the metric or --labels item
+    since_ms = _duration_ms(since, "--since")
+    step_ms = None if step is None else _duration_ms(step, "--step")
     if since_ms <= 0:
         fail("--since: must be longer than 0")
     if step_ms is not None and step_ms <= 0:
@@ -118,6 +117,16 @@ def metrics_query(
             series_summaries(points), known.unit if known else "", points, trend_width=trend
         )
     )
+
+
+def _duration_ms(value: str, option: str) -> int:
+    """A duration option in ms; exit 2 naming ``option`` when it is no duration."""
+    from secperf.config import parse_duration_ms
+
+    try:
+        return parse_duration_ms(value)
+    except ValueError as exc:
+        fail(f"{option}: {exc}")
 
 
 # --------------------------------------------------------------------------- display

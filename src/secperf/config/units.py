@@ -1,13 +1,12 @@
 """How a user writes plain values in the config: durations and sizes with units, and the
-display helpers for values that must not be shown as written (URLs with passwords) or
-that decide a default (whether a host is loopback). No pydantic here.
+display helpers for values that must not be shown as written (URLs with passwords or
+tokens) or that decide a default (whether a host is loopback). No pydantic here.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import re
-from urllib.parse import urlsplit, urlunsplit
 
 #: What a secret is shown as, in masked URLs and exported config.
 MASK = "********"
@@ -115,16 +114,45 @@ def format_size_bytes(size: int) -> str | int:
 
 
 def mask_url(url: str) -> str:
-    """``url`` with any password replaced by asterisks (for display only)."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return url
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rsplit("@", 1)[1]
-    user = parts.username or ""
-    return urlunsplit(parts._replace(netloc=f"{user}:{MASK}@{netloc}"))
+    """``url`` for display: its password and every query parameter's value masked.
+
+    ``https://hook:pw@host/x?token=abc&v=2`` shows as
+    ``https://hook:********@host/x?token=********&v=********``: the user name,
+    host, path and the parameters' names stay, to tell URLs apart; a token can
+    ride in any parameter, so no value is shown (as Grafana shows data-source
+    URLs). A parameter without ``=`` may itself be a secret and is masked whole.
+    Plain string work, as ``urlsplit`` splits (the fragment after the first
+    ``#``, the query after the first ``?``, the authority after ``//`` up to the
+    next ``/``): it cannot fail, whatever the text, and changes nothing else.
+    """
+    rest, hash_mark, fragment = url.partition("#")
+    rest, question_mark, query = rest.partition("?")
+    if question_mark:
+        query = "&".join(_mask_parameter(p) if p else p for p in query.split("&"))
+    return _mask_password(rest) + question_mark + query + hash_mark + fragment
+
+
+def _mask_parameter(parameter: str) -> str:
+    name, equals, _value = parameter.partition("=")
+    return f"{name}={MASK}" if equals else MASK
+
+
+_AUTHORITY = re.compile(r"^(?:[A-Za-z][A-Za-z0-9+.-]*:)?//")
+
+
+def _mask_password(text: str) -> str:
+    """``text`` (a URL without query or fragment) with the password of its authority masked."""
+    start = _AUTHORITY.match(text)
+    if start is None:
+        return text
+    end = text.find("/", start.end())
+    end = len(text) if end == -1 else end
+    authority = text[start.end() : end]
+    userinfo, at, host = authority.rpartition("@")
+    user, colon, _password = userinfo.partition(":")
+    if not at or not colon:
+        return text
+    return f"{text[: start.end()]}{user}:{MASK}@{host}{text[end:]}"
 
 
 def is_loopback_host(host: str) -> bool:

@@ -19,7 +19,7 @@ import fnmatch
 import json
 import sqlite3
 from collections.abc import Iterator
-from dataclasses import fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -103,6 +103,44 @@ def _decision(row: Any) -> TriageDecision | None:
     )
 
 
+def _row_owner(conn: sqlite3.Connection, scan_id: str) -> str:
+    """The scan whose finding rows ``scan_id`` reads (it may share an earlier scan's)."""
+    owner = conn.execute(
+        "SELECT coalesce(findings_from, scan_id) FROM scans WHERE scan_id = ?", (scan_id,)
+    ).fetchone()
+    return scan_id if owner is None else str(owner[0])
+
+
+def _where(
+    owner: str, severity_at_least: Severity | None, scanner: str | None, new_only: bool
+) -> tuple[list[str], list[Any]]:
+    """The SQL filters of a scan's findings (``f``) and their parameters."""
+    sql = ["WHERE f.scan_id = ?"]
+    params: list[Any] = [owner]
+    if severity_at_least is not None:
+        sql.append("AND f.severity_rank >= ?")
+        params.append(severity_at_least.rank)
+    if scanner is not None:
+        sql.append("AND f.scanner = ?")
+        params.append(scanner)
+    if new_only:
+        sql.append("AND f.is_new = 1")
+    return sql, params
+
+
+#: A scan's findings with their triage decisions; then ``_where``'s filters.
+_SELECT_FINDINGS = (
+    "SELECT f.payload, f.is_new, f.path, t.fingerprint, t.state, t.author, t.note,"
+    " t.updated_ms, t.expires_ms FROM findings f"
+    " LEFT OUTER JOIN triage_current t ON t.fingerprint = f.fingerprint"
+)
+#: The same without the findings themselves: what counting them needs.
+_SELECT_PATHS = (
+    "SELECT f.path, t.fingerprint, t.state, t.author, t.note, t.updated_ms, t.expires_ms"
+    " FROM findings f LEFT OUTER JOIN triage_current t ON t.fingerprint = f.fingerprint"
+)
+
+
 def scan_findings(
     conn: sqlite3.Connection,
     scan_id: str,
@@ -111,28 +149,17 @@ def scan_findings(
     scanner: str | None = None,
     path_glob: str | None = None,
     state: TriageState | None = None,
+    new_only: bool = False,
     limit: int | None = 1000,
     now_ms: int,
 ) -> list[StoredFinding]:
-    """``Store.findings(scan_id=...)``: the scan's findings with their triage, filtered."""
-    # The scan may share the rows of an earlier scan with the same findings.
-    owner = conn.execute(
-        "SELECT coalesce(findings_from, scan_id) FROM scans WHERE scan_id = ?", (scan_id,)
-    ).fetchone()
-    sql = [
-        "SELECT f.payload, f.is_new, f.path, t.fingerprint, t.state, t.author, t.note,"
-        " t.updated_ms, t.expires_ms FROM findings f"
-        " LEFT OUTER JOIN triage_current t ON t.fingerprint = f.fingerprint"
-        " WHERE f.scan_id = ?"
-    ]
-    params: list[Any] = [scan_id if owner is None else owner[0]]
-    if severity_at_least is not None:
-        sql.append("AND f.severity_rank >= ?")
-        params.append(severity_at_least.rank)
-    if scanner is not None:
-        sql.append("AND f.scanner = ?")
-        params.append(scanner)
-    sql.append("ORDER BY f.id")
+    """``Store.findings(scan_id=...)``: the scan's findings with their triage, filtered.
+
+    ``new_only`` keeps the findings new since the baseline (before ``limit``),
+    as filtering ``Store.findings(limit=None)`` on ``is_new`` would.
+    """
+    where, params = _where(_row_owner(conn, scan_id), severity_at_least, scanner, new_only)
+    sql = [_SELECT_FINDINGS, *where, "ORDER BY f.id"]
     filtered_here = path_glob is not None or state is not None
     if limit is not None and not filtered_here:
         sql.append("LIMIT ?")
@@ -151,12 +178,96 @@ def scan_findings(
     return out
 
 
+def count_scan_findings(
+    conn: sqlite3.Connection,
+    scan_id: str,
+    *,
+    severity_at_least: Severity | None = None,
+    scanner: str | None = None,
+    path_glob: str | None = None,
+    state: TriageState | None = None,
+    new_only: bool = False,
+    now_ms: int,
+) -> int:
+    """How many findings ``scan_findings`` lists with the same filters and no limit.
+
+    Counted in SQL, or (a path glob or a triage state) from the paths and the
+    decisions alone: no finding is read whole.
+    """
+    where, params = _where(_row_owner(conn, scan_id), severity_at_least, scanner, new_only)
+    if path_glob is None and state is None:
+        row = conn.execute(" ".join(["SELECT count(*) FROM findings f", *where]), params)
+        return int(row.fetchone()[0])
+    count = 0
+    for path, *triage in conn.execute(" ".join([_SELECT_PATHS, *where]), params):
+        if path_glob is not None and not fnmatch.fnmatchcase(path, path_glob):
+            continue
+        if state is not None and effective_state(_decision(triage), now_ms) is not state:
+            continue
+        count += 1
+    return count
+
+
 def triage_all(conn: sqlite3.Connection) -> dict[str, TriageDecision]:
     """``Store.triage_all``: every current decision by fingerprint."""
     rows = conn.execute(
         "SELECT fingerprint, state, author, note, updated_ms, expires_ms FROM triage_current"
     )
     return {row[0]: decision for row in rows if (decision := _decision(row)) is not None}
+
+
+@dataclass(frozen=True, slots=True)
+class Listing:
+    """The newest scan of a target and what ``findings list`` shows of it."""
+
+    #: None when the target has no scan.
+    scan_id: str | None
+    #: Its findings, filtered, at most ``limit``.
+    rows: list[StoredFinding]
+    #: How many findings the filters keep, ``rows`` and those past the limit.
+    total: int
+    #: Every current triage decision by fingerprint.
+    triage: dict[str, TriageDecision]
+
+
+def latest_scan_listing(
+    url: str,
+    target: str,
+    *,
+    severity_at_least: Severity | None = None,
+    scanner: str | None = None,
+    path_glob: str | None = None,
+    state: TriageState | None = None,
+    new_only: bool = False,
+    limit: int | None = 1000,
+    now_ms: int,
+) -> Listing:
+    """The newest scan of ``target``, its findings (filtered, at most ``limit``), how many
+    the filters keep in all, and every triage decision.
+
+    They are counted only when ``limit`` rows came back (more may match).
+    ``NotReadable`` when the store must be opened with ``Store.open`` instead.
+    """
+    filters: dict[str, Any] = {
+        "severity_at_least": severity_at_least,
+        "scanner": scanner,
+        "path_glob": path_glob,
+        "state": state,
+        "new_only": new_only,
+        "now_ms": now_ms,
+    }
+    try:
+        with open_read_only(url) as conn:
+            scan_id = newest_scan_id(conn, target)
+            if scan_id is None:
+                return Listing(None, [], 0, {})
+            rows = scan_findings(conn, scan_id, limit=limit, **filters)
+            total = len(rows)
+            if limit is not None and total >= limit:
+                total = count_scan_findings(conn, scan_id, **filters)
+            return Listing(scan_id, rows, total, triage_all(conn))
+    except sqlite3.Error as exc:
+        raise NotReadable(f"{url}: {exc}") from None
 
 
 def latest_scan_findings(
@@ -175,21 +286,14 @@ def latest_scan_findings(
     ``(None, [], {})`` when the target has no scan; ``NotReadable`` when the
     store must be opened with ``Store.open`` instead.
     """
-    try:
-        with open_read_only(url) as conn:
-            scan_id = newest_scan_id(conn, target)
-            if scan_id is None:
-                return None, [], {}
-            found = scan_findings(
-                conn,
-                scan_id,
-                severity_at_least=severity_at_least,
-                scanner=scanner,
-                path_glob=path_glob,
-                state=state,
-                limit=limit,
-                now_ms=now_ms,
-            )
-            return scan_id, found, triage_all(conn)
-    except sqlite3.Error as exc:
-        raise NotReadable(f"{url}: {exc}") from None
+    found = latest_scan_listing(
+        url,
+        target,
+        severity_at_least=severity_at_least,
+        scanner=scanner,
+        path_glob=path_glob,
+        state=state,
+        limit=limit,
+        now_ms=now_ms,
+    )
+    return found.scan_id, found.rows, found.triage
