@@ -189,21 +189,68 @@ def test_low_coverage_names_the_skip_reasons(store: Store) -> None:
         store,
         "s1",
         start=T0,
-        scan_coverage_percent=60.0,
+        scan_coverage_percent=70.0,
         eligible_files=100,
-        files_scanned=60,
-        files_skipped=40,
-        skip_reasons={"too large": 30, "semgrep: unavailable": 10},
+        files_scanned=70,
+        files_skipped=30,
+        skip_reasons={"too large": 20, "not UTF-8 text": 10, "semgrep: unavailable": 1},
     )
     cov = by_id(build_advice(store, NOW), "coverage")
     assert cov.severity is Severity.MEDIUM and cov.kind == "security"
-    assert [(e.label, e.value) for e in cov.evidence[1:]] == [
-        ("skipped: too large", "30"),
-        ("skipped: semgrep: unavailable", "10"),
+    # A scanner that did not run skipped no file: it is no cause of low coverage.
+    assert [(e.label, e.value) for e in cov.evidence] == [
+        ("coverage", "70.0 %"),
+        ("skipped: too large", "20"),
+        ("skipped: not UTF-8 text", "10"),
     ]
-    assert "max_file_size" in cov.action and "install semgrep" in cov.action
+    assert cov.action == (
+        "Raise [scan] max_file_size if these files matter; convert the files to UTF-8, or"
+        " exclude them."
+    )
+    assert "semgrep" not in cov.action and "semgrep" not in cov.detail
     add_scan(store, "s2", start=T0 + HOUR, scan_coverage_percent=99.0, eligible_files=100)
     assert "coverage" not in ids(build_advice(store, NOW))
+
+
+def test_scanners_that_did_not_run_get_their_own_advice_not_a_coverage_one(
+    store: Store,
+) -> None:
+    # What the validator stores for a scan without OSV data and without semgrep:
+    # full coverage, each scanner counted as NAME: unavailable, the reasons in
+    # the scan's error.
+    deps_reason = "no OSV database: pass --osv-db PATH or allow network access"
+    store.record_scan_started("s1", "/repo", T0, ["bandit", "deps", "semgrep"])
+    store.record_scan_completed(
+        SecurityMetrics(
+            scan_id="s1",
+            target="/repo",
+            started_ms=T0,
+            finished_ms=T0 + 1_000,
+            scan_duration_ms=1_000.0,
+            violations_found=0,
+            false_positive_rate=0.0,
+            vulnerability_severity_counts={},
+            scan_coverage_percent=100.0,
+            eligible_files=10,
+            files_scanned=10,
+            skip_reasons={"deps: unavailable": 1, "semgrep: unavailable": 1},
+        ),
+        "ok",
+        f"deps: {deps_reason}; semgrep: semgrep executable semgrep not found",
+    )
+    items = build_advice(store, NOW)
+    assert "coverage" not in ids(items)
+    deps = by_id(items, "scanner-not-run:deps")
+    semgrep = by_id(items, "scanner-not-run:semgrep")
+    assert deps.severity is semgrep.severity is Severity.LOW
+    assert deps.title == "The deps scanner did not run"
+    assert "known vulnerabilities" in deps.detail and "skipped no file" in deps.detail
+    assert [(e.label, e.value) for e in deps.evidence] == [("why", deps_reason)]
+    assert "--osv-db" in deps.action and "leave deps out of [scan] scanners" in deps.action
+    assert [(e.label, e.value) for e in semgrep.evidence] == [
+        ("why", "semgrep executable semgrep not found")
+    ]
+    assert "pip install semgrep" in semgrep.action and "[scan.semgrep] rules" in semgrep.action
 
 
 def test_scan_time_growing_per_thousand_lines(store: Store) -> None:

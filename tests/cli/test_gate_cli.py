@@ -203,6 +203,35 @@ def test_malformed_waiver_file_is_a_usage_error(project: Path) -> None:
     assert "secperf-waivers.toml: not valid TOML" in out
 
 
+def test_a_waiver_file_with_several_problems_names_them_all(project: Path) -> None:
+    _waivers(
+        project,
+        '[[finding]]\nrule = "B602"\npath = "*"\nowner = "x"\nexpires = 2030-01-01\n'
+        '[[finding]]\nfingerprint = "0123"\nowner = "x"\nreason = "y"\nexpires = "soon"\n'
+        '[[benchmark]]\nname = "bench::*"\nowner = "x"\nreason = "y"\nexpires = 2030-01-01\n',
+    )
+    result = secperf(project, "gate")
+    expect(result, 2)
+    assert result.stdout == ""
+    file = project / "secperf-waivers.toml"
+    # One problem a line, each naming the file, the waiver and the key (folded
+    # lines of the terminal joined up).
+    shown = " ".join(result.stderr.split())
+    assert shown == " ".join(
+        [
+            f"{file}: finding[0].reason: required key is missing; expected a non-empty string"
+            " [waiver of rule 'B602' in '*']",
+            f"{file}: finding[1].expires: expected a date such as 2026-10-01, got 'soon'"
+            " [waiver of fingerprint '0123']",
+            f"{file}: finding[1].fingerprint: give at least 8 characters of the fingerprint"
+            " [waiver of fingerprint '0123']",
+            f"{file}: benchmark[0].max_regression: required key is missing; expected a"
+            " regression such as \"15%\" or 0.15 [waiver of benchmark 'bench::*']",
+        ]
+    )
+    assert result.stderr.count(f"{file}: ") == 4
+
+
 def test_unwritable_report_dir_is_a_usage_error_before_the_scan(
     project: Path, tmp_path: Path
 ) -> None:

@@ -269,6 +269,35 @@ def test_scanner_errors_and_coverage() -> None:
     assert (coverage.measured, coverage.threshold) == (80.0, 90.0)
 
 
+def test_coverage_evidence_counts_skipped_files_not_scanners_that_did_not_run() -> None:
+    # As the validator records a scan without OSV data and without semgrep,
+    # where one file could not be decoded.
+    skips = {"not UTF-8 text": 1, "deps: unavailable": 1, "semgrep: unavailable": 1}
+    evidence = replace(
+        scan(unavailable={"deps": "no OSV database", "semgrep": "semgrep is not installed"}),
+        scanners=("bandit", "secrets", "deps", "semgrep"),
+        metrics=metrics(
+            scan_coverage_percent=90.0, files_scanned=9, files_skipped=1, skip_reasons=skips
+        ),
+    )
+    _, by_name = conditions(GateInputs("/repo", evidence), GateConfig(min_coverage=80))
+    coverage = by_name["scan coverage"]
+    assert coverage.status is ConditionStatus.PASS
+    assert coverage.evidence == (
+        "9 of 10 eligible files scanned (90.0 %); skipped: not UTF-8 text: 1"
+    )
+    # The scanners that did not run are named where they belong.
+    assert by_name["scanners ran"].evidence.endswith(
+        "not run: deps: no OSV database; semgrep: semgrep is not installed"
+    )
+    # Nothing skipped: no "skipped" at all, whatever did not run.
+    clean = replace(
+        evidence, metrics=metrics(skip_reasons={"deps: unavailable": 1, "semgrep: unavailable": 1})
+    )
+    _, by_name = conditions(GateInputs("/repo", clean), GateConfig(min_coverage=80))
+    assert by_name["scan coverage"].evidence == "10 of 10 eligible files scanned (100.0 %)"
+
+
 def test_finding_waivers_active_and_expired() -> None:
     high = finding("B602", Severity.HIGH)
     active = FindingWaiver(

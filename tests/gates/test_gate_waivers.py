@@ -151,3 +151,55 @@ def test_path_matches_crosses_directories() -> None:
     assert path_matches("tests/a/b.py", "tests/*")
     assert path_matches("tests/a/b.py", "tests/**")
     assert not path_matches("src/a.py", "tests/**")
+
+
+def test_every_problem_of_the_file_at_once_naming_file_waiver_and_key(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "[extra]\nx = 1\n"
+        # finding[0]: no reason, a bad date, a rule without a path.
+        '[[finding]]\nrule = "B101"\nowner = "x"\nexpires = "soon"\n'
+        # finding[1]: fine; a good waiver between bad ones does not hide them.
+        '[[finding]]\nfingerprint = "0123456789"\nowner = "a"\nreason = "r"\n'
+        "expires = 2030-01-01\n"
+        # finding[2]: an unknown key, an empty owner, a fingerprint too short.
+        '[[finding]]\nfingerprint = "abc"\nowner = ""\nreason = "r"\nexpires = 2030-01-01\n'
+        'colour = "red"\n'
+        # benchmark[0]: a bad regression, no owner.
+        '[[benchmark]]\nname = "bench::x"\nmax_regression = "lots"\nreason = "r"\n'
+        "expires = 2030-01-01\n",
+    )
+    with pytest.raises(WaiverError) as caught:
+        load_waivers(path)
+    error = caught.value
+    assert error.problems == (
+        f"{path}: extra: unknown table; expected [[finding]] or [[benchmark]] entries",
+        f"{path}: finding[0].reason: required key is missing; expected a non-empty string"
+        " [waiver of rule 'B101']",
+        f"{path}: finding[0].expires: expected a date such as 2026-10-01, got 'soon'"
+        " [waiver of rule 'B101']",
+        f'{path}: finding[0].path: required with rule: a path glob such as "tests/**" (or "*")'
+        " [waiver of rule 'B101']",
+        f"{path}: finding[2].colour: unknown key; allowed keys: fingerprint, rule, path, owner,"
+        " reason, expires [waiver of fingerprint 'abc']",
+        f"{path}: finding[2].owner: expected a non-empty string, got '' [waiver of fingerprint"
+        " 'abc']",
+        f"{path}: finding[2].fingerprint: give at least 8 characters of the fingerprint"
+        " [waiver of fingerprint 'abc']",
+        f'{path}: benchmark[0].max_regression: expected a regression such as "15%" or 0.15,'
+        " got 'lots' [waiver of benchmark 'bench::x']",
+        f"{path}: benchmark[0].owner: required key is missing; expected a non-empty string"
+        " [waiver of benchmark 'bench::x']",
+    )
+    assert str(error) == "\n".join(error.problems)
+
+
+def test_entries_that_are_not_tables_are_each_named(tmp_path: Path) -> None:
+    path = write(tmp_path, 'finding = [1, "x"]\nbenchmark = 3\n')
+    with pytest.raises(WaiverError) as caught:
+        load_waivers(path)
+    assert caught.value.problems == (
+        f"{path}: finding[0]: expected a table [[finding]]",
+        f"{path}: finding[1]: expected a table [[finding]]",
+        f"{path}: benchmark: expected an array of tables [[benchmark]]",
+    )

@@ -33,7 +33,7 @@ from __future__ import annotations
 import fnmatch
 import math
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -50,7 +50,18 @@ W = TypeVar("W", "FindingWaiver", "BenchmarkWaiver")
 
 
 class WaiverError(ValueError):
-    """The waiver file cannot be used; the message names the file, the entry and the key."""
+    """The waiver file cannot be used; ``str(error)`` is the full message.
+
+    ``problems`` holds one line per problem, each naming the file, the waiver
+    (``finding[2]``, and what it waives when that can be told) and the key, as
+    ``ConfigError`` does for a config: every problem of the file at once.
+    """
+
+    def __init__(self, problems: str | Sequence[str]) -> None:
+        self.problems: tuple[str, ...] = (
+            (problems,) if isinstance(problems, str) else tuple(problems)
+        )
+        super().__init__("\n".join(self.problems))
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,7 +163,8 @@ def _pick(found: list[W], today: date) -> W | None:
 def load_waivers(path: Path) -> Waivers:
     """Read and validate a waiver file; a missing file means no waivers.
 
-    Raises ``WaiverError`` naming the file, the entry (``finding[2]``) and the key.
+    Raises ``WaiverError`` with every problem of the file, one line each, naming
+    the file, the waiver (``finding[2]``) and the key.
     """
     try:
         raw = path.read_bytes()
@@ -166,57 +178,109 @@ def load_waivers(path: Path) -> Waivers:
         raise WaiverError(f"{path}: not UTF-8 text") from None
     except tomllib.TOMLDecodeError as exc:
         raise WaiverError(f"{path}: not valid TOML: {exc}") from None
-    unknown = sorted(set(document) - {"finding", "benchmark"})
-    if unknown:
-        raise WaiverError(
-            f"{path}: {unknown[0]}: unknown table; expected [[finding]] or [[benchmark]] entries"
-        )
-    findings = tuple(
-        _finding(path, i, entry) for i, entry in enumerate(_entries(path, document, "finding"))
-    )
-    benchmarks = tuple(
-        _benchmark(path, i, entry) for i, entry in enumerate(_entries(path, document, "benchmark"))
-    )
-    return Waivers(findings, benchmarks, path)
+    problems: list[str] = [
+        f"{path}: {table}: unknown table; expected [[finding]] or [[benchmark]] entries"
+        for table in sorted(set(document) - {"finding", "benchmark"})
+    ]
+    findings: list[FindingWaiver] = []
+    for index, entry in _entries(path, document, "finding", problems):
+        check = _Check(path, f"finding[{index}]", _finding_hint(entry), problems)
+        finding = _finding(check, index, entry)
+        if finding is not None:
+            findings.append(finding)
+    benchmarks: list[BenchmarkWaiver] = []
+    for index, entry in _entries(path, document, "benchmark", problems):
+        check = _Check(path, f"benchmark[{index}]", _benchmark_hint(entry), problems)
+        benchmark = _benchmark(check, index, entry)
+        if benchmark is not None:
+            benchmarks.append(benchmark)
+    if problems:
+        raise WaiverError(problems)
+    return Waivers(tuple(findings), tuple(benchmarks), path)
 
 
-def _entries(path: Path, document: Mapping[str, Any], table: str) -> list[Mapping[str, Any]]:
+def _entries(
+    path: Path, document: Mapping[str, Any], table: str, problems: list[str]
+) -> list[tuple[int, Mapping[str, Any]]]:
+    """The tables of ``[[table]]`` with their index; what is not a table is a problem."""
     value = document.get(table, [])
     if not isinstance(value, list):
-        raise WaiverError(f"{path}: {table}: expected an array of tables [[{table}]]")
+        problems.append(f"{path}: {table}: expected an array of tables [[{table}]]")
+        return []
+    entries: list[tuple[int, Mapping[str, Any]]] = []
     for index, entry in enumerate(value):
-        if not isinstance(entry, dict):
-            raise WaiverError(f"{path}: {table}[{index}]: expected a table [[{table}]]")
-    return value
+        if isinstance(entry, dict):
+            entries.append((index, entry))
+        else:
+            problems.append(f"{path}: {table}[{index}]: expected a table [[{table}]]")
+    return entries
 
 
-def _fail(path: Path, where: str, key: str, problem: str) -> WaiverError:
-    return WaiverError(f"{path}: {where}.{key}: {problem}")
+def _shown(value: Any) -> str | None:
+    """A waiver's identifying value, for naming it in a problem; None when unusable."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    text = value.strip()
+    return repr(text if len(text) <= 60 else text[:57] + "...")
 
 
-def _check_keys(path: Path, where: str, entry: Mapping[str, Any], allowed: tuple[str, ...]) -> None:
+def _finding_hint(entry: Mapping[str, Any]) -> str:
+    """What a finding waiver waives, as far as it can be told: ``fingerprint '0123abcd'``."""
+    fingerprint = _shown(entry.get("fingerprint"))
+    if fingerprint is not None:
+        return f"fingerprint {fingerprint}"
+    rule, glob = _shown(entry.get("rule")), _shown(entry.get("path"))
+    if rule is not None and glob is not None:
+        return f"rule {rule} in {glob}"
+    return f"rule {rule}" if rule is not None else ""
+
+
+def _benchmark_hint(entry: Mapping[str, Any]) -> str:
+    name = _shown(entry.get("name"))
+    return f"benchmark {name}" if name is not None else ""
+
+
+@dataclass(slots=True)
+class _Check:
+    """One waiver being read: where it is, what it waives, and the file's problems so far."""
+
+    path: Path
+    where: str  # finding[2]
+    hint: str  # fingerprint '0123abcd' (empty when nothing tells the waiver apart)
+    problems: list[str]
+    failed: bool = False
+
+    def fail(self, key: str, problem: str) -> None:
+        hint = f" [waiver of {self.hint}]" if self.hint else ""
+        self.problems.append(f"{self.path}: {self.where}.{key}: {problem}{hint}")
+        self.failed = True
+
+
+def _check_keys(check: _Check, entry: Mapping[str, Any], allowed: tuple[str, ...]) -> None:
     for key in entry:
         if key not in allowed:
-            raise _fail(path, where, key, f"unknown key; allowed keys: {', '.join(allowed)}")
+            check.fail(key, f"unknown key; allowed keys: {', '.join(allowed)}")
 
 
-def _text(path: Path, where: str, entry: Mapping[str, Any], key: str, *, required: bool) -> str:
+def _text(check: _Check, entry: Mapping[str, Any], key: str, *, required: bool) -> str | None:
+    """The key's text; "" when it is optional and absent; None when it is wrong."""
     value = entry.get(key)
     if value is None:
         if required:
-            raise _fail(path, where, key, "required key is missing; expected a non-empty string")
+            check.fail(key, "required key is missing; expected a non-empty string")
+            return None
         return ""
     if not isinstance(value, str) or not value.strip():
-        raise _fail(path, where, key, f"expected a non-empty string, got {value!r}")
+        check.fail(key, f"expected a non-empty string, got {value!r}")
+        return None
     return value.strip()
 
 
-def _expires(path: Path, where: str, entry: Mapping[str, Any]) -> date:
+def _expires(check: _Check, entry: Mapping[str, Any]) -> date | None:
     value = entry.get("expires")
     if value is None:
-        raise _fail(
-            path, where, "expires", "required key is missing; expected a date such as 2026-10-01"
-        )
+        check.fail("expires", "required key is missing; expected a date such as 2026-10-01")
+        return None
     if isinstance(value, datetime):
         return value.date()
     if isinstance(value, date):
@@ -226,48 +290,57 @@ def _expires(path: Path, where: str, entry: Mapping[str, Any]) -> date:
             return date.fromisoformat(value.strip())
         except ValueError:
             pass
-    raise _fail(path, where, "expires", f"expected a date such as 2026-10-01, got {value!r}")
+    check.fail("expires", f"expected a date such as 2026-10-01, got {value!r}")
+    return None
 
 
-def _finding(path: Path, index: int, entry: Mapping[str, Any]) -> FindingWaiver:
-    where = f"finding[{index}]"
-    _check_keys(path, where, entry, _FINDING_KEYS)
-    owner = _text(path, where, entry, "owner", required=True)
-    reason = _text(path, where, entry, "reason", required=True)
-    expires = _expires(path, where, entry)
-    fingerprint = _text(path, where, entry, "fingerprint", required=False) or None
-    rule = _text(path, where, entry, "rule", required=False) or None
-    glob = _text(path, where, entry, "path", required=False) or None
-    if fingerprint is not None:
-        if rule is not None or glob is not None:
-            key = "rule" if rule is not None else "path"
-            raise _fail(path, where, key, "give either fingerprint, or rule and path, not both")
+def _finding(check: _Check, index: int, entry: Mapping[str, Any]) -> FindingWaiver | None:
+    _check_keys(check, entry, _FINDING_KEYS)
+    owner = _text(check, entry, "owner", required=True)
+    reason = _text(check, entry, "reason", required=True)
+    expires = _expires(check, entry)
+    fingerprint = _text(check, entry, "fingerprint", required=False)
+    rule = _text(check, entry, "rule", required=False)
+    glob = _text(check, entry, "path", required=False)
+    if fingerprint:
+        if rule or glob:
+            key = "rule" if rule else "path"
+            check.fail(key, "give either fingerprint, or rule and path, not both")
         if len(fingerprint) < 8:
-            raise _fail(path, where, "fingerprint", "give at least 8 characters of the fingerprint")
-    elif rule is None:
-        raise _fail(path, where, "fingerprint", "required: a fingerprint, or a rule and a path")
-    elif glob is None:
-        raise _fail(
-            path, where, "path", 'required with rule: a path glob such as "tests/**" (or "*")'
-        )
-    return FindingWaiver(index, owner, reason, expires, fingerprint, rule, glob)
+            check.fail("fingerprint", "give at least 8 characters of the fingerprint")
+    elif fingerprint is not None and rule is not None and glob is not None:
+        # Each of the three is absent or valid: what is missing of the pair?
+        if not rule:
+            check.fail("fingerprint", "required: a fingerprint, or a rule and a path")
+        elif not glob:
+            check.fail("path", 'required with rule: a path glob such as "tests/**" (or "*")')
+    if check.failed:
+        return None
+    assert owner and reason and expires is not None
+    return FindingWaiver(
+        index, owner, reason, expires, fingerprint or None, rule or None, glob or None
+    )
 
 
-def _benchmark(path: Path, index: int, entry: Mapping[str, Any]) -> BenchmarkWaiver:
-    where = f"benchmark[{index}]"
-    _check_keys(path, where, entry, _BENCHMARK_KEYS)
-    name = _text(path, where, entry, "name", required=True)
-    owner = _text(path, where, entry, "owner", required=True)
-    reason = _text(path, where, entry, "reason", required=True)
-    expires = _expires(path, where, entry)
-    return BenchmarkWaiver(index, name, _max_regression(path, where, entry), owner, reason, expires)
+def _benchmark(check: _Check, index: int, entry: Mapping[str, Any]) -> BenchmarkWaiver | None:
+    _check_keys(check, entry, _BENCHMARK_KEYS)
+    name = _text(check, entry, "name", required=True)
+    max_regression = _max_regression(check, entry)
+    owner = _text(check, entry, "owner", required=True)
+    reason = _text(check, entry, "reason", required=True)
+    expires = _expires(check, entry)
+    if check.failed:
+        return None
+    assert name and owner and reason and expires is not None and max_regression is not None
+    return BenchmarkWaiver(index, name, max_regression, owner, reason, expires)
 
 
-def _max_regression(path: Path, where: str, entry: Mapping[str, Any]) -> float:
+def _max_regression(check: _Check, entry: Mapping[str, Any]) -> float | None:
     value = entry.get("max_regression")
     expected = 'a regression such as "15%" or 0.15'
     if value is None:
-        raise _fail(path, where, "max_regression", f"required key is missing; expected {expected}")
+        check.fail("max_regression", f"required key is missing; expected {expected}")
+        return None
     number: float | None = None
     if isinstance(value, int | float) and not isinstance(value, bool):
         number = float(value)
@@ -277,5 +350,6 @@ def _max_regression(path: Path, where: str, entry: Mapping[str, Any]) -> float:
         except ValueError:
             number = None
     if number is None or not math.isfinite(number) or number <= 0:
-        raise _fail(path, where, "max_regression", f"expected {expected}, got {value!r}")
+        check.fail("max_regression", f"expected {expected}, got {value!r}")
+        return None
     return number

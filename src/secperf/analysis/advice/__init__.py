@@ -11,7 +11,12 @@ what to do (``action``). The rules, with the thresholds of ``AdviceThresholds``:
 - ``scan-parallelism``: the scan used far fewer cores than the machine has.
 - ``slow-scanner``: one scanner takes most of the scanners' time.
 - ``cache``: a low cache hit rate on a target that was scanned before.
-- ``coverage``: low coverage, with the top skip reasons.
+- ``coverage``: low coverage, with the top kinds of skips (``metrics.skip_reasons``
+  without the ``NAME: unavailable`` counts: a scanner that did not run skips no
+  file).
+- ``scanner-not-run:<scanner>``: a scanner of ``[scan] scanners`` did not run
+  (semgrep not installed, no OSV data for deps): what went unchecked and how
+  to let it run. Not a coverage matter.
 - ``scan-impact``: the latest correlation run shows scans moving a metric
   significantly and materially; the quietest hour observed is suggested.
 - ``false-positives``: a high false-positive rate, with the rules most often
@@ -54,6 +59,7 @@ from secperf.analysis.advice.scan_cost import (
     rule_coverage,
     rule_scan_parallelism,
     rule_scan_time_trend,
+    rule_scanners_not_run,
     rule_slow_files,
     rule_slow_scanner,
 )
@@ -64,6 +70,7 @@ RULES: tuple[Callable[[AdviceContext], list[Advice]], ...] = (
     rule_expired_acceptances,
     rule_dependency_upgrades,
     rule_coverage,
+    rule_scanners_not_run,
     rule_false_positives,
     rule_scan_impact,
     rule_unexplained_anomalies,

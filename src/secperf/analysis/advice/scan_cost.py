@@ -1,17 +1,11 @@
-"""Advice on what a scan costs: slow files and scanners, parallelism, the
-cache, coverage, the scan-time trend."""
+"""Advice on what a scan costs and covers: slow files and scanners, parallelism,
+the cache, coverage, scanners that did not run, the scan-time trend."""
 
 from __future__ import annotations
 
 import os
 import re
-from typing import TYPE_CHECKING
 
-from secperf.analysis.regression import RegressionStatus, ms_per_kloc, scan_time_regression
-from secperf.model import Severity
-
-if TYPE_CHECKING:
-    pass
 from secperf.analysis.advice.interface import (
     Advice,
     AdviceContext,
@@ -20,6 +14,8 @@ from secperf.analysis.advice.interface import (
     percent,
     sentence,
 )
+from secperf.analysis.regression import RegressionStatus, ms_per_kloc, scan_time_regression
+from secperf.model import Severity
 
 #: Path segments and file names that mark vendored or generated code.
 _GENERATED = re.compile(
@@ -198,36 +194,49 @@ def rule_cache(ctx: AdviceContext) -> list[Advice]:
     ]
 
 
+#: What to do about the files skipped for each kind of skip (``metrics.skip_reasons``).
 _SKIP_ACTIONS = {
     "too large": "raise [scan] max_file_size if these files matter",
     "binary file": "exclude binary paths so they are not even read",
     "unreadable": "fix file permissions",
-    "decode error": "check the files' encoding",
+    "not UTF-8 text": "convert the files to UTF-8, or exclude them",
+    "parse error": "fix or exclude the files the scanners cannot parse",
+    "timed out": "raise [scan] file_timeout, or exclude the files that take that long",
+    "out of memory": "raise [scan] worker_memory_limit, or exclude the files that need more",
+    "unpinned requirements": "pin the requirements (==), constrain them (-c) or commit a lock file",
 }
+
+#: How ``metrics.skip_reasons`` counts a scanner that did not run: ``NAME: unavailable``.
+UNAVAILABLE = ": unavailable"
+
+
+def file_skip_kinds(skip_reasons: dict[str, int]) -> dict[str, int]:
+    """The kinds of ``skip_reasons`` that skipped files, without the scanners that did not run.
+
+    A scanner that did not run skips no file: coverage is over the files the
+    scanners that ran read, so its ``NAME: unavailable`` count is no cause of
+    low coverage (``secperf scan``'s "not scanned" table names it apart).
+    """
+    return {k: n for k, n in skip_reasons.items() if not k.endswith(UNAVAILABLE)}
+
+
+def unavailable_scanners(skip_reasons: dict[str, int]) -> list[str]:
+    """The scanners that did not run, from their ``NAME: unavailable`` counts."""
+    return sorted(k[: -len(UNAVAILABLE)] for k in skip_reasons if k.endswith(UNAVAILABLE))
 
 
 def rule_coverage(ctx: AdviceContext) -> list[Advice]:
-    """Low coverage, with the top skip reasons."""
+    """Low coverage, with the top kinds of skips (scanners that did not run are no skip)."""
     m = ctx.latest.metrics if ctx.latest else None
     if m is None or m.eligible_files == 0 or m.scan_coverage_percent >= ctx.th.coverage_percent:
         return []
     assert ctx.latest is not None
-    reasons = sorted(m.skip_reasons.items(), key=lambda kv: kv[1], reverse=True)[:3]
-    fixes = []
-    for reason, _ in reasons:
-        if reason.endswith(": unavailable"):
-            scanner = reason.split(":", 1)[0]
-            if scanner == "deps":
-                fixes.append(
-                    "give the deps scanner OSV data (scan.deps.osv_db or --osv-db) or allow"
-                    " scan.deps.network, or remove it from [scan] scanners"
-                )
-            else:
-                fixes.append(f"install {scanner} or remove it from [scan] scanners")
-        elif reason in _SKIP_ACTIONS:
-            fixes.append(_SKIP_ACTIONS[reason])
-        else:
-            fixes.append(f"see `secperf scan` for the files skipped as {reason!r}")
+    kinds = file_skip_kinds(m.skip_reasons)
+    reasons = sorted(kinds.items(), key=lambda kv: (-kv[1], kv[0]))[:3]
+    fixes = [
+        _SKIP_ACTIONS.get(reason, f"see `secperf scan` for the files skipped as {reason!r}")
+        for reason, _ in reasons
+    ]
     return [
         Advice(
             id="coverage",
@@ -245,6 +254,86 @@ def rule_coverage(ctx: AdviceContext) -> list[Advice]:
             action=sentence("; ".join(fixes)) if fixes else "See `secperf scan`.",
         )
     ]
+
+
+#: What a scanner checks, and how to let it run, for the advice on a scanner that did not run.
+_SCANNER_ROLES: dict[str, tuple[str, str]] = {
+    "deps": (
+        "the dependency manifests (requirements files, pyproject.toml, lock files) were not"
+        " checked for versions with known vulnerabilities",
+        "give the deps scanner OSV data: pass --osv-db PATH or set [scan.deps] osv_db (a"
+        " directory of OSV JSON records, or the PyPI export all.zip), or set [scan.deps]"
+        " network = true to query the OSV API",
+    ),
+    "semgrep": (
+        "your semgrep rules ([scan.semgrep] rules) were not run over the code",
+        "install semgrep (pip install semgrep) or set [scan.semgrep] executable to its path,"
+        " and list your rule files in [scan.semgrep] rules",
+    ),
+    "sarif": (
+        "no other tool's SARIF log was imported as findings",
+        "list the SARIF logs to import in [scan.sarif] files (globs)",
+    ),
+}
+
+
+def _unavailable_reason(error: str | None, scanner: str, others: list[str]) -> str | None:
+    """``scanner``'s reason in a stored scan's error (``NAME: reason; NAME: reason``)."""
+    if not error:
+        return None
+    starts = sorted(found for name in others if (found := _segment_start(error, name)) is not None)
+    start = _segment_start(error, scanner)
+    if start is None:
+        return None
+    end = next((s - 2 for s in starts if s > start), len(error))  # before "; "
+    reason = error[start + len(scanner) + 2 : end].strip()
+    return reason or None
+
+
+def _segment_start(error: str, name: str) -> int | None:
+    if error.startswith(f"{name}: "):
+        return 0
+    found = error.find(f"; {name}: ")
+    return found + 2 if found >= 0 else None
+
+
+def rule_scanners_not_run(ctx: AdviceContext) -> list[Advice]:
+    """A scanner of ``[scan] scanners`` that did not run: what went unchecked, how to run it.
+
+    Not a coverage matter (an unavailable scanner skips no file), so one item
+    per scanner, apart from the ``coverage`` advice.
+    """
+    m = ctx.latest.metrics if ctx.latest else None
+    if m is None:
+        return []
+    assert ctx.latest is not None
+    scanners = unavailable_scanners(m.skip_reasons)
+    out: list[Advice] = []
+    for scanner in scanners:
+        unchecked, enable = _SCANNER_ROLES.get(
+            scanner,
+            (
+                f"what the {scanner} scanner checks was not checked",
+                f"install {scanner} or fix its [scan.{scanner}] settings",
+            ),
+        )
+        reason = _unavailable_reason(ctx.latest.error, scanner, scanners)
+        out.append(
+            Advice(
+                id=f"scanner-not-run:{scanner}",
+                title=f"The {scanner} scanner did not run",
+                severity=Severity.LOW,
+                kind="security",
+                detail=(
+                    f"In scan {ctx.latest.scan_id} the {scanner} scanner could not run: "
+                    f"{unchecked}. It skipped no file: coverage is over the files the scanners"
+                    " that ran read."
+                ),
+                evidence=(Evidence("why", reason or "not recorded"),),
+                action=sentence(f"{enable}; or leave {scanner} out of [scan] scanners"),
+            )
+        )
+    return out
 
 
 def rule_scan_time_trend(ctx: AdviceContext) -> list[Advice]:

@@ -320,15 +320,26 @@ def _has_fix(row: FindingRow) -> bool:
     return finding.category == "dependency" and isinstance(fixes, list) and bool(fixes)
 
 
+#: How ``metrics.skip_reasons`` counts a scanner that did not run: ``NAME: unavailable``.
+_UNAVAILABLE = ": unavailable"
+
+
 def _coverage_condition(scan: ScanEvidence, minimum: float) -> GateCondition:
+    """Coverage against ``[gate] min_coverage``, with the kinds of the files' skips.
+
+    A scanner that did not run skips no file (coverage is over the files the
+    scanners that ran read): its ``NAME: unavailable`` count is left out here,
+    and the "scanners ran" evidence names it under "not run".
+    """
     metrics = scan.metrics
     coverage = metrics.scan_coverage_percent
     evidence = (
         f"{metrics.files_scanned} of {metrics.eligible_files} eligible files scanned "
         f"({coverage:.1f} %)"
     )
-    if metrics.skip_reasons:
-        reasons = ", ".join(f"{k}: {v}" for k, v in sorted(metrics.skip_reasons.items()))
+    kinds = {k: n for k, n in metrics.skip_reasons.items() if not k.endswith(_UNAVAILABLE)}
+    if kinds:
+        reasons = ", ".join(f"{k}: {v}" for k, v in sorted(kinds.items()))
         evidence += f"; skipped: {reasons}"
     if metrics.eligible_files == 0:
         return _cannot("scan coverage", "no file to scan: the scan found no eligible file", minimum)
