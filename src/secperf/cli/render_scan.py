@@ -79,8 +79,12 @@ def findings_table(
     The state is the triage state (``TriageState``: the words ``--state`` and
     ``secperf triage`` take); whether the finding is new since the baseline is
     its own column. Readable at 80 columns: the rule leads the message in one
-    column, only location and message wrap (folded, never cut with an
-    ellipsis, so a path stays whole), the short columns never wrap. Narrower
+    column, only location and message wrap, the short columns never wrap. The
+    location widens at the message's expense: whole when the message keeps 16
+    columns, else wide enough for its longest file name (the message down to
+    12 columns for it), so a path breaks after a ``/`` or before its ``:line``,
+    never inside a name unless one is wider than the terminal allows. Nothing
+    is cut with an ellipsis: a path reads whole down its column. Narrower
     than ``NARROW`` columns (``width``), "new" and then "severity" are left
     out (``--json`` has them). A ``TextTable``: thousands of rows lay out in
     a fraction of a second.
@@ -91,8 +95,8 @@ def findings_table(
     if show_severity:
         columns.append(TextColumn("severity"))
     columns += [
-        TextColumn("finding", wrap=True, ratio=3, min_width=16),
-        TextColumn("location", wrap=True, ratio=2),
+        TextColumn("finding", wrap=True, ratio=3, min_width=16, yield_width=12),
+        TextColumn("location", path=True, ratio=2),
         TextColumn("state"),
     ]
     if show_new:

@@ -8,8 +8,15 @@ few milliseconds per hundred rows.
 
 Columns that do not wrap take their widest cell; the wrapping columns share
 what is left of ``width`` by ratio (a column narrower than its share gives the
-rest away). Wrapping folds long words (a path breaks at the column edge, it is
-never cut with an ellipsis); headers are never wrapped.
+rest away), each keeping its least width. A column of paths (``path``) comes
+first: it takes its widest path whole when the other wrapping columns keep
+their ``min_width``; else at least its longest name, so that a path breaks
+after a ``/`` or before its ``:line``, never inside a name, the others narrowing
+down to their ``yield_width`` for it. Only a name wider than a path column can
+ever get is folded at the column's edge. Words wrap at spaces (a word wider
+than its column folds at the edge). Nothing is cut with an ellipsis, so a path
+reads whole down its column; headers are never wrapped nor narrowed.
+The full path is never lost: ``--format json`` and the ``-o`` reports hold it.
 """
 
 from __future__ import annotations
@@ -30,13 +37,27 @@ GAP = "  "
 
 @dataclass(frozen=True, slots=True)
 class TextColumn:
-    """One column: its header, whether it wraps, its share of the room left, its least width."""
+    """One column: its header, whether it wraps, its share of the room left, its least width.
+
+    ``path``: its cells are paths (``dir/file.py:12``), wrapped after a ``/`` or
+    before the ``:line`` (a path column wraps, ``wrap`` or not). ``yield_width``:
+    how narrow a wrapping column may get, below ``min_width``, so that a path
+    column keeps its names whole (0: no narrower than ``min_width``). No column
+    is narrower than its header (were the headers alone wider than the table,
+    the lines would be too).
+    """
 
     header: str
     wrap: bool = False
     ratio: int = 1
     min_width: int = 0
     justify: str = "left"  # left | right
+    path: bool = False
+    yield_width: int = 0
+
+    @property
+    def wraps(self) -> bool:
+        return self.wrap or self.path
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,24 +88,96 @@ class TextTable:
             max([len(col.header), *(len(row[i].text) for row in self.rows)])
             for i, col in enumerate(self.columns)
         ]
-        widths = [0 if col.wrap else natural[i] for i, col in enumerate(self.columns)]
+        widths = [0 if col.wraps else natural[i] for i, col in enumerate(self.columns)]
         room = self.width - sum(widths) - len(GAP) * (len(self.columns) - 1)
-        flexible = [i for i, col in enumerate(self.columns) if col.wrap]
-        # Water-filling: a column that needs less than its share keeps only what it needs.
-        while flexible:
-            total = sum(self.columns[i].ratio for i in flexible)
-            share = {i: room * self.columns[i].ratio // total for i in flexible}
-            settled = [i for i in flexible if natural[i] <= share[i]]
-            if not settled:
-                for i in flexible:
-                    least = max(self.columns[i].min_width, len(self.columns[i].header))
-                    widths[i] = max(share[i], least)
-                break
-            for i in settled:
-                widths[i] = natural[i]
-                room -= natural[i]
-                flexible.remove(i)
+        lows = self._least_widths(natural, room)
+        ratios = {i: self.columns[i].ratio for i in lows}
+        for i, width in _share(ratios, natural, lows, room).items():
+            widths[i] = width
         return widths
+
+    def _least_widths(self, natural: list[int], room: int) -> dict[int, int]:
+        """The least width of each wrapping column: the first of ``_tiers`` that fits ``room``."""
+        header = {i: len(col.header) for i, col in enumerate(self.columns) if col.wraps}
+        for lows in self._tiers(natural, room, header):
+            if sum(lows.values()) <= room:
+                return lows
+        return header
+
+    def _tiers(
+        self, natural: list[int], room: int, header: dict[int, int]
+    ) -> Iterator[dict[int, int]]:
+        """Least widths of the wrapping columns, most wanted first (computed as asked for).
+
+        The paths whole, then broken after a ``/`` with each name and its
+        ``:line`` on a line, then before the ``:line`` too, while the other
+        columns keep their words whole (each at least its ``min_width``); the
+        same with the others at ``min_width`` (a word wider folds), then at
+        ``yield_width``. Only then do the path columns take what the others
+        leave them at ``min_width`` (then at ``yield_width``), folding the names
+        wider. Each column is as wide as its header at least.
+        """
+        paths = [i for i in header if self.columns[i].path]
+        others = [i for i in header if not self.columns[i].path]
+
+        def least(i: int, width: int) -> int:
+            return max(header[i], min(width, natural[i]))
+
+        keep = {i: least(i, self.columns[i].min_width) for i in others}
+        squeezed = {
+            i: min(keep[i], least(i, self.columns[i].yield_width or keep[i])) for i in others
+        }
+        whole = {i: max(keep[i], least(i, self._longest_word(i, keep[i]))) for i in others}
+        path_levels: list[dict[int, int]] = [{i: natural[i] for i in paths}]
+        if paths and sum(path_levels[0].values()) + sum(whole.values()) > room:
+            names = {i: self._longest_names(i) for i in paths}
+            path_levels += [{i: least(i, names[i][level]) for i in paths} for level in (0, 1)]
+        for lows in (whole, keep):
+            for path_lows in path_levels:
+                yield {**path_lows, **lows}
+        if not paths:
+            yield squeezed
+            return
+        for path_lows in path_levels[1:]:
+            yield {**path_lows, **squeezed}
+        for lows in (keep, squeezed):
+            left = room - sum(lows.values()) - sum(header[i] for i in paths)
+            if left >= 0:
+                yield {**{i: header[i] + left // len(paths) for i in paths}, **lows}
+
+    def _longest_word(self, column: int, least: int) -> int:
+        """The widest word of ``column``'s cells wider than ``least`` (else ``least``)."""
+        longest = least
+        # A listing repeats its rules' messages: each text is split once.
+        for text in {row[column].text for row in self.rows}:
+            if len(text) > longest:
+                longest = max([longest, *map(len, text.split())])
+        return longest
+
+    def _longest_names(self, column: int) -> tuple[int, int]:
+        """The widest piece a path of ``column`` breaks into: with the name's ``:line``, without.
+
+        The pieces of ``_path_pieces``, found without building them: each
+        directory (shared by the files in it) is split once.
+        """
+        with_line = without = 0
+        directories: set[str] = set()
+        for row in self.rows:
+            text = row[column].text
+            if len(text) <= without:
+                continue
+            path, colon, line = text.rpartition(":")
+            suffix = 0
+            if colon and path and line.isdigit():
+                text, suffix = path, len(line) + 1
+            directory, slash, name = text.rpartition("/")
+            if slash and directory not in directories:
+                directories.add(directory)
+                widest = max(map(len, directory.split("/"))) + 1  # with its "/"
+                without, with_line = max(without, widest), max(with_line, widest)
+            without = max(without, len(name), suffix)
+            with_line = max(with_line, len(name) + suffix)
+        return with_line, without
 
     def lines(self) -> Iterator[list[Cell]]:
         """The header, a rule, then every row's lines: one padded cell per column each."""
@@ -107,7 +200,7 @@ class TextTable:
             for col, w in zip(self.columns, widths, strict=True)
         ]
         wrapped = [
-            self._wrap(cell.text, w) if col.wrap else [cell.text]
+            (_wrap_path if col.path else self._wrap)(cell.text, w) if col.wraps else [cell.text]
             for cell, col, w in zip(row, self.columns, widths, strict=True)
         ]
         height = max(map(len, wrapped))
@@ -129,6 +222,7 @@ class TextTable:
         """
         if len(text) <= width:
             return [text]
+        width = max(width, 1)
         lines: list[str] = []
         line = ""
         for word in text.split():
@@ -200,6 +294,78 @@ class TextTable:
         for line in self.lines():
             yield from _line_segments(line, styles)
             yield Segment.line()
+
+
+def _share(
+    ratios: dict[int, int], natural: list[int], lows: dict[int, int], room: int
+) -> dict[int, int]:
+    """``room`` shared by ratio: none below its least (``lows``), none above its widest cell.
+
+    Water-filling: a column whose least is above its share takes its least, a
+    column needing less than its share takes what it needs, and the others
+    share the rest (what the rounding leaves goes one each, left to right).
+    """
+    widths: dict[int, int] = {}
+    flexible = list(lows)
+    while flexible:
+        total = sum(ratios[i] for i in flexible) or 1
+        share = {i: room * ratios[i] // total for i in flexible}
+        settled = {i: lows[i] for i in flexible if lows[i] >= share[i]}
+        if not settled:
+            settled = {i: natural[i] for i in flexible if natural[i] <= share[i]}
+        if not settled:
+            spare = room - sum(share.values())
+            for n, i in enumerate(flexible):
+                widths[i] = share[i] + (n < spare)
+            break
+        for i, width in settled.items():
+            widths[i] = width
+            room -= width
+            flexible.remove(i)
+    return widths
+
+
+def _path_pieces(text: str) -> tuple[list[str], str]:
+    """A path cut after each ``/``, and its ``:line`` (or ""): where a path may break."""
+    path, colon, line = text.rpartition(":")
+    suffix = ""
+    if colon and path and line.isdigit():
+        text, suffix = path, colon + line
+    pieces = [f"{part}/" for part in text.split("/")]
+    pieces[-1] = pieces[-1][:-1]  # the name ("" after a "/" at the end)
+    return pieces, suffix
+
+
+def _wrap_path(text: str, width: int) -> list[str]:
+    """A path in lines of ``width``: broken after a ``/`` or before its ``:line``.
+
+    The name keeps its ``:line`` when both fit a line. A name wider than
+    ``width`` alone is folded at the edge, starting a line of its own.
+    """
+    if len(text) <= width:
+        return [text]
+    width = max(width, 1)
+    pieces, suffix = _path_pieces(text)
+    if suffix:
+        if len(pieces[-1]) + len(suffix) <= width:
+            pieces[-1] += suffix
+        else:
+            pieces.append(suffix)
+    lines: list[str] = []
+    line = ""
+    for piece in pieces:
+        if len(line) + len(piece) <= width:
+            line += piece
+            continue
+        if line:
+            lines.append(line)
+        while len(piece) > width:
+            lines.append(piece[:width])
+            piece = piece[width:]
+        line = piece
+    if line or not lines:
+        lines.append(line)
+    return lines
 
 
 class _Lines:
