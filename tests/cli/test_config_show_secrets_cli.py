@@ -76,3 +76,52 @@ def test_config_check_masks_the_store_and_bus_urls(project: Path) -> None:
         assert secret not in result.stdout and secret not in result.stderr, secret
     assert f"?sslmode={MASK}&password={MASK}" in result.stdout
     assert f"?token={MASK}" in result.stdout
+
+
+REFUSED = f"""\
+[[alerts.notifiers]]
+kind = "webhook"
+url = "ftp://hook:hookPw9@hooks.example.com/x?token={WEBHOOK_TOKEN}"
+
+[[alerts.notifiers]]
+kind = "alertmanager"
+url = ["https://am:natsPw9@am.example.com/?token=BusTok7x"]
+
+[[monitor.prometheus.targets]]
+name = "api"
+url = "file://u:storePw9@api.example.com/metrics?auth=PromTok7x"
+
+[scan.deps]
+osv_api_url = "gopher://osv.example.com/?key=StoreQ7x"
+"""
+
+
+def test_config_check_masks_a_refused_url(tmp_path: Path) -> None:
+    """A URL refused (not http/https, or not a string) is echoed masked, key and all."""
+    (tmp_path / "secperf.toml").write_text(REFUSED)
+    result = run_cli(["config", "check"], cwd=tmp_path)
+    assert result.returncode == 2, result.stdout + result.stderr
+    for secret in SECRETS:
+        assert secret not in result.stdout and secret not in result.stderr, secret
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.splitlines()
+    # Enough is shown to tell what is wrong and where: key, scheme, user, host, path.
+    assert (
+        "secperf.toml: alerts.notifiers[0].url: expected an http:// or https:// URL, got "
+        f"'ftp://hook:{MASK}@hooks.example.com/x?token={MASK}'"
+    ) in lines
+    assert any(
+        line.startswith("secperf.toml: alerts.notifiers[1].url: expected")
+        and f"['https://am:{MASK}@am.example.com/?token={MASK}']" in line
+        for line in lines
+    ), lines
+    assert any(
+        line.startswith("secperf.toml: monitor.prometheus.targets[0].url:")
+        and f"'file://u:{MASK}@api.example.com/metrics?auth=" in line
+        for line in lines
+    ), lines
+    assert any(
+        line.startswith("secperf.toml: scan.deps.osv_api_url:")
+        and f"'gopher://osv.example.com/?key={MASK}'" in line
+        for line in lines
+    ), lines

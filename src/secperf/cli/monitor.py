@@ -175,6 +175,8 @@ def render_view(view: MonitorView, plan: CollectorPlan) -> RenderableType:
     from rich.table import Table
     from rich.text import Text
 
+    from secperf.config.units import mask_url
+
     figures = view.figures
     h = figures.host.get
     host = Table(title="host", show_header=False, box=None, padding=(0, 2))
@@ -209,7 +211,10 @@ def render_view(view: MonitorView, plan: CollectorPlan) -> RenderableType:
         for column in ("job", "url", "state", "error"):
             table.add_column(column, overflow="fold")
         for job, url, state, error in targets:
-            table.add_row(job, url, Text(state, "green" if state == "up" else "red"), error or "")
+            # scrape_targets masks the URL (a target may carry ?token=); so does the table.
+            table.add_row(
+                job, mask_url(url), Text(state, "green" if state == "up" else "red"), error or ""
+            )
         parts.append(table)
 
     collectors = Table(title="collectors", padding=(0, 1))

@@ -260,7 +260,10 @@ def _on_signals(callback: Callable[[], None]) -> Callable[[], None]:
 
 
 def scrape_targets(plan: CollectorPlan) -> list[tuple[str, str, str, str | None]]:
-    """(job, url, state, error) of every scrape target; state is up, down or pending."""
+    """(job, url, state, error) of every scrape target; state is up, down or pending.
+
+    The URL is masked as ``mask_url`` masks it (a target may carry ``?token=``).
+    """
     rows: list[tuple[str, str, str, str | None]] = []
     for collector in plan.prometheus():
         for target in collector.targets:
@@ -268,5 +271,5 @@ def scrape_targets(plan: CollectorPlan) -> list[tuple[str, str, str, str | None]
             state = "up" if status.up else "down"
             if status.last_scrape_ms is None:
                 state = "pending"
-            rows.append((target.job, target.url, state, status.last_error))
+            rows.append((target.job, target.shown_url, state, status.last_error))
     return rows

@@ -16,6 +16,7 @@ from pydantic.fields import FieldInfo
 
 from secperf.config.fields import Expect, unwrap_annotation
 from secperf.config.schema import Config
+from secperf.config.units import mask_url
 
 
 class ConfigError(Exception):
@@ -31,14 +32,29 @@ class ConfigError(Exception):
 
 
 def show_value(value: Any) -> str:
-    """A TOML-flavoured rendering of a bad value, kept short."""
+    """A TOML-flavoured rendering of a bad value, kept short.
+
+    A URL-like string (anything with ``://``), alone or in a list, is shown as
+    ``mask_url`` shows it: a refused URL still carries its password and tokens.
+    """
     if isinstance(value, bool):
         text = "true" if value else "false"
     elif isinstance(value, dict):
         text = "a table"
     else:
-        text = repr(value)
+        text = repr(_masked(value))
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _masked(value: Any) -> Any:
+    """``value`` with every URL-like string in it masked (see ``show_value``)."""
+    if isinstance(value, str):
+        return mask_url(value) if "://" in value else value
+    if isinstance(value, list):
+        return [_masked(item) for item in value]
+    if isinstance(value, tuple):
+        return tuple(_masked(item) for item in value)
+    return value
 
 
 def _is_model(tp: Any) -> bool:

@@ -155,6 +155,109 @@ def _mask_password(text: str) -> str:
     return f"{text[: start.end()]}{user}:{MASK}@{host}{text[end:]}"
 
 
+#: What a hidden URL path (and query) shows as, after ``scheme://host[:port]``.
+HIDDEN_PATH = "/…"
+
+
+def mask_url_path(url: str) -> str:
+    """``url`` shown as ``scheme://host[:port]`` only: no user, password, path or query.
+
+    For the URLs whose path is the secret (a chat webhook's
+    ``https://hooks.slack.com/services/T000/B000/XXXX``), which ``mask_url``
+    would show: anything after the host shows as ``/…``
+    (``https://hooks.slack.com/…``); the host tells which receiver it is. Text
+    without ``//`` after its scheme has no host to show and is ``…`` whole.
+    String work, like ``mask_url``: it cannot fail.
+    """
+    start = _AUTHORITY.match(url)
+    if start is None:
+        return "…" if url else url
+    end = _authority_end(url, start.end())
+    host = url[start.end() : end].rpartition("@")[2]
+    rest = url[end:]
+    return f"{url[: start.end()]}{host}{HIDDEN_PATH if rest not in ('', '/') else rest}"
+
+
+def scrub_url(text: str, url: str, *, hide_path: bool = False) -> str:
+    """``text`` (an error about ``url``, such as a library's message) without ``url``'s secrets.
+
+    The whole URL shows as ``mask_url`` shows it (``mask_url_path`` with
+    ``hide_path``); a part of it quoted on its own (the password and host in
+    ``nonnumeric port: 'pw@host'``, the path and query in ``URL can't contain
+    control characters. '/x?token=...'``) is masked too. A secret of 4 or
+    more characters is masked wherever it appears; a shorter one only where
+    the URL's own text surrounds it, so ``HTTP 500`` stays readable when a
+    query says ``v=5``.
+    """
+    if not url:
+        return text
+    shown = mask_url_path(url) if hide_path else mask_url(url)
+    in_context, anywhere = _url_secrets(url, hide_path)
+    pieces = []
+    for piece in text.split(url):
+        for secret, masked in sorted(in_context, key=lambda pair: -len(pair[0])):
+            piece = piece.replace(secret, masked)
+        for secret in sorted(anywhere, key=len, reverse=True):
+            if len(secret) >= 4:
+                piece = piece.replace(secret, MASK)
+        pieces.append(piece)
+    return shown.join(pieces)
+
+
+def _url_secrets(url: str, hide_path: bool) -> tuple[set[tuple[str, str]], set[str]]:
+    """What of ``url`` must not show: (quoted part, what it shows as) pairs, and bare secrets."""
+    from urllib.parse import unquote
+
+    in_context: set[tuple[str, str]] = set()
+    anywhere: set[str] = set()
+    rest, _, fragment = url.partition("#")
+    rest, question_mark, query = rest.partition("?")
+    start = _AUTHORITY.match(rest)
+    path = rest
+    if start is not None:
+        end = _authority_end(rest, start.end())
+        authority, path = rest[start.end() : end], rest[end:]
+        userinfo, at, host = authority.rpartition("@")
+        user, colon, password = userinfo.partition(":")
+        if at and colon:
+            anywhere.add(password)
+            in_context.add((userinfo, MASK if hide_path else f"{user}:{MASK}"))
+            # http.client reads what follows a ":" of user:pw@host as the port and
+            # quotes it ("nonnumeric port: 'pw@host'").
+            for index, char in enumerate(userinfo):
+                if char == ":":
+                    in_context.add((authority[index + 1 :], f"{MASK}@{host}"))
+        elif at and hide_path:
+            anywhere.add(user)
+            in_context.add((authority, host))
+    if question_mark:
+        masked = "&".join(_mask_parameter(p) if p else p for p in query.split("&"))
+        in_context.add((f"?{query}", f"?{MASK}" if hide_path else f"?{masked}"))
+        for parameter in query.split("&"):
+            name, equals, value = parameter.partition("=")
+            if equals:
+                in_context.add((parameter, f"{name}={MASK}"))
+                anywhere.add(value)
+            else:
+                anywhere.add(parameter)
+    if fragment:
+        anywhere.add(fragment)
+    if hide_path and path not in ("", "/"):
+        selector = path + question_mark + query
+        in_context.update({(path, HIDDEN_PATH), (selector, HIDDEN_PATH)})
+        anywhere.add(path)
+        anywhere.update(path.split("/"))
+    anywhere |= {unquote(s) for s in anywhere}
+    in_context |= {(unquote(s), m) for s, m in in_context}
+    return {(s, m) for s, m in in_context if s and s != m}, anywhere - {""}
+
+
+def _authority_end(text: str, start: int) -> int:
+    """Where the authority that begins at ``start`` ends: the first ``/``, ``?`` or ``#``."""
+    ends = [i for i in (text.find(c, start) for c in "/?#") if i != -1]
+    return min(ends, default=len(text))
+
+
 def is_loopback_host(host: str) -> bool:
     """Whether binding ``host`` keeps the server reachable from this machine only."""
     if host.lower() == "localhost":

@@ -34,6 +34,7 @@ from typing import Any
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from secperf.config.units import mask_url, scrub_url
 from secperf.model import Severity
 
 log = logging.getLogger(__name__)
@@ -566,35 +567,44 @@ class OsvClient:
     def __init__(self, base_url: str = DEFAULT_API_URL, timeout: float = 30.0) -> None:
         parsed = urllib.parse.urlparse(base_url)
         if parsed.scheme not in ("https", "http") or not parsed.netloc:
-            raise ValueError(f"OSV API URL must be http(s)://host[:port], got {base_url!r}")
+            shown = mask_url(base_url)
+            raise ValueError(f"OSV API URL must be http(s)://host[:port], got {shown!r}")
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
 
     def _request(self, path: str, body: Any | None = None) -> Any:
         # HTTP loads here: a scan reading a local OSV database, or cached, needs none.
+        import http.client
         import urllib.error
         import urllib.request
 
         url = f"{self.base_url}{path}"
+        # osv_api_url is configurable: a private mirror's URL may carry a password
+        # or a ?token=, so errors show it as mask_url does.
+        shown = mask_url(url)
         data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(  # noqa: S310 (scheme checked in __init__)
-            url,
-            data=data,
-            method="POST" if data is not None else "GET",
-            headers={"Content-Type": "application/json", "Accept": "application/json"},
-        )
         try:
+            request = urllib.request.Request(  # noqa: S310 (scheme checked in __init__)
+                url,
+                data=data,
+                method="POST" if data is not None else "GET",
+                headers={"Content-Type": "application/json", "Accept": "application/json"},
+            )
             with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
                 payload = response.read()
         except urllib.error.HTTPError as exc:
-            raise OsvApiError(f"OSV API {url}: HTTP {exc.code} {exc.reason}") from None
+            raise OsvApiError(f"OSV API {shown}: HTTP {exc.code} {exc.reason}") from None
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
-            raise OsvApiError(f"OSV API {url} unreachable: {reason}") from None
+            raise OsvApiError(f"OSV API {shown} unreachable: {reason}") from None
+        except (ValueError, http.client.HTTPException) as exc:
+            # http.client quotes parts of the URL: "nonnumeric port: 'pw@host'".
+            why = scrub_url(f"{type(exc).__name__}: {exc}", url)
+            raise OsvApiError(f"OSV API {shown} unusable: {why}") from None
         try:
             return json.loads(payload)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise OsvApiError(f"OSV API {url}: invalid JSON answer: {exc}") from None
+            raise OsvApiError(f"OSV API {shown}: invalid JSON answer: {exc}") from None
 
     def query_batch(self, packages: Sequence[tuple[str, str]]) -> list[list[str]]:
         """The ids of the vulnerabilities affecting each (name, version), in order."""

@@ -18,7 +18,8 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import SQLAlchemyError
 
-from secperf.store.engine import BUSY_TIMEOUT_MS, StoreTargetError, resolve_url
+from secperf.config.units import mask_url
+from secperf.store.engine import BUSY_TIMEOUT_MS, StoreTargetError, resolve_url, shown_url
 from secperf.store.migrations import LATEST_VERSION
 from secperf.store.schema import schema_version
 
@@ -60,7 +61,7 @@ def check_store(target: str | Path, *, quick: bool = False) -> StoreCheck:
     try:
         url = resolve_url(text_target)
     except StoreTargetError as exc:
-        return StoreCheck(text_target, "?", problems=[str(exc)])
+        return StoreCheck(mask_url(text_target), "?", problems=[str(exc)])
     return _check_postgresql(url)
 
 
@@ -171,8 +172,7 @@ def _judge_version(found: StoreCheck, version: int) -> None:
 
 
 def _check_postgresql(url: URL) -> StoreCheck:
-    shown = url.render_as_string(hide_password=True)
-    found = StoreCheck(shown, "postgresql")
+    found = StoreCheck(shown_url(url), "postgresql")
     schema = url.query.get("schema")
     where = schema if isinstance(schema, str) else None
     plain = url.difference_update_query(["schema"])

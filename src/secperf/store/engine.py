@@ -35,6 +35,8 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
+from secperf.config.units import mask_url, scrub_url
+
 BUSY_TIMEOUT_MS = 10_000
 #: The execution option that makes an SQLite transaction begin IMMEDIATE.
 WRITE_OPTION = "secperf_write"
@@ -84,6 +86,16 @@ def is_corruption(exc: BaseException) -> bool:
     return False
 
 
+def shown_url(url: URL) -> str:
+    """A database URL as messages show it: the password and every query value masked.
+
+    SQLAlchemy's ``hide_password`` leaves the query, where a password or TLS
+    key password may ride too (``?password=``, ``?sslpassword=``); this is
+    ``mask_url`` of what it renders.
+    """
+    return mask_url(url.render_as_string(hide_password=True))
+
+
 def resolve_url(target: str | Path | URL) -> URL:
     """A filesystem path becomes an SQLite URL (parent directories created)."""
     text = "" if isinstance(target, URL) else str(target)
@@ -92,12 +104,14 @@ def resolve_url(target: str | Path | URL) -> URL:
     if isinstance(target, URL) or "://" in text:
         try:
             url = target if isinstance(target, URL) else make_url(text)
-        except ArgumentError as exc:
-            raise StoreTargetError(f"store URL {text!r} is not valid: {exc}") from None
+        except (ArgumentError, ValueError) as exc:  # ValueError: a port that is no number
+            raise StoreTargetError(
+                f"store URL {mask_url(text)!r} is not valid: {scrub_url(str(exc), text)}"
+            ) from None
         backend = url.get_backend_name()
         if backend not in ("sqlite", "postgresql"):
             raise StoreTargetError(
-                f"store URL {url.render_as_string(hide_password=True)!r}: backend"
+                f"store URL {shown_url(url)!r}: backend"
                 f" {backend!r} is not supported; use sqlite:/// or postgresql+psycopg://"
             )
         if backend == "postgresql" and (
@@ -109,7 +123,7 @@ def resolve_url(target: str | Path | URL) -> URL:
             schema = url.query.get("schema")
             if schema is not None and (not isinstance(schema, str) or not _SCHEMA_RE.match(schema)):
                 raise StoreTargetError(
-                    f"store URL {url.render_as_string(hide_password=True)!r}: schema"
+                    f"store URL {shown_url(url)!r}: schema"
                     f" {schema!r} must be one name of letters, digits and '_'"
                 )
         if backend == "sqlite" and url.database not in (None, "", ":memory:"):

@@ -59,7 +59,10 @@ def open_read_only(url: str) -> Iterator[sqlite3.Connection]:
     """A read-only connection to the store at ``url``; ``NotReadable`` when that will not do."""
     path = sqlite_file(url)
     if path is None or not path.is_file():
-        raise NotReadable(f"{url}: not an existing SQLite file")
+        # A PostgreSQL URL lands here too, password and all.
+        from secperf.config.units import mask_url
+
+        raise NotReadable(f"{mask_url(url)}: not an existing SQLite file")
     try:
         conn = sqlite3.connect(
             f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_S

@@ -30,6 +30,7 @@ from secperf.store.benchmark_records import BenchmarkRecordMixin
 from secperf.store.engine import (
     StoreUnavailableError,
     create_store_engine,
+    shown_url,
     write_engine,
 )
 from secperf.store.finding_records import FindingRecordMixin
@@ -213,10 +214,10 @@ class Store(
 
 
 def describe_target(url: URL) -> str:
-    """The store as people know it: an SQLite file's path, or the URL without password."""
+    """The store as people know it: an SQLite file's path, or the URL as ``shown_url`` masks it."""
     if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
         return str(url.database)
-    return url.render_as_string(hide_password=True)
+    return shown_url(url)
 
 
 def _cause(exc: BaseException) -> str:

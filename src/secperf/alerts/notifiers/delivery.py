@@ -1,10 +1,16 @@
 """What the HTTP notifiers share: a JSON POST off the event loop, and the fields
 receivers expect (RFC 3339 times, firing or resolved, labels as strings).
+
+A receiver's URL is a secret: a chat webhook's token is its path
+(``https://hooks.slack.com/services/T000/B000/XXXX``), others ride in a
+password or a query parameter. Errors name the receiver by
+``scheme://host[:port]`` only (``endpoint``), never the path or query.
 """
 
 from __future__ import annotations
 
 import asyncio
+import http.client
 import json
 import urllib.error
 import urllib.request
@@ -13,6 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from secperf.alerts.notifiers.interface import NotifyError, PermanentNotifyError
+from secperf.config.units import mask_url_path, scrub_url
 from secperf.model import Alert, AlertState
 
 #: What Alertmanager writes as the end of an alert that has not ended.
@@ -35,18 +42,27 @@ def string_map(values: Mapping[str, Any]) -> dict[str, str]:
     return {str(k): str(v) for k, v in values.items()}
 
 
+def endpoint(url: str) -> str:
+    """A receiver's URL as errors and logs show it: ``https://hooks.slack.com/…``."""
+    return mask_url_path(url)
+
+
 def _post(url: str, body: bytes, timeout_s: float, headers: Mapping[str, str]) -> int:
-    request = urllib.request.Request(  # noqa: S310 (http(s) URLs only, checked by the caller)
-        url, data=body, method="POST", headers={"Content-Type": "application/json", **headers}
-    )
     try:
+        request = urllib.request.Request(  # noqa: S310 (http(s) URLs only, checked by the caller)
+            url, data=body, method="POST", headers={"Content-Type": "application/json", **headers}
+        )
         with urllib.request.urlopen(request, timeout=timeout_s) as response:  # noqa: S310
             response.read(65536)
             return int(response.status)
     except urllib.error.HTTPError as exc:
         return int(exc.code)
-    except (OSError, ValueError) as exc:  # refused, timed out, DNS, bad URL
-        raise NotifyError(f"POST {url}: {exc}") from None
+    except OSError as exc:  # refused, timed out, DNS, TLS
+        why = str(exc)
+    except (ValueError, http.client.HTTPException) as exc:  # a bad URL, a broken answer
+        # http.client quotes parts of the URL: "nonnumeric port: 'pw@host'".
+        why = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    raise NotifyError(f"POST {endpoint(url)}: {scrub_url(why, url, hide_path=True)}") from None
 
 
 async def post_json(
@@ -57,12 +73,12 @@ async def post_json(
     Runs in a worker thread so a slow receiver never holds the event loop.
     """
     if not url.startswith(("http://", "https://")):
-        raise PermanentNotifyError(f"not an http(s) URL: {url!r}")
+        raise PermanentNotifyError(f"not an http(s) URL: {endpoint(url)!r}")
     body = json.dumps(payload, separators=(",", ":")).encode()
     status = await asyncio.to_thread(_post, url, body, timeout_s, dict(headers or {}))
     if 200 <= status < 300:
         return
-    message = f"POST {url}: HTTP {status}"
+    message = f"POST {endpoint(url)}: HTTP {status}"
     if 400 <= status < 500 and status != 429:
         raise PermanentNotifyError(message)
     raise NotifyError(message)

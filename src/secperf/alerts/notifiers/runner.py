@@ -4,6 +4,8 @@ The engine only enqueues. Each delivery is tried up to ``max_attempts`` times
 with exponential backoff; a ``PermanentNotifyError`` (a 4xx answer other than
 429) is not retried. Failures are logged and counted, never raised to the
 engine. When the queue is full the oldest notification is dropped and counted.
+A failure is logged with the notifier's name and its error, which never shows
+the receiver's URL beyond ``scheme://host[:port]`` (see ``delivery``).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from dataclasses import dataclass
 from secperf.alerts.grouping import Notification
 from secperf.alerts.notifiers.delivery import alert_status
 from secperf.alerts.notifiers.interface import Notifier, PermanentNotifyError
+from secperf.config.units import scrub_url
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +125,9 @@ class NotifierRunner:
                 await self.notifier.send(notification)
             except PermanentNotifyError as exc:
                 self.failed += 1
-                log.error("notifier %s: %s refused: %s", self.name, notification.group_key, exc)
+                log.error(
+                    "notifier %s: %s refused: %s", self.name, notification.group_key, self._why(exc)
+                )
                 return
             except Exception as exc:  # any failure of a receiver is counted, never raised
                 if attempt == self.max_attempts:
@@ -132,7 +137,7 @@ class NotifierRunner:
                         self.name,
                         notification.group_key,
                         attempt,
-                        exc,
+                        self._why(exc),
                     )
                     return
                 self.retries += 1
@@ -140,7 +145,7 @@ class NotifierRunner:
                     "notifier %s: attempt %d failed (%s); retrying in %.1fs",
                     self.name,
                     attempt,
-                    exc,
+                    self._why(exc),
                     delay,
                 )
                 # Jitter keeps many engines from retrying in step.
@@ -149,6 +154,16 @@ class NotifierRunner:
             else:
                 self.sent += 1
                 return
+
+    def _why(self, exc: BaseException) -> str:
+        """A delivery's error for the log: any part of the receiver's URL in it masked.
+
+        The HTTP notifiers' errors show no more than ``scheme://host[:port]``
+        already; this holds for any notifier with a ``url`` and any exception.
+        """
+        text = str(exc) or type(exc).__name__
+        url = getattr(self.notifier, "url", None)
+        return scrub_url(text, url, hide_path=True) if isinstance(url, str) else text
 
     async def close(self, timeout: float = 5.0) -> None:
         """Send what is queued (within ``timeout``), then stop."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Annotated, Any, Literal
 
 import annotated_types
@@ -23,7 +24,7 @@ from secperf.config.fields import (
     Str,
 )
 from secperf.config.rule_checks import DURATION_PARAMS, KIND_PARAMS
-from secperf.config.units import parse_duration_ms
+from secperf.config.units import mask_url_path, parse_duration_ms
 from secperf.model import Severity
 
 AGGREGATIONS = ("last", "avg", "min", "max", "p50", "p95", "p99", "rate", "increase", "count")
@@ -105,6 +106,12 @@ class NotifierConfig(Section):
     url: HttpUrl | None = None
     timeout: PositiveDurationMs = parse_duration_ms("10s")
     send_resolved: Bool = True
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        # A webhook's secret may be its path (Slack's /services/T.../B.../XXXX), as
+        # well as a password or query token: only scheme://host[:port] is shown.
+        for name, value in super().__repr_args__():
+            yield name, mask_url_path(value) if name == "url" and value is not None else value
 
 
 class AlertsConfig(Section):

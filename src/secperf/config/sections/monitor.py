@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from pydantic import model_validator
@@ -18,7 +19,7 @@ from secperf.config.fields import (
     Str,
     validate_positive_duration,
 )
-from secperf.config.units import parse_duration_ms
+from secperf.config.units import mask_url, parse_duration_ms
 
 
 class SystemCollectorConfig(Section):
@@ -48,6 +49,11 @@ class PrometheusTargetConfig(Section):
     interval: PositiveDurationMs = parse_duration_ms("15s")
     timeout: PositiveDurationMs = parse_duration_ms("5s")
     labels: dict[LabelName, Str] = {}
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        # A target's URL may carry a password or a ?token=.
+        for name, value in super().__repr_args__():
+            yield name, mask_url(value) if name == "url" else value
 
 
 class PrometheusScrapeConfig(Section):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, Strict
@@ -25,7 +26,12 @@ from secperf.config.fields import (
 )
 from secperf.config.sections.impact import ImpactConfig
 from secperf.config.sections.schedule import ScheduleConfig
-from secperf.config.units import format_size_bytes, parse_duration_ms, parse_size_bytes
+from secperf.config.units import (
+    format_size_bytes,
+    mask_url,
+    parse_duration_ms,
+    parse_size_bytes,
+)
 from secperf.model import SCANNER_IDS, ScannerId, Severity
 
 #: Excluded by default: VCS metadata, virtualenvs, caches and secperf's own data.
@@ -87,6 +93,11 @@ class DepsConfig(Section):
     network: Bool = False
     osv_api_url: HttpUrl = "https://api.osv.dev"
     manifests: list[Glob] = []
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        # A private OSV mirror's URL may carry a password or a ?token=.
+        for name, value in super().__repr_args__():
+            yield name, mask_url(value) if name == "osv_api_url" else value
 
 
 class SemgrepConfig(Section):

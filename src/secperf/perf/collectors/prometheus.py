@@ -9,6 +9,8 @@ Each target also gives ``up`` (1 or 0) and ``scrape_duration_seconds``.
 A failed scrape (refused, timed out, HTTP error, oversized or unparsable
 body, too many samples) yields ``up=0`` and no partial data; its error is kept
 in ``status[url].last_error`` and logged. ``collect`` never raises for it.
+A target's URL may carry a password or a ``?token=``: what is logged or kept
+shows it as ``mask_url`` does, in the error's text too.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from dataclasses import dataclass, field
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from secperf.config.units import mask_url, scrub_url
 from secperf.model import LABEL_NAME_RE, METRIC_NAME_RE, Sample
 from secperf.perf.collectors.interface import Collector, check_interval
 
@@ -40,7 +43,7 @@ class ScrapeError(Exception):
     """Why one scrape failed; its text is what ``last_error`` holds."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class ScrapeTarget:
     """One endpoint to scrape, with its job name and extra labels."""
 
@@ -50,17 +53,26 @@ class ScrapeTarget:
 
     def __post_init__(self) -> None:
         parsed = urllib.parse.urlsplit(self.url)
+        shown = self.shown_url
         # Only HTTP(S): urllib would otherwise happily read file:// or ftp:// URLs.
         if parsed.scheme not in ("http", "https") or not parsed.netloc:
-            raise ValueError(f"scrape target {self.url!r} must be an http:// or https:// URL")
+            raise ValueError(f"scrape target {shown!r} must be an http:// or https:// URL")
         for key, value in self.labels.items():
             if not LABEL_NAME_RE.match(key):
                 raise ValueError(
-                    f"scrape target {self.url!r}: label name {key!r} "
+                    f"scrape target {shown!r}: label name {key!r} "
                     f"must match {LABEL_NAME_RE.pattern}"
                 )
             if not isinstance(value, str):
-                raise ValueError(f"scrape target {self.url!r}: label {key!r} must be a string")
+                raise ValueError(f"scrape target {shown!r}: label {key!r} must be a string")
+
+    @property
+    def shown_url(self) -> str:
+        """The URL as logs, errors and tables show it: password and query values masked."""
+        return mask_url(self.url)
+
+    def __repr__(self) -> str:
+        return f"ScrapeTarget({self.shown_url!r}, job={self.job!r}, labels={dict(self.labels)!r})"
 
     @property
     def instance(self) -> str:
@@ -156,6 +168,9 @@ class PrometheusCollector(Collector):
             error = str(exc)
         except Exception as exc:  # an unexpected failure must not stop the other targets
             error = f"{type(exc).__name__}: {exc}"
+        if error is not None:
+            # http.client quotes parts of the URL ("nonnumeric port: 'pw@host'").
+            error = scrub_url(error, target.url)
         duration = time.perf_counter() - started
         status = self.status[target.url]
         status.up = error is None
@@ -165,7 +180,7 @@ class PrometheusCollector(Collector):
         status.last_samples = len(samples)
         if error is not None:
             status.failures += 1
-            log.warning("scrape of %s (job %s) failed: %s", target.url, target.job, error)
+            log.warning("scrape of %s (job %s) failed: %s", target.shown_url, target.job, error)
         samples.append(Sample("up", dict(base), now_ms, 0.0 if error else 1.0))
         samples.append(Sample("scrape_duration_seconds", dict(base), now_ms, duration))
         return samples
