@@ -51,6 +51,13 @@ SLACK_TOKEN = "xoxb-2840917365-5193740286155-Qw3Er5Ty7Ui9Op1As3Df5Gh"
 URL_PASSWORD = "S3cr3t-Pa55w0rd!x"
 STRIPE_KEY = "sk_live_9Fq2Lx7Vb3Nm8Kr1Tz4Wp6Yd"
 GITLAB_TOKEN = "glpat-Hx7Qm2Vz9Lp4Rt6Kw1Nb"
+# Credentials on command lines: no token format, only the option says what they are.
+CURL_PASSWORD = "Hunter2Pass99zz"
+PG_PASSWORD = "Pg7Secr3tWq4Lm9Xv"
+MYSQL_PASSWORD = "My5qlPw41KdZr8Tn"
+OPTION_PASSWORD = "0ptPassw0rdR9Jx2"
+LIST_PASSWORD = "L1stPassQ8vzHw3K"
+COMMAND_LINE = (CURL_PASSWORD, PG_PASSWORD, MYSQL_PASSWORD, OPTION_PASSWORD, LIST_PASSWORD)
 PLANTED = (
     GITHUB_TOKEN,
     AWS_KEY,
@@ -59,11 +66,19 @@ PLANTED = (
     URL_PASSWORD,
     STRIPE_KEY,
     GITLAB_TOKEN,
+    *COMMAND_LINE,
 )
 
 # The long lines are built in pieces: each planted secret sits on one flagged line.
 _HEADERS = '{"Authorization": "token ' + GITHUB_TOKEN + '"}'
 _PEM = "-----BEGIN RSA PRIVATE KEY-----\\n" + PRIVATE_KEY_BODY + "\\n-----END RSA PRIVATE KEY-----"
+_SHELL = (
+    f"curl -u admin:{CURL_PASSWORD} https://x.example"
+    f" && PGPASSWORD={PG_PASSWORD} pg_dump -h db shop"
+    f" | mysql -h replica -uroot -p{MYSQL_PASSWORD} shop"
+    f" && deploy-tool --password {OPTION_PASSWORD}"
+)
+_ARGV = f'["curl", "--user", "ci:{LIST_PASSWORD}", "https://x.example"]'
 APP = f"""import subprocess
 import urllib.request
 
@@ -88,10 +103,18 @@ def spool():
 
 def download():
     return urllib.request.urlopen("ftp://deploy:{URL_PASSWORD}@files.example.com/db.dump")
+
+
+def backup():
+    return subprocess.getoutput("{_SHELL}")
+
+
+def fetch_as_ci():
+    return subprocess.check_output({_ARGV})
 """
 
 #: (bandit rule, the line of APP it flags) for the planted lines.
-FLAGGED = {"B501": 8, "B602": 12, "B307": 16, "B108": 20, "B310": 24}
+FLAGGED = {"B501": 8, "B602": 12, "B307": 16, "B108": 20, "B310": 24, "B605": 28, "B603": 32}
 
 
 def sarif_log() -> dict[str, Any]:
@@ -304,6 +327,12 @@ def check_findings_report(report: dict[str, Any]) -> None:
     assert "****" in imported[0]["message"] and "****" in imported[0]["snippet"]
     b501 = next(f for f in report["findings"] if f["rule_id"] == "B501")
     assert "ghp_****8Ue2" in b501["snippet"], b501["snippet"]
+    # Command-line credentials are masked as URL passwords are: the user stays.
+    b605 = next(f for f in report["findings"] if f["rule_id"] == "B605")
+    for preview in ("admin:Hu****zz", "PGPASSWORD=Pg****Xv", "-pMy****Tn", "--password 0p****x2"):
+        assert preview in b605["snippet"], b605["snippet"]
+    b603 = next(f for f in report["findings"] if f["rule_id"] == "B603")
+    assert '"ci:L1****3K"' in b603["snippet"], b603["snippet"]
     # The nonsense SARIF results are listed with their fields, not stored.
     reasons = " ".join(s["reason"] for s in report["skipped"] if s["scanner"] == "sarif")
     assert "runs[0].results[1].locations[0].physicalLocation.artifactLocation.uri" in reasons
@@ -454,3 +483,39 @@ def test_no_planted_secret_leaks_anywhere(
     assert {"secperf.db", "cache.db"} <= {p.name for p in files}
     for path in files:
         assert_clean(path.name, path.read_bytes(), salt)
+
+
+def test_command_line_credentials_leak_nowhere_without_services(project: Path) -> None:
+    """The credentials on the command lines bandit flags (B605, B603) stay out of the
+    scan's JSON and SARIF, of the table of a scan served from the cache, and of the
+    bytes of the store and the cache: the CLI on its embedded defaults, no server needed.
+    """
+    outputs: dict[str, str] = {}
+    stdout, stderr = secperf(project, "scan", "--format", "json")
+    outputs["scan --format json"] = stdout + stderr
+    report: dict[str, Any] = json.loads(stdout)
+    check_findings_report(report)
+    sarif = project.parent / "out" / "scan.sarif"
+    stdout, stderr = secperf(project, "scan", "--format", "sarif", "-o", str(sarif))
+    outputs["scan --format sarif"] = stdout + stderr + sarif.read_text()
+    assert "admin:Hu****zz" in outputs["scan --format sarif"]
+    stdout, stderr = secperf(project, "scan", "--format", "json")
+    outputs["scan --format json (cached)"] = stdout + stderr
+    assert json.loads(stdout)["findings"] == report["findings"]
+    stdout, stderr = secperf(project, "scan")
+    outputs["scan (table)"] = stdout + stderr
+
+    salt = bytes.fromhex((project / ".secperf" / "salt").read_text().strip())
+    for name, text in outputs.items():
+        for value in COMMAND_LINE:
+            assert value not in text, f"{name} holds {value}"
+        assert_clean(name, text, salt)
+    files = [
+        p for p in (project / ".secperf").iterdir() if p.name.startswith(("secperf.db", "cache.db"))
+    ]
+    assert {"secperf.db", "cache.db"} <= {p.name for p in files}
+    for path in files:
+        data = path.read_bytes()
+        for value in COMMAND_LINE:
+            assert value.encode() not in data, f"{path.name} holds {value}"
+        assert_clean(path.name, data, salt)

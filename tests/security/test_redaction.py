@@ -163,6 +163,185 @@ def test_redact_text_leaves_text_without_secrets_alone(text: str) -> None:
     assert redact_text(text, filename="a.py") == text
 
 
+PW = "Hunter2Pass99zz"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # curl (and an image running it), httpie: -u/-U/--user/--proxy-user/-a/--auth
+        (
+            f'subprocess.call("curl -u admin:{PW} https://x.example", shell=True)',
+            'subprocess.call("curl -u admin:Hu****zz https://x.example", shell=True)',
+        ),
+        (f"curl -uadmin:{PW} https://x", "curl -uadmin:Hu****zz https://x"),
+        (f"curl --user admin:{PW} https://x", "curl --user admin:Hu****zz https://x"),
+        (f"curl --user=admin:{PW} https://x", "curl --user=admin:Hu****zz https://x"),
+        (f"curl -x p:3128 -U proxy:{PW} https://x", "curl -x p:3128 -U proxy:Hu****zz https://x"),
+        (f"curl --proxy-user proxy:{PW} https://x", "curl --proxy-user proxy:Hu****zz https://x"),
+        ("curl -u 'admin:pass with spaces' https://x", "curl -u 'admin:pa****es' https://x"),
+        (
+            f'subprocess.call("curl -u \\"admin:{PW}\\" https://x", shell=True)',
+            'subprocess.call("curl -u \\"admin:Hu****zz\\" https://x", shell=True)',
+        ),
+        (
+            f'subprocess.run(["curl", "-s", "-u", "admin:{PW}", url])',
+            'subprocess.run(["curl", "-s", "-u", "admin:Hu****zz", url])',
+        ),
+        (
+            f'check_output([\n    "curl",\n    "--user",\n    "admin:{PW}",\n])',
+            'check_output([\n    "curl",\n    "--user",\n    "admin:Hu****zz",\n])',
+        ),
+        (
+            f"curl \\\n  -u admin:{PW} \\\n  https://x",
+            "curl \\\n  -u admin:Hu****zz \\\n  https://x",
+        ),
+        (f"docker run curlimages/curl -u ci:{PW} https://x", "curlimages/curl -u ci:Hu****zz"),
+        ("curl -u sk9Abc1234567890xyz: https://api.example", "curl -u sk9****xyz: https://"),
+        (f"http -a admin:{PW} example.org/api", "http -a admin:Hu****zz example.org"),
+        (f"https --auth=admin:{PW} example.org", "https --auth=admin:Hu****zz example.org"),
+        (f"tool --user=admin:{PW}", "tool --user=admin:Hu****zz"),
+        # --password and other options that take a credential
+        (f"wget --user=admin --password={PW} https://x", "--user=admin --password=Hu****zz https"),
+        (f"wget --http-password {PW} https://x", "wget --http-password Hu****zz https://x"),
+        ("mysql --password=secret db", "mysql --password=s****t db"),
+        (f"mysql --password '{PW}' db", "mysql --password 'Hu****zz' db"),
+        (f"cli login --pass {PW}", "cli login --pass Hu****zz"),
+        ("gh-release --token abc123def456", "gh-release --token ab****56"),
+        ("tool --api-key=abc123def456 run", "tool --api-key=ab****56 run"),
+        ("tool --api_key abc123def456", "tool --api_key ab****56"),
+        ("gpg --batch --passphrase 'correct horse' -d f", "--passphrase 'co****se' -d f"),
+        ("kubectl --token=abcdef get pods", "kubectl --token=a****f get pods"),
+        ("terraform -token=abc123def456 x", "terraform -token=ab****56 x"),
+        (
+            f'subprocess.run(["deploy", "--password", "{PW}", "--api-key", "abc123def456"])',
+            'subprocess.run(["deploy", "--password", "Hu****zz", "--api-key", "ab****56"])',
+        ),
+        # mysql -pPASSWORD (attached only), sshpass -p, openssl pass:
+        (f"mysql -h db -uroot -p{PW} shop", "mysql -h db -uroot -pHu****zz shop"),
+        ("mysqldump -u root -p'two words' shop > x.sql", "mysqldump -u root -p't****s' shop"),
+        (f'subprocess.run(["mariadb", "-p{PW}"])', 'subprocess.run(["mariadb", "-pHu****zz"])'),
+        (f"pg_dump db | mysql -u root -p{PW} db", "pg_dump db | mysql -u root -pHu****zz db"),
+        (f"sshpass -p '{PW}' ssh deploy@host", "sshpass -p 'Hu****zz' ssh deploy@host"),
+        (f"sshpass -p{PW} scp f host:", "sshpass -pHu****zz scp f host:"),
+        (f"openssl rsa -passin pass:{PW} -in k.pem", "openssl rsa -passin pass:Hu****zz -in k"),
+        # Authorization headers
+        (
+            'curl -H "Authorization: Bearer abcdef123456789" https://x',
+            'curl -H "Authorization: Bearer ab****89" https://x',
+        ),
+        (
+            "curl -H 'Authorization: Basic YWRtaW46cGFzcw==' https://x",
+            "curl -H 'Authorization: Basic YW****==' https://x",
+        ),
+        (
+            f'curl --header "Authorization: Bearer {PW}" https://x',
+            'curl --header "Authorization: Bearer Hu****zz" https://x',
+        ),
+        # a password or token variable in a command's environment, a Dockerfile, a .env file
+        ("PGPASSWORD=secret psql -h db", "PGPASSWORD=s****t psql -h db"),
+        (f"MYSQL_PWD={PW} mysql shop", "MYSQL_PWD=Hu****zz mysql shop"),
+        (
+            "DB_PASSWORD=hunter2 GITHUB_TOKEN=abc ./deploy.sh",
+            "DB_PASSWORD=h****2 GITHUB_TOKEN=****",
+        ),
+        (f"export REDIS_PASS='{PW}'", "export REDIS_PASS='Hu****zz'"),
+        (f"ENV API_KEY={PW}", "ENV API_KEY=Hu****zz"),
+        (
+            f'subprocess.call("PGPASSWORD={PW} pg_dump db", shell=True)',
+            'subprocess.call("PGPASSWORD=Hu****zz pg_dump db", shell=True)',
+        ),
+    ],
+)
+def test_credentials_on_a_command_line_are_masked(text: str, expected: str) -> None:
+    redacted = redact_text(text)
+    assert expected in redacted
+    assert redact_text(redacted) == redacted
+    assert redact_text(text, filename="deploy.py") == redacted
+    assert PW not in redacted and "abc123def456" not in redacted
+
+
+def test_a_command_line_password_is_masked_as_a_url_password_is() -> None:
+    password = "S3cr3t-Pa55w0rd!x"
+    url = redact_text(f"https://admin:{password}@db.example.com/")
+    cli = redact_text(f"curl -u admin:{password} https://db.example.com/")
+    assert url == "https://admin:S3****!x@db.example.com/"
+    assert cli == "curl -u admin:S3****!x https://db.example.com/"
+    assert redact_text(f"curl --user admin:{password} x") == "curl --user admin:S3****!x x"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # short options of other commands
+        "ls -u",
+        "sort -u names.txt",
+        "sort -u a:b2c",
+        "git push -u origin main",
+        "python -u run.py",
+        "mkdir -p /tmp/x",
+        "mkdir -pv build",
+        "cp -p a:b2 c",
+        "mysql -u root -p shop",
+        "mysql -h db -P 3306 -u root -p",
+        "curl https://x.example && mkdir -pfoo",
+        "docker run -u 1000:1000 img",
+        "docker run --user 1000:1000 img",
+        "docker run --user app:staff img",
+        "curl https://x && docker run -u 1000:1000 img",
+        "tool -u C:\\Users\\x",
+        "tool --user http://host/path",
+        # options named like credentials that take none, or take something else
+        '"--user-agent"',
+        'parser.add_argument("--user-agent", default="secperf")',
+        "curl --user-agent 'Mozilla/5.0 (X11)' https://x",
+        "curl -u admin https://x",
+        "curl -u admin: https://x",
+        'parser.add_argument("--password", help="the password")',
+        'parser.add_argument("--token", "-t", required=True)',
+        'click.option("--api-key", "api_key", envvar="API_KEY")',
+        "docker login --password-stdin",
+        "docker login -u admin --password-stdin < pw.txt",
+        "ansible-playbook --ask-pass site.yml",
+        "psql --no-password -h db",
+        "tool --token-file /run/secrets/token",
+        "use --token instead of --password",
+        "Pass --password or --token.",
+        "openssl rsa -passin env:KEY_PASS -in k.pem",
+        # code that builds the value rather than holding it
+        "password = get_password()",
+        'cmd = "mysql --password " + pw',
+        'cmd = f"mysql --password={pw}"',
+        'cmd = "curl -u %s:%s" % (user, pw)',
+        'cmd = "curl -u {}:{}".format(user, pw)',
+        'cmd = ["curl", "-u", f"{user}:{pw}", url]',
+        "curl -u $USER:$PASS https://x",
+        'curl -u "${USER}:${PASS}" https://x',
+        'curl -H "Authorization: Bearer $TOKEN" https://x',
+        "curl -H 'Authorization: Bearer ${{ secrets.TOKEN }}' https://x",
+        "mysql -p$MYSQL_PASSWORD shop",
+        'sshpass -p "$PW" ssh host',
+        "sshpass -e ssh host",
+        "tool --password=<your-password>",
+        "tool --password ...",
+        "PGPASSWORD=$(cat /run/secrets/pg) psql",
+        'PGPASSWORD="$PGPASS" psql',
+        "GITHUB_TOKEN=${{ secrets.GITHUB_TOKEN }}",
+        "connect(API_TOKEN=token)",
+        "f(DB_PASSWORD=settings.DB_PASSWORD, x=1)",
+        # variables that do not hold a credential
+        "PWD=/tmp make",
+        "BYPASS=1 make",
+        "REQUIRE_PASSWORD=true run",
+        "MAX_TOKENS=100",
+        "PASSWORD_MIN_LENGTH=12",
+    ],
+)
+def test_command_line_look_alikes_are_left_alone(text: str) -> None:
+    assert redact_text(text) == text
+    assert redact_text(text, filename="run.py") == text
+
+
 def test_a_short_value_is_not_cut_out_of_other_words() -> None:
     # detect-secrets' basic-auth rule stops at "@" and reports "p"; "subprocess"
     # and "https" keep their p.
@@ -193,6 +372,9 @@ def test_a_planted_secret_never_survives(
 ) -> None:
     forms = [
         f"{before} https://u:{secret}@host/ {after}",
+        f"{before} curl -u admin:{secret} {after}",
+        f"{before} mysql --password={secret} {after}",
+        f"{before} PGPASSWORD={secret} {after}",
         f'{before} headers={{"Authorization": "token {secret}"}} {after}',
     ]
     if secret != "S3cr3t-Pa55w0rd!x":  # a password is only one where it is used as one

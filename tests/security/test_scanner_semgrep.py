@@ -15,7 +15,7 @@ from secperf.config import ScanConfig
 from secperf.model import Severity, make_fingerprint
 from secperf.security.scanners.interface import SourceFile
 from secperf.security.scanners.registry import BuildContext, get_spec
-from secperf.security.scanners.semgrep import SemgrepScanner
+from secperf.security.scanners.semgrep import ADAPTER_VERSION, SemgrepScanner
 from support.paths import FIXTURES as FIXTURES_DIR
 
 FIXTURES = FIXTURES_DIR / "semgrep"
@@ -225,7 +225,7 @@ def test_real_semgrep_run_matches_the_captured_output(tmp_path: Path) -> None:
     root, files = project(tmp_path)
     scanner = SemgrepScanner([str(RULES)], executable=installed_semgrep())
     assert scanner.unavailable_reason() is None
-    assert scanner.version().startswith("2+semgrep1.")
+    assert scanner.version().startswith(f"{ADAPTER_VERSION}+semgrep1.")
     copy = pickle.loads(pickle.dumps(scanner))
     results = copy.scan_batch(root, files)
     captured = copy.parse_output(json.loads((FIXTURES / "output.json").read_text()), files)

@@ -6,9 +6,12 @@ stored, published or printed: it finds secrets in the text with the very
 detect-secrets plugins the ``secrets`` scanner runs (behind the same needle
 prefilter) plus a few known formats those plugins miss (the body of a PEM or
 PuTTY private key, credentials in any URL, fine-grained GitHub tokens, bearer
-tokens, unquoted ``KEY=value`` assignments), and replaces each value with its
-``redact`` preview (``AKIA****MPLE``). ``scrub_finding`` applies it to every free
-text field of a finding, as a last check where findings leave a scanner.
+tokens, unquoted ``KEY=value`` assignments, credentials on a command line such
+as ``curl -u user:password``, ``--password=...`` or ``PGPASSWORD=... psql``),
+and replaces each value with its ``redact`` preview (``AKIA****MPLE``; a user
+name before the password stays, ``admin:Hu****zz``). ``scrub_finding`` applies
+it to every free text field of a finding, as a last check where findings leave
+a scanner.
 
 A secret found by the ``secrets`` scanner is reduced, inside the worker that
 found it, to a preview and to a fingerprint keyed by ``secret_key``: scrypt
@@ -163,9 +166,241 @@ class KnownFormat:
 
     name: str
     pattern: re.Pattern[str]
-    value: int = 1
+    value: int | str = 1
     #: The value must hold a digit or a symbol, which words and identifiers lack.
     needs_mixed: bool = False
+    #: Whether a match (in the text) is a credential: its command, its value's shape.
+    accept: Callable[[re.Match[str], str], bool] | None = None
+
+    def found(self, match: re.Match[str], text: str) -> bool:
+        """Whether ``match`` of ``pattern`` in ``text`` holds a credential to hide."""
+        value = match.group(self.value)
+        if not value:
+            return False
+        if self.needs_mixed and not _MIXED.search(value):
+            return False
+        return self.accept is None or self.accept(match, text)
+
+
+# ------------------------------------------------ credentials on a command line
+#
+# As gitleaks' curl rules and detect-secrets' keyword rules do: an option that
+# takes a credential, with its value attached (``--password=v``, ``-pv``),
+# after a space (``--password v``) or as the next item of an argument list
+# (``"--password", "v"``), quoted or bare. Only the value is hidden: a user
+# name before ``:`` stays, as in URL credentials. Short options mean other
+# things in other commands (``sort -u``, ``mkdir -p``), so they count only after
+# the command they belong to, in the same command line.
+
+#: How many lines a command may run over (``\`` continuations, argument lists).
+_COMMAND_LINES = 5
+_COMMAND_SEPARATOR = re.compile(r"&&|\|\||[;|]")
+_CURL = re.compile(r"\bcurl\b")
+_HTTPIE = re.compile(r"""(?:^|[\s"'\[(,/])(?:http|https|xh|xhs)(?=[\s"',])""")
+_MYSQL = re.compile(r"\b(?:mysql|mariadb)[\w-]*")
+_SSHPASS = re.compile(r"\bsshpass\b")
+
+
+def _command_before(text: str, position: int) -> str:
+    """The command ``position`` is in, up to ``position``.
+
+    Its line and up to four lines before it (continued lines, a list of
+    arguments), from the last ``;``, ``&&``, ``||`` or ``|`` before it.
+    """
+    start = position
+    for _ in range(_COMMAND_LINES):
+        start = text.rfind("\n", 0, start)
+        if start < 0:
+            start = 0
+            break
+    segment = text[start:position]
+    separators = [m.end() for m in _COMMAND_SEPARATOR.finditer(segment)]
+    return segment[separators[-1] :] if separators else segment
+
+
+def _in_command(command: re.Pattern[str]) -> Callable[[re.Match[str], str], bool]:
+    def accept(match: re.Match[str], text: str) -> bool:
+        return _credential(match) and bool(command.search(_command_before(text, match.start())))
+
+    return accept
+
+
+#: Values that stand for a credential without being one: a shell or template
+#: variable (``$PW``, ``${PW}``, ``{password}``, ``%s``), a placeholder
+#: (``<password>``, ``...``), a file reference (``@file``), a mask (``****``).
+_PLACEHOLDER = re.compile(r"[$%{<*@]|\.\.\.")
+_NOT_VALUES_WORDS = frozenset(
+    {"true", "false", "yes", "no", "on", "off", "0", "1", "none", "null", "nil", "stdin", "prompt"}
+)
+
+
+def _credential(match: re.Match[str]) -> bool:
+    """Whether the ``value`` group of a command-line match is a literal credential."""
+    value = match.group("value")
+    return (
+        bool(value)
+        and not _PLACEHOLDER.match(value)
+        and value.lower() not in _NOT_VALUES_WORDS
+        and bool(re.search(r"[A-Za-z0-9]", value))
+    )
+
+
+#: A bare word after ``--option `` that may be the value: not a plain word of
+#: prose (``use --token instead``): it holds a digit or symbol, or a capital
+#: after its first letter.
+_VALUE_LIKE = re.compile(r"[^A-Za-z]|.[A-Z]")
+
+
+def _option_value(match: re.Match[str], text: str) -> bool:
+    """``--password v``: v is a credential, not the next option or a word of prose."""
+    value = match.group("value")
+    if not _credential(match) or value.startswith(("pass:", "env:", "file:", "fd:")):
+        return False  # openssl's -pass forms: "pass:" is matched by its own format
+    flag = match.group("flag").lstrip("-").replace("-", "_").lower()
+    if value.replace("-", "_").lower() in (flag, flag.rsplit("_", 1)[-1]):
+        return False  # click's option("--api-key", "api_key"): the parameter's name
+    if match.group("eq") is None:
+        if value.startswith("-"):
+            return False  # the next option
+        core = value.rstrip(".,;:!?)]}")
+        if match.group("q") is None and not _VALUE_LIKE.search(core):
+            return False
+    return True
+
+
+def _user_password(match: re.Match[str], text: str) -> bool:
+    """``-u user:password``: after curl or httpie; ``--user`` also elsewhere with a password
+    mixing letters and digits or symbols.
+
+    ``sort -u``, ``docker run -u 1000:1000`` and ``--user app:staff`` are not credentials.
+    """
+    user, value = match.group("user"), match.group("value")
+    if not _credential(match) or (user.isdigit() and value.isdigit()) or value.startswith("/"):
+        return False  # uid:gid, a URL or a path
+    command = _command_before(text, match.start())
+    if _CURL.search(command) or _HTTPIE.search(command):
+        return True
+    return match.group("flag").startswith("--") and bool(
+        re.search(r"[A-Za-z]", value) and re.search(r"[^A-Za-z_.\-]", value)
+    )
+
+
+def _token_user(match: re.Match[str], text: str) -> bool:
+    """``curl -u TOKEN:``: an API key as the user name, with no password."""
+    value = match.group("value")
+    return (
+        len(value) >= 12
+        and bool(re.search(r"[A-Za-z]", value) and re.search(r"\d", value))
+        and _in_command(_CURL)(match, text)
+    )
+
+
+#: Between an option and its value: ``=`` (then anything is a value), spaces,
+#: or the end of one item of an argument list and the start of the next.
+_SEP = r"""(?:(?P<eq>=)|[ \t]+|["'][ \t]*,\s*(?=\\?["']))"""
+#: A value: quoted (up to its closing quote, which may be escaped inside a
+#: string of code) or bare (up to the next space or quote).
+_QUOTE = r"""(?P<q>\\?["'])?"""
+_QUOTED_OR_BARE = r"""(?(q)[^\s"'\\](?:(?!(?P=q))[^\n])*|[^\s"'`\\][^\s"'`]*)"""
+_VALUE = _QUOTE + "(?P<value>" + _QUOTED_OR_BARE + ")"
+#: ``user:password``, quoted or bare; the user name stays.
+_USER_PASSWORD = (
+    _QUOTE + r"""(?P<user>[^\s"'`:\\]*):""" + r"""(?P<value>(?(q)(?:(?!(?P=q))[^\n])+|[^\s"'`]+))"""
+)
+#: Options that take a password or token (``--password``, ``--db-password``,
+#: ``--api-key``, ``-token``), not those that ask for one or take a file.
+_SECRET_OPTION = (
+    r"(?P<flag>--?(?!(?:no|ask|ask-become|ask-vault|prompt|show|print|generate|reset|use"
+    r"|skip|with|without|require|allow|disable|enable)[-_])"
+    r"(?:[a-z0-9]+[-_])*(?:password|passwd|pass|pwd|passphrase|token|api[-_]?key|apikey"
+    r"|secret[-_]?key|access[-_]?key|auth[-_]?key|client[-_]?secret))(?![\w-])"
+)
+#: ``NAME=value`` for a variable that holds a password or token, in the
+#: environment of a command (``PGPASSWORD=v psql``), a Dockerfile or a .env file.
+_SECRET_VARIABLE = r"(?<![\w$.\-])(?P<name>[A-Z][A-Z0-9_]*)="
+_SECRET_NAME = re.compile(
+    r"[A-Z0-9_]*(?:PASSWORD|PASSWD|TOKEN|SECRET|API_?KEY|SECRET_?KEY|ACCESS_?KEY|AUTH_?KEY)"
+    r"|(?:[A-Z][A-Z0-9]*_)+(?:PASS|PWD)"
+)
+_VARIABLE_VALUE = (
+    r"""(?P<q>["'])?(?P<value>(?(q)[^\s"'](?:(?!(?P=q))[^\n])*"""
+    r"""|[^\s"'`;&|()<>\[\]{}\\]*[^\s"'`;&|()<>\[\]{}\\,]))(?(q)(?P=q)|(?=[\s"'`;&|]|$))"""
+)
+
+COMMAND_LINE_FORMATS: tuple[KnownFormat, ...] = (
+    KnownFormat(
+        "curl user:password",
+        re.compile(
+            r"(?<![\w-])(?P<flag>-[uU]|--(?:proxy-)?user(?=[= \t\"',]))(?:"
+            + _SEP
+            + ")?"
+            + _USER_PASSWORD
+        ),
+        value="value",
+        accept=_user_password,
+    ),
+    KnownFormat(
+        "curl API key as user",
+        re.compile(
+            r"""(?<![\w-])(?:-u(?:[ \t]+|["'][ \t]*,\s*)?|--user(?:[ \t]+|=|["'][ \t]*,\s*))"""
+            r"""\\?["']?(?P<value>[A-Za-z0-9_\-]+):(?=\\?["'\s]|$)"""
+        ),
+        value="value",
+        accept=_token_user,
+    ),
+    KnownFormat(
+        "httpie user:password",
+        re.compile(r"(?<![\w-])(?P<flag>-a|--auth)(?:" + _SEP + ")" + _USER_PASSWORD),
+        value="value",
+        accept=lambda match, text: (
+            _user_password(match, text)
+            and bool(_HTTPIE.search(_command_before(text, match.start())))
+        ),
+    ),
+    KnownFormat(
+        "password option",
+        re.compile(r"(?<![\w-])" + _SECRET_OPTION + _SEP + _VALUE),
+        value="value",
+        accept=_option_value,
+    ),
+    # mysql -pPASSWORD: only attached (``-p db`` asks for the password and
+    # names a database), and only in a mysql or mariadb command.
+    KnownFormat(
+        "mysql -p",
+        re.compile(
+            r"(?<![\w-])-p"
+            + _QUOTE
+            + r"""(?P<value>(?(q)[^\s"'\\](?:(?!(?P=q))[^\n])*|[^\s"'`\\\-][^\s"'`]*))"""
+        ),
+        value="value",
+        accept=_in_command(_MYSQL),
+    ),
+    KnownFormat(
+        "sshpass -p",
+        re.compile(r"(?<![\w-])-p(?:[ \t]+|[\"'][ \t]*,\s*(?=\\?[\"']))?" + _VALUE),
+        value="value",
+        accept=lambda match, text: (
+            not match.group("value").startswith("-") and _in_command(_SSHPASS)(match, text)
+        ),
+    ),
+    KnownFormat(
+        "openssl pass:",
+        re.compile(
+            r"""(?<![\w-])-pass(?:in|out)?(?:[ \t]+|["'][ \t]*,\s*)\\?["']?pass:"""
+            r"""(?P<value>[^\s"'`\\]+)"""
+        ),
+        value="value",
+        accept=lambda match, text: _credential(match),
+    ),
+    KnownFormat(
+        "secret variable",
+        re.compile(_SECRET_VARIABLE + _VARIABLE_VALUE),
+        value="value",
+        accept=lambda match, text: (
+            bool(_SECRET_NAME.fullmatch(match.group("name"))) and _credential(match)
+        ),
+    ),
+)
 
 
 KNOWN_FORMATS: tuple[KnownFormat, ...] = (
@@ -198,6 +433,8 @@ KNOWN_FORMATS: tuple[KnownFormat, ...] = (
             r"(?:[\"'](?:(?:bearer|token|basic|digest)[ \t]+)?|(?:bearer|token|basic|digest)[ \t]+)"
             r"(?!(?:bearer|token|basic|digest)\b)([^\s\"',;]{6,})"
         ),
+        # ``Bearer $TOKEN``, ``Bearer {token}``: a variable, not its value.
+        accept=lambda match, text: not _PLACEHOLDER.match(match.group(1)),
     ),
     KnownFormat(
         "Bearer token",
@@ -215,6 +452,7 @@ KNOWN_FORMATS: tuple[KnownFormat, ...] = (
         ),
         needs_mixed=True,
     ),
+    *COMMAND_LINE_FORMATS,
 )
 
 _MIXED = re.compile(r"[0-9\-+/=!@#$%^&*~]")
@@ -302,7 +540,7 @@ def redact_text(text: str, *, filename: str = "", strict: bool = False) -> str:
         spans += _occurrences(text, value)
     for known in KNOWN_FORMATS:
         for match in known.pattern.finditer(text):
-            if not known.needs_mixed or _MIXED.search(match.group(known.value)):
+            if known.found(match, text):
                 spans.append(match.span(known.value))
     if strict:
         spans += [m.span(2) for m in _QUOTED.finditer(text)]

@@ -41,7 +41,7 @@ from secperf.security.scanners.interface import (
 )
 
 #: Bumped when this adapter's output changes for the same bandit version.
-ADAPTER_VERSION = "2"  # 2: snippets and messages redacted
+ADAPTER_VERSION = "3"  # 2: snippets and messages redacted; 3: command-line credentials
 
 #: Suffixes bandit treats as Python when it walks a directory, plus stub files.
 PYTHON_SUFFIXES = frozenset({".py", ".pyi", ".pyw"})

@@ -62,7 +62,8 @@ from secperf.security.scanners.interface import (
 
 log = logging.getLogger(__name__)
 
-ADAPTER_VERSION = "3"  # 2: messages redacted; 3: includes, constraints, unpinned listed
+ADAPTER_VERSION = "4"  # 2: messages redacted; 3: includes, constraints, unpinned listed;
+# 4: command-line credentials redacted (a skipped line may quote one)
 
 # Loaded once per process, keyed by (path, fingerprint): workers receive the
 # scanner pickled and must not ship the database with it.

@@ -25,7 +25,8 @@ from secperf.security.relpath import name_of
 from secperf.security.sarif_import import SarifError, import_sarif
 from secperf.security.scanners.interface import FileResult, Scanner, SourceFile, stable_hash
 
-ADAPTER_VERSION = "3"  # 2: redacted text, nonsense locations skipped; 3: partial logs
+ADAPTER_VERSION = "4"  # 2: redacted text, nonsense locations skipped; 3: partial logs;
+# 4: command-line credentials redacted
 DEFAULT_GLOBS = ("*.sarif", "*.sarif.json")
 #: Skipped results named one by one in a file's skip reason.
 MAX_SKIPS_SHOWN = 5

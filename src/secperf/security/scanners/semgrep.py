@@ -46,7 +46,7 @@ from secperf.security.scanners.interface import (
 )
 from secperf.security.workers import ScanLimits, outside_memory_limit
 
-ADAPTER_VERSION = "2"  # 2: snippets and messages redacted
+ADAPTER_VERSION = "3"  # 2: snippets and messages redacted; 3: command-line credentials
 # Keeps the command line well below the system's limit.
 _FILES_PER_RUN = 500
 _SNIPPET_LINES = 5
