@@ -22,6 +22,7 @@ LAYERS: dict[str, int] = {
     "secperf": 0,  # the package root: __version__
     "model": 0,
     "timefmt": 0,  # time as text; imports nothing of secperf
+    "url_auth": 0,  # a URL's user:password as HTTP Basic; imports nothing of secperf
     "events": 1,
     "config": 1,
     "bus": 2,

@@ -36,6 +36,7 @@ from packaging.version import InvalidVersion, Version
 
 from secperf.config.units import mask_url, scrub_url
 from secperf.model import Severity
+from secperf.url_auth import without_credentials
 
 log = logging.getLogger(__name__)
 
@@ -584,11 +585,13 @@ class OsvClient:
         shown = mask_url(url)
         data = json.dumps(body).encode() if body is not None else None
         try:
+            # A mirror's user:password is sent as Basic authentication.
+            target, auth = without_credentials(url)
             request = urllib.request.Request(  # noqa: S310 (scheme checked in __init__)
-                url,
+                target,
                 data=data,
                 method="POST" if data is not None else "GET",
-                headers={"Content-Type": "application/json", "Accept": "application/json"},
+                headers={"Content-Type": "application/json", "Accept": "application/json", **auth},
             )
             with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
                 payload = response.read()

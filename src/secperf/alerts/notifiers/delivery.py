@@ -21,6 +21,7 @@ from typing import Any
 from secperf.alerts.notifiers.interface import NotifyError, PermanentNotifyError
 from secperf.config.units import mask_url_path, scrub_url
 from secperf.model import Alert, AlertState
+from secperf.url_auth import without_credentials
 
 #: What Alertmanager writes as the end of an alert that has not ended.
 ZERO_TIME = "0001-01-01T00:00:00Z"
@@ -49,8 +50,14 @@ def endpoint(url: str) -> str:
 
 def _post(url: str, body: bytes, timeout_s: float, headers: Mapping[str, str]) -> int:
     try:
+        # A URL's user:password is sent as Basic authentication; a configured
+        # Authorization header wins over it.
+        target, auth = without_credentials(url)
         request = urllib.request.Request(  # noqa: S310 (http(s) URLs only, checked by the caller)
-            url, data=body, method="POST", headers={"Content-Type": "application/json", **headers}
+            target,
+            data=body,
+            method="POST",
+            headers={"Content-Type": "application/json", **auth, **headers},
         )
         with urllib.request.urlopen(request, timeout=timeout_s) as response:  # noqa: S310
             response.read(65536)

@@ -30,6 +30,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from secperf.config.units import mask_url, scrub_url
 from secperf.model import LABEL_NAME_RE, METRIC_NAME_RE, Sample
 from secperf.perf.collectors.interface import Collector, check_interval
+from secperf.url_auth import without_credentials
 
 log = logging.getLogger(__name__)
 
@@ -186,9 +187,11 @@ class PrometheusCollector(Collector):
         return samples
 
     def _fetch(self, url: str) -> str:
-        # The scheme is checked to be http(s) in ScrapeTarget.
+        # The scheme is checked to be http(s) in ScrapeTarget. A URL's user:password
+        # is sent as Basic authentication, as Prometheus' basic_auth does.
+        target, auth = without_credentials(url)
         request = urllib.request.Request(  # noqa: S310
-            url, headers={"Accept": _ACCEPT, "User-Agent": "secperf"}
+            target, headers={"Accept": _ACCEPT, "User-Agent": "secperf", **auth}
         )
         deadline = time.monotonic() + self.timeout_s
         try:
