@@ -4,7 +4,7 @@ receivers expect (RFC 3339 times, firing or resolved, labels as strings).
 A receiver's URL is a secret: a chat webhook's token is its path
 (``https://hooks.slack.com/services/T000/B000/XXXX``), others ride in a
 password or a query parameter. Errors name the receiver by
-``scheme://host[:port]`` only (``endpoint``), never the path or query.
+``scheme://host[:port]`` only (``mask_url_path``), never the path or query.
 """
 
 from __future__ import annotations
@@ -43,11 +43,6 @@ def string_map(values: Mapping[str, Any]) -> dict[str, str]:
     return {str(k): str(v) for k, v in values.items()}
 
 
-def endpoint(url: str) -> str:
-    """A receiver's URL as errors and logs show it: ``https://hooks.slack.com/…``."""
-    return mask_url_path(url)
-
-
 def _post(url: str, body: bytes, timeout_s: float, headers: Mapping[str, str]) -> int:
     try:
         # A URL's user:password is sent as Basic authentication; a configured
@@ -69,7 +64,7 @@ def _post(url: str, body: bytes, timeout_s: float, headers: Mapping[str, str]) -
     except (ValueError, http.client.HTTPException) as exc:  # a bad URL, a broken answer
         # http.client quotes parts of the URL: "nonnumeric port: 'pw@host'".
         why = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-    raise NotifyError(f"POST {endpoint(url)}: {scrub_url(why, url, hide_path=True)}") from None
+    raise NotifyError(f"POST {mask_url_path(url)}: {scrub_url(why, url, hide_path=True)}") from None
 
 
 async def post_json(
@@ -80,12 +75,12 @@ async def post_json(
     Runs in a worker thread so a slow receiver never holds the event loop.
     """
     if not url.startswith(("http://", "https://")):
-        raise PermanentNotifyError(f"not an http(s) URL: {endpoint(url)!r}")
+        raise PermanentNotifyError(f"not an http(s) URL: {mask_url_path(url)!r}")
     body = json.dumps(payload, separators=(",", ":")).encode()
     status = await asyncio.to_thread(_post, url, body, timeout_s, dict(headers or {}))
     if 200 <= status < 300:
         return
-    message = f"POST {endpoint(url)}: HTTP {status}"
+    message = f"POST {mask_url_path(url)}: HTTP {status}"
     if 400 <= status < 500 and status != 429:
         raise PermanentNotifyError(message)
     raise NotifyError(message)
